@@ -1,0 +1,143 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"pyscope/internal/cpython"
+	"pyscope/internal/model"
+	"pyscope/internal/report"
+	"pyscope/internal/source"
+	"pyscope/internal/target"
+	"pyscope/internal/target/live"
+)
+
+type dumpFlags struct {
+	json    bool
+	noBlock bool
+	color   string
+}
+
+func newDumpCmd() *cobra.Command {
+	var f dumpFlags
+	cmd := &cobra.Command{
+		Use:   "dump PID",
+		Short: "Print the Python stack of every thread",
+		Long: `dump prints the Python stack of every thread of a running CPython process.
+
+By default every thread is stopped for a consistent snapshot (typically well
+under a millisecond) and resumed before the output is printed. With
+--no-block the process is never stopped: the snapshot may then be torn, as
+threads keep running while their stacks are read.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDump(cmd.OutOrStdout(), args[0], f)
+		},
+	}
+	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON (docs/json-schema.md)")
+	cmd.Flags().BoolVar(&f.noBlock, "no-block", false, "do not stop the process (the snapshot may be inconsistent)")
+	cmd.Flags().StringVar(&f.color, "color", "auto", "colour output: auto, always or never (NO_COLOR is honoured)")
+	return cmd
+}
+
+func runDump(w io.Writer, arg string, f dumpFlags) error {
+	pid, err := strconv.Atoi(arg)
+	if err != nil || pid <= 0 {
+		if _, serr := os.Stat(arg); serr == nil {
+			return fmt.Errorf("%s: reading core files is not supported yet; give the PID of a running process", arg)
+		}
+		return fmt.Errorf("%q is not a process ID", arg)
+	}
+	snap, err := snapshotLive(pid, f.noBlock)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return report.JSON(w, snap)
+	}
+	// Source lines are read after the target has been resumed.
+	probe, err := live.Open(pid, live.Options{NoBlock: true})
+	var src report.Sources
+	if err == nil {
+		defer probe.Close()
+		src = source.New(probe.Open)
+	}
+	return report.Text(w, snap, report.TextOptions{Color: useColor(w, f.color), Sources: src})
+}
+
+// snapshotLive finds the interpreter and everything stable while the
+// process runs (its files, memory map, where threading keeps its threads),
+// stops it only to capture thread states and frame chains, and reads the
+// immutable code objects after resuming it.
+func snapshotLive(pid int, noBlock bool) (*model.Snapshot, error) {
+	probe, err := live.Open(pid, live.Options{NoBlock: true})
+	if err != nil {
+		return nil, err
+	}
+	defer probe.Close()
+	in, err := cpython.Discover(probe)
+	if err != nil {
+		return nil, describe(pid, err)
+	}
+	r := cpython.NewReader(probe, in)
+	r.Prepare()
+	p, err := live.Open(pid, live.Options{NoBlock: noBlock})
+	if err != nil {
+		return nil, err
+	}
+	r.Retarget(p)
+	cp, err := r.Capture()
+	cerr := p.Close()
+	if err != nil {
+		if _, serr := os.Stat(fmt.Sprintf("/proc/%d", pid)); serr != nil {
+			return nil, fmt.Errorf("process %d: %w during the dump", pid, target.ErrExited)
+		}
+		return nil, err
+	}
+	if cerr != nil {
+		return nil, cerr
+	}
+	r.Retarget(probe)
+	snap := r.Resolve(cp)
+	if !noBlock {
+		snap.PauseMicros = p.PauseDuration().Microseconds()
+	}
+	return snap, nil
+}
+
+func describe(pid int, err error) error {
+	if errors.Is(err, cpython.ErrNotPython) {
+		return fmt.Errorf("process %d is not a Python process: no CPython runtime (_PyRuntime) in its executable or libraries", pid)
+	}
+	return err
+}
+
+func useColor(w io.Writer, mode string) bool {
+	switch mode {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	if os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func exitCode(err error) int {
+	switch {
+	case errors.Is(err, target.ErrNoProcess):
+		return 3
+	case errors.Is(err, target.ErrPermission):
+		return 4
+	}
+	return 1
+}

@@ -1,0 +1,128 @@
+package cpython
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"pyscope/internal/target"
+)
+
+// Limits that keep every read bounded, whatever the target holds.
+const (
+	maxStrBytes     = 1 << 20 // longest string read as a name or path
+	maxInterps      = 256
+	maxThreads      = 100_000
+	maxFrames       = 100_000
+	maxDictEntries  = 1 << 20
+	maxLinetable    = 1 << 20
+	maxTupleItems   = 1 << 16
+	maxTypeNameLen  = 1024
+	minUserAddr     = 0x1000
+	maxUserAddr     = 0x0000_8000_0000_0000
+	pointerSize     = 8
+	pageSize        = 4096
+	readChunkMaxLen = 16 << 20
+)
+
+// mem is a typed reader over target memory.
+type mem struct {
+	m target.Memory
+}
+
+func validPtr(a uint64) bool { return a >= minUserAddr && a < maxUserAddr }
+
+func (r mem) read(addr uint64, n int) ([]byte, error) {
+	if n < 0 || n > readChunkMaxLen {
+		return nil, fmt.Errorf("refusing to read %d bytes at %#x", n, addr)
+	}
+	if !validPtr(addr) || addr+uint64(n) > maxUserAddr {
+		return nil, &target.FaultError{Addr: addr, Len: n}
+	}
+	b := make([]byte, n)
+	got, err := r.m.ReadAt(b, addr)
+	if err != nil {
+		return nil, err
+	}
+	if got != n {
+		return nil, &target.FaultError{Addr: addr, Len: n}
+	}
+	return b, nil
+}
+
+func (r mem) u64(addr uint64) (uint64, error) {
+	var b [8]byte
+	if !validPtr(addr) {
+		return 0, &target.FaultError{Addr: addr, Len: 8}
+	}
+	n, err := r.m.ReadAt(b[:], addr)
+	if err != nil {
+		return 0, err
+	}
+	if n != 8 {
+		return 0, &target.FaultError{Addr: addr, Len: 8}
+	}
+	return binary.LittleEndian.Uint64(b[:]), nil
+}
+
+func (r mem) u32(addr uint64) (uint32, error) {
+	var b [4]byte
+	if !validPtr(addr) {
+		return 0, &target.FaultError{Addr: addr, Len: 4}
+	}
+	n, err := r.m.ReadAt(b[:], addr)
+	if err != nil {
+		return 0, err
+	}
+	if n != 4 {
+		return 0, &target.FaultError{Addr: addr, Len: 4}
+	}
+	return binary.LittleEndian.Uint32(b[:]), nil
+}
+
+func (r mem) u8(addr uint64) (uint8, error) {
+	var b [1]byte
+	if !validPtr(addr) {
+		return 0, &target.FaultError{Addr: addr, Len: 1}
+	}
+	n, err := r.m.ReadAt(b[:], addr)
+	if err != nil {
+		return 0, err
+	}
+	if n != 1 {
+		return 0, &target.FaultError{Addr: addr, Len: 1}
+	}
+	return b[0], nil
+}
+
+// cstring reads a NUL-terminated string of at most max bytes.
+func (r mem) cstring(addr uint64, max int) (string, error) {
+	var out []byte
+	for len(out) < max {
+		// Read up to the end of the page so we never cross into an
+		// unmapped page needlessly.
+		n := pageSize - int(addr%pageSize)
+		if n > max-len(out) {
+			n = max - len(out)
+		}
+		b, err := r.read(addr, n)
+		if err != nil {
+			return "", err
+		}
+		for i, c := range b {
+			if c == 0 {
+				return string(append(out, b[:i]...)), nil
+			}
+		}
+		out = append(out, b...)
+		addr += uint64(n)
+	}
+	return string(out), fmt.Errorf("string at %#x longer than %d bytes", addr, max)
+}
+
+// off returns base+o, or an error when the field does not exist.
+func field(base uint64, o int64, name string) (uint64, error) {
+	if o < 0 {
+		return 0, fmt.Errorf("field %s is not known for this Python version", name)
+	}
+	return base + uint64(o), nil
+}

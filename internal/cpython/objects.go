@@ -1,0 +1,563 @@
+package cpython
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"pyscope/internal/cpython/layout"
+)
+
+// Type flags (Include/object.h), stable across 3.10–3.14.
+const (
+	tpflagsInlineValues = 1 << 2 // 3.13+
+	tpflagsManagedDict  = 1 << 4 // 3.11+
+	tpflagsHeapType     = 1 << 9
+	tpflagsLongSub      = 1 << 24
+	tpflagsListSub      = 1 << 25
+	tpflagsTupleSub     = 1 << 26
+	tpflagsBytesSub     = 1 << 27
+	tpflagsUnicodeSub   = 1 << 28
+	tpflagsDictSub      = 1 << 29
+	tpflagsBaseExcSub   = 1 << 30
+	tpflagsTypeSub      = 1 << 31
+)
+
+// Dict key kinds (3.11+).
+const (
+	dictKeysGeneral = 0
+	dictKeysUnicode = 1
+	dictKeysSplit   = 2
+)
+
+// Objects reads Python objects out of target memory. It caches what does
+// not change while the target is stopped (type names, interned strings).
+type Objects struct {
+	mem
+	L     *layout.Layout
+	Minor int // 10 for 3.10
+
+	typeNames map[uint64]string
+	strCache  map[uint64]string
+}
+
+// NewObjects returns an object reader over m with layout l.
+func NewObjects(m mem, l *layout.Layout, minor int) *Objects {
+	return &Objects{mem: m, L: l, Minor: minor,
+		typeNames: map[uint64]string{}, strCache: map[uint64]string{}}
+}
+
+// TypeOf returns the address of obj's type.
+func (o *Objects) TypeOf(obj uint64) (uint64, error) {
+	a, err := field(obj, int64(o.L.Object.Type), "ob_type")
+	if err != nil {
+		return 0, err
+	}
+	t, err := o.u64(a)
+	if err != nil {
+		return 0, err
+	}
+	if !validPtr(t) {
+		return 0, fmt.Errorf("object at %#x has no valid type", obj)
+	}
+	return t, nil
+}
+
+// TypeName returns tp_name of the type at addr.
+func (o *Objects) TypeName(typ uint64) (string, error) {
+	if n, ok := o.typeNames[typ]; ok {
+		return n, nil
+	}
+	p, err := o.u64(typ + uint64(o.L.Type.Name))
+	if err != nil {
+		return "", err
+	}
+	n, err := o.cstring(p, maxTypeNameLen)
+	if err != nil {
+		return "", err
+	}
+	o.typeNames[typ] = n
+	return n, nil
+}
+
+// ObjTypeName returns the type name of obj.
+func (o *Objects) ObjTypeName(obj uint64) (string, error) {
+	t, err := o.TypeOf(obj)
+	if err != nil {
+		return "", err
+	}
+	return o.TypeName(t)
+}
+
+// TypeFlags returns tp_flags of a type.
+func (o *Objects) TypeFlags(typ uint64) (uint64, error) {
+	return o.u64(typ + uint64(o.L.Type.Flags))
+}
+
+func (o *Objects) hasFlag(obj uint64, flag uint64) bool {
+	t, err := o.TypeOf(obj)
+	if err != nil {
+		return false
+	}
+	f, err := o.TypeFlags(t)
+	return err == nil && f&flag != 0
+}
+
+// IsStr reports whether obj is a str (or subclass).
+func (o *Objects) IsStr(obj uint64) bool { return o.hasFlag(obj, tpflagsUnicodeSub) }
+
+// Str reads a str object as Go text. Lone surrogates become U+FFFD.
+func (o *Objects) Str(obj uint64) (string, error) {
+	if s, ok := o.strCache[obj]; ok {
+		return s, nil
+	}
+	r, truncated, err := o.StrRunes(obj, maxStrBytes)
+	if err != nil {
+		return "", err
+	}
+	if truncated {
+		return "", fmt.Errorf("string at %#x is longer than %d characters", obj, maxStrBytes)
+	}
+	s := string(r)
+	if len(o.strCache) < 1<<16 {
+		o.strCache[obj] = s
+	}
+	return s, nil
+}
+
+// StrRunes reads at most max code points of a str object. Code points are
+// returned as-is, including lone surrogates.
+func (o *Objects) StrRunes(obj uint64, max int) (runes []rune, truncated bool, err error) {
+	U := o.L.Unicode
+	if !U.State.Valid() || !U.Length.Valid() || !U.ASCIISize.Valid() {
+		return nil, false, errors.New("str layout unknown")
+	}
+	state, err := o.u32(obj + uint64(U.State))
+	if err != nil {
+		return nil, false, err
+	}
+	length, err := o.u64(obj + uint64(U.Length))
+	if err != nil {
+		return nil, false, err
+	}
+	if int64(length) < 0 || length > 1<<40 {
+		return nil, false, fmt.Errorf("str at %#x has impossible length %d", obj, int64(length))
+	}
+	kind := int((state >> 2) & 7)
+	compact := state&(1<<5) != 0
+	ascii := state&(1<<6) != 0
+	if kind != 1 && kind != 2 && kind != 4 {
+		return nil, false, fmt.Errorf("str at %#x has bad kind %d", obj, kind)
+	}
+	var data uint64
+	switch {
+	case compact && ascii:
+		data = obj + uint64(U.ASCIISize)
+	case compact:
+		if !U.CompactSize.Valid() {
+			return nil, false, errors.New("compact str layout unknown")
+		}
+		data = obj + uint64(U.CompactSize)
+	default:
+		if !U.DataAny.Valid() {
+			return nil, false, errors.New("str layout unknown")
+		}
+		if data, err = o.u64(obj + uint64(U.DataAny)); err != nil {
+			return nil, false, err
+		}
+	}
+	n := int(length)
+	if n > max {
+		n, truncated = max, true
+	}
+	b, err := o.read(data, n*kind)
+	if err != nil {
+		return nil, false, err
+	}
+	runes = make([]rune, n)
+	for i := range runes {
+		switch kind {
+		case 1:
+			runes[i] = rune(b[i])
+		case 2:
+			runes[i] = rune(binary.LittleEndian.Uint16(b[2*i:]))
+		case 4:
+			runes[i] = rune(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	}
+	return runes, truncated, nil
+}
+
+// Bytes reads a bytes object's contents, at most max bytes.
+func (o *Objects) Bytes(obj uint64, max int) ([]byte, bool, error) {
+	size, err := o.u64(obj + uint64(o.L.Object.Size))
+	if err != nil {
+		return nil, false, err
+	}
+	if int64(size) < 0 || size > 1<<40 {
+		return nil, false, fmt.Errorf("bytes at %#x has impossible size", obj)
+	}
+	n, trunc := int(size), false
+	if n > max {
+		n, trunc = max, true
+	}
+	b, err := o.read(obj+uint64(o.L.Bytes.Sval), n)
+	return b, trunc, err
+}
+
+// Int reads an int object of any size.
+func (o *Objects) Int(obj uint64) (*big.Int, error) {
+	L := o.L
+	var neg bool
+	var ndigits uint64
+	if L.Long.LvTag.Valid() && o.Minor >= 12 {
+		tag, err := o.u64(obj + uint64(L.Long.LvTag))
+		if err != nil {
+			return nil, err
+		}
+		switch tag & 3 {
+		case 1:
+			return new(big.Int), nil
+		case 2:
+			neg = true
+		}
+		ndigits = tag >> 3
+	} else {
+		sz, err := o.u64(obj + uint64(L.Object.Size))
+		if err != nil {
+			return nil, err
+		}
+		s := int64(sz)
+		if s < 0 {
+			neg, s = true, -s
+		}
+		ndigits = uint64(s)
+	}
+	if ndigits > 1<<20 {
+		return nil, fmt.Errorf("int at %#x has impossible size", obj)
+	}
+	b, err := o.read(obj+uint64(L.Long.Digit), int(ndigits)*4)
+	if err != nil {
+		return nil, err
+	}
+	v := new(big.Int)
+	for i := int(ndigits) - 1; i >= 0; i-- {
+		d := binary.LittleEndian.Uint32(b[4*i:]) & (1<<30 - 1)
+		v.Lsh(v, 30)
+		v.Or(v, big.NewInt(int64(d)))
+	}
+	if neg {
+		v.Neg(v)
+	}
+	return v, nil
+}
+
+// TupleItems returns the item pointers of a tuple.
+func (o *Objects) TupleItems(obj uint64) ([]uint64, error) {
+	sz, err := o.u64(obj + uint64(o.L.Object.Size))
+	if err != nil {
+		return nil, err
+	}
+	if sz > maxTupleItems {
+		return nil, fmt.Errorf("tuple at %#x has impossible size %d", obj, int64(sz))
+	}
+	b, err := o.read(obj+uint64(o.L.Tuple.Item), int(sz)*8)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uint64, sz)
+	for i := range out {
+		out[i] = binary.LittleEndian.Uint64(b[8*i:])
+	}
+	return out, nil
+}
+
+// DictEntry is one live key/value pair.
+type DictEntry struct{ Key, Value uint64 }
+
+// DictItems returns a dict's items in iteration order, at most max.
+func (o *Objects) DictItems(dict uint64, max int) ([]DictEntry, error) {
+	D := o.L.Dict
+	keys, err := o.u64(dict + uint64(D.Keys))
+	if err != nil {
+		return nil, err
+	}
+	values, err := o.u64(dict + uint64(D.Values))
+	if err != nil {
+		return nil, err
+	}
+	return o.keysItems(keys, values, max, dict)
+}
+
+// keysItems walks a keys object, taking values from a split values array
+// when values != 0. dict is used only for 3.11+ split insertion order.
+func (o *Objects) keysItems(keys, values uint64, max int, dict uint64) ([]DictEntry, error) {
+	D := o.L.Dict
+	if !validPtr(keys) {
+		return nil, fmt.Errorf("dict keys at %#x invalid", keys)
+	}
+	var size, nentries uint64
+	var indexBytes uint64
+	entrySize := uint64(D.EntrySize)
+	keyOff, valOff := uint64(8), uint64(16)
+	var err error
+	if o.Minor <= 10 {
+		if size, err = o.u64(keys + uint64(D.KeysSize)); err != nil {
+			return nil, err
+		}
+		if size == 0 || size > 1<<30 || size&(size-1) != 0 {
+			return nil, fmt.Errorf("dict keys at %#x: bad size %d", keys, size)
+		}
+		w := uint64(8)
+		switch {
+		case size <= 0xff:
+			w = 1
+		case size <= 0xffff:
+			w = 2
+		case size <= 0xffffffff:
+			w = 4
+		}
+		indexBytes = size * w
+	} else {
+		hdr, err := o.read(keys+uint64(D.KeysLog2Size), 3)
+		if err != nil {
+			return nil, err
+		}
+		log2Size, log2IndexBytes, kind := hdr[0], hdr[1], hdr[2]
+		if log2Size > 30 || log2IndexBytes > 33 {
+			return nil, fmt.Errorf("dict keys at %#x: bad size", keys)
+		}
+		size = 1 << log2Size
+		indexBytes = 1 << log2IndexBytes
+		if kind != dictKeysGeneral {
+			entrySize, keyOff, valOff = uint64(D.UnicodeEntrySize), 0, 8
+		}
+	}
+	if nentries, err = o.u64(keys + uint64(D.KeysNentries)); err != nil {
+		return nil, err
+	}
+	if nentries > size || nentries > maxDictEntries {
+		return nil, fmt.Errorf("dict keys at %#x: bad entry count %d", keys, nentries)
+	}
+	if entrySize == 0 || entrySize > 64 {
+		return nil, errors.New("dict entry layout unknown")
+	}
+	entries := keys + uint64(D.KeysIndices) + indexBytes
+	raw, err := o.read(entries, int(nentries*entrySize))
+	if err != nil {
+		return nil, err
+	}
+	var vals []byte
+	if values != 0 {
+		vbase := values
+		if D.ValuesValues.Valid() {
+			vbase += uint64(D.ValuesValues)
+		}
+		if vals, err = o.read(vbase, int(nentries*8)); err != nil {
+			return nil, err
+		}
+	}
+	order := make([]int, 0, nentries)
+	if values != 0 && o.Minor >= 11 {
+		order = o.splitOrder(values, dict, int(nentries))
+	}
+	if len(order) == 0 {
+		for i := 0; i < int(nentries); i++ {
+			order = append(order, i)
+		}
+	}
+	var out []DictEntry
+	for _, i := range order {
+		e := raw[uint64(i)*entrySize:]
+		k := binary.LittleEndian.Uint64(e[keyOff:])
+		var v uint64
+		if vals != nil {
+			v = binary.LittleEndian.Uint64(vals[8*i:])
+		} else {
+			v = binary.LittleEndian.Uint64(e[valOff:])
+		}
+		if k == 0 || v == 0 {
+			continue // deleted or unused
+		}
+		out = append(out, DictEntry{k, v})
+		if len(out) >= max {
+			break
+		}
+	}
+	return out, nil
+}
+
+// splitOrder returns the insertion order of a split dict's values (3.11+);
+// nil when it cannot be read, in which case entry order is used.
+func (o *Objects) splitOrder(values, dict uint64, n int) []int {
+	var arr []byte
+	switch {
+	case o.Minor >= 13 && o.L.Dict.ValuesCapacity.Valid() && o.L.Dict.ValuesSize.Valid():
+		hdr, err := o.read(values, 2)
+		if err != nil {
+			return nil
+		}
+		capacity, size := int(hdr[0]), int(hdr[1])
+		if size > capacity {
+			return nil
+		}
+		arr, err = o.read(values+uint64(o.L.Dict.ValuesValues)+uint64(capacity)*8, size)
+		if err != nil {
+			return nil
+		}
+	default:
+		// 3.11/3.12: a prefix before values: [-1] prefix size, [-2] count,
+		// then the order bytes going down from [-3].
+		ps, err := o.u8(values - 1)
+		if err != nil || ps < 2 {
+			return nil
+		}
+		pre, err := o.read(values-uint64(ps), int(ps))
+		if err != nil {
+			return nil
+		}
+		used := int(pre[len(pre)-2])
+		if used > len(pre)-2 {
+			return nil
+		}
+		for i := 0; i < used; i++ {
+			arr = append(arr, pre[len(pre)-3-i])
+		}
+	}
+	out := make([]int, 0, len(arr))
+	for _, b := range arr {
+		if int(b) >= n {
+			return nil
+		}
+		out = append(out, int(b))
+	}
+	return out
+}
+
+// DictGetStr looks up a str key in a dict.
+func (o *Objects) DictGetStr(dict uint64, key string) (uint64, bool, error) {
+	items, err := o.DictItems(dict, maxDictEntries)
+	if err != nil {
+		return 0, false, err
+	}
+	for _, it := range items {
+		if !o.IsStr(it.Key) {
+			continue
+		}
+		s, err := o.Str(it.Key)
+		if err == nil && s == key {
+			return it.Value, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// InstanceAttrs returns the attribute dict items of an instance, from
+// __dict__, a managed dict, or inline values, whichever the object uses.
+func (o *Objects) InstanceAttrs(obj uint64, max int) ([]DictEntry, error) {
+	t, err := o.TypeOf(obj)
+	if err != nil {
+		return nil, err
+	}
+	flags, err := o.TypeFlags(t)
+	if err != nil {
+		return nil, err
+	}
+	L := o.L
+	cachedKeys := func() (uint64, error) {
+		if !L.Type.HeapCachedKeys.Valid() {
+			return 0, errors.New("shared keys layout unknown")
+		}
+		return o.u64(t + uint64(L.Type.HeapCachedKeys))
+	}
+	switch {
+	case o.Minor >= 13 && flags&(tpflagsInlineValues|tpflagsManagedDict) != 0:
+		d, err := o.u64(obj - 3*pointerSize)
+		if err != nil {
+			return nil, err
+		}
+		if d != 0 {
+			return o.DictItems(d, max)
+		}
+		if flags&tpflagsInlineValues == 0 {
+			return nil, nil
+		}
+		basic, err := o.u64(t + uint64(L.Type.Basicsize))
+		if err != nil {
+			return nil, err
+		}
+		values := obj + basic
+		hdr, err := o.read(values, 4)
+		if err != nil {
+			return nil, err
+		}
+		if hdr[3] == 0 { // values no longer valid
+			return nil, nil
+		}
+		keys, err := cachedKeys()
+		if err != nil {
+			return nil, err
+		}
+		return o.keysItems(keys, values, max, 0)
+	case o.Minor == 12 && flags&tpflagsManagedDict != 0:
+		dv, err := o.u64(obj - 3*pointerSize)
+		if err != nil {
+			return nil, err
+		}
+		if dv == 0 {
+			return nil, nil
+		}
+		if dv&1 == 0 {
+			return o.DictItems(dv, max)
+		}
+		keys, err := cachedKeys()
+		if err != nil {
+			return nil, err
+		}
+		return o.keysItems(keys, dv+1, max, 0) // stored as values-1
+	case o.Minor == 11 && flags&tpflagsManagedDict != 0:
+		d, err := o.u64(obj - 3*pointerSize)
+		if err != nil {
+			return nil, err
+		}
+		if d != 0 {
+			return o.DictItems(d, max)
+		}
+		v, err := o.u64(obj - 4*pointerSize)
+		if err != nil || v == 0 {
+			return nil, err
+		}
+		keys, err := cachedKeys()
+		if err != nil {
+			return nil, err
+		}
+		return o.keysItems(keys, v, max, 0)
+	}
+	off, err := o.u64(t + uint64(L.Type.Dictoffset))
+	if err != nil {
+		return nil, err
+	}
+	if int64(off) <= 0 || off > 1<<20 {
+		return nil, nil
+	}
+	d, err := o.u64(obj + off)
+	if err != nil || d == 0 {
+		return nil, err
+	}
+	return o.DictItems(d, max)
+}
+
+// Attr looks up an instance attribute by name in the instance's dict.
+func (o *Objects) Attr(obj uint64, name string) (uint64, bool, error) {
+	items, err := o.InstanceAttrs(obj, 4096)
+	if err != nil {
+		return 0, false, err
+	}
+	for _, it := range items {
+		if s, err := o.Str(it.Key); err == nil && s == name {
+			return it.Value, true, nil
+		}
+	}
+	return 0, false, nil
+}

@@ -1,0 +1,222 @@
+package cpython
+
+import (
+	"fmt"
+	"strings"
+
+	"pyscope/internal/model"
+)
+
+// glibcPthreadTIDOffset is where glibc's struct pthread keeps the kernel
+// TID on x86-64 (stable for many glibc releases). Used only on 3.10 when no
+// registers are available, and checked against the task list.
+const glibcPthreadTIDOffset = 0x2d0
+
+// Capture is the part of a snapshot read while the target is stopped: the
+// thread states, the frame chains and the thread names. Code objects are
+// immutable, so they are read afterwards by Resolve, which keeps the pause
+// short.
+type Capture struct {
+	threads  []capturedThread
+	warnings []string
+}
+
+type capturedThread struct {
+	model.Thread
+	raw    []rawFrame
+	walkErr error
+}
+
+// Prepare does the work that does not need the target stopped: it locates
+// threading._active of each interpreter, whose address does not change.
+func (r *Reader) Prepare() {
+	if r.active != nil {
+		return
+	}
+	r.active = map[uint64]uint64{}
+	interps, _ := r.Interpreters()
+	for _, ip := range interps {
+		if a := r.findActive(ip); a != 0 {
+			r.active[ip] = a
+		}
+	}
+}
+
+// Capture reads the volatile state. Call it while the target is stopped.
+func (r *Reader) Capture() (*Capture, error) {
+	t := r.t
+	cp := &Capture{}
+	comm := map[int]string{}
+	byFS := map[uint64]int{}
+	tids := map[int]bool{}
+	for _, th := range t.Threads() {
+		comm[th.TID] = th.Comm
+		tids[th.TID] = true
+		if th.Regs != nil && th.Regs.Fs_base != 0 {
+			byFS[th.Regs.Fs_base] = th.TID
+		}
+	}
+	interps, err := r.Interpreters()
+	if len(interps) == 0 {
+		return nil, err
+	}
+	if err != nil {
+		cp.warnings = append(cp.warnings, err.Error())
+	}
+	for _, ip := range interps {
+		tss, err := r.Threads(ip)
+		if err != nil {
+			cp.warnings = append(cp.warnings, err.Error())
+		}
+		names := r.threadNames(ip)
+		for _, ts := range tss {
+			th := model.Thread{ThreadID: ts.ThreadID, NativeID: ts.NativeID,
+				HoldsGIL: ts.HoldsGIL, Interpreter: ts.InterpID}
+			if th.NativeID == 0 {
+				th.NativeID = r.nativeIDFromPthread(ts.ThreadID, byFS, tids)
+			}
+			if n, ok := names[ts.ThreadID]; ok {
+				th.Name = &n
+			}
+			if c, ok := comm[th.NativeID]; ok && th.NativeID != 0 {
+				th.OSName = &c
+			}
+			th.IsMain = th.NativeID == t.PID() && ts.InterpID == 0
+			raw, err := r.captureFrames(ts.FrameHead)
+			cp.threads = append(cp.threads, capturedThread{Thread: th, raw: raw, walkErr: err})
+		}
+	}
+	return cp, nil
+}
+
+// Resolve completes a capture into a snapshot, reading code objects. It
+// may run after the target has been resumed.
+func (r *Reader) Resolve(cp *Capture) *model.Snapshot {
+	t := r.t
+	snap := &model.Snapshot{
+		PID:    t.PID(),
+		Source: t.Kind(),
+		Python: model.Python{Version: r.In.Version, Executable: r.In.Executable,
+			Library: r.In.Library, LayoutSource: r.In.Layout.Source},
+		Warnings: cp.warnings,
+		Threads:  []model.Thread{},
+	}
+	for _, ct := range cp.threads {
+		th := ct.Thread
+		frames, err := r.resolveFrames(ct.raw)
+		th.Frames = frames
+		if err == nil {
+			err = ct.walkErr
+		}
+		if err != nil {
+			th.Truncated = true
+			th.Error = err.Error()
+		}
+		snap.Threads = append(snap.Threads, th)
+	}
+	return snap
+}
+
+// Snapshot captures and resolves in one go (for targets that do not move,
+// such as cores, or when the caller keeps the target stopped throughout).
+func (r *Reader) Snapshot() (*model.Snapshot, error) {
+	r.Prepare()
+	cp, err := r.Capture()
+	if err != nil {
+		return nil, err
+	}
+	return r.Resolve(cp), nil
+}
+
+func (r *Reader) nativeIDFromPthread(pt uint64, byFS map[uint64]int, tids map[int]bool) int {
+	if tid, ok := byFS[pt]; ok {
+		return tid
+	}
+	if v, err := r.Obj.u32(pt + glibcPthreadTIDOffset); err == nil && tids[int(int32(v))] {
+		return int(int32(v))
+	}
+	return 0
+}
+
+// findActive returns the address of threading._active ({ident: Thread}) in
+// the interpreter's sys.modules, or 0.
+func (r *Reader) findActive(interp uint64) uint64 {
+	o := r.Obj
+	mods, err := o.u64(interp + uint64(r.In.Layout.Interp.Modules))
+	if err != nil || mods == 0 {
+		return 0
+	}
+	thmod, ok, err := o.DictGetStr(mods, "threading")
+	if err != nil || !ok {
+		return 0
+	}
+	mdict, err := o.u64(thmod + uint64(r.In.Layout.Module.Dict))
+	if err != nil || mdict == 0 {
+		return 0
+	}
+	active, ok, err := o.DictGetStr(mdict, "_active")
+	if err != nil || !ok {
+		return 0
+	}
+	return active
+}
+
+// threadNames returns ident → Thread._name from threading._active.
+func (r *Reader) threadNames(interp uint64) map[uint64]string {
+	out := map[uint64]string{}
+	active, ok := r.active[interp]
+	if !ok {
+		// Not prepared (or threading was imported since): look it up now.
+		active = r.findActive(interp)
+	}
+	if active == 0 {
+		return out
+	}
+	o := r.Obj
+	items, err := o.DictItems(active, maxThreads)
+	if err != nil {
+		return out
+	}
+	for _, it := range items {
+		id, err := o.Int(it.Key)
+		if err != nil || id.Sign() < 0 || id.BitLen() > 64 {
+			continue
+		}
+		nameObj, ok, err := o.Attr(it.Value, "_name")
+		if err != nil || !ok || !o.IsStr(nameObj) {
+			continue
+		}
+		name, err := o.Str(nameObj)
+		if err != nil {
+			continue
+		}
+		out[id.Uint64()] = name
+	}
+	return out
+}
+
+// SysVersion reads sys.version from the target (used to get the patch
+// version where the binary does not say it, i.e. 3.10).
+func (r *Reader) SysVersion() (string, error) {
+	interps, err := r.Interpreters()
+	if len(interps) == 0 {
+		return "", err
+	}
+	main := interps[len(interps)-1]
+	sysdict, err := r.Obj.u64(main + uint64(r.In.Layout.Interp.Sysdict))
+	if err != nil {
+		return "", err
+	}
+	v, ok, err := r.Obj.DictGetStr(sysdict, "version")
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", fmt.Errorf("sys.version not found")
+	}
+	s, err := r.Obj.Str(v)
+	if err != nil {
+		return "", err
+	}
+	return strings.Fields(s + " ")[0], nil
+}

@@ -1,0 +1,372 @@
+package cpython
+
+import (
+	"fmt"
+
+	"pyscope/internal/model"
+	"pyscope/internal/target"
+)
+
+// Frame owners (_PyInterpreterFrame.owner).
+const (
+	ownedByThread      = 0
+	ownedByGenerator   = 1
+	ownedByFrameObject = 2
+	// 3.12/3.13: 3 is FRAME_OWNED_BY_CSTACK; 3.14: 3 is
+	// FRAME_OWNED_BY_INTERPRETER and 4 is FRAME_OWNED_BY_CSTACK. Either way
+	// owners above 2 are not Python frames.
+)
+
+// ThreadState is one PyThreadState as found in the target.
+type ThreadState struct {
+	Addr      uint64
+	Interp    uint64
+	InterpID  int64
+	ThreadID  uint64 // pthread_self()
+	NativeID  int    // kernel TID; 0 if unknown (3.10 without registers)
+	FrameHead uint64 // innermost frame: PyFrameObject* (3.10) or _PyInterpreterFrame*
+	HoldsGIL  bool
+}
+
+// Reader walks one interpreter's runtime in a target.
+type Reader struct {
+	In  *Interpreter
+	Obj *Objects
+	t   target.Target
+
+	codes  map[uint64]*codeInfo
+	active map[uint64]uint64 // interpreter → threading._active
+}
+
+// Retarget points the reader at another handle on the same process (e.g.
+// from a running probe to a stopped one), keeping what it has learnt.
+func (r *Reader) Retarget(t target.Target) {
+	r.t = t
+	r.Obj.mem = mem{t}
+}
+
+// NewReader prepares to read in's runtime from t.
+func NewReader(t target.Target, in *Interpreter) *Reader {
+	m := mem{t}
+	return &Reader{In: in, t: t, Obj: NewObjects(m, in.Layout, in.Minor), codes: map[uint64]*codeInfo{}}
+}
+
+// Interpreters lists PyInterpreterState addresses, main interpreter last
+// (new interpreters are pushed at the head).
+func (r *Reader) Interpreters() ([]uint64, error) {
+	L := r.In.Layout
+	head, err := r.Obj.u64(r.In.Runtime + uint64(L.Runtime.InterpretersHead))
+	if err != nil {
+		return nil, fmt.Errorf("read interpreter list: %w", err)
+	}
+	var out []uint64
+	seen := map[uint64]bool{}
+	for p := head; p != 0; {
+		if seen[p] {
+			return out, fmt.Errorf("interpreter list has a cycle at %#x", p)
+		}
+		if len(out) >= maxInterps {
+			return out, fmt.Errorf("more than %d interpreters", maxInterps)
+		}
+		seen[p] = true
+		out = append(out, p)
+		next, err := r.Obj.u64(p + uint64(L.Interp.Next))
+		if err != nil {
+			return out, fmt.Errorf("read interpreter list: %w", err)
+		}
+		p = next
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("the Python runtime has no interpreter (not initialised yet, or finalised)")
+	}
+	return out, nil
+}
+
+// Threads lists the thread states of one interpreter, in list order
+// (newest first).
+func (r *Reader) Threads(interp uint64) ([]ThreadState, error) {
+	L := r.In.Layout
+	id, _ := r.Obj.u64(interp + uint64(L.Interp.ID))
+	head, err := r.Obj.u64(interp + uint64(L.Interp.ThreadsHead))
+	if err != nil {
+		return nil, fmt.Errorf("read thread list: %w", err)
+	}
+	gilLocked, gilHolder := r.gil(interp)
+	var out []ThreadState
+	seen := map[uint64]bool{}
+	for p := head; p != 0; {
+		if seen[p] {
+			return out, fmt.Errorf("thread list has a cycle at %#x", p)
+		}
+		if len(out) >= maxThreads {
+			return out, fmt.Errorf("more than %d threads", maxThreads)
+		}
+		seen[p] = true
+		ts := ThreadState{Addr: p, Interp: interp, InterpID: int64(id)}
+		// One read covers all the fields we need.
+		sz := int(L.Thread.Size)
+		if sz <= 0 || sz > 1<<16 {
+			sz = 4096
+		}
+		raw, err := r.Obj.read(p, sz)
+		if err != nil {
+			return out, fmt.Errorf("read thread state at %#x: %w", p, err)
+		}
+		get := func(o int64) uint64 {
+			if o < 0 || int(o)+8 > len(raw) {
+				return 0
+			}
+			return le64(raw[o:])
+		}
+		if back := get(int64(L.Thread.Interp)); back != interp {
+			return out, fmt.Errorf("thread state at %#x does not belong to its interpreter", p)
+		}
+		ts.ThreadID = get(int64(L.Thread.ThreadID))
+		if L.Thread.NativeThreadID.Valid() {
+			ts.NativeID = int(int32(get(int64(L.Thread.NativeThreadID))))
+		}
+		switch {
+		case L.Thread.CurrentFrame.Valid():
+			ts.FrameHead = get(int64(L.Thread.CurrentFrame))
+		case L.Thread.CFrame.Valid() && L.Thread.CFrameCurrent.Valid():
+			cf := get(int64(L.Thread.CFrame))
+			if cf != 0 {
+				ts.FrameHead, err = r.Obj.u64(cf + uint64(L.Thread.CFrameCurrent))
+				if err != nil {
+					return out, fmt.Errorf("read frame of thread %#x: %w", ts.ThreadID, err)
+				}
+			}
+		default:
+			ts.FrameHead = get(int64(L.Thread.Frame))
+		}
+		if L.Thread.HoldsGIL.Valid() {
+			ts.HoldsGIL = uint32(get(int64(L.Thread.HoldsGIL))) != 0
+		} else {
+			ts.HoldsGIL = gilLocked && gilHolder == p
+		}
+		out = append(out, ts)
+		p = get(int64(L.Thread.Next))
+	}
+	return out, nil
+}
+
+func le64(b []byte) uint64 {
+	return uint64(le32(b)) | uint64(le32(b[4:]))<<32
+}
+
+// gil returns whether the GIL of interp is taken and the last holder.
+func (r *Reader) gil(interp uint64) (bool, uint64) {
+	L := r.In.Layout
+	var g uint64
+	switch {
+	case L.Interp.CevalGIL.Valid() && r.In.Minor >= 12:
+		p, err := r.Obj.u64(interp + uint64(L.Interp.CevalGIL))
+		if err != nil {
+			return false, 0
+		}
+		g = p
+	case L.Runtime.CevalGIL.Valid():
+		g = r.In.Runtime + uint64(L.Runtime.CevalGIL)
+	default:
+		return false, 0
+	}
+	if g == 0 || !L.GIL.Locked.Valid() || !L.GIL.LastHolder.Valid() {
+		return false, 0
+	}
+	locked, err := r.Obj.u32(g + uint64(L.GIL.Locked))
+	if err != nil {
+		return false, 0
+	}
+	holder, err := r.Obj.u64(g + uint64(L.GIL.LastHolder))
+	if err != nil {
+		return false, 0
+	}
+	return locked != 0, holder
+}
+
+// codeInfo is what a frame needs from a code object.
+type codeInfo struct {
+	name, qualname, file string
+	firstLine            int
+	linetable            []byte
+	codeStart            uint64 // address of the first code unit (3.11+)
+	firstTraceable       int64  // in code units
+	err                  error
+}
+
+func (r *Reader) code(addr uint64) *codeInfo {
+	if c, ok := r.codes[addr]; ok {
+		return c
+	}
+	c := r.readCode(addr)
+	r.codes[addr] = c
+	return c
+}
+
+func (r *Reader) readCode(addr uint64) *codeInfo {
+	L := r.In.Layout
+	o := r.Obj
+	c := &codeInfo{}
+	tn, err := o.ObjTypeName(addr)
+	if err != nil {
+		c.err = err
+		return c
+	}
+	if tn != "code" {
+		c.err = fmt.Errorf("object at %#x is a %q, not a code object", addr, tn)
+		return c
+	}
+	str := func(off int64, name string) string {
+		if off < 0 {
+			return ""
+		}
+		p, err := o.u64(addr + uint64(off))
+		if err != nil {
+			c.err = err
+			return ""
+		}
+		s, err := o.Str(p)
+		if err != nil {
+			c.err = fmt.Errorf("%s of code at %#x: %w", name, addr, err)
+		}
+		return s
+	}
+	c.name = str(int64(L.Code.Name), "co_name")
+	c.file = str(int64(L.Code.Filename), "co_filename")
+	if L.Code.Qualname.Valid() {
+		c.qualname = str(int64(L.Code.Qualname), "co_qualname")
+	} else {
+		c.qualname = c.name
+	}
+	fl, err := o.u32(addr + uint64(L.Code.Firstlineno))
+	if err != nil {
+		c.err = err
+		return c
+	}
+	c.firstLine = int(int32(fl))
+	lt, err := o.u64(addr + uint64(L.Code.Linetable))
+	if err == nil && lt != 0 {
+		b, trunc, err := o.Bytes(lt, maxLinetable)
+		if err == nil && !trunc {
+			c.linetable = b
+		}
+	}
+	if L.Code.CodeAdaptive.Valid() {
+		c.codeStart = addr + uint64(L.Code.CodeAdaptive)
+	}
+	c.firstTraceable = -1
+	if L.Code.FirstTraceable.Valid() {
+		if v, err := o.u32(addr + uint64(L.Code.FirstTraceable)); err == nil {
+			c.firstTraceable = int64(int32(v))
+		}
+	}
+	return c
+}
+
+func (c *codeInfo) line(minor int, addr int) int {
+	if minor <= 10 {
+		return Line310(c.linetable, c.firstLine, addr)
+	}
+	return Line311(c.linetable, c.firstLine, addr)
+}
+
+// rawFrame is a frame as captured while the target is stopped; it is
+// resolved into a model.Frame afterwards.
+type rawFrame struct {
+	addr, code, ip uint64 // ip: instr_ptr/prev_instr (3.11+) or f_lasti (3.10)
+	owner          uint8
+	entry          bool
+}
+
+// captureFrames walks a thread's frame chain, innermost first, reading only
+// the frames themselves (code objects are immutable and are read later). It
+// skips shim and C-stack-owned frames, and returns what it could read plus
+// an error when the walk stopped early.
+func (r *Reader) captureFrames(head uint64) ([]rawFrame, error) {
+	if r.In.Minor <= 10 {
+		return r.capture310(head)
+	}
+	return r.capture311(head)
+}
+
+func (r *Reader) capture310(head uint64) ([]rawFrame, error) {
+	L := r.In.Layout.FrameObj
+	var out []rawFrame
+	seen := map[uint64]bool{}
+	for f := head; f != 0; {
+		if seen[f] {
+			return out, fmt.Errorf("frame chain has a cycle at %#x", f)
+		}
+		if len(out) >= maxFrames {
+			return out, fmt.Errorf("more than %d frames", maxFrames)
+		}
+		seen[f] = true
+		raw, err := r.Obj.read(f, int(L.Localsplus))
+		if err != nil {
+			return out, fmt.Errorf("read frame at %#x: %w", f, err)
+		}
+		out = append(out, rawFrame{addr: f, code: le64(raw[L.Code:]), ip: uint64(int64(int32(le32(raw[L.Lasti:]))))})
+		f = le64(raw[L.Back:])
+	}
+	return out, nil
+}
+
+func (r *Reader) capture311(head uint64) ([]rawFrame, error) {
+	L := r.In.Layout.Frame
+	size := int(L.Localsplus)
+	var out []rawFrame
+	seen := map[uint64]bool{}
+	for f := head; f != 0; {
+		if seen[f] {
+			return out, fmt.Errorf("frame chain has a cycle at %#x", f)
+		}
+		if len(seen) >= maxFrames {
+			return out, fmt.Errorf("more than %d frames", maxFrames)
+		}
+		seen[f] = true
+		raw, err := r.Obj.read(f, size)
+		if err != nil {
+			return out, fmt.Errorf("read frame at %#x: %w", f, err)
+		}
+		prev := le64(raw[L.Previous:])
+		owner := raw[L.Owner]
+		exe := le64(raw[L.Executable:])
+		if r.In.Minor >= 14 {
+			exe &^= 3 // _PyStackRef tag bits
+		}
+		if owner <= ownedByFrameObject && exe != 0 {
+			out = append(out, rawFrame{addr: f, code: exe, ip: le64(raw[L.InstrPtr:]), owner: owner,
+				entry: L.IsEntry.Valid() && raw[L.IsEntry] != 0})
+		}
+		f = prev
+	}
+	return out, nil
+}
+
+// resolveFrames turns captured frames into model frames, reading the code
+// objects. Incomplete frames (pushed but not started) are dropped, as the
+// interpreter itself hides them.
+func (r *Reader) resolveFrames(raws []rawFrame) ([]model.Frame, error) {
+	minor := r.In.Minor
+	out := make([]model.Frame, 0, len(raws))
+	for _, rf := range raws {
+		c := r.code(rf.code)
+		if c.err != nil {
+			return out, fmt.Errorf("frame at %#x: %w", rf.addr, c.err)
+		}
+		var addr int
+		if minor <= 10 {
+			addr = int(int64(rf.ip)) * 2
+		} else {
+			// 3.11/3.12 keep the previous instruction, 3.13+ the current
+			// one; either is what PyCode_Addr2Line wants.
+			if rf.owner != ownedByGenerator && c.firstTraceable >= 0 && int64(rf.ip) < int64(c.codeStart)+2*c.firstTraceable {
+				continue
+			}
+			addr = int((int64(rf.ip) - int64(c.codeStart)) / 2 * 2)
+		}
+		out = append(out, model.Frame{Kind: "python", Function: c.name, Qualname: c.qualname,
+			File: c.file, Line: c.line(minor, addr), Addr: rf.addr, Code: rf.code, Entry: rf.entry})
+	}
+	return out, nil
+}

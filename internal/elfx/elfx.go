@@ -1,0 +1,192 @@
+// Package elfx reads what pyscope needs from ELF files: symbols, sections,
+// build-ids, load bias, and separate debug files.
+package elfx
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// File is an opened ELF object.
+type File struct {
+	*elf.File
+	Path string
+	f    *os.File
+
+	dynsyms []elf.Symbol
+	syms    []elf.Symbol
+	symsErr error
+	loaded  bool
+}
+
+// Open opens an ELF file. The caller must Close it.
+func Open(path string) (*File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	return FromFile(f, path)
+}
+
+// FromFile wraps an already opened file (e.g. one opened through a
+// target's root). It takes ownership of f.
+func FromFile(f *os.File, path string) (ef *File, err error) {
+	defer func() {
+		// debug/elf can panic on some malformed inputs; never let that
+		// escape.
+		if r := recover(); r != nil {
+			f.Close()
+			ef, err = nil, fmt.Errorf("%s: malformed ELF file", path)
+		}
+	}()
+	e, err := elf.NewFile(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &File{File: e, Path: path, f: f}, nil
+}
+
+// Close closes the file.
+func (f *File) Close() error {
+	if f.f != nil {
+		return f.f.Close()
+	}
+	return nil
+}
+
+func (f *File) loadSyms() {
+	if f.loaded {
+		return
+	}
+	f.loaded = true
+	func() {
+		defer func() { _ = recover() }()
+		f.dynsyms, _ = f.DynamicSymbols()
+	}()
+	func() {
+		defer func() {
+			if recover() != nil {
+				f.symsErr = errors.New("malformed symbol table")
+			}
+		}()
+		f.syms, f.symsErr = f.Symbols()
+	}()
+}
+
+// Symbol looks a symbol up in .dynsym, then .symtab. It returns its
+// link-time address.
+func (f *File) Symbol(name string) (elf.Symbol, bool) {
+	f.loadSyms()
+	for _, s := range f.dynsyms {
+		if s.Name == name && s.Value != 0 {
+			return s, true
+		}
+	}
+	for _, s := range f.syms {
+		if s.Name == name && s.Value != 0 {
+			return s, true
+		}
+	}
+	return elf.Symbol{}, false
+}
+
+// DynSymbol looks a symbol up in .dynsym only (cheap: no .symtab load).
+func (f *File) DynSymbol(name string) (elf.Symbol, bool) {
+	if !f.loaded {
+		func() {
+			defer func() { _ = recover() }()
+			f.dynsyms, _ = f.DynamicSymbols()
+		}()
+	}
+	for _, s := range f.dynsyms {
+		if s.Name == name && s.Value != 0 {
+			return s, true
+		}
+	}
+	return elf.Symbol{}, false
+}
+
+// BuildID returns the GNU build-id as hex, or "".
+func (f *File) BuildID() string {
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_NOTE {
+			continue
+		}
+		if id := noteBuildID(p.Open(), p.Filesz); id != "" {
+			return id
+		}
+	}
+	if s := f.Section(".note.gnu.build-id"); s != nil {
+		return noteBuildID(s.Open(), s.Size)
+	}
+	return ""
+}
+
+func noteBuildID(r io.Reader, size uint64) string {
+	if size > 1<<16 {
+		return ""
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return ""
+	}
+	for len(b) >= 12 {
+		nsz := int(le32(b[0:]))
+		dsz := int(le32(b[4:]))
+		typ := le32(b[8:])
+		b = b[12:]
+		na := (nsz + 3) &^ 3
+		da := (dsz + 3) &^ 3
+		if nsz < 0 || dsz < 0 || na+da > len(b) {
+			return ""
+		}
+		name := b[:nsz]
+		desc := b[na : na+dsz]
+		if typ == 3 && bytes.Equal(bytes.TrimRight(name, "\x00"), []byte("GNU")) {
+			return hex.EncodeToString(desc)
+		}
+		b = b[na+da:]
+	}
+	return ""
+}
+
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+// FirstLoadVaddr returns the page-aligned p_vaddr of the first PT_LOAD
+// segment: the link-time address that maps to the file's lowest mapping.
+func (f *File) FirstLoadVaddr() (uint64, bool) {
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD {
+			align := p.Align
+			if align == 0 || align&(align-1) != 0 {
+				align = 4096
+			}
+			return (p.Vaddr - p.Off) &^ (align - 1), true
+		}
+	}
+	return 0, false
+}
+
+// ReadVaddr reads file-backed bytes at a link-time virtual address, from
+// the PT_LOAD segment that holds it.
+func (f *File) ReadVaddr(b []byte, vaddr uint64) (int, error) {
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_LOAD || vaddr < p.Vaddr || vaddr >= p.Vaddr+p.Filesz {
+			continue
+		}
+		n := len(b)
+		if rem := p.Vaddr + p.Filesz - vaddr; uint64(n) > rem {
+			n = int(rem)
+		}
+		return p.ReadAt(b[:n], int64(vaddr-p.Vaddr))
+	}
+	return 0, fmt.Errorf("%s: address %#x is not file-backed", f.Path, vaddr)
+}

@@ -1,0 +1,56 @@
+// Package model is the snapshot pyscope takes of a target: the one data
+// structure that readers fill and that text, JSON and the session present.
+// JSON field names are a stable interface (docs/json-schema.md).
+package model
+
+// Snapshot is everything pyscope saw at one moment.
+type Snapshot struct {
+	PID     int      `json:"pid"`
+	Source  string   `json:"source"` // "live" or "core"
+	Python  Python   `json:"python"`
+	Threads []Thread `json:"threads"`
+	// Pause is how long the target was stopped, in microseconds (live only).
+	PauseMicros int64 `json:"pause_us,omitempty"`
+	// Warnings are problems that did not stop the dump.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Python describes the interpreter found in the target.
+type Python struct {
+	Version    string  `json:"version"`
+	Executable string  `json:"executable"`
+	Library    *string `json:"library"`
+	// LayoutSource says where the structure offsets came from.
+	LayoutSource string `json:"layout_source,omitempty"`
+}
+
+// Thread is one thread and its stack.
+type Thread struct {
+	ThreadID    uint64  `json:"thread_id"` // threading.get_ident()
+	NativeID    int     `json:"native_id"` // kernel TID; 0 when unknown
+	Name        *string `json:"name"`      // threading.Thread.name
+	OSName      *string `json:"os_name"`   // comm
+	IsMain      bool    `json:"is_main"`
+	HoldsGIL    bool    `json:"holds_gil"`
+	Interpreter int64   `json:"interpreter"` // interpreter id; 0 is the main one
+	Frames      []Frame `json:"frames"`
+	// Truncated is set when the frame walk stopped early (cycle, limit,
+	// unreadable memory); the reason is in Error.
+	Truncated bool   `json:"truncated,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// Frame is one stack frame, most recent call first.
+type Frame struct {
+	Kind     string `json:"kind"` // "python"
+	Function string `json:"function"`
+	Qualname string `json:"qualname"`
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	// Addr is the address of the interpreter frame (for the session).
+	Addr uint64 `json:"-"`
+	// Code is the address of the code object.
+	Code uint64 `json:"-"`
+	// Entry marks the frame where a C-level call into the interpreter began.
+	Entry bool `json:"-"`
+}

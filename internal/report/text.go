@@ -1,0 +1,126 @@
+// Package report renders a snapshot as text or JSON.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"pyscope/internal/model"
+)
+
+// Sources returns a source line (1-based) of a file, if it can be read.
+type Sources interface {
+	Line(file string, line int) (string, bool)
+}
+
+// TextOptions control the text rendering.
+type TextOptions struct {
+	Color   bool
+	Sources Sources // nil: no source lines
+}
+
+type palette struct{ bold, dim, yellow, green, cyan, red, reset string }
+
+func colors(on bool) palette {
+	if !on {
+		return palette{}
+	}
+	return palette{bold: "\x1b[1m", dim: "\x1b[2m", yellow: "\x1b[33m", green: "\x1b[32m",
+		cyan: "\x1b[36m", red: "\x1b[31m", reset: "\x1b[0m"}
+}
+
+// Text writes the snapshot the way a Python traceback reads: one header per
+// thread, then `File "…", line N, in qualname` per frame, innermost first.
+func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
+	c := colors(opt.Color)
+	var b strings.Builder
+	lib := ""
+	if s.Python.Library != nil {
+		lib = " with " + Safe(*s.Python.Library)
+	}
+	fmt.Fprintf(&b, "%sProcess %d%s: Python %s (%s%s)\n", c.bold, s.PID, c.reset,
+		Safe(s.Python.Version), Safe(s.Python.Executable), lib)
+	if s.PauseMicros > 0 {
+		fmt.Fprintf(&b, "%sTarget paused for %s%s\n", c.dim, pauseString(s.PauseMicros), c.reset)
+	}
+	for _, wmsg := range s.Warnings {
+		fmt.Fprintf(&b, "%swarning: %s%s\n", c.yellow, Safe(wmsg), c.reset)
+	}
+	for _, t := range s.Threads {
+		b.WriteString("\n")
+		b.WriteString(threadHeader(t, c))
+		b.WriteString("\n")
+		for _, f := range t.Frames {
+			fmt.Fprintf(&b, "  File %s\"%s\"%s, line %s%d%s, in %s%s%s\n",
+				c.cyan, Safe(f.File), c.reset, c.yellow, f.Line, c.reset, c.green, Safe(frameName(f)), c.reset)
+			if opt.Sources != nil && f.Line > 0 {
+				if src, ok := opt.Sources.Line(f.File, f.Line); ok {
+					if src = strings.TrimSpace(src); src != "" {
+						fmt.Fprintf(&b, "    %s\n", Safe(src))
+					}
+				}
+			}
+		}
+		if len(t.Frames) == 0 && t.Error == "" {
+			fmt.Fprintf(&b, "  %s(no Python frames)%s\n", c.dim, c.reset)
+		}
+		if t.Error != "" {
+			fmt.Fprintf(&b, "  %s<unreadable: %s>%s\n", c.red, Safe(t.Error), c.reset)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func frameName(f model.Frame) string {
+	if f.Qualname != "" {
+		return f.Qualname
+	}
+	return f.Function
+}
+
+// threadHeader is `Thread 0x7f… (TID 1234) "worker-0" [holds GIL]`.
+func threadHeader(t model.Thread, c palette) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%sThread %#x%s", c.bold, t.ThreadID, c.reset)
+	if t.NativeID != 0 {
+		fmt.Fprintf(&b, " (TID %d)", t.NativeID)
+	}
+	if t.Name != nil {
+		fmt.Fprintf(&b, " %s%q%s", c.bold, Safe(*t.Name), c.reset)
+	} else if t.OSName != nil {
+		fmt.Fprintf(&b, " [os: %s]", Safe(*t.OSName))
+	}
+	var tags []string
+	if t.IsMain {
+		tags = append(tags, "main")
+	}
+	if t.HoldsGIL {
+		tags = append(tags, "holds GIL")
+	}
+	if t.Interpreter != 0 {
+		tags = append(tags, fmt.Sprintf("interpreter %d", t.Interpreter))
+	}
+	if len(tags) > 0 {
+		fmt.Fprintf(&b, " %s[%s]%s", c.yellow, strings.Join(tags, ", "), c.reset)
+	}
+	return b.String()
+}
+
+func pauseString(us int64) string {
+	if us < 1000 {
+		return fmt.Sprintf("%d µs", us)
+	}
+	return fmt.Sprintf("%.2f ms", float64(us)/1000)
+}
+
+// JSON writes the snapshot as indented JSON (docs/json-schema.md). Text is
+// exact: escaping for terminals does not apply.
+func JSON(w io.Writer, s *model.Snapshot) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(s)
+}

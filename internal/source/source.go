@@ -1,0 +1,138 @@
+// Package source reads the Python source files a target runs, as the target
+// sees them (through /proc/PID/root for a live process, or a sysroot for a
+// core), including modules imported from zip archives.
+package source
+
+import (
+	"archive/zip"
+	"bytes"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+const maxFileSize = 16 << 20
+
+// Opener opens a file by the target's path.
+type Opener func(path string) (*os.File, error)
+
+// Files caches source files. Not safe for concurrent use.
+type Files struct {
+	open  Opener
+	cache map[string]*file
+}
+
+type file struct {
+	lines []string
+	mtime time.Time
+	err   error
+}
+
+// New returns a reader that opens files with open.
+func New(open Opener) *Files { return &Files{open: open, cache: map[string]*file{}} }
+
+// Line returns line n (1-based) of path.
+func (f *Files) Line(path string, n int) (string, bool) {
+	lines, err := f.Lines(path)
+	if err != nil || n < 1 || n > len(lines) {
+		return "", false
+	}
+	return lines[n-1], true
+}
+
+// Lines returns all lines of path.
+func (f *Files) Lines(path string) ([]string, error) {
+	if c, ok := f.cache[path]; ok {
+		return c.lines, c.err
+	}
+	c := &file{}
+	var data []byte
+	data, c.mtime, c.err = f.read(path)
+	if c.err == nil {
+		c.lines = strings.Split(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n")
+	}
+	f.cache[path] = c
+	return c.lines, c.err
+}
+
+// ModTime returns the modification time of path, if it was read.
+func (f *Files) ModTime(path string) (time.Time, bool) {
+	if c, ok := f.cache[path]; ok && c.err == nil {
+		return c.mtime, true
+	}
+	return time.Time{}, false
+}
+
+// ErrNoSource is returned for code that has no file: "<string>", frozen
+// modules and the like.
+type ErrNoSource struct{ Path string }
+
+func (e *ErrNoSource) Error() string { return "no source file for " + e.Path }
+
+func (f *Files) read(path string) ([]byte, time.Time, error) {
+	if path == "" || strings.HasPrefix(path, "<") {
+		return nil, time.Time{}, &ErrNoSource{path}
+	}
+	b, mt, err := f.readPlain(path)
+	if err == nil {
+		return b, mt, nil
+	}
+	// A module imported from a zip: /a/b.zip/pkg/mod.py.
+	if i := strings.Index(path, ".zip/"); i >= 0 {
+		if b, mt, zerr := f.readZip(path[:i+4], path[i+5:]); zerr == nil {
+			return b, mt, nil
+		}
+	}
+	return nil, time.Time{}, err
+}
+
+func (f *Files) readPlain(path string) ([]byte, time.Time, error) {
+	h, err := f.open(path)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer h.Close()
+	st, err := h.Stat()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, time.Time{}, &ErrNoSource{path}
+	}
+	b, err := io.ReadAll(io.LimitReader(h, maxFileSize))
+	return b, st.ModTime(), err
+}
+
+func (f *Files) readZip(archive, member string) ([]byte, time.Time, error) {
+	h, err := f.open(archive)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer h.Close()
+	st, err := h.Stat()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	zr, err := zip.NewReader(h, st.Size())
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	for _, zf := range zr.File {
+		if zf.Name != member {
+			continue
+		}
+		if zf.UncompressedSize64 > maxFileSize {
+			return nil, time.Time{}, &ErrNoSource{archive + "/" + member}
+		}
+		rc, err := zf.Open()
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		defer rc.Close()
+		var buf bytes.Buffer
+		_, err = io.Copy(&buf, io.LimitReader(rc, maxFileSize))
+		return buf.Bytes(), st.ModTime(), err
+	}
+	return nil, time.Time{}, &ErrNoSource{archive + "/" + member}
+}

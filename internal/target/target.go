@@ -1,0 +1,85 @@
+// Package target is the one read-only view pyscope has of a process: a live
+// process (live/) or a core file (core/). It deliberately has no way to write
+// memory or registers.
+package target
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Memory reads the target's address space. Implementations return a
+// *FaultError when an address is not mapped or not captured.
+type Memory interface {
+	ReadAt(p []byte, addr uint64) (int, error)
+}
+
+// FaultError reports an unreadable address.
+type FaultError struct {
+	Addr uint64
+	Len  int
+	Err  error
+}
+
+func (e *FaultError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("cannot read %d bytes at %#x: %v", e.Len, e.Addr, e.Err)
+	}
+	return fmt.Sprintf("cannot read %d bytes at %#x", e.Len, e.Addr)
+}
+
+func (e *FaultError) Unwrap() error { return e.Err }
+
+// Regs is the x86-64 general register set (struct user_regs_struct), the
+// same layout in PTRACE_GETREGS and in a core's NT_PRSTATUS.
+type Regs = unix.PtraceRegs
+
+// Thread is one OS thread of the target.
+type Thread struct {
+	TID  int
+	Comm string // OS thread name; empty when unknown
+	Regs *Regs  // nil when the registers could not be read
+	// State is the kernel's one-letter state before pyscope touched the
+	// thread (R, S, D, T, t, Z); empty for cores.
+	State string
+}
+
+// Mapping is one entry of the target's memory map.
+type Mapping struct {
+	Start, End uint64
+	Offset     uint64 // file offset of Start
+	Perms      string // "r-xp"
+	Path       string // as the target sees it; "" for anonymous memory
+	Inode      uint64
+}
+
+// Target is a live process or a core file.
+type Target interface {
+	Memory
+	// PID of the process (for a core, the PID it had).
+	PID() int
+	// Kind is "live" or "core".
+	Kind() string
+	// Threads lists the OS threads, in kernel order (main thread first).
+	Threads() []Thread
+	// Mappings lists the memory map, sorted by address.
+	Mappings() []Mapping
+	// Open opens a file as the target sees it: through /proc/PID/root for a
+	// live process, through the sysroot and search paths for a core.
+	Open(path string) (*os.File, error)
+	// Executable is the path of the main executable as the target sees it.
+	Executable() string
+	// Close releases the target; a live target is resumed and detached.
+	Close() error
+}
+
+// Common errors, matched with errors.Is by the CLI to pick a remedy.
+var (
+	ErrNoProcess  = errors.New("no such process")
+	ErrPermission = errors.New("permission denied")
+	ErrExited     = errors.New("the process exited")
+	ErrTraced     = errors.New("already traced")
+)
