@@ -185,6 +185,11 @@ func probe(t target.Target, path string, maps []target.Mapping, exe string) (*In
 			in.Version = v
 		}
 	}
+	// The target's own DWARF, where it has some, beats a table made from
+	// another build.
+	if dl, err := dwarfLayout(t, ef, in); err == nil && dl != nil {
+		in.Layout = dl
+	}
 	return in, nil
 }
 

@@ -23,7 +23,7 @@ type Capture struct {
 
 type capturedThread struct {
 	model.Thread
-	raw    []rawFrame
+	raw     []rawFrame
 	walkErr error
 }
 

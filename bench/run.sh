@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Times `pyscope dump` side by side with its peers on the same targets, in
+# one run, and prints a Markdown table of means and ratios.
+#
+#   bench/run.sh [RUNS]        (as root; needs the test set-up: scripts/test.sh)
+#
+# Peers: gdb's `thread apply all py-bt` on Debian's python3.11 with
+# python3.11-dbg, and CPython 3.14's own _remote_debugging.RemoteUnwinder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-20}
+command -v hyperfine >/dev/null || apt-get install -y -q hyperfine >/dev/null
+go run ./internal/testenv/cmd/provision >/dev/null
+CACHE=${PYSCOPE_CACHE:-$HOME/.cache/pyscope}
+PY314=$CACHE/pythons/3.14.6/bin/python3.14
+PY311=/usr/bin/python3.11
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+go build -o "$work/pyscope" ./cmd/pyscope
+
+start() { # name python threads depth
+  "$2" bench/targets/threads.py "$3" "$4" "$work/$1.ready" &
+  echo $! >"$work/$1.pid"
+  for _ in $(seq 200); do [ -f "$work/$1.ready" ] && return; sleep 0.05; done
+  echo "target $1 did not start" >&2; exit 1
+}
+start deb4 $PY311 4 10
+start deb100 $PY311 100 50
+start py4 $PY314 4 10
+start py100 $PY314 100 50
+pid() { cat "$work/$1.pid"; }
+
+hf() { # name cmd...
+  local name=$1; shift
+  hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$work/$name.json" "$@" >/dev/null 2>&1 ||
+    hyperfine --warmup 2 --runs "$RUNS" --export-json "$work/$name.json" "$@" >/dev/null
+}
+for t in deb4 deb100 py4 py100; do
+  hf "pyscope-$t" "$work/pyscope dump $(pid $t)"
+  hf "pyscope-locals-$t" "$work/pyscope dump --locals $(pid $t)" || true
+done
+gdbruns=$(( RUNS < 5 ? RUNS : 5 ))
+for t in deb4 deb100; do
+  RUNS=$gdbruns hf "gdb-$t" "gdb -batch -nx -p $(pid $t) -ex 'thread apply all py-bt'"
+done
+for t in py4 py100; do
+  hf "remote-$t" "$PY314 -c 'import _remote_debugging as r; r.RemoteUnwinder($(pid $t), all_threads=True).get_stack_trace()'"
+done
+# Target pause, as pyscope measures it (median of RUNS dumps).
+for t in deb4 deb100 py4 py100; do
+  for _ in $(seq "$RUNS"); do "$work/pyscope" dump --json "$(pid $t)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pause_us"])'; done >"$work/pause-$t.txt"
+  for _ in $(seq "$RUNS"); do "$work/pyscope" dump --locals --json "$(pid $t)" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["pause_us"])' 2>/dev/null; done >"$work/pause-locals-$t.txt" || true
+done
+python3 bench/summarize.py "$work"

@@ -1,0 +1,102 @@
+package cpython
+
+import (
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"pyscope/internal/cpython/layout"
+	"pyscope/internal/elfx"
+	"pyscope/internal/target"
+)
+
+// dwarfLayout returns the layout described by the target's own DWARF (its
+// image's .debug_info, or a separate debug file found by build-id) for
+// 3.10–3.12 builds that are not the reference build a table came from.
+// Parsing DWARF takes up to seconds, so results are cached per build.
+func dwarfLayout(t target.Target, ef *elfx.File, in *Interpreter) (*layout.Layout, error) {
+	if in.Minor >= 13 {
+		return nil, nil // _Py_DebugOffsets are authoritative
+	}
+	short := in.ShortVersion()
+	buildID := ef.BuildID()
+	if buildID == "" && layout.TablePatch(short) == in.Version {
+		return nil, nil // the reference build itself: the table is its DWARF
+	}
+	var src *elf.File
+	var key string
+	if buildID != "" {
+		key = "buildid-" + buildID
+		rel := filepath.Join("/usr/lib/debug/.build-id", buildID[:2], buildID[2:]+".debug")
+		f, err := t.Open(rel)
+		if err != nil {
+			f, err = os.Open(rel)
+		}
+		if err == nil {
+			defer f.Close()
+			src, _ = elf.NewFile(f)
+		}
+	}
+	if src == nil && ef.Section(".debug_info") != nil {
+		src = ef.File
+		if key == "" {
+			st, err := os.Stat(ef.Path)
+			if err == nil {
+				h := sha256.Sum256([]byte(fmt.Sprintf("%s|%d|%d", ef.Path, st.Size(), st.ModTime().UnixNano())))
+				key = "file-" + hex.EncodeToString(h[:12])
+			}
+		}
+	}
+	if src == nil || key == "" {
+		return nil, nil
+	}
+	cache := filepath.Join(layoutCacheDir(), key+".json")
+	if b, err := os.ReadFile(cache); err == nil {
+		var l layout.Layout
+		if json.Unmarshal(b, &l) == nil && l.Version == short {
+			return &l, nil
+		}
+	}
+	var l *layout.Layout
+	var err error
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("malformed DWARF: %v", r)
+			}
+		}()
+		d, derr := src.DWARF()
+		if derr != nil {
+			err = derr
+			return
+		}
+		l, err = layout.FromDWARF(d, short)
+	}()
+	if err != nil {
+		return nil, err
+	}
+	l.Source = "DWARF (" + key + ")"
+	if b, err := json.Marshal(l); err == nil {
+		_ = os.MkdirAll(filepath.Dir(cache), 0o755)
+		tmp := cache + ".tmp" + fmt.Sprint(os.Getpid())
+		if os.WriteFile(tmp, b, 0o644) == nil {
+			_ = os.Rename(tmp, cache)
+		}
+	}
+	return l, nil
+}
+
+func layoutCacheDir() string {
+	if d := os.Getenv("PYSCOPE_CACHE"); d != "" {
+		return filepath.Join(d, "layouts")
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		d = os.TempDir()
+	}
+	return filepath.Join(d, "pyscope", "layouts")
+}

@@ -1,0 +1,272 @@
+package layout
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// DebugCookie starts _Py_DebugOffsets, the first field of _PyRuntime (3.13+).
+const DebugCookie = "xdebugpy"
+
+type dbgGroup struct {
+	name   string
+	fields []string
+}
+
+// debugOffsetsLayouts describes struct _Py_DebugOffsets per minor version:
+// after char cookie[8], uint64 version and uint64 free_threaded, every member
+// is a uint64, in this order.
+//
+// 3.13: Include/internal/pycore_runtime.h (checked against the DWARF type in
+// libpython3.13 by TestDebugOffsets313MatchesDWARF).
+// 3.14: Include/internal/pycore_debug_offsets.h as of 3.14.6 (checked
+// against the initialised _PyRuntime of the 3.14.6 build by
+// TestDebugOffsets314Binary).
+var debugOffsetsLayouts = map[string][]dbgGroup{
+	"3.13": {
+		{"runtime_state", []string{"size", "finalizing", "interpreters_head"}},
+		{"interpreter_state", []string{"size", "id", "next", "threads_head", "gc", "imports_modules", "sysdict", "builtins", "ceval_gil", "gil_runtime_state", "gil_runtime_state_enabled", "gil_runtime_state_locked", "gil_runtime_state_holder"}},
+		{"thread_state", []string{"size", "prev", "next", "interp", "current_frame", "thread_id", "native_thread_id", "datastack_chunk", "status"}},
+		{"interpreter_frame", []string{"size", "previous", "executable", "instr_ptr", "localsplus", "owner"}},
+		{"code_object", []string{"size", "filename", "name", "qualname", "linetable", "firstlineno", "argcount", "localsplusnames", "localspluskinds", "co_code_adaptive"}},
+		{"pyobject", []string{"size", "ob_type"}},
+		{"type_object", []string{"size", "tp_name", "tp_repr", "tp_flags"}},
+		{"tuple_object", []string{"size", "ob_item", "ob_size"}},
+		{"list_object", []string{"size", "ob_item", "ob_size"}},
+		{"dict_object", []string{"size", "ma_keys", "ma_values"}},
+		{"float_object", []string{"size", "ob_fval"}},
+		{"long_object", []string{"size", "lv_tag", "ob_digit"}},
+		{"bytes_object", []string{"size", "ob_size", "ob_sval"}},
+		{"unicode_object", []string{"size", "state", "length", "asciiobject_size"}},
+		{"gc", []string{"size", "collecting"}},
+	},
+	"3.14": {
+		{"runtime_state", []string{"size", "finalizing", "interpreters_head"}},
+		{"interpreter_state", []string{"size", "id", "next", "threads_head", "threads_main", "gc", "imports_modules", "sysdict", "builtins", "ceval_gil", "gil_runtime_state", "gil_runtime_state_enabled", "gil_runtime_state_locked", "gil_runtime_state_holder", "code_object_generation", "tlbc_generation"}},
+		{"thread_state", []string{"size", "prev", "next", "interp", "current_frame", "thread_id", "native_thread_id", "datastack_chunk", "status"}},
+		{"interpreter_frame", []string{"size", "previous", "executable", "instr_ptr", "localsplus", "owner", "stackpointer", "tlbc_index"}},
+		{"code_object", []string{"size", "filename", "name", "qualname", "linetable", "firstlineno", "argcount", "localsplusnames", "localspluskinds", "co_code_adaptive", "co_tlbc"}},
+		{"pyobject", []string{"size", "ob_type"}},
+		{"type_object", []string{"size", "tp_name", "tp_repr", "tp_flags"}},
+		{"tuple_object", []string{"size", "ob_item", "ob_size"}},
+		{"list_object", []string{"size", "ob_item", "ob_size"}},
+		{"set_object", []string{"size", "used", "table", "mask"}},
+		{"dict_object", []string{"size", "ma_keys", "ma_values"}},
+		{"float_object", []string{"size", "ob_fval"}},
+		{"long_object", []string{"size", "lv_tag", "ob_digit"}},
+		{"bytes_object", []string{"size", "ob_size", "ob_sval"}},
+		{"unicode_object", []string{"size", "state", "length", "asciiobject_size"}},
+		{"gc", []string{"size", "collecting"}},
+		{"gen_object", []string{"size", "gi_name", "gi_iframe", "gi_frame_state"}},
+		{"llist_node", []string{"next", "prev"}},
+		{"debugger_support", []string{"eval_breaker", "remote_debugger_support", "remote_debugging_enabled", "debugger_pending_call", "debugger_script_path", "debugger_script_path_size"}},
+	},
+}
+
+// zeroIfAbsent names the members that default builds set to 0 because the
+// field only exists with Py_GIL_DISABLED; 0 then means "absent".
+var zeroIfAbsent = map[string]bool{
+	"interpreter_state.gil_runtime_state_enabled": true,
+	"interpreter_state.tlbc_generation":           true,
+	"interpreter_frame.tlbc_index":                true,
+	"code_object.co_tlbc":                         true,
+}
+
+// notOffsets are members that are not offsets inside their group's struct,
+// so the plausibility check does not compare them with the group's size.
+var notOffsets = map[string]bool{
+	"interpreter_state.gil_runtime_state_enabled": true, // inside _gil_runtime_state
+	"unicode_object.asciiobject_size":             true, // a size; checked separately
+	"debugger_support.debugger_pending_call":      true, // inside _PyRemoteDebuggerSupport
+	"debugger_support.debugger_script_path":       true,
+	"debugger_support.debugger_script_path_size":  true,
+	"debugger_support.eval_breaker":               true, // checked against thread_state
+	"debugger_support.remote_debugger_support":    true,
+	"debugger_support.remote_debugging_enabled":   true, // against interpreter_state
+}
+
+// maxStructSize bounds any plausible CPython struct size.
+const maxStructSize = 1 << 24
+
+// DebugOffsets is a parsed _Py_DebugOffsets.
+type DebugOffsets struct {
+	Version      uint64 // PY_VERSION_HEX of the target
+	Minor        string // "3.13"
+	FreeThreaded bool
+	Len          int               // bytes the struct occupies
+	Values       map[string]uint64 // "thread_state.current_frame" → value
+}
+
+// DebugOffsetsLen returns the size of _Py_DebugOffsets for a minor version
+// ("3.14"), or 0 if unknown.
+func DebugOffsetsLen(minor string) int {
+	groups, ok := debugOffsetsLayouts[minor]
+	if !ok {
+		return 0
+	}
+	n := 24
+	for _, g := range groups {
+		n += 8 * len(g.fields)
+	}
+	return n
+}
+
+// DebugOffsetsMaxLen is the most bytes ParseDebugOffsets needs.
+var DebugOffsetsMaxLen = func() int {
+	m := 0
+	for k := range debugOffsetsLayouts {
+		m = max(m, DebugOffsetsLen(k))
+	}
+	return m
+}()
+
+// ParseDebugOffsets decodes _Py_DebugOffsets from the start of _PyRuntime.
+// blob may be longer than the struct. It checks the cookie, the version and
+// that the values are plausible, and never panics.
+func ParseDebugOffsets(blob []byte) (*DebugOffsets, error) {
+	if len(blob) < 24 {
+		return nil, fmt.Errorf("_Py_DebugOffsets: only %d bytes, need at least 24", len(blob))
+	}
+	if string(blob[:8]) != DebugCookie {
+		return nil, fmt.Errorf("_Py_DebugOffsets: cookie %q is not %q", blob[:8], DebugCookie)
+	}
+	le := binary.LittleEndian
+	d := &DebugOffsets{Version: le.Uint64(blob[8:])}
+	if d.Version>>24 != 3 || d.Version>>32 != 0 {
+		return nil, fmt.Errorf("_Py_DebugOffsets: version %#x is not a Python 3 version", d.Version)
+	}
+	d.Minor = fmt.Sprintf("3.%d", (d.Version>>16)&0xff)
+	groups, ok := debugOffsetsLayouts[d.Minor]
+	if !ok {
+		return nil, fmt.Errorf("_Py_DebugOffsets: Python %s is not supported (known: 3.13, 3.14)", d.Minor)
+	}
+	switch ft := le.Uint64(blob[16:]); ft {
+	case 0, 1:
+		d.FreeThreaded = ft == 1
+	default:
+		return nil, fmt.Errorf("_Py_DebugOffsets: free_threaded is %d, not 0 or 1", ft)
+	}
+	d.Len = DebugOffsetsLen(d.Minor)
+	if len(blob) < d.Len {
+		return nil, fmt.Errorf("_Py_DebugOffsets: only %d bytes, Python %s needs %d", len(blob), d.Minor, d.Len)
+	}
+	d.Values = make(map[string]uint64, (d.Len-24)/8)
+	pos := 24
+	for _, g := range groups {
+		for _, f := range g.fields {
+			d.Values[g.name+"."+f] = le.Uint64(blob[pos:])
+			pos += 8
+		}
+	}
+	if err := d.check(groups); err != nil {
+		return nil, fmt.Errorf("_Py_DebugOffsets of Python %s: %w", d.Minor, err)
+	}
+	return d, nil
+}
+
+// check rejects values no real build has: each group's size must be sane
+// and each offset must fall inside the struct the group describes.
+func (d *DebugOffsets) check(groups []dbgGroup) error {
+	for _, g := range groups {
+		size, ok := d.Values[g.name+".size"]
+		if !ok {
+			continue
+		}
+		if size == 0 || size > maxStructSize {
+			return fmt.Errorf("%s.size = %d is implausible", g.name, size)
+		}
+		for _, f := range g.fields {
+			name := g.name + "." + f
+			if f == "size" || notOffsets[name] {
+				continue
+			}
+			if v := d.Values[name]; v >= size {
+				return fmt.Errorf("%s = %d is not inside its %d-byte struct", name, v, size)
+			}
+		}
+	}
+	within := func(name, group string) error {
+		v, ok := d.Values[name]
+		if !ok {
+			return nil
+		}
+		if size := d.Values[group+".size"]; v >= size {
+			return fmt.Errorf("%s = %d is not inside the %d-byte %s", name, v, size, group)
+		}
+		return nil
+	}
+	for _, c := range [][2]string{
+		{"debugger_support.eval_breaker", "thread_state"},
+		{"debugger_support.remote_debugger_support", "thread_state"},
+		{"debugger_support.remote_debugging_enabled", "interpreter_state"},
+	} {
+		if err := within(c[0], c[1]); err != nil {
+			return err
+		}
+	}
+	if a, u := d.Values["unicode_object.asciiobject_size"], d.Values["unicode_object.size"]; a == 0 || a > u {
+		return fmt.Errorf("unicode_object.asciiobject_size = %d is not within sizeof(PyUnicodeObject) = %d", a, u)
+	}
+	if v, ok := d.Values["debugger_support.debugger_script_path_size"]; ok && (v == 0 || v > 1<<20) {
+		return fmt.Errorf("debugger_support.debugger_script_path_size = %d is implausible", v)
+	}
+	return nil
+}
+
+// Get returns a member by "group.field" name.
+func (d *DebugOffsets) Get(name string) (uint64, bool) {
+	v, ok := d.Values[name]
+	return v, ok
+}
+
+// Names lists the members in struct order.
+func (d *DebugOffsets) Names() []string {
+	var out []string
+	for _, g := range debugOffsetsLayouts[d.Minor] {
+		for _, f := range g.fields {
+			out = append(out, g.name+"."+f)
+		}
+	}
+	return out
+}
+
+// value evaluates a dbg tag ("a" or "a-b"); ok is false when a member is
+// missing in this version, absent is true for a 0 that means "no field".
+func (d *DebugOffsets) value(tag string) (v Off, ok bool) {
+	a, b, diff := strings.Cut(tag, "-")
+	x, ok := d.Values[a]
+	if !ok {
+		return -1, false
+	}
+	if zeroIfAbsent[a] && x == 0 {
+		return -1, true
+	}
+	if !diff {
+		return Off(x), true
+	}
+	y, ok := d.Values[b]
+	if !ok || y > x {
+		return -1, false
+	}
+	return Off(x - y), true
+}
+
+// Apply overwrites every field of l that has a dbg tag this version of
+// _Py_DebugOffsets provides, and returns their names, sorted.
+func (d *DebugOffsets) Apply(l *Layout) []string {
+	var done []string
+	for i := range layoutFields {
+		f := &layoutFields[i]
+		if f.Dbg == "" {
+			continue
+		}
+		if v, ok := d.value(f.Dbg); ok {
+			*l.ptr(f) = v
+			done = append(done, f.Name)
+		}
+	}
+	sort.Strings(done)
+	return done
+}

@@ -1,0 +1,296 @@
+package layout
+
+//go:generate go run ./gen
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// table is one generated layout and the build it was read from.
+type table struct {
+	Patch   string // "3.12.3"
+	BuildID string // GNU build-id of that libpython ("" if it has none)
+	SHA256  string // of that libpython file
+	Layout  Layout
+}
+
+// tables is filled by tables_gen.go (go generate); keeping the variable
+// here lets the package, and so the generator, build without that file.
+var tables = map[string]table{}
+
+// Supported lists the minor versions For accepts.
+var Supported = []string{"3.10", "3.11", "3.12", "3.13", "3.14"}
+
+// rule derives a 3.14 offset that _Py_DebugOffsets lacks. The field keeps
+// its 3.13 distance from Anchors[0] (or Delta, when set), and only if every
+// anchor moved by the same amount between the 3.13 table and the target's
+// _Py_DebugOffsets: the region between them is unchanged in the source.
+type rule struct {
+	Field   string
+	Anchors []string // "" means the start of the struct
+	Delta   *int64
+	Why     string
+}
+
+func delta(n int64) *int64 { return &n }
+
+// rules314 covers default (GIL) 3.14 builds; each Why cites the 3.14 source.
+// TestLive314 checks them against a running 3.14.6.
+var rules314 = []rule{
+	{Field: "Runtime.InterpretersMain", Anchors: []string{"Runtime.InterpretersHead"}, Why: "struct pyinterpreters {mutex, head, main, next_id} is unchanged"},
+	{Field: "Runtime.MainThread", Anchors: []string{"Runtime.InterpretersHead"}, Why: "main_thread still follows struct pyinterpreters"},
+	{Field: "Thread.HoldsGIL", Anchors: []string{"Thread.Status"}, Delta: delta(4), Why: "3.14 moved holds_gil out of the 32-bit _status bitfield into the int right after it"},
+	{Field: "Frame.FuncObj", Anchors: []string{"Frame.Previous", "Frame.InstrPtr"}, Why: "f_executable, previous, f_funcobj, f_globals, f_builtins, f_locals, frame_obj, instr_ptr keep their order"},
+	{Field: "Frame.Globals", Anchors: []string{"Frame.Previous", "Frame.InstrPtr"}, Why: "as Frame.FuncObj"},
+	{Field: "Frame.Builtins", Anchors: []string{"Frame.Previous", "Frame.InstrPtr"}, Why: "as Frame.FuncObj"},
+	{Field: "Frame.Locals", Anchors: []string{"Frame.Previous", "Frame.InstrPtr"}, Why: "as Frame.FuncObj"},
+	{Field: "Frame.FrameObj", Anchors: []string{"Frame.Previous", "Frame.InstrPtr"}, Why: "as Frame.FuncObj"},
+	{Field: "FrameObj.Back", Anchors: []string{""}, Why: "PyFrameObject still starts with f_back, f_frame, f_trace, f_lineno"},
+	{Field: "FrameObj.Frame", Anchors: []string{""}, Why: "as FrameObj.Back"},
+	{Field: "FrameObj.Lineno", Anchors: []string{""}, Why: "as FrameObj.Back"},
+	{Field: "Code.PosOnlyArgcount", Anchors: []string{"Code.Argcount", "Code.Firstlineno"}, Why: "co_flags .. co_version are the same ints in the same order"},
+	{Field: "Code.KwOnlyArgcount", Anchors: []string{"Code.Argcount", "Code.Firstlineno"}, Why: "as Code.PosOnlyArgcount"},
+	{Field: "Code.Flags", Anchors: []string{"Code.Argcount", "Code.Firstlineno"}, Why: "as Code.PosOnlyArgcount"},
+	{Field: "Code.Nlocals", Anchors: []string{"Code.Argcount", "Code.Firstlineno"}, Why: "as Code.PosOnlyArgcount"},
+	{Field: "Code.NlocalsPlus", Anchors: []string{"Code.Argcount", "Code.Firstlineno"}, Why: "as Code.PosOnlyArgcount"},
+	{Field: "Code.FirstTraceable", Anchors: []string{"Code.CodeAdaptive"}, Why: "int _co_firsttraceable; void *co_extra; char co_code_adaptive[] end the struct in default builds"},
+	{Field: "Object.Refcnt", Anchors: []string{"Object.Type"}, Why: "PyObject is {ob_refcnt (union), ob_type} in default builds"},
+	{Field: "Type.Basicsize", Anchors: []string{"Type.Name", "Type.Flags"}, Why: "PyTypeObject only grew at its end"},
+	{Field: "Type.Itemsize", Anchors: []string{"Type.Name", "Type.Flags"}, Why: "as Type.Basicsize"},
+	{Field: "Type.Dictoffset", Anchors: []string{"Type.Flags"}, Why: "as Type.Basicsize"},
+	{Field: "Type.Base", Anchors: []string{"Type.Flags"}, Why: "as Type.Basicsize"},
+	{Field: "Type.Dict", Anchors: []string{"Type.Flags"}, Why: "as Type.Basicsize"},
+	{Field: "Type.Mro", Anchors: []string{"Type.Flags"}, Why: "as Type.Basicsize"},
+	{Field: "Type.HeapSlots", Anchors: []string{"Type.Size"}, Why: "PyHeapTypeObject keeps ht_type, the method suites, ht_name, ht_slots, ht_qualname, ht_cached_keys, ht_module; 3.14 adds ht_token after them"},
+	{Field: "Type.HeapQualname", Anchors: []string{"Type.Size"}, Why: "as Type.HeapSlots"},
+	{Field: "Type.HeapCachedKeys", Anchors: []string{"Type.Size"}, Why: "as Type.HeapSlots"},
+	{Field: "Type.HeapModule", Anchors: []string{"Type.Size"}, Why: "as Type.HeapSlots"},
+	{Field: "Unicode.CompactSize", Anchors: []string{"Unicode.ASCIISize"}, Why: "PyCompactUnicodeObject is {PyASCIIObject, utf8_length, utf8}"},
+	{Field: "Unicode.DataAny", Anchors: []string{"Unicode.ASCIISize"}, Why: "PyUnicodeObject is {PyCompactUnicodeObject, data}"},
+	{Field: "Bytes.ArrayAlloc", Anchors: []string{"Object.Size"}, Why: "PyByteArrayObject is {VAR_HEAD, ob_alloc, ob_bytes, ob_start, ob_exports}"},
+	{Field: "Bytes.ArrayBytes", Anchors: []string{"Object.Size"}, Why: "as Bytes.ArrayAlloc"},
+	{Field: "Bytes.ArrayStart", Anchors: []string{"Object.Size"}, Why: "as Bytes.ArrayAlloc"},
+	{Field: "List.Allocated", Anchors: []string{"List.Item"}, Why: "PyListObject is {VAR_HEAD, ob_item, allocated}"},
+	{Field: "Dict.Used", Anchors: []string{"Dict.Keys"}, Why: "PyDictObject is {HEAD, ma_used, _ma_watcher_tag, ma_keys, ma_values}"},
+	{Field: "Dict.KeysLog2Size", Anchors: []string{""}, Why: "struct _dictkeysobject is unchanged in default builds"},
+	{Field: "Dict.KeysLog2IndexBytes", Anchors: []string{""}, Why: "as Dict.KeysLog2Size"},
+	{Field: "Dict.KeysKind", Anchors: []string{""}, Why: "as Dict.KeysLog2Size"},
+	{Field: "Dict.KeysUsable", Anchors: []string{""}, Why: "as Dict.KeysLog2Size"},
+	{Field: "Dict.KeysNentries", Anchors: []string{""}, Why: "as Dict.KeysLog2Size"},
+	{Field: "Dict.KeysIndices", Anchors: []string{""}, Why: "as Dict.KeysLog2Size"},
+	{Field: "Dict.EntrySize", Anchors: []string{""}, Why: "PyDictKeyEntry is {me_hash, me_key, me_value}"},
+	{Field: "Dict.UnicodeEntrySize", Anchors: []string{""}, Why: "PyDictUnicodeEntry is {me_key, me_value}"},
+	{Field: "Dict.ValuesCapacity", Anchors: []string{""}, Why: "struct _dictvalues is {capacity, size, embedded, valid, values[]}"},
+	{Field: "Dict.ValuesSize", Anchors: []string{""}, Why: "as Dict.ValuesCapacity"},
+	{Field: "Dict.ValuesEmbedded", Anchors: []string{""}, Why: "as Dict.ValuesCapacity"},
+	{Field: "Dict.ValuesValues", Anchors: []string{""}, Why: "as Dict.ValuesCapacity"},
+	{Field: "Set.Fill", Anchors: []string{"Set.Used", "Set.Mask"}, Why: "PySetObject starts {HEAD, fill, used, mask, table}"},
+	{Field: "Set.EntrySize", Anchors: []string{""}, Why: "setentry is {key, hash}"},
+	{Field: "Complex.Cval", Anchors: []string{""}, Why: "PyComplexObject is {HEAD, cval}"},
+	{Field: "Cell.Ref", Anchors: []string{""}, Why: "PyCellObject is {HEAD, ob_ref}"},
+	{Field: "Func.Globals", Anchors: []string{""}, Why: "PyFunctionObject keeps the common fields, func_doc, func_dict, func_weakreflist, func_module; 3.14 adds func_annotate after them"},
+	{Field: "Func.Name", Anchors: []string{""}, Why: "as Func.Globals"},
+	{Field: "Func.Qualname", Anchors: []string{""}, Why: "as Func.Globals"},
+	{Field: "Func.Code", Anchors: []string{""}, Why: "as Func.Globals"},
+	{Field: "Func.Closure", Anchors: []string{""}, Why: "as Func.Globals"},
+	{Field: "Func.Module", Anchors: []string{""}, Why: "as Func.Globals"},
+	{Field: "Module.Dict", Anchors: []string{""}, Why: "PyModuleObject is {HEAD, md_dict, md_def, md_state, md_weaklist, md_name} in default builds"},
+	{Field: "Module.Name", Anchors: []string{""}, Why: "as Module.Dict"},
+	{Field: "Gen.Qualname", Anchors: []string{"Gen.Name"}, Why: "gi_qualname follows gi_name"},
+	{Field: "Exc.Args", Anchors: []string{""}, Why: "PyBaseExceptionObject starts {HEAD, dict, args}"},
+}
+
+// absent314 are fields 3.13 has and 3.14 dropped.
+var absent314 = map[string]string{
+	"Thread.StatusHoldsGILBit": "holds_gil is its own field in 3.14",
+}
+
+// Rules314 describes how For derives each 3.14 field that _Py_DebugOffsets
+// lacks: field name → explanation.
+func Rules314() map[string]string {
+	m := map[string]string{}
+	for _, r := range rules314 {
+		m[r.Field] = r.Why
+	}
+	return m
+}
+
+// Minor returns "3.12" for "3.12.3", "3.12", "3.14.0rc1" or "3.12.3+".
+func Minor(version string) (string, error) {
+	parts := strings.SplitN(version, ".", 3)
+	if len(parts) < 2 {
+		return "", fmt.Errorf("cannot read a Python version from %q", version)
+	}
+	minor := parts[1]
+	i := 0
+	for i < len(minor) && minor[i] >= '0' && minor[i] <= '9' {
+		i++
+	}
+	maj, err1 := strconv.Atoi(parts[0])
+	mn, err2 := strconv.Atoi(minor[:i])
+	if err1 != nil || err2 != nil {
+		return "", fmt.Errorf("cannot read a Python version from %q", version)
+	}
+	return fmt.Sprintf("%d.%d", maj, mn), nil
+}
+
+// For returns the layout for a target of the given version ("3.12.3").
+// dbg is the target's _Py_DebugOffsets (3.13+), or nil.
+//
+//   - 3.10–3.12: the table generated from the reference build's DWARF.
+//   - 3.13: that table, with every field _Py_DebugOffsets provides taken
+//     from dbg. Table fields of a struct whose dbg fields disagree with the
+//     table (a patch release moved it) become unknown.
+//   - 3.14: dbg, plus the fields rules314 derives; the rest are unknown.
+//
+// Layout.Unknown lists the fields left at -1 for want of a sound source.
+func For(version string, dbg *DebugOffsets) (*Layout, error) {
+	minor, err := Minor(version)
+	if err != nil {
+		return nil, err
+	}
+	switch minor {
+	case "3.10", "3.11", "3.12", "3.13", "3.14":
+	default:
+		return nil, fmt.Errorf("Python %s is not supported (pyscope reads 3.10 to 3.14)", version)
+	}
+	if dbg != nil && dbg.Minor != minor {
+		return nil, fmt.Errorf("Python %s: its _Py_DebugOffsets say %s", version, dbg.Minor)
+	}
+	switch minor {
+	case "3.10", "3.11", "3.12":
+		t, ok := tables[minor]
+		if !ok {
+			return nil, fmt.Errorf("no offset table for Python %s (run go generate)", minor)
+		}
+		l := t.Layout
+		l.Source = "table " + t.Patch
+		return &l, nil
+	case "3.13":
+		t, ok := tables[minor]
+		if !ok {
+			return nil, fmt.Errorf("no offset table for Python %s (run go generate)", minor)
+		}
+		l := t.Layout
+		if dbg == nil {
+			l.Source = "table " + t.Patch
+			return &l, nil
+		}
+		return with313(&t, dbg), nil
+	default: // 3.14
+		if dbg == nil {
+			return nil, fmt.Errorf("Python %s: no _Py_DebugOffsets found; pyscope needs them from 3.14 on", version)
+		}
+		t13, ok := tables["3.13"]
+		if !ok {
+			return nil, fmt.Errorf("no offset table for Python 3.13 (run go generate)")
+		}
+		return with314(&t13, dbg), nil
+	}
+}
+
+func with313(t *table, dbg *DebugOffsets) *Layout {
+	l := &Layout{Version: "3.13", Source: "_Py_DebugOffsets + table " + t.Patch}
+	l.clear()
+	got := map[string]bool{}
+	for _, n := range dbg.Apply(l) {
+		got[n] = true
+	}
+	// A struct group whose dbg fields all match the table kept its layout.
+	bad := map[string]bool{}
+	for n := range got {
+		tv, _ := t.Layout.Get(n)
+		lv, _ := l.Get(n)
+		if tv != lv {
+			bad[group(n)] = true
+		}
+	}
+	for _, f := range layoutFields {
+		if got[f.Name] {
+			continue
+		}
+		tv := *t.Layout.ptr(&f)
+		switch {
+		case !tv.Valid():
+			// absent in 3.13
+		case dbg.FreeThreaded || bad[group(f.Name)]:
+			l.Unknown = append(l.Unknown, f.Name)
+		default:
+			l.set(f.Name, tv)
+		}
+	}
+	return l
+}
+
+func with314(t13 *table, dbg *DebugOffsets) *Layout {
+	l := &Layout{Version: "3.14", Source: "_Py_DebugOffsets + 3.14 rules over table " + t13.Patch}
+	l.clear()
+	got := map[string]bool{}
+	for _, n := range dbg.Apply(l) {
+		got[n] = true
+	}
+	ruled := map[string]bool{}
+	if !dbg.FreeThreaded {
+		for _, r := range rules314 {
+			if v, ok := r.apply(&t13.Layout, l); ok {
+				l.set(r.Field, v)
+				ruled[r.Field] = true
+			}
+		}
+	}
+	for _, f := range layoutFields {
+		if got[f.Name] || ruled[f.Name] {
+			continue
+		}
+		if _, ok := absent314[f.Name]; ok {
+			continue
+		}
+		if f.Name == "Thread.HoldsGIL" || (*t13.Layout.ptr(&f)).Valid() {
+			l.Unknown = append(l.Unknown, f.Name)
+		}
+	}
+	sort.Strings(l.Unknown)
+	return l
+}
+
+// apply computes a rule's value, or fails when an anchor is missing or the
+// anchors moved by different amounts.
+func (r rule) apply(t13, l *Layout) (Off, bool) {
+	at := func(x *Layout, name string) (Off, bool) {
+		if name == "" {
+			return 0, true
+		}
+		v, ok := x.Get(name)
+		return v, ok && v.Valid()
+	}
+	var shift Off
+	for i, a := range r.Anchors {
+		old, ok1 := at(t13, a)
+		now, ok2 := at(l, a)
+		if !ok1 || !ok2 {
+			return -1, false
+		}
+		if i == 0 {
+			shift = now - old
+		} else if now-old != shift {
+			return -1, false
+		}
+	}
+	if r.Delta != nil {
+		base, _ := at(l, r.Anchors[0])
+		return base + Off(*r.Delta), base+Off(*r.Delta) >= 0
+	}
+	v, ok := at(t13, r.Field)
+	if !ok || v+shift < 0 {
+		return -1, false
+	}
+	return v + shift, true
+}
+
+func group(name string) string {
+	g, _, _ := strings.Cut(name, ".")
+	return g
+}

@@ -1,0 +1,287 @@
+// Package layout holds the byte offsets pyscope needs inside CPython's
+// runtime structures, per minor version.
+//
+// Offsets are never typed by hand: 3.10–3.13 tables are generated from the
+// DWARF of reference libpython builds (see gen/), and on 3.13+ every field
+// that _Py_DebugOffsets describes is taken from the target itself.
+//
+// Tags:
+//
+//	dwarf:"Struct.member.sub|Alt.member"  where to find the offset in DWARF;
+//	                                       alternatives are tried in order.
+//	                                       "sizeof:Struct" gives a struct size.
+//	dbg:"group.field"                      the _Py_DebugOffsets field (3.13+).
+//	dbg:"group.a-group.b"                  the difference of two of them.
+//	dwarf:"bit:Struct.member.bitfield"     a bit number inside the member
+//	                                       that holds the bitfield.
+//
+// An offset of -1 means the field does not exist in that version.
+package layout
+
+// Off is a byte offset inside a structure, or -1 when absent.
+type Off int64
+
+// Valid reports whether the field exists in this version.
+func (o Off) Valid() bool { return o >= 0 }
+
+// Layout is the set of offsets for one CPython build.
+type Layout struct {
+	Version string // "3.12"; the minor version the table was made for
+	Source  string // where the offsets came from: "table 3.12.3", "_Py_DebugOffsets", "DWARF <file>"
+	// Unknown lists fields ("Code.FirstTraceable") that may exist in this
+	// version but that no sound source gave; they are -1 too.
+	Unknown []string
+
+	Runtime  RuntimeOffsets
+	Interp   InterpOffsets
+	Thread   ThreadOffsets
+	Frame    FrameOffsets    // _PyInterpreterFrame (3.11+)
+	FrameObj FrameObjOffsets // PyFrameObject (3.10 frames; 3.11+ frame objects)
+	Code     CodeOffsets
+	Object   ObjectOffsets
+	Type     TypeOffsets
+	Unicode  UnicodeOffsets
+	Bytes    BytesOffsets
+	Tuple    TupleOffsets
+	List     ListOffsets
+	Dict     DictOffsets
+	Set      SetOffsets
+	Long     LongOffsets
+	Float    FloatOffsets
+	Complex  ComplexOffsets
+	Cell     CellOffsets
+	Func     FuncOffsets
+	Module   ModuleOffsets
+	Gen      GenOffsets
+	Exc      ExcOffsets
+	GIL      GILOffsets
+}
+
+type RuntimeOffsets struct {
+	InterpretersHead Off `dwarf:"_PyRuntimeState.interpreters.head" dbg:"runtime_state.interpreters_head"`
+	InterpretersMain Off `dwarf:"_PyRuntimeState.interpreters.main"`
+	// 3.10/3.11: the GIL lives in the runtime.
+	CevalGIL      Off `dwarf:"_PyRuntimeState.ceval.gil"`
+	TstateCurrent Off `dwarf:"_PyRuntimeState.gilstate.tstate_current|_PyRuntimeState.tstate_current"`
+	MainThread    Off `dwarf:"_PyRuntimeState.main_thread"`
+}
+
+type InterpOffsets struct {
+	Size        Off `dwarf:"sizeof:_is" dbg:"interpreter_state.size"`
+	Next        Off `dwarf:"_is.next" dbg:"interpreter_state.next"`
+	ID          Off `dwarf:"_is.id" dbg:"interpreter_state.id"`
+	ThreadsHead Off `dwarf:"_is.threads.head|_is.tstate_head" dbg:"interpreter_state.threads_head"`
+	ThreadsMain Off `dwarf:"_is.threads.main" dbg:"interpreter_state.threads_main"`
+	Modules     Off `dwarf:"_is.imports.modules|_is.modules" dbg:"interpreter_state.imports_modules"`
+	Sysdict     Off `dwarf:"_is.sysdict" dbg:"interpreter_state.sysdict"`
+	Builtins    Off `dwarf:"_is.builtins" dbg:"interpreter_state.builtins"`
+	// 3.12+: pointer to this interpreter's GIL (normally &interp->_gil).
+	CevalGIL        Off `dwarf:"_is.ceval.gil" dbg:"interpreter_state.ceval_gil"`
+	GILRuntimeState Off `dwarf:"_is._gil" dbg:"interpreter_state.gil_runtime_state"`
+}
+
+type ThreadOffsets struct {
+	Size           Off `dwarf:"sizeof:_ts" dbg:"thread_state.size"`
+	Prev           Off `dwarf:"_ts.prev" dbg:"thread_state.prev"`
+	Next           Off `dwarf:"_ts.next" dbg:"thread_state.next"`
+	Interp         Off `dwarf:"_ts.interp" dbg:"thread_state.interp"`
+	Frame          Off `dwarf:"_ts.frame"`                                          // 3.10: PyFrameObject*
+	CFrame         Off `dwarf:"_ts.cframe"`                                         // 3.11/3.12: _PyCFrame*
+	CFrameCurrent  Off `dwarf:"_PyCFrame.current_frame"`                            // 3.11/3.12
+	CurrentFrame   Off `dwarf:"_ts.current_frame" dbg:"thread_state.current_frame"` // 3.13+
+	ThreadID       Off `dwarf:"_ts.thread_id" dbg:"thread_state.thread_id"`
+	NativeThreadID Off `dwarf:"_ts.native_thread_id" dbg:"thread_state.native_thread_id"`
+	Status         Off `dwarf:"_ts._status" dbg:"thread_state.status"` // 32-bit bitfield word
+	// 3.13: holds_gil is bit StatusHoldsGILBit of the _status word.
+	StatusHoldsGILBit Off `dwarf:"bit:_ts._status.holds_gil"`
+	HoldsGIL          Off `dwarf:"_ts.holds_gil"` // 3.14+: an int
+	DatastackChunk    Off `dwarf:"_ts.datastack_chunk" dbg:"thread_state.datastack_chunk"`
+}
+
+// FrameOffsets describes _PyInterpreterFrame (3.11+).
+type FrameOffsets struct {
+	Size       Off `dwarf:"sizeof:_PyInterpreterFrame" dbg:"interpreter_frame.size"`
+	Executable Off `dwarf:"_PyInterpreterFrame.f_executable|_PyInterpreterFrame.f_code" dbg:"interpreter_frame.executable"`
+	Previous   Off `dwarf:"_PyInterpreterFrame.previous" dbg:"interpreter_frame.previous"`
+	FuncObj    Off `dwarf:"_PyInterpreterFrame.f_funcobj|_PyInterpreterFrame.f_func"`
+	Globals    Off `dwarf:"_PyInterpreterFrame.f_globals"`
+	Builtins   Off `dwarf:"_PyInterpreterFrame.f_builtins"`
+	Locals     Off `dwarf:"_PyInterpreterFrame.f_locals"`
+	FrameObj   Off `dwarf:"_PyInterpreterFrame.frame_obj"`
+	InstrPtr   Off `dwarf:"_PyInterpreterFrame.instr_ptr|_PyInterpreterFrame.prev_instr" dbg:"interpreter_frame.instr_ptr"`
+	// 3.11–3.13: int stacktop, an index into localsplus; 3.14: a pointer.
+	// Saved only while the frame is not executing.
+	StackTop   Off `dwarf:"_PyInterpreterFrame.stackpointer|_PyInterpreterFrame.stacktop" dbg:"interpreter_frame.stackpointer"`
+	Owner      Off `dwarf:"_PyInterpreterFrame.owner" dbg:"interpreter_frame.owner"`
+	IsEntry    Off `dwarf:"_PyInterpreterFrame.is_entry"` // 3.11
+	Localsplus Off `dwarf:"_PyInterpreterFrame.localsplus" dbg:"interpreter_frame.localsplus"`
+	TLBCIndex  Off `dwarf:"_PyInterpreterFrame.tlbc_index" dbg:"interpreter_frame.tlbc_index"`
+}
+
+// FrameObjOffsets describes PyFrameObject.
+type FrameObjOffsets struct {
+	Back       Off `dwarf:"_frame.f_back"`
+	Code       Off `dwarf:"_frame.f_code"`
+	Lasti      Off `dwarf:"_frame.f_lasti"` // 3.10: in code units, -1 before start
+	Lineno     Off `dwarf:"_frame.f_lineno"`
+	Globals    Off `dwarf:"_frame.f_globals"`
+	Builtins   Off `dwarf:"_frame.f_builtins"`
+	Locals     Off `dwarf:"_frame.f_locals"`
+	Localsplus Off `dwarf:"_frame.f_localsplus"` // 3.10
+	Frame      Off `dwarf:"_frame.f_frame"`      // 3.11+: _PyInterpreterFrame*
+	State      Off `dwarf:"_frame.f_state"`      // 3.10
+	Gen        Off `dwarf:"_frame.f_gen"`        // 3.10
+}
+
+type CodeOffsets struct {
+	Size            Off `dwarf:"sizeof:PyCodeObject" dbg:"code_object.size"`
+	Filename        Off `dwarf:"PyCodeObject.co_filename" dbg:"code_object.filename"`
+	Name            Off `dwarf:"PyCodeObject.co_name" dbg:"code_object.name"`
+	Qualname        Off `dwarf:"PyCodeObject.co_qualname" dbg:"code_object.qualname"`
+	Linetable       Off `dwarf:"PyCodeObject.co_linetable" dbg:"code_object.linetable"`
+	Firstlineno     Off `dwarf:"PyCodeObject.co_firstlineno" dbg:"code_object.firstlineno"`
+	Argcount        Off `dwarf:"PyCodeObject.co_argcount" dbg:"code_object.argcount"`
+	PosOnlyArgcount Off `dwarf:"PyCodeObject.co_posonlyargcount"`
+	KwOnlyArgcount  Off `dwarf:"PyCodeObject.co_kwonlyargcount"`
+	Flags           Off `dwarf:"PyCodeObject.co_flags"`
+	Nlocals         Off `dwarf:"PyCodeObject.co_nlocals"`
+	NlocalsPlus     Off `dwarf:"PyCodeObject.co_nlocalsplus"`
+	Localsplusnames Off `dwarf:"PyCodeObject.co_localsplusnames" dbg:"code_object.localsplusnames"`
+	Localspluskinds Off `dwarf:"PyCodeObject.co_localspluskinds" dbg:"code_object.localspluskinds"`
+	Varnames        Off `dwarf:"PyCodeObject.co_varnames"` // 3.10
+	Cellvars        Off `dwarf:"PyCodeObject.co_cellvars"` // 3.10
+	Freevars        Off `dwarf:"PyCodeObject.co_freevars"` // 3.10
+	Cell2Arg        Off `dwarf:"PyCodeObject.co_cell2arg"` // 3.10
+	Code            Off `dwarf:"PyCodeObject.co_code"`     // 3.10: bytes object
+	CodeAdaptive    Off `dwarf:"PyCodeObject.co_code_adaptive" dbg:"code_object.co_code_adaptive"`
+	FirstTraceable  Off `dwarf:"PyCodeObject._co_firsttraceable"`
+	TLBC            Off `dwarf:"PyCodeObject.co_tlbc" dbg:"code_object.co_tlbc"`
+}
+
+type ObjectOffsets struct {
+	Refcnt   Off `dwarf:"_object.ob_refcnt"`
+	Type     Off `dwarf:"_object.ob_type" dbg:"pyobject.ob_type"`
+	Size     Off `dwarf:"PyVarObject.ob_size" dbg:"list_object.ob_size"`
+	HeadSize Off `dwarf:"sizeof:_object" dbg:"pyobject.size"`
+}
+
+type TypeOffsets struct {
+	Size       Off `dwarf:"sizeof:_typeobject" dbg:"type_object.size"`
+	Name       Off `dwarf:"_typeobject.tp_name" dbg:"type_object.tp_name"`
+	Basicsize  Off `dwarf:"_typeobject.tp_basicsize"`
+	Itemsize   Off `dwarf:"_typeobject.tp_itemsize"`
+	Flags      Off `dwarf:"_typeobject.tp_flags" dbg:"type_object.tp_flags"`
+	Dictoffset Off `dwarf:"_typeobject.tp_dictoffset"`
+	Base       Off `dwarf:"_typeobject.tp_base"`
+	Dict       Off `dwarf:"_typeobject.tp_dict"`
+	Mro        Off `dwarf:"_typeobject.tp_mro"`
+	// PyHeapTypeObject
+	HeapQualname   Off `dwarf:"_heaptypeobject.ht_qualname"`
+	HeapModule     Off `dwarf:"_heaptypeobject.ht_module"`
+	HeapSlots      Off `dwarf:"_heaptypeobject.ht_slots"`
+	HeapCachedKeys Off `dwarf:"_heaptypeobject.ht_cached_keys"`
+	HeapSize       Off `dwarf:"sizeof:_heaptypeobject"`
+}
+
+type UnicodeOffsets struct {
+	Length      Off `dwarf:"PyASCIIObject.length" dbg:"unicode_object.length"`
+	State       Off `dwarf:"PyASCIIObject.state" dbg:"unicode_object.state"`
+	ASCIISize   Off `dwarf:"sizeof:PyASCIIObject" dbg:"unicode_object.asciiobject_size"`
+	CompactSize Off `dwarf:"sizeof:PyCompactUnicodeObject"`
+	DataAny     Off `dwarf:"PyUnicodeObject.data"`
+}
+
+type BytesOffsets struct {
+	Sval       Off `dwarf:"PyBytesObject.ob_sval" dbg:"bytes_object.ob_sval"`
+	ArrayAlloc Off `dwarf:"PyByteArrayObject.ob_alloc"`
+	ArrayBytes Off `dwarf:"PyByteArrayObject.ob_bytes"`
+	ArrayStart Off `dwarf:"PyByteArrayObject.ob_start"`
+}
+
+type TupleOffsets struct {
+	Item Off `dwarf:"PyTupleObject.ob_item" dbg:"tuple_object.ob_item"`
+}
+
+type ListOffsets struct {
+	Item      Off `dwarf:"PyListObject.ob_item" dbg:"list_object.ob_item"`
+	Allocated Off `dwarf:"PyListObject.allocated"`
+}
+
+type DictOffsets struct {
+	Used   Off `dwarf:"PyDictObject.ma_used"`
+	Keys   Off `dwarf:"PyDictObject.ma_keys" dbg:"dict_object.ma_keys"`
+	Values Off `dwarf:"PyDictObject.ma_values" dbg:"dict_object.ma_values"`
+	// PyDictKeysObject
+	KeysSize           Off `dwarf:"_dictkeysobject.dk_size"` // 3.10
+	KeysLog2Size       Off `dwarf:"_dictkeysobject.dk_log2_size"`
+	KeysLog2IndexBytes Off `dwarf:"_dictkeysobject.dk_log2_index_bytes"`
+	KeysKind           Off `dwarf:"_dictkeysobject.dk_kind"`
+	KeysUsable         Off `dwarf:"_dictkeysobject.dk_usable"`
+	KeysNentries       Off `dwarf:"_dictkeysobject.dk_nentries"`
+	KeysIndices        Off `dwarf:"_dictkeysobject.dk_indices"`
+	EntrySize          Off `dwarf:"sizeof:PyDictKeyEntry"`
+	UnicodeEntrySize   Off `dwarf:"sizeof:PyDictUnicodeEntry"`
+	// PyDictValues
+	ValuesValues   Off `dwarf:"_dictvalues.values"`
+	ValuesCapacity Off `dwarf:"_dictvalues.capacity"`
+	ValuesSize     Off `dwarf:"_dictvalues.size"`
+	ValuesEmbedded Off `dwarf:"_dictvalues.embedded"`
+}
+
+type SetOffsets struct {
+	Fill      Off `dwarf:"PySetObject.fill"`
+	Used      Off `dwarf:"PySetObject.used" dbg:"set_object.used"`
+	Mask      Off `dwarf:"PySetObject.mask" dbg:"set_object.mask"`
+	Table     Off `dwarf:"PySetObject.table" dbg:"set_object.table"`
+	EntrySize Off `dwarf:"sizeof:setentry"`
+}
+
+type LongOffsets struct {
+	LvTag Off `dwarf:"_longobject.long_value.lv_tag" dbg:"long_object.lv_tag"` // 3.12+
+	Digit Off `dwarf:"_longobject.long_value.ob_digit|_longobject.ob_digit" dbg:"long_object.ob_digit"`
+}
+
+type FloatOffsets struct {
+	Fval Off `dwarf:"PyFloatObject.ob_fval" dbg:"float_object.ob_fval"`
+}
+
+type ComplexOffsets struct {
+	Cval Off `dwarf:"PyComplexObject.cval"`
+}
+
+type CellOffsets struct {
+	Ref Off `dwarf:"PyCellObject.ob_ref"`
+}
+
+type FuncOffsets struct {
+	Code     Off `dwarf:"PyFunctionObject.func_code"`
+	Globals  Off `dwarf:"PyFunctionObject.func_globals"`
+	Name     Off `dwarf:"PyFunctionObject.func_name"`
+	Qualname Off `dwarf:"PyFunctionObject.func_qualname"`
+	Module   Off `dwarf:"PyFunctionObject.func_module"`
+	Closure  Off `dwarf:"PyFunctionObject.func_closure"`
+}
+
+type ModuleOffsets struct {
+	Dict Off `dwarf:"PyModuleObject.md_dict"`
+	Name Off `dwarf:"PyModuleObject.md_name"`
+}
+
+type GenOffsets struct {
+	Frame      Off `dwarf:"PyGenObject.gi_frame"`                             // 3.10: PyFrameObject*
+	IFrame     Off `dwarf:"PyGenObject.gi_iframe" dbg:"gen_object.gi_iframe"` // 3.11+: embedded frame
+	Code       Off `dwarf:"PyGenObject.gi_code"`
+	Name       Off `dwarf:"PyGenObject.gi_name" dbg:"gen_object.gi_name"`
+	Qualname   Off `dwarf:"PyGenObject.gi_qualname"`
+	FrameState Off `dwarf:"PyGenObject.gi_frame_state" dbg:"gen_object.gi_frame_state"`
+}
+
+type ExcOffsets struct {
+	Args Off `dwarf:"PyBaseExceptionObject.args"`
+}
+
+// GILOffsets describes struct _gil_runtime_state.
+type GILOffsets struct {
+	Locked     Off `dwarf:"_gil_runtime_state.locked" dbg:"interpreter_state.gil_runtime_state_locked-interpreter_state.gil_runtime_state"`
+	LastHolder Off `dwarf:"_gil_runtime_state.last_holder" dbg:"interpreter_state.gil_runtime_state_holder-interpreter_state.gil_runtime_state"`
+}

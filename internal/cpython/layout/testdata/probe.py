@@ -1,0 +1,241 @@
+# Run by live_test.go under a reference interpreter. It prints one JSON line
+# of ground truth about objects it keeps alive, then serves reads of its own
+# memory (ctypes) from inside probe(), so probe's frame is the current one:
+#   "r ADDR N"  -> hex of N bytes at ADDR
+#   "bump"      -> adds 100 references to REFOBJ
+#   "quit"
+import builtins, ctypes, dis, gc, json, sys, threading, types
+
+api = ctypes.pythonapi
+api.PyThreadState_Get.restype = ctypes.c_void_p
+api.PyInterpreterState_Get.restype = ctypes.c_void_p
+read = ctypes._string_at  # a C call: pushes no Python frame
+
+
+class C:
+    pass
+
+
+class S(str):
+    pass
+
+
+class P:
+    pass
+
+
+def target(p, /, a, b, *args, c, d=1, **kw):
+    x = a + b
+    return x
+
+
+def gen_with_cell():
+    x = 1
+    yield (lambda: x)
+
+
+def gen_plain():
+    yield 1
+
+
+def gen_stack(a, b):
+    x = a + b
+    yield x
+    return x
+
+
+def outer():
+    v = [1, 2]
+    def inner():
+        return v
+    return inner
+
+
+worker = {}
+ready = threading.Event()
+stop = threading.Event()
+
+
+def work():
+    worker["tstate"] = api.PyThreadState_Get()
+    worker["ident"] = threading.get_ident()
+    worker["native"] = getattr(threading, "get_native_id", lambda: 0)()
+    ready.set()
+    stop.wait()
+
+
+REFOBJ = object()
+HOLD = []
+SPLIT = P()
+SPLIT.x = "xval"
+SPLIT.y = 12345678
+MOD = types.ModuleType("modx")
+BA = bytearray(b"bytearray-data")
+BA_BUF = (ctypes.c_char * len(BA)).from_buffer(BA)
+FUNC = outer()
+GEN = gen_plain()
+SGEN = gen_stack(1, 2)
+next(SGEN)  # suspended: its frame's stack pointer is saved
+EXC = ValueError("x", 2)
+STRS = ["hello world", "h\xe9llo", "\u20acuro", "\U0001d11e!", S("subclass")]
+DICT_U = {"alpha": 1, "beta": 2}
+DICT_G = {1: "a", 2: "b"}
+SET = {"a", "b", "c"}
+LIST = [REFOBJ, 7, 8]
+TUPLE = (REFOBJ, 9)
+
+
+def heapmod():
+    try:
+        import _csv
+        t = type(_csv.reader([]))
+        api.PyType_GetModule.restype = ctypes.c_void_p
+        api.PyType_GetModule.argtypes = [ctypes.py_object]
+        return id(t), api.PyType_GetModule(t)
+    except Exception:
+        return 0, 0
+
+
+def first_resume(co):
+    for ins in dis.get_instructions(co):
+        if ins.opname.startswith("RESUME"):
+            return ins.offset // 2
+    return -1
+
+
+def probe(anchor):
+    f = sys._getframe()
+    co = target.__code__
+    th, hm = heapmod()
+    rt = ctypes.addressof(ctypes.c_char.in_dll(api, "_PyRuntime"))
+    cells = [c for c in co.co_cellvars if c not in co.co_varnames]
+    truth = {
+        "version": list(sys.version_info[:3]),
+        "runtime": rt,
+        "interp": api.PyInterpreterState_Get(),
+        "tstate": api.PyThreadState_Get(),
+        "ident": threading.get_ident(),
+        "native": getattr(threading, "get_native_id", lambda: 0)(),
+        "main_ident": threading.main_thread().ident,
+        "worker_tstate": worker["tstate"],
+        "worker_ident": worker["ident"],
+        "worker_native": worker["native"],
+        "modules": id(sys.modules),
+        "sysdict": id(sys.__dict__),
+        "builtins": id(builtins.__dict__),
+        "frame": id(f),
+        "caller_frame": id(f.f_back),
+        "anchor": id(anchor),
+        "probe_code": id(probe.__code__),
+        "probe_func": id(probe),
+        "probe_nlocalsplus": len(probe.__code__.co_varnames) + len(probe.__code__.co_cellvars) + len(probe.__code__.co_freevars),
+        "globals": id(globals()),
+        "code": id(co),
+        "co_filename": id(co.co_filename),
+        "co_name": id(co.co_name),
+        "co_qualname": id(getattr(co, "co_qualname", None)),
+        "co_linetable": id(co.co_linetable),
+        "co_firstlineno": co.co_firstlineno,
+        "co_argcount": co.co_argcount,
+        "co_posonlyargcount": co.co_posonlyargcount,
+        "co_kwonlyargcount": co.co_kwonlyargcount,
+        "co_flags": co.co_flags,
+        "co_nlocals": co.co_nlocals,
+        "co_nlocalsplus": len(co.co_varnames) + len(cells) + len(co.co_freevars),
+        "co_varnames": [id(n) for n in co.co_varnames],
+        "co_varnames_tuple": id(co.co_varnames),
+        "co_cellvars_tuple": id(co.co_cellvars),
+        "co_freevars_tuple": id(co.co_freevars),
+        "co_code_obj": id(co.co_code),
+        "co_code": co.co_code.hex(),
+        "co_instr": [i.offset for i in dis.get_instructions(co)],
+        "gen_code": id(gen_with_cell.__code__),
+        "gen_firsttraceable": first_resume(gen_with_cell.__code__),
+        "tuple_type": id(tuple),
+        "bytes_type": id(bytes),
+        "refobj": id(REFOBJ),
+        "class": id(C),
+        "class_basicsize": C.__basicsize__,
+        "class_itemsize": C.__itemsize__,
+        "class_flags": C.__flags__,
+        "class_dictoffset": C.__dictoffset__,
+        "class_base": id(C.__base__),
+        "class_mro": id(C.__mro__),
+        "class_dict": id(gc.get_referents(C.__dict__)[0]),
+        "class_qualname": id(C.__qualname__),
+        "int_type": id(int),
+        "int_itemsize": int.__itemsize__,
+        "heap_type": th,
+        "heap_module": hm,
+        "split": id(SPLIT),
+        "split_basicsize": P.__basicsize__,
+        "split_x": id(SPLIT.x),
+        "split_y": id(SPLIT.y),
+        "strs": [[id(s), len(s), s.encode("utf-32-le").hex(), max(map(ord, s)), type(s) is str] for s in STRS],
+        "bytes": id(b"bytes-data"),
+        "bytearray": id(BA),
+        "bytearray_alloc": BA.__alloc__(),
+        "bytearray_buf": ctypes.addressof(BA_BUF),
+        "bytearray_len": len(BA),
+        "tuple": id(TUPLE),
+        "tuple_items": [id(x) for x in TUPLE],
+        "list": id(LIST),
+        "list_items": [id(x) for x in LIST],
+        "list_alloc": (LIST.__sizeof__() - [].__sizeof__()) // 8,
+        "dict_u": id(DICT_U),
+        "dict_u_items": [[id(k), id(v)] for k, v in DICT_U.items()],
+        "dict_g": id(DICT_G),
+        "dict_g_items": [[hash(k), id(k), id(v)] for k, v in DICT_G.items()],
+        "set": id(SET),
+        "set_keys": sorted(id(k) for k in SET),
+        "long": id(12345), "long_neg": id(-54321),
+        "float": id(2.5),
+        "complex": id(1.5 + 2.5j),
+        "cell": id(FUNC.__closure__[0]),
+        "cell_ref": id(FUNC.__closure__[0].cell_contents),
+        "func": id(FUNC),
+        "func_code": id(FUNC.__code__),
+        "func_globals": id(FUNC.__globals__),
+        "func_name": id(FUNC.__name__),
+        "func_qualname": id(FUNC.__qualname__),
+        "func_module": id(FUNC.__module__),
+        "func_closure": id(FUNC.__closure__),
+        "module": id(MOD),
+        "module_dict": id(MOD.__dict__),
+        "module_name": id(MOD.__name__),
+        "gen": id(GEN),
+        "gen_name": id(GEN.__name__),
+        "gen_qualname": id(GEN.__qualname__),
+        "gen_plain_code": id(GEN.gi_code),
+        "sgen": id(SGEN),
+        "sgen_nlocalsplus": len(gen_stack.__code__.co_varnames),
+        "sgen_stacksize": gen_stack.__code__.co_stacksize,
+        "object_type": id(object),
+        "exc": id(EXC),
+        "exc_args": id(EXC.args),
+    }
+    sys.stdout.write(json.dumps(truth) + "\n")
+    sys.stdout.flush()
+    inp = sys.stdin.buffer
+    out = sys.stdout.buffer
+    while True:
+        line = inp.readline().split()
+        if not line or line[0] == b"quit":
+            break
+        if line[0] == b"bump":
+            HOLD.extend([REFOBJ] * 100)
+            out.write(b"ok\n")
+        else:
+            out.write(read(int(line[1]), int(line[2])).hex().encode() + b"\n")
+        out.flush()
+
+
+def run():
+    anchor = ["anchor"]
+    probe(anchor)
+
+
+threading.Thread(target=work, daemon=True).start()
+ready.wait()
+run()
+stop.set()

@@ -1,0 +1,452 @@
+// Package live is the target.Target of a running process. By default every
+// thread is stopped (PTRACE_SEIZE + PTRACE_INTERRUPT, never PTRACE_ATTACH)
+// for a consistent snapshot and resumed by Close; with NoBlock nothing is
+// stopped and memory is read while the process runs.
+package live
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"pyscope/internal/target"
+)
+
+// Options control how a process is opened.
+type Options struct {
+	// NoBlock reads memory without stopping the process (no ptrace):
+	// results may be inconsistent and registers are unavailable.
+	NoBlock bool
+}
+
+var (
+	// stopTimeout bounds the wait for each batch of interrupt stops; a
+	// thread stuck in uninterruptible sleep is left running (Regs nil).
+	stopTimeout = time.Second
+	// maxRounds bounds the re-listing of /proc/PID/task while threads are
+	// being created during the attach.
+	maxRounds = 100
+	// exit is how the signal handler ends the program (replaced in tests).
+	exit = os.Exit
+)
+
+// Process is an opened live process.
+type Process struct {
+	pid  int
+	opts Options
+	mem  *memReader
+	// ioPid is the thread whose /proc entries and mm we use: the main
+	// thread unless it exited (a zombie leader has no mm, maps or exe).
+	ioPid int
+
+	threads    []target.Thread
+	maps       []target.Mapping
+	exe        string
+	rootPrefix string
+
+	detachMu   sync.Mutex
+	mu         sync.Mutex // guards the fields below
+	tr         *ptracer
+	tracees    []*tracee
+	pauseStart time.Time
+	pauseEnd   time.Time
+	closed     bool
+	sigCh      chan os.Signal
+	sigDone    chan struct{}
+}
+
+var _ target.Target = (*Process)(nil)
+
+// Open opens process pid. In blocking mode all its threads are stopped when
+// Open returns and stay stopped until Close.
+func Open(pid int, opts Options) (p *Process, err error) {
+	if pid <= 0 {
+		return nil, noProcessError(pid)
+	}
+	if _, err := os.Stat(procPath(pid, "")); err != nil {
+		return nil, noProcessError(pid)
+	}
+	if pid == os.Getpid() {
+		return nil, fmt.Errorf("process %d is pyscope itself", pid)
+	}
+	p = &Process{pid: pid, opts: opts, ioPid: liveTID(pid)}
+	if p.ioPid == pid && !isAlive(pid) {
+		return nil, zombieError(pid)
+	}
+	p.mem = &memReader{pid: p.ioPid, exitedFn: func() error { return exitedError(pid) }}
+	defer func() {
+		if r := recover(); r != nil {
+			p.Close()
+			panic(r)
+		}
+		if err != nil {
+			p.Close()
+			p = nil
+		}
+	}()
+	if root, err := os.Readlink(procPath(p.ioPid, "root")); err == nil && root != "/" {
+		p.rootPrefix = strings.TrimSuffix(root, "/")
+	}
+	exe, err := os.Readlink(procPath(p.ioPid, "exe"))
+	if err != nil {
+		return p, p.procError(err)
+	}
+	p.exe = p.stripRoot(exe)
+	if !opts.NoBlock {
+		if err := p.attach(); err != nil {
+			return p, err
+		}
+	} else {
+		p.threads = p.listThreads()
+		if len(p.threads) == 0 {
+			return p, p.procError(os.ErrNotExist)
+		}
+	}
+	if err := p.readMaps(); err != nil {
+		return p, err
+	}
+	if !opts.NoBlock {
+		p.mem.setCaching(true)
+	}
+	return p, nil
+}
+
+func (p *Process) stripRoot(path string) string {
+	if p.rootPrefix != "" && strings.HasPrefix(path, p.rootPrefix+"/") {
+		return path[len(p.rootPrefix):]
+	}
+	return path
+}
+
+// procError maps a failure to read /proc/PID/... to a sentinel error.
+func (p *Process) procError(err error) error {
+	switch {
+	case errors.Is(err, os.ErrNotExist), errors.Is(err, unix.ESRCH):
+		if _, serr := os.Stat(procPath(p.pid, "")); serr != nil {
+			if p.tracees != nil {
+				return exitedError(p.pid)
+			}
+			return noProcessError(p.pid)
+		}
+	case errors.Is(err, os.ErrPermission), errors.Is(err, unix.EPERM):
+		if p.opts.NoBlock {
+			return permissionError(p.pid, "read")
+		}
+		return permissionError(p.pid, "attach to")
+	}
+	return fmt.Errorf("process %d: %v", p.pid, err)
+}
+
+func (p *Process) readMaps() error {
+	b, err := readProcFile(procPath(p.ioPid, "maps"))
+	if err == nil && len(b) == 0 {
+		// Maps of a zombie are empty.
+		err = os.ErrNotExist
+	}
+	if err != nil {
+		return p.procError(err)
+	}
+	p.maps, err = parseMaps(b, p.rootPrefix)
+	if err != nil {
+		return fmt.Errorf("process %d: %v", p.pid, err)
+	}
+	return nil
+}
+
+// listThreads is the NoBlock snapshot: no registers.
+func (p *Process) listThreads() []target.Thread {
+	tids, err := listTasks(p.pid)
+	if err != nil {
+		return nil
+	}
+	out := make([]target.Thread, 0, len(tids))
+	for _, tid := range tids {
+		st := taskState(p.pid, tid)
+		if st == "" {
+			continue
+		}
+		out = append(out, target.Thread{TID: tid, Comm: taskComm(p.pid, tid), State: st})
+	}
+	return out
+}
+
+// attach seizes and stops every thread, re-listing /proc/PID/task until no
+// new thread shows up (a thread can only be created by a running thread,
+// so once all listed threads are stopped the list is final).
+func (p *Process) attach() error {
+	p.mu.Lock()
+	p.tr = newPtracer()
+	p.installSignals()
+	p.mu.Unlock()
+
+	return p.tr.do(func() error {
+		info := map[int]*target.Thread{}
+		known := map[int]*tracee{}
+		var final []int
+		for round := 0; ; round++ {
+			if round >= maxRounds {
+				return fmt.Errorf("process %d keeps creating threads; cannot stop it (try no-block mode)", p.pid)
+			}
+			tids, err := listTasks(p.pid)
+			if err != nil {
+				return attachError(p.pid, err)
+			}
+			// Read state and name of the new threads before stopping any
+			// of them, then seize and interrupt in a tight loop.
+			var fresh []*target.Thread
+			for _, tid := range tids {
+				if _, ok := info[tid]; ok {
+					continue
+				}
+				th := &target.Thread{TID: tid, State: taskState(p.pid, tid), Comm: taskComm(p.pid, tid)}
+				if th.State == "" {
+					continue // already gone
+				}
+				info[tid] = th
+				if th.State != "Z" && th.State != "X" { // zombies cannot be traced and do not run
+					fresh = append(fresh, th)
+				}
+			}
+			var batch []*tracee
+			for _, th := range fresh {
+				tid := th.TID
+				if err := unix.PtraceSeize(tid); err != nil {
+					// Exiting between listing and seizing: leave it out.
+					if err == unix.ESRCH || (err == unix.EPERM && isZombie(p.pid, tid)) ||
+						(tid != p.pid && taskState(p.pid, tid) == "") {
+						known[tid] = &tracee{tid: tid, gone: true}
+						continue
+					}
+					return attachError(p.pid, err)
+				}
+				tr := &tracee{tid: tid}
+				p.mu.Lock()
+				p.tracees = append(p.tracees, tr)
+				if p.pauseStart.IsZero() {
+					p.pauseStart = time.Now()
+				}
+				p.mu.Unlock()
+				known[tid] = tr
+				if err := unix.PtraceInterrupt(tid); err != nil {
+					tr.gone = true
+					continue
+				}
+				batch = append(batch, tr)
+			}
+			if len(batch) == 0 {
+				final = tids
+				break
+			}
+			waitStops(batch, time.Now().Add(stopTimeout))
+			if lead := known[p.pid]; lead != nil && lead.gone && !isAlive(p.pid) {
+				return exitedError(p.pid)
+			}
+		}
+		if len(known) == 0 && !isAlive(p.pid) {
+			return zombieError(p.pid)
+		}
+		for _, tid := range final {
+			th := info[tid]
+			if th == nil {
+				continue // vanished before we read its state
+			}
+			if tr := known[tid]; tr != nil {
+				if tr.gone {
+					continue
+				}
+				if tr.stopped {
+					var regs target.Regs
+					if unix.PtraceGetRegs(tid, &regs) == nil {
+						th.Regs = &regs
+					}
+				}
+			}
+			p.threads = append(p.threads, *th)
+		}
+		if len(p.threads) == 0 {
+			return exitedError(p.pid)
+		}
+		return nil
+	})
+}
+
+// liveTID returns pid, or the first thread that is not a zombie when the
+// main thread has exited.
+func liveTID(pid int) int {
+	if isAlive(pid) {
+		return pid
+	}
+	tids, _ := listTasks(pid)
+	for _, tid := range tids {
+		if !isZombie(pid, tid) {
+			return tid
+		}
+	}
+	return pid
+}
+
+func isZombie(pid, tid int) bool {
+	st := taskState(pid, tid)
+	return st == "Z" || st == "X" || st == ""
+}
+
+func isAlive(pid int) bool {
+	st := taskState(pid, pid)
+	return st != "" && st != "Z" && st != "X"
+}
+
+// detach resumes every thread; safe to call more than once and from the
+// signal handler. The tracer thread then exits, so the kernel releases any
+// thread we could not detach explicitly (e.g. one that never stopped).
+func (p *Process) detach() error {
+	// Held throughout, so the signal handler cannot exit while Close is
+	// half way through detaching.
+	p.detachMu.Lock()
+	defer p.detachMu.Unlock()
+	p.mu.Lock()
+	tr := p.tr
+	p.tr = nil
+	tracees := p.tracees
+	p.mu.Unlock()
+	if tr == nil {
+		return nil
+	}
+	p.mem.setCaching(false)
+	var firstErr error
+	err := tr.do(func() error {
+		var late []*tracee
+		for _, t := range tracees {
+			if !t.stopped && !t.gone {
+				late = append(late, t)
+			}
+		}
+		// A thread that missed the stop deadline may have stopped since.
+		if len(late) > 0 {
+			waitStops(late, time.Now().Add(50*time.Millisecond))
+		}
+		detach := func(t *tracee) {
+			if t.gone || !t.stopped {
+				return
+			}
+			if err := ptraceDetach(t.tid, t.sig); err != nil && err != unix.ESRCH && firstErr == nil {
+				firstErr = fmt.Errorf("detaching thread %d of process %d: %v", t.tid, p.pid, err)
+			}
+			t.stopped = false
+		}
+		// Our interrupt sent every thread through the signal code, so on
+		// resume any of them may dequeue a process-wide pending signal the
+		// kernel meant for the main thread (Python only runs handlers
+		// there). Let the main thread take it first.
+		if len(tracees) > 1 && tracees[0].tid == p.pid && sharedPending(p.pid) != 0 {
+			detach(tracees[0])
+			// Wait until it took the signal, or went back to sleep without
+			// it (it blocks the signal), or a generous deadline passed (a
+			// busy machine may not run it for milliseconds).
+			deadline := time.Now().Add(50 * time.Millisecond)
+			for sharedPending(p.pid) != 0 && time.Now().Before(deadline) {
+				if st := taskState(p.pid, p.pid); st != "R" && st != "t" {
+					break
+				}
+				time.Sleep(20 * time.Microsecond)
+			}
+		}
+		for _, t := range tracees {
+			detach(t)
+		}
+		p.mu.Lock()
+		if !p.pauseStart.IsZero() {
+			p.pauseEnd = time.Now()
+		}
+		p.mu.Unlock()
+		return nil
+	})
+	tr.stop()
+	if err != nil {
+		return err
+	}
+	return firstErr
+}
+
+// installSignals makes SIGINT/SIGTERM/SIGHUP detach before the program
+// exits with 128+signal, so an interrupted dump never leaves the target
+// stopped.
+func (p *Process) installSignals() {
+	p.sigCh = make(chan os.Signal, 1)
+	p.sigDone = make(chan struct{})
+	signal.Notify(p.sigCh, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	ch, done := p.sigCh, p.sigDone
+	go func() {
+		select {
+		case s := <-ch:
+			p.detach()
+			exit(128 + int(s.(syscall.Signal)))
+		case <-done:
+		}
+	}()
+}
+
+// Close resumes and detaches every thread (blocking mode) and releases
+// resources. It is idempotent.
+func (p *Process) Close() error {
+	if p == nil {
+		return nil
+	}
+	err := p.detach()
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		if p.sigCh != nil {
+			signal.Stop(p.sigCh)
+			close(p.sigDone)
+		}
+	}
+	p.mu.Unlock()
+	p.mem.close()
+	return err
+}
+
+// PauseDuration is how long the target was stopped: from the first
+// PTRACE_INTERRUPT to the last detach (so far, if still attached). Zero in
+// NoBlock mode.
+func (p *Process) PauseDuration() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.pauseStart.IsZero():
+		return 0
+	case p.pauseEnd.IsZero():
+		return time.Since(p.pauseStart)
+	}
+	return p.pauseEnd.Sub(p.pauseStart)
+}
+
+func (p *Process) PID() int     { return p.pid }
+func (p *Process) Kind() string { return "live" }
+
+// Threads lists the threads as of Open, main thread first. State is the
+// kernel state read before the thread was stopped; Regs is nil in NoBlock
+// mode and for threads that could not be stopped.
+func (p *Process) Threads() []target.Thread {
+	return append([]target.Thread(nil), p.threads...)
+}
+
+// Mappings is /proc/PID/maps as of Open. Path keeps the kernel's spelling:
+// pseudo names ("[heap]", "[stack]", "[vdso]") and a " (deleted)" suffix.
+func (p *Process) Mappings() []target.Mapping {
+	return append([]target.Mapping(nil), p.maps...)
+}
+
+// Executable is the main executable's path as the target sees it.
+func (p *Process) Executable() string { return p.exe }
+
+// ReadAt reads target memory; see target.Memory.
+func (p *Process) ReadAt(b []byte, addr uint64) (int, error) {
+	return p.mem.ReadAt(b, addr)
+}

@@ -1,0 +1,198 @@
+package live
+
+import (
+	"errors"
+	"math"
+	"os"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"pyscope/internal/target"
+)
+
+const (
+	pageSize = 4096
+	// Reads larger than this bypass the page cache.
+	cacheMaxRead = 16 * pageSize
+	// The cache is dropped when it grows past this many pages (64 MiB).
+	cacheMaxPages = 16384
+)
+
+// memReader reads target memory with process_vm_readv, or pread on
+// /proc/PID/mem where that syscall is unavailable or filtered. While the
+// target is stopped its memory cannot change, so whole pages are cached;
+// the cache is dropped on resume.
+type memReader struct {
+	pid int
+
+	mu       sync.Mutex
+	useFile  bool
+	file     *os.File
+	fileErr  error
+	caching  bool
+	pages    map[uint64]*[pageSize]byte // nil value: page known unreadable
+	exitedFn func() error
+}
+
+func (m *memReader) ReadAt(p []byte, addr uint64) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if addr > math.MaxInt64-uint64(len(p)) {
+		return 0, &target.FaultError{Addr: addr, Len: len(p), Err: unix.EFAULT}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.caching && len(p) <= cacheMaxRead {
+		return m.readCached(p, addr)
+	}
+	n, err := m.readRaw(p, addr)
+	if err != nil || n < len(p) {
+		return n, m.fault(addr, len(p), err)
+	}
+	return n, nil
+}
+
+func (m *memReader) fault(addr uint64, n int, err error) error {
+	if err == nil {
+		err = unix.EFAULT
+	}
+	if errors.Is(err, unix.ESRCH) && m.exitedFn != nil {
+		err = m.exitedFn()
+	}
+	return &target.FaultError{Addr: addr, Len: n, Err: err}
+}
+
+// readRaw reads as much as possible, returning a short count at the first
+// unreadable page.
+func (m *memReader) readRaw(p []byte, addr uint64) (int, error) {
+	if !m.useFile {
+		n, err := processVMReadv(m.pid, p, addr)
+		if err == nil || !(errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSYS)) {
+			if errors.Is(err, unix.EFAULT) {
+				err = nil // unmapped: reported as a short read
+			}
+			return n, err
+		}
+		// Filtered (seccomp) or not built in: use /proc/PID/mem from now on.
+		m.useFile = true
+	}
+	if m.file == nil && m.fileErr == nil {
+		m.file, m.fileErr = os.Open(procPath(m.pid, "mem"))
+	}
+	if m.fileErr != nil {
+		if errors.Is(m.fileErr, os.ErrNotExist) {
+			return 0, unix.ESRCH
+		}
+		return 0, m.fileErr
+	}
+	total := 0
+	for total < len(p) {
+		n, err := unix.Pread(int(m.file.Fd()), p[total:], int64(addr)+int64(total))
+		if err == unix.EINTR {
+			continue
+		}
+		if n > 0 {
+			total += n
+			continue
+		}
+		if err == nil || errors.Is(err, unix.EIO) || errors.Is(err, unix.EFAULT) {
+			return total, nil // unmapped or end of address space
+		}
+		return total, err
+	}
+	return total, nil
+}
+
+func processVMReadv(pid int, p []byte, addr uint64) (int, error) {
+	local := unix.Iovec{Base: &p[0], Len: uint64(len(p))}
+	remote := unix.RemoteIovec{Base: uintptr(addr), Len: len(p)}
+	for {
+		n, _, e := unix.Syscall6(unix.SYS_PROCESS_VM_READV, uintptr(pid),
+			uintptr(unsafe.Pointer(&local)), 1, uintptr(unsafe.Pointer(&remote)), 1, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, e
+		}
+		return int(n), nil
+	}
+}
+
+func (m *memReader) readCached(p []byte, addr uint64) (int, error) {
+	done := 0
+	for done < len(p) {
+		a := addr + uint64(done)
+		base := a &^ (pageSize - 1)
+		pg, ok := m.pages[base]
+		if !ok {
+			var err error
+			pg, err = m.fill(base, addr+uint64(len(p)))
+			if err != nil {
+				return done, m.fault(addr, len(p), err)
+			}
+		}
+		if pg == nil {
+			return done, m.fault(addr, len(p), nil)
+		}
+		done += copy(p[done:], pg[a-base:])
+	}
+	return done, nil
+}
+
+// fill reads the uncached pages from base up to end (at least one) in a
+// single syscall and returns the first; nil means it is unreadable.
+func (m *memReader) fill(base, end uint64) (*[pageSize]byte, error) {
+	if len(m.pages) >= cacheMaxPages {
+		clear(m.pages)
+	}
+	n := 1
+	for next := base + pageSize; next < end; next += pageSize {
+		if _, ok := m.pages[next]; ok {
+			break
+		}
+		n++
+	}
+	buf := make([]byte, n*pageSize)
+	got, err := m.readRaw(buf, base)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < n; i++ {
+		addr := base + uint64(i*pageSize)
+		if got >= (i+1)*pageSize {
+			m.pages[addr] = (*[pageSize]byte)(buf[i*pageSize:])
+		} else {
+			m.pages[addr] = nil
+			break
+		}
+	}
+	return m.pages[base], nil
+}
+
+// setCaching turns the page cache on (target stopped) or off and drops it.
+func (m *memReader) setCaching(on bool) {
+	m.mu.Lock()
+	m.caching = on
+	if on {
+		m.pages = make(map[uint64]*[pageSize]byte)
+	} else {
+		m.pages = nil
+	}
+	m.mu.Unlock()
+}
+
+func (m *memReader) close() {
+	m.mu.Lock()
+	if m.file != nil {
+		m.file.Close()
+		m.file = nil
+	}
+	m.fileErr = os.ErrClosed
+	m.caching = false
+	m.pages = nil
+	m.mu.Unlock()
+}

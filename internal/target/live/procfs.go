@@ -1,0 +1,266 @@
+package live
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"pyscope/internal/target"
+)
+
+// maxProcFile bounds what we read from a /proc text file (maps of a huge
+// process can be a few MiB; anything beyond this is not a sane target).
+const maxProcFile = 64 << 20
+
+func procPath(pid int, rest string) string {
+	return "/proc/" + strconv.Itoa(pid) + "/" + rest
+}
+
+func readProcFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	_, err = buf.ReadFrom(&limitReader{f, maxProcFile})
+	return buf.Bytes(), err
+}
+
+type limitReader struct {
+	f *os.File
+	n int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errors.New("file too large")
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.f.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// listTasks returns the TIDs in /proc/PID/task, leader first. The kernel
+// lists threads in thread-group order; we only force the leader to the front.
+func listTasks(pid int) ([]int, error) {
+	f, err := os.Open(procPath(pid, "task"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	tids := make([]int, 0, len(names))
+	for _, n := range names {
+		tid, err := strconv.Atoi(n)
+		if err != nil || tid <= 0 {
+			continue
+		}
+		if tid == pid {
+			tids = append([]int{tid}, tids...)
+		} else {
+			tids = append(tids, tid)
+		}
+	}
+	return tids, nil
+}
+
+// statFields returns the fields of a /proc stat line after the comm, so
+// index 0 is field 3 (state). The comm may contain spaces and parentheses,
+// hence the split at the last ')'.
+func statFields(b []byte) ([]string, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil, errors.New("malformed stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return nil, errors.New("malformed stat")
+	}
+	return f, nil
+}
+
+// taskState reads the one-letter kernel state of a thread ("" if gone).
+func taskState(pid, tid int) string {
+	b, err := readProcFile(procPath(pid, "task/"+strconv.Itoa(tid)+"/stat"))
+	if err != nil {
+		return ""
+	}
+	f, err := statFields(b)
+	if err != nil {
+		return ""
+	}
+	return f[0]
+}
+
+func taskComm(pid, tid int) string {
+	b, err := readProcFile(procPath(pid, "task/"+strconv.Itoa(tid)+"/comm"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(string(b), "\n")
+}
+
+// StartTime returns field 22 of /proc/PID/stat (start time in clock ticks
+// since boot), which with the PID identifies a process across PID reuse.
+func StartTime(pid int) (uint64, error) {
+	if pid <= 0 {
+		return 0, noProcessError(pid)
+	}
+	b, err := readProcFile(procPath(pid, "stat"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, noProcessError(pid)
+		}
+		return 0, err
+	}
+	f, err := statFields(b)
+	if err != nil {
+		return 0, fmt.Errorf("process %d: %v", pid, err)
+	}
+	v, err := strconv.ParseUint(f[22-3], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("process %d: malformed start time in stat: %v", pid, err)
+	}
+	return v, nil
+}
+
+// tracerPid returns TracerPid from /proc/PID/status (0 when untraced or
+// unknown).
+func tracerPid(pid int) int {
+	return statusInt(pid, "TracerPid:")
+}
+
+// tgid maps a TID (TracerPid names the tracing thread) to its process.
+func tgid(tid int) int {
+	if n := statusInt(tid, "Tgid:"); n > 0 {
+		return n
+	}
+	return tid
+}
+
+func statusInt(pid int, key string) int {
+	b, err := readProcFile(procPath(pid, "status"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, key); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
+}
+
+// sharedPending returns the process-wide pending signal mask (ShdPnd).
+func sharedPending(pid int) uint64 {
+	b, err := readProcFile(procPath(pid, "status"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "ShdPnd:"); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func procComm(pid int) string {
+	b, err := readProcFile(procPath(pid, "comm"))
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// parseMaps parses /proc/PID/maps. Paths keep the kernel's spelling,
+// including a " (deleted)" suffix and pseudo names like "[heap]"; a
+// rootPrefix (the target's chroot as we see it) is removed so paths are as
+// the target sees them.
+func parseMaps(b []byte, rootPrefix string) ([]target.Mapping, error) {
+	var out []target.Mapping
+	for len(b) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			line, b = b, nil
+		}
+		if len(line) == 0 {
+			continue
+		}
+		m, err := parseMapsLine(string(line))
+		if err != nil {
+			return nil, err
+		}
+		if rootPrefix != "" && strings.HasPrefix(m.Path, rootPrefix+"/") {
+			m.Path = m.Path[len(rootPrefix):]
+		}
+		out = append(out, m)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Start < out[j].Start })
+	return out, nil
+}
+
+// parseMapsLine parses "start-end perms offset dev inode   path". The path
+// starts after the whitespace following the inode and may contain spaces.
+func parseMapsLine(s string) (target.Mapping, error) {
+	var m target.Mapping
+	bad := func() (target.Mapping, error) {
+		return target.Mapping{}, fmt.Errorf("malformed maps line %q", s)
+	}
+	rest := s
+	field := func() (string, bool) {
+		rest = strings.TrimLeft(rest, " ")
+		i := strings.IndexByte(rest, ' ')
+		if i < 0 {
+			f := rest
+			rest = ""
+			return f, f != ""
+		}
+		f := rest[:i]
+		rest = rest[i+1:]
+		return f, true
+	}
+	rng, ok1 := field()
+	perms, ok2 := field()
+	off, ok3 := field()
+	_, ok4 := field() // dev
+	ino, ok5 := field()
+	if !(ok1 && ok2 && ok3 && ok4 && ok5) {
+		return bad()
+	}
+	lo, hi, ok := strings.Cut(rng, "-")
+	if !ok {
+		return bad()
+	}
+	var err error
+	if m.Start, err = strconv.ParseUint(lo, 16, 64); err != nil {
+		return bad()
+	}
+	if m.End, err = strconv.ParseUint(hi, 16, 64); err != nil || m.End < m.Start {
+		return bad()
+	}
+	if m.Offset, err = strconv.ParseUint(off, 16, 64); err != nil {
+		return bad()
+	}
+	if m.Inode, err = strconv.ParseUint(ino, 10, 64); err != nil {
+		return bad()
+	}
+	m.Perms = perms
+	m.Path = strings.TrimLeft(rest, " ")
+	return m, nil
+}

@@ -1,0 +1,156 @@
+package live
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ptracer runs every ptrace and waitpid call on one locked OS thread: the
+// kernel ties a tracee to the tracing thread, not to the process.
+type ptracer struct {
+	mu     sync.Mutex
+	closed bool
+	reqs   chan func()
+	done   chan struct{}
+}
+
+func newPtracer() *ptracer {
+	t := &ptracer{reqs: make(chan func()), done: make(chan struct{})}
+	go t.loop()
+	return t
+}
+
+func (t *ptracer) loop() {
+	runtime.LockOSThread()
+	// Precise short sleeps while polling for stops (see waitStops).
+	unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+	// Deliberately never unlocked: when loop returns the OS thread exits and
+	// the kernel detaches (and resumes) any tracee we still hold.
+	defer close(t.done)
+	for f := range t.reqs {
+		f()
+	}
+}
+
+// do runs f on the tracer thread. A panic in f is returned as an error so
+// the caller can still detach.
+func (t *ptracer) do(f func() error) (err error) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return errors.New("ptrace thread already stopped")
+	}
+	ch := make(chan struct{})
+	t.reqs <- func() {
+		defer close(ch)
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("internal error on ptrace thread: %v", r)
+			}
+		}()
+		err = f()
+	}
+	t.mu.Unlock()
+	<-ch
+	return err
+}
+
+// stop ends the tracer thread (which detaches anything left) and waits.
+func (t *ptracer) stop() {
+	t.mu.Lock()
+	if !t.closed {
+		t.closed = true
+		close(t.reqs)
+	}
+	t.mu.Unlock()
+	<-t.done
+}
+
+// tracee is one seized thread.
+type tracee struct {
+	tid     int
+	stopped bool
+	gone    bool
+	sig     int // signal taken from a signal-delivery-stop, re-injected at detach
+}
+
+type waitResult int
+
+const (
+	waitPending waitResult = iota
+	waitStopped
+	waitGone
+)
+
+// poll checks (without blocking) whether tid has stopped or exited.
+func (tr *tracee) poll() waitResult {
+	for {
+		var ws unix.WaitStatus
+		wpid, err := unix.Wait4(tr.tid, &ws, unix.WNOHANG|unix.WALL, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil { // ECHILD: not ours any more, i.e. gone
+			tr.gone = true
+			return waitGone
+		}
+		if wpid == 0 {
+			return waitPending
+		}
+		switch {
+		case ws.Exited() || ws.Signaled():
+			tr.gone = true
+			return waitGone
+		case ws.Stopped():
+			tr.stopped = true
+			// Event stops (PTRACE_EVENT_STOP: our interrupt or a group-stop)
+			// carry the event in bits 16-23; a plain stop is a
+			// signal-delivery-stop whose signal we must hand back.
+			if event := (uint32(ws) >> 16) & 0xff; event == 0 {
+				tr.sig = int(ws.StopSignal())
+			}
+			return waitStopped
+		}
+		// Continued or unknown: keep waiting for the stop.
+	}
+}
+
+// waitStops polls all pending tracees until each stopped or vanished, or
+// until the deadline. It sleeps in short steps on the tracer thread (whose
+// timer slack is 1ns) rather than spinning: the stopping threads need a CPU
+// to reach their stop, and on a small machine a spinning tracer delays them.
+func waitStops(ts []*tracee, deadline time.Time) {
+	step := 5 * time.Microsecond
+	for {
+		pending := 0
+		for _, tr := range ts {
+			if tr.stopped || tr.gone {
+				continue
+			}
+			if tr.poll() == waitPending {
+				pending++
+			}
+		}
+		if pending == 0 || time.Now().After(deadline) {
+			return
+		}
+		ts := unix.NsecToTimespec(step.Nanoseconds())
+		unix.Nanosleep(&ts, nil)
+		if step < time.Millisecond {
+			step *= 2
+		}
+	}
+}
+
+func ptraceDetach(tid, sig int) error {
+	_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_DETACH, uintptr(tid), 0, uintptr(sig), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
