@@ -12,6 +12,7 @@ import (
 
 	"pyscope/internal/cpython"
 	"pyscope/internal/model"
+	"pyscope/internal/native"
 	"pyscope/internal/report"
 	"pyscope/internal/source"
 	"pyscope/internal/target"
@@ -22,6 +23,8 @@ type dumpFlags struct {
 	json    bool
 	noBlock bool
 	color   string
+	values  valueFlags
+	native  nativeFlags
 }
 
 func newDumpCmd() *cobra.Command {
@@ -43,6 +46,8 @@ threads keep running while their stacks are read.`,
 	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON (docs/json-schema.md)")
 	cmd.Flags().BoolVar(&f.noBlock, "no-block", false, "do not stop the process (the snapshot may be inconsistent)")
 	cmd.Flags().StringVar(&f.color, "color", "auto", "colour output: auto, always or never (NO_COLOR is honoured)")
+	f.values.register(cmd)
+	f.native.register(cmd)
 	return cmd
 }
 
@@ -54,7 +59,10 @@ func runDump(w io.Writer, arg string, f dumpFlags) error {
 		}
 		return fmt.Errorf("%q is not a process ID", arg)
 	}
-	snap, err := snapshotLive(pid, f.noBlock)
+	if f.noBlock && f.native.options() != nil {
+		return fmt.Errorf("--native needs the threads' registers, which --no-block cannot read: drop --no-block")
+	}
+	snap, err := snapshotLive(pid, f.noBlock, f.values.options(f.json), f.native.options())
 	if err != nil {
 		return err
 	}
@@ -75,7 +83,7 @@ func runDump(w io.Writer, arg string, f dumpFlags) error {
 // process runs (its files, memory map, where threading keeps its threads),
 // stops it only to capture thread states and frame chains, and reads the
 // immutable code objects after resuming it.
-func snapshotLive(pid int, noBlock bool) (*model.Snapshot, error) {
+func snapshotLive(pid int, noBlock bool, values *cpython.ValueOptions, nat *native.Options) (*model.Snapshot, error) {
 	probe, err := live.Open(pid, live.Options{NoBlock: true})
 	if err != nil {
 		return nil, err
@@ -86,13 +94,19 @@ func snapshotLive(pid int, noBlock bool) (*model.Snapshot, error) {
 		return nil, describe(pid, err)
 	}
 	r := cpython.NewReader(probe, in)
+	r.Values = values
 	r.Prepare()
+	nh := newNativeHook(probe, nat)
+	defer nh.close()
 	p, err := live.Open(pid, live.Options{NoBlock: noBlock})
 	if err != nil {
 		return nil, err
 	}
 	r.Retarget(p)
 	cp, err := r.Capture()
+	if err == nil {
+		nh.capture(p)
+	}
 	cerr := p.Close()
 	if err != nil {
 		if _, serr := os.Stat(fmt.Sprintf("/proc/%d", pid)); serr != nil {
@@ -105,6 +119,7 @@ func snapshotLive(pid int, noBlock bool) (*model.Snapshot, error) {
 	}
 	r.Retarget(probe)
 	snap := r.Resolve(cp)
+	nh.apply(snap)
 	if !noBlock {
 		snap.PauseMicros = p.PauseDuration().Microseconds()
 	}

@@ -26,7 +26,8 @@ every thread, without debug symbols, without restarting it and without gdb.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDumpCmd(), newDemoCmd(), newVersionCmd())
+	root.AddCommand(newDumpCmd(), newDemoCmd(), newVersionCmd(),
+		newDebugCmd())
 	return root
 }
 

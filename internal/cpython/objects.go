@@ -129,26 +129,34 @@ func (o *Objects) Str(obj uint64) (string, error) {
 // StrRunes reads at most max code points of a str object. Code points are
 // returned as-is, including lone surrogates.
 func (o *Objects) StrRunes(obj uint64, max int) (runes []rune, truncated bool, err error) {
+	runes, length, err := o.StrData(obj, max)
+	return runes, length > len(runes), err
+}
+
+// StrData reads at most max code points of a str object and returns them
+// with the string's full length.
+func (o *Objects) StrData(obj uint64, max int) (runes []rune, length int, err error) {
 	U := o.L.Unicode
 	if !U.State.Valid() || !U.Length.Valid() || !U.ASCIISize.Valid() {
-		return nil, false, errors.New("str layout unknown")
+		return nil, 0, errors.New("str layout unknown")
 	}
 	state, err := o.u32(obj + uint64(U.State))
 	if err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
-	length, err := o.u64(obj + uint64(U.Length))
+	ulen, err := o.u64(obj + uint64(U.Length))
 	if err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
-	if int64(length) < 0 || length > 1<<40 {
-		return nil, false, fmt.Errorf("str at %#x has impossible length %d", obj, int64(length))
+	if int64(ulen) < 0 || ulen > 1<<40 {
+		return nil, 0, fmt.Errorf("str at %#x has impossible length %d", obj, int64(ulen))
 	}
+	length = int(ulen)
 	kind := int((state >> 2) & 7)
 	compact := state&(1<<5) != 0
 	ascii := state&(1<<6) != 0
 	if kind != 1 && kind != 2 && kind != 4 {
-		return nil, false, fmt.Errorf("str at %#x has bad kind %d", obj, kind)
+		return nil, 0, fmt.Errorf("str at %#x has bad kind %d", obj, kind)
 	}
 	var data uint64
 	switch {
@@ -156,24 +164,24 @@ func (o *Objects) StrRunes(obj uint64, max int) (runes []rune, truncated bool, e
 		data = obj + uint64(U.ASCIISize)
 	case compact:
 		if !U.CompactSize.Valid() {
-			return nil, false, errors.New("compact str layout unknown")
+			return nil, 0, errors.New("compact str layout unknown")
 		}
 		data = obj + uint64(U.CompactSize)
 	default:
 		if !U.DataAny.Valid() {
-			return nil, false, errors.New("str layout unknown")
+			return nil, 0, errors.New("str layout unknown")
 		}
 		if data, err = o.u64(obj + uint64(U.DataAny)); err != nil {
-			return nil, false, err
+			return nil, 0, err
 		}
 	}
-	n := int(length)
+	n := length
 	if n > max {
-		n, truncated = max, true
+		n = max
 	}
 	b, err := o.read(data, n*kind)
 	if err != nil {
-		return nil, false, err
+		return nil, length, err
 	}
 	runes = make([]rune, n)
 	for i := range runes {
@@ -186,7 +194,7 @@ func (o *Objects) StrRunes(obj uint64, max int) (runes []rune, truncated bool, e
 			runes[i] = rune(binary.LittleEndian.Uint32(b[4*i:]))
 		}
 	}
-	return runes, truncated, nil
+	return runes, length, nil
 }
 
 // Bytes reads a bytes object's contents, at most max bytes.
@@ -344,9 +352,20 @@ func (o *Objects) keysItems(keys, values uint64, max int, dict uint64) ([]DictEn
 		return nil, errors.New("dict entry layout unknown")
 	}
 	entries := keys + uint64(D.KeysIndices) + indexBytes
-	raw, err := o.read(entries, int(nentries*entrySize))
-	if err != nil {
-		return nil, err
+	// Entries are read in chunks, so a big dict costs only what is used.
+	const chunk = 512
+	var buf []byte
+	bufStart := -1
+	entry := func(i int) ([]byte, error) {
+		if bufStart < 0 || i < bufStart || i >= bufStart+chunk {
+			bufStart = i - i%chunk
+			n := min(chunk, int(nentries)-bufStart)
+			if buf, err = o.read(entries+uint64(bufStart)*entrySize, n*int(entrySize)); err != nil {
+				bufStart = -1
+				return nil, err
+			}
+		}
+		return buf[uint64(i-bufStart)*entrySize:], nil
 	}
 	var vals []byte
 	if values != 0 {
@@ -358,18 +377,29 @@ func (o *Objects) keysItems(keys, values uint64, max int, dict uint64) ([]DictEn
 			return nil, err
 		}
 	}
-	order := make([]int, 0, nentries)
+	var order []int // nil: entry order
 	if values != 0 && o.Minor >= 11 {
 		order = o.splitOrder(values, dict, int(nentries))
 	}
-	if len(order) == 0 {
-		for i := 0; i < int(nentries); i++ {
-			order = append(order, i)
-		}
+	n := int(nentries)
+	if order != nil {
+		n = len(order)
+	}
+	// Deleted entries are skipped, but only so many: a dict that is mostly
+	// holes shows fewer items rather than costing unbounded time.
+	if max >= 0 && n > max*4+1024 {
+		n = max*4 + 1024
 	}
 	var out []DictEntry
-	for _, i := range order {
-		e := raw[uint64(i)*entrySize:]
+	for k := 0; k < n; k++ {
+		i := k
+		if order != nil {
+			i = order[k]
+		}
+		e, err := entry(i)
+		if err != nil {
+			return out, err
+		}
 		k := binary.LittleEndian.Uint64(e[keyOff:])
 		var v uint64
 		if vals != nil {
@@ -433,6 +463,21 @@ func (o *Objects) splitOrder(values, dict uint64, n int) []int {
 		out = append(out, int(b))
 	}
 	return out
+}
+
+// DictLen returns ma_used, the number of live items of a dict.
+func (o *Objects) DictLen(dict uint64) (int, error) {
+	if !o.L.Dict.Used.Valid() {
+		return 0, errors.New("dict layout unknown")
+	}
+	n, err := o.u64(dict + uint64(o.L.Dict.Used))
+	if err != nil {
+		return 0, err
+	}
+	if int64(n) < 0 || n > 1<<40 {
+		return 0, fmt.Errorf("dict at %#x has impossible size", dict)
+	}
+	return int(n), nil
 }
 
 // DictGetStr looks up a str key in a dict.

@@ -46,6 +46,7 @@ func (r *Reader) Prepare() {
 func (r *Reader) Capture() (*Capture, error) {
 	t := r.t
 	cp := &Capture{}
+	r.beginValues()
 	comm := map[int]string{}
 	byFS := map[uint64]int{}
 	tids := map[int]bool{}

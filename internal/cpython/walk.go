@@ -36,6 +36,13 @@ type Reader struct {
 
 	codes  map[uint64]*codeInfo
 	active map[uint64]uint64 // interpreter → threading._active
+
+	// Values, when set, makes Capture read frame variables (locals.go).
+	Values   *ValueOptions
+	vars     map[uint64]*codeVars
+	dec      *Decoder
+	globals  map[uint64][]model.Local // module dict → its user globals
+	rendered map[uint64]bool          // globals already rendered by Resolve
 }
 
 // Retarget points the reader at another handle on the same process (e.g.
@@ -276,6 +283,10 @@ type rawFrame struct {
 	addr, code, ip uint64 // ip: instr_ptr/prev_instr (3.11+) or f_lasti (3.10)
 	owner          uint8
 	entry          bool
+	// With Reader.Values: variables decoded during capture.
+	locals      []model.Local
+	varErr      string
+	globalsAddr uint64
 }
 
 // captureFrames walks a thread's frame chain, innermost first, reading only
@@ -305,7 +316,11 @@ func (r *Reader) capture310(head uint64) ([]rawFrame, error) {
 		if err != nil {
 			return out, fmt.Errorf("read frame at %#x: %w", f, err)
 		}
-		out = append(out, rawFrame{addr: f, code: le64(raw[L.Code:]), ip: uint64(int64(int32(le32(raw[L.Lasti:]))))})
+		// 3.10 runs every frame in its own _PyEval_EvalFrameDefault call.
+		out = append(out, rawFrame{addr: f, code: le64(raw[L.Code:]), ip: uint64(int64(int32(le32(raw[L.Lasti:])))), entry: true})
+		if r.Values != nil {
+			r.captureVars(&out[len(out)-1], fieldOf(raw, L.Globals))
+		}
 		f = le64(raw[L.Back:])
 	}
 	return out, nil
@@ -337,6 +352,14 @@ func (r *Reader) capture311(head uint64) ([]rawFrame, error) {
 		if owner <= ownedByFrameObject && exe != 0 {
 			out = append(out, rawFrame{addr: f, code: exe, ip: le64(raw[L.InstrPtr:]), owner: owner,
 				entry: L.IsEntry.Valid() && raw[L.IsEntry] != 0})
+			if r.Values != nil {
+				r.captureVars(&out[len(out)-1], fieldOf(raw, L.Globals))
+			}
+		} else if len(out) > 0 {
+			// 3.12+: each C-level entry into the eval loop pushes a shim
+			// first, so the Python frame just inside it is where that
+			// _PyEval_EvalFrameDefault call began.
+			out[len(out)-1].entry = true
 		}
 		f = prev
 	}
@@ -367,6 +390,9 @@ func (r *Reader) resolveFrames(raws []rawFrame) ([]model.Frame, error) {
 		}
 		out = append(out, model.Frame{Kind: "python", Function: c.name, Qualname: c.qualname,
 			File: c.file, Line: c.line(minor, addr), Addr: rf.addr, Code: rf.code, Entry: rf.entry})
+		if r.Values != nil {
+			r.resolveVars(&out[len(out)-1], rf)
+		}
 	}
 	return out, nil
 }

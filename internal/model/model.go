@@ -38,11 +38,19 @@ type Thread struct {
 	// unreadable memory); the reason is in Error.
 	Truncated bool   `json:"truncated,omitempty"`
 	Error     string `json:"error,omitempty"`
+	// With --native (internal/native): whether the thread has Python
+	// state, what it is doing, the native stack when it could not be
+	// merged with the Python one, and why.
+	Python       *bool    `json:"python,omitempty"`
+	State        string   `json:"state,omitempty"`   // running, syscall, waiting_for_gil, dropping_gil, gc, unknown
+	Syscall      string   `json:"syscall,omitempty"` // system call the thread is in
+	NativeFrames []Frame  `json:"native_frames,omitempty"`
+	Warnings     []string `json:"warnings,omitempty"`
 }
 
 // Frame is one stack frame, most recent call first.
 type Frame struct {
-	Kind     string `json:"kind"` // "python"
+	Kind     string `json:"kind"` // "python" or "native"
 	Function string `json:"function"`
 	Qualname string `json:"qualname"`
 	File     string `json:"file"`
@@ -51,6 +59,26 @@ type Frame struct {
 	Addr uint64 `json:"-"`
 	// Code is the address of the code object.
 	Code uint64 `json:"-"`
-	// Entry marks the frame where a C-level call into the interpreter began.
+	// Entry marks the outermost Python frame run by one C-level call of the
+	// eval loop (_PyEval_EvalFrameDefault): native/Python merging pairs each
+	// such call with the run of frames ending at an Entry frame.
 	Entry bool `json:"-"`
+	// Locals: arguments, locals, cells and free variables in definition
+	// order (dump --locals).
+	Locals []Local `json:"locals,omitempty"`
+	// LocalsError says why the variables could not be read.
+	LocalsError string `json:"locals_error,omitempty"`
+	// Globals: the user globals of the frame's module (dump --globals).
+	Globals []Local `json:"globals,omitempty"`
+	// GlobalsAddr is the module dict Globals came from.
+	GlobalsAddr uint64 `json:"-"`
+	// Native frames (internal/native): the mapped file, the PC, its offset
+	// from the function's start (from the module's start when Function is
+	// empty; nil for inlined frames), its link-time address in the module.
+	Module       string  `json:"module,omitempty"`
+	Address      uint64  `json:"address,omitempty"`
+	Offset       *uint64 `json:"offset,omitempty"`
+	ModuleOffset uint64  `json:"module_offset,omitempty"`
+	Inlined      bool    `json:"inlined,omitempty"` // inlined into the next frame
+	Signal       bool    `json:"signal,omitempty"`  // a signal handler was called here
 }

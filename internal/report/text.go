@@ -49,10 +49,15 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 		fmt.Fprintf(&b, "%swarning: %s%s\n", c.yellow, Safe(wmsg), c.reset)
 	}
 	for _, t := range s.Threads {
+		seenGlobals := map[uint64]bool{}
 		b.WriteString("\n")
 		b.WriteString(threadHeader(t, c))
 		b.WriteString("\n")
 		for _, f := range t.Frames {
+			if f.Kind == "native" {
+				writeNativeFrame(&b, f, c)
+				continue
+			}
 			fmt.Fprintf(&b, "  File %s\"%s\"%s, line %s%d%s, in %s%s%s\n",
 				c.cyan, Safe(f.File), c.reset, c.yellow, f.Line, c.reset, c.green, Safe(frameName(f)), c.reset)
 			if opt.Sources != nil && f.Line > 0 {
@@ -62,6 +67,7 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 					}
 				}
 			}
+			writeVars(&b, f, c, seenGlobals)
 		}
 		if len(t.Frames) == 0 && t.Error == "" {
 			fmt.Fprintf(&b, "  %s(no Python frames)%s\n", c.dim, c.reset)
@@ -69,6 +75,7 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 		if t.Error != "" {
 			fmt.Fprintf(&b, "  %s<unreadable: %s>%s\n", c.red, Safe(t.Error), c.reset)
 		}
+		writeNativeExtras(&b, t, c)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -100,9 +107,10 @@ func threadHeader(t model.Thread, c palette) string {
 	if t.HoldsGIL {
 		tags = append(tags, "holds GIL")
 	}
-	if t.Interpreter != 0 {
+	if t.Interpreter > 0 {
 		tags = append(tags, fmt.Sprintf("interpreter %d", t.Interpreter))
 	}
+	tags = append(tags, stateTags(t)...)
 	if len(tags) > 0 {
 		fmt.Fprintf(&b, " %s[%s]%s", c.yellow, strings.Join(tags, ", "), c.reset)
 	}

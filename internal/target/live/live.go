@@ -192,7 +192,7 @@ func (p *Process) attach() error {
 		var final []int
 		for round := 0; ; round++ {
 			if round >= maxRounds {
-				return fmt.Errorf("process %d keeps creating threads; cannot stop it (try no-block mode)", p.pid)
+				return fmt.Errorf("process %d keeps creating threads; cannot stop it (try pyscope dump --no-block)", p.pid)
 			}
 			tids, err := listTasks(p.pid)
 			if err != nil {

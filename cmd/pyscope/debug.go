@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"pyscope/internal/repl"
+)
+
+type debugFlags struct {
+	ex       []string
+	batch    bool
+	sysroot  string
+	libPaths []string
+	noHist   bool
+}
+
+func newDebugCmd() *cobra.Command {
+	gdbStyleArgs(os.Args)
+	var f debugFlags
+	cmd := &cobra.Command{
+		Use:   "debug PID|CORE",
+		Short: "Interactive session (gdb-style commands) on a live process or a core",
+		Long: `debug opens a prompt on a snapshot of a running CPython process or a core
+file, with gdb's commands: info threads, thread N, bt, py-bt, py-bt-full,
+py-list, py-up, py-down, py-frame, py-locals, py-print, info sharedlibrary,
+info signal. Type "help" at the prompt.
+
+A live process stays stopped while the session holds it: "continue" resumes
+it and "interrupt" stops it again. However the session ends (quit, EOF,
+SIGTERM, SIGHUP, or pyscope being killed) the process runs on.
+
+Commands are read from the terminal with line editing, history
+($XDG_STATE_HOME/pyscope/history) and tab completion, or from stdin when it
+is not a terminal. -ex runs commands first, in order; --batch then quits.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDebug(args[0], f)
+		},
+	}
+	cmd.Flags().StringArrayVarP(&f.ex, "ex", "x", nil, "run a command first (repeatable, in order)")
+	cmd.Flags().BoolVar(&f.batch, "batch", false, "quit after the -ex commands")
+	cmd.Flags().StringVar(&f.sysroot, "sysroot", "", "for a core: root of the machine it came from (libraries and sources)")
+	cmd.Flags().StringArrayVar(&f.libPaths, "lib-path", nil, "for a core: directory to search libraries in by name (repeatable)")
+	cmd.Flags().BoolVar(&f.noHist, "no-history", false, "do not read or write the history file")
+	return cmd
+}
+
+func runDebug(arg string, f debugFlags) error {
+	// Signals are taken before the target is stopped: SIGINT never ends a
+	// session, SIGTERM and SIGHUP detach first.
+	sigs := make(chan os.Signal, 4)
+	repl.Claim(sigs)
+	var prog repl.Program
+	if pid, err := strconv.Atoi(arg); err == nil && pid > 0 {
+		prog, err = repl.OpenLive(pid, repl.LiveOptions{AfterStop: func() { repl.Claim(sigs) }})
+		if err != nil {
+			return err
+		}
+	} else if _, serr := os.Stat(arg); serr == nil {
+		prog, err = repl.OpenCore(arg, repl.CoreOptions{Sysroot: f.sysroot, LibPaths: f.libPaths})
+		if err != nil {
+			return err
+		}
+	} else {
+		return fmt.Errorf("%q is neither a process ID nor a core file", arg)
+	}
+	interactive := !f.batch && term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
+	cfg := repl.Config{Ex: f.ex, Batch: f.batch, In: os.Stdin, Interactive: interactive,
+		Out: os.Stdout, Err: os.Stderr}
+	if interactive && !f.noHist {
+		cfg.HistoryFile = repl.DefaultHistoryFile()
+	}
+	// Run has closed the target and said what failed: only the status is left.
+	if code := repl.Run(prog, cfg, sigs); code != 0 {
+		os.Exit(code)
+	}
+	return nil
+}
+
+// gdbStyleArgs accepts gdb's spelling of the scripting flags (-ex CMD,
+// -batch), which pflag would read as bundled short flags.
+func gdbStyleArgs(args []string) {
+	debug := false
+	for i, a := range args {
+		if a == "--" {
+			return
+		}
+		if a == "debug" {
+			debug = true
+			continue
+		}
+		if !debug {
+			continue
+		}
+		switch {
+		case a == "-ex" || strings.HasPrefix(a, "-ex="):
+			args[i] = "-" + a
+		case a == "-batch":
+			args[i] = "--batch"
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"pyscope/internal/cpython"
+)
+
+// valueFlags are the flags that show frame variables and bound their reprs.
+// A limit of 0 means the default for the output: terminal-sized for text,
+// larger for --json.
+type valueFlags struct {
+	locals, globals                        bool
+	maxString, maxItems, maxDepth, maxRepr int
+}
+
+func (v *valueFlags) register(cmd *cobra.Command) {
+	t, j := cpython.TerminalLimits(), cpython.JSONLimits()
+	fl := cmd.Flags()
+	fl.BoolVar(&v.locals, "locals", false, "show the arguments and local variables of every frame")
+	fl.BoolVar(&v.globals, "globals", false, "show the user globals of every frame's module (no modules, no __dunder__ names)")
+	fl.IntVar(&v.maxString, "max-string", 0, fmtLimit("characters of a string (digits of an int) shown", t.MaxString, j.MaxString))
+	fl.IntVar(&v.maxItems, "max-items", 0, fmtLimit("items of a container shown", t.MaxItems, j.MaxItems))
+	fl.IntVar(&v.maxDepth, "max-depth", 0, fmtLimit("nesting depth of containers shown", t.MaxDepth, j.MaxDepth))
+	fl.IntVar(&v.maxRepr, "max-repr", 0, fmtLimit("characters of one value's repr", t.MaxRepr, j.MaxRepr))
+}
+
+func fmtLimit(what string, text, json int) string {
+	return fmt.Sprintf("%s (default %d, %d with --json)", what, text, json)
+}
+
+// options returns nil when no variables are wanted.
+func (v *valueFlags) options(json bool) *cpython.ValueOptions {
+	if !v.locals && !v.globals {
+		return nil
+	}
+	lim := cpython.TerminalLimits()
+	if json {
+		lim = cpython.JSONLimits()
+	}
+	set := func(dst *int, val int) {
+		if val > 0 {
+			*dst = val
+		}
+	}
+	set(&lim.MaxString, v.maxString)
+	set(&lim.MaxItems, v.maxItems)
+	set(&lim.MaxDepth, v.maxDepth)
+	set(&lim.MaxRepr, v.maxRepr)
+	// Reading may cost more when more is shown.
+	lim.MaxRead = max(lim.MaxRead, 8*lim.MaxString*lim.MaxItems)
+	lim.MaxNodes = max(lim.MaxNodes, 4*lim.MaxItems*lim.MaxDepth)
+	return &cpython.ValueOptions{Locals: v.locals, Globals: v.globals, Limits: lim}
+}

@@ -1,0 +1,195 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"pyscope/internal/testenv"
+)
+
+// targets are the scripts in testdata/targets that write an oracle.
+var targets = []string{"shapes.py", "aio.py", "exotic.py", "busy.py", "demo.py"}
+
+// TestDump dumps every target on every interpreter and compares the result
+// with the interpreter's own view, thread by thread and frame by frame.
+func TestDump(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	for _, in := range testenv.Interpreters(t) {
+		t.Run(in.Name, func(t *testing.T) {
+			t.Parallel() // at most -parallel (GOMAXPROCS) interpreters at once
+			for _, script := range targets {
+				t.Run(strings.TrimSuffix(script, ".py"), func(t *testing.T) {
+					tg := testenv.StartTarget(t, in, script)
+					r := runPyscope(t, bin, nil, "dump", "--json", strconv.Itoa(tg.PID))
+					if r.code != 0 {
+						tg.CheckRunning(t)
+						t.Fatalf("pyscope dump: exit %d\n%s", r.code, r.stderr)
+					}
+					d := decodeDump(t, r.stdout)
+					compareDump(t, tg, d)
+					tg.CheckRunning(t)
+				})
+			}
+		})
+	}
+}
+
+func compareDump(t *testing.T, tg *testenv.Target, d *Dump) {
+	t.Helper()
+	for _, m := range diffDump(tg.PID, &tg.Oracle, d) {
+		t.Error(m)
+	}
+}
+
+// diffDump lists every way the dump differs from the oracle.
+func diffDump(pid int, o *testenv.Oracle, d *Dump) []string {
+	var errs []string
+	errorf := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	if d.PID != pid {
+		errorf("pid %d, want %d", d.PID, pid)
+	}
+	if d.Source != "live" {
+		errorf("source %q, want \"live\"", d.Source)
+	}
+	if d.Python.Version != o.Version {
+		errorf("python.version %q, want %q", d.Python.Version, o.Version)
+	}
+	if !samePath(d.Python.Executable, o.Executable) {
+		errorf("python.executable %q, want %q", d.Python.Executable, o.Executable)
+	}
+	if len(d.Threads) != len(o.Threads) {
+		errorf("%d threads, want %d", len(d.Threads), len(o.Threads))
+	}
+	seen := map[uint64]bool{}
+	holders := 0
+	for i := range d.Threads {
+		dt := &d.Threads[i]
+		if dt.HoldsGIL {
+			holders++
+		}
+		if seen[dt.ThreadID] {
+			errorf("thread_id %d appears twice", dt.ThreadID)
+			continue
+		}
+		seen[dt.ThreadID] = true
+		ot := o.Thread(dt.ThreadID)
+		if ot == nil {
+			errorf("thread_id %d (native %d) is not a thread of the target", dt.ThreadID, dt.NativeID)
+			continue
+		}
+		errs = append(errs, diffThread(pid, ot, dt)...)
+	}
+	for _, ot := range o.Threads {
+		if !seen[ot.ThreadID] {
+			errorf("thread %s missing from the dump", label(&ot))
+		}
+	}
+	busy := false
+	for _, ot := range o.Threads {
+		busy = busy || ot.Busy
+	}
+	switch {
+	case holders > 1:
+		errorf("%d threads hold the GIL", holders)
+	case !busy && holders > 0:
+		// Every thread is blocked in a call that released the GIL.
+		errorf("a thread holds the GIL although every thread is blocked")
+	}
+	return errs
+}
+
+func diffThread(pid int, ot *testenv.OracleThread, dt *DumpThread) []string {
+	var errs []string
+	errorf := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	who := label(ot)
+	if dt.NativeID != ot.NativeID {
+		errorf("%s: native_id %d, want %d", who, dt.NativeID, ot.NativeID)
+	}
+	if str(dt.Name) != str(ot.Name) {
+		errorf("%s: name %s, want %s", who, str(dt.Name), str(ot.Name))
+	}
+	if dt.IsMain != ot.IsMain {
+		errorf("%s: is_main %v, want %v", who, dt.IsMain, ot.IsMain)
+	}
+	if ot.HoldsGIL != nil && dt.HoldsGIL != *ot.HoldsGIL {
+		errorf("%s: holds_gil %v, want %v", who, dt.HoldsGIL, *ot.HoldsGIL)
+	}
+	// The kernel's thread name, read now, is the truth for os_name.
+	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/comm", pid, ot.NativeID)); err == nil {
+		if want := strings.TrimSuffix(string(comm), "\n"); str(dt.OSName) != strconv.Quote(want) {
+			errorf("%s: os_name %s, want %q", who, str(dt.OSName), want)
+		}
+	}
+	var frames []DumpFrame
+	for _, f := range dt.Frames {
+		if f.Kind == "python" {
+			frames = append(frames, f)
+		}
+	}
+	if len(frames) != len(ot.Frames) {
+		errorf("%s: %d python frames, want %d\n%s", who, len(frames), len(ot.Frames), stacks(ot, frames))
+		return errs
+	}
+	for i, of := range ot.Frames {
+		f := frames[i]
+		if f.Function != of.Function || f.Qualname != of.Qualname || f.File != of.File || f.Line != of.Line {
+			errorf("%s: frame %d is %s, want %s\n%s", who, i, fmtDump(f), fmtOracle(of), stacks(ot, frames))
+			return errs
+		}
+	}
+	return errs
+}
+
+func label(ot *testenv.OracleThread) string {
+	return fmt.Sprintf("thread %d (native %d, name %s)", ot.ThreadID, ot.NativeID, str(ot.Name))
+}
+
+func str(s *string) string {
+	if s == nil {
+		return "null"
+	}
+	return strconv.Quote(*s)
+}
+
+func samePath(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ra, err1 := filepath.EvalSymlinks(a)
+	rb, err2 := filepath.EvalSymlinks(b)
+	return err1 == nil && err2 == nil && ra == rb
+}
+
+func fmtDump(f DumpFrame) string {
+	return fmt.Sprintf("%s (%s) %s:%d", f.Qualname, f.Function, f.File, f.Line)
+}
+
+func fmtOracle(f testenv.OracleFrame) string {
+	return fmt.Sprintf("%s (%s) %s:%d", f.Qualname, f.Function, f.File, f.Line)
+}
+
+// stacks shows both stacks side by side (innermost 12 frames).
+func stacks(ot *testenv.OracleThread, got []DumpFrame) string {
+	var b strings.Builder
+	b.WriteString("  want:\n")
+	for i, f := range ot.Frames {
+		if i == 12 {
+			fmt.Fprintf(&b, "    ... %d more\n", len(ot.Frames)-i)
+			break
+		}
+		fmt.Fprintf(&b, "    %s\n", fmtOracle(f))
+	}
+	b.WriteString("  got:\n")
+	for i, f := range got {
+		if i == 12 {
+			fmt.Fprintf(&b, "    ... %d more\n", len(got)-i)
+			break
+		}
+		fmt.Fprintf(&b, "    %s\n", fmtDump(f))
+	}
+	return b.String()
+}

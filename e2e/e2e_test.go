@@ -1,0 +1,169 @@
+// Package e2e runs the pyscope binary against real Python processes and
+// compares what it prints with what the interpreter itself reported.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Dump is the JSON schema of `pyscope dump --json`.
+type Dump struct {
+	PID     int          `json:"pid"`
+	Source  string       `json:"source"`
+	Python  DumpPython   `json:"python"`
+	Threads []DumpThread `json:"threads"`
+}
+
+type DumpPython struct {
+	Version    string  `json:"version"`
+	Executable string  `json:"executable"`
+	Library    *string `json:"library"`
+}
+
+type DumpThread struct {
+	ThreadID uint64      `json:"thread_id"`
+	NativeID int         `json:"native_id"`
+	Name     *string     `json:"name"`
+	OSName   *string     `json:"os_name"`
+	IsMain   bool        `json:"is_main"`
+	HoldsGIL bool        `json:"holds_gil"`
+	Frames   []DumpFrame `json:"frames"`
+}
+
+type DumpFrame struct {
+	Kind     string `json:"kind"`
+	Function string `json:"function"`
+	Qualname string `json:"qualname"`
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+}
+
+// result is one finished pyscope run.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// runPyscope runs the binary with a deadline; cred, if set, runs it as
+// another user.
+func runPyscope(t *testing.T, bin string, cred *syscall.Credential, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = "/"
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("pyscope %s: no answer after 60 s", strings.Join(args, " "))
+	}
+	r := result{stdout: out.String(), stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("pyscope %s: %v", strings.Join(args, " "), err)
+	}
+	if crashed(r.stdout) || crashed(r.stderr) {
+		t.Errorf("pyscope %s crashed:\n%s%s", strings.Join(args, " "), r.stdout, r.stderr)
+	}
+	return r
+}
+
+func crashed(s string) bool {
+	return strings.Contains(s, "goroutine ") || strings.Contains(s, "panic")
+}
+
+// decodeDump parses the dump and checks every schema field is present.
+func decodeDump(t *testing.T, raw string) *Dump {
+	t.Helper()
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(raw), &top); err != nil {
+		t.Fatalf("dump is not JSON: %v\n%.2000s", err, raw)
+	}
+	missing := missingKeys(top, "pid", "source", "python", "threads")
+	var py map[string]json.RawMessage
+	if json.Unmarshal(top["python"], &py) == nil {
+		missing = append(missing, prefixed("python.", missingKeys(py, "version", "executable", "library"))...)
+	}
+	var threads []map[string]json.RawMessage
+	if json.Unmarshal(top["threads"], &threads) == nil {
+		for i, th := range threads {
+			p := fmt.Sprintf("threads[%d].", i)
+			missing = append(missing, prefixed(p, missingKeys(th, "thread_id", "native_id", "name", "os_name", "is_main", "holds_gil", "frames"))...)
+			var frames []map[string]json.RawMessage
+			if json.Unmarshal(th["frames"], &frames) == nil {
+				for j, f := range frames {
+					missing = append(missing, prefixed(fmt.Sprintf("%sframes[%d].", p, j), missingKeys(f, "kind", "function", "qualname", "file", "line"))...)
+				}
+			}
+		}
+	}
+	if len(missing) > 0 {
+		if len(missing) > 10 {
+			missing = append(missing[:10], "...")
+		}
+		t.Errorf("dump lacks fields: %s", strings.Join(missing, ", "))
+	}
+	var d Dump
+	if err := json.Unmarshal([]byte(raw), &d); err != nil {
+		t.Fatalf("dump does not follow the schema: %v", err)
+	}
+	return &d
+}
+
+func missingKeys(m map[string]json.RawMessage, keys ...string) []string {
+	var out []string
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func prefixed(p string, ks []string) []string {
+	for i := range ks {
+		ks[i] = p + ks[i]
+	}
+	return ks
+}
+
+// checkOneLineError is the contract for every failure: non-zero exit and a
+// single line on stderr (crash text is checked by runPyscope).
+func checkOneLineError(t *testing.T, r result, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("stderr %q does not say %q", r.stderr, w)
+		}
+	}
+	for _, bad := range []string{"goroutine ", "panic:", ".go:"} {
+		if strings.Contains(r.stderr, bad) {
+			t.Errorf("stderr has a Go trace (%q): %q", bad, r.stderr)
+		}
+	}
+	if r.code == 0 {
+		t.Errorf("exit status 0, want non-zero; stdout:\n%.2000s", r.stdout)
+	}
+	msg := strings.TrimSuffix(r.stderr, "\n")
+	if msg == "" || strings.Contains(msg, "\n") {
+		t.Errorf("stderr should be exactly one line, got %q", r.stderr)
+	}
+	t.Logf("exit %d: %s", r.code, msg)
+}

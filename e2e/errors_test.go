@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"pyscope/internal/testenv"
+)
+
+// freePID returns a PID no process has right now.
+func freePID(t *testing.T) int {
+	raw, err := os.ReadFile("/proc/sys/kernel/pid_max")
+	if err != nil {
+		t.Fatal(err)
+	}
+	max, err := strconv.Atoi(string(bytes.TrimSpace(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pid := max - 1; pid > 1; pid-- {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
+			return pid
+		}
+	}
+	t.Fatal("no free pid")
+	return 0
+}
+
+// anyInterp is the interpreter the error tests use as a Python target.
+func anyInterp(t *testing.T) testenv.Interp {
+	return testenv.Interpreters(t)[0]
+}
+
+func TestDumpNoSuchProcess(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	r := runPyscope(t, bin, nil, "dump", "--json", strconv.Itoa(freePID(t)))
+	checkOneLineError(t, r, "no such process", "check the PID")
+}
+
+func TestDumpNotPython(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	cmd := exec.Command("sleep", "100")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	r := runPyscope(t, bin, nil, "dump", "--json", strconv.Itoa(cmd.Process.Pid))
+	checkOneLineError(t, r, "not a Python process")
+	if err := testenv.NotStopped(cmd.Process.Pid); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestDumpPermissionDenied(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test runs pyscope as nobody against a root process: run it as root (scripts/test.sh does)")
+	}
+	bin := testenv.BuildPyscope(t)
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	tg := testenv.StartTarget(t, anyInterp(t), "demo.py")
+	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
+	r := runPyscope(t, bin, cred, "dump", "--json", strconv.Itoa(tg.PID))
+	checkOneLineError(t, r, "permission denied", "CAP_SYS_PTRACE")
+	tg.CheckRunning(t)
+}
+
+// TestDumpAlreadyTraced dumps a target that gdb holds attached.
+func TestDumpAlreadyTraced(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	if _, err := exec.LookPath("gdb"); err != nil {
+		t.Fatal("gdb not installed: run ./scripts/test.sh (it installs it)")
+	}
+	tg := testenv.StartTarget(t, anyInterp(t), "demo.py")
+	dir := t.TempDir()
+	attached := filepath.Join(dir, "attached")
+	release := filepath.Join(dir, "release")
+	gdb := exec.Command("gdb", "-nx", "-q", "-batch",
+		"-iex", "set debuginfod enabled off",
+		"-iex", "set auto-load off",
+		"-p", strconv.Itoa(tg.PID),
+		"-ex", "shell touch "+attached,
+		"-ex", fmt.Sprintf("shell while [ ! -e %s ]; do sleep 0.1; done", release),
+		"-ex", "detach")
+	gdb.Env = append(os.Environ(), "DEBUGINFOD_URLS=")
+	var gdbOut bytes.Buffer
+	gdb.Stdout, gdb.Stderr = &gdbOut, &gdbOut
+	if err := gdb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	gdbDone := make(chan error, 1)
+	go func() { gdbDone <- gdb.Wait() }()
+	// Let gdb go before the target is killed, even on failure.
+	t.Cleanup(func() {
+		os.WriteFile(release, nil, 0o644)
+		select {
+		case <-gdbDone:
+		case <-time.After(30 * time.Second):
+			gdb.Process.Kill()
+			<-gdbDone
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(attached); err == nil {
+			break
+		}
+		select {
+		case err := <-gdbDone:
+			gdbDone <- err
+			t.Fatalf("gdb exited early: %v\n%s", err, gdbOut.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gdb did not attach within 60 s\n%s", gdbOut.String())
+		}
+	}
+	r := runPyscope(t, bin, nil, "dump", "--json", strconv.Itoa(tg.PID))
+	checkOneLineError(t, r, "already traced", fmt.Sprintf("process %d (gdb)", gdb.Process.Pid), "--no-block")
+
+	os.WriteFile(release, nil, 0o644)
+	select {
+	case err := <-gdbDone:
+		gdbDone <- err
+		if err != nil {
+			t.Fatalf("gdb: %v\n%s", err, gdbOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("gdb did not detach")
+	}
+	// Once gdb detached, the target must run as before.
+	tg.CheckRunning(t)
+}
+
+// TestDumpUnsupportedVersion runs a real process whose executable exports
+// _PyRuntime and a Py_Version of 3.15.0: pyscope must name the version and
+// refuse, rather than read memory with a layout that does not fit.
+func TestDumpUnsupportedVersion(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "fake.c")
+	exe := filepath.Join(dir, "python3.15")
+	code := `#include <unistd.h>
+const unsigned long Py_Version = 0x030F00F0;
+char _PyRuntime[4096] = {1};
+int main(void) { for (;;) pause(); }
+`
+	if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("gcc", "-O0", "-rdynamic", "-o", exe, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	cmd := exec.Command(exe)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	time.Sleep(100 * time.Millisecond)
+	r := runPyscope(t, bin, nil, "dump", "--json", strconv.Itoa(cmd.Process.Pid))
+	checkOneLineError(t, r, "Python 3.15.0 is not supported")
+	if err := testenv.NotStopped(cmd.Process.Pid); err != nil {
+		t.Error(err)
+	}
+}

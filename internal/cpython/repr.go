@@ -1,0 +1,442 @@
+package cpython
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"pyscope/internal/model"
+)
+
+// Abbreviations are written "…(note)" outside any literal, so they can
+// never be mistaken for part of a value (docs/json-schema.md):
+//
+//	'abc'…(+1234 chars)   b'ab'…(+10 bytes)   1234…(+5000 digits)
+//	[1, 2, …(+98 items)]  [[…(3 items)]]      <Point(x=1, …) at 0x…>
+//	…(read limit)         <value truncated>…(+N chars) for the whole repr
+const ellipsis = "…"
+
+// Repr renders v as Python's repr() would, within lim (only MaxRepr
+// matters here; the decoder applied the others).
+func Repr(v *model.Value, lim Limits) string {
+	lim = lim.normalise()
+	var b strings.Builder
+	rd := &render{maxDigits: lim.MaxString, budget: lim.MaxRepr*4 + 64}
+	rd.value(&b, v)
+	s := b.String()
+	if n := utf8.RuneCountInString(s); n > lim.MaxRepr {
+		cut := 0
+		for i := range s {
+			if cut == lim.MaxRepr {
+				return s[:i] + fmt.Sprintf("%s(+%d %s)", ellipsis, n-cut, plural(n-cut, "char"))
+			}
+			cut++
+		}
+	}
+	return s
+}
+
+// render stops descending once the output holds more than budget bytes.
+type render struct {
+	maxDigits, budget int
+}
+
+func (rd *render) value(b *strings.Builder, v *model.Value) {
+	budget := rd.budget
+	if v == nil {
+		b.WriteString("<nil>")
+		return
+	}
+	switch v.Kind {
+	case model.ValueNone:
+		b.WriteString("None")
+	case model.ValueBool:
+		if v.Bool {
+			b.WriteString("True")
+		} else {
+			b.WriteString("False")
+		}
+	case model.ValueInt:
+		rd.int(b, v)
+	case model.ValueFloat:
+		b.WriteString(FloatRepr(v.Float))
+	case model.ValueComplex:
+		b.WriteString(ComplexRepr(v.Float, v.Imag))
+	case model.ValueStr:
+		b.WriteString(StrRepr(v.Runes))
+		if v.Len > len(v.Runes) {
+			fmt.Fprintf(b, "%s(+%d %s)", ellipsis, v.Len-len(v.Runes), plural(v.Len-len(v.Runes), "char"))
+		}
+	case model.ValueBytes, model.ValueByteArray:
+		if v.Kind == model.ValueByteArray {
+			b.WriteString("bytearray(")
+		}
+		b.WriteString(bytesRepr(v.Bytes, v.Kind == model.ValueByteArray))
+		if v.Len > len(v.Bytes) {
+			fmt.Fprintf(b, "%s(+%d %s)", ellipsis, v.Len-len(v.Bytes), plural(v.Len-len(v.Bytes), "byte"))
+		}
+		if v.Kind == model.ValueByteArray {
+			b.WriteString(")")
+		}
+	case model.ValueTuple:
+		b.WriteString("(")
+		rd.items(b, v)
+		if v.Len == 1 && len(v.Items) == 1 {
+			b.WriteString(",")
+		}
+		b.WriteString(")")
+	case model.ValueList:
+		b.WriteString("[")
+		rd.items(b, v)
+		b.WriteString("]")
+	case model.ValueSet, model.ValueFrozenSet:
+		switch {
+		case v.Len == 0 && v.Kind == model.ValueSet:
+			b.WriteString("set()")
+		case v.Len == 0:
+			b.WriteString("frozenset()")
+		case v.Kind == model.ValueSet:
+			b.WriteString("{")
+			rd.items(b, v)
+			b.WriteString("}")
+		default:
+			b.WriteString("frozenset({")
+			rd.items(b, v)
+			b.WriteString("})")
+		}
+	case model.ValueDict:
+		b.WriteString("{")
+		for i := range v.Items {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			if b.Len() > budget {
+				fmt.Fprintf(b, "%s(+%d %s)", ellipsis, v.Len-i, plural(v.Len-i, "item"))
+				break
+			}
+			rd.value(b, v.Keys[i])
+			b.WriteString(": ")
+			rd.value(b, v.Items[i])
+		}
+		writeMore(b, len(v.Items), v.Len, "item")
+		b.WriteString("}")
+	case model.ValueFunction:
+		fmt.Fprintf(b, "<function %s at %#x>", v.Name, v.Addr)
+	case model.ValueClass:
+		if v.Module != "" && v.Module != "builtins" {
+			fmt.Fprintf(b, "<class '%s.%s'>", v.Module, v.Name)
+		} else {
+			fmt.Fprintf(b, "<class '%s'>", v.Name)
+		}
+	case model.ValueModule:
+		name := StrRepr([]rune(v.Name))
+		switch {
+		case v.Origin == "":
+			fmt.Fprintf(b, "<module %s>", name)
+		case v.Located:
+			fmt.Fprintf(b, "<module %s from %s>", name, StrRepr([]rune(v.Origin)))
+		default:
+			fmt.Fprintf(b, "<module %s (%s)>", name, v.Origin)
+		}
+	case model.ValueException:
+		b.WriteString(v.Name)
+		if v.Len == 1 && len(v.Items) == 1 {
+			b.WriteString("(")
+			rd.value(b, v.Items[0])
+			b.WriteString(")")
+		} else {
+			b.WriteString("(")
+			rd.items(b, v)
+			b.WriteString(")")
+		}
+	case model.ValueInstance:
+		fmt.Fprintf(b, "<%s(", v.Type)
+		for i, a := range v.Attrs {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			if b.Len() > budget {
+				b.WriteString(ellipsis)
+				break
+			}
+			b.WriteString(a.Name)
+			b.WriteString("=")
+			rd.value(b, a.Value)
+		}
+		if v.Len < 0 {
+			b.WriteString(", " + ellipsis)
+		}
+		fmt.Fprintf(b, ") at %#x>", v.Addr)
+	case model.ValueCycle:
+		switch v.Of {
+		case model.ValueList:
+			b.WriteString("[...]")
+		case model.ValueDict:
+			b.WriteString("{...}")
+		case model.ValueTuple:
+			b.WriteString("(...)")
+		case model.ValueSet, model.ValueFrozenSet:
+			fmt.Fprintf(b, "%s(...)", v.Type)
+		default:
+			fmt.Fprintf(b, "<%s(...) at %#x>", v.Type, v.Addr)
+		}
+	case model.ValueElided:
+		writeElided(b, v)
+	case model.ValueError:
+		if v.Type != "" {
+			fmt.Fprintf(b, "<%s object at %#x: unreadable: %s>", v.Type, v.Addr, v.Err)
+		} else if v.Addr != 0 {
+			fmt.Fprintf(b, "<unreadable object at %#x: %s>", v.Addr, v.Err)
+		} else {
+			fmt.Fprintf(b, "<unreadable: %s>", v.Err)
+		}
+	default:
+		fmt.Fprintf(b, "<%s object at %#x>", v.Type, v.Addr)
+	}
+}
+
+func writeElided(b *strings.Builder, v *model.Value) {
+	note := ellipsis
+	switch {
+	case v.Err == "read limit":
+		note += "(read limit)"
+	case v.Of == model.ValueInt:
+		note += fmt.Sprintf("(int of about %d digits)", v.Len)
+	case v.Len == 1:
+		note += "(1 item)"
+	case v.Len >= 0:
+		note += fmt.Sprintf("(%d items)", v.Len)
+	}
+	switch v.Of {
+	case model.ValueList:
+		fmt.Fprintf(b, "[%s]", note)
+	case model.ValueTuple:
+		fmt.Fprintf(b, "(%s)", note)
+	case model.ValueDict, model.ValueSet:
+		fmt.Fprintf(b, "{%s}", note)
+	case model.ValueFrozenSet:
+		fmt.Fprintf(b, "frozenset({%s})", note)
+	case model.ValueInstance:
+		fmt.Fprintf(b, "<%s(%s) at %#x>", v.Type, ellipsis, v.Addr)
+	case model.ValueException:
+		fmt.Fprintf(b, "%s(%s)", v.Type, ellipsis)
+	default:
+		b.WriteString(note)
+	}
+}
+
+func (rd *render) items(b *strings.Builder, v *model.Value) {
+	for i, it := range v.Items {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if b.Len() > rd.budget {
+			fmt.Fprintf(b, "%s(+%d %s)", ellipsis, v.Len-i, plural(v.Len-i, "item"))
+			return
+		}
+		rd.value(b, it)
+	}
+	writeMore(b, len(v.Items), v.Len, "item")
+}
+
+func writeMore(b *strings.Builder, shown, total int, what string) {
+	if total > shown {
+		if shown > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(b, "%s(+%d %s)", ellipsis, total-shown, plural(total-shown, what))
+	}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return what
+	}
+	return what + "s"
+}
+
+// writeInt prints an int in full, as if sys.set_int_max_str_digits(0)
+// were in effect, abbreviating beyond the string limit (budget).
+func (rd *render) int(b *strings.Builder, v *model.Value) {
+	if v.Int == nil {
+		b.WriteString("<int>")
+		return
+	}
+	s := v.Int.String()
+	if len(s) > rd.maxDigits {
+		fmt.Fprintf(b, "%s%s(+%d %s)", s[:rd.maxDigits], ellipsis, len(s)-rd.maxDigits, plural(len(s)-rd.maxDigits, "digit"))
+		return
+	}
+	b.WriteString(s)
+}
+
+// FloatRepr is Python's repr(float): the shortest string that round-trips,
+// in exponent form when the decimal exponent is < -4 or >= 16.
+func FloatRepr(f float64) string { return pyFloat(f, true, false) }
+
+// ComplexRepr is Python's repr(complex).
+func ComplexRepr(re, im float64) string {
+	if re == 0 && !math.Signbit(re) {
+		return pyFloat(im, false, false) + "j"
+	}
+	return "(" + pyFloat(re, false, false) + pyFloat(im, false, true) + "j)"
+}
+
+// pyFloat follows PyOS_double_to_string(x, 'r', 0, flags): addDot0 is
+// Py_DTSF_ADD_DOT_0, sign is Py_DTSF_SIGN.
+func pyFloat(f float64, addDot0, sign bool) string {
+	switch {
+	case math.IsNaN(f):
+		if sign {
+			return "+nan"
+		}
+		return "nan"
+	case math.IsInf(f, 1):
+		if sign {
+			return "+inf"
+		}
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	}
+	pre := ""
+	if math.Signbit(f) {
+		pre = "-"
+	} else if sign {
+		pre = "+"
+	}
+	s := strconv.FormatFloat(math.Abs(f), 'e', -1, 64) // d.ddde±XX
+	mant, exp, _ := strings.Cut(s, "e")
+	digits := strings.Replace(mant, ".", "", 1)
+	e, _ := strconv.Atoi(exp)
+	decpt := e + 1
+	if digits == "0" {
+		decpt = 1
+	}
+	var out string
+	switch {
+	case decpt <= -4 || decpt > 16:
+		out = digits[:1]
+		if len(digits) > 1 {
+			out += "." + digits[1:]
+		}
+		out += fmt.Sprintf("e%+03d", decpt-1)
+	case decpt <= 0:
+		out = "0." + strings.Repeat("0", -decpt) + digits
+	case decpt >= len(digits):
+		out = digits + strings.Repeat("0", decpt-len(digits))
+		if addDot0 {
+			out += ".0"
+		}
+	default:
+		out = digits[:decpt] + "." + digits[decpt:]
+	}
+	return pre + out
+}
+
+// StrRepr is Python's repr(str) (unicode_repr): single quotes unless the
+// text holds ' and no ", and escapes for every non-printable character.
+// Printability follows Go's Unicode tables, which match
+// Py_UNICODE_ISPRINTABLE except for characters assigned in a Unicode
+// version only one of them knows.
+func StrRepr(r []rune) string {
+	squote, dquote := false, false
+	for _, c := range r {
+		switch c {
+		case '\'':
+			squote = true
+		case '"':
+			dquote = true
+		}
+	}
+	quote := '\''
+	if squote && !dquote {
+		quote = '"'
+	}
+	var b strings.Builder
+	b.Grow(len(r) + 2)
+	b.WriteRune(quote)
+	for _, c := range r {
+		switch {
+		case c == quote || c == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(c)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\r':
+			b.WriteString(`\r`)
+		case c < ' ' || c == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		case c < 0x7f:
+			b.WriteRune(c)
+		case isPrintable(c):
+			b.WriteRune(c)
+		case c <= 0xff:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		case c <= 0xffff:
+			fmt.Fprintf(&b, `\u%04x`, c)
+		default:
+			fmt.Fprintf(&b, `\U%08x`, uint32(c))
+		}
+	}
+	b.WriteRune(quote)
+	return b.String()
+}
+
+func isPrintable(c rune) bool {
+	if c < 0 || c > unicode.MaxRune || (c >= 0xd800 && c <= 0xdfff) {
+		return false
+	}
+	return unicode.IsPrint(c)
+}
+
+// BytesRepr is Python's repr(bytes).
+func BytesRepr(p []byte) string { return bytesRepr(p, false) }
+
+// ByteArrayRepr is Python's repr(bytearray): bytearray_repr escapes ' even
+// inside double quotes.
+func ByteArrayRepr(p []byte) string { return "bytearray(" + bytesRepr(p, true) + ")" }
+
+func bytesRepr(p []byte, array bool) string {
+	squote, dquote := false, false
+	for _, c := range p {
+		switch c {
+		case '\'':
+			squote = true
+		case '"':
+			dquote = true
+		}
+	}
+	quote := byte('\'')
+	if squote && !dquote {
+		quote = '"'
+	}
+	var b strings.Builder
+	b.Grow(len(p) + 3)
+	b.WriteByte('b')
+	b.WriteByte(quote)
+	for _, c := range p {
+		switch {
+		case c == quote || c == '\\' || (array && c == '\''):
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\r':
+			b.WriteString(`\r`)
+		case c < ' ' || c >= 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte(quote)
+	return b.String()
+}

@@ -1,0 +1,723 @@
+package cpython
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/big"
+	"strings"
+
+	"pyscope/internal/cpython/layout"
+	"pyscope/internal/model"
+)
+
+// Limits bound what one value may cost to read and to show.
+type Limits struct {
+	MaxString int // characters of a str (bytes of a bytes object, digits of an int) shown
+	MaxItems  int // items of a container, attributes of an instance
+	MaxDepth  int // container nesting decoded
+	MaxRepr   int // characters of one repr
+	MaxRead   int // bytes of target memory one value may read
+	MaxNodes  int // objects one value may decode
+}
+
+// TerminalLimits are the defaults for text output.
+func TerminalLimits() Limits {
+	return Limits{MaxString: 120, MaxItems: 20, MaxDepth: 4, MaxRepr: 400, MaxRead: 1 << 20, MaxNodes: 2000}
+}
+
+// JSONLimits are the defaults for JSON output.
+func JSONLimits() Limits {
+	return Limits{MaxString: 8192, MaxItems: 1000, MaxDepth: 16, MaxRepr: 1 << 16, MaxRead: 16 << 20, MaxNodes: 100_000}
+}
+
+// normalise keeps every limit positive and bounded.
+func (l Limits) normalise() Limits {
+	clamp := func(v, lo, hi int) int { return max(lo, min(v, hi)) }
+	l.MaxString = clamp(l.MaxString, 1, 1<<24)
+	l.MaxItems = clamp(l.MaxItems, 1, 1<<20)
+	l.MaxDepth = clamp(l.MaxDepth, 1, 64)
+	l.MaxRepr = clamp(l.MaxRepr, 16, 1<<26)
+	l.MaxRead = clamp(l.MaxRead, 4096, 1<<28)
+	l.MaxNodes = clamp(l.MaxNodes, 1, 1<<22)
+	return l
+}
+
+// typeInfo is what the decoder knows about a type.
+type typeInfo struct {
+	name  string // tp_name
+	kind  model.ValueKind
+	flags uint64
+	heap  bool
+	err   error
+}
+
+// builtinKinds maps static type names to the kind decoded for them and
+// for their heap subclasses.
+var builtinKinds = map[string]model.ValueKind{
+	"NoneType": model.ValueNone, "bool": model.ValueBool, "int": model.ValueInt,
+	"float": model.ValueFloat, "complex": model.ValueComplex, "str": model.ValueStr,
+	"bytes": model.ValueBytes, "bytearray": model.ValueByteArray, "tuple": model.ValueTuple,
+	"list": model.ValueList, "set": model.ValueSet, "frozenset": model.ValueFrozenSet,
+	"dict": model.ValueDict, "function": model.ValueFunction, "module": model.ValueModule,
+}
+
+// Decoder turns objects in target memory into model.Values. It caches type
+// facts; use one per stopped target (types can change while it runs).
+type Decoder struct {
+	o     *Objects
+	types map[uint64]*typeInfo
+}
+
+// NewDecoder returns a decoder over o.
+func NewDecoder(o *Objects) *Decoder {
+	return &Decoder{o: o, types: map[uint64]*typeInfo{}}
+}
+
+// decoding is the state of one Decode call.
+type decoding struct {
+	*Decoder
+	lim       Limits
+	readLeft  int
+	nodesLeft int
+	path      map[uint64]bool // containers being decoded: cycles
+}
+
+// Decode reads the object at addr within lim. It never fails: problems
+// become ValueError or ValueElided nodes.
+func (d *Decoder) Decode(addr uint64, lim Limits) *model.Value {
+	lim = lim.normalise()
+	st := &decoding{Decoder: d, lim: lim, readLeft: lim.MaxRead, nodesLeft: lim.MaxNodes, path: map[uint64]bool{}}
+	return st.value(addr, 0)
+}
+
+func errValue(addr uint64, typ string, err error) *model.Value {
+	return &model.Value{Kind: model.ValueError, Addr: addr, Type: typ, Err: err.Error()}
+}
+
+// charge takes n bytes from the read budget.
+func (st *decoding) charge(n int) bool {
+	st.readLeft -= n
+	return st.readLeft >= 0
+}
+
+func (d *Decoder) typeOf(addr uint64) (uint64, *typeInfo) {
+	t, err := d.o.TypeOf(addr)
+	if err != nil {
+		return 0, &typeInfo{err: err}
+	}
+	if ti, ok := d.types[t]; ok {
+		return t, ti
+	}
+	ti := d.classify(t)
+	if len(d.types) < 1<<16 {
+		d.types[t] = ti
+	}
+	return t, ti
+}
+
+// classify finds a type's kind: exact static builtins by name, heap types
+// by their first static base, then flags.
+func (d *Decoder) classify(t uint64) *typeInfo {
+	o := d.o
+	ti := &typeInfo{kind: model.ValueObject}
+	name, err := o.TypeName(t)
+	if err != nil {
+		ti.err = err
+		return ti
+	}
+	ti.name = name
+	flags, err := o.TypeFlags(t)
+	if err != nil {
+		ti.err = err
+		return ti
+	}
+	ti.flags = flags
+	ti.heap = flags&tpflagsHeapType != 0
+	switch {
+	case flags&tpflagsTypeSub != 0:
+		ti.kind = model.ValueClass
+		return ti
+	case flags&tpflagsBaseExcSub != 0:
+		ti.kind = model.ValueException
+		return ti
+	}
+	if !ti.heap {
+		if k, ok := builtinKinds[name]; ok {
+			ti.kind = k
+		}
+		return ti
+	}
+	// A heap type: the first static type up its tp_base chain decides.
+	if !o.L.Type.Base.Valid() {
+		return ti
+	}
+	b := t
+	for i := 0; i < 64; i++ {
+		next, err := o.u64(b + uint64(o.L.Type.Base))
+		if err != nil || !validPtr(next) {
+			return ti
+		}
+		b = next
+		bf, err := o.TypeFlags(b)
+		if err != nil {
+			return ti
+		}
+		if bf&tpflagsHeapType != 0 {
+			continue
+		}
+		bn, err := o.TypeName(b)
+		if err != nil {
+			return ti
+		}
+		switch k, ok := builtinKinds[bn]; {
+		case bn == "object":
+			// Classes made by a class statement have a dict or __slots__;
+			// C types made from a spec (_thread.lock) have neither.
+			if d.userClass(t, flags) {
+				ti.kind = model.ValueInstance
+			}
+		case ok && k != model.ValueNone && k != model.ValueBool && k != model.ValueFunction:
+			ti.kind = k
+		}
+		return ti
+	}
+	return ti
+}
+
+// userClass reports whether instances of heap type t carry attributes.
+func (d *Decoder) userClass(t, flags uint64) bool {
+	o := d.o
+	if flags&(tpflagsManagedDict|tpflagsInlineValues) != 0 && o.Minor >= 11 {
+		return true
+	}
+	if o.L.Type.Dictoffset.Valid() {
+		if off, err := o.u64(t + uint64(o.L.Type.Dictoffset)); err == nil && off != 0 {
+			return true
+		}
+	}
+	if o.L.Type.HeapSlots.Valid() {
+		if s, err := o.u64(t + uint64(o.L.Type.HeapSlots)); err == nil && s != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (st *decoding) value(addr uint64, depth int) *model.Value {
+	if addr == 0 {
+		return &model.Value{Kind: model.ValueError, Err: "NULL"}
+	}
+	if !validPtr(addr) {
+		return &model.Value{Kind: model.ValueError, Addr: addr, Err: fmt.Sprintf("bad pointer %#x", addr)}
+	}
+	if st.nodesLeft <= 0 || st.readLeft <= 0 {
+		return &model.Value{Kind: model.ValueElided, Addr: addr, Len: -1, Err: "read limit"}
+	}
+	st.nodesLeft--
+	st.charge(64)
+	t, ti := st.typeOf(addr)
+	if ti.err != nil {
+		return errValue(addr, "", ti.err)
+	}
+	v := &model.Value{Kind: ti.kind, Type: ti.name, Addr: addr}
+	o := st.o
+	L := o.L
+	var err error
+	switch ti.kind {
+	case model.ValueNone:
+	case model.ValueBool:
+		var n *big.Int
+		if n, err = st.int(addr); err == nil {
+			v.Bool = n.Sign() != 0
+		}
+	case model.ValueInt:
+		v.Int, err = st.int(addr)
+		if be, ok := err.(*bigIntError); ok {
+			// ~log10(2) decimal digits per bit
+			return &model.Value{Kind: model.ValueElided, Of: model.ValueInt, Type: ti.name, Addr: addr,
+				Len: int(float64(be.bits) * 0.30103), Err: be.Error()}
+		}
+	case model.ValueFloat:
+		var bits uint64
+		if bits, err = o.u64(addr + uint64(L.Float.Fval)); err == nil {
+			v.Float = math.Float64frombits(bits)
+		}
+	case model.ValueComplex:
+		var b []byte
+		if !L.Complex.Cval.Valid() {
+			err = fmt.Errorf("complex layout unknown")
+		} else if b, err = o.read(addr+uint64(L.Complex.Cval), 16); err == nil {
+			v.Float = math.Float64frombits(binary.LittleEndian.Uint64(b))
+			v.Imag = math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))
+		}
+	case model.ValueStr:
+		st.charge(min(st.lim.MaxString, 1<<24) * 4)
+		v.Runes, v.Len, err = o.StrData(addr, st.lim.MaxString)
+	case model.ValueBytes:
+		err = st.bytes(v, addr+uint64(L.Bytes.Sval))
+	case model.ValueByteArray:
+		err = st.byteArray(v)
+	case model.ValueFunction:
+		v.Name, err = st.strField(addr, L.Func.Qualname, "function qualname")
+	case model.ValueClass:
+		err = st.class(v, addr)
+	case model.ValueModule:
+		err = st.module(v, addr)
+	case model.ValueTuple, model.ValueList, model.ValueSet, model.ValueFrozenSet, model.ValueDict,
+		model.ValueException, model.ValueInstance:
+		if st.path[addr] {
+			return &model.Value{Kind: model.ValueCycle, Of: ti.kind, Type: ti.name, Addr: addr}
+		}
+		if depth >= st.lim.MaxDepth {
+			v.Len = -1
+			v.Err = "depth"
+			if ti.kind != model.ValueInstance && ti.kind != model.ValueException {
+				v.Len = st.containerLen(v.Kind, addr)
+			}
+			v.Items = nil
+			return elided(v)
+		}
+		st.path[addr] = true
+		err = st.container(v, t, addr, depth)
+		delete(st.path, addr)
+	}
+	if err != nil {
+		return errValue(addr, ti.name, err)
+	}
+	return v
+}
+
+// elided marks a container that was not decoded (depth limit).
+func elided(v *model.Value) *model.Value {
+	return &model.Value{Kind: model.ValueElided, Of: v.Kind, Type: v.Type, Addr: v.Addr, Len: v.Len, Err: v.Err}
+}
+
+// maxIntDigits bounds the ints converted to decimal (about 180,000
+// decimal digits), which costs time quadratic-ish in the size.
+const maxIntDigits = 20000
+
+type bigIntError struct{ bits uint64 }
+
+func (e *bigIntError) Error() string { return fmt.Sprintf("int of %d bits", e.bits) }
+
+// int reads an int within the read budget.
+func (st *decoding) int(addr uint64) (*big.Int, error) {
+	o := st.o
+	L := o.L
+	var ndigits uint64
+	if L.Long.LvTag.Valid() && o.Minor >= 12 {
+		tag, err := o.u64(addr + uint64(L.Long.LvTag))
+		if err != nil {
+			return nil, err
+		}
+		ndigits = tag >> 3
+	} else {
+		sz, err := o.u64(addr + uint64(L.Object.Size))
+		if err != nil {
+			return nil, err
+		}
+		ndigits = uint64(max(int64(sz), -int64(sz)))
+	}
+	if ndigits > maxIntDigits || !st.charge(int(ndigits)*4) {
+		return nil, &bigIntError{bits: ndigits * 30}
+	}
+	return o.Int(addr)
+}
+
+func (st *decoding) bytes(v *model.Value, data uint64) error {
+	size, err := st.o.u64(v.Addr + uint64(st.o.L.Object.Size))
+	if err != nil {
+		return err
+	}
+	if int64(size) < 0 || size > 1<<40 {
+		return fmt.Errorf("impossible size %d", int64(size))
+	}
+	v.Len = int(size)
+	n := min(v.Len, st.lim.MaxString)
+	st.charge(n)
+	v.Bytes, err = st.o.read(data, n)
+	return err
+}
+
+func (st *decoding) byteArray(v *model.Value) error {
+	L := st.o.L.Bytes
+	if !L.ArrayStart.Valid() {
+		return fmt.Errorf("bytearray layout unknown")
+	}
+	start, err := st.o.u64(v.Addr + uint64(L.ArrayStart))
+	if err != nil {
+		return err
+	}
+	size, err := st.o.u64(v.Addr + uint64(st.o.L.Object.Size))
+	if err != nil {
+		return err
+	}
+	if size == 0 {
+		v.Bytes = []byte{}
+		return nil
+	}
+	return st.bytes(v, start)
+}
+
+// strField reads a str pointed to by a field of obj.
+func (st *decoding) strField(obj uint64, off layout.Off, what string) (string, error) {
+	if !off.Valid() {
+		return "", fmt.Errorf("%s: layout unknown", what)
+	}
+	p, err := st.o.u64(obj + uint64(off))
+	if err != nil {
+		return "", err
+	}
+	return st.str(p)
+}
+
+// str reads a (short) str object as Go text, within the string limit.
+func (st *decoding) str(p uint64) (string, error) {
+	if !st.o.IsStr(p) {
+		return "", fmt.Errorf("object at %#x is not a str", p)
+	}
+	r, n, err := st.o.StrData(p, min(st.lim.MaxString, 4096))
+	if err != nil {
+		return "", err
+	}
+	st.charge(len(r) * 4)
+	s := string(r)
+	if n > len(r) {
+		s += "…"
+	}
+	return s, nil
+}
+
+// class fills a class: its qualname and module, as type_repr shows them.
+func (st *decoding) class(v *model.Value, t uint64) error {
+	o := st.o
+	L := o.L
+	name, err := o.TypeName(t)
+	if err != nil {
+		return err
+	}
+	flags, err := o.TypeFlags(t)
+	if err != nil {
+		return err
+	}
+	if flags&tpflagsHeapType == 0 {
+		if i := strings.LastIndexByte(name, '.'); i >= 0 {
+			v.Module, v.Name = name[:i], name[i+1:]
+		} else {
+			v.Module, v.Name = "builtins", name
+		}
+		return nil
+	}
+	v.Name = name
+	if L.Type.HeapQualname.Valid() {
+		if q, err := st.strField(t, L.Type.HeapQualname, "type qualname"); err == nil {
+			v.Name = q
+		}
+	}
+	if L.Type.Dict.Valid() {
+		d, err := o.u64(t + uint64(L.Type.Dict))
+		if err == nil && validPtr(d) {
+			if m, ok, _ := st.dictStr(d, "__module__"); ok {
+				v.Module, _ = st.str(m)
+			}
+		}
+	}
+	return nil
+}
+
+// dictStr looks up a str key in a dict, within the item limit.
+func (st *decoding) dictStr(dict uint64, key string) (uint64, bool, error) {
+	items, err := st.o.DictItems(dict, 4096)
+	st.charge(len(items) * 64)
+	if err != nil {
+		return 0, false, err
+	}
+	for _, it := range items {
+		if !st.o.IsStr(it.Key) {
+			continue
+		}
+		if r, n, err := st.o.StrData(it.Key, len(key)+1); err == nil && n == len(key) && string(r) == key {
+			return it.Value, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// module fills a module as importlib's _module_repr shows it: from its
+// __spec__, else its __file__.
+func (st *decoding) module(v *model.Value, m uint64) error {
+	o := st.o
+	L := o.L
+	if !L.Module.Dict.Valid() {
+		return fmt.Errorf("module layout unknown")
+	}
+	d, err := o.u64(m + uint64(L.Module.Dict))
+	if err != nil {
+		return err
+	}
+	v.Name = "?"
+	if !validPtr(d) {
+		return nil
+	}
+	if n, ok, _ := st.dictStr(d, "__name__"); ok {
+		if s, err := st.str(n); err == nil {
+			v.Name = s
+		}
+	}
+	if spec, ok, _ := st.dictStr(d, "__spec__"); ok {
+		if _, ti := st.typeOf(spec); ti.kind == model.ValueInstance {
+			attrs, _ := o.InstanceAttrs(spec, 64)
+			get := func(name string) (uint64, bool) {
+				for _, a := range attrs {
+					if s, err := o.Str(a.Key); err == nil && s == name {
+						return a.Value, true
+					}
+				}
+				return 0, false
+			}
+			if n, ok := get("name"); ok {
+				if s, err := st.str(n); err == nil {
+					v.Name = s
+				}
+			}
+			if p, ok := get("origin"); ok && st.o.IsStr(p) {
+				v.Origin, _ = st.str(p)
+				if loc, ok := get("_set_fileattr"); ok {
+					if _, ti := st.typeOf(loc); ti.kind == model.ValueBool {
+						n, _ := st.int(loc)
+						v.Located = n != nil && n.Sign() != 0
+					}
+				}
+			}
+			return nil
+		}
+	}
+	if f, ok, _ := st.dictStr(d, "__file__"); ok && st.o.IsStr(f) {
+		v.Origin, _ = st.str(f)
+		v.Located = true
+	}
+	return nil
+}
+
+// containerLen reads the item count of a container cheaply.
+func (st *decoding) containerLen(k model.ValueKind, addr uint64) int {
+	o := st.o
+	var n uint64
+	var err error
+	switch k {
+	case model.ValueDict:
+		c, err := o.DictLen(addr)
+		if err != nil {
+			return -1
+		}
+		return c
+	case model.ValueSet, model.ValueFrozenSet:
+		n, err = o.u64(addr + uint64(o.L.Set.Used))
+	default:
+		n, err = o.u64(addr + uint64(o.L.Object.Size))
+	}
+	if err != nil || n > 1<<40 {
+		return -1
+	}
+	return int(n)
+}
+
+func (st *decoding) container(v *model.Value, t, addr uint64, depth int) error {
+	o := st.o
+	L := o.L
+	lim := st.lim.MaxItems
+	switch v.Kind {
+	case model.ValueTuple, model.ValueList:
+		v.Len = st.containerLen(v.Kind, addr)
+		if v.Len < 0 || v.Len > 1<<32 {
+			return fmt.Errorf("impossible size")
+		}
+		items := addr + uint64(L.Tuple.Item)
+		if v.Kind == model.ValueList {
+			p, err := o.u64(addr + uint64(L.List.Item))
+			if err != nil {
+				return err
+			}
+			items = p
+		}
+		n := min(v.Len, lim)
+		if n == 0 {
+			return nil
+		}
+		st.charge(n * 8)
+		b, err := o.read(items, n*8)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			v.Items = append(v.Items, st.value(binary.LittleEndian.Uint64(b[8*i:]), depth+1))
+		}
+	case model.ValueSet, model.ValueFrozenSet:
+		return st.set(v, addr, depth)
+	case model.ValueDict:
+		v.Len = st.containerLen(v.Kind, addr)
+		if v.Len < 0 {
+			return fmt.Errorf("impossible size")
+		}
+		if v.Len == 0 {
+			return nil
+		}
+		items, err := o.DictItems(addr, lim)
+		st.charge(len(items) * 24)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			v.Keys = append(v.Keys, st.value(it.Key, depth+1))
+			v.Items = append(v.Items, st.value(it.Value, depth+1))
+		}
+	case model.ValueException:
+		if !L.Exc.Args.Valid() {
+			return fmt.Errorf("exception layout unknown")
+		}
+		args, err := o.u64(addr + uint64(L.Exc.Args))
+		if err != nil {
+			return err
+		}
+		v.Name = v.Type
+		if i := strings.LastIndexByte(v.Name, '.'); i >= 0 {
+			v.Name = v.Name[i+1:]
+		}
+		if args == 0 {
+			return nil
+		}
+		if _, ti := st.typeOf(args); ti.kind != model.ValueTuple {
+			return fmt.Errorf("exception args is not a tuple")
+		}
+		a := st.value(args, depth+1)
+		if a.Kind == model.ValueTuple {
+			v.Items, v.Len = a.Items, a.Len
+		}
+	case model.ValueInstance:
+		return st.instance(v, t, addr, depth)
+	}
+	return nil
+}
+
+// set walks a set's hash table in table order.
+func (st *decoding) set(v *model.Value, addr uint64, depth int) error {
+	o := st.o
+	S := o.L.Set
+	if !S.Table.Valid() || !S.Mask.Valid() || !S.EntrySize.Valid() || S.EntrySize < 8 {
+		return fmt.Errorf("set layout unknown")
+	}
+	v.Len = st.containerLen(v.Kind, addr)
+	mask, err := o.u64(addr + uint64(S.Mask))
+	if err != nil {
+		return err
+	}
+	table, err := o.u64(addr + uint64(S.Table))
+	if err != nil {
+		return err
+	}
+	if v.Len < 0 || mask >= 1<<30 || (mask+1)&mask != 0 || uint64(v.Len) > mask+1 {
+		return fmt.Errorf("set at %#x has a bad table", addr)
+	}
+	es := uint64(S.EntrySize)
+	found := 0
+	const chunk = 256
+	for i := uint64(0); i <= mask && found < v.Len && len(v.Items) < st.lim.MaxItems; i += chunk {
+		n := min(chunk, mask+1-i)
+		if !st.charge(int(n * es)) {
+			return nil
+		}
+		b, err := o.read(table+i*es, int(n*es))
+		if err != nil {
+			return err
+		}
+		for j := uint64(0); j < n && found < v.Len && len(v.Items) < st.lim.MaxItems; j++ {
+			k := binary.LittleEndian.Uint64(b[j*es:])
+			if k == 0 {
+				continue
+			}
+			if _, ti := st.typeOf(k); ti.name == "<dummy key> type" && !ti.heap {
+				continue // deleted entry
+			}
+			found++
+			v.Items = append(v.Items, st.value(k, depth+1))
+		}
+	}
+	return nil
+}
+
+// instance reads __slots__ (base classes first) and then the attribute
+// dict, whatever form it takes.
+func (st *decoding) instance(v *model.Value, t, addr uint64, depth int) error {
+	o := st.o
+	L := o.L
+	type slotClass struct {
+		names []uint64
+		base  uint64 // offset of the first slot: tp_basicsize of tp_base
+	}
+	var chain []slotClass
+	if L.Type.HeapSlots.Valid() && L.Type.Base.Valid() && L.Type.Basicsize.Valid() {
+		c := t
+		for i := 0; i < 64 && validPtr(c); i++ {
+			f, err := o.TypeFlags(c)
+			if err != nil || f&tpflagsHeapType == 0 {
+				break
+			}
+			base, err := o.u64(c + uint64(L.Type.Base))
+			if err != nil || !validPtr(base) {
+				break
+			}
+			slots, err := o.u64(c + uint64(L.Type.HeapSlots))
+			if err == nil && validPtr(slots) {
+				if _, ti := st.typeOf(slots); ti.kind == model.ValueTuple {
+					names, err := o.TupleItems(slots)
+					bs, err2 := o.u64(base + uint64(L.Type.Basicsize))
+					if err == nil && err2 == nil && bs < 1<<20 && len(names) > 0 {
+						chain = append(chain, slotClass{names, bs})
+					}
+				}
+			}
+			c = base
+		}
+	}
+	more := false
+	add := func(name string, val uint64) {
+		if len(v.Attrs) >= st.lim.MaxItems {
+			more = true
+			return
+		}
+		v.Attrs = append(v.Attrs, model.Attr{Name: name, Value: st.value(val, depth+1)})
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		sc := chain[i]
+		st.charge(len(sc.names) * 8)
+		for j, n := range sc.names {
+			name, err := st.str(n)
+			if err != nil {
+				continue
+			}
+			p, err := o.u64(addr + sc.base + uint64(j)*8)
+			if err != nil || p == 0 {
+				continue // unset slot
+			}
+			add(name, p)
+		}
+	}
+	items, err := o.InstanceAttrs(addr, st.lim.MaxItems+1)
+	st.charge(len(items) * 24)
+	if err != nil && len(v.Attrs) == 0 {
+		return err
+	}
+	for _, it := range items {
+		name, err := st.str(it.Key)
+		if err != nil {
+			continue
+		}
+		add(name, it.Value)
+	}
+	v.Len = len(v.Attrs)
+	if more {
+		v.Len = -1
+	}
+	return nil
+}

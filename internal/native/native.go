@@ -1,0 +1,288 @@
+// Package native adds native (C) stacks to a snapshot: it unwinds every OS
+// thread while the target is stopped, symbolizes the frames afterwards,
+// merges them with the Python frames, lists threads without Python state,
+// and works out what each thread is doing (GIL, GC, system call).
+package native
+
+import (
+	"os"
+	"strconv"
+	"strings"
+
+	"pyscope/internal/model"
+	"pyscope/internal/symbolize"
+	"pyscope/internal/target"
+	"pyscope/internal/unwind"
+)
+
+// Options control native stacks in a dump.
+type Options struct {
+	// All keeps interpreter-internal C frames (dump --native-all).
+	All bool
+	// Symbols say where debug files are looked for.
+	Symbols symbolize.Options
+	// MaxFrames bounds each unwind; <= 0 means unwind.DefaultMax.
+	MaxFrames int
+}
+
+// Session holds what is shared by captures of one process: opened module
+// files, parsed CFI and symbol tables.
+type Session struct {
+	opts Options
+	sym  *symbolize.Symbolizer
+	res  *unwind.Modules
+}
+
+// New opens a session on t, any handle on the process (a running probe
+// will do: only its files and memory map are used).
+func New(t target.Target, opts Options) *Session {
+	sym := symbolize.New(t, opts.Symbols)
+	return &Session{opts: opts, sym: sym, res: unwind.NewResolverFrom(sym.ModuleMap())}
+}
+
+// Close releases the opened files.
+func (s *Session) Close() {
+	s.res.Close()
+	s.sym.Close()
+}
+
+// Prepare opens every mapped module and parses its CFI, so that the
+// stopped phase only walks stacks.
+func (s *Session) Prepare() {
+	for _, m := range s.sym.ModuleMap().Modules() {
+		s.res.Module(m.Start)
+	}
+}
+
+// Capture holds the raw native stacks of every OS thread.
+type Capture struct {
+	kind    string
+	threads []rawThread
+}
+
+type rawThread struct {
+	tid    int
+	comm   string
+	kstate string // kernel state letter before the stop ("" for cores)
+	hasReg bool
+	fsBase uint64
+	// sysNr is the system call the thread is in, -1 when none or unknown.
+	sysNr  int
+	frames []unwind.Frame
+	err    error
+}
+
+// Capture unwinds every thread of t. Call it while t is stopped: registers
+// exist only then, and stacks change as soon as threads run.
+func (s *Session) Capture(t target.Target) *Capture {
+	c := &Capture{kind: t.Kind()}
+	for _, th := range t.Threads() {
+		rt := rawThread{tid: th.TID, comm: th.Comm, kstate: th.State, sysNr: -1}
+		if th.Regs != nil {
+			rt.hasReg = true
+			rt.fsBase = th.Regs.Fs_base
+			rt.sysNr = syscallFromRegs(th.Regs)
+			rt.frames, rt.err = unwind.Unwind(t, th.Regs, s.res, s.opts.MaxFrames)
+		} else if t.Kind() == "live" {
+			// Not stopped (e.g. uninterruptible sleep): the kernel still
+			// says which system call it is in.
+			rt.sysNr = procSyscall(t.PID(), th.TID)
+		}
+		c.threads = append(c.threads, rt)
+	}
+	return c
+}
+
+// syscallFromRegs returns the system call a stopped thread is in: orig_rax
+// holds its number from entry until the thread returns to user mode, and is
+// -1 when the kernel was entered otherwise (interrupt, fault, signal).
+func syscallFromRegs(r *target.Regs) int {
+	nr := int64(r.Orig_rax)
+	if nr < 0 || nr > 1<<16 {
+		return -1
+	}
+	return int(nr)
+}
+
+// procSyscall reads the first field of /proc/PID/task/TID/syscall: the
+// number of the blocking system call, -1 or "running" otherwise.
+func procSyscall(pid, tid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/syscall")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
+}
+
+// SyscallName names an x86-64 system call ("syscall_N" when unknown).
+func SyscallName(nr int) string {
+	if s, ok := syscallNames[nr]; ok {
+		return s
+	}
+	return "syscall_" + strconv.Itoa(nr)
+}
+
+// Apply symbolizes the captured stacks and adds them to snap: Python
+// threads get merged stacks, threads without Python state are appended,
+// and every thread gets a state. It may run after the target resumed.
+func (s *Session) Apply(snap *model.Snapshot, c *Capture) {
+	byTID := map[int]*rawThread{}
+	for i := range c.threads {
+		byTID[c.threads[i].tid] = &c.threads[i]
+	}
+	used := map[int]bool{}
+	yes, no := true, false
+	for i := range snap.Threads {
+		th := &snap.Threads[i]
+		th.Python = &yes
+		rt := byTID[th.NativeID]
+		if th.NativeID == 0 || rt == nil || used[th.NativeID] {
+			th.State = StateUnknown
+			th.Warnings = append(th.Warnings, "no native stack: the thread's kernel TID is unknown")
+			continue
+		}
+		used[th.NativeID] = true
+		s.applyThread(th, rt, c.kind, true)
+	}
+	for i := range c.threads {
+		rt := &c.threads[i]
+		if used[rt.tid] {
+			continue
+		}
+		th := model.Thread{ThreadID: rt.fsBase, NativeID: rt.tid, Python: &no,
+			IsMain: rt.tid == snap.PID, Interpreter: -1, Frames: []model.Frame{}}
+		if rt.comm != "" {
+			comm := rt.comm
+			th.OSName = &comm
+		}
+		s.applyThread(&th, rt, c.kind, false)
+		snap.Threads = append(snap.Threads, th)
+	}
+}
+
+func (s *Session) applyThread(th *model.Thread, rt *rawThread, kind string, python bool) {
+	if rt.sysNr >= 0 {
+		th.Syscall = SyscallName(rt.sysNr)
+	}
+	if !rt.hasReg {
+		th.State = StateUnknown
+		if rt.kstate == "D" || rt.kstate == "S" {
+			if th.Syscall != "" {
+				th.State = StateSyscall
+			}
+		}
+		th.Warnings = append(th.Warnings, "no native stack: the thread's registers could not be read")
+		return
+	}
+	nf := s.symbolizeFrames(rt.frames)
+	th.State = classify(nf, rt, kind)
+	if rt.err != nil {
+		th.Warnings = append(th.Warnings, "native "+rt.err.Error())
+	}
+	if !python {
+		th.Frames = toModel(nf)
+		return
+	}
+	merged, err := merge(nf, th.Frames, s.opts.All)
+	if err != nil {
+		th.Warnings = append(th.Warnings, err.Error())
+		th.NativeFrames = toModel(nf)
+		return
+	}
+	th.Frames = merged
+}
+
+// Thread states (model.Thread.State).
+const (
+	StateRunning     = "running"
+	StateSyscall     = "syscall"
+	StateGILWait     = "waiting_for_gil"
+	StateGILDrop     = "dropping_gil"
+	StateGC          = "gc"
+	StateUnknown     = "unknown"
+	interpreterNames = "python"
+)
+
+// nframe is one symbolized native frame (an inlined function is a frame of
+// its own, as in gdb).
+type nframe struct {
+	pc      uint64
+	sym     symbolize.Symbol
+	module  string
+	modOff  uint64
+	signal  bool
+	inlined bool
+}
+
+func (s *Session) symbolizeFrames(frames []unwind.Frame) []nframe {
+	var out []nframe
+	for _, f := range frames {
+		syms := s.sym.Lookup(f.LookupPC())
+		if len(syms) == 0 {
+			out = append(out, nframe{pc: f.PC, module: f.Module, modOff: f.ModuleOffset, signal: f.Signal,
+				sym: symbolize.Symbol{Module: f.Module, Offset: f.ModuleOffset}})
+			continue
+		}
+		for _, sy := range syms {
+			if sy.Module == "" {
+				sy.Module = f.Module
+			}
+			out = append(out, nframe{pc: f.PC, sym: sy, module: sy.Module, modOff: f.ModuleOffset,
+				signal: f.Signal, inlined: sy.Inlined})
+		}
+	}
+	return out
+}
+
+// baseName strips compiler suffixes: foo.cold, foo.part.0, foo.lto_priv.0,
+// foo.isra.0, foo.constprop.0.
+func baseName(fn string) string {
+	if i := strings.IndexByte(fn, '.'); i > 0 {
+		return fn[:i]
+	}
+	return fn
+}
+
+// isEval says a frame is one C-level call of the bytecode eval loop.
+func isEval(f nframe) bool {
+	return baseName(f.sym.Function) == "_PyEval_EvalFrameDefault"
+}
+
+// isInterpreter says a module is the interpreter itself: libpython or a
+// python executable (static builds carry the interpreter in the
+// executable).
+func isInterpreter(module string) bool {
+	b := module
+	if i := strings.LastIndexByte(b, '/'); i >= 0 {
+		b = b[i+1:]
+	}
+	return strings.HasPrefix(b, interpreterNames) || strings.HasPrefix(b, "lib"+interpreterNames)
+}
+
+func toModel(nf []nframe) []model.Frame {
+	out := make([]model.Frame, 0, len(nf))
+	for _, f := range nf {
+		out = append(out, modelFrame(f))
+	}
+	return out
+}
+
+func modelFrame(f nframe) model.Frame {
+	off := f.sym.Offset
+	mf := model.Frame{Kind: "native", Function: f.sym.Function, Qualname: f.sym.Function,
+		File: f.sym.File, Line: f.sym.Line, Module: f.module, Address: f.pc,
+		Offset: &off, ModuleOffset: f.modOff, Inlined: f.inlined, Signal: f.signal}
+	if f.inlined {
+		// An inlined function has no entry address of its own.
+		mf.Offset = nil
+	}
+	return mf
+}

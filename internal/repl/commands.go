@@ -1,0 +1,877 @@
+package repl
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"pyscope/internal/model"
+	"pyscope/internal/report"
+)
+
+type command struct {
+	name    string
+	aliases []string
+	usage   string
+	summary string
+	help    string
+	run     func(s *Session, args string) error
+	// complete lists candidates for the argument word being typed.
+	complete func(s *Session, word string) []string
+}
+
+var commands []*command
+
+func init() {
+	commands = []*command{
+		{name: "help", aliases: []string{"h"}, usage: "help [COMMAND]", summary: "list the commands, or explain one",
+			run: cmdHelp, complete: func(s *Session, w string) []string { return commandNames(w) }},
+		{name: "info", aliases: []string{"i"}, usage: "info threads | info sharedlibrary | info signal",
+			summary: "threads, mapped libraries, or a core's fatal signal",
+			help: `info threads        list the threads; * marks the current one. Threads
+                    created by C code show without Python state.
+info sharedlibrary  each mapped file with its address range, build-id, and
+                    whether symbols and debug info were found (alias: info shared).
+info signal         for a core: the signal that killed the process and the
+                    faulting address.`,
+			run: cmdInfo, complete: func(s *Session, w string) []string {
+				return prefixed([]string{"threads", "sharedlibrary", "signal"}, w)
+			}},
+		{name: "thread", aliases: []string{"t"}, usage: "thread [N]", summary: "switch to thread N (see info threads)",
+			help: "Without N, shows the current thread. Switching selects the innermost Python frame.",
+			run:  cmdThread, complete: completeThreads},
+		{name: "bt", aliases: []string{"backtrace", "where"}, usage: "bt", summary: "native backtrace of the current thread, with its Python frames",
+			help: `Unwinds the native stack (CFI from the binaries; symbols and DWARF where
+found) and shows the Python frames each interpreter loop frame runs. Without
+native frames (no registers, or the target is running), shows the Python ones.`,
+			run: cmdBt},
+		{name: "py-bt", aliases: []string{"pbt"}, usage: "py-bt", summary: "Python backtrace of the current thread", run: cmdPyBt},
+		{name: "py-bt-full", aliases: []string{"pbtf"}, usage: "py-bt-full", summary: "Python backtrace with each frame's locals", run: cmdPyBtFull},
+		{name: "py-list", aliases: []string{"l", "list"}, usage: "py-list [N | A,B]",
+			summary: "source around the current line (marked with >)",
+			help: `py-list      lines around the current line of the current frame
+py-list N    ten lines from line N
+py-list A,B  lines A to B
+Source is read as the target sees it: through /proc/PID/root for a live
+process, through --sysroot for a core.`,
+			run: cmdPyList},
+		{name: "py-up", aliases: []string{"up", "u"}, usage: "py-up [N]", summary: "select an older (calling) Python frame", run: cmdPyUp},
+		{name: "py-down", aliases: []string{"down", "d"}, usage: "py-down [N]", summary: "select a newer (called) Python frame", run: cmdPyDown},
+		{name: "py-frame", aliases: []string{"frame", "f"}, usage: "py-frame [N]", summary: "select Python frame N (0 is the innermost)",
+			run: cmdPyFrame, complete: completeFrames},
+		{name: "py-locals", aliases: []string{"locals"}, usage: "py-locals", summary: "locals of the current frame", run: cmdPyLocals},
+		{name: "py-print", aliases: []string{"p", "print"}, usage: "py-print EXPR", summary: "print a value: name, attribute, index and key accesses",
+			help: `EXPR is a name, looked up in the frame's locals, then globals, then
+builtins, followed by accesses: .attr, [index] (negative counts from the
+end) and [key] with a str, bytes, int, None, True or False key:
+    py-print self.queue[0].priority
+    py-print d["key"]
+    py-print items[-1]
+Nothing runs in the target: properties and __getattr__ are not called.
+Output is bounded: see "set print elements" and "set print characters".`,
+			run: cmdPyPrint, complete: completeNames},
+		{name: "set", usage: "set print elements N | set print characters N | set print depth N",
+			summary: "limits of printed values", run: cmdSet,
+			complete: func(s *Session, w string) []string { return prefixed([]string{"print"}, w) }},
+		{name: "continue", aliases: []string{"c", "cont"}, usage: "continue", summary: "resume the process (live only)",
+			help: "The session keeps the last snapshot on view; `interrupt` stops the process again.", run: cmdContinue},
+		{name: "refresh", aliases: []string{"interrupt"}, usage: "refresh", summary: "stop the process (again) and take a new snapshot", run: cmdRefresh},
+		{name: "echo", usage: "echo TEXT", summary: "print TEXT (for scripts)",
+			run: func(s *Session, args string) error { s.printf("%s\n", args); return nil }},
+		{name: "detach", usage: "detach", summary: "resume the process and leave the session", run: cmdQuit},
+		{name: "quit", aliases: []string{"q", "exit"}, usage: "quit", summary: "leave the session (a live process is resumed)", run: cmdQuit},
+	}
+}
+
+func lookup(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+		for _, a := range c.aliases {
+			if a == name {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+func commandNames(prefix string) []string {
+	var out []string
+	for _, c := range commands {
+		for _, n := range append([]string{c.name}, c.aliases...) {
+			if strings.HasPrefix(n, prefix) {
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func prefixed(words []string, prefix string) []string {
+	var out []string
+	for _, w := range words {
+		if strings.HasPrefix(w, prefix) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func cmdHelp(s *Session, args string) error {
+	if args == "" {
+		s.printf("Commands (aliases in brackets):\n")
+		for _, c := range commands {
+			al := ""
+			if len(c.aliases) > 0 {
+				al = " [" + strings.Join(c.aliases, ", ") + "]"
+			}
+			s.printf("  %-34s %s\n", c.usage+al, c.summary)
+		}
+		s.printf("Type \"help COMMAND\" for more.\n")
+		return nil
+	}
+	c := lookup(strings.Fields(args)[0])
+	if c == nil {
+		return fmt.Errorf("undefined command: %q. Try \"help\".", args)
+	}
+	s.printf("%s — %s\n", c.usage, c.summary)
+	if len(c.aliases) > 0 {
+		s.printf("Aliases: %s\n", strings.Join(c.aliases, ", "))
+	}
+	if c.help != "" {
+		s.printf("%s\n", c.help)
+	}
+	return nil
+}
+
+func cmdInfo(s *Session, args string) error {
+	sub, _, _ := strings.Cut(args, " ")
+	switch {
+	case sub == "":
+		return errors.New(`"info" needs a subcommand: threads, sharedlibrary or signal`)
+	case strings.HasPrefix("threads", sub):
+		return infoThreads(s)
+	case strings.HasPrefix("sharedlibrary", sub) || sub == "shared":
+		return infoShared(s)
+	case strings.HasPrefix("signal", sub) || sub == "signals":
+		return infoSignal(s)
+	}
+	return fmt.Errorf("undefined info command: %q. Try \"help info\".", sub)
+}
+
+func threadLabel(r threadRow) string {
+	switch {
+	case r.py != nil && r.py.Name != nil:
+		return report.Safe(*r.py.Name)
+	case r.os != "":
+		return "[os: " + report.Safe(r.os) + "]"
+	}
+	return "?"
+}
+
+func frameShort(f model.Frame) string {
+	return fmt.Sprintf("%s (%s:%d)", report.Safe(qualname(f)), report.Safe(f.File), f.Line)
+}
+
+func qualname(f model.Frame) string {
+	if f.Qualname != "" {
+		return f.Qualname
+	}
+	return f.Function
+}
+
+func infoThreads(s *Session) error {
+	rows := s.threadList()
+	s.printf("  %-4s %-8s %-20s %s\n", "Id", "TID", "Name", "Python frame")
+	for _, r := range rows {
+		mark := " "
+		if r.num == s.thread {
+			mark = "*"
+		}
+		where := "(no Python state)"
+		var tags []string
+		if r.py != nil {
+			where = "(no Python frames)"
+			if len(r.py.Frames) > 0 {
+				where = frameShort(r.py.Frames[0])
+			}
+			if r.py.IsMain {
+				tags = append(tags, "main")
+			}
+			if r.py.HoldsGIL {
+				tags = append(tags, "holds GIL")
+			}
+			if r.py.Interpreter != 0 {
+				tags = append(tags, fmt.Sprintf("interpreter %d", r.py.Interpreter))
+			}
+		}
+		if c := s.prog.Crash(); c != nil && c.TID == r.tid && r.tid != 0 {
+			tags = append(tags, "received "+c.SignalName)
+		}
+		tag := ""
+		if len(tags) > 0 {
+			tag = " [" + strings.Join(tags, ", ") + "]"
+		}
+		tid := "?"
+		if r.tid != 0 {
+			tid = strconv.Itoa(r.tid)
+		}
+		s.printf("%s %-4d %-8s %-20s %s%s\n", mark, r.num, tid, threadLabel(r), where, tag)
+	}
+	if !s.prog.Stopped() {
+		s.printf("(the process is running: this is the snapshot of the last stop)\n")
+	}
+	return nil
+}
+
+func infoShared(s *Session) error {
+	n := s.prog.Native()
+	if n == nil {
+		return errors.New("the process is running: `interrupt` first")
+	}
+	mods := n.Modules()
+	s.printf("%-18s %-18s %-4s %-5s %-40s %s\n", "From", "To", "Syms", "Debug", "Build-id", "Library")
+	for _, m := range mods {
+		yn := func(b bool) string {
+			if b {
+				return "Yes"
+			}
+			return "No"
+		}
+		bid := m.BuildID
+		if bid == "" {
+			bid = "-"
+		}
+		s.printf("%#018x %#018x %-4s %-5s %-40s %s", m.Start, m.End, yn(m.HasSymbols), yn(m.HasDebugInfo), bid, report.Safe(m.Path))
+		if m.DebugFile != "" && m.DebugFile != m.Path {
+			s.printf(" (debug: %s)", report.Safe(m.DebugFile))
+		}
+		s.printf("\n")
+	}
+	return nil
+}
+
+func infoSignal(s *Session) error {
+	if s.prog.Kind() != "core" {
+		return errors.New("info signal is for cores: a live process has not received a fatal signal")
+	}
+	c := s.prog.Crash()
+	if c == nil {
+		s.printf("The core was not written because of a signal (it was taken from a running process).\n")
+		return nil
+	}
+	s.printf("Program terminated with signal %s, %s.\n", c.SignalName, syscall.Signal(c.Signal).String())
+	s.printf("si_code %d", c.Code)
+	if c.Addr != 0 || c.SignalName == "SIGSEGV" || c.SignalName == "SIGBUS" {
+		s.printf(", faulting address %#x", c.Addr)
+	}
+	s.printf(", in TID %d", c.TID)
+	for _, r := range s.threadList() {
+		if r.tid == c.TID {
+			s.printf(" (thread %d, %s)", r.num, threadLabel(r))
+		}
+	}
+	s.printf(".\n")
+	return nil
+}
+
+func completeThreads(s *Session, w string) []string {
+	var out []string
+	for _, r := range s.threadList() {
+		out = append(out, strconv.Itoa(r.num))
+	}
+	return prefixed(out, w)
+}
+
+func completeFrames(s *Session, w string) []string {
+	r, ok := s.current()
+	if !ok || r.py == nil {
+		return nil
+	}
+	var out []string
+	for i := range r.py.Frames {
+		out = append(out, strconv.Itoa(i))
+	}
+	return prefixed(out, w)
+}
+
+func cmdThread(s *Session, args string) error {
+	if args == "" {
+		r, ok := s.current()
+		if !ok {
+			return errors.New("no thread selected")
+		}
+		s.printf("[Current thread is %d (TID %d) %s]\n", r.num, r.tid, threadLabel(r))
+		return nil
+	}
+	n, err := strconv.Atoi(args)
+	if err != nil {
+		return fmt.Errorf("invalid thread number %q: see `info threads`", args)
+	}
+	for _, r := range s.threadList() {
+		if r.num == n {
+			s.thread, s.frame = n, 0
+			s.printf("[Switching to thread %d (TID %d) %s]\n", r.num, r.tid, threadLabel(r))
+			if r.py != nil && len(r.py.Frames) > 0 {
+				s.printFrame(0, r.py.Frames[0])
+			} else if r.py == nil {
+				s.printf("(no Python state: use `bt` for its native stack)\n")
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown thread %d: see `info threads`", n)
+}
+
+// printFrame shows a selected frame like py-up does: location and line.
+func (s *Session) printFrame(i int, f model.Frame) {
+	s.printf("#%d File \"%s\", line %d, in %s\n", i, report.Safe(f.File), f.Line, report.Safe(qualname(f)))
+	if lines, err := s.sourceLines(f.File); err == nil && f.Line >= 1 && f.Line <= len(lines) {
+		s.printf("    %s\n", report.Safe(strings.TrimSpace(lines[f.Line-1])))
+	}
+}
+
+func (s *Session) pyThread() (threadRow, error) {
+	r, ok := s.current()
+	if !ok {
+		return r, errors.New("no thread selected")
+	}
+	if r.py == nil {
+		return r, fmt.Errorf("thread %d (TID %d) has no Python state: it was created by C code, or is not running Python (see `bt`)", r.num, r.tid)
+	}
+	return r, nil
+}
+
+func (s *Session) traceback(full bool) error {
+	r, err := s.pyThread()
+	if err != nil {
+		return err
+	}
+	if len(r.py.Frames) == 0 {
+		s.printf("(no Python frames)\n")
+		return nil
+	}
+	var v Values
+	if full {
+		if v, err = s.values(); err != nil {
+			return err
+		}
+	}
+	s.printf("Traceback (most recent call first):\n")
+	for i, f := range r.py.Frames {
+		if s.interrupt.Load() {
+			return errors.New("Quit")
+		}
+		if full {
+			s.printf("#%d ", i)
+		}
+		s.printf("  File \"%s\", line %d, in %s\n", report.Safe(f.File), f.Line, report.Safe(qualname(f)))
+		if lines, err := s.sourceLines(f.File); err == nil && f.Line >= 1 && f.Line <= len(lines) {
+			s.printf("    %s\n", report.Safe(strings.TrimSpace(lines[f.Line-1])))
+		}
+		if full {
+			vars, err := v.Locals(f)
+			for _, x := range vars {
+				s.printf("        %s = %s\n", report.Safe(x.Name), s.repr(v, x.Ref, s.shortLimits(200)))
+			}
+			if err != nil {
+				s.printf("        <locals unreadable: %s>\n", report.Safe(err.Error()))
+			}
+		}
+	}
+	if r.py.Error != "" {
+		s.printf("  <the walk stopped early: %s>\n", report.Safe(r.py.Error))
+	}
+	return nil
+}
+
+func (s *Session) repr(v Values, ref Ref, lim Limits) string {
+	if ref == 0 {
+		return "<unbound>"
+	}
+	return report.Safe(v.Repr(ref, lim))
+}
+
+// shortLimits keep one line per local in listings.
+func (s *Session) shortLimits(maxLen int) Limits {
+	l := s.lim
+	l.MaxLen = min(l.MaxLen, maxLen)
+	return l
+}
+
+func cmdPyBt(s *Session, _ string) error     { return s.traceback(false) }
+func cmdPyBtFull(s *Session, _ string) error { return s.traceback(true) }
+
+func cmdBt(s *Session, _ string) error {
+	r, ok := s.current()
+	if !ok {
+		return errors.New("no thread selected")
+	}
+	n := s.prog.Native()
+	if n == nil {
+		s.printf("(no native frames while the process runs; Python frames of the last snapshot:)\n")
+		return s.traceback(false)
+	}
+	frames, uerr := n.Backtrace(r.tid)
+	if len(frames) == 0 {
+		if uerr == nil {
+			uerr = errors.New("empty stack")
+		}
+		s.printf("(native frames unavailable: %s)\n", report.Safe(uerr.Error()))
+		if r.py == nil {
+			return nil
+		}
+		return s.traceback(false)
+	}
+	var py []model.Frame
+	if r.py != nil {
+		py = r.py.Frames
+	}
+	if ef, ok := s.prog.Values().(interface{ EntryFrames([]model.Frame) []bool }); ok && len(py) > 0 {
+		if marks := ef.EntryFrames(py); marks != nil {
+			py = append([]model.Frame(nil), py...)
+			for i := range py {
+				py[i].Entry = py[i].Entry || marks[i]
+			}
+		}
+	}
+	groups, exact := groupPython(py, frames, s.prog.Snapshot().Python.Version)
+	num := 0
+	g := 0
+	for _, f := range frames {
+		if isEvalFrame(f) && exact && g < len(groups) {
+			for _, pf := range groups[g] {
+				s.printf("#%-3d [Python] %s\n", num, frameShort(pf))
+				num++
+			}
+			g++
+		}
+		s.printf("#%-3d %s\n", num, nativeLine(f, isEvalFrame(f) && !exact && len(py) > 0))
+		num++
+	}
+	if uerr != nil {
+		s.printf("(native unwinding stopped: %s)\n", report.Safe(uerr.Error()))
+	}
+	if !exact && len(py) > 0 {
+		s.printf("Python frames (which interpreter loop runs which is not known for this version):\n")
+		for i, pf := range py {
+			s.printf("  #%d %s\n", i, frameShort(pf))
+		}
+	}
+	return nil
+}
+
+func isEvalFrame(f NativeFrame) bool {
+	return !f.Inlined && (f.Function == "_PyEval_EvalFrameDefault" || f.Function == "PyEval_EvalFrameDefault")
+}
+
+func nativeLine(f NativeFrame, mark bool) string {
+	name := "??"
+	if f.Function != "" {
+		name = report.Safe(f.Function)
+	}
+	var b strings.Builder
+	if f.Inlined {
+		fmt.Fprintf(&b, "%-18s in %s", "[inlined]", name)
+	} else {
+		fmt.Fprintf(&b, "0x%016x in %s", f.PC, name)
+	}
+	switch {
+	case f.File != "":
+		fmt.Fprintf(&b, " at %s:%d", report.Safe(f.File), f.Line)
+	case f.Module != "":
+		fmt.Fprintf(&b, " from %s", report.Safe(filepath.Base(f.Module)))
+	}
+	if f.Signal {
+		b.WriteString(" <signal handler called>")
+	}
+	if mark {
+		b.WriteString(" [runs Python frames]")
+	}
+	return b.String()
+}
+
+// groupPython splits the Python frames by the interpreter loop call that
+// runs them: on 3.10 each frame has its own call; on 3.11+ a call runs
+// frames up to an entry frame. exact is false when the split is unknown.
+func groupPython(py []model.Frame, native []NativeFrame, version string) ([][]model.Frame, bool) {
+	evals := 0
+	for _, f := range native {
+		if isEvalFrame(f) {
+			evals++
+		}
+	}
+	if len(py) == 0 || evals == 0 {
+		return nil, len(py) == 0
+	}
+	var groups [][]model.Frame
+	switch {
+	case strings.HasPrefix(version, "3.10."):
+		for _, f := range py {
+			groups = append(groups, []model.Frame{f})
+		}
+	default:
+		var cur []model.Frame
+		anyEntry := false
+		for _, f := range py {
+			cur = append(cur, f)
+			if f.Entry {
+				anyEntry = true
+				groups = append(groups, cur)
+				cur = nil
+			}
+		}
+		if cur != nil {
+			groups = append(groups, cur)
+		}
+		if !anyEntry && evals == 1 {
+			return [][]model.Frame{py}, true
+		}
+		if !anyEntry {
+			return nil, false
+		}
+	}
+	return groups, len(groups) == evals
+}
+
+func cmdPyList(s *Session, args string) error {
+	_, f, err := s.curFrame()
+	if err != nil {
+		return err
+	}
+	lineno := f.Line
+	start, end := lineno-5, lineno+5
+	if args != "" {
+		a, b, comma := strings.Cut(args, ",")
+		x, err1 := strconv.Atoi(strings.TrimSpace(a))
+		if err1 != nil {
+			return fmt.Errorf("usage: py-list [N | A,B]")
+		}
+		start, end = x, x+10
+		if comma {
+			y, err2 := strconv.Atoi(strings.TrimSpace(b))
+			if err2 != nil || y < x {
+				return fmt.Errorf("usage: py-list [N | A,B] with A <= B")
+			}
+			end = y
+		}
+	}
+	start = max(start, 1)
+	lines, err := s.sourceLines(f.File)
+	if err != nil {
+		return err
+	}
+	if start > len(lines) {
+		return fmt.Errorf("line %d is past the end of %s (%d lines)", start, report.Safe(f.File), len(lines))
+	}
+	end = min(end, len(lines))
+	for i := start; i <= end; i++ {
+		n := strconv.Itoa(i)
+		if i == lineno {
+			n = ">" + n
+		}
+		s.printf("%4s    %s\n", n, report.Safe(lines[i-1]))
+	}
+	return nil
+}
+
+func countArg(args string) (int, error) {
+	if args == "" {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(args)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("expected a count, got %q", args)
+	}
+	return n, nil
+}
+
+func (s *Session) moveFrame(delta int) error {
+	r, _, err := s.curFrame()
+	if err != nil {
+		return err
+	}
+	to := s.frame + delta
+	switch {
+	case to >= len(r.py.Frames):
+		if s.frame == len(r.py.Frames)-1 {
+			return errors.New("Unable to find an older python frame")
+		}
+		to = len(r.py.Frames) - 1
+	case to < 0:
+		if s.frame == 0 {
+			return errors.New("Unable to find a newer python frame")
+		}
+		to = 0
+	}
+	s.frame = to
+	s.printFrame(to, r.py.Frames[to])
+	return nil
+}
+
+func cmdPyUp(s *Session, args string) error {
+	n, err := countArg(args)
+	if err != nil {
+		return err
+	}
+	return s.moveFrame(n)
+}
+
+func cmdPyDown(s *Session, args string) error {
+	n, err := countArg(args)
+	if err != nil {
+		return err
+	}
+	return s.moveFrame(-n)
+}
+
+func cmdPyFrame(s *Session, args string) error {
+	r, f, err := s.curFrame()
+	if err != nil {
+		return err
+	}
+	if args == "" {
+		s.printFrame(s.frame, *f)
+		return nil
+	}
+	n, err := strconv.Atoi(args)
+	if err != nil || n < 0 || n >= len(r.py.Frames) {
+		return fmt.Errorf("no frame %q: this thread has frames 0 to %d", args, len(r.py.Frames)-1)
+	}
+	s.frame = n
+	s.printFrame(n, r.py.Frames[n])
+	return nil
+}
+
+func cmdPyLocals(s *Session, _ string) error {
+	_, f, err := s.curFrame()
+	if err != nil {
+		return err
+	}
+	v, err := s.values()
+	if err != nil {
+		return err
+	}
+	vars, err := v.Locals(*f)
+	for _, x := range vars {
+		s.printf("%s = %s\n", report.Safe(x.Name), s.repr(v, x.Ref, s.shortLimits(1000)))
+	}
+	if err == nil && len(vars) == 0 {
+		s.printf("(no locals)\n")
+	}
+	return err
+}
+
+// resolveName finds a name in locals, then globals, then builtins.
+func (s *Session) resolveName(v Values, f model.Frame, name string) (Ref, string, error) {
+	var errs []string
+	for _, scope := range []struct {
+		kind string
+		get  func(model.Frame) ([]Var, error)
+	}{{"local", v.Locals}, {"global", v.Globals}, {"builtin", v.Builtins}} {
+		vars, err := scope.get(f)
+		for _, x := range vars {
+			if x.Name == name {
+				if x.Ref == 0 {
+					return 0, scope.kind, fmt.Errorf("%s %q is unbound (not assigned yet, or deleted)", scope.kind, name)
+				}
+				return x.Ref, scope.kind, nil
+			}
+		}
+		if err != nil {
+			errs = append(errs, scope.kind+"s: "+err.Error())
+		}
+	}
+	msg := fmt.Sprintf("no symbol %q in current context", name)
+	if len(errs) > 0 {
+		msg += " (" + strings.Join(errs, "; ") + ")"
+	}
+	return 0, "", errors.New(msg)
+}
+
+func (s *Session) eval(e Expr) (Ref, string, error) {
+	_, f, err := s.curFrame()
+	if err != nil {
+		return 0, "", err
+	}
+	v, err := s.values()
+	if err != nil {
+		return 0, "", err
+	}
+	ref, scope, err := s.resolveName(v, *f, e.Name)
+	if err != nil {
+		return 0, "", err
+	}
+	path := e.Name
+	for _, op := range e.Ops {
+		if op.Kind == OpAttr {
+			ref, err = v.Attr(ref, op.Attr)
+			path += "." + op.Attr
+		} else {
+			ref, err = v.Item(ref, op.Key)
+			path += "[" + op.Key.String() + "]"
+		}
+		if err != nil {
+			return 0, "", fmt.Errorf("%s: %v", report.Safe(path), err)
+		}
+		if ref == 0 {
+			return 0, "", fmt.Errorf("%s: NULL", report.Safe(path))
+		}
+	}
+	return ref, scope, nil
+}
+
+func cmdPyPrint(s *Session, args string) error {
+	if args == "" {
+		return errors.New("usage: py-print EXPR (see help py-print)")
+	}
+	e, err := ParseExpr(args)
+	if err != nil {
+		return fmt.Errorf("cannot parse %q: %v", args, err)
+	}
+	ref, scope, err := s.eval(e)
+	if err != nil {
+		return err
+	}
+	v, _ := s.values()
+	if len(e.Ops) == 0 {
+		s.printf("%s '%s' = %s\n", scope, report.Safe(e.Name), s.repr(v, ref, s.lim))
+	} else {
+		s.printf("%s %s = %s\n", scope, report.Safe(e.String()), s.repr(v, ref, s.lim))
+	}
+	return nil
+}
+
+func cmdSet(s *Session, args string) error {
+	f := strings.Fields(args)
+	if len(f) != 3 || f[0] != "print" {
+		return errors.New("usage: set print elements|characters|depth N")
+	}
+	n, err := strconv.Atoi(f[2])
+	if err != nil || n < 0 {
+		return fmt.Errorf("expected a number, got %q", f[2])
+	}
+	switch f[1] {
+	case "elements":
+		s.lim.MaxItems = n
+	case "characters":
+		s.lim.MaxStr = n
+	case "depth":
+		s.lim.MaxDepth = n
+	default:
+		return fmt.Errorf("unknown print setting %q: elements, characters or depth", f[1])
+	}
+	return nil
+}
+
+func cmdContinue(s *Session, _ string) error {
+	if err := s.prog.Continue(); err != nil {
+		return err
+	}
+	s.printf("Continuing: process %d runs. `interrupt` stops it and takes a new snapshot; until then the last one stays on view.\n", s.prog.PID())
+	return nil
+}
+
+func cmdRefresh(s *Session, _ string) error {
+	if s.prog.Kind() != "live" {
+		return s.prog.Refresh()
+	}
+	prev := s.thread
+	if err := s.prog.Refresh(); err != nil {
+		return fmt.Errorf("cannot stop process %d: %v", s.prog.PID(), err)
+	}
+	s.frame = 0
+	if _, ok := s.current(); !ok || prev == 0 {
+		s.selectInitial()
+	}
+	s.printf("Process %d stopped: new snapshot of %d threads.\n", s.prog.PID(), len(s.prog.OSThreads()))
+	return nil
+}
+
+func cmdQuit(s *Session, _ string) error {
+	s.quit = true
+	if s.prog.Kind() == "live" {
+		if err := s.prog.Close(); err != nil {
+			return err
+		}
+		s.printf("Detached from process %d: it runs on.\n", s.prog.PID())
+	}
+	return nil
+}
+
+// complete is the line editor's completer: command names first, then the
+// arguments the command takes.
+func (s *Session) complete(line string, pos int) (string, []string, string) {
+	defer func() { recover() }() // a completion bug must not end the session
+	if pos > len(line) {
+		pos = len(line)
+	}
+	head, tail := line[:pos], line[pos:]
+	sp := strings.LastIndexAny(head, " \t")
+	if sp < 0 || strings.TrimSpace(head[:sp]) == "" {
+		lead := head[:len(head)-len(strings.TrimLeft(head, " \t"))]
+		var out []string
+		for _, n := range commandNames(strings.TrimSpace(head)) {
+			out = append(out, n+" ")
+		}
+		return lead, out, tail
+	}
+	first := strings.Fields(head)[0]
+	c := lookup(first)
+	if c == nil || c.complete == nil {
+		return head, nil, tail
+	}
+	word := head[sp+1:]
+	return head[:sp+1], c.complete(s, word), tail
+}
+
+// completeNames completes a name in scope, or an attribute after a dot.
+func completeNames(s *Session, word string) []string {
+	_, f, err := s.curFrame()
+	if err != nil {
+		return nil
+	}
+	v, err := s.values()
+	if err != nil {
+		return nil
+	}
+	if i := strings.LastIndexByte(word, '.'); i > 0 {
+		e, err := ParseExpr(word[:i])
+		if err != nil {
+			return nil
+		}
+		ref, _, err := s.eval(e)
+		if err != nil {
+			return nil
+		}
+		al, ok := v.(interface{ AttrNames(Ref) []string })
+		if !ok {
+			return nil
+		}
+		var out []string
+		for _, n := range prefixed(al.AttrNames(ref), word[i+1:]) {
+			out = append(out, word[:i+1]+n)
+		}
+		return out
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, get := range []func(model.Frame) ([]Var, error){v.Locals, v.Globals, v.Builtins} {
+		vars, _ := get(*f)
+		for _, x := range vars {
+			if strings.HasPrefix(x.Name, word) && !seen[x.Name] {
+				seen[x.Name] = true
+				out = append(out, x.Name)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}

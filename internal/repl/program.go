@@ -1,0 +1,367 @@
+package repl
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"pyscope/internal/cpython"
+	"pyscope/internal/model"
+	"pyscope/internal/source"
+	"pyscope/internal/symbolize"
+	"pyscope/internal/target"
+	"pyscope/internal/target/core"
+	"pyscope/internal/target/live"
+)
+
+// Program is what a session debugs: a live process or a core. The session
+// sees one snapshot at a time; a live program can be resumed and stopped
+// again.
+type Program interface {
+	Kind() string // "live" or "core"
+	PID() int
+	// Snapshot is the current snapshot (from the last stop for a running
+	// live program).
+	Snapshot() *model.Snapshot
+	// OSThreads are the kernel's threads at the snapshot, main first.
+	OSThreads() []target.Thread
+	// Stopped is true while the program's state cannot change (a live
+	// process held stopped, or a core).
+	Stopped() bool
+	// Continue resumes a live process.
+	Continue() error
+	// Refresh stops a live process (again) and takes a new snapshot.
+	Refresh() error
+	// Values reads objects; nil while the program is running.
+	Values() Values
+	// Native gives native stacks and modules; nil when unavailable.
+	Native() Native
+	// Sources reads the program's source files as it sees them.
+	Sources() *source.Files
+	// SourceEpoch is the time after which a changed source file may not
+	// be what runs, and what that time is.
+	SourceEpoch() (time.Time, string)
+	// Crash is the fatal signal of a core; nil otherwise.
+	Crash() *core.CrashInfo
+	// Warnings are problems met opening the program.
+	Warnings() []string
+	// Close releases the program; a live process is resumed and
+	// detached. Safe to call more than once and from another goroutine.
+	Close() error
+}
+
+// NativeFrame is one native frame, symbolized.
+type NativeFrame struct {
+	PC       uint64
+	Function string // "" when unknown
+	Module   string
+	Offset   uint64 // from Function's start, or link-time address
+	File     string
+	Line     int
+	Inlined  bool // inlined into the next frame
+	Signal   bool // a signal trampoline
+}
+
+// Native is where native unwinding and symbolization plug in.
+type Native interface {
+	// Backtrace unwinds thread tid of the current snapshot.
+	Backtrace(tid int) ([]NativeFrame, error)
+	// Modules lists the mapped modules with their build-ids and whether
+	// symbols and debug info were found.
+	Modules() []symbolize.ModuleInfo
+}
+
+// LiveOptions control OpenLive.
+type LiveOptions struct {
+	// AfterStop runs after each time the process is stopped (the session
+	// takes back SIGINT, SIGTERM and SIGHUP there).
+	AfterStop func()
+	// Symbols says where native debug files are looked for.
+	Symbols symbolize.Options
+}
+
+type liveProg struct {
+	pid   int
+	opts  LiveOptions
+	probe *live.Process // never stops the process; lives for the session
+	r     *cpython.Reader
+	start time.Time
+	src   *source.Files
+
+	mu      sync.Mutex
+	stopped *live.Process // nil while running
+	snap    *model.Snapshot
+	threads []target.Thread
+	values  Values
+	native  *nativeStacks
+	closed  bool
+
+	symMu sync.Mutex
+	sym   *symbolize.Symbolizer
+}
+
+// OpenLive finds the interpreter of process pid, stops the process and
+// takes a snapshot. The process stays stopped until Continue or Close.
+func OpenLive(pid int, opts LiveOptions) (Program, error) {
+	probe, err := live.Open(pid, live.Options{NoBlock: true})
+	if err != nil {
+		return nil, err
+	}
+	in, err := cpython.Discover(probe)
+	if err != nil {
+		probe.Close()
+		if errors.Is(err, cpython.ErrNotPython) {
+			return nil, fmt.Errorf("process %d is not a Python process: no CPython runtime (_PyRuntime) in its executable or libraries", pid)
+		}
+		return nil, err
+	}
+	p := &liveProg{pid: pid, opts: opts, probe: probe, r: cpython.NewReader(probe, in),
+		start: processStart(pid), src: source.New(probe.Open)}
+	p.r.Prepare()
+	if err := p.Refresh(); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *liveProg) Kind() string { return "live" }
+func (p *liveProg) PID() int     { return p.pid }
+
+func (p *liveProg) Snapshot() *model.Snapshot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.snap
+}
+
+func (p *liveProg) OSThreads() []target.Thread {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.threads
+}
+
+func (p *liveProg) Stopped() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stopped != nil
+}
+
+func (p *liveProg) Continue() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped == nil {
+		return errors.New("the process is already running")
+	}
+	err := p.resume()
+	return err
+}
+
+// resume closes the stopped handle; mu is held.
+func (p *liveProg) resume() error {
+	s := p.stopped
+	p.stopped, p.values, p.native = nil, nil, nil
+	p.r.Retarget(p.probe)
+	return s.Close()
+}
+
+func (p *liveProg) Refresh() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("the session has detached")
+	}
+	if p.stopped != nil {
+		if err := p.resume(); err != nil {
+			return err
+		}
+	}
+	s, err := live.Open(p.pid, live.Options{})
+	if p.opts.AfterStop != nil {
+		p.opts.AfterStop()
+	}
+	if err != nil {
+		return err
+	}
+	p.r.Retarget(s)
+	cp, err := p.r.Capture()
+	if err != nil {
+		p.r.Retarget(p.probe)
+		s.Close()
+		return err
+	}
+	snap := p.r.Resolve(cp)
+	p.stopped, p.snap, p.threads = s, snap, s.Threads()
+	p.values = NewObjectValues(s, p.r)
+	p.native = &nativeStacks{t: s, threads: p.threads, symFor: p.symbolizer}
+	return nil
+}
+
+// symbolizer is made on first use over the probe, which outlives stops.
+func (p *liveProg) symbolizer() *symbolize.Symbolizer {
+	p.symMu.Lock()
+	defer p.symMu.Unlock()
+	if p.sym == nil {
+		p.sym = symbolize.New(p.probe, p.opts.Symbols)
+	}
+	return p.sym
+}
+
+func (p *liveProg) Values() Values {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.values == nil {
+		return nil
+	}
+	return p.values
+}
+
+func (p *liveProg) Native() Native {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.native == nil {
+		return nil
+	}
+	return p.native
+}
+
+func (p *liveProg) Sources() *source.Files { return p.src }
+
+func (p *liveProg) SourceEpoch() (time.Time, string) { return p.start, "the process started" }
+
+func (p *liveProg) Crash() *core.CrashInfo { return nil }
+func (p *liveProg) Warnings() []string     { return nil }
+
+func (p *liveProg) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var err error
+	if p.stopped != nil {
+		err = p.resume()
+	}
+	if !p.closed {
+		p.closed = true
+		p.symMu.Lock()
+		if p.sym != nil {
+			p.sym.Close()
+		}
+		p.symMu.Unlock()
+		p.probe.Close()
+	}
+	return err
+}
+
+// processStart reads when pid started (/proc/PID/stat starttime plus the
+// boot time); zero when unknown.
+func processStart(pid int) time.Time {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return time.Time{}
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return time.Time{}
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return time.Time{}
+	}
+	ticks, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	st, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}
+	}
+	for _, line := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			bt, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}
+			}
+			const hz = 100 // USER_HZ is 100 on Linux x86-64
+			return time.Unix(bt, 0).Add(time.Duration(ticks) * time.Second / hz)
+		}
+	}
+	return time.Time{}
+}
+
+// CoreOptions control OpenCore.
+type CoreOptions struct {
+	Sysroot  string
+	LibPaths []string
+	Symbols  symbolize.Options
+}
+
+type coreProg struct {
+	c        *core.Core
+	snap     *model.Snapshot
+	values   Values
+	native   *nativeStacks
+	src      *source.Files
+	written  time.Time
+	warnings []string
+	sym      *symbolize.Symbolizer
+	symOnce  sync.Once
+	opts     CoreOptions
+}
+
+// OpenCore opens a core file and takes its snapshot.
+func OpenCore(path string, opts CoreOptions) (Program, error) {
+	c, err := core.Open(path, core.Options{Sysroot: opts.Sysroot, LibPaths: opts.LibPaths})
+	if err != nil {
+		return nil, err
+	}
+	in, err := cpython.Discover(c)
+	if err != nil {
+		c.Close()
+		if errors.Is(err, cpython.ErrNotPython) {
+			return nil, fmt.Errorf("%s: no CPython runtime (_PyRuntime) in the executable or libraries of the core (is --sysroot right?)", path)
+		}
+		return nil, err
+	}
+	r := cpython.NewReader(c, in)
+	snap, err := r.Snapshot()
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	p := &coreProg{c: c, snap: snap, values: NewObjectValues(c, r), src: source.New(c.Open), opts: opts}
+	if fi, err := os.Stat(path); err == nil {
+		p.written = fi.ModTime()
+	}
+	p.native = &nativeStacks{t: c, threads: c.Threads(), symFor: p.symbolizer}
+	p.warnings = c.Warnings()
+	return p, nil
+}
+
+func (p *coreProg) symbolizer() *symbolize.Symbolizer {
+	p.symOnce.Do(func() { p.sym = symbolize.New(p.c, p.opts.Symbols) })
+	return p.sym
+}
+
+func (p *coreProg) Kind() string                     { return "core" }
+func (p *coreProg) PID() int                         { return p.c.PID() }
+func (p *coreProg) Snapshot() *model.Snapshot        { return p.snap }
+func (p *coreProg) OSThreads() []target.Thread       { return p.c.Threads() }
+func (p *coreProg) Stopped() bool                    { return true }
+func (p *coreProg) Values() Values                   { return p.values }
+func (p *coreProg) Native() Native                   { return p.native }
+func (p *coreProg) Sources() *source.Files           { return p.src }
+func (p *coreProg) SourceEpoch() (time.Time, string) { return p.written, "the core was written" }
+func (p *coreProg) Crash() *core.CrashInfo           { return p.c.Crash() }
+func (p *coreProg) Warnings() []string               { return p.warnings }
+func (p *coreProg) Continue() error {
+	return errors.New("a core cannot run: it is a picture of a dead process")
+}
+func (p *coreProg) Refresh() error { return errors.New("a core does not change: nothing to refresh") }
+func (p *coreProg) Close() error {
+	if p.sym != nil {
+		p.sym.Close()
+	}
+	return p.c.Close()
+}

@@ -1,0 +1,465 @@
+// Package repl is pyscope's interactive session: gdb-style commands
+// (thread, bt, py-bt, py-list, py-up, py-print, ...) over a snapshot of a
+// live process, held stopped, or of a core.
+package repl
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/peterh/liner"
+
+	"pyscope/internal/model"
+	"pyscope/internal/report"
+	"pyscope/internal/source"
+)
+
+// Config controls a session.
+type Config struct {
+	// Ex are commands run first, in order (gdb's -ex).
+	Ex []string
+	// Batch quits after the Ex commands instead of reading more.
+	Batch bool
+	// In is where commands are read from after Ex; Interactive makes it a
+	// line editor on the terminal (history and completion).
+	In          io.Reader
+	Interactive bool
+	Out         io.Writer
+	// Err receives the banner and warnings when not interactive.
+	Err io.Writer
+	// HistoryFile is where the line editor keeps its history ("" for none).
+	HistoryFile string
+	// Limits bound printed values; zero means DefaultLimits.
+	Limits Limits
+}
+
+// Session is one debugging session over a program.
+type Session struct {
+	prog Program
+	cfg  Config
+	out  io.Writer
+	lim  Limits
+
+	thread int // current thread number
+	frame  int // current Python frame (0 is the innermost)
+	nums   map[threadKey]int
+	next   int
+	warned map[string]bool
+	failed bool
+
+	line      *liner.State
+	interrupt atomic.Bool
+	quit      bool
+	exitOnce  sync.Once
+}
+
+type threadKey struct {
+	tid int
+	id  uint64
+}
+
+// DefaultHistoryFile is $XDG_STATE_HOME/pyscope/history, or
+// ~/.local/state/pyscope/history.
+func DefaultHistoryFile() string {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" || !filepath.IsAbs(dir) {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "pyscope", "history")
+}
+
+// Signals the session takes from the live package's default (which
+// detaches and exits): SIGINT must not end a session.
+var sessionSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+
+// Claim makes ch the only receiver of SIGINT, SIGTERM and SIGHUP. Call it
+// after each stop of a live target (live.Open installs its own handler).
+func Claim(ch chan os.Signal) {
+	signal.Ignore(sessionSignals...)
+	signal.Notify(ch, sessionSignals...)
+}
+
+// Run runs a session on prog until quit, detach, EOF or --batch, then
+// closes prog (a live target is resumed and detached on every path). It
+// returns the exit status: 1 when a scripted command failed.
+func Run(prog Program, cfg Config, sigs chan os.Signal) (code int) {
+	s := &Session{prog: prog, cfg: cfg, out: cfg.Out, lim: cfg.Limits,
+		nums: map[threadKey]int{}, next: 1, warned: map[string]bool{}}
+	if s.lim == (Limits{}) {
+		s.lim = DefaultLimits
+	}
+	if s.cfg.Err == nil {
+		s.cfg.Err = cfg.Out
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go s.watchSignals(sigs, done)
+	defer func() {
+		if r := recover(); r != nil {
+			prog.Close()
+			s.closeLine()
+			fmt.Fprintf(os.Stderr, "pyscope: internal error: %v; the target was resumed and detached\n%s", r, debug.Stack())
+			code = 2
+		}
+	}()
+	s.selectInitial()
+	s.banner()
+	for _, c := range cfg.Ex {
+		if s.quit {
+			break
+		}
+		s.Exec(c)
+	}
+	if !s.quit && !cfg.Batch {
+		if cfg.Interactive {
+			s.interactive()
+		} else if cfg.In != nil {
+			s.script(cfg.In)
+		}
+	}
+	s.closeLine()
+	if err := prog.Close(); err != nil {
+		fmt.Fprintf(s.cfg.Err, "pyscope: %v\n", err)
+		return 1
+	}
+	if s.failed && !cfg.Interactive {
+		return 1
+	}
+	return 0
+}
+
+// watchSignals: SIGINT interrupts the command (never the session), SIGTERM
+// and SIGHUP detach and exit 128+signal.
+func (s *Session) watchSignals(sigs chan os.Signal, done chan struct{}) {
+	for {
+		select {
+		case <-done:
+			return
+		case sig := <-sigs:
+			if sig == syscall.SIGINT {
+				s.interrupt.Store(true)
+				continue
+			}
+			s.prog.Close()
+			s.closeLine()
+			n := 1
+			if ss, ok := sig.(syscall.Signal); ok {
+				n = int(ss)
+			}
+			os.Exit(128 + n)
+		}
+	}
+}
+
+func (s *Session) closeLine() {
+	s.exitOnce.Do(func() {
+		if s.line != nil {
+			s.saveHistory()
+			s.line.Close()
+		}
+	})
+}
+
+func (s *Session) banner() {
+	snap := s.prog.Snapshot()
+	w := s.cfg.Err
+	if s.cfg.Interactive {
+		w = s.out
+	}
+	lib := ""
+	if snap.Python.Library != nil {
+		lib = " with " + report.Safe(*snap.Python.Library)
+	}
+	switch s.prog.Kind() {
+	case "live":
+		fmt.Fprintf(w, "Process %d: Python %s (%s%s).\n", snap.PID, report.Safe(snap.Python.Version), report.Safe(snap.Python.Executable), lib)
+		fmt.Fprintf(w, "All %d threads are stopped while this session holds them: `continue` resumes, `quit` detaches.\n", len(s.prog.OSThreads()))
+	default:
+		fmt.Fprintf(w, "Core of process %d: Python %s (%s%s).\n", snap.PID, report.Safe(snap.Python.Version), report.Safe(snap.Python.Executable), lib)
+		if c := s.prog.Crash(); c != nil {
+			fmt.Fprintf(w, "Program terminated with signal %s", c.SignalName)
+			if c.Addr != 0 || c.SignalName == "SIGSEGV" || c.SignalName == "SIGBUS" {
+				fmt.Fprintf(w, " at address %#x", c.Addr)
+			}
+			fmt.Fprintf(w, " in thread %d.\n", c.TID)
+		}
+	}
+	for _, m := range append(snap.Warnings, s.prog.Warnings()...) {
+		fmt.Fprintf(w, "warning: %s\n", report.Safe(m))
+	}
+	if s.cfg.Interactive {
+		fmt.Fprintln(w, "Type `help` for the commands.")
+	}
+}
+
+func (s *Session) prompt() string {
+	switch {
+	case s.prog.Kind() == "core":
+		return fmt.Sprintf("(pyscope core %d) ", s.prog.PID())
+	case s.prog.Stopped():
+		return fmt.Sprintf("(pyscope %d stopped) ", s.prog.PID())
+	}
+	return fmt.Sprintf("(pyscope %d running) ", s.prog.PID())
+}
+
+func (s *Session) interactive() {
+	s.line = liner.NewLiner()
+	s.line.SetCtrlCAborts(true)
+	s.line.SetTabCompletionStyle(liner.TabPrints)
+	s.line.SetWordCompleter(s.complete)
+	s.loadHistory()
+	for !s.quit {
+		l, err := s.line.Prompt(s.prompt())
+		switch {
+		case errors.Is(err, liner.ErrPromptAborted):
+			fmt.Fprintln(s.out, "Quit")
+			continue
+		case errors.Is(err, io.EOF):
+			fmt.Fprintln(s.out, "quit")
+			return
+		case err != nil:
+			fmt.Fprintf(s.out, "pyscope: reading the terminal: %v\n", err)
+			return
+		}
+		if strings.TrimSpace(l) != "" {
+			s.line.AppendHistory(l)
+		}
+		s.Exec(l)
+	}
+}
+
+func (s *Session) script(in io.Reader) {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for !s.quit && sc.Scan() {
+		s.Exec(sc.Text())
+	}
+}
+
+func (s *Session) loadHistory() {
+	if s.cfg.HistoryFile == "" {
+		return
+	}
+	if f, err := os.Open(s.cfg.HistoryFile); err == nil {
+		s.line.ReadHistory(f)
+		f.Close()
+	}
+}
+
+func (s *Session) saveHistory() {
+	if s.cfg.HistoryFile == "" {
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(s.cfg.HistoryFile), 0o700); err != nil {
+		return
+	}
+	tmp := s.cfg.HistoryFile + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return
+	}
+	_, werr := s.line.WriteHistory(f)
+	if cerr := f.Close(); werr == nil && cerr == nil {
+		os.Rename(tmp, s.cfg.HistoryFile)
+	} else {
+		os.Remove(tmp)
+	}
+}
+
+// Exec runs one command line. A panic in a command is reported and the
+// session goes on.
+func (s *Session) Exec(line string) {
+	line = strings.TrimSpace(line)
+	if line == "" || strings.HasPrefix(line, "#") {
+		return
+	}
+	s.interrupt.Store(false)
+	name, args, _ := strings.Cut(line, " ")
+	args = strings.TrimSpace(args)
+	cmd := lookup(name)
+	if cmd == nil {
+		s.errorf("undefined command: %q. Try \"help\".", name)
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.errorf("internal error in %s: %v (the session goes on)", cmd.name, r)
+		}
+	}()
+	if err := cmd.run(s, args); err != nil {
+		s.errorf("%s", err.Error())
+	}
+}
+
+func (s *Session) errorf(format string, a ...any) {
+	s.failed = true
+	msg := fmt.Sprintf(format, a...)
+	fmt.Fprintln(s.out, strings.ReplaceAll(msg, "\n", "; "))
+}
+
+func (s *Session) printf(format string, a ...any) { fmt.Fprintf(s.out, format, a...) }
+
+// threadRow is one thread of `info threads`: an OS thread and its Python
+// state, either of which may be missing.
+type threadRow struct {
+	num int
+	tid int
+	os  string
+	py  *model.Thread
+}
+
+// threadList numbers threads like gdb: once seen, a thread keeps its
+// number for the session.
+func (s *Session) threadList() []threadRow {
+	snap := s.prog.Snapshot()
+	byTID := map[int]*model.Thread{}
+	var orphans []*model.Thread
+	for i := range snap.Threads {
+		t := &snap.Threads[i]
+		if t.NativeID != 0 {
+			byTID[t.NativeID] = t
+		} else {
+			orphans = append(orphans, t)
+		}
+	}
+	var rows []threadRow
+	for _, ot := range s.prog.OSThreads() {
+		r := threadRow{tid: ot.TID, os: ot.Comm, py: byTID[ot.TID]}
+		delete(byTID, ot.TID)
+		rows = append(rows, r)
+	}
+	var rest []*model.Thread
+	for _, t := range byTID {
+		rest = append(rest, t)
+	}
+	sort.Slice(rest, func(i, j int) bool { return rest[i].NativeID < rest[j].NativeID })
+	for _, t := range append(rest, orphans...) {
+		rows = append(rows, threadRow{tid: t.NativeID, py: t})
+	}
+	for i := range rows {
+		k := threadKey{tid: rows[i].tid}
+		if k.tid == 0 && rows[i].py != nil {
+			k.id = rows[i].py.ThreadID
+		}
+		n, ok := s.nums[k]
+		if !ok {
+			n = s.next
+			s.next++
+			s.nums[k] = n
+		}
+		rows[i].num = n
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].num < rows[j].num })
+	return rows
+}
+
+func (s *Session) current() (threadRow, bool) {
+	for _, r := range s.threadList() {
+		if r.num == s.thread {
+			return r, true
+		}
+	}
+	return threadRow{}, false
+}
+
+// selectInitial picks the crashing thread of a core, else the main thread.
+func (s *Session) selectInitial() {
+	rows := s.threadList()
+	if len(rows) == 0 {
+		return
+	}
+	s.thread = rows[0].num
+	want := 0
+	if c := s.prog.Crash(); c != nil {
+		want = c.TID
+	}
+	for _, r := range rows {
+		if (want != 0 && r.tid == want) || (want == 0 && r.py != nil && r.py.IsMain) {
+			s.thread = r.num
+			break
+		}
+	}
+	s.frame = 0
+}
+
+// curFrame returns the current thread's current Python frame.
+func (s *Session) curFrame() (threadRow, *model.Frame, error) {
+	r, ok := s.current()
+	if !ok {
+		return r, nil, errors.New("no thread selected")
+	}
+	if r.py == nil {
+		return r, nil, fmt.Errorf("thread %d (TID %d) has no Python state: it was created by C code, or is not running Python (see `bt`)", r.num, r.tid)
+	}
+	if len(r.py.Frames) == 0 {
+		return r, nil, fmt.Errorf("thread %d has no Python frames", r.num)
+	}
+	if s.frame >= len(r.py.Frames) {
+		s.frame = len(r.py.Frames) - 1
+	}
+	return r, &r.py.Frames[s.frame], nil
+}
+
+func (s *Session) values() (Values, error) {
+	v := s.prog.Values()
+	if v == nil {
+		return nil, ErrRunning
+	}
+	return v, nil
+}
+
+// sourceLines returns the lines of file, warning (once per file) when it
+// changed after the program started.
+func (s *Session) sourceLines(file string) ([]string, error) {
+	src := s.prog.Sources()
+	lines, err := src.Lines(file)
+	if err != nil {
+		return nil, s.noSource(file, err)
+	}
+	if mt, ok := src.ModTime(file); ok && !s.warned[file] {
+		epoch, what := s.prog.SourceEpoch()
+		if !epoch.IsZero() && mt.After(epoch) {
+			s.warned[file] = true
+			s.printf("warning: %s was modified after %s (%s > %s): the lines shown may not be the code that runs\n",
+				report.Safe(file), what, mt.Format(time.DateTime), epoch.Format(time.DateTime))
+		}
+	}
+	return lines, nil
+}
+
+func (s *Session) noSource(file string, err error) error {
+	var ns *source.ErrNoSource
+	switch {
+	case strings.HasPrefix(file, "<frozen "):
+		return fmt.Errorf("no source for %s: a frozen module, compiled into the interpreter", report.Safe(file))
+	case strings.HasPrefix(file, "<"):
+		return fmt.Errorf("no source for %s: the code was not loaded from a file (exec, eval, or input typed at a prompt)", report.Safe(file))
+	case errors.As(err, &ns):
+		return fmt.Errorf("no source for %s: not a regular file", report.Safe(file))
+	}
+	via := fmt.Sprintf("through /proc/%d/root", s.prog.PID())
+	if s.prog.Kind() == "core" {
+		via = "(give the machine's root with --sysroot)"
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("cannot read %s %s: %v", report.Safe(file), via, err)
+}

@@ -1,0 +1,39 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+
+	"pyscope/internal/model"
+)
+
+// writeVars prints a frame's variables under it, one per line:
+//
+//	      arg   a = 1
+//	      local b = <unbound>
+//	      global G = 'x'
+//
+// A module's globals are printed once per thread (seen), at its innermost
+// frame. Everything from the target goes through Safe.
+func writeVars(b *strings.Builder, f model.Frame, c palette, seen map[uint64]bool) {
+	if f.LocalsError != "" {
+		fmt.Fprintf(b, "      %s<locals unreadable: %s>%s\n", c.red, Safe(f.LocalsError), c.reset)
+	}
+	for _, l := range f.Locals {
+		writeVar(b, l, c)
+	}
+	if len(f.Globals) > 0 && !seen[f.GlobalsAddr] {
+		seen[f.GlobalsAddr] = true
+		for _, l := range f.Globals {
+			writeVar(b, l, c)
+		}
+	}
+}
+
+func writeVar(b *strings.Builder, l model.Local, c palette) {
+	repr := Safe(l.Repr)
+	if l.Unbound {
+		repr = c.dim + repr + c.reset
+	}
+	fmt.Fprintf(b, "      %s%-5s%s %s%s%s = %s\n", c.dim, l.Kind, c.reset, c.bold, Safe(l.Name), c.reset, repr)
+}

@@ -1,0 +1,290 @@
+package symbolize_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"pyscope/internal/pybuilds"
+	"pyscope/internal/symbolize"
+	"pyscope/internal/target/live"
+	"pyscope/internal/unwind"
+)
+
+const debianPython = "/usr/bin/python3.11"
+
+var aptOnce sync.Mutex
+
+// ensurePackages installs missing Debian packages (the tests need gdb and
+// the debug files gdb compares against).
+func ensurePackages(t *testing.T, pkgs ...string) {
+	t.Helper()
+	aptOnce.Lock()
+	defer aptOnce.Unlock()
+	var missing []string
+	for _, p := range pkgs {
+		out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", p).Output()
+		if err != nil || !strings.Contains(string(out), "install ok installed") {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	cmd := exec.Command("apt-get", append([]string{"install", "-y", "--no-install-recommends"}, missing...)...)
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("apt-get install %v: %v\n%s", missing, err, out)
+	}
+}
+
+func python314(t *testing.T) string {
+	t.Helper()
+	b, err := pybuilds.Get("3.14")
+	if err != nil {
+		t.Fatalf("3.14 build: %v", err)
+	}
+	return b.Python
+}
+
+// startPython runs script under python and waits until it printed
+// "ready" and its main thread sleeps in the kernel.
+func startPython(t *testing.T, python, script string) int {
+	t.Helper()
+	cmd := exec.Command(python, "-c", script)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	ready := make(chan bool, 1)
+	go func() {
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			if s.Text() == "ready" {
+				ready <- true
+			}
+		}
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case <-ready:
+	case <-time.After(20 * time.Second):
+		t.Fatal("target did not start")
+	}
+	pid := cmd.Process.Pid
+	waitSleeping(t, pid)
+	return pid
+}
+
+// waitSleeping waits until every thread of pid is in S state and stays
+// so (the stacks are then stable between gdb's and our look).
+func waitSleeping(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	stable := 0
+	for time.Now().Before(deadline) {
+		all := true
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		for _, e := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, e.Name()))
+			if err != nil {
+				continue
+			}
+			s := string(b)
+			if i := strings.LastIndexByte(s, ')'); i < 0 || i+2 >= len(s) || s[i+2] != 'S' {
+				all = false
+			}
+		}
+		if all {
+			stable++
+			if stable >= 3 {
+				return
+			}
+		} else {
+			stable = 0
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("process %d does not settle in sleep", pid)
+}
+
+// frame is one line of a backtrace: function name ("??" when unknown),
+// file base name and line.
+type frame struct {
+	Func string
+	File string
+	Line int
+}
+
+func (f frame) String() string {
+	if f.File == "" {
+		return f.Func
+	}
+	return fmt.Sprintf("%s at %s:%d", f.Func, f.File, f.Line)
+}
+
+var gdbFrameRe = regexp.MustCompile(`^#(\d+)\s+(?:0x[0-9a-f]+ in )?(\S+) \(.*?\)(?: at (\S+):(\d+))?(?: from \S+)?$`)
+
+// gdbBT runs gdb's bt on one thread of pid (gdb's thread number) and
+// returns its frames.
+func gdbBT(t *testing.T, pid int, thread int) []frame {
+	t.Helper()
+	ensurePackages(t, "gdb")
+	args := []string{"-nx", "-batch", "-p", strconv.Itoa(pid)}
+	if thread > 0 {
+		args = append(args, "-ex", fmt.Sprintf("thread %d", thread))
+	}
+	args = append(args, "-ex", "bt")
+	cmd := exec.Command("gdb", args...)
+	env := []string{}
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "DEBUGINFOD_") {
+			env = append(env, e)
+		}
+	}
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("gdb: %v\n%s", err, out)
+	}
+	var fs []frame
+	for _, l := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			continue
+		}
+		if strings.Contains(l, "<signal handler called>") {
+			fs = append(fs, frame{Func: "<signal handler called>"})
+			continue
+		}
+		m := gdbFrameRe.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("cannot parse gdb frame %q", l)
+		}
+		f := frame{Func: m[2]}
+		if m[3] != "" {
+			f.File = filepath.Base(m[3])
+			f.Line, _ = strconv.Atoi(m[4])
+		}
+		fs = append(fs, f)
+	}
+	if len(fs) == 0 {
+		t.Fatalf("gdb printed no frames:\n%s", out)
+	}
+	waitSleeping(t, pid)
+	return fs
+}
+
+// ourBT unwinds and symbolizes the thread tid (0: the main thread) of pid.
+func ourBT(t *testing.T, pid, tid int, opts symbolize.Options) ([]frame, []unwind.Frame) {
+	t.Helper()
+	p, err := live.Open(pid, live.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	s := symbolize.New(p, opts)
+	defer s.Close()
+	res := unwind.NewResolverFrom(s.ModuleMap())
+	if tid == 0 {
+		tid = pid
+	}
+	for _, th := range p.Threads() {
+		if th.TID != tid {
+			continue
+		}
+		frames, err := unwind.Unwind(p, th.Regs, res, 0)
+		if err != nil {
+			t.Errorf("unwind: %v", err)
+		}
+		return symbolizeFrames(s, frames), frames
+	}
+	t.Fatalf("no thread %d in %d", tid, pid)
+	return nil, nil
+}
+
+func symbolizeFrames(s *symbolize.Symbolizer, frames []unwind.Frame) []frame {
+	var out []frame
+	for _, f := range frames {
+		if f.Signal {
+			out = append(out, frame{Func: "<signal handler called>"})
+			continue
+		}
+		syms := s.Lookup(f.LookupPC())
+		if len(syms) == 0 {
+			out = append(out, frame{Func: "??"})
+		}
+		for _, sy := range syms {
+			fr := frame{Func: sy.Function, Line: sy.Line}
+			if fr.Func == "" {
+				fr.Func = "??"
+			}
+			if sy.File != "" {
+				fr.File = filepath.Base(sy.File)
+			}
+			out = append(out, fr)
+		}
+	}
+	return out
+}
+
+// compareBT fails unless both backtraces name the same functions (and,
+// when withLines, the same file:line) in the same order.
+func compareBT(t *testing.T, gdb, ours []frame, withLines bool) {
+	t.Helper()
+	same := len(gdb) == len(ours)
+	for i := 0; same && i < len(gdb); i++ {
+		g, o := gdb[i], ours[i]
+		if g.Func != o.Func || (withLines && (g.File != o.File || g.Line != o.Line)) {
+			same = false
+		}
+	}
+	if !same {
+		var b strings.Builder
+		for i := 0; i < max(len(gdb), len(ours)); i++ {
+			var g, o frame
+			if i < len(gdb) {
+				g = gdb[i]
+			}
+			if i < len(ours) {
+				o = ours[i]
+			}
+			fmt.Fprintf(&b, "#%-2d gdb: %-60s ours: %s\n", i, g, o)
+		}
+		t.Fatalf("backtraces differ:\n%s", b.String())
+	}
+}
+
+func hasFunc(fs []frame, name string) bool {
+	for _, f := range fs {
+		if f.Func == name {
+			return true
+		}
+	}
+	return false
+}
+
+func requireFuncs(t *testing.T, fs []frame, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if !hasFunc(fs, n) {
+			t.Errorf("no frame %s in %v", n, fs)
+		}
+	}
+}

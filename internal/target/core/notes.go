@@ -1,0 +1,240 @@
+package core
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"pyscope/internal/target"
+)
+
+// Note types (linux/elf.h) and pyscope's own notes (name "PYSCOPE", types
+// outside anything BFD/gdb interprets).
+const (
+	ntPrstatus = 1
+	ntFpregset = 2
+	ntPrpsinfo = 3
+	ntAuxv     = 6
+	ntFile     = 0x46494c45
+	ntSiginfo  = 0x53494749
+
+	NtPyscopeThreads = 0x50590001 // per thread: int32 tid, char comm[16]
+	NtPyscopeMaps    = 0x50590002 // /proc/PID/maps text at dump time
+	PyscopeNoteName  = "PYSCOPE"
+)
+
+// Bounds on untrusted note contents.
+const (
+	maxNotes       = 1 << 20
+	maxFileEntries = 1 << 20
+	maxPathLen     = 4096
+	maxAuxv        = 1024
+)
+
+// x86-64 struct sizes and offsets.
+const (
+	prstatusPidOff = 32
+	prstatusRegOff = 112
+	regsSize       = 27 * 8
+	prpsinfoSize   = 136
+	fpregsSize     = 512
+)
+
+type rawNote struct {
+	name string
+	typ  uint32
+	desc []byte
+}
+
+// parseNotes splits a PT_NOTE segment into notes. It stops at the first
+// malformed header and returns what it parsed with an error.
+func parseNotes(b []byte) ([]rawNote, error) {
+	var out []rawNote
+	for len(b) > 0 {
+		if len(out) >= maxNotes {
+			return out, fmt.Errorf("more than %d notes", maxNotes)
+		}
+		if len(b) < 12 {
+			return out, fmt.Errorf("truncated note header")
+		}
+		nsz := uint64(binary.LittleEndian.Uint32(b[0:]))
+		dsz := uint64(binary.LittleEndian.Uint32(b[4:]))
+		typ := binary.LittleEndian.Uint32(b[8:])
+		b = b[12:]
+		na := (nsz + 3) &^ 3
+		da := (dsz + 3) &^ 3
+		if na > uint64(len(b)) || nsz > na {
+			return out, fmt.Errorf("note name overruns its segment")
+		}
+		name := string(bytes.TrimRight(b[:nsz], "\x00"))
+		b = b[na:]
+		if dsz > uint64(len(b)) {
+			return out, fmt.Errorf("note %q type %#x overruns its segment", name, typ)
+		}
+		out = append(out, rawNote{name: name, typ: typ, desc: b[:dsz]})
+		if da > uint64(len(b)) {
+			da = uint64(len(b)) // last note without padding
+		}
+		b = b[da:]
+	}
+	return out, nil
+}
+
+// fileEntry is one NT_FILE record.
+type fileEntry struct {
+	Start, End, Offset uint64
+	Path               string
+}
+
+// notes is what the core's notes say about the process.
+type notes struct {
+	threads    []target.Thread
+	cursig     []int    // pr_cursig per thread
+	fpregs     [][]byte // NT_FPREGSET per thread (nil when absent)
+	pid        int
+	comm       string
+	cmdline    string
+	files      []fileEntry
+	auxv       [][2]uint64
+	siginfo    []byte // first NT_SIGINFO
+	threadComm map[int]string
+	mapsText   string
+	problems   []string
+}
+
+// decodeNotes interprets parsed notes; malformed ones are skipped and
+// recorded in problems.
+func decodeNotes(ns []rawNote) *notes {
+	n := &notes{}
+	for _, r := range ns {
+		switch {
+		case r.name == "CORE" && r.typ == ntPrstatus:
+			if len(r.desc) < prstatusRegOff+regsSize {
+				n.problems = append(n.problems, "short NT_PRSTATUS note")
+				continue
+			}
+			d := r.desc
+			regs := new(target.Regs)
+			decodeRegs(d[prstatusRegOff:prstatusRegOff+regsSize], regs)
+			n.threads = append(n.threads, target.Thread{
+				TID:  int(int32(binary.LittleEndian.Uint32(d[prstatusPidOff:]))),
+				Regs: regs,
+			})
+			n.cursig = append(n.cursig, int(int16(binary.LittleEndian.Uint16(d[12:]))))
+			n.fpregs = append(n.fpregs, nil)
+		case r.name == "CORE" && r.typ == ntFpregset:
+			// Belongs to the thread of the NT_PRSTATUS before it.
+			if k := len(n.fpregs) - 1; k >= 0 && n.fpregs[k] == nil && len(r.desc) == fpregsSize {
+				n.fpregs[k] = r.desc
+			}
+		case r.name == "CORE" && r.typ == ntPrpsinfo:
+			if len(r.desc) < prpsinfoSize {
+				n.problems = append(n.problems, "short NT_PRPSINFO note")
+				continue
+			}
+			d := r.desc
+			n.pid = int(int32(binary.LittleEndian.Uint32(d[24:])))
+			n.comm = cString(d[40:56])
+			n.cmdline = strings.TrimRight(cString(d[56:136]), " ")
+		case r.name == "CORE" && r.typ == ntAuxv:
+			d := r.desc
+			for len(d) >= 16 && len(n.auxv) < maxAuxv {
+				k, v := binary.LittleEndian.Uint64(d), binary.LittleEndian.Uint64(d[8:])
+				d = d[16:]
+				if k == 0 { // AT_NULL
+					break
+				}
+				n.auxv = append(n.auxv, [2]uint64{k, v})
+			}
+		case r.name == "CORE" && r.typ == ntFile:
+			files, err := decodeFileNote(r.desc)
+			if err != nil {
+				n.problems = append(n.problems, "NT_FILE note: "+err.Error())
+			}
+			n.files = files
+		case r.name == "CORE" && r.typ == ntSiginfo:
+			if n.siginfo == nil && len(r.desc) >= 16 {
+				n.siginfo = r.desc
+			}
+		case r.name == PyscopeNoteName && r.typ == NtPyscopeThreads:
+			n.threadComm = map[int]string{}
+			for d := r.desc; len(d) >= 20; d = d[20:] {
+				n.threadComm[int(int32(binary.LittleEndian.Uint32(d)))] = cString(d[4:20])
+			}
+		case r.name == PyscopeNoteName && r.typ == NtPyscopeMaps:
+			n.mapsText = string(r.desc)
+		}
+	}
+	return n
+}
+
+// decodeFileNote decodes NT_FILE: count, page size, count (start, end,
+// page offset) triples, then count NUL-terminated paths.
+func decodeFileNote(d []byte) ([]fileEntry, error) {
+	if len(d) < 16 {
+		return nil, fmt.Errorf("too short")
+	}
+	count := binary.LittleEndian.Uint64(d)
+	pageSize := binary.LittleEndian.Uint64(d[8:])
+	if count > maxFileEntries || count > uint64(len(d)-16)/24 {
+		return nil, fmt.Errorf("bad entry count %d", count)
+	}
+	if pageSize == 0 || pageSize > 1<<30 || pageSize&(pageSize-1) != 0 {
+		return nil, fmt.Errorf("bad page size %d", pageSize)
+	}
+	names := d[16+24*count:]
+	out := make([]fileEntry, 0, count)
+	for i := uint64(0); i < count; i++ {
+		e := d[16+24*i:]
+		start := binary.LittleEndian.Uint64(e)
+		end := binary.LittleEndian.Uint64(e[8:])
+		off := binary.LittleEndian.Uint64(e[16:])
+		j := bytes.IndexByte(names, 0)
+		if j < 0 {
+			return out, fmt.Errorf("truncated file names")
+		}
+		path := names[:j]
+		names = names[j+1:]
+		if end <= start || off > (^uint64(0))/pageSize {
+			continue
+		}
+		if len(path) > maxPathLen {
+			path = path[:maxPathLen]
+		}
+		out = append(out, fileEntry{Start: start, End: end, Offset: off * pageSize, Path: string(path)})
+	}
+	return out, nil
+}
+
+func decodeRegs(b []byte, r *target.Regs) {
+	u := func(i int) uint64 { return binary.LittleEndian.Uint64(b[8*i:]) }
+	*r = target.Regs{
+		R15: u(0), R14: u(1), R13: u(2), R12: u(3), Rbp: u(4), Rbx: u(5),
+		R11: u(6), R10: u(7), R9: u(8), R8: u(9), Rax: u(10), Rcx: u(11),
+		Rdx: u(12), Rsi: u(13), Rdi: u(14), Orig_rax: u(15), Rip: u(16),
+		Cs: u(17), Eflags: u(18), Rsp: u(19), Ss: u(20), Fs_base: u(21),
+		Gs_base: u(22), Ds: u(23), Es: u(24), Fs: u(25), Gs: u(26),
+	}
+}
+
+// EncodeRegs is the inverse of decodeRegs (used by the gcore writer).
+func EncodeRegs(r *target.Regs) []byte {
+	v := []uint64{
+		r.R15, r.R14, r.R13, r.R12, r.Rbp, r.Rbx, r.R11, r.R10, r.R9, r.R8,
+		r.Rax, r.Rcx, r.Rdx, r.Rsi, r.Rdi, r.Orig_rax, r.Rip, r.Cs, r.Eflags,
+		r.Rsp, r.Ss, r.Fs_base, r.Gs_base, r.Ds, r.Es, r.Fs, r.Gs,
+	}
+	b := make([]byte, regsSize)
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(b[8*i:], x)
+	}
+	return b
+}
+
+func cString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}

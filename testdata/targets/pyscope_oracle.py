@@ -1,0 +1,166 @@
+"""Oracle writer shared by the test targets (runs unchanged on 3.10-3.14).
+
+A target starts its threads, lets them park (blocked, or busy in one stable
+line), and calls start(). A reporter thread then waits until every thread is
+parked, samples sys._current_frames() until consecutive samples agree, writes
+the interpreter's own view of every thread except itself to the oracle path
+(argv[1]), prints "ready" on stdout, and exits. A responder thread answers
+each "ping" line on stdin with "pong" so tests can check the target still
+runs; EOF on stdin (the test went away) ends the process.
+"""
+
+import json
+import os
+import sys
+import threading
+import time
+
+_lock = threading.Lock()
+_native = {}  # ident -> native id, for threads not made by threading
+_busy = set()  # idents of threads that spin on purpose
+
+
+def checkin():
+    """Record the calling thread's native id (needed for _thread threads)."""
+    with _lock:
+        _native[threading.get_ident()] = threading.get_native_id()
+
+
+def mark_busy():
+    """Declare the calling thread busy: it will spin and hold the GIL."""
+    checkin()
+    with _lock:
+        _busy.add(threading.get_ident())
+
+
+def workdir():
+    """Directory the target may write to (the oracle's directory)."""
+    return os.path.dirname(os.path.abspath(sys.argv[1]))
+
+
+def _state(native_id):
+    try:
+        with open("/proc/self/task/%d/stat" % native_id) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "?"
+
+
+def _frames(frame):
+    out = []
+    while frame is not None and len(out) < 100000:
+        code = frame.f_code
+        out.append({
+            "function": code.co_name,
+            "qualname": getattr(code, "co_qualname", code.co_name),
+            "file": code.co_filename,
+            "line": frame.f_lineno,
+        })
+        frame = frame.f_back
+    return out
+
+
+def _sample(me):
+    frames = sys._current_frames()
+    snap = {}
+    for ident, frame in frames.items():
+        if ident != me:
+            snap[ident] = _frames(frame)
+    del frames, frame
+    return snap
+
+
+def _native_ids():
+    ids = {}
+    for t in threading.enumerate():
+        if t.ident is not None and getattr(t, "native_id", None) is not None:
+            ids[t.ident] = t.native_id
+    with _lock:
+        ids.update(_native)
+    return ids
+
+
+def _parked(snap, natives):
+    """True when every sampled thread is known and, unless busy, asleep."""
+    for ident in snap:
+        nid = natives.get(ident)
+        if nid is None:
+            return False
+        if ident not in _busy and _state(nid) not in ("S", "D"):
+            return False
+    return True
+
+
+def _report(path, expected):
+    me = threading.get_ident()
+    deadline = time.monotonic() + 45
+    prev, same = None, 0
+    while True:
+        if time.monotonic() > deadline:
+            sys.stderr.write("pyscope_oracle: threads never settled\n")
+            sys.stderr.flush()
+            os._exit(3)
+        time.sleep(0.05)
+        snap = _sample(me)
+        natives = _native_ids()
+        ok = len(snap) >= expected and _parked(snap, natives)
+        if ok and snap == prev:
+            same += 1
+        else:
+            same = 0
+        prev = snap
+        # Three identical samples 50 ms apart, every thread asleep or busy.
+        if same >= 2:
+            break
+    names = {t.ident: t.name for t in threading.enumerate()}
+    main = threading.main_thread().ident
+    threads = []
+    for ident, frames in snap.items():
+        busy = ident in _busy
+        t = {
+            "thread_id": ident,
+            "native_id": natives[ident],
+            "name": names.get(ident),
+            "is_main": ident == main,
+            "holds_gil": True if busy else None,
+            "frames": frames,
+        }
+        if busy:
+            t["busy"] = True
+        threads.append(t)
+    oracle = {
+        "pid": os.getpid(),
+        "version": "%d.%d.%d" % sys.version_info[:3],
+        "executable": sys.executable,
+        "threads": threads,
+    }
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(oracle, f, indent=1)
+    os.replace(tmp, path)
+    recheck = os.environ.get("PYSCOPE_ORACLE_RECHECK")
+    if recheck:  # harness self-test: does the picture still hold later?
+        time.sleep(float(recheck))
+        later = [{"thread_id": i, "frames": f} for i, f in _sample(me).items()]
+        with open(path + ".recheck", "w") as f:
+            json.dump(later, f)
+    os.write(1, b"ready\n")
+
+
+def _respond():
+    while True:
+        data = os.read(0, 256)
+        if not data:
+            os._exit(0)
+        os.write(1, b"pong\n" * data.count(b"\n"))
+
+
+def start(expected=0):
+    """Start the responder and the reporter; expected is the least number of
+    threads (besides the reporter) the oracle must hold."""
+    path = os.path.abspath(sys.argv[1])
+    r = threading.Thread(target=_respond, name="pyscope-responder", daemon=True)
+    r.start()
+    rep = threading.Thread(target=_report, args=(path, expected),
+                           name="pyscope-reporter", daemon=True)
+    rep.start()
