@@ -36,7 +36,9 @@ type DumpThread struct {
 	OSName   *string     `json:"os_name"`
 	IsMain   bool        `json:"is_main"`
 	HoldsGIL bool        `json:"holds_gil"`
-	Frames   []DumpFrame `json:"frames"`
+	// Interpreter is the interpreter id; 0 is the main interpreter.
+	Interpreter int64       `json:"interpreter"`
+	Frames      []DumpFrame `json:"frames"`
 }
 
 type DumpFrame struct {
