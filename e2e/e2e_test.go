@@ -30,12 +30,12 @@ type DumpPython struct {
 }
 
 type DumpThread struct {
-	ThreadID uint64      `json:"thread_id"`
-	NativeID int         `json:"native_id"`
-	Name     *string     `json:"name"`
-	OSName   *string     `json:"os_name"`
-	IsMain   bool        `json:"is_main"`
-	HoldsGIL bool        `json:"holds_gil"`
+	ThreadID uint64  `json:"thread_id"`
+	NativeID int     `json:"native_id"`
+	Name     *string `json:"name"`
+	OSName   *string `json:"os_name"`
+	IsMain   bool    `json:"is_main"`
+	HoldsGIL bool    `json:"holds_gil"`
 	// Interpreter is the interpreter id; 0 is the main interpreter.
 	Interpreter int64       `json:"interpreter"`
 	Frames      []DumpFrame `json:"frames"`
