@@ -45,6 +45,12 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 	if s.PauseMicros > 0 {
 		fmt.Fprintf(&b, "%sTarget paused for %s%s\n", c.dim, pauseString(s.PauseMicros), c.reset)
 	}
+	if s.Core != nil {
+		fmt.Fprintf(&b, "%sCore file %s%s\n", c.dim, Safe(s.Core.File), c.reset)
+	}
+	if s.Crash != nil {
+		fmt.Fprintf(&b, "%sCrashed: %s%s\n", c.red, crashString(s.Crash), c.reset)
+	}
 	for _, wmsg := range s.Warnings {
 		fmt.Fprintf(&b, "%swarning: %s%s\n", c.yellow, Safe(wmsg), c.reset)
 	}
@@ -96,7 +102,7 @@ func threadHeader(t model.Thread, c palette) string {
 		fmt.Fprintf(&b, " (TID %d)", t.NativeID)
 	}
 	if t.Name != nil {
-		fmt.Fprintf(&b, " %s%q%s", c.bold, Safe(*t.Name), c.reset)
+		fmt.Fprintf(&b, " %s\"%s\"%s", c.bold, Safe(*t.Name), c.reset)
 	} else if t.OSName != nil {
 		fmt.Fprintf(&b, " [os: %s]", Safe(*t.OSName))
 	}
@@ -107,6 +113,9 @@ func threadHeader(t model.Thread, c palette) string {
 	if t.HoldsGIL {
 		tags = append(tags, "holds GIL")
 	}
+	if t.Crashed {
+		tags = append(tags, "crashed")
+	}
 	if t.Interpreter > 0 {
 		tags = append(tags, fmt.Sprintf("interpreter %d", t.Interpreter))
 	}
@@ -115,6 +124,19 @@ func threadHeader(t model.Thread, c palette) string {
 		fmt.Fprintf(&b, " %s[%s]%s", c.yellow, strings.Join(tags, ", "), c.reset)
 	}
 	return b.String()
+}
+
+// crashString is `SIGSEGV (address 0x0) in thread TID 1234`; the address
+// only for faults that carry one (si_code > 0: raised by the kernel).
+func crashString(cr *model.Crash) string {
+	s := Safe(cr.Name)
+	switch cr.Name {
+	case "SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGTRAP":
+		if cr.Code > 0 {
+			s += fmt.Sprintf(" (address %#x)", cr.Address)
+		}
+	}
+	return s + fmt.Sprintf(" in thread TID %d", cr.TID)
 }
 
 func pauseString(us int64) string {
