@@ -25,19 +25,26 @@ type dumpFlags struct {
 	color   string
 	values  valueFlags
 	native  nativeFlags
+	core    coreFlags
 }
 
 func newDumpCmd() *cobra.Command {
 	var f dumpFlags
 	cmd := &cobra.Command{
-		Use:   "dump PID",
+		Use:   "dump PID|CORE",
 		Short: "Print the Python stack of every thread",
 		Long: `dump prints the Python stack of every thread of a running CPython process.
 
 By default every thread is stopped for a consistent snapshot (typically well
 under a millisecond) and resumed before the output is printed. With
 --no-block the process is never stopped: the snapshot may then be torn, as
-threads keep running while their stacks are read.`,
+threads keep running while their stacks are read.
+
+Given a core file instead of a PID (from the kernel, gdb's gcore or pyscope
+gcore; possibly compressed with zstd, xz, lz4 or gzip, or a pyscope gcore
+--bundle archive), dump prints the same view of the process when it dumped,
+and the signal that killed it. --sysroot and --lib-path say where the
+process's files are when the core was moved to another machine.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDump(cmd.OutOrStdout(), args[0], f)
@@ -48,6 +55,7 @@ threads keep running while their stacks are read.`,
 	cmd.Flags().StringVar(&f.color, "color", "auto", "colour output: auto, always or never (NO_COLOR is honoured)")
 	f.values.register(cmd)
 	f.native.register(cmd)
+	f.core.register(cmd)
 	return cmd
 }
 
@@ -55,7 +63,7 @@ func runDump(w io.Writer, arg string, f dumpFlags) error {
 	pid, err := strconv.Atoi(arg)
 	if err != nil || pid <= 0 {
 		if _, serr := os.Stat(arg); serr == nil {
-			return fmt.Errorf("%s: reading core files is not supported yet; give the PID of a running process", arg)
+			return runDumpCore(w, arg, f)
 		}
 		return fmt.Errorf("%q is not a process ID", arg)
 	}
@@ -84,6 +92,7 @@ func runDump(w io.Writer, arg string, f dumpFlags) error {
 // stops it only to capture thread states and frame chains, and reads the
 // immutable code objects after resuming it.
 func snapshotLive(pid int, noBlock bool, values *cpython.ValueOptions, nat *native.Options) (*model.Snapshot, error) {
+	same := watchPID(pid)
 	probe, err := live.Open(pid, live.Options{NoBlock: true})
 	if err != nil {
 		return nil, err
@@ -116,6 +125,9 @@ func snapshotLive(pid int, noBlock bool, values *cpython.ValueOptions, nat *nati
 	}
 	if cerr != nil {
 		return nil, cerr
+	}
+	if err := same.check(); err != nil {
+		return nil, err
 	}
 	r.Retarget(probe)
 	snap := r.Resolve(cp)

@@ -27,7 +27,7 @@ every thread, without debug symbols, without restarting it and without gdb.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newDumpCmd(), newDemoCmd(), newVersionCmd(),
-		newDebugCmd())
+		newDebugCmd(), newGcoreCmd())
 	return root
 }
 

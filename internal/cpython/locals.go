@@ -273,12 +273,15 @@ func (r *Reader) beginValues() {
 		return
 	}
 	r.dec = NewDecoder(r.Obj)
+	r.dec.Memoize()
+	r.reprs = map[*model.Value]string{}
 	r.globals = map[uint64][]model.Local{}
 	r.rendered = nil
 }
 
-// renderVars fills Type and Repr of captured variables.
-func renderVars(ls []model.Local, lim Limits) []model.Local {
+// renderVars fills Type and Repr of captured variables; shared values
+// (memoized by the decoder) are rendered once.
+func (r *Reader) renderVars(ls []model.Local, lim Limits) []model.Local {
 	for i := range ls {
 		l := &ls[i]
 		if l.Unbound || l.Value == nil {
@@ -286,7 +289,14 @@ func renderVars(ls []model.Local, lim Limits) []model.Local {
 			continue
 		}
 		l.Type = l.Value.Type
-		l.Repr = Repr(l.Value, lim)
+		s, ok := r.reprs[l.Value]
+		if !ok {
+			s = Repr(l.Value, lim)
+			if r.reprs != nil {
+				r.reprs[l.Value] = s
+			}
+		}
+		l.Repr = s
 	}
 	return ls
 }
@@ -302,7 +312,7 @@ func fieldOf(raw []byte, off layout.Off) uint64 {
 // resolveVars renders a captured frame's variables into f.
 func (r *Reader) resolveVars(f *model.Frame, rf rawFrame) {
 	lim := r.Values.Limits
-	f.Locals = renderVars(rf.locals, lim)
+	f.Locals = r.renderVars(rf.locals, lim)
 	f.LocalsError = rf.varErr
 	if rf.globalsAddr != 0 {
 		f.GlobalsAddr = rf.globalsAddr
@@ -311,7 +321,7 @@ func (r *Reader) resolveVars(f *model.Frame, rf rawFrame) {
 		}
 		g := r.globals[rf.globalsAddr]
 		if !r.rendered[rf.globalsAddr] {
-			renderVars(g, lim)
+			r.renderVars(g, lim)
 			r.rendered[rf.globalsAddr] = true
 		}
 		f.Globals = g

@@ -249,12 +249,26 @@ func (o *Objects) Int(obj uint64) (*big.Int, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := new(big.Int)
-	for i := int(ndigits) - 1; i >= 0; i-- {
-		d := binary.LittleEndian.Uint32(b[4*i:]) & (1<<30 - 1)
-		v.Lsh(v, 30)
-		v.Or(v, big.NewInt(int64(d)))
+	// Pack the 30-bit digits into bytes (linear time, unlike shifting a
+	// big.Int once per digit).
+	packed := make([]byte, (int(ndigits)*30+7)/8)
+	var acc uint64
+	nbits, pos := 0, len(packed)
+	for i := 0; i < int(ndigits); i++ {
+		acc |= uint64(binary.LittleEndian.Uint32(b[4*i:])&(1<<30-1)) << nbits
+		nbits += 30
+		for nbits >= 8 {
+			pos--
+			packed[pos] = byte(acc)
+			acc >>= 8
+			nbits -= 8
+		}
 	}
+	if nbits > 0 && pos > 0 {
+		pos--
+		packed[pos] = byte(acc)
+	}
+	v := new(big.Int).SetBytes(packed)
 	if neg {
 		v.Neg(v)
 	}

@@ -69,6 +69,7 @@ func (r *Reader) Capture() (*Capture, error) {
 		if err != nil {
 			cp.warnings = append(cp.warnings, err.Error())
 		}
+		tss = startedThreads(tss)
 		names := r.threadNames(ip)
 		for _, ts := range tss {
 			th := model.Thread{ThreadID: ts.ThreadID, NativeID: ts.NativeID,
@@ -220,4 +221,27 @@ func (r *Reader) SysVersion() (string, error) {
 		return "", err
 	}
 	return strings.Fields(s + " ")[0], nil
+}
+
+// startedThreads drops thread states of threads that are still being
+// started: the creating thread preallocates them, unbound (thread id 0,
+// 3.12+) or carrying its own id until the new thread runs (3.10/3.11). They
+// have no frames yet, and sys._current_frames() does not show them either.
+func startedThreads(tss []ThreadState) []ThreadState {
+	withFrames := map[uint64]bool{}
+	for _, ts := range tss {
+		if ts.FrameHead != 0 {
+			withFrames[ts.ThreadID] = true
+		}
+	}
+	out := tss[:0:0]
+	seen := map[uint64]bool{}
+	for _, ts := range tss {
+		if ts.FrameHead == 0 && (ts.ThreadID == 0 || withFrames[ts.ThreadID] || seen[ts.ThreadID]) {
+			continue
+		}
+		seen[ts.ThreadID] = true
+		out = append(out, ts)
+	}
+	return out
 }

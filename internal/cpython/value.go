@@ -2,6 +2,7 @@ package cpython
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -9,6 +10,7 @@ import (
 
 	"pyscope/internal/cpython/layout"
 	"pyscope/internal/model"
+	"pyscope/internal/target"
 )
 
 // Limits bound what one value may cost to read and to show.
@@ -67,6 +69,19 @@ var builtinKinds = map[string]model.ValueKind{
 type Decoder struct {
 	o     *Objects
 	types map[uint64]*typeInfo
+	st    decoding  // reused by every Decode: fewer allocations in the pause
+	bm    budgetMem // likewise
+	// memo: values already decoded, by address. Only sound while the
+	// target is stopped and with one set of limits (see Memoize).
+	memo    map[uint64]*model.Value
+	memoLim Limits
+}
+
+// Memoize makes Decode return the same tree for the same address and
+// limits: a stopped target's memory does not change, and many frames share
+// objects (self, small ints, interned strings).
+func (d *Decoder) Memoize() {
+	d.memo = make(map[uint64]*model.Value, 1<<14)
 }
 
 // NewDecoder returns a decoder over o.
@@ -87,8 +102,57 @@ type decoding struct {
 // become ValueError or ValueElided nodes.
 func (d *Decoder) Decode(addr uint64, lim Limits) *model.Value {
 	lim = lim.normalise()
-	st := &decoding{Decoder: d, lim: lim, readLeft: lim.MaxRead, nodesLeft: lim.MaxNodes, path: map[uint64]bool{}}
+	if d.memo != nil {
+		if d.memoLim != lim {
+			clear(d.memo)
+			d.memoLim = lim
+		}
+		if v, ok := d.memo[addr]; ok {
+			return v
+		}
+		v := d.decode(addr, lim)
+		if len(d.memo) < 1<<20 {
+			d.memo[addr] = v
+		}
+		return v
+	}
+	return d.decode(addr, lim)
+}
+
+func (d *Decoder) decode(addr uint64, lim Limits) *model.Value {
+	st := &d.st
+	if st.path == nil {
+		st.path = map[uint64]bool{}
+	}
+	clear(st.path)
+	st.Decoder, st.lim, st.readLeft, st.nodesLeft = d, lim, lim.MaxRead, lim.MaxNodes
+	// Every read of this value goes through a hard budget, whatever path
+	// the object graph takes; charge() only stops early and cleanly.
+	saved := d.o.mem
+	if _, nested := saved.m.(*budgetMem); nested {
+		return errValue(addr, "", errors.New("nested decode"))
+	}
+	d.bm = budgetMem{m: saved.m, calls: 64*lim.MaxNodes + 4096, bytes: 2*lim.MaxRead + 1<<16}
+	d.o.mem = mem{&d.bm}
+	defer func() { d.o.mem = saved }()
 	return st.value(addr, 0)
+}
+
+// budgetMem fails reads once a value has used its share.
+type budgetMem struct {
+	m            target.Memory
+	calls, bytes int
+}
+
+var errReadBudget = errors.New("read limit reached")
+
+func (b *budgetMem) ReadAt(p []byte, addr uint64) (int, error) {
+	b.calls--
+	b.bytes -= len(p)
+	if b.calls < 0 || b.bytes < 0 {
+		return 0, errReadBudget
+	}
+	return b.m.ReadAt(p, addr)
 }
 
 func errValue(addr uint64, typ string, err error) *model.Value {
@@ -110,7 +174,7 @@ func (d *Decoder) typeOf(addr uint64) (uint64, *typeInfo) {
 		return t, ti
 	}
 	ti := d.classify(t)
-	if len(d.types) < 1<<16 {
+	if ti.err == nil && len(d.types) < 1<<16 { // errors may be the budget's: retry later
 		d.types[t] = ti
 	}
 	return t, ti
@@ -470,7 +534,7 @@ func (st *decoding) module(v *model.Value, m uint64) error {
 			attrs, _ := o.InstanceAttrs(spec, 64)
 			get := func(name string) (uint64, bool) {
 				for _, a := range attrs {
-					if s, err := o.Str(a.Key); err == nil && s == name {
+					if r, n, err := o.StrData(a.Key, len(name)+1); err == nil && n == len(name) && string(r) == name {
 						return a.Value, true
 					}
 				}
@@ -692,6 +756,10 @@ func (st *decoding) instance(v *model.Value, t, addr uint64, depth int) error {
 		sc := chain[i]
 		st.charge(len(sc.names) * 8)
 		for j, n := range sc.names {
+			if more || st.readLeft <= 0 {
+				break
+			}
+			st.charge(64)
 			name, err := st.str(n)
 			if err != nil {
 				continue
@@ -709,6 +777,9 @@ func (st *decoding) instance(v *model.Value, t, addr uint64, depth int) error {
 		return err
 	}
 	for _, it := range items {
+		if more {
+			break
+		}
 		name, err := st.str(it.Key)
 		if err != nil {
 			continue

@@ -43,6 +43,7 @@ type Reader struct {
 	dec      *Decoder
 	globals  map[uint64][]model.Local // module dict → its user globals
 	rendered map[uint64]bool          // globals already rendered by Resolve
+	reprs    map[*model.Value]string  // reprs already rendered by Resolve
 }
 
 // Retarget points the reader at another handle on the same process (e.g.
@@ -283,6 +284,7 @@ type rawFrame struct {
 	addr, code, ip uint64 // ip: instr_ptr/prev_instr (3.11+) or f_lasti (3.10)
 	owner          uint8
 	entry          bool
+	shim           uint64 // 3.12+: the entry frame on the C stack below an Entry frame
 	// With Reader.Values: variables decoded during capture.
 	locals      []model.Local
 	varErr      string
@@ -360,6 +362,7 @@ func (r *Reader) capture311(head uint64) ([]rawFrame, error) {
 			// first, so the Python frame just inside it is where that
 			// _PyEval_EvalFrameDefault call began.
 			out[len(out)-1].entry = true
+			out[len(out)-1].shim = f
 		}
 		f = prev
 	}
@@ -389,7 +392,7 @@ func (r *Reader) resolveFrames(raws []rawFrame) ([]model.Frame, error) {
 			addr = int((int64(rf.ip) - int64(c.codeStart)) / 2 * 2)
 		}
 		out = append(out, model.Frame{Kind: "python", Function: c.name, Qualname: c.qualname,
-			File: c.file, Line: c.line(minor, addr), Addr: rf.addr, Code: rf.code, Entry: rf.entry})
+			File: c.file, Line: c.line(minor, addr), Addr: rf.addr, Code: rf.code, Entry: rf.entry, Shim: rf.shim})
 		if r.Values != nil {
 			r.resolveVars(&out[len(out)-1], rf)
 		}

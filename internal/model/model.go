@@ -13,6 +13,26 @@ type Snapshot struct {
 	PauseMicros int64 `json:"pause_us,omitempty"`
 	// Warnings are problems that did not stop the dump.
 	Warnings []string `json:"warnings,omitempty"`
+	// Core describes the core file (cores only).
+	Core *Core `json:"core,omitempty"`
+	// Crash is the signal that killed the process (crash cores only).
+	Crash *Crash `json:"crash,omitempty"`
+}
+
+// Core describes the core file a snapshot was read from.
+type Core struct {
+	File    string   `json:"file"`              // path given to pyscope
+	Cmdline string   `json:"cmdline,omitempty"` // from NT_PRPSINFO (at most 79 bytes)
+	Missing []string `json:"missing_files,omitempty"`
+}
+
+// Crash is the signal that caused a core dump (NT_SIGINFO).
+type Crash struct {
+	Signal  int    `json:"signal"`
+	Name    string `json:"name"`    // "SIGSEGV"
+	Code    int    `json:"code"`    // si_code
+	Address uint64 `json:"address"` // faulting address; 0 when none
+	TID     int    `json:"tid"`     // thread that received it
 }
 
 // Python describes the interpreter found in the target.
@@ -31,6 +51,7 @@ type Thread struct {
 	Name        *string `json:"name"`      // threading.Thread.name
 	OSName      *string `json:"os_name"`   // comm
 	IsMain      bool    `json:"is_main"`
+	Crashed     bool    `json:"crashed,omitempty"` // received the signal that killed the process
 	HoldsGIL    bool    `json:"holds_gil"`
 	Interpreter int64   `json:"interpreter"` // interpreter id; 0 is the main one
 	Frames      []Frame `json:"frames"`
@@ -63,6 +84,10 @@ type Frame struct {
 	// eval loop (_PyEval_EvalFrameDefault): native/Python merging pairs each
 	// such call with the run of frames ending at an Entry frame.
 	Entry bool `json:"-"`
+	// Shim (3.12+) is the address of the interpreter's entry frame that
+	// precedes an Entry frame: it lives on the C stack of the eval-loop
+	// call, which identifies that native frame without symbols.
+	Shim uint64 `json:"-"`
 	// Locals: arguments, locals, cells and free variables in definition
 	// order (dump --locals).
 	Locals []Local `json:"locals,omitempty"`

@@ -183,6 +183,11 @@ func (s *Session) applyThread(th *model.Thread, rt *rawThread, kind string, pyth
 		return
 	}
 	nf := s.symbolizeFrames(rt.frames)
+	if python {
+		markEval(nf, shimsOf(th.Frames))
+	} else {
+		markEval(nf, nil)
+	}
 	th.State = classify(nf, rt, kind)
 	if rt.err != nil {
 		th.Warnings = append(th.Warnings, "native "+rt.err.Error())
@@ -220,6 +225,8 @@ type nframe struct {
 	modOff  uint64
 	signal  bool
 	inlined bool
+	sp, cfa uint64
+	eval    bool // a C-level call of the eval loop
 }
 
 func (s *Session) symbolizeFrames(frames []unwind.Frame) []nframe {
@@ -228,7 +235,7 @@ func (s *Session) symbolizeFrames(frames []unwind.Frame) []nframe {
 		syms := s.sym.Lookup(f.LookupPC())
 		if len(syms) == 0 {
 			out = append(out, nframe{pc: f.PC, module: f.Module, modOff: f.ModuleOffset, signal: f.Signal,
-				sym: symbolize.Symbol{Module: f.Module, Offset: f.ModuleOffset}})
+				sym: symbolize.Symbol{Module: f.Module, Offset: f.ModuleOffset}, sp: f.SP, cfa: f.CFA})
 			continue
 		}
 		for _, sy := range syms {
@@ -236,7 +243,7 @@ func (s *Session) symbolizeFrames(frames []unwind.Frame) []nframe {
 				sy.Module = f.Module
 			}
 			out = append(out, nframe{pc: f.PC, sym: sy, module: sy.Module, modOff: f.ModuleOffset,
-				signal: f.Signal, inlined: sy.Inlined})
+				signal: f.Signal, inlined: sy.Inlined, sp: f.SP, cfa: f.CFA})
 		}
 	}
 	return out
@@ -252,8 +259,35 @@ func baseName(fn string) string {
 }
 
 // isEval says a frame is one C-level call of the bytecode eval loop.
-func isEval(f nframe) bool {
-	return baseName(f.sym.Function) == "_PyEval_EvalFrameDefault"
+func isEval(f nframe) bool { return f.eval }
+
+// markEval finds the eval-loop frames: by name, and (3.12+) without
+// symbols as the frames whose stack holds an interpreter entry frame
+// (shims: the eval loop keeps its entry frame in a local variable).
+func markEval(nf []nframe, shims []uint64) {
+	for i := range nf {
+		f := &nf[i]
+		f.eval = baseName(f.sym.Function) == "_PyEval_EvalFrameDefault"
+		if f.eval || f.inlined || f.cfa <= f.sp {
+			continue
+		}
+		for _, a := range shims {
+			if a >= f.sp && a < f.cfa {
+				f.eval = true
+				break
+			}
+		}
+	}
+}
+
+func shimsOf(py []model.Frame) []uint64 {
+	var out []uint64
+	for _, f := range py {
+		if f.Shim != 0 {
+			out = append(out, f.Shim)
+		}
+	}
+	return out
 }
 
 // isInterpreter says a module is the interpreter itself: libpython or a

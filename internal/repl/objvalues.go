@@ -276,6 +276,7 @@ func (v *objValues) Locals(f model.Frame) ([]Var, error) {
 		}
 		out = append(out, Var{Name: name, Kind: kind, Ref: Ref(p)})
 	}
+	out = mergeDuplicates(out)
 	unoptimized := (flags >= 0 && flags&coOptimized == 0) || (flags < 0 && visible == 0)
 	if unoptimized && localsDict != 0 {
 		seen := map[string]bool{}
@@ -644,6 +645,9 @@ func (v *objValues) Attr(obj Ref, name string) (Ref, error) {
 		return 0, err
 	}
 	if p, ok := v.classAttr(t, name, o); ok {
+		if tn := v.TypeName(Ref(p)); tn == "property" || tn == "getset_descriptor" {
+			return 0, fmt.Errorf("%q is a %s of %s: its value is computed by code, and pyscope runs none in the target (print the attribute it reads, often _%s)", name, tn, v.typeNameOf(t), name)
+		}
 		return Ref(p), nil
 	}
 	return 0, fmt.Errorf("'%s' object has no attribute %q (pyscope reads instance, slot, class and module attributes; it runs no properties or __getattr__)", tn, name)
@@ -755,6 +759,24 @@ func (v *objValues) EntryFrames(frames []model.Frame) []bool {
 		// 3.12/3.13: 3 is FRAME_OWNED_BY_CSTACK; 3.14: 3 is
 		// FRAME_OWNED_BY_INTERPRETER (the entry shim), 4 FRAME_OWNED_BY_CSTACK.
 		out[i] = b[0] >= 3
+	}
+	return out
+}
+
+// mergeDuplicates keeps one entry per name: on 3.10 an argument that is
+// also a cell has an emptied argument slot and the value in the cell.
+func mergeDuplicates(vs []Var) []Var {
+	first := map[string]int{}
+	out := vs[:0]
+	for _, x := range vs {
+		if i, ok := first[x.Name]; ok {
+			if out[i].Ref == 0 {
+				out[i].Ref = x.Ref
+			}
+			continue
+		}
+		first[x.Name] = len(out)
+		out = append(out, x)
 	}
 	return out
 }

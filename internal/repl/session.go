@@ -331,7 +331,10 @@ func (s *Session) threadList() []threadRow {
 	byTID := map[int]*model.Thread{}
 	var orphans []*model.Thread
 	for i := range snap.Threads {
-		t := &snap.Threads[i]
+		t := pythonView(&snap.Threads[i])
+		if t == nil {
+			continue
+		}
 		if t.NativeID != 0 {
 			byTID[t.NativeID] = t
 		} else {
@@ -462,4 +465,28 @@ func (s *Session) noSource(file string, err error) error {
 		err = pe.Err
 	}
 	return fmt.Errorf("cannot read %s %s: %v", report.Safe(file), via, err)
+}
+
+// pythonView is a thread with its Python frames only (a snapshot with
+// native stacks merged holds native frames too); nil for a thread
+// without Python state.
+func pythonView(t *model.Thread) *model.Thread {
+	if t.Python != nil && !*t.Python {
+		return nil
+	}
+	mixed := false
+	for _, f := range t.Frames {
+		mixed = mixed || (f.Kind != "python" && f.Kind != "")
+	}
+	if !mixed {
+		return t
+	}
+	c := *t
+	c.Frames = nil
+	for _, f := range t.Frames {
+		if f.Kind == "python" || f.Kind == "" {
+			c.Frames = append(c.Frames, f)
+		}
+	}
+	return &c
 }

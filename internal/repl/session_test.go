@@ -60,4 +60,3 @@ func TestComplete(t *testing.T) {
 		}
 	}
 }
-

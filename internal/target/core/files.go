@@ -206,8 +206,10 @@ func (c *Core) coreFirstPage(name string) []byte {
 	return nil
 }
 
-// sameHead compares a file's first bytes with the captured first page
-// (up to the end of a shorter file).
+// sameHead compares a file's ELF header and program headers with the
+// captured first page. Only those: the rest of the page may be writable
+// data the process changed (a static binary's .dynamic, where ld.so
+// writes DT_DEBUG).
 func sameHead(path string, head []byte) bool {
 	f, err := os.Open(path)
 	if err != nil {
@@ -216,7 +218,17 @@ func sameHead(path string, head []byte) bool {
 	defer f.Close()
 	b := make([]byte, len(head))
 	n, _ := f.ReadAt(b, 0)
-	return n > 64 && bytes.Equal(b[:n], head[:n])
+	if n <= 64 || len(head) < 64 {
+		return false
+	}
+	end := uint64(64)
+	phoff := binary.LittleEndian.Uint64(head[32:])
+	phnum := uint64(binary.LittleEndian.Uint16(head[56:]))
+	if phoff >= 64 && phoff < uint64(len(head)) && phnum < 4096 {
+		end = min(phoff+phnum*56, uint64(len(head)))
+	}
+	end = min(end, uint64(n))
+	return bytes.Equal(b[:end], head[:end])
 }
 
 func (c *Core) buildIDAt(base, size uint64) string {

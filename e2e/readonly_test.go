@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"pyscope/internal/testenv"
+)
+
+// writableDigest hashes every readable, writable mapping of a process.
+func writableDigest(t *testing.T, pid int) (string, int64) {
+	t.Helper()
+	maps, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer maps.Close()
+	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	h := sha256.New()
+	var total int64
+	sc := bufio.NewScanner(maps)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 || !strings.HasPrefix(f[1], "rw") || strings.Contains(sc.Text(), "[vvar") || strings.Contains(sc.Text(), "[vsyscall]") {
+			continue
+		}
+		var lo, hi uint64
+		fmt.Sscanf(f[0], "%x-%x", &lo, &hi)
+		buf := make([]byte, hi-lo)
+		n, _ := mem.ReadAt(buf, int64(lo))
+		fmt.Fprintf(h, "%x-%x:%d:", lo, hi, n)
+		h.Write(buf[:n])
+		total += int64(n)
+	}
+	return fmt.Sprintf("%x", h.Sum(nil)), total
+}
+
+// TestDumpWritesNothing checksums the writable memory of a stopped target
+// before and after dumps in every mode: pyscope must not change a byte.
+func TestDumpWritesNothing(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	ins := testenv.Interpreters(t)
+	for _, in := range []testenv.Interp{ins[0], ins[2], ins[4], ins[5]} {
+		t.Run(in.Name, func(t *testing.T) {
+			tg := testenv.StartTarget(t, in, "shapes.py")
+			if err := syscall.Kill(tg.PID, syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			defer syscall.Kill(tg.PID, syscall.SIGCONT)
+			// Wait for the group stop to take every thread.
+			for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+				if testenv.NotStopped(tg.PID) != nil && allStopped(tg.PID) {
+					break
+				}
+			}
+			before, n := writableDigest(t, tg.PID)
+			for _, args := range [][]string{{"dump"}, {"dump", "--json"}, {"dump", "--no-block"}, {"dump", "--json", "--locals"}} {
+				r := runPyscope(t, bin, nil, append(args, strconv.Itoa(tg.PID))...)
+				if r.code != 0 {
+					t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
+				}
+			}
+			after, _ := writableDigest(t, tg.PID)
+			if before != after {
+				t.Fatalf("writable memory changed during the dumps (%d bytes hashed)", n)
+			}
+			if !allStopped(tg.PID) {
+				t.Error("a process that was stopped before the dump is no longer stopped")
+			}
+			t.Logf("%d writable bytes unchanged", n)
+		})
+	}
+}
+
+func allStopped(pid int) bool {
+	tids, err := testenv.Tasks(pid)
+	if err != nil {
+		return false
+	}
+	for _, tid := range tids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
+		if err != nil {
+			return false
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) == 0 || f[0] != "T" {
+			return false
+		}
+	}
+	return true
+}
