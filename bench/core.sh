@@ -42,13 +42,13 @@ ms() { echo "scale=1; ($2 - $1) / 1000000" | bc; }
 
 start small 0
 start big "$HEAP_MB"
-row() { printf '| %s | %s | %s | %s |\n' "$@"; }
-
-echo "## gcore: wall time and target pause (median-free: each of $((RUNS < 5 ? RUNS : 5)) runs listed as min/max)"
-echo
-row target tool "wall ms (min–max)" "target stopped ms (min–max)"
-row --- --- --- ---
 gruns=$(( RUNS < 5 ? RUNS : 5 ))
+echo "## gcore: wall time and target pause (median of $gruns runs, min-max)"
+echo
+row() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
+row target tool "core size" "wall ms" "target stopped ms"
+row --- --- ---: ---: ---:
+stat3() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {printf "%.1f (%.1f-%.1f)", v[int((NR+1)/2)], v[1], v[NR]}'; }
 for t in small big; do
   for tool in pyscope gdb; do
     walls=(); pauses=()
@@ -64,8 +64,7 @@ for t in small big; do
       b=$(now)
       walls+=("$(ms "$a" "$b")"); pauses+=("$(gap "$t")")
     done
-    mm() { printf '%s\n' "$@" | sort -n | sed -n '1p;$p' | paste -sd'–'; }
-    row "$t ($(du -h --apparent-size "$work/$t.$tool.core" | cut -f1) core)" "$tool gcore" "$(mm "${walls[@]}")" "$(mm "${pauses[@]}")"
+    row "$t" "$tool gcore" "$(du -h --apparent-size "$work/$t.$tool.core" | cut -f1)" "$(stat3 "${walls[@]}")" "$(stat3 "${pauses[@]}")"
   done
 done
 echo

@@ -93,7 +93,7 @@ func runDump(w io.Writer, arg string, f dumpFlags) error {
 // immutable code objects after resuming it.
 func snapshotLive(pid int, noBlock bool, values *cpython.ValueOptions, nat *native.Options) (*model.Snapshot, error) {
 	same := watchPID(pid)
-	probe, err := live.Open(pid, live.Options{NoBlock: true})
+	probe, err := live.Open(pid, live.Options{NoBlock: true, NoThreads: nat == nil, Cache: true})
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func snapshotLive(pid int, noBlock bool, values *cpython.ValueOptions, nat *nati
 	r.Prepare()
 	nh := newNativeHook(probe, nat)
 	defer nh.close()
-	p, err := live.Open(pid, live.Options{NoBlock: noBlock})
+	p, err := live.Open(pid, live.Options{NoBlock: noBlock, Cache: true})
 	if err != nil {
 		return nil, err
 	}

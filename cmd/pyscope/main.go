@@ -4,12 +4,18 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
 )
 
 func main() {
+	// A dump is short and allocates little: collecting garbage less often
+	// saves a third of its run time on large targets.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	root := newRoot()
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "pyscope: "+oneLine(err.Error()))

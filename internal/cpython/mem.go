@@ -49,6 +49,21 @@ func (r mem) read(addr uint64, n int) ([]byte, error) {
 	return b, nil
 }
 
+// readInto fills b from addr.
+func (r mem) readInto(b []byte, addr uint64) error {
+	if !validPtr(addr) || addr+uint64(len(b)) > maxUserAddr {
+		return &target.FaultError{Addr: addr, Len: len(b)}
+	}
+	got, err := r.m.ReadAt(b, addr)
+	if err != nil {
+		return err
+	}
+	if got != len(b) {
+		return &target.FaultError{Addr: addr, Len: len(b)}
+	}
+	return nil
+}
+
 func (r mem) u64(addr uint64) (uint64, error) {
 	var b [8]byte
 	if !validPtr(addr) {

@@ -199,6 +199,7 @@ type codeInfo struct {
 	linetable            []byte
 	codeStart            uint64 // address of the first code unit (3.11+)
 	firstTraceable       int64  // in code units
+	lines                map[int]int
 	err                  error
 }
 
@@ -272,10 +273,24 @@ func (r *Reader) readCode(addr uint64) *codeInfo {
 }
 
 func (c *codeInfo) line(minor int, addr int) int {
-	if minor <= 10 {
-		return Line310(c.linetable, c.firstLine, addr)
+	// Deep recursion hits the same instruction of the same code many
+	// times, and decoding walks the table from its start.
+	if l, ok := c.lines[addr]; ok {
+		return l
 	}
-	return Line311(c.linetable, c.firstLine, addr)
+	var l int
+	if minor <= 10 {
+		l = Line310(c.linetable, c.firstLine, addr)
+	} else {
+		l = Line311(c.linetable, c.firstLine, addr)
+	}
+	if c.lines == nil {
+		c.lines = map[int]int{}
+	}
+	if len(c.lines) < 4096 {
+		c.lines[addr] = l
+	}
+	return l
 }
 
 // rawFrame is a frame as captured while the target is stopped; it is
@@ -305,16 +320,16 @@ func (r *Reader) captureFrames(head uint64) ([]rawFrame, error) {
 func (r *Reader) capture310(head uint64) ([]rawFrame, error) {
 	L := r.In.Layout.FrameObj
 	var out []rawFrame
-	seen := map[uint64]bool{}
+	var cg cycleGuard
+	raw := make([]byte, int(L.Localsplus))
 	for f := head; f != 0; {
-		if seen[f] {
-			return out, fmt.Errorf("frame chain has a cycle at %#x", f)
+		if cg.seen(f) {
+			return trimCycle(out, f), fmt.Errorf("frame chain has a cycle at %#x", f)
 		}
 		if len(out) >= maxFrames {
 			return out, fmt.Errorf("more than %d frames", maxFrames)
 		}
-		seen[f] = true
-		raw, err := r.Obj.read(f, int(L.Localsplus))
+		err := r.Obj.readInto(raw, f)
 		if err != nil {
 			return out, fmt.Errorf("read frame at %#x: %w", f, err)
 		}
@@ -330,18 +345,17 @@ func (r *Reader) capture310(head uint64) ([]rawFrame, error) {
 
 func (r *Reader) capture311(head uint64) ([]rawFrame, error) {
 	L := r.In.Layout.Frame
-	size := int(L.Localsplus)
+	raw := make([]byte, int(L.Localsplus))
 	var out []rawFrame
-	seen := map[uint64]bool{}
+	var cg cycleGuard
 	for f := head; f != 0; {
-		if seen[f] {
-			return out, fmt.Errorf("frame chain has a cycle at %#x", f)
+		if cg.seen(f) {
+			return trimCycle(out, f), fmt.Errorf("frame chain has a cycle at %#x", f)
 		}
-		if len(seen) >= maxFrames {
+		if cg.steps > maxFrames {
 			return out, fmt.Errorf("more than %d frames", maxFrames)
 		}
-		seen[f] = true
-		raw, err := r.Obj.read(f, size)
+		err := r.Obj.readInto(raw, f)
 		if err != nil {
 			return out, fmt.Errorf("read frame at %#x: %w", f, err)
 		}
@@ -398,4 +412,44 @@ func (r *Reader) resolveFrames(raws []rawFrame) ([]model.Frame, error) {
 		}
 	}
 	return out, nil
+}
+
+// cycleGuard detects a cycle in a pointer chain without allocating (Brent's
+// algorithm): a chain that loops is caught within twice the loop's length.
+type cycleGuard struct {
+	saved       uint64
+	power, lam  int
+	steps       int
+	initialised bool
+}
+
+// seen reports whether p closes a cycle; call it once per element.
+func (g *cycleGuard) seen(p uint64) bool {
+	if !g.initialised {
+		g.initialised, g.power, g.saved = true, 1, p
+		g.steps++
+		return false
+	}
+	if p == g.saved {
+		return true
+	}
+	g.steps++
+	g.lam++
+	if g.lam == g.power {
+		g.saved, g.power, g.lam = p, g.power*2, 0
+	}
+	return false
+}
+
+// trimCycle cuts the frames read a second time before the cycle was
+// noticed, so each frame of the loop is shown once.
+func trimCycle(out []rawFrame, _ uint64) []rawFrame {
+	seen := make(map[uint64]bool, len(out))
+	for i, f := range out {
+		if seen[f.addr] {
+			return out[:i]
+		}
+		seen[f.addr] = true
+	}
+	return out
 }

@@ -50,7 +50,11 @@ func (s *Session) Close() {
 // stopped phase only walks stacks.
 func (s *Session) Prepare() {
 	for _, m := range s.sym.ModuleMap().Modules() {
-		s.res.Module(m.Start)
+		if um := s.res.Module(m.Start); um != nil && um.CFI != nil {
+			// A miss builds the FDE indexes of files without a search
+			// table (e.g. BOLT-processed binaries).
+			um.CFI.FindFDE(0)
+		}
 	}
 }
 

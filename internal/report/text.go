@@ -2,10 +2,14 @@
 package report
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+
+	"golang.org/x/term"
 
 	"pyscope/internal/model"
 )
@@ -148,9 +152,18 @@ func pauseString(us int64) string {
 
 // JSON writes the snapshot as indented JSON (docs/json-schema.md). Text is
 // exact: escaping for terminals does not apply.
+//
+// It is indented for a terminal and compact (one line) otherwise:
+// indenting costs several times the encoding itself on large dumps.
 func JSON(w io.Writer, s *model.Snapshot) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		enc.SetIndent("", "  ")
+	}
 	enc.SetEscapeHTML(false)
-	return enc.Encode(s)
+	if err := enc.Encode(s); err != nil {
+		return err
+	}
+	return bw.Flush()
 }

@@ -9,9 +9,9 @@ import (
 
 // writeVars prints a frame's variables under it, one per line:
 //
-//	      arg   a = 1
-//	      local b = <unbound>
-//	      global G = 'x'
+//	arg   a = 1
+//	local b = <unbound>
+//	global G = 'x'
 //
 // A module's globals are printed once per thread (seen), at its innermost
 // frame. Everything from the target goes through Safe.

@@ -24,6 +24,13 @@ type Options struct {
 	// NoBlock reads memory without stopping the process (no ptrace):
 	// results may be inconsistent and registers are unavailable.
 	NoBlock bool
+	// NoThreads skips listing the threads (with NoBlock): for a handle that
+	// only reads files, the memory map and memory, as discovery does.
+	NoThreads bool
+	// Cache keeps memory pages once read, also with NoBlock: for one short
+	// snapshot that may be torn anyway, reading each page once is faster
+	// and no less consistent.
+	Cache bool
 }
 
 var (
@@ -103,7 +110,7 @@ func Open(pid int, opts Options) (p *Process, err error) {
 		if err := p.attach(); err != nil {
 			return p, err
 		}
-	} else {
+	} else if !opts.NoThreads {
 		p.threads = p.listThreads()
 		if len(p.threads) == 0 {
 			return p, p.procError(os.ErrNotExist)
@@ -112,7 +119,7 @@ func Open(pid int, opts Options) (p *Process, err error) {
 	if err := p.readMaps(); err != nil {
 		return p, err
 	}
-	if !opts.NoBlock {
+	if !opts.NoBlock || opts.Cache {
 		p.mem.setCaching(true)
 	}
 	return p, nil
@@ -168,11 +175,11 @@ func (p *Process) listThreads() []target.Thread {
 	}
 	out := make([]target.Thread, 0, len(tids))
 	for _, tid := range tids {
-		st := taskState(p.pid, tid)
+		st, comm := taskStateComm(p.pid, tid)
 		if st == "" {
 			continue
 		}
-		out = append(out, target.Thread{TID: tid, Comm: taskComm(p.pid, tid), State: st})
+		out = append(out, target.Thread{TID: tid, Comm: comm, State: st})
 	}
 	return out
 }
@@ -205,7 +212,8 @@ func (p *Process) attach() error {
 				if _, ok := info[tid]; ok {
 					continue
 				}
-				th := &target.Thread{TID: tid, State: taskState(p.pid, tid), Comm: taskComm(p.pid, tid)}
+				st, comm := taskStateComm(p.pid, tid)
+				th := &target.Thread{TID: tid, State: st, Comm: comm}
 				if th.State == "" {
 					continue // already gone
 				}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"pyscope/internal/target"
 )
 
@@ -21,31 +23,33 @@ func procPath(pid int, rest string) string {
 }
 
 func readProcFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// Raw syscalls: os.File would register each of the hundreds of /proc
+	// files a dump reads with the runtime poller, for nothing.
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	defer f.Close()
-	var buf bytes.Buffer
-	_, err = buf.ReadFrom(&limitReader{f, maxProcFile})
-	return buf.Bytes(), err
-}
-
-type limitReader struct {
-	f *os.File
-	n int64
-}
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, errors.New("file too large")
+	defer unix.Close(fd)
+	buf := make([]byte, 0, 512)
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) >= maxProcFile {
+				return buf, errors.New("file too large")
+			}
+			buf = append(buf, make([]byte, len(buf))...)[:len(buf)]
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return buf, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
 	}
-	if int64(len(p)) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.f.Read(p)
-	l.n -= int64(n)
-	return n, err
 }
 
 // listTasks returns the TIDs in /proc/PID/task, leader first. The kernel
@@ -90,6 +94,23 @@ func statFields(b []byte) ([]string, error) {
 	return f, nil
 }
 
+// taskStateComm reads a thread's state and name from its stat file in one
+// read (the name there is the same TASK_COMM_LEN text as in comm).
+func taskStateComm(pid, tid int) (state, comm string) {
+	b, err := readProcFile(procPath(pid, "task/"+strconv.Itoa(tid)+"/stat"))
+	if err != nil {
+		return "", ""
+	}
+	f, err := statFields(b)
+	if err != nil {
+		return "", ""
+	}
+	if i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')'); i >= 0 && j > i {
+		comm = string(b[i+1 : j])
+	}
+	return f[0], comm
+}
+
 // taskState reads the one-letter kernel state of a thread ("" if gone).
 func taskState(pid, tid int) string {
 	b, err := readProcFile(procPath(pid, "task/"+strconv.Itoa(tid)+"/stat"))
@@ -101,14 +122,6 @@ func taskState(pid, tid int) string {
 		return ""
 	}
 	return f[0]
-}
-
-func taskComm(pid, tid int) string {
-	b, err := readProcFile(procPath(pid, "task/"+strconv.Itoa(tid)+"/comm"))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSuffix(string(b), "\n")
 }
 
 // StartTime returns field 22 of /proc/PID/stat (start time in clock ticks

@@ -1,0 +1,114 @@
+package bundle
+
+import (
+	"archive/tar"
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+func TestRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	core := filepath.Join(dir, "core")
+	data := append(make([]byte, 1<<17), []byte("\x7fELF tail")...) // a hole, then data
+	os.WriteFile(core, data, 0o600)
+	lib := filepath.Join(dir, "libfoo.so")
+	os.WriteFile(lib, []byte("library bytes"), 0o644)
+	out := filepath.Join(dir, "b.tar.zst")
+	var warns []string
+	_, err := Write(out, core, []File{
+		{Path: "/usr/lib/libfoo.so", Local: lib},
+		{Path: "/gone", Local: filepath.Join(dir, "nope")},
+	}, Manifest{PID: 42}, func(s string) { warns = append(warns, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], "/gone") {
+		t.Errorf("warnings %q, want one about /gone", warns)
+	}
+	if !Is(out) || Is(core) || Is(lib) {
+		t.Fatalf("Is: bundle %v, core %v, lib %v", Is(out), Is(core), Is(lib))
+	}
+	b, err := Open(out, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(b.Core); !bytes.Equal(got, data) {
+		t.Errorf("core differs after the round trip")
+	}
+	if got, _ := os.ReadFile(filepath.Join(b.Root, "usr/lib/libfoo.so")); string(got) != "library bytes" {
+		t.Errorf("library: %q", got)
+	}
+	if b.Manifest.PID != 42 || len(b.Manifest.Files) != 1 || b.Truncated != "" {
+		t.Errorf("manifest %+v, truncated %q", b.Manifest, b.Truncated)
+	}
+	b.Close()
+	if _, err := os.Stat(b.Dir); !os.IsNotExist(err) {
+		t.Errorf("Close left %s", b.Dir)
+	}
+}
+
+// rawBundle builds an archive entry by entry, as an attacker could.
+func rawBundle(t testing.TB, entries ...[2]string) []byte {
+	var buf bytes.Buffer
+	zw, _ := zstd.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, e := range entries {
+		tw.WriteHeader(&tar.Header{Name: e[0], Mode: 0o644, Size: int64(len(e[1])), Typeflag: tar.TypeReg})
+		tw.Write([]byte(e[1]))
+	}
+	tw.Close()
+	zw.Close()
+	return buf.Bytes()
+}
+
+func TestHostileEntries(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "evil.tar.zst")
+	os.WriteFile(p, rawBundle(t,
+		[2]string{manifestName, `{"version":1}`},
+		[2]string{"core", "x"},
+		[2]string{"root/../../../escaped", "no"},
+		[2]string{"../escaped2", "no"},
+		[2]string{"/abs", "no"},
+	), 0o644)
+	b, err := Open(p, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, f := range []string{filepath.Join(dir, "escaped"), filepath.Join(dir, "escaped2"), "/abs", filepath.Join(filepath.Dir(dir), "escaped")} {
+		if _, err := os.Stat(f); err == nil {
+			t.Errorf("entry escaped to %s", f)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(b.Root, "escaped")); err != nil {
+		t.Errorf("confined entry not unpacked under the root: %v", err)
+	}
+	// No manifest first: not a bundle.
+	os.WriteFile(p, rawBundle(t, [2]string{"core", "x"}), 0o644)
+	if Is(p) {
+		t.Error("archive without manifest taken for a bundle")
+	}
+	if _, err := Open(p, dir); err == nil {
+		t.Error("Open accepted an archive without manifest")
+	}
+}
+
+func FuzzOpen(f *testing.F) {
+	f.Add(rawBundle(f, [2]string{manifestName, `{"version":1}`}, [2]string{"core", "\x7fELF"}, [2]string{"root/a/b", "c"}))
+	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "f.tar.zst")
+		os.WriteFile(p, data, 0o644)
+		Is(p)
+		if b, err := Open(p, dir); err == nil {
+			b.Close()
+		}
+	})
+}
