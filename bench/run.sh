@@ -4,8 +4,9 @@
 #
 #   bench/run.sh [RUNS]        (as root; needs the test set-up: scripts/test.sh)
 #
-# Peers: gdb's `thread apply all py-bt` on Debian's python3.11 with
-# python3.11-dbg, and CPython 3.14's own _remote_debugging.RemoteUnwinder.
+# Peers: gdb's `thread apply all py-bt` (and `bt` for --native) on Debian's
+# python3.11 with python3.11-dbg, and CPython 3.14's own
+# _remote_debugging.RemoteUnwinder. Also: the interactive session's latency.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-20}
@@ -37,11 +38,15 @@ hf() { # name cmd...
 }
 for t in deb4 deb100 py4 py100; do
   hf "pyscope-$t" "$work/pyscope dump $(pid $t)"
-  hf "pyscope-locals-$t" "$work/pyscope dump --locals $(pid $t)" || true
+  hf "pyscope-json-$t" "$work/pyscope dump --json $(pid $t)"
+  hf "pyscope-noblock-$t" "$work/pyscope dump --json --no-block $(pid $t)"
+  hf "pyscope-locals-$t" "$work/pyscope dump --json --locals $(pid $t)"
+  hf "pyscope-native-$t" "$work/pyscope dump --native $(pid $t)"
 done
 gdbruns=$(( RUNS < 5 ? RUNS : 5 ))
 for t in deb4 deb100; do
   RUNS=$gdbruns hf "gdb-$t" "gdb -batch -nx -p $(pid $t) -ex 'thread apply all py-bt'"
+  RUNS=$gdbruns hf "gdbbt-$t" "gdb -batch -nx -p $(pid $t) -ex 'thread apply all bt'"
 done
 for t in py4 py100; do
   hf "remote-$t" "$PY314 -c 'import _remote_debugging as r; r.RemoteUnwinder($(pid $t), all_threads=True).get_stack_trace()'"
@@ -49,6 +54,14 @@ done
 # Target pause, as pyscope measures it (median of RUNS dumps).
 for t in deb4 deb100 py4 py100; do
   for _ in $(seq "$RUNS"); do "$work/pyscope" dump --json "$(pid $t)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pause_us"])'; done >"$work/pause-$t.txt"
-  for _ in $(seq "$RUNS"); do "$work/pyscope" dump --locals --json "$(pid $t)" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["pause_us"])' 2>/dev/null; done >"$work/pause-locals-$t.txt" || true
+  for _ in $(seq "$RUNS"); do "$work/pyscope" dump --locals --json "$(pid $t)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pause_us"])'; done >"$work/pause-locals-$t.txt"
+done
+for t in deb4 deb100 py4 py100; do
+  for _ in $(seq "$RUNS"); do "$work/pyscope" dump --native --json "$(pid $t)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pause_us"])'; done >"$work/pause-native-$t.txt"
 done
 python3 bench/summarize.py "$work"
+# The session: time to the first prompt and py-print latency on a big dict.
+"$PY314" testdata/targets/session.py "$work/session.json" big >"$work/session.out" &
+for _ in $(seq 400); do grep -q ready "$work/session.out" 2>/dev/null && break; sleep 0.05; done
+echo
+python3 bench/session.py "$work/pyscope" "$(jobs -p | tail -1)"

@@ -26,12 +26,31 @@ def fmt(x):
 
 rows = [("Debian 3.11.2, 4 threads", "deb4", "gdb"), ("Debian 3.11.2, 100 threads × depth 50", "deb100", "gdb"),
         ("3.14.6, 4 threads", "py4", "remote"), ("3.14.6, 100 threads × depth 50", "py100", "remote")]
-print("| target | pyscope dump | pause | peer | peer time | peer / pyscope | dump --locals | pause | locals / dump |")
-print("|---|---|---|---|---|---|---|---|---|")
+def ms(x):
+    return "—" if x is None else f"{x:.2f} ms"
+
+
+def ratio(a, b, fmtstr="{:.1f}×"):
+    return fmtstr.format(a[0] / b[0]) if a and b else "—"
+
+
+print("### Python stacks: `pyscope dump` against its peers\n")
+print("| target | pyscope dump (text) | --json | --json --no-block | pause | peer | peer time | peer / pyscope --json |")
+print("|---|---|---|---|---|---|---|---|")
 for label, t, peer in rows:
-    ps, pl, pp = mean_ms("pyscope-" + t), mean_ms("pyscope-locals-" + t), mean_ms(peer + "-" + t)
-    ratio = f"{pp[0] / ps[0]:.0f}×" if ps and pp else "—"
-    lr = f"{pl[0] / ps[0]:.2f}×" if ps and pl else "—"
-    pz, plz = pause("pause-" + t), pause("pause-locals-" + t)
-    peer_name = "gdb py-bt" if peer == "gdb" else "RemoteUnwinder"
-    print(f"| {label} | {fmt(ps)} | {'—' if pz is None else f'{pz:.2f} ms'} | {peer_name} | {fmt(pp)} | {ratio} | {fmt(pl)} | {'—' if plz is None else f'{plz:.2f} ms'} | {lr} |")
+    ps, pj, pn, pp = mean_ms("pyscope-" + t), mean_ms("pyscope-json-" + t), mean_ms("pyscope-noblock-" + t), mean_ms(peer + "-" + t)
+    peer_name = "gdb `thread apply all py-bt`" if peer == "gdb" else "`RemoteUnwinder.get_stack_trace()`"
+    print(f"| {label} | {fmt(ps)} | {fmt(pj)} | {fmt(pn)} | {ms(pause('pause-' + t))} | {peer_name} | {fmt(pp)} | {ratio(pp, pj)} |")
+print("\n### `--locals` against a plain dump (both `--json`)\n")
+print("| target | dump --json | pause | dump --json --locals | pause | locals / plain |")
+print("|---|---|---|---|---|---|")
+for label, t, _ in rows:
+    pj, pl = mean_ms("pyscope-json-" + t), mean_ms("pyscope-locals-" + t)
+    print(f"| {label} | {fmt(pj)} | {ms(pause('pause-' + t))} | {fmt(pl)} | {ms(pause('pause-locals-' + t))} | {ratio(pl, pj, '{:.2f}×')} |")
+print("\n### `--native` against a plain dump and gdb's `bt`\n")
+print("| target | dump | dump --native | pause | gdb `thread apply all bt` | gdb / pyscope --native |")
+print("|---|---|---|---|---|---|")
+for label, t, peer in rows:
+    ps, pn = mean_ms("pyscope-" + t), mean_ms("pyscope-native-" + t)
+    gb = mean_ms("gdbbt-" + t) if peer == "gdb" else None
+    print(f"| {label} | {fmt(ps)} | {fmt(pn)} | {ms(pause('pause-native-' + t))} | {fmt(gb)} | {ratio(gb, pn)} |")

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"pyscope/internal/bundle"
 	"pyscope/internal/repl"
 )
 
@@ -59,6 +60,17 @@ func runDebug(arg string, f debugFlags) error {
 	var prog repl.Program
 	if pid, err := strconv.Atoi(arg); err == nil && pid > 0 {
 		prog, err = repl.OpenLive(pid, repl.LiveOptions{AfterStop: func() { repl.Claim(sigs) }})
+		if err != nil {
+			return err
+		}
+	} else if bundle.Is(arg) {
+		// A bundle (pyscope gcore --bundle) carries its core and files.
+		b, err := bundle.Open(arg, "")
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		prog, err = repl.OpenCore(b.Core, repl.CoreOptions{Sysroot: b.Root, LibPaths: f.libPaths})
 		if err != nil {
 			return err
 		}

@@ -35,5 +35,19 @@ func writeVar(b *strings.Builder, l model.Local, c palette) {
 	if l.Unbound {
 		repr = c.dim + repr + c.reset
 	}
-	fmt.Fprintf(b, "      %s%-5s%s %s%s%s = %s\n", c.dim, l.Kind, c.reset, c.bold, Safe(l.Name), c.reset, repr)
+	// Plain appends: this runs for every variable of every frame.
+	b.WriteString("      ")
+	b.WriteString(c.dim)
+	b.WriteString(l.Kind)
+	for i := len(l.Kind); i < 5; i++ {
+		b.WriteByte(' ')
+	}
+	b.WriteString(c.reset)
+	b.WriteByte(' ')
+	b.WriteString(c.bold)
+	b.WriteString(Safe(l.Name))
+	b.WriteString(c.reset)
+	b.WriteString(" = ")
+	b.WriteString(repr)
+	b.WriteByte('\n')
 }
