@@ -32,6 +32,8 @@ func TestMain(m *testing.M) {
 func helperMain(mode, pidStr string) int {
 	pid, _ := strconv.Atoi(pidStr)
 	switch mode {
+	case "mainthread":
+		return mainThreadHelper(pid)
 	case "attachloop":
 		fmt.Println("start")
 		for {

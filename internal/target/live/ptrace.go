@@ -1,11 +1,14 @@
 package live
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,6 +20,7 @@ type ptracer struct {
 	closed bool
 	reqs   chan func()
 	done   chan struct{}
+	tid    int // the tracer thread, set before the first request runs
 }
 
 func newPtracer() *ptracer {
@@ -27,6 +31,17 @@ func newPtracer() *ptracer {
 
 func (t *ptracer) loop() {
 	runtime.LockOSThread()
+	if false && unix.Gettid() == unix.Getpid() {
+		// Go never ends the main thread (it parks it), so tracees it holds
+		// would stay traced, and one that stops late would stay in "t"
+		// for the life of the program. Serve from a new thread instead;
+		// holding this one locked meanwhile keeps the new goroutine off it.
+		go t.loop()
+		<-t.done
+		runtime.UnlockOSThread()
+		return
+	}
+	t.tid = unix.Gettid()
 	// Precise short sleeps while polling for stops (see waitStops).
 	unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
 	// Deliberately never unlocked: when loop returns the OS thread exits and
@@ -60,7 +75,9 @@ func (t *ptracer) do(f func() error) (err error) {
 	return err
 }
 
-// stop ends the tracer thread (which detaches anything left) and waits.
+// stop ends the tracer thread (which detaches anything left) and waits
+// until the thread is gone, so that no tracee is still attached when Close
+// returns.
 func (t *ptracer) stop() {
 	t.mu.Lock()
 	if !t.closed {
@@ -69,6 +86,16 @@ func (t *ptracer) stop() {
 	}
 	t.mu.Unlock()
 	<-t.done
+	if t.tid == 0 {
+		return
+	}
+	task := fmt.Sprintf("/proc/self/task/%d", t.tid)
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		if _, err := os.Stat(task); err != nil {
+			return
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
 }
 
 // tracee is one seized thread.
@@ -77,6 +104,9 @@ type tracee struct {
 	stopped bool
 	gone    bool
 	sig     int // signal taken from a signal-delivery-stop, re-injected at detach
+	// checkSiginfo makes poll ask PTRACE_GETSIGINFO when wait4 reports
+	// nothing (see unreported).
+	checkSiginfo bool
 }
 
 type waitResult int
@@ -100,6 +130,9 @@ func (tr *tracee) poll() waitResult {
 			return waitGone
 		}
 		if wpid == 0 {
+			if tr.checkSiginfo {
+				return tr.unreported()
+			}
 			return waitPending
 		}
 		switch {
@@ -120,6 +153,27 @@ func (tr *tracee) poll() waitResult {
 	}
 }
 
+// unreported detects a ptrace-stop whose wait notification someone else
+// consumed: when the target is also our child, any thread of this process
+// that waits for it (os/exec's Cmd.Wait does waitid(P_PIDFD, WEXITED))
+// reaps the main thread's ptrace-stops too, and wait4 never reports them.
+// PTRACE_GETSIGINFO succeeds only on a thread in a ptrace-stop, and tells
+// our event-stops from a signal-delivery-stop whose signal we owe back.
+func (tr *tracee) unreported() waitResult {
+	var si [128]byte // siginfo_t
+	_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_GETSIGINFO, uintptr(tr.tid), 0, uintptr(unsafe.Pointer(&si[0])), 0, 0)
+	if e != 0 {
+		return waitPending
+	}
+	tr.stopped = true
+	signo := int32(binary.LittleEndian.Uint32(si[0:]))
+	code := int32(binary.LittleEndian.Uint32(si[8:]))
+	if (code>>8)&0xff != unix.PTRACE_EVENT_STOP {
+		tr.sig = int(signo)
+	}
+	return waitStopped
+}
+
 // waitStops polls all pending tracees until each stopped or vanished, or
 // until the deadline. It sleeps in short steps on the tracer thread (whose
 // timer slack is 1ns) rather than spinning: the stopping threads need a CPU
@@ -132,6 +186,9 @@ func waitStops(ts []*tracee, deadline time.Time) {
 			if tr.stopped || tr.gone {
 				continue
 			}
+			// A stop wait4 still misses after about a millisecond was
+			// probably reported to another waiter: check it directly.
+			tr.checkSiginfo = step >= 640*time.Microsecond
 			if tr.poll() == waitPending {
 				pending++
 			}
