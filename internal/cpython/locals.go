@@ -146,8 +146,11 @@ func (r *Reader) readCodeVars(code uint64) *codeVars {
 func (r *Reader) frameVars(cv *codeVars, slots []uint64, dec *Decoder, lim Limits) []model.Local {
 	o := r.Obj
 	stackref := r.In.Minor >= 14
-	var out []model.Local
-	byName := map[string]int{} // 3.10: an argument that is also a cell
+	out := make([]model.Local, 0, len(cv.names))
+	var byName map[string]int // 3.10: an argument that is also a cell
+	if r.In.Minor <= 10 {
+		byName = map[string]int{}
+	}
 	for i, name := range cv.names {
 		if i >= len(slots) {
 			break

@@ -18,6 +18,8 @@ const (
 	cacheMaxRead = 16 * pageSize
 	// The cache is dropped when it grows past this many pages (64 MiB).
 	cacheMaxPages = 16384
+	// blockSize is what one cache miss reads (a pymalloc pool is 16 KiB).
+	blockSize = 16 << 10
 )
 
 // memReader reads target memory with process_vm_readv, or pread on
@@ -143,11 +145,21 @@ func (m *memReader) readCached(p []byte, addr uint64) (int, error) {
 	return done, nil
 }
 
-// fill reads the uncached pages from base up to end (at least one) in a
-// single syscall and returns the first; nil means it is unreadable.
+// fill reads the page at base (and up to end) and returns it; nil means it
+// is unreadable. A miss reads the whole aligned block around base in one
+// syscall: objects allocated together sit in the same allocator pool, so
+// the neighbours are usually wanted next, and one large read costs far less
+// than many small ones.
 func (m *memReader) fill(base, end uint64) (*[pageSize]byte, error) {
 	if len(m.pages) >= cacheMaxPages {
 		clear(m.pages)
+	}
+	if end <= base+blockSize {
+		start := base &^ (blockSize - 1)
+		if pg, ok, err := m.fillRange(start, start+blockSize, base); ok || err != nil {
+			return pg, err
+		}
+		// The block starts in unmapped memory: read from base instead.
 	}
 	n := 1
 	for next := base + pageSize; next < end; next += pageSize {
@@ -156,21 +168,32 @@ func (m *memReader) fill(base, end uint64) (*[pageSize]byte, error) {
 		}
 		n++
 	}
-	buf := make([]byte, n*pageSize)
-	got, err := m.readRaw(buf, base)
+	pg, _, err := m.fillRange(base, base+uint64(n*pageSize), base)
+	return pg, err
+}
+
+// fillRange reads [start, end) and caches every page it got. ok reports
+// whether want was read or is known unreadable.
+func (m *memReader) fillRange(start, end, want uint64) (*[pageSize]byte, bool, error) {
+	buf := make([]byte, end-start)
+	got, err := m.readRaw(buf, start)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	for i := 0; i < n; i++ {
-		addr := base + uint64(i*pageSize)
-		if got >= (i+1)*pageSize {
-			m.pages[addr] = (*[pageSize]byte)(buf[i*pageSize:])
-		} else {
-			m.pages[addr] = nil
-			break
+	for a := start; a < end; a += pageSize {
+		off := int(a - start)
+		if got >= off+pageSize {
+			m.pages[a] = (*[pageSize]byte)(buf[off:])
+			continue
 		}
+		if a == want || a > want {
+			// The read stopped here: this page faults.
+			m.pages[a] = nil
+		}
+		break
 	}
-	return m.pages[base], nil
+	pg, ok := m.pages[want]
+	return pg, ok, nil
 }
 
 // setCaching turns the page cache on (target stopped) or off and drops it.

@@ -31,7 +31,7 @@ func newPtracer() *ptracer {
 
 func (t *ptracer) loop() {
 	runtime.LockOSThread()
-	if false && unix.Gettid() == unix.Getpid() {
+	if unix.Gettid() == unix.Getpid() {
 		// Go never ends the main thread (it parks it), so tracees it holds
 		// would stay traced, and one that stops late would stay in "t"
 		// for the life of the program. Serve from a new thread instead;
