@@ -119,7 +119,7 @@ func snapshotLive(pid int, noBlock bool, values *cpython.ValueOptions, nat *nati
 	cerr := p.Close()
 	if err != nil {
 		if _, serr := os.Stat(fmt.Sprintf("/proc/%d", pid)); serr != nil {
-			return nil, fmt.Errorf("process %d: %w during the dump", pid, target.ErrExited)
+			return nil, exitedDuring(pid)
 		}
 		return nil, err
 	}
@@ -139,10 +139,19 @@ func snapshotLive(pid int, noBlock bool, values *cpython.ValueOptions, nat *nati
 }
 
 func describe(pid int, err error) error {
+	if errors.Is(err, target.ErrExited) {
+		// Whatever read failed (a file, the interpreter list), the cause
+		// is the exit: say only that.
+		return exitedDuring(pid)
+	}
 	if errors.Is(err, cpython.ErrNotPython) {
 		return fmt.Errorf("process %d is not a Python process: no CPython runtime (_PyRuntime) in its executable or libraries", pid)
 	}
 	return err
+}
+
+func exitedDuring(pid int) error {
+	return fmt.Errorf("process %d: %w during the dump; run pyscope again if it restarted", pid, target.ErrExited)
 }
 
 func useColor(w io.Writer, mode string) bool {

@@ -24,6 +24,40 @@ const (
 	readChunkMaxLen = 16 << 20
 )
 
+// pagedMem puts a one-page memo in front of a target's memory: most
+// reads of a walk or a decode fall on the page just read, and with a Pager
+// they then cost a slice copy instead of a locked cache lookup.
+type pagedMem struct {
+	m     target.Memory
+	pager target.Pager
+	base  uint64
+	page  []byte
+}
+
+func newPagedMem(m target.Memory) *pagedMem {
+	p := &pagedMem{m: m}
+	p.pager, _ = m.(target.Pager)
+	return p
+}
+
+func (p *pagedMem) ReadAt(b []byte, addr uint64) (int, error) {
+	if p.pager != nil {
+		off := addr & (pageSize - 1)
+		if off+uint64(len(b)) <= pageSize {
+			base := addr - off
+			if p.page == nil || base != p.base {
+				pg, ok := p.pager.Page(base)
+				if !ok {
+					return p.m.ReadAt(b, addr) // let the target say why
+				}
+				p.base, p.page = base, pg
+			}
+			return copy(b, p.page[off:]), nil
+		}
+	}
+	return p.m.ReadAt(b, addr)
+}
+
 // mem is a typed reader over target memory.
 type mem struct {
 	m target.Memory

@@ -50,12 +50,12 @@ type Reader struct {
 // from a running probe to a stopped one), keeping what it has learnt.
 func (r *Reader) Retarget(t target.Target) {
 	r.t = t
-	r.Obj.mem = mem{t}
+	r.Obj.mem = mem{newPagedMem(t)}
 }
 
 // NewReader prepares to read in's runtime from t.
 func NewReader(t target.Target, in *Interpreter) *Reader {
-	m := mem{t}
+	m := mem{newPagedMem(t)}
 	return &Reader{In: in, t: t, Obj: NewObjects(m, in.Layout, in.Minor), codes: map[uint64]*codeInfo{}}
 }
 

@@ -18,6 +18,7 @@ package gcore
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -107,14 +108,20 @@ func WriteFile(p target.Target, path string, opts Options) (Stats, error) {
 // Write writes the core of p (a stopped live process) to w. If w is an
 // *os.File, zero blocks are left as holes and the file is truncated to
 // the core's size; any other WriterAt receives every byte.
-func Write(p target.Target, w io.WriterAt, opts Options) (Stats, error) {
+func Write(p target.Target, w io.WriterAt, opts Options) (_ Stats, err error) {
 	var st Stats
 	pid := p.PID()
-	warn := func(s string) {
-		if opts.Warn != nil {
-			opts.Warn(s)
+	// Warnings are held back until the core is complete: when the write
+	// fails (e.g. the process exited) they only obscure the error.
+	var warnings []string
+	warn := func(s string) { warnings = append(warnings, s) }
+	defer func() {
+		if opts.Warn != nil && err == nil {
+			for _, w := range warnings {
+				opts.Warn(w)
+			}
 		}
-	}
+	}()
 	threads := p.Threads()
 	if len(threads) == 0 {
 		return st, fmt.Errorf("process %d has no threads to dump", pid)
@@ -180,7 +187,10 @@ func Write(p target.Target, w io.WriterAt, opts Options) (Stats, error) {
 		for done := uint64(0); done < s.filesz; {
 			n := min(uint64(chunkSize), s.filesz-done)
 			b := buf[:n]
-			bad := readFill(p, b, s.m.Start+done)
+			bad, err := readFill(p, b, s.m.Start+done)
+			if err != nil {
+				return st, fmt.Errorf("process %d: %w while its core was being written; no core was saved", pid, target.ErrExited)
+			}
 			st.Unreadable += bad
 			if err := writeData(w, b, zero, int64(s.off+done), sparse); err != nil {
 				return st, fmt.Errorf("writing core: %v", err)
@@ -206,11 +216,15 @@ func Write(p target.Target, w io.WriterAt, opts Options) (Stats, error) {
 }
 
 // readFill reads b from the target; unreadable pages are zeroed. It
-// returns how many bytes could not be read.
-func readFill(p target.Target, b []byte, addr uint64) int64 {
+// returns how many bytes could not be read, and an error only when the
+// process has exited (its memory is gone: the core would be mostly zeros).
+func readFill(p target.Target, b []byte, addr uint64) (int64, error) {
 	n, err := p.ReadAt(b, addr)
 	if err == nil && n == len(b) {
-		return 0
+		return 0, nil
+	}
+	if errors.Is(err, target.ErrExited) {
+		return 0, err
 	}
 	var bad int64
 	for i := 0; i < len(b); i += pageSize {
@@ -219,11 +233,14 @@ func readFill(p target.Target, b []byte, addr uint64) int64 {
 			continue
 		}
 		if k, err := p.ReadAt(b[i:j], addr+uint64(i)); err != nil || k < j-i {
+			if errors.Is(err, target.ErrExited) {
+				return bad, err
+			}
 			clear(b[i:j])
 			bad += int64(j - i)
 		}
 	}
-	return bad
+	return bad, nil
 }
 
 func writeData(w io.WriterAt, b, zero []byte, off int64, sparse bool) error {

@@ -17,6 +17,13 @@ type Memory interface {
 	ReadAt(p []byte, addr uint64) (int, error)
 }
 
+// Pager is implemented by memories that can lend whole 4 KiB pages (a
+// stopped process's page cache) so that many small reads cost no syscall
+// or copy each. Page returns false when it cannot; ReadAt then decides.
+type Pager interface {
+	Page(base uint64) ([]byte, bool)
+}
+
 // FaultError reports an unreadable address.
 type FaultError struct {
 	Addr uint64

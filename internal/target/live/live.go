@@ -136,11 +136,10 @@ func (p *Process) stripRoot(path string) string {
 func (p *Process) procError(err error) error {
 	switch {
 	case errors.Is(err, os.ErrNotExist), errors.Is(err, unix.ESRCH):
-		if _, serr := os.Stat(procPath(p.pid, "")); serr != nil {
-			if p.tracees != nil {
-				return exitedError(p.pid)
-			}
-			return noProcessError(p.pid)
+		// Open found the process alive, so a process that is gone, or a
+		// zombie (its /proc files are empty or missing), exited since.
+		if _, serr := os.Stat(procPath(p.pid, "")); serr != nil || !isAlive(p.ioPid) || isExiting(p.pid, p.ioPid) {
+			return exitedError(p.pid)
 		}
 	case errors.Is(err, os.ErrPermission), errors.Is(err, unix.EPERM):
 		if p.opts.NoBlock {
@@ -457,4 +456,11 @@ func (p *Process) Executable() string { return p.exe }
 // ReadAt reads target memory; see target.Memory.
 func (p *Process) ReadAt(b []byte, addr uint64) (int, error) {
 	return p.mem.ReadAt(b, addr)
+}
+
+// Page lends the 4 KiB page at base (page-aligned) from the cache, which
+// is valid while the process is stopped (or with Options.Cache): see
+// target.Pager. The caller must not modify it.
+func (p *Process) Page(base uint64) ([]byte, bool) {
+	return p.mem.page(base)
 }

@@ -196,6 +196,27 @@ func (m *memReader) fillRange(start, end, want uint64) (*[pageSize]byte, bool, e
 	return pg, ok, nil
 }
 
+// page lends the cached page at base (page-aligned), filling it on a miss.
+// It fails when the cache is off (the target runs) or the page faults.
+func (m *memReader) page(base uint64) ([]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.caching || base&(pageSize-1) != 0 {
+		return nil, false
+	}
+	pg, ok := m.pages[base]
+	if !ok {
+		var err error
+		if pg, err = m.fill(base, base+pageSize); err != nil {
+			return nil, false
+		}
+	}
+	if pg == nil {
+		return nil, false
+	}
+	return pg[:], true
+}
+
 // setCaching turns the page cache on (target stopped) or off and drops it.
 func (m *memReader) setCaching(on bool) {
 	m.mu.Lock()

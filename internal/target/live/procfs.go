@@ -124,6 +124,22 @@ func taskState(pid, tid int) string {
 	return f[0]
 }
 
+// isExiting reports whether a thread is gone or has begun to exit
+// (PF_EXITING in stat's flags): its mm and /proc links may already be gone
+// while its state still reads R or D.
+func isExiting(pid, tid int) bool {
+	b, err := readProcFile(procPath(pid, "task/"+strconv.Itoa(tid)+"/stat"))
+	if err != nil {
+		return true
+	}
+	f, err := statFields(b)
+	if err != nil {
+		return false
+	}
+	flags, err := strconv.ParseUint(f[9-3], 10, 64)
+	return err == nil && flags&0x4 != 0
+}
+
 // StartTime returns field 22 of /proc/PID/stat (start time in clock ticks
 // since boot), which with the PID identifies a process across PID reuse.
 func StartTime(pid int) (uint64, error) {
