@@ -614,6 +614,7 @@ func (st *decoding) container(v *model.Value, t, addr uint64, depth int) error {
 		if err != nil {
 			return err
 		}
+		v.Items = make([]*model.Value, 0, n)
 		for i := 0; i < n; i++ {
 			v.Items = append(v.Items, st.value(binary.LittleEndian.Uint64(b[8*i:]), depth+1))
 		}
@@ -632,6 +633,8 @@ func (st *decoding) container(v *model.Value, t, addr uint64, depth int) error {
 		if err != nil {
 			return err
 		}
+		v.Keys = make([]*model.Value, 0, len(items))
+		v.Items = make([]*model.Value, 0, len(items))
 		for _, it := range items {
 			v.Keys = append(v.Keys, st.value(it.Key, depth+1))
 			v.Items = append(v.Items, st.value(it.Value, depth+1))
