@@ -20,7 +20,7 @@ import (
 )
 
 // TestTargetExitsDuringDump kills the target (SIGKILL) at random moments
-// while pyscope dumps it or writes its core. Every run must end either
+// while pyscope dumps it (with and without --native) or writes its core. Every run must end either
 // with exit 0 and a complete result (JSON that parses, a core pyscope can
 // read), or with a non-zero exit and one line on stderr, never a hang or
 // a Go trace.
@@ -39,8 +39,11 @@ func TestTargetExitsDuringDump(t *testing.T) {
 				tg := testenv.StartPlain(t, in, "sigwatch.py", "ready", filepath.Join(dir, "signals.log"))
 				corePath := filepath.Join(dir, "core")
 				args := []string{"dump", "--json", strconv.Itoa(tg.PID)}
-				if i%3 == 2 {
+				switch {
+				case i%3 == 2:
 					args = []string{"gcore", strconv.Itoa(tg.PID), "-o", corePath}
+				case i%6 == 1:
+					args = []string{"dump", "--native", "--json", strconv.Itoa(tg.PID)}
 				}
 				cmd := exec.Command(bin, args...)
 				var out, errb bytes.Buffer
@@ -97,6 +100,9 @@ func TestTargetExitsDuringDump(t *testing.T) {
 				msg := strings.TrimSuffix(r.stderr, "\n")
 				if msg == "" || strings.Contains(msg, "\n") {
 					t.Errorf("round %d: exit %d, stderr should be one line: %q", i, r.code, r.stderr)
+				}
+				if !strings.Contains(msg, "exited") && !strings.Contains(msg, "no such process") {
+					t.Errorf("round %d: the error does not say the process exited: %q", i, msg)
 				}
 				if args[0] == "gcore" {
 					if _, err := os.Stat(corePath); err == nil {

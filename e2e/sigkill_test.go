@@ -111,13 +111,15 @@ func killOnce(t *testing.T, bin string, tg *testenv.Target, m killMode, dir stri
 		time.Sleep(time.Duration(rng.Int63n(int64(m.maxDelay))))
 	} else {
 		// Aim for the pause: wait until a thread is in tracing stop, then
-		// a little more (up to a quarter of the delay range).
+		// kill at once or a little later (up to a quarter of the range).
 		for end := time.Now().Add(m.maxDelay + 500*time.Millisecond); time.Now().Before(end); {
 			if testenv.NotStopped(tg.PID) != nil {
 				break
 			}
 		}
-		time.Sleep(time.Duration(rng.Int63n(int64(m.maxDelay/4) + 1)))
+		if i%4 == 3 {
+			time.Sleep(time.Duration(rng.Int63n(int64(m.maxDelay/4) + 1)))
+		}
 	}
 	stopped := testenv.NotStopped(tg.PID) != nil
 	cmd.Process.Signal(syscall.SIGKILL)

@@ -118,7 +118,7 @@ func snapshotLive(pid int, noBlock bool, values *cpython.ValueOptions, nat *nati
 	}
 	cerr := p.Close()
 	if err != nil {
-		if _, serr := os.Stat(fmt.Sprintf("/proc/%d", pid)); serr != nil {
+		if _, serr := os.Stat(fmt.Sprintf("/proc/%d", pid)); serr != nil || errors.Is(err, target.ErrExited) {
 			return nil, exitedDuring(pid)
 		}
 		return nil, err

@@ -105,6 +105,11 @@ func ParseExpr(s string) (Expr, error) {
 	for {
 		p.space()
 		if p.eof() {
+			// The printed form escapes key bytes (up to 4× longer): keep
+			// it parseable too, so what is shown can be pasted back.
+			if len(e.String()) > maxExprLen {
+				return Expr{}, fmt.Errorf("expression longer than %d bytes once its keys are escaped", maxExprLen)
+			}
 			return e, nil
 		}
 		if len(e.Ops) >= maxExprOps {

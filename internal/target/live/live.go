@@ -259,6 +259,7 @@ func (p *Process) attach() error {
 		if len(known) == 0 && !isAlive(p.pid) {
 			return zombieError(p.pid)
 		}
+		withRegs := 0
 		for _, tid := range final {
 			th := info[tid]
 			if th == nil {
@@ -272,12 +273,13 @@ func (p *Process) attach() error {
 					var regs target.Regs
 					if unix.PtraceGetRegs(tid, &regs) == nil {
 						th.Regs = &regs
+						withRegs++
 					}
 				}
 			}
 			p.threads = append(p.threads, *th)
 		}
-		if len(p.threads) == 0 {
+		if len(p.threads) == 0 || (withRegs == 0 && exitingSoon(p.pid, p.ioPid)) {
 			return exitedError(p.pid)
 		}
 		return nil
@@ -297,6 +299,21 @@ func liveTID(pid int) int {
 		}
 	}
 	return pid
+}
+
+// exitingSoon reports whether the process exits within a short while.
+// Threads that stopped but have no registers were usually killed (SIGKILL
+// takes them out of the stop before they are marked exiting).
+func exitingSoon(pid, ioPid int) bool {
+	for end := time.Now().Add(100 * time.Millisecond); ; {
+		if !isAlive(ioPid) || isExiting(pid, ioPid) {
+			return true
+		}
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func isZombie(pid, tid int) bool {
