@@ -46,6 +46,8 @@ done
 gdbruns=$(( RUNS < 5 ? RUNS : 5 ))
 for t in deb4 deb100; do
   RUNS=$gdbruns hf "gdb-$t" "gdb -batch -nx -p $(pid $t) -ex 'thread apply all py-bt'"
+done
+for t in deb4 deb100 py4 py100; do
   RUNS=$gdbruns hf "gdbbt-$t" "gdb -batch -nx -p $(pid $t) -ex 'thread apply all bt'"
 done
 for t in py4 py100; do
@@ -61,7 +63,10 @@ for t in deb4 deb100 py4 py100; do
 done
 python3 bench/summarize.py "$work"
 # The session: time to the first prompt and py-print latency on a big dict.
-"$PY314" testdata/targets/session.py "$work/session.json" big >"$work/session.out" &
+# (its stdin must stay open: the target ends at EOF)
+tail -f /dev/null | "$PY314" testdata/targets/session.py "$work/session.json" big >"$work/session.out" &
+spid=$!
 for _ in $(seq 400); do grep -q ready "$work/session.out" 2>/dev/null && break; sleep 0.05; done
 echo
-python3 bench/session.py "$work/pyscope" "$(jobs -p | tail -1)"
+python3 bench/session.py "$work/pyscope" "$spid"
+kill "$spid" 2>/dev/null || true

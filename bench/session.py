@@ -10,7 +10,10 @@ def read_until(fd, s, buf):
     while s not in buf:
         r, _, _ = select.select([fd], [], [], 10)
         if not r: raise SystemExit("timeout waiting for %r: %r" % (s, buf[-300:]))
-        buf += os.read(fd, 65536)
+        try:
+            buf += os.read(fd, 65536)
+        except OSError:  # EIO: the session ended
+            raise SystemExit("session ended while waiting for %r: %r" % (s, buf[-300:]))
     i = buf.index(s) + len(s)
     return buf[i:]
 prompts, prints, threads = [], [], []

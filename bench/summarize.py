@@ -52,5 +52,5 @@ print("| target | dump | dump --native | pause | gdb `thread apply all bt` | gdb
 print("|---|---|---|---|---|---|")
 for label, t, peer in rows:
     ps, pn = mean_ms("pyscope-" + t), mean_ms("pyscope-native-" + t)
-    gb = mean_ms("gdbbt-" + t) if peer == "gdb" else None
+    gb = mean_ms("gdbbt-" + t)
     print(f"| {label} | {fmt(ps)} | {fmt(pn)} | {ms(pause('pause-native-' + t))} | {fmt(gb)} | {ratio(gb, pn)} |")

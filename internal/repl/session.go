@@ -437,7 +437,9 @@ func (s *Session) sourceLines(file string) ([]string, error) {
 	}
 	if mt, ok := src.ModTime(file); ok && !s.warned[file] {
 		epoch, what := s.prog.SourceEpoch()
-		if !epoch.IsZero() && mt.After(epoch) {
+		// The start time is known to about a second (boot time in /proc
+		// is in whole seconds): a file written in that second is not news.
+		if !epoch.IsZero() && mt.After(epoch.Add(time.Second)) {
 			s.warned[file] = true
 			s.printf("warning: %s was modified after %s (%s > %s): the lines shown may not be the code that runs\n",
 				report.Safe(file), what, mt.Format(time.DateTime), epoch.Format(time.DateTime))
