@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	pcache "pyscope/internal/cache"
 	"pyscope/internal/cpython/layout"
 	"pyscope/internal/elfx"
 	"pyscope/internal/target"
@@ -54,7 +55,7 @@ func dwarfLayout(t target.Target, ef *elfx.File, in *Interpreter) (*layout.Layou
 	if src == nil || key == "" {
 		return nil, nil
 	}
-	cache := filepath.Join(layoutCacheDir(), key+".json")
+	cache := filepath.Join(pcache.Dir("layouts"), key+".json")
 	if b, err := os.ReadFile(cache); err == nil {
 		var l layout.Layout
 		if json.Unmarshal(b, &l) == nil && l.Version == short {
@@ -81,22 +82,7 @@ func dwarfLayout(t target.Target, ef *elfx.File, in *Interpreter) (*layout.Layou
 	}
 	l.Source = "DWARF (" + key + ")"
 	if b, err := json.Marshal(l); err == nil {
-		_ = os.MkdirAll(filepath.Dir(cache), 0o755)
-		tmp := cache + ".tmp" + fmt.Sprint(os.Getpid())
-		if os.WriteFile(tmp, b, 0o644) == nil {
-			_ = os.Rename(tmp, cache)
-		}
+		_ = pcache.Write(cache, b)
 	}
 	return l, nil
-}
-
-func layoutCacheDir() string {
-	if d := os.Getenv("PYSCOPE_CACHE"); d != "" {
-		return filepath.Join(d, "layouts")
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		d = os.TempDir()
-	}
-	return filepath.Join(d, "pyscope", "layouts")
 }

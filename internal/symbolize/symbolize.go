@@ -78,6 +78,7 @@ func (s *Symbolizer) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range s.mods {
+		m.cache.save()
 		if m.debug != nil {
 			m.debug.Close()
 		}
@@ -139,6 +140,9 @@ type module struct {
 
 	dwarfDone bool
 	dw        *dwarfInfo
+
+	cacheDone bool
+	cache     *symCache
 }
 
 type sym struct {
@@ -272,6 +276,24 @@ func (m *module) lookup(pc uint64) []Symbol {
 		return []Symbol{{Module: m.em.Path}}
 	}
 	vaddr := pc - m.bias
+	if !m.cacheDone {
+		m.cacheDone = true
+		m.cache = openSymCache(m.file, m.debug)
+	}
+	if out, ok := m.cache.get(vaddr); ok {
+		res := make([]Symbol, len(out))
+		copy(res, out)
+		for i := range res {
+			res[i].Module = m.em.Path
+		}
+		return res
+	}
+	out := m.lookupSlow(vaddr)
+	m.cache.put(vaddr, out)
+	return out
+}
+
+func (m *module) lookupSlow(vaddr uint64) []Symbol {
 	if !m.dwarfDone {
 		m.dwarfDone = true
 		m.dw = loadDWARF(m.debug, m.file)
