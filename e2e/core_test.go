@@ -465,12 +465,7 @@ func wantHeaderTag(t *testing.T, out string, tid int, tag string) {
 
 func needTool(t *testing.T, bin, pkg string) {
 	t.Helper()
-	if _, err := exec.LookPath(bin); err == nil {
-		return
-	}
-	if out, err := exec.Command("apt-get", "install", "-y", "-q", pkg).CombinedOutput(); err != nil {
-		t.Fatalf("%s is needed and could not be installed: %v\n%s", bin, err, out)
-	}
+	testenv.NeedCommand(t, bin, pkg)
 }
 
 // --- cores of live targets -------------------------------------------------

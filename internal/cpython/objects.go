@@ -312,12 +312,42 @@ func (o *Objects) DictItems(dict uint64, max int) ([]DictEntry, error) {
 	return o.keysItems(keys, values, max, dict)
 }
 
-// keysItems walks a keys object, taking values from a split values array
-// when values != 0. dict is used only for 3.11+ split insertion order.
+// keysItems collects at most max live items of a keys object (see
+// keysEach).
 func (o *Objects) keysItems(keys, values uint64, max int, dict uint64) ([]DictEntry, error) {
+	var out []DictEntry
+	err := o.keysEach(keys, values, dict, max*4+1024, func(k, v uint64) bool {
+		out = append(out, DictEntry{k, v})
+		return len(out) < max
+	})
+	return out, err
+}
+
+// DictEach calls fn for each live item of a dict in iteration order until
+// fn returns false. Entries are read in chunks, so the first items of a
+// huge dict cost little.
+func (o *Objects) DictEach(dict uint64, fn func(k, v uint64) bool) error {
+	D := o.L.Dict
+	keys, err := o.u64(dict + uint64(D.Keys))
+	if err != nil {
+		return err
+	}
+	values, err := o.u64(dict + uint64(D.Values))
+	if err != nil {
+		return err
+	}
+	return o.keysEach(keys, values, dict, -1, fn)
+}
+
+// keysEach walks a keys object in iteration order, taking values from a
+// split values array when values != 0 (dict is used only for 3.11+ split
+// insertion order). It looks at no more than scan entries (deleted ones
+// included; scan < 0: all), so a dict that is mostly holes costs bounded
+// time.
+func (o *Objects) keysEach(keys, values, dict uint64, scan int, fn func(k, v uint64) bool) error {
 	D := o.L.Dict
 	if !validPtr(keys) {
-		return nil, fmt.Errorf("dict keys at %#x invalid", keys)
+		return fmt.Errorf("dict keys at %#x invalid", keys)
 	}
 	var size, nentries uint64
 	var indexBytes uint64
@@ -326,10 +356,10 @@ func (o *Objects) keysItems(keys, values uint64, max int, dict uint64) ([]DictEn
 	var err error
 	if o.Minor <= 10 {
 		if size, err = o.u64(keys + uint64(D.KeysSize)); err != nil {
-			return nil, err
+			return err
 		}
 		if size == 0 || size > 1<<30 || size&(size-1) != 0 {
-			return nil, fmt.Errorf("dict keys at %#x: bad size %d", keys, size)
+			return fmt.Errorf("dict keys at %#x: bad size %d", keys, size)
 		}
 		w := uint64(8)
 		switch {
@@ -344,11 +374,11 @@ func (o *Objects) keysItems(keys, values uint64, max int, dict uint64) ([]DictEn
 	} else {
 		hdr, err := o.read(keys+uint64(D.KeysLog2Size), 3)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		log2Size, log2IndexBytes, kind := hdr[0], hdr[1], hdr[2]
 		if log2Size > 30 || log2IndexBytes > 33 {
-			return nil, fmt.Errorf("dict keys at %#x: bad size", keys)
+			return fmt.Errorf("dict keys at %#x: bad size", keys)
 		}
 		size = 1 << log2Size
 		indexBytes = 1 << log2IndexBytes
@@ -357,13 +387,13 @@ func (o *Objects) keysItems(keys, values uint64, max int, dict uint64) ([]DictEn
 		}
 	}
 	if nentries, err = o.u64(keys + uint64(D.KeysNentries)); err != nil {
-		return nil, err
+		return err
 	}
 	if nentries > size || nentries > maxDictEntries {
-		return nil, fmt.Errorf("dict keys at %#x: bad entry count %d", keys, nentries)
+		return fmt.Errorf("dict keys at %#x: bad entry count %d", keys, nentries)
 	}
 	if entrySize == 0 || entrySize > 64 {
-		return nil, errors.New("dict entry layout unknown")
+		return errors.New("dict entry layout unknown")
 	}
 	entries := keys + uint64(D.KeysIndices) + indexBytes
 	// Entries are read in chunks, so a big dict costs only what is used.
@@ -388,7 +418,7 @@ func (o *Objects) keysItems(keys, values uint64, max int, dict uint64) ([]DictEn
 			vbase += uint64(D.ValuesValues)
 		}
 		if vals, err = o.read(vbase, int(nentries*8)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	var order []int // nil: entry order
@@ -399,12 +429,9 @@ func (o *Objects) keysItems(keys, values uint64, max int, dict uint64) ([]DictEn
 	if order != nil {
 		n = len(order)
 	}
-	// Deleted entries are skipped, but only so many: a dict that is mostly
-	// holes shows fewer items rather than costing unbounded time.
-	if max >= 0 && n > max*4+1024 {
-		n = max*4 + 1024
+	if scan >= 0 && n > scan {
+		n = scan
 	}
-	var out []DictEntry
 	for k := 0; k < n; k++ {
 		i := k
 		if order != nil {
@@ -412,7 +439,7 @@ func (o *Objects) keysItems(keys, values uint64, max int, dict uint64) ([]DictEn
 		}
 		e, err := entry(i)
 		if err != nil {
-			return out, err
+			return err
 		}
 		k := binary.LittleEndian.Uint64(e[keyOff:])
 		var v uint64
@@ -424,12 +451,11 @@ func (o *Objects) keysItems(keys, values uint64, max int, dict uint64) ([]DictEn
 		if k == 0 || v == 0 {
 			continue // deleted or unused
 		}
-		out = append(out, DictEntry{k, v})
-		if len(out) >= max {
+		if !fn(k, v) {
 			break
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // splitOrder returns the insertion order of a split dict's values (3.11+);

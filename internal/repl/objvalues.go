@@ -381,85 +381,9 @@ func (v *objValues) moduleDict(mod uint64) (uint64, error) {
 }
 
 // dictEach calls fn for each item of a dict in order until fn returns
-// false. Combined tables are read in chunks, so the first items of a huge
-// dict cost little.
+// false.
 func (v *objValues) dictEach(d uint64, fn func(k, val uint64) bool) error {
-	D := v.L.Dict
-	keys, err := v.u64(d + uint64(D.Keys))
-	if err != nil {
-		return err
-	}
-	values, err := v.u64(d + uint64(D.Values))
-	if err != nil {
-		return err
-	}
-	if values != 0 || !D.KeysNentries.Valid() || !D.KeysIndices.Valid() {
-		items, err := v.o.DictItems(d, maxNames)
-		for _, it := range items {
-			if !fn(it.Key, it.Value) {
-				break
-			}
-		}
-		return err
-	}
-	var size, indexBytes uint64
-	entrySize, keyOff, valOff := uint64(D.EntrySize), uint64(8), uint64(16)
-	if v.minor <= 10 {
-		if size, err = v.u64(keys + uint64(D.KeysSize)); err != nil {
-			return err
-		}
-		if size == 0 || size > 1<<30 || size&(size-1) != 0 {
-			return fmt.Errorf("dict keys at %#x: bad size %d", keys, size)
-		}
-		w := uint64(8)
-		switch {
-		case size <= 0xff:
-			w = 1
-		case size <= 0xffff:
-			w = 2
-		case size <= 0xffffffff:
-			w = 4
-		}
-		indexBytes = size * w
-	} else {
-		hdr, err := v.read(keys+uint64(D.KeysLog2Size), 3)
-		if err != nil {
-			return err
-		}
-		if hdr[0] > 30 || hdr[1] > 33 {
-			return fmt.Errorf("dict keys at %#x: bad size", keys)
-		}
-		size, indexBytes = 1<<hdr[0], 1<<hdr[1]
-		if hdr[2] != 0 {
-			entrySize, keyOff, valOff = uint64(D.UnicodeEntrySize), 0, 8
-		}
-	}
-	n, err := v.u64(keys + uint64(D.KeysNentries))
-	if err != nil {
-		return err
-	}
-	if n > size || n > maxScan || entrySize == 0 || entrySize > 64 {
-		return fmt.Errorf("dict keys at %#x: bad entry count %d", keys, n)
-	}
-	base := keys + uint64(D.KeysIndices) + indexBytes
-	for i := uint64(0); i < n; i += scanChunk {
-		cnt := min(scanChunk, n-i)
-		raw, err := v.read(base+i*entrySize, int(cnt*entrySize))
-		if err != nil {
-			return err
-		}
-		for j := uint64(0); j < cnt; j++ {
-			e := raw[j*entrySize:]
-			k, val := binary.LittleEndian.Uint64(e[keyOff:]), binary.LittleEndian.Uint64(e[valOff:])
-			if k == 0 || val == 0 {
-				continue
-			}
-			if !fn(k, val) {
-				return nil
-			}
-		}
-	}
-	return nil
+	return v.o.DictEach(d, fn)
 }
 
 // dictLen is ma_used.

@@ -14,6 +14,7 @@ import (
 	"pyscope/internal/pybuilds"
 	"pyscope/internal/symbolize"
 	"pyscope/internal/target/live"
+	"pyscope/internal/testenv"
 	"pyscope/internal/unwind"
 )
 
@@ -21,21 +22,7 @@ const debianPython = "/usr/bin/python3.11"
 
 func ensurePackages(t *testing.T, pkgs ...string) {
 	t.Helper()
-	var missing []string
-	for _, p := range pkgs {
-		out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", p).Output()
-		if err != nil || !strings.Contains(string(out), "install ok installed") {
-			missing = append(missing, p)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	cmd := exec.Command("apt-get", append([]string{"install", "-y", "--no-install-recommends"}, missing...)...)
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("apt-get install %v: %v\n%s", missing, err, out)
-	}
+	testenv.NeedPackages(t, pkgs...)
 }
 
 // startPython runs script, waits for "ready" and for all threads to sleep.

@@ -22,6 +22,7 @@ import (
 
 	"pyscope/internal/pybuilds"
 	"pyscope/internal/target"
+	"pyscope/internal/testenv"
 )
 
 // DebianPython is Debian's static, stripped python3.11.
@@ -60,18 +61,7 @@ func Python312(t testing.TB) string {
 // Need installs a Debian package if cmd is missing.
 func Need(t testing.TB, cmd, pkg string) string {
 	t.Helper()
-	if p, err := exec.LookPath(cmd); err == nil {
-		return p
-	}
-	out, err := exec.Command("apt-get", "install", "-y", pkg).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s is missing and apt-get install %s failed: %v\n%s", cmd, pkg, err, out)
-	}
-	p, err := exec.LookPath(cmd)
-	if err != nil {
-		t.Fatalf("%s still missing after installing %s", cmd, pkg)
-	}
-	return p
+	return testenv.NeedCommand(t, cmd, pkg)
 }
 
 // Child is a running target.
