@@ -1,9 +1,7 @@
 package symbolize_test
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"pyscope/internal/pybuilds"
 	"pyscope/internal/symbolize"
@@ -37,72 +34,15 @@ func python314(t *testing.T) string {
 }
 
 // startPython runs script under python and waits until it printed
-// "ready" and its main thread sleeps in the kernel.
+// "ready" and every thread sleeps in the kernel.
 func startPython(t *testing.T, python, script string) int {
 	t.Helper()
-	cmd := exec.Command(python, "-c", script)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	ready := make(chan bool, 1)
-	go func() {
-		s := bufio.NewScanner(out)
-		for s.Scan() {
-			if s.Text() == "ready" {
-				ready <- true
-			}
-		}
-		io.Copy(io.Discard, out)
-	}()
-	select {
-	case <-ready:
-	case <-time.After(20 * time.Second):
-		t.Fatal("target did not start")
-	}
-	pid := cmd.Process.Pid
-	waitSleeping(t, pid)
-	return pid
+	return testenv.StartScript(t, python, script)
 }
 
-// waitSleeping waits until every thread of pid is in S state and stays
-// so (the stacks are then stable between gdb's and our look).
 func waitSleeping(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	stable := 0
-	for time.Now().Before(deadline) {
-		all := true
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-		for _, e := range tasks {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, e.Name()))
-			if err != nil {
-				continue
-			}
-			s := string(b)
-			if i := strings.LastIndexByte(s, ')'); i < 0 || i+2 >= len(s) || s[i+2] != 'S' {
-				all = false
-			}
-		}
-		if all {
-			stable++
-			if stable >= 3 {
-				return
-			}
-		} else {
-			stable = 0
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("process %d does not settle in sleep", pid)
+	testenv.WaitSleeping(t, pid)
 }
 
 // frame is one line of a backtrace: function name ("??" when unknown),

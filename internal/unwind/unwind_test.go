@@ -1,14 +1,7 @@
 package unwind_test
 
 import (
-	"bufio"
-	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
-	"time"
 
 	"pyscope/internal/elfx"
 	"pyscope/internal/pybuilds"
@@ -25,59 +18,11 @@ func ensurePackages(t *testing.T, pkgs ...string) {
 	testenv.NeedPackages(t, pkgs...)
 }
 
-// startPython runs script, waits for "ready" and for all threads to sleep.
+// startPython runs script under python and waits until it printed
+// "ready" and every thread sleeps in the kernel.
 func startPython(t *testing.T, python, script string) int {
 	t.Helper()
-	cmd := exec.Command(python, "-c", script)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	ready := make(chan bool, 1)
-	go func() {
-		s := bufio.NewScanner(out)
-		for s.Scan() {
-			if s.Text() == "ready" {
-				ready <- true
-			}
-		}
-		io.Copy(io.Discard, out)
-	}()
-	select {
-	case <-ready:
-	case <-time.After(20 * time.Second):
-		t.Fatal("target did not start")
-	}
-	pid := cmd.Process.Pid
-	deadline := time.Now().Add(10 * time.Second)
-	for stable := 0; stable < 3; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("target does not settle")
-		}
-		all := true
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-		for _, e := range tasks {
-			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, e.Name()))
-			s := string(b)
-			if i := strings.LastIndexByte(s, ')'); i < 0 || i+2 >= len(s) || s[i+2] != 'S' {
-				all = false
-			}
-		}
-		if all {
-			stable++
-		} else {
-			stable = 0
-		}
-	}
-	return pid
+	return testenv.StartScript(t, python, script)
 }
 
 func names(s *symbolize.Symbolizer, frames []unwind.Frame) []string {
