@@ -376,7 +376,7 @@ func checkCrashField(t *testing.T, d *coreDump, ci *crashInfo, signal string) {
 func TestCoreCrash(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
 	needCoreFiles(t)
-	needTool(t, "zstd", "zstd")
+	testenv.NeedCommand(t, "zstd", "zstd")
 	for _, in := range testenv.Interpreters(t) {
 		t.Run(in.Name, func(t *testing.T) {
 			t.Parallel()
@@ -463,11 +463,6 @@ func wantHeaderTag(t *testing.T, out string, tid int, tag string) {
 	t.Errorf("no header for TID %d in:\n%s", tid, out)
 }
 
-func needTool(t *testing.T, bin, pkg string) {
-	t.Helper()
-	testenv.NeedCommand(t, bin, pkg)
-}
-
 // --- cores of live targets -------------------------------------------------
 
 // diffCoreDump compares the dump of a core taken from a live target with
@@ -508,7 +503,7 @@ func pyscopeGcore(t *testing.T, bin string, tg *testenv.Target, out string, args
 // of live targets and compares them with the targets' own view.
 func TestCoreGcore(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	needTool(t, "gdb", "gdb")
+	testenv.NeedCommand(t, "gdb", "gdb")
 	for _, in := range testenv.Interpreters(t) {
 		t.Run(in.Name, func(t *testing.T) {
 			t.Parallel()

@@ -67,10 +67,9 @@ func TestDumpText(t *testing.T) {
 				}
 			}
 			// NO_COLOR beats --color=auto, but --color=always forces it.
-			cmd := exec.Command(bin, "dump", "--color=always", strconv.Itoa(tg.PID))
-			out, err := cmd.Output()
-			if err != nil || !strings.Contains(string(out), "\x1b[") {
-				t.Errorf("--color=always printed no colour (err %v)", err)
+			r = runPyscope(t, bin, nil, "dump", "--color=always", strconv.Itoa(tg.PID))
+			if r.code != 0 || !strings.Contains(r.stdout, "\x1b[") {
+				t.Errorf("--color=always printed no colour (exit %d: %s)", r.code, r.stderr)
 			}
 			tg.CheckRunning(t)
 		})

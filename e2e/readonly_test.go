@@ -89,13 +89,7 @@ func allStopped(pid int) bool {
 		return false
 	}
 	for _, tid := range tids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
-		if err != nil {
-			return false
-		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) == 0 || f[0] != "T" {
+		if testenv.TaskState(pid, tid) != 'T' {
 			return false
 		}
 	}

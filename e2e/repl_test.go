@@ -195,7 +195,8 @@ func frameIndex(t *testing.T, th *testenv.OracleThread, function string) int {
 	return -1
 }
 
-// tracedStates fails unless every thread of pid is (stopped) or is not.
+// checkHeld fails unless every thread of pid is traced-stopped (held) or
+// none is stopped (not held).
 func checkHeld(t *testing.T, pid int, held bool) {
 	t.Helper()
 	tids, err := testenv.Tasks(pid)
@@ -203,12 +204,10 @@ func checkHeld(t *testing.T, pid int, held bool) {
 		t.Fatal(err)
 	}
 	for _, tid := range tids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
-		if err != nil {
-			continue
+		st := testenv.TaskState(pid, tid)
+		if st == 0 {
+			continue // thread ended
 		}
-		i := bytes.LastIndexByte(b, ')')
-		st := b[i+2]
 		if held && st != 't' {
 			t.Errorf("thread %d state %c while the session holds the process; want t", tid, st)
 		}

@@ -55,33 +55,48 @@ func (oc *openedCore) Close() {
 // openCore opens a core file, a compressed core or a bundle (`pyscope
 // gcore --bundle`), whose own files are used as the sysroot.
 func openCore(path string, cf coreFlags) (*openedCore, error) {
-	oc := &openedCore{}
-	opts := core.Options{Sysroot: cf.sysroot, LibPaths: cf.libPaths}
-	if bundle.Is(path) {
-		if cf.sysroot != "" {
-			return nil, fmt.Errorf("%s is a bundle, which carries its own files: drop --sysroot (--lib-path may add more)", path)
-		}
-		b, err := bundle.Open(path, "")
-		if err != nil {
-			return nil, err
-		}
-		oc.b = b
-		oc.stop = removeOnSignal(b)
-		opts.Sysroot = b.Root
-		c, err := core.Open(b.Core, opts)
-		if err != nil {
-			oc.Close()
-			return nil, fmt.Errorf("%s: %v", path, strings.ReplaceAll(err.Error(), b.Core, "the bundle's core"))
-		}
-		oc.c = c
-		return oc, nil
-	}
-	c, err := core.Open(path, opts)
+	corePath, opts, b, err := locateCore(path, cf)
 	if err != nil {
 		return nil, err
 	}
+	oc := &openedCore{b: b}
+	if b != nil {
+		oc.stop = removeOnSignal(b)
+	}
+	c, err := core.Open(corePath, opts)
+	if err != nil {
+		oc.Close()
+		return nil, bundleError(path, b, err)
+	}
 	oc.c = c
 	return oc, nil
+}
+
+// locateCore says which core file to open and where its files are: a
+// bundle is unpacked (the caller closes it) and its files are the sysroot.
+func locateCore(path string, cf coreFlags) (string, core.Options, *bundle.Bundle, error) {
+	opts := core.Options{Sysroot: cf.sysroot, LibPaths: cf.libPaths}
+	if !bundle.Is(path) {
+		return path, opts, nil, nil
+	}
+	if cf.sysroot != "" {
+		return "", opts, nil, fmt.Errorf("%s is a bundle, which carries its own files: drop --sysroot (--lib-path may add more)", path)
+	}
+	b, err := bundle.Open(path, "")
+	if err != nil {
+		return "", opts, nil, err
+	}
+	opts.Sysroot = b.Root
+	return b.Core, opts, b, nil
+}
+
+// bundleError names a bundle's core by the bundle, not by its temporary
+// unpacked path.
+func bundleError(path string, b *bundle.Bundle, err error) error {
+	if b == nil {
+		return err
+	}
+	return fmt.Errorf("%s: %v", path, strings.ReplaceAll(err.Error(), b.Core, "the bundle's core"))
 }
 
 // removeOnSignal removes an unpacked bundle if pyscope is interrupted;

@@ -14,11 +14,10 @@ import (
 )
 
 type debugFlags struct {
-	ex       []string
-	batch    bool
-	sysroot  string
-	libPaths []string
-	noHist   bool
+	ex     []string
+	batch  bool
+	core   coreFlags
+	noHist bool
 }
 
 func newDebugCmd() *cobra.Command {
@@ -46,8 +45,7 @@ is not a terminal. -ex runs commands first, in order; --batch then quits.`,
 	}
 	cmd.Flags().StringArrayVarP(&f.ex, "ex", "x", nil, "run a command first (repeatable, in order)")
 	cmd.Flags().BoolVar(&f.batch, "batch", false, "quit after the -ex commands")
-	cmd.Flags().StringVar(&f.sysroot, "sysroot", "", "for a core: root of the machine it came from (libraries and sources)")
-	cmd.Flags().StringArrayVar(&f.libPaths, "lib-path", nil, "for a core: directory to search libraries in by name (repeatable)")
+	f.core.register(cmd)
 	cmd.Flags().BoolVar(&f.noHist, "no-history", false, "do not read or write the history file")
 	return cmd
 }
@@ -63,21 +61,20 @@ func runDebug(arg string, f debugFlags) error {
 		if err != nil {
 			return err
 		}
-	} else if bundle.Is(arg) {
-		// A bundle (pyscope gcore --bundle) carries its core and files.
-		b, err := bundle.Open(arg, "")
-		if err != nil {
-			return err
-		}
-		defer b.Close()
-		prog, err = repl.OpenCore(b.Core, repl.CoreOptions{Sysroot: b.Root, LibPaths: f.libPaths})
-		if err != nil {
-			return err
-		}
 	} else if _, serr := os.Stat(arg); serr == nil {
-		prog, err = repl.OpenCore(arg, repl.CoreOptions{Sysroot: f.sysroot, LibPaths: f.libPaths})
+		corePath, opts, b, err := locateCore(arg, f.core)
 		if err != nil {
 			return err
+		}
+		prog, err = repl.OpenCore(corePath, repl.CoreOptions{Sysroot: opts.Sysroot, LibPaths: opts.LibPaths})
+		if err != nil {
+			b.Close()
+			return bundleError(arg, b, err)
+		}
+		if b != nil {
+			// The session closes its program on every way out, os.Exit
+			// included: the unpacked bundle goes with it.
+			prog = bundleProg{prog, b}
 		}
 	} else {
 		return fmt.Errorf("%q is neither a process ID nor a core file", arg)
@@ -93,6 +90,19 @@ func runDebug(arg string, f debugFlags) error {
 		os.Exit(code)
 	}
 	return nil
+}
+
+// bundleProg is a session on a bundle's core; closing it removes the
+// unpacked bundle.
+type bundleProg struct {
+	repl.Program
+	b *bundle.Bundle
+}
+
+func (p bundleProg) Close() error {
+	err := p.Program.Close()
+	p.b.Close()
+	return err
 }
 
 // gdbStyleArgs accepts gdb's spelling of the scripting flags (-ex CMD,

@@ -87,6 +87,23 @@ func runDemo(cmd *cobra.Command, python string, f dumpFlags) error {
 	case <-time.After(20 * time.Second):
 		return fmt.Errorf("the demo program did not start within 20 s")
 	}
+	waitReadingStdin(c.Process.Pid)
 	fmt.Fprintf(cmd.ErrOrStderr(), "$ pyscope dump %d    # %s %s\n", c.Process.Pid, exe, script)
 	return runDump(cmd.OutOrStdout(), fmt.Sprint(c.Process.Pid), f)
+}
+
+// waitReadingStdin waits, briefly, until the demo's main thread blocks in
+// read(0, ...): it prints "ready" just before, and a dump taken at once
+// may still find it in print().
+func waitReadingStdin(pid int) {
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(2 * time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid))
+		if err != nil {
+			return // not readable here: dump anyway
+		}
+		// "NR arg0 ...": read is 0 on x86-64, stdin is fd 0.
+		if f := strings.Fields(string(b)); len(f) > 1 && f[0] == "0" && f[1] == "0x0" {
+			return
+		}
+	}
 }

@@ -141,7 +141,7 @@ func probe(t target.Target, path string, maps []target.Mapping, exe string) (*In
 	// _Py_DebugOffsets is the first field of _PyRuntime (3.13+) and is
 	// statically initialised, so the file holds it.
 	var dbg *layout.DebugOffsets
-	blob := make([]byte, 8192)
+	blob := make([]byte, layout.DebugOffsetsMaxLen)
 	if n, err := ef.ReadVaddr(blob, rtVaddr); err == nil && n >= 24 && string(blob[:8]) == "xdebugpy" {
 		d, err := layout.ParseDebugOffsets(blob[:n])
 		if err != nil {
@@ -164,7 +164,7 @@ func probe(t target.Target, path string, maps []target.Mapping, exe string) (*In
 	} else {
 		return nil, &UnsupportedVersionError{Version: "unknown", Reason: "found _PyRuntime in " + path + " but could not tell the version"}
 	}
-	short := fmt.Sprintf("%d.%d", in.Major, in.Minor)
+	short := in.ShortVersion()
 	if in.Version == "" {
 		in.Version = short
 	}

@@ -73,12 +73,8 @@ func (r mem) read(addr uint64, n int) ([]byte, error) {
 		return nil, &target.FaultError{Addr: addr, Len: n}
 	}
 	b := make([]byte, n)
-	got, err := r.m.ReadAt(b, addr)
-	if err != nil {
+	if err := r.readInto(b, addr); err != nil {
 		return nil, err
-	}
-	if got != n {
-		return nil, &target.FaultError{Addr: addr, Len: n}
 	}
 	return b, nil
 }
@@ -100,45 +96,24 @@ func (r mem) readInto(b []byte, addr uint64) error {
 
 func (r mem) u64(addr uint64) (uint64, error) {
 	var b [8]byte
-	if !validPtr(addr) {
-		return 0, &target.FaultError{Addr: addr, Len: 8}
-	}
-	n, err := r.m.ReadAt(b[:], addr)
-	if err != nil {
+	if err := r.readInto(b[:], addr); err != nil {
 		return 0, err
-	}
-	if n != 8 {
-		return 0, &target.FaultError{Addr: addr, Len: 8}
 	}
 	return binary.LittleEndian.Uint64(b[:]), nil
 }
 
 func (r mem) u32(addr uint64) (uint32, error) {
 	var b [4]byte
-	if !validPtr(addr) {
-		return 0, &target.FaultError{Addr: addr, Len: 4}
-	}
-	n, err := r.m.ReadAt(b[:], addr)
-	if err != nil {
+	if err := r.readInto(b[:], addr); err != nil {
 		return 0, err
-	}
-	if n != 4 {
-		return 0, &target.FaultError{Addr: addr, Len: 4}
 	}
 	return binary.LittleEndian.Uint32(b[:]), nil
 }
 
 func (r mem) u8(addr uint64) (uint8, error) {
 	var b [1]byte
-	if !validPtr(addr) {
-		return 0, &target.FaultError{Addr: addr, Len: 1}
-	}
-	n, err := r.m.ReadAt(b[:], addr)
-	if err != nil {
+	if err := r.readInto(b[:], addr); err != nil {
 		return 0, err
-	}
-	if n != 1 {
-		return 0, &target.FaultError{Addr: addr, Len: 1}
 	}
 	return b[0], nil
 }
@@ -168,7 +143,7 @@ func (r mem) cstring(addr uint64, max int) (string, error) {
 	return string(out), fmt.Errorf("string at %#x longer than %d bytes", addr, max)
 }
 
-// off returns base+o, or an error when the field does not exist.
+// field returns base+o, or an error when the field does not exist.
 func field(base uint64, o int64, name string) (uint64, error) {
 	if o < 0 {
 		return 0, fmt.Errorf("field %s is not known for this Python version", name)

@@ -14,12 +14,7 @@ const (
 	tpflagsInlineValues = 1 << 2 // 3.13+
 	tpflagsManagedDict  = 1 << 4 // 3.11+
 	tpflagsHeapType     = 1 << 9
-	tpflagsLongSub      = 1 << 24
-	tpflagsListSub      = 1 << 25
-	tpflagsTupleSub     = 1 << 26
-	tpflagsBytesSub     = 1 << 27
 	tpflagsUnicodeSub   = 1 << 28
-	tpflagsDictSub      = 1 << 29
 	tpflagsBaseExcSub   = 1 << 30
 	tpflagsTypeSub      = 1 << 31
 )
@@ -300,16 +295,20 @@ type DictEntry struct{ Key, Value uint64 }
 
 // DictItems returns a dict's items in iteration order, at most max.
 func (o *Objects) DictItems(dict uint64, max int) ([]DictEntry, error) {
-	D := o.L.Dict
-	keys, err := o.u64(dict + uint64(D.Keys))
-	if err != nil {
-		return nil, err
-	}
-	values, err := o.u64(dict + uint64(D.Values))
+	keys, values, err := o.dictTables(dict)
 	if err != nil {
 		return nil, err
 	}
 	return o.keysItems(keys, values, max, dict)
+}
+
+// dictTables reads ma_keys and ma_values of a dict.
+func (o *Objects) dictTables(dict uint64) (keys, values uint64, err error) {
+	if keys, err = o.u64(dict + uint64(o.L.Dict.Keys)); err != nil {
+		return 0, 0, err
+	}
+	values, err = o.u64(dict + uint64(o.L.Dict.Values))
+	return keys, values, err
 }
 
 // keysItems collects at most max live items of a keys object (see
@@ -327,12 +326,7 @@ func (o *Objects) keysItems(keys, values uint64, max int, dict uint64) ([]DictEn
 // fn returns false. Entries are read in chunks, so the first items of a
 // huge dict cost little.
 func (o *Objects) DictEach(dict uint64, fn func(k, v uint64) bool) error {
-	D := o.L.Dict
-	keys, err := o.u64(dict + uint64(D.Keys))
-	if err != nil {
-		return err
-	}
-	values, err := o.u64(dict + uint64(D.Values))
+	keys, values, err := o.dictTables(dict)
 	if err != nil {
 		return err
 	}
@@ -520,22 +514,30 @@ func (o *Objects) DictLen(dict uint64) (int, error) {
 	return int(n), nil
 }
 
-// DictGetStr looks up a str key in a dict.
+// DictGetStr looks up a str key in a dict, reading entries only up to it.
 func (o *Objects) DictGetStr(dict uint64, key string) (uint64, bool, error) {
-	items, err := o.DictItems(dict, maxDictEntries)
-	if err != nil {
-		return 0, false, err
-	}
-	for _, it := range items {
-		if !o.IsStr(it.Key) {
-			continue
+	var val uint64
+	found := false
+	err := o.DictEach(dict, func(k, v uint64) bool {
+		if o.strEq(k, key) {
+			val, found = v, true
 		}
-		s, err := o.Str(it.Key)
-		if err == nil && s == key {
-			return it.Value, true, nil
-		}
+		return !found
+	})
+	if found {
+		return val, true, nil
 	}
-	return 0, false, nil
+	return 0, false, err
+}
+
+// strEq reports whether obj is a str equal to s, reading no more of it
+// than s needs. s is ASCII (a name pyscope looks up).
+func (o *Objects) strEq(obj uint64, s string) bool {
+	if !o.IsStr(obj) {
+		return false
+	}
+	r, n, err := o.StrData(obj, len(s)+1)
+	return err == nil && n == len(s) && string(r) == s
 }
 
 // InstanceAttrs returns the attribute dict items of an instance, from

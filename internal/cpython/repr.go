@@ -258,7 +258,7 @@ func plural(n int, what string) string {
 	return what + "s"
 }
 
-// writeInt prints an int in full, as if sys.set_int_max_str_digits(0)
+// int prints an int in full, as if sys.set_int_max_str_digits(0)
 // were in effect, abbreviating beyond the string limit (budget).
 func (rd *render) int(b *strings.Builder, v *model.Value) {
 	if v.Int == nil {

@@ -46,6 +46,9 @@ func (r *Reader) Prepare() {
 func (r *Reader) Capture() (*Capture, error) {
 	t := r.t
 	cp := &Capture{}
+	// Strs are cached by address, and a reused Reader (the session) must
+	// not show a freed thread name for a new str at the same address.
+	clear(r.Obj.strCache)
 	r.beginValues()
 	comm := map[int]string{}
 	byFS := map[uint64]int{}

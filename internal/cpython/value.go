@@ -47,11 +47,10 @@ func (l Limits) normalise() Limits {
 
 // typeInfo is what the decoder knows about a type.
 type typeInfo struct {
-	name  string // tp_name
-	kind  model.ValueKind
-	flags uint64
-	heap  bool
-	err   error
+	name string // tp_name
+	kind model.ValueKind
+	heap bool
+	err  error
 }
 
 // builtinKinds maps static type names to the kind decoded for them and
@@ -196,7 +195,6 @@ func (d *Decoder) classify(t uint64) *typeInfo {
 		ti.err = err
 		return ti
 	}
-	ti.flags = flags
 	ti.heap = flags&tpflagsHeapType != 0
 	switch {
 	case flags&tpflagsTypeSub != 0:
@@ -316,7 +314,7 @@ func (st *decoding) value(addr uint64, depth int) *model.Value {
 			v.Imag = math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))
 		}
 	case model.ValueStr:
-		st.charge(min(st.lim.MaxString, 1<<24) * 4)
+		st.charge(st.lim.MaxString * 4) // normalise bounds MaxString
 		v.Runes, v.Len, err = o.StrData(addr, st.lim.MaxString)
 	case model.ValueBytes:
 		err = st.bytes(v, addr+uint64(L.Bytes.Sval))
@@ -498,10 +496,7 @@ func (st *decoding) dictStr(dict uint64, key string) (uint64, bool, error) {
 		return 0, false, err
 	}
 	for _, it := range items {
-		if !st.o.IsStr(it.Key) {
-			continue
-		}
-		if r, n, err := st.o.StrData(it.Key, len(key)+1); err == nil && n == len(key) && string(r) == key {
+		if st.o.strEq(it.Key, key) {
 			return it.Value, true, nil
 		}
 	}
@@ -534,7 +529,7 @@ func (st *decoding) module(v *model.Value, m uint64) error {
 			attrs, _ := o.InstanceAttrs(spec, 64)
 			get := func(name string) (uint64, bool) {
 				for _, a := range attrs {
-					if r, n, err := o.StrData(a.Key, len(name)+1); err == nil && n == len(name) && string(r) == name {
+					if o.strEq(a.Key, name) {
 						return a.Value, true
 					}
 				}

@@ -3,6 +3,7 @@ package cpython
 import (
 	"fmt"
 
+	"pyscope/internal/cpython/layout"
 	"pyscope/internal/model"
 	"pyscope/internal/target"
 )
@@ -100,6 +101,11 @@ func (r *Reader) Threads(interp uint64) ([]ThreadState, error) {
 		return nil, fmt.Errorf("read thread list: %w", err)
 	}
 	gilLocked, gilHolder := r.gil(interp)
+	// One read per thread state covers all the fields we need.
+	sz := int(L.Thread.Size)
+	if sz <= 0 || sz > 1<<16 {
+		sz = 4096
+	}
 	var out []ThreadState
 	seen := map[uint64]bool{}
 	for p := head; p != 0; {
@@ -111,11 +117,6 @@ func (r *Reader) Threads(interp uint64) ([]ThreadState, error) {
 		}
 		seen[p] = true
 		ts := ThreadState{Addr: p, Interp: interp, InterpID: int64(id)}
-		// One read covers all the fields we need.
-		sz := int(L.Thread.Size)
-		if sz <= 0 || sz > 1<<16 {
-			sz = 4096
-		}
 		raw, err := r.Obj.read(p, sz)
 		if err != nil {
 			return out, fmt.Errorf("read thread state at %#x: %w", p, err)
@@ -319,18 +320,20 @@ func (r *Reader) captureFrames(head uint64) ([]rawFrame, error) {
 
 func (r *Reader) capture310(head uint64) ([]rawFrame, error) {
 	L := r.In.Layout.FrameObj
+	raw, err := frameBuf(L.Localsplus, span{L.Back, 8}, span{L.Code, 8}, span{L.Lasti, 4})
+	if err != nil {
+		return nil, err
+	}
 	var out []rawFrame
 	var cg cycleGuard
-	raw := make([]byte, int(L.Localsplus))
 	for f := head; f != 0; {
 		if cg.seen(f) {
-			return trimCycle(out, f), fmt.Errorf("frame chain has a cycle at %#x", f)
+			return trimCycle(out), fmt.Errorf("frame chain has a cycle at %#x", f)
 		}
 		if len(out) >= maxFrames {
 			return out, fmt.Errorf("more than %d frames", maxFrames)
 		}
-		err := r.Obj.readInto(raw, f)
-		if err != nil {
+		if err := r.Obj.readInto(raw, f); err != nil {
 			return out, fmt.Errorf("read frame at %#x: %w", f, err)
 		}
 		// 3.10 runs every frame in its own _PyEval_EvalFrameDefault call.
@@ -345,18 +348,24 @@ func (r *Reader) capture310(head uint64) ([]rawFrame, error) {
 
 func (r *Reader) capture311(head uint64) ([]rawFrame, error) {
 	L := r.In.Layout.Frame
-	raw := make([]byte, int(L.Localsplus))
+	need := []span{{L.Previous, 8}, {L.Executable, 8}, {L.InstrPtr, 8}, {L.Owner, 1}}
+	if L.IsEntry.Valid() {
+		need = append(need, span{L.IsEntry, 1})
+	}
+	raw, err := frameBuf(L.Localsplus, need...)
+	if err != nil {
+		return nil, err
+	}
 	var out []rawFrame
 	var cg cycleGuard
 	for f := head; f != 0; {
 		if cg.seen(f) {
-			return trimCycle(out, f), fmt.Errorf("frame chain has a cycle at %#x", f)
+			return trimCycle(out), fmt.Errorf("frame chain has a cycle at %#x", f)
 		}
 		if cg.steps > maxFrames {
 			return out, fmt.Errorf("more than %d frames", maxFrames)
 		}
-		err := r.Obj.readInto(raw, f)
-		if err != nil {
+		if err := r.Obj.readInto(raw, f); err != nil {
 			return out, fmt.Errorf("read frame at %#x: %w", f, err)
 		}
 		prev := le64(raw[L.Previous:])
@@ -381,6 +390,27 @@ func (r *Reader) capture311(head uint64) ([]rawFrame, error) {
 		f = prev
 	}
 	return out, nil
+}
+
+// span is a field a frame walk reads: its offset and width.
+type span struct {
+	off layout.Off
+	n   int64
+}
+
+// frameBuf returns the buffer each frame is read into: the size bytes
+// before localsplus, which must hold every field the walk reads (a layout
+// from the target's own _Py_DebugOffsets or DWARF is untrusted).
+func frameBuf(size layout.Off, need ...span) ([]byte, error) {
+	if size <= 0 || size > 1<<16 {
+		return nil, fmt.Errorf("frame layout unknown (localsplus at %d)", size)
+	}
+	for _, f := range need {
+		if !f.off.Valid() || int64(f.off)+f.n > int64(size) {
+			return nil, fmt.Errorf("frame layout unusable: a field at %d is outside the %d-byte frame header", f.off, size)
+		}
+	}
+	return make([]byte, size), nil
 }
 
 // resolveFrames turns captured frames into model frames, reading the code
@@ -443,7 +473,7 @@ func (g *cycleGuard) seen(p uint64) bool {
 
 // trimCycle cuts the frames read a second time before the cycle was
 // noticed, so each frame of the loop is shown once.
-func trimCycle(out []rawFrame, _ uint64) []rawFrame {
+func trimCycle(out []rawFrame) []rawFrame {
 	seen := make(map[uint64]bool, len(out))
 	for i, f := range out {
 		if seen[f.addr] {

@@ -2,7 +2,6 @@ package elfx
 
 import (
 	"bytes"
-	"fmt"
 	"hash/crc32"
 	"io"
 	"os"
@@ -109,17 +108,8 @@ func FindDebugFile(f *File, modPath string, opts DebugOptions) (*File, error) {
 			}
 		}
 	}
-	if opts.Debuginfod && id != "" {
-		p, err := DebuginfodFetch(id)
-		if err != nil {
-			return nil, err
-		}
-		if p != "" {
-			if df := openMatching(os.Open, p, id, nil); df != nil {
-				return df, nil
-			}
-			return nil, fmt.Errorf("debuginfod: %s does not match build-id %s", p, id)
-		}
+	if opts.Debuginfod {
+		return DebuginfodDebugFile(f, true)
 	}
 	return nil, nil
 }

@@ -40,12 +40,11 @@ func DebuginfodFetch(id string) (string, error) {
 	if _, err := hex.DecodeString(id); err != nil || len(id) < 2 || len(id) > 128 {
 		return "", fmt.Errorf("debuginfod: bad build-id %q", id)
 	}
-	cache := DebuginfodCacheDir()
-	if cache == "" {
+	dst, cached := debuginfodCached(id)
+	if dst == "" {
 		return "", fmt.Errorf("debuginfod: no cache directory (set DEBUGINFOD_CACHE_PATH)")
 	}
-	dst := filepath.Join(cache, id, "debuginfo")
-	if st, err := os.Stat(dst); err == nil && st.Mode().IsRegular() && st.Size() > 0 {
+	if cached {
 		return dst, nil
 	}
 	urls := strings.Fields(os.Getenv("DEBUGINFOD_URLS"))
@@ -78,6 +77,42 @@ func DebuginfodFetch(id string) (string, error) {
 		return "", fmt.Errorf("debuginfod: %v (check DEBUGINFOD_URLS)", firstErr)
 	}
 	return "", nil
+}
+
+// debuginfodCached returns where the debug file of build-id id is cached
+// ("" without a cache directory) and whether it is there.
+func debuginfodCached(id string) (path string, ok bool) {
+	cache := DebuginfodCacheDir()
+	if cache == "" {
+		return "", false
+	}
+	path = filepath.Join(cache, id, "debuginfo")
+	st, err := os.Stat(path)
+	return path, err == nil && st.Mode().IsRegular() && st.Size() > 0
+}
+
+// DebuginfodDebugFile returns f's separate debug file from the debuginfod
+// cache or, with download, from the servers in DEBUGINFOD_URLS. It returns
+// nil and no error when there is none.
+func DebuginfodDebugFile(f *File, download bool) (*File, error) {
+	id := f.BuildID()
+	if id == "" {
+		return nil, nil
+	}
+	p, ok := debuginfodCached(id)
+	if !ok {
+		if !download {
+			return nil, nil
+		}
+		var err error
+		if p, err = DebuginfodFetch(id); err != nil || p == "" {
+			return nil, err
+		}
+	}
+	if df := openMatching(os.Open, p, id, nil); df != nil {
+		return df, nil
+	}
+	return nil, fmt.Errorf("debuginfod: %s does not match build-id %s", p, id)
 }
 
 var errNotFound = fmt.Errorf("not found")

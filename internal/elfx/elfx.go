@@ -6,10 +6,10 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // File is an opened ELF object.
@@ -18,10 +18,11 @@ type File struct {
 	Path string
 	f    *os.File
 
-	dynsyms []elf.Symbol
-	syms    []elf.Symbol
-	symsErr error
-	loaded  bool
+	dynsyms, syms         []elf.Symbol
+	dynsymsDone, symsDone bool
+
+	buildIDOnce sync.Once
+	buildID     string
 }
 
 // Open opens an ELF file. The caller must Close it.
@@ -60,51 +61,49 @@ func (f *File) Close() error {
 	return nil
 }
 
-func (f *File) loadSyms() {
-	if f.loaded {
-		return
-	}
-	f.loaded = true
-	func() {
-		defer func() { _ = recover() }()
-		f.dynsyms, _ = f.DynamicSymbols()
-	}()
-	func() {
-		defer func() {
-			if recover() != nil {
-				f.symsErr = errors.New("malformed symbol table")
-			}
+// DynSyms returns the .dynsym symbols, read once; nil when absent or
+// malformed.
+func (f *File) DynSyms() []elf.Symbol {
+	if !f.dynsymsDone {
+		f.dynsymsDone = true
+		func() {
+			// debug/elf can panic on malformed tables.
+			defer func() { _ = recover() }()
+			f.dynsyms, _ = f.DynamicSymbols()
 		}()
-		f.syms, f.symsErr = f.Symbols()
-	}()
+	}
+	return f.dynsyms
+}
+
+// Syms returns the .symtab symbols, read once; nil when absent or
+// malformed.
+func (f *File) Syms() []elf.Symbol {
+	if !f.symsDone {
+		f.symsDone = true
+		func() {
+			defer func() { _ = recover() }()
+			f.syms, _ = f.Symbols()
+		}()
+	}
+	return f.syms
 }
 
 // Symbol looks a symbol up in .dynsym, then .symtab. It returns its
 // link-time address.
 func (f *File) Symbol(name string) (elf.Symbol, bool) {
-	f.loadSyms()
-	for _, s := range f.dynsyms {
-		if s.Name == name && s.Value != 0 {
-			return s, true
-		}
+	if s, ok := f.DynSymbol(name); ok {
+		return s, true
 	}
-	for _, s := range f.syms {
-		if s.Name == name && s.Value != 0 {
-			return s, true
-		}
-	}
-	return elf.Symbol{}, false
+	return findSymbol(f.Syms(), name)
 }
 
 // DynSymbol looks a symbol up in .dynsym only (cheap: no .symtab load).
 func (f *File) DynSymbol(name string) (elf.Symbol, bool) {
-	if !f.loaded {
-		func() {
-			defer func() { _ = recover() }()
-			f.dynsyms, _ = f.DynamicSymbols()
-		}()
-	}
-	for _, s := range f.dynsyms {
+	return findSymbol(f.DynSyms(), name)
+}
+
+func findSymbol(syms []elf.Symbol, name string) (elf.Symbol, bool) {
+	for _, s := range syms {
 		if s.Name == name && s.Value != 0 {
 			return s, true
 		}
@@ -112,8 +111,14 @@ func (f *File) DynSymbol(name string) (elf.Symbol, bool) {
 	return elf.Symbol{}, false
 }
 
-// BuildID returns the GNU build-id as hex, or "".
+// BuildID returns the GNU build-id as hex, or "". It is read once: the
+// symbolizer, its cache and the debug-file search all ask for it.
 func (f *File) BuildID() string {
+	f.buildIDOnce.Do(func() { f.buildID = f.readBuildID() })
+	return f.buildID
+}
+
+func (f *File) readBuildID() string {
 	for _, p := range f.Progs {
 		if p.Type != elf.PT_NOTE {
 			continue
@@ -136,22 +141,27 @@ func noteBuildID(r io.Reader, size uint64) string {
 	if _, err := io.ReadFull(r, b); err != nil {
 		return ""
 	}
+	return NotesBuildID(b)
+}
+
+// NotesBuildID returns the GNU build-id (as hex) from the raw contents of
+// an ELF note segment or section, or "". The last note may lack its
+// padding.
+func NotesBuildID(b []byte) string {
 	for len(b) >= 12 {
-		nsz := int(le32(b[0:]))
-		dsz := int(le32(b[4:]))
+		nsz := uint64(le32(b[0:]))
+		dsz := uint64(le32(b[4:]))
 		typ := le32(b[8:])
 		b = b[12:]
 		na := (nsz + 3) &^ 3
-		da := (dsz + 3) &^ 3
-		if nsz < 0 || dsz < 0 || na+da > len(b) {
+		if na+dsz > uint64(len(b)) {
 			return ""
 		}
-		name := b[:nsz]
-		desc := b[na : na+dsz]
-		if typ == 3 && bytes.Equal(bytes.TrimRight(name, "\x00"), []byte("GNU")) {
+		name, desc := b[:nsz], b[na:na+dsz]
+		if typ == 3 && len(desc) > 0 && bytes.Equal(bytes.TrimRight(name, "\x00"), []byte("GNU")) {
 			return hex.EncodeToString(desc)
 		}
-		b = b[na+da:]
+		b = b[min(na+(dsz+3)&^3, uint64(len(b))):]
 	}
 	return ""
 }

@@ -333,6 +333,11 @@ func cmdThread(s *Session, args string) error {
 // printFrame shows a selected frame like py-up does: location and line.
 func (s *Session) printFrame(i int, f model.Frame) {
 	s.printf("#%d File \"%s\", line %d, in %s\n", i, report.Safe(f.File), f.Line, report.Safe(qualname(f)))
+	s.printSourceLine(f)
+}
+
+// printSourceLine shows the frame's current line, when its source is there.
+func (s *Session) printSourceLine(f model.Frame) {
 	if lines, err := s.sourceLines(f.File); err == nil && f.Line >= 1 && f.Line <= len(lines) {
 		s.printf("    %s\n", report.Safe(strings.TrimSpace(lines[f.Line-1])))
 	}
@@ -373,9 +378,7 @@ func (s *Session) traceback(full bool) error {
 			s.printf("#%d ", i)
 		}
 		s.printf("  File \"%s\", line %d, in %s\n", report.Safe(f.File), f.Line, report.Safe(qualname(f)))
-		if lines, err := s.sourceLines(f.File); err == nil && f.Line >= 1 && f.Line <= len(lines) {
-			s.printf("    %s\n", report.Safe(strings.TrimSpace(lines[f.Line-1])))
-		}
+		s.printSourceLine(f)
 		if full {
 			vars, err := v.Locals(f)
 			for _, x := range vars {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"pyscope/internal/cpython"
 )
 
 // Expr is what py-print accepts: a name followed by attribute, index and
@@ -56,9 +58,9 @@ func (k Key) String() string {
 	case KeyInt:
 		return strconv.FormatInt(k.Int, 10)
 	case KeyStr:
-		return pyQuote(k.Str, false)
+		return cpython.StrRepr([]rune(k.Str))
 	case KeyBytes:
-		return "b" + pyQuote(k.Str, true)
+		return cpython.BytesRepr([]byte(k.Str))
 	case KeyNone:
 		return "None"
 	case KeyBool:

@@ -31,9 +31,6 @@ func NewObjectValues(m target.Memory, r *cpython.Reader) Values {
 // Limits on what one value may cost, whatever the target holds.
 const (
 	maxNames       = 1 << 16
-	maxScan        = 1 << 24 // dict/set slots scanned for one lookup
-	scanChunk      = 512
-	pointer        = 8
 	coOptimized    = 0x1
 	coVarargs      = 0x4
 	coVarkeywords  = 0x8
@@ -283,7 +280,7 @@ func (v *objValues) Locals(f model.Frame) ([]Var, error) {
 		for _, x := range out {
 			seen[x.Name] = true
 		}
-		err := v.dictEach(localsDict, func(k, val uint64) bool {
+		err := v.o.DictEach(localsDict, func(k, val uint64) bool {
 			if s, err := v.o.Str(k); err == nil && !seen[s] {
 				out = append(out, Var{Name: s, Kind: "local", Ref: Ref(val)})
 			}
@@ -316,7 +313,7 @@ func (v *objValues) frameDict(f model.Frame, o311, o310 layout.Off, what string)
 
 func (v *objValues) dictVars(d uint64, kind string) ([]Var, error) {
 	var out []Var
-	err := v.dictEach(d, func(k, val uint64) bool {
+	err := v.o.DictEach(d, func(k, val uint64) bool {
 		if s, err := v.o.Str(k); err == nil {
 			out = append(out, Var{Name: s, Kind: kind, Ref: Ref(val)})
 		}
@@ -380,59 +377,6 @@ func (v *objValues) moduleDict(mod uint64) (uint64, error) {
 	return v.u64(mod + o)
 }
 
-// dictEach calls fn for each item of a dict in order until fn returns
-// false.
-func (v *objValues) dictEach(d uint64, fn func(k, val uint64) bool) error {
-	return v.o.DictEach(d, fn)
-}
-
-// dictLen is ma_used.
-func (v *objValues) dictLen(d uint64) (int64, bool) {
-	o, _ := off(v.L.Dict.Used, 16)
-	n, err := v.u64(d + o)
-	if err != nil || n > 1<<40 {
-		return 0, false
-	}
-	return int64(n), true
-}
-
-// setEach calls fn for each key of a set (table order).
-func (v *objValues) setEach(s uint64, fn func(k uint64) bool) error {
-	S := v.L.Set
-	if !S.Mask.Valid() || !S.Table.Valid() {
-		return fmt.Errorf("this build's layout lacks set fields")
-	}
-	mask, err := v.u64(s + uint64(S.Mask))
-	if err != nil {
-		return err
-	}
-	table, err := v.u64(s + uint64(S.Table))
-	if err != nil {
-		return err
-	}
-	es, _ := off(S.EntrySize, 16)
-	if mask+1 > maxScan || es == 0 || es > 64 {
-		return fmt.Errorf("set at %#x: bad size", s)
-	}
-	for i := uint64(0); i <= mask; i += scanChunk {
-		cnt := min(scanChunk, mask+1-i)
-		raw, err := v.read(table+i*es, int(cnt*es))
-		if err != nil {
-			return err
-		}
-		for j := uint64(0); j < cnt; j++ {
-			k := binary.LittleEndian.Uint64(raw[j*es:])
-			if k == 0 || v.TypeName(Ref(k)) == "<dummy key> type" {
-				continue
-			}
-			if !fn(k) {
-				return nil
-			}
-		}
-	}
-	return nil
-}
-
 func (v *objValues) seqItems(obj uint64) (items uint64, n int64, err error) {
 	so, _ := off(v.L.Object.Size, 16)
 	sz, err := v.u64(obj + so)
@@ -474,7 +418,7 @@ func (v *objValues) Item(obj Ref, key Key) (Ref, error) {
 		return Ref(p), err
 	case fl&tpflagsDictSub != 0:
 		var found uint64
-		err := v.dictEach(o, func(k, val uint64) bool {
+		err := v.o.DictEach(o, func(k, val uint64) bool {
 			if v.keyEquals(k, key) {
 				found = val
 				return false
@@ -635,7 +579,7 @@ func (v *objValues) AttrNames(obj Ref) []string {
 	o := uint64(obj)
 	var out []string
 	add := func(d uint64) {
-		v.dictEach(d, func(k, _ uint64) bool {
+		v.o.DictEach(d, func(k, _ uint64) bool {
 			if s, err := v.o.Str(k); err == nil {
 				out = append(out, s)
 			}

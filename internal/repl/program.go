@@ -156,8 +156,7 @@ func (p *liveProg) Continue() error {
 	if p.stopped == nil {
 		return errors.New("the process is already running")
 	}
-	err := p.resume()
-	return err
+	return p.resume()
 }
 
 // resume closes the stopped handle; mu is held.
@@ -213,16 +212,13 @@ func (p *liveProg) symbolizer() *symbolize.Symbolizer {
 func (p *liveProg) Values() Values {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.values == nil {
-		return nil
-	}
 	return p.values
 }
 
 func (p *liveProg) Native() Native {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.native == nil {
+	if p.native == nil { // not a typed nil
 		return nil
 	}
 	return p.native
@@ -254,22 +250,10 @@ func (p *liveProg) Close() error {
 	return err
 }
 
-// processStart reads when pid started (/proc/PID/stat starttime plus the
-// boot time); zero when unknown.
+// processStart is when pid started (its start time in ticks since boot
+// plus the boot time); zero when unknown.
 func processStart(pid int) time.Time {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return time.Time{}
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return time.Time{}
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return time.Time{}
-	}
-	ticks, err := strconv.ParseUint(f[19], 10, 64)
+	ticks, err := live.StartTime(pid)
 	if err != nil {
 		return time.Time{}
 	}

@@ -403,12 +403,9 @@ func (s *Session) selectInitial() {
 
 // curFrame returns the current thread's current Python frame.
 func (s *Session) curFrame() (threadRow, *model.Frame, error) {
-	r, ok := s.current()
-	if !ok {
-		return r, nil, errors.New("no thread selected")
-	}
-	if r.py == nil {
-		return r, nil, fmt.Errorf("thread %d (TID %d) has no Python state: it was created by C code, or is not running Python (see `bt`)", r.num, r.tid)
+	r, err := s.pyThread()
+	if err != nil {
+		return r, nil, err
 	}
 	if len(r.py.Frames) == 0 {
 		return r, nil, fmt.Errorf("thread %d has no Python frames", r.num)

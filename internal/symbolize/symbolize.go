@@ -6,8 +6,6 @@ package symbolize
 import (
 	"debug/dwarf"
 	"debug/elf"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 
@@ -171,21 +169,12 @@ func (s *Symbolizer) module(em *elfx.Module, remote bool) *module {
 		})
 		if m.debug == nil && s.opts.Debuginfod {
 			// Reuse the debuginfod cache without a download.
-			if id := m.file.BuildID(); id != "" {
-				p := filepath.Join(elfx.DebuginfodCacheDir(), id, "debuginfo")
-				if st, err := os.Stat(p); err == nil && st.Size() > 0 {
-					m.debug, _ = elfx.FindDebugFile(m.file, em.Path, elfx.DebugOptions{
-						Dirs: []string{}, Debuginfod: true,
-					})
-				}
-			}
+			m.debug, _ = elfx.DebuginfodDebugFile(m.file, false)
 		}
 	}
 	if remote && !m.remoteDone && m.debug == nil && s.opts.Debuginfod && !m.file.HasDWARF() {
 		m.remoteDone = true
-		m.debug, m.dbgErr = elfx.FindDebugFile(m.file, em.Path, elfx.DebugOptions{
-			Dirs: []string{}, Debuginfod: true,
-		})
+		m.debug, m.dbgErr = elfx.DebuginfodDebugFile(m.file, true)
 	}
 	return m
 }
@@ -199,15 +188,10 @@ func (m *module) loadSyms() {
 		if f == nil {
 			return
 		}
-		var ss []elf.Symbol
-		func() {
-			defer func() { _ = recover() }()
-			if dyn {
-				ss, _ = f.DynamicSymbols()
-			} else {
-				ss, _ = f.Symbols()
-			}
-		}()
+		ss := f.Syms()
+		if dyn {
+			ss = f.DynSyms()
+		}
 		for _, e := range ss {
 			typ := elf.ST_TYPE(e.Info)
 			if typ != elf.STT_FUNC && typ != elf.STT_GNU_IFUNC || e.Value == 0 || e.Name == "" {

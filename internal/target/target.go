@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -90,3 +92,54 @@ var (
 	ErrExited     = errors.New("the process exited")
 	ErrTraced     = errors.New("already traced")
 )
+
+// ParseMapsLine parses a /proc/PID/maps line, "start-end perms offset dev
+// inode   path" (also as stored in pyscope's cores). The path starts after
+// the whitespace following the inode and may contain spaces.
+func ParseMapsLine(s string) (Mapping, error) {
+	var m Mapping
+	bad := func() (Mapping, error) {
+		return Mapping{}, fmt.Errorf("malformed maps line %q", s)
+	}
+	rest := s
+	field := func() (string, bool) {
+		rest = strings.TrimLeft(rest, " ")
+		i := strings.IndexByte(rest, ' ')
+		if i < 0 {
+			f := rest
+			rest = ""
+			return f, f != ""
+		}
+		f := rest[:i]
+		rest = rest[i+1:]
+		return f, true
+	}
+	rng, ok1 := field()
+	perms, ok2 := field()
+	off, ok3 := field()
+	_, ok4 := field() // dev
+	ino, ok5 := field()
+	if !(ok1 && ok2 && ok3 && ok4 && ok5) {
+		return bad()
+	}
+	lo, hi, ok := strings.Cut(rng, "-")
+	if !ok {
+		return bad()
+	}
+	var err error
+	if m.Start, err = strconv.ParseUint(lo, 16, 64); err != nil {
+		return bad()
+	}
+	if m.End, err = strconv.ParseUint(hi, 16, 64); err != nil || m.End < m.Start {
+		return bad()
+	}
+	if m.Offset, err = strconv.ParseUint(off, 16, 64); err != nil {
+		return bad()
+	}
+	if m.Inode, err = strconv.ParseUint(ino, 10, 64); err != nil {
+		return bad()
+	}
+	m.Perms = perms
+	m.Path = strings.TrimLeft(rest, " ")
+	return m, nil
+}

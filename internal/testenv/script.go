@@ -2,11 +2,9 @@ package testenv
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 )
@@ -58,14 +56,9 @@ func WaitSleeping(t testing.TB, pid int) {
 			t.Fatalf("process %d does not settle in sleep", pid)
 		}
 		all := true
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-		for _, e := range tasks {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, e.Name()))
-			if err != nil {
-				continue
-			}
-			s := string(b)
-			if i := strings.LastIndexByte(s, ')'); i < 0 || i+2 >= len(s) || s[i+2] != 'S' {
+		tids, _ := Tasks(pid)
+		for _, tid := range tids {
+			if st := TaskState(pid, tid); st != 0 && st != 'S' {
 				all = false
 			}
 		}

@@ -398,19 +398,25 @@ func NotStopped(pid int) error {
 		return err
 	}
 	for _, tid := range tids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
-		if err != nil {
-			continue // thread ended
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 || i+2 >= len(b) {
-			continue
-		}
-		if st := b[i+2]; st == 'T' || st == 't' {
+		if st := TaskState(pid, tid); st == 'T' || st == 't' {
 			return fmt.Errorf("thread %d of target %d left stopped (state %c)", tid, pid, st)
 		}
 	}
 	return nil
+}
+
+// TaskState is the one-letter kernel state of thread tid of pid (t:
+// traced, T: stopped), or 0 when the thread is gone.
+func TaskState(pid, tid int) byte {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0
+	}
+	return b[i+2]
 }
 
 // Tasks lists the thread ids of pid.

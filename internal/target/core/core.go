@@ -7,7 +7,7 @@
 package core
 
 import (
-	"debug/elf"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -77,7 +77,7 @@ type Core struct {
 	exe      string
 	pid      int
 	warnings []string
-	progs    map[string][]elf.ProgHeader // program headers of local files
+	locals   map[string]localFile // local ELF files parsed so far
 }
 
 type segment struct {
@@ -265,9 +265,10 @@ func (c *Core) parse() error {
 	if c.pid <= 0 && len(c.threads) > 0 {
 		c.pid = c.threads[0].TID
 	}
-	c.loadFileMaps()
+	textMaps := parseMapsText(c.notes.mapsText)
+	c.loadFileMaps(textMaps)
 	c.resolveFiles()
-	c.buildMappings()
+	c.buildMappings(textMaps)
 	c.exe = c.findExecutable()
 	return nil
 }
@@ -302,11 +303,10 @@ func (c *Core) buildThreads() {
 // buildMappings uses the maps text of a pyscope core when present.
 // Otherwise file-backed mappings come from NT_FILE (exact ranges and
 // offsets) and anonymous ones from the PT_LOAD segments left over.
-func (c *Core) buildMappings() {
-	if c.notes.mapsText != "" {
-		if c.maps = parseMapsText(c.notes.mapsText); len(c.maps) > 0 {
-			return
-		}
+func (c *Core) buildMappings(textMaps []target.Mapping) {
+	if len(textMaps) > 0 {
+		c.maps = textMaps
+		return
 	}
 	for _, e := range c.fileMaps {
 		m := target.Mapping{Start: e.Start, End: e.End, Offset: e.Offset, Path: e.Path}
@@ -367,10 +367,10 @@ func permString(flags uint32) string {
 
 // loadFileMaps collects the file-backed ranges: NT_FILE, or the maps text
 // of a pyscope core without one.
-func (c *Core) loadFileMaps() {
+func (c *Core) loadFileMaps(textMaps []target.Mapping) {
 	c.fileMaps = append(c.fileMaps, c.notes.files...)
-	if len(c.fileMaps) == 0 && c.notes.mapsText != "" {
-		for _, m := range parseMapsText(c.notes.mapsText) {
+	if len(c.fileMaps) == 0 {
+		for _, m := range textMaps {
 			if strings.HasPrefix(m.Path, "/") {
 				c.fileMaps = append(c.fileMaps, fileEntry{Start: m.Start, End: m.End, Offset: m.Offset, Path: m.Path})
 			}
@@ -630,21 +630,12 @@ func (c *Core) readCString(addr uint64, max int) string {
 		if n == 0 {
 			break
 		}
-		if i := indexByte(buf[:n], 0); i >= 0 {
+		if i := bytes.IndexByte(buf[:n], 0); i >= 0 {
 			return string(append(out, buf[:i]...))
 		}
 		out = append(out, buf[:n]...)
 	}
 	return ""
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // Open opens a file as the process saw it. A mapped ELF file opens the

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -92,7 +91,7 @@ func (c *Core) resolveFiles() {
 			}
 			switch {
 			case f.BuildID != "":
-				if id := fileBuildID(cand); id != f.BuildID {
+				if id := c.localELF(cand).buildID; id != f.BuildID {
 					if id == "" {
 						id = "none"
 					}
@@ -165,14 +164,31 @@ func (c *Core) mappedFile(path string) (*os.File, error) {
 	return f, nil
 }
 
-// fileBuildID returns a local file's GNU build-id, or "".
-func fileBuildID(path string) string {
-	f, err := elfx.Open(path)
-	if err != nil {
-		return ""
+// localFile is what pyscope needs from a local ELF file.
+type localFile struct {
+	buildID string
+	progs   []elf.ProgHeader
+}
+
+// localELF parses a local file once: verifying it (build-id) and deriving
+// mapping permissions (program headers) both need it.
+func (c *Core) localELF(path string) localFile {
+	if lf, ok := c.locals[path]; ok {
+		return lf
 	}
-	defer f.Close()
-	return f.BuildID()
+	var lf localFile
+	if f, err := elfx.Open(path); err == nil {
+		lf.buildID = f.BuildID()
+		for _, p := range f.Progs {
+			lf.progs = append(lf.progs, p.ProgHeader)
+		}
+		f.Close()
+	}
+	if c.locals == nil {
+		c.locals = map[string]localFile{}
+	}
+	c.locals[path] = lf
+	return lf
 }
 
 // coreBuildID reads the build-id note of a mapped ELF file from the core:
@@ -260,11 +276,8 @@ func (c *Core) buildIDAt(base, size uint64) string {
 		if !c.readCaptured(b, base+off) {
 			continue
 		}
-		ns, _ := parseNotes(b)
-		for _, n := range ns {
-			if n.name == "GNU" && n.typ == 3 && len(n.desc) > 0 {
-				return hex.EncodeToString(n.desc)
-			}
+		if id := elfx.NotesBuildID(b); id != "" {
+			return id
 		}
 	}
 	return ""
@@ -277,20 +290,7 @@ func (c *Core) filePerms(path string, off uint64) string {
 	if fi == nil || fi.Found == "" {
 		return "r--p"
 	}
-	if c.progs == nil {
-		c.progs = map[string][]elf.ProgHeader{}
-	}
-	progs, ok := c.progs[fi.Found]
-	if !ok {
-		if f, err := elfx.Open(fi.Found); err == nil {
-			for _, p := range f.Progs {
-				progs = append(progs, p.ProgHeader)
-			}
-			f.Close()
-		}
-		c.progs[fi.Found] = progs
-	}
-	for _, p := range progs {
+	for _, p := range c.localELF(fi.Found).progs {
 		if p.Type == elf.PT_LOAD && off >= p.Off&^0xfff && off < p.Off+p.Filesz {
 			return permString(uint32(p.Flags))
 		}

@@ -105,7 +105,7 @@ func Open(pid int, opts Options) (p *Process, err error) {
 	if err != nil {
 		return p, p.procError(err)
 	}
-	p.exe = p.stripRoot(exe)
+	p.exe = stripRoot(exe, p.rootPrefix)
 	if !opts.NoBlock {
 		if err := p.attach(); err != nil {
 			return p, err
@@ -123,13 +123,6 @@ func Open(pid int, opts Options) (p *Process, err error) {
 		p.mem.setCaching(true)
 	}
 	return p, nil
-}
-
-func (p *Process) stripRoot(path string) string {
-	if p.rootPrefix != "" && strings.HasPrefix(path, p.rootPrefix+"/") {
-		return path[len(p.rootPrefix):]
-	}
-	return path
 }
 
 // procError maps a failure to read /proc/PID/... to a sentinel error.

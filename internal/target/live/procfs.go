@@ -113,15 +113,8 @@ func taskStateComm(pid, tid int) (state, comm string) {
 
 // taskState reads the one-letter kernel state of a thread ("" if gone).
 func taskState(pid, tid int) string {
-	b, err := readProcFile(procPath(pid, "task/"+strconv.Itoa(tid)+"/stat"))
-	if err != nil {
-		return ""
-	}
-	f, err := statFields(b)
-	if err != nil {
-		return ""
-	}
-	return f[0]
+	st, _ := taskStateComm(pid, tid)
+	return st
 }
 
 // isExiting reports whether a thread is gone or has begun to exit
@@ -179,32 +172,29 @@ func tgid(tid int) int {
 }
 
 func statusInt(pid int, key string) int {
-	b, err := readProcFile(procPath(pid, "status"))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, key); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n
-		}
-	}
-	return 0
+	n, _ := strconv.Atoi(statusField(pid, key))
+	return n
 }
 
 // sharedPending returns the process-wide pending signal mask (ShdPnd).
 func sharedPending(pid int) uint64 {
+	n, _ := strconv.ParseUint(statusField(pid, "ShdPnd:"), 16, 64)
+	return n
+}
+
+// statusField returns the value of the first line of /proc/PID/status
+// that starts with key ("" when unreadable or absent).
+func statusField(pid int, key string) string {
 	b, err := readProcFile(procPath(pid, "status"))
 	if err != nil {
-		return 0
+		return ""
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "ShdPnd:"); ok {
-			n, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return n
+		if v, ok := strings.CutPrefix(line, key); ok {
+			return strings.TrimSpace(v)
 		}
 	}
-	return 0
+	return ""
 }
 
 func procComm(pid int) string {
@@ -231,65 +221,22 @@ func parseMaps(b []byte, rootPrefix string) ([]target.Mapping, error) {
 		if len(line) == 0 {
 			continue
 		}
-		m, err := parseMapsLine(string(line))
+		m, err := target.ParseMapsLine(string(line))
 		if err != nil {
 			return nil, err
 		}
-		if rootPrefix != "" && strings.HasPrefix(m.Path, rootPrefix+"/") {
-			m.Path = m.Path[len(rootPrefix):]
-		}
+		m.Path = stripRoot(m.Path, rootPrefix)
 		out = append(out, m)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Start < out[j].Start })
 	return out, nil
 }
 
-// parseMapsLine parses "start-end perms offset dev inode   path". The path
-// starts after the whitespace following the inode and may contain spaces.
-func parseMapsLine(s string) (target.Mapping, error) {
-	var m target.Mapping
-	bad := func() (target.Mapping, error) {
-		return target.Mapping{}, fmt.Errorf("malformed maps line %q", s)
+// stripRoot turns a path as we see it into one as the target sees it by
+// removing rootPrefix, the target's root directory as we see it.
+func stripRoot(path, rootPrefix string) string {
+	if rootPrefix != "" && strings.HasPrefix(path, rootPrefix+"/") {
+		return path[len(rootPrefix):]
 	}
-	rest := s
-	field := func() (string, bool) {
-		rest = strings.TrimLeft(rest, " ")
-		i := strings.IndexByte(rest, ' ')
-		if i < 0 {
-			f := rest
-			rest = ""
-			return f, f != ""
-		}
-		f := rest[:i]
-		rest = rest[i+1:]
-		return f, true
-	}
-	rng, ok1 := field()
-	perms, ok2 := field()
-	off, ok3 := field()
-	_, ok4 := field() // dev
-	ino, ok5 := field()
-	if !(ok1 && ok2 && ok3 && ok4 && ok5) {
-		return bad()
-	}
-	lo, hi, ok := strings.Cut(rng, "-")
-	if !ok {
-		return bad()
-	}
-	var err error
-	if m.Start, err = strconv.ParseUint(lo, 16, 64); err != nil {
-		return bad()
-	}
-	if m.End, err = strconv.ParseUint(hi, 16, 64); err != nil || m.End < m.Start {
-		return bad()
-	}
-	if m.Offset, err = strconv.ParseUint(off, 16, 64); err != nil {
-		return bad()
-	}
-	if m.Inode, err = strconv.ParseUint(ino, 10, 64); err != nil {
-		return bad()
-	}
-	m.Perms = perms
-	m.Path = strings.TrimLeft(rest, " ")
-	return m, nil
+	return path
 }
