@@ -74,6 +74,10 @@ type Decoder struct {
 	// target is stopped and with one set of limits (see Memoize).
 	memo    map[uint64]*model.Value
 	memoLim Limits
+	slab    []model.Value
+	// the last limits given to Decode, and their normalised form
+	rawLim, normLim Limits
+	normOK          bool
 }
 
 // Memoize makes Decode return the same tree for the same address and
@@ -88,6 +92,18 @@ func NewDecoder(o *Objects) *Decoder {
 	return &Decoder{o: o, types: map[uint64]*typeInfo{}}
 }
 
+// newValue hands out values from slabs: a snapshot with --locals decodes
+// tens of thousands of them while the target is stopped, and one
+// allocation per value was most of that time.
+func (d *Decoder) newValue() *model.Value {
+	if len(d.slab) == 0 {
+		d.slab = make([]model.Value, 256)
+	}
+	v := &d.slab[0]
+	d.slab = d.slab[1:]
+	return v
+}
+
 // decoding is the state of one Decode call.
 type decoding struct {
 	*Decoder
@@ -100,7 +116,11 @@ type decoding struct {
 // Decode reads the object at addr within lim. It never fails: problems
 // become ValueError or ValueElided nodes.
 func (d *Decoder) Decode(addr uint64, lim Limits) *model.Value {
-	lim = lim.normalise()
+	// Callers pass the same limits for every variable of a snapshot.
+	if lim != d.rawLim || !d.normOK {
+		d.rawLim, d.normLim, d.normOK = lim, lim.normalise(), true
+	}
+	lim = d.normLim
 	if d.memo != nil {
 		if d.memoLim != lim {
 			clear(d.memo)
@@ -282,7 +302,8 @@ func (st *decoding) value(addr uint64, depth int) *model.Value {
 	if ti.err != nil {
 		return errValue(addr, "", ti.err)
 	}
-	v := &model.Value{Kind: ti.kind, Type: ti.name, Addr: addr}
+	v := st.newValue()
+	v.Kind, v.Type, v.Addr = ti.kind, ti.name, addr
 	o := st.o
 	L := o.L
 	var err error
