@@ -279,15 +279,23 @@ func (r rule) apply(t13, l *Layout) (Off, bool) {
 			return -1, false
 		}
 	}
+	// A derived offset must be as plausible as a parsed one: never
+	// negative, never past the largest struct the parser accepts.
+	plausible := func(v Off) (Off, bool) {
+		if v < 0 || v > maxStructSize {
+			return -1, false
+		}
+		return v, true
+	}
 	if r.Delta != nil {
 		base, _ := at(l, r.Anchors[0])
-		return base + Off(*r.Delta), base+Off(*r.Delta) >= 0
+		return plausible(base + Off(*r.Delta))
 	}
 	v, ok := at(t13, r.Field)
-	if !ok || v+shift < 0 {
+	if !ok {
 		return -1, false
 	}
-	return v + shift, true
+	return plausible(v + shift)
 }
 
 func group(name string) string {
