@@ -18,6 +18,7 @@ const (
 // functions and line rows per unit on first use.
 type dwarfInfo struct {
 	d     *dwarf.Data
+	line  []byte    // .debug_line, to check line headers before debug/dwarf reads them
 	cus   []cuRange // sorted by lo
 	units map[dwarf.Offset]*unit
 	names map[dwarf.Offset]string
@@ -180,7 +181,7 @@ func (dw *dwarfInfo) unit(off dwarf.Offset) *unit {
 	}
 	u := &unit{entry: cu}
 	var files []*dwarf.LineFile
-	if lr, err := dw.d.LineReader(cu); err == nil && lr != nil {
+	if lr, err := dw.lineReader(cu); err == nil && lr != nil {
 		files = lr.Files()
 		var le dwarf.LineEntry
 		var last lineRow
@@ -300,4 +301,19 @@ func (dw *dwarfInfo) name(e *dwarf.Entry, depth int) string {
 		return s
 	}
 	return ""
+}
+
+// lineReader opens a unit's line table once its header has passed
+// lineHeaderOK.
+func (dw *dwarfInfo) lineReader(cu *dwarf.Entry) (*dwarf.LineReader, error) {
+	off, ok := cu.Val(dwarf.AttrStmtList).(int64)
+	if !ok {
+		return nil, errBadLineHeader
+	}
+	// Without the raw section (old .zdebug_ compression) there is nothing
+	// to check against: debug/dwarf is trusted as before.
+	if dw.line != nil && !lineHeaderOK(dw.line, off) {
+		return nil, errBadLineHeader
+	}
+	return dw.d.LineReader(cu)
 }

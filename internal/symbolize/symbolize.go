@@ -320,6 +320,12 @@ func loadDWARF(files ...*elfx.File) (dw *dwarfInfo) {
 		}()
 		if d != nil {
 			if dw := newDWARFInfo(d); dw != nil {
+				if s := f.Section(".debug_line"); s != nil {
+					func() {
+						defer func() { _ = recover() }()
+						dw.line, _ = s.Data()
+					}()
+				}
 				return dw
 			}
 		}
