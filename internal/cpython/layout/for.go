@@ -101,6 +101,9 @@ var rules314 = []rule{
 	{Field: "Module.Name", Anchors: []string{""}, Why: "as Module.Dict"},
 	{Field: "Gen.Qualname", Anchors: []string{"Gen.Name"}, Why: "gi_qualname follows gi_name"},
 	{Field: "Exc.Args", Anchors: []string{""}, Why: "PyBaseExceptionObject starts {HEAD, dict, args}"},
+	{Field: "CFunction.Ml", Anchors: []string{"Object.Type"}, Why: "PyCFunctionObject is {HEAD, m_ml, m_self, m_module, m_weakreflist, vectorcall}"},
+	{Field: "CFunction.Self", Anchors: []string{"Object.Type"}, Why: "as CFunction.Ml"},
+	{Field: "MethodDef.Name", Anchors: []string{""}, Why: "PyMethodDef is {ml_name, ml_meth, ml_flags, ml_doc}"},
 }
 
 // absent314 are fields 3.13 has and 3.14 dropped.

@@ -55,6 +55,9 @@ type Layout struct {
 	Gen      GenOffsets
 	Exc      ExcOffsets
 	GIL      GILOffsets
+	// Builtin functions and methods: their repr names the C function.
+	CFunction CFunctionOffsets
+	MethodDef MethodDefOffsets
 }
 
 type RuntimeOffsets struct {
@@ -278,6 +281,17 @@ type GenOffsets struct {
 
 type ExcOffsets struct {
 	Args Off `dwarf:"PyBaseExceptionObject.args"`
+}
+
+// CFunctionOffsets describes PyCFunctionObject (builtin_function_or_method).
+type CFunctionOffsets struct {
+	Ml   Off `dwarf:"PyCFunctionObject.m_ml"`
+	Self Off `dwarf:"PyCFunctionObject.m_self"`
+}
+
+// MethodDefOffsets describes PyMethodDef, the C function a builtin runs.
+type MethodDefOffsets struct {
+	Name Off `dwarf:"PyMethodDef.ml_name"`
 }
 
 // GILOffsets describes struct _gil_runtime_state.

@@ -500,6 +500,16 @@ func checkLive(t *testing.T, python string, l *Layout) map[string]bool {
 	}
 	eq("Exc.Args", p.u64(at(p.num("exc"), l.Exc.Args)), p.num("exc_args"))
 
+	// Builtin functions: len (m_self the builtins module) and a bound
+	// list.append.
+	for _, c := range []struct{ obj, self, name string }{{"cfunc", "cfunc_self", "len"}, {"cmethod", "cmethod_self", "append"}} {
+		cf := p.num(c.obj)
+		eq("CFunction.Self", p.u64(at(cf, l.CFunction.Self)), p.num(c.self))
+		ml := p.u64(at(cf, l.CFunction.Ml))
+		checked["CFunction.Ml"] = true
+		eq("MethodDef.Name", b2u(cString(p, p.u64(at(ml, l.MethodDef.Name))) == c.name), 1)
+	}
+
 	// 3.13+: an instance's attribute values live inline after its header.
 	if has("Dict.ValuesValues", "Dict.ValuesCapacity", "Dict.ValuesSize", "Dict.ValuesEmbedded") && minor >= "3.13" {
 		vals := p.num("split") + p.num("split_basicsize")

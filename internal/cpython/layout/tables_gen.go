@@ -202,6 +202,13 @@ func init() {
 			Locked:     16,
 			LastHolder: 8,
 		},
+		CFunction: CFunctionOffsets{
+			Ml:   16,
+			Self: 24,
+		},
+		MethodDef: MethodDefOffsets{
+			Name: 0,
+		},
 	}}
 	// Python 3.11.11: lib/libpython3.11.so.1.0, build-id (none), sha256 db152455a9567bbd75c6d67be80a234ebb62f192d0eb78db8759b29e4516b510
 	tables["3.11"] = table{Patch: "3.11.11", BuildID: "", SHA256: "db152455a9567bbd75c6d67be80a234ebb62f192d0eb78db8759b29e4516b510", Layout: Layout{
@@ -401,6 +408,13 @@ func init() {
 		GIL: GILOffsets{
 			Locked:     16,
 			LastHolder: 8,
+		},
+		CFunction: CFunctionOffsets{
+			Ml:   16,
+			Self: 24,
+		},
+		MethodDef: MethodDefOffsets{
+			Name: 0,
 		},
 	}}
 	// Python 3.12.3: lib/libpython3.12.so.1.0, build-id (none), sha256 baab5fe9e2e811ff6e9a5be18655c1eee92bf6b3b56011711f78aed544c2f139
@@ -602,6 +616,13 @@ func init() {
 			Locked:     16,
 			LastHolder: 8,
 		},
+		CFunction: CFunctionOffsets{
+			Ml:   16,
+			Self: 24,
+		},
+		MethodDef: MethodDefOffsets{
+			Name: 0,
+		},
 	}}
 	// Python 3.13.1: lib/libpython3.13.so.1.0, build-id (none), sha256 67b954357c91fb7c16e22774fc04db566c0a3c53f85bc49c5d5ce43746ed7c69
 	tables["3.13"] = table{Patch: "3.13.1", BuildID: "", SHA256: "67b954357c91fb7c16e22774fc04db566c0a3c53f85bc49c5d5ce43746ed7c69", Layout: Layout{
@@ -801,6 +822,13 @@ func init() {
 		GIL: GILOffsets{
 			Locked:     16,
 			LastHolder: 8,
+		},
+		CFunction: CFunctionOffsets{
+			Ml:   16,
+			Self: 24,
+		},
+		MethodDef: MethodDefOffsets{
+			Name: 0,
 		},
 	}}
 }

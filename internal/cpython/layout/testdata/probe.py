@@ -83,6 +83,7 @@ DICT_G = {1: "a", 2: "b"}
 SET = {"a", "b", "c"}
 LIST = [REFOBJ, 7, 8]
 TUPLE = (REFOBJ, 9)
+BOUND = LIST.append  # a builtin method: m_self is LIST
 
 
 def heapmod():
@@ -213,6 +214,10 @@ def probe(anchor):
         "object_type": id(object),
         "exc": id(EXC),
         "exc_args": id(EXC.args),
+        "cfunc": id(len),
+        "cfunc_self": id(len.__self__),
+        "cmethod": id(BOUND),
+        "cmethod_self": id(BOUND.__self__),
     }
     sys.stdout.write(json.dumps(truth) + "\n")
     sys.stdout.flush()
