@@ -12,7 +12,7 @@ import (
 // A limit of 0 means the default for the output: terminal-sized for text,
 // larger for --json.
 type valueFlags struct {
-	locals, globals                        bool
+	locals, globals, stdlibGlobals         bool
 	maxString, maxItems, maxDepth, maxRepr int
 }
 
@@ -20,7 +20,8 @@ func (v *valueFlags) register(cmd *cobra.Command) {
 	t, j := cpython.TerminalLimits(), cpython.JSONLimits()
 	fl := cmd.Flags()
 	fl.BoolVar(&v.locals, "locals", false, "show the arguments and local variables of every frame")
-	fl.BoolVar(&v.globals, "globals", false, "show the user globals of every frame's module (no modules, no __dunder__ names)")
+	fl.BoolVar(&v.globals, "globals", false, "show the user globals of every frame's module (no modules, no __dunder__ names; not those of standard-library modules)")
+	fl.BoolVar(&v.stdlibGlobals, "stdlib-globals", false, "with --globals, show the globals of standard-library modules too")
 	fl.IntVar(&v.maxString, "max-string", 0, fmtLimit("characters of a string (digits of an int) shown", t.MaxString, j.MaxString))
 	fl.IntVar(&v.maxItems, "max-items", 0, fmtLimit("items of a container shown", t.MaxItems, j.MaxItems))
 	fl.IntVar(&v.maxDepth, "max-depth", 0, fmtLimit("nesting depth of containers shown", t.MaxDepth, j.MaxDepth))
@@ -33,6 +34,7 @@ func fmtLimit(what string, text, json int) string {
 
 // options returns nil when no variables are wanted.
 func (v *valueFlags) options(json bool) *cpython.ValueOptions {
+	v.globals = v.globals || v.stdlibGlobals
 	if !v.locals && !v.globals {
 		return nil
 	}
@@ -49,8 +51,5 @@ func (v *valueFlags) options(json bool) *cpython.ValueOptions {
 	set(&lim.MaxItems, v.maxItems)
 	set(&lim.MaxDepth, v.maxDepth)
 	set(&lim.MaxRepr, v.maxRepr)
-	// Reading may cost more when more is shown.
-	lim.MaxRead = max(lim.MaxRead, 8*lim.MaxString*lim.MaxItems)
-	lim.MaxNodes = max(lim.MaxNodes, 4*lim.MaxItems*lim.MaxDepth)
-	return &cpython.ValueOptions{Locals: v.locals, Globals: v.globals, Limits: lim}
+	return &cpython.ValueOptions{Locals: v.locals, Globals: v.globals, StdlibGlobals: v.stdlibGlobals, Limits: lim.Budgeted()}
 }

@@ -3,7 +3,6 @@ package cpython
 import (
 	"encoding/binary"
 	"fmt"
-	"strings"
 
 	"pyscope/internal/cpython/layout"
 	"pyscope/internal/model"
@@ -12,9 +11,12 @@ import (
 // ValueOptions asks Capture to read frame variables too. They are decoded
 // while the target is stopped (values mutate) and rendered by Resolve.
 type ValueOptions struct {
-	Locals  bool // arguments, locals, cells and free variables
+	Locals  bool // the variables frame.f_locals shows, plus unbound ones
 	Globals bool // the user globals of each frame's module
-	Limits  Limits
+	// StdlibGlobals: with Globals, also the globals of standard-library
+	// modules (threading's, under every thread, otherwise left out).
+	StdlibGlobals bool
+	Limits        Limits
 }
 
 // Local kinds (co_localspluskinds, Include/internal/pycore_code.h).
@@ -27,6 +29,7 @@ const (
 
 // Code flags.
 const (
+	coOptimized   = 0x1
 	coVarargs     = 0x4
 	coVarkeywords = 0x8
 )
@@ -34,14 +37,21 @@ const (
 // maxLocals bounds the variables of one frame.
 const maxLocals = 1 << 16
 
+// Var is a name bound in a frame's scope or a namespace.
+type Var struct {
+	Name string
+	Kind string // "arg", "local", "cell", "free", "global" or "builtin"
+	Ref  uint64 // the value's address; 0 when the name is unbound
+}
+
 // codeVars is what a frame's variables need from its code object.
 type codeVars struct {
-	names []string
-	kinds []byte // 3.11+: co_localspluskinds; 3.10: synthesised
-	nargs int
-	// 3.10: slots of f_localsplus = len(varnames)+len(cellvars)+len(freevars)
-	nvar, ncell int
-	err         error
+	names     []string
+	kinds     []byte // 3.11+: co_localspluskinds; 3.10: synthesised
+	nargs     int
+	optimized bool // CO_OPTIMIZED: a function body, not a module, class or exec body
+	nvar      int  // 3.10: len(co_varnames), the first slots of f_localsplus
+	err       error
 }
 
 func (r *Reader) codeVars(code uint64) *codeVars {
@@ -52,7 +62,9 @@ func (r *Reader) codeVars(code uint64) *codeVars {
 		return c
 	}
 	c := r.readCodeVars(code)
-	r.vars[code] = c
+	if len(r.vars) < 1<<16 {
+		r.vars[code] = c
+	}
 	return c
 }
 
@@ -75,6 +87,7 @@ func (r *Reader) readCodeVars(code uint64) *codeVars {
 	if c.err != nil {
 		return c
 	}
+	c.optimized = flags&coOptimized != 0
 	c.nargs = argc + kwc
 	if flags&coVarargs != 0 {
 		c.nargs++
@@ -110,7 +123,7 @@ func (r *Reader) readCodeVars(code uint64) *codeVars {
 	}
 	if r.In.Minor <= 10 {
 		vars, cells, frees := names(int64(C.Varnames)), names(int64(C.Cellvars)), names(int64(C.Freevars))
-		c.nvar, c.ncell = len(vars), len(cells)
+		c.nvar = len(vars)
 		c.names = append(append(append(c.names, vars...), cells...), frees...)
 		for range vars {
 			c.kinds = append(c.kinds, coFastLocal)
@@ -141,106 +154,227 @@ func (r *Reader) readCodeVars(code uint64) *codeVars {
 	return c
 }
 
-// frameVars reads one frame's variables: slots is f_localsplus (3.10) or
-// localsplus (3.11+) as raw words.
-func (r *Reader) frameVars(cv *codeVars, slots []uint64, dec *Decoder, lim Limits) []model.Local {
-	o := r.Obj
-	stackref := r.In.Minor >= 14
-	out := make([]model.Local, 0, len(cv.names))
-	var byName map[string]int // 3.10: an argument that is also a cell
+// frameVars is pyscope's one locals algorithm: the variables the
+// interpreter itself shows as frame.f_locals of the frame at addr running
+// code, whose f_locals field holds localsDict. See docs/json-schema.md.
+//
+//   - Functions (CO_OPTIMIZED): every argument, local, cell and free
+//     variable in definition order, unbound ones with Ref 0; inlined
+//     comprehension variables (PEP 709) only while bound.
+//   - Module, class and exec bodies: the f_locals dict (a module's is its
+//     globals) with the frame's own bound variables merged as
+//     PyFrame_GetLocals merges them; on 3.13+ a frame running an inlined
+//     comprehension shows only its bound fast variables, as its
+//     FrameLocalsProxy does.
+//
+// fromDict is localsDict when the variables are that dict's, else 0.
+func (r *Reader) frameVars(code, addr, localsDict uint64) (vars []Var, fromDict uint64, err error) {
+	cv := r.codeVars(code)
+	if cv.err != nil {
+		return nil, 0, cv.err
+	}
+	fast, err := r.fastVars(cv, addr)
+	if err != nil {
+		return nil, 0, err
+	}
+	if cv.optimized {
+		return fast, 0, nil
+	}
+	minor := r.In.Minor
+	var bound []Var
+	hiddenBound := false
+	for i, v := range fast {
+		if v.Ref == 0 {
+			continue
+		}
+		hiddenBound = hiddenBound || v.Kind == "hidden"
+		bound = append(bound, fast[i])
+	}
+	if minor >= 13 && hiddenBound {
+		return unhide(bound), 0, nil
+	}
+	var out []Var
+	if validPtr(localsDict) {
+		items, err := r.Obj.DictItems(localsDict, maxLocals)
+		if err != nil {
+			return nil, 0, fmt.Errorf("f_locals of frame at %#x: %w", addr, err)
+		}
+		for _, it := range items {
+			if !r.Obj.IsStr(it.Key) {
+				continue // only a str can name a variable
+			}
+			name, err := r.Obj.Str(it.Key)
+			if err != nil {
+				continue
+			}
+			out = append(out, Var{Name: name, Kind: "local", Ref: it.Value})
+		}
+	}
+	if !validPtr(localsDict) {
+		localsDict = 0
+	}
+	if minor >= 13 {
+		return out, localsDict, nil // f_locals is the dict itself
+	}
+	// 3.10-3.12 merge the frame's cells and locals into the dict (free
+	// variables only in functions), then (3.12) hidden variables into a
+	// copy: either way a name keeps its place, or goes last when new.
+	set := func(v Var) {
+		for i := range out {
+			if out[i].Name == v.Name {
+				out[i] = v
+				return
+			}
+		}
+		out = append(out, v)
+	}
+	for _, v := range fast {
+		switch v.Kind {
+		case "free", "hidden":
+		default:
+			if v.Ref != 0 {
+				set(v)
+			} else {
+				out = deleteVar(out, v.Name)
+			}
+		}
+	}
+	for _, v := range bound {
+		if v.Kind == "hidden" {
+			set(v)
+		}
+	}
+	return unhide(out), localsDict, nil
+}
+
+// fastVars reads the variables a frame keeps in its own slots, in
+// definition order. Inlined comprehension variables have kind "hidden"
+// (callers rename it "local") and are left out while unbound.
+func (r *Reader) fastVars(cv *codeVars, addr uint64) ([]Var, error) {
+	n := len(cv.names)
+	if n == 0 {
+		return nil, nil
+	}
+	L := r.In.Layout
+	base := L.Frame.Localsplus
 	if r.In.Minor <= 10 {
+		base = L.FrameObj.Localsplus
+	}
+	if !base.Valid() {
+		return nil, fmt.Errorf("frame layout unknown (localsplus)")
+	}
+	raw, err := r.Obj.read(addr+uint64(base), n*8)
+	if err != nil {
+		return nil, fmt.Errorf("read locals of frame at %#x: %w", addr, err)
+	}
+	o := r.Obj
+	minor := r.In.Minor
+	out := make([]Var, 0, n)
+	var byName map[string]int // 3.10: an argument that is also a cell
+	if minor <= 10 {
 		byName = map[string]int{}
 	}
 	for i, name := range cv.names {
-		if i >= len(slots) {
-			break
-		}
 		kind := cv.kinds[i]
-		p := slots[i]
-		if stackref {
+		p := binary.LittleEndian.Uint64(raw[8*i:])
+		if minor >= 14 {
 			if p&3 == 3 {
 				p = 0 // a tagged int, not an object
 			}
-			p &^= 3
+			p &^= 3 // _PyStackRef tag bits
 		}
 		// Cells hold the value once MAKE_CELL ran (3.10: always); before
 		// that a cell slot holds the raw argument.
-		if kind&(coFastCell|coFastFree) != 0 && p != 0 {
-			if _, ti := dec.typeOf(p); ti.name == "cell" && !ti.heap {
-				ref, err := o.u64(p + uint64(r.In.Layout.Cell.Ref))
-				if err != nil {
-					ref = 0
-				}
-				p = ref
+		if kind&(coFastCell|coFastFree) != 0 && p != 0 && o.isCell(p) {
+			ref, err := o.u64(p + uint64(L.Cell.Ref))
+			if err != nil {
+				ref = 0
 			}
+			p = ref
 		}
 		if kind&coFastHidden != 0 && p == 0 {
 			continue // as f_locals: hidden comprehension variables only when bound
 		}
-		l := model.Local{Name: name}
+		v := Var{Name: name, Ref: p}
 		switch {
-		case r.In.Minor <= 10 && i < cv.nvar && i < cv.nargs, r.In.Minor > 10 && i < cv.nargs:
-			l.Kind = "arg"
+		case minor <= 10 && i < cv.nvar && i < cv.nargs, minor > 10 && i < cv.nargs:
+			v.Kind = "arg"
 		case kind&coFastFree != 0:
-			l.Kind = "free"
+			v.Kind = "free"
 		case kind&coFastCell != 0:
-			l.Kind = "cell"
+			v.Kind = "cell"
+		case kind&coFastHidden != 0:
+			v.Kind = "hidden"
 		default:
-			l.Kind = "local"
+			v.Kind = "local"
 		}
-		if r.In.Minor <= 10 && kind&coFastCell != 0 {
+		if minor <= 10 && kind&coFastCell != 0 {
 			if j, ok := byName[name]; ok {
 				if p != 0 {
-					out[j].Value = dec.Decode(p, lim)
-					out[j].Unbound = false
+					out[j].Ref = p
 				}
 				continue
 			}
 		}
-		if p == 0 {
-			l.Unbound = true
-		} else {
-			l.Value = dec.Decode(p, lim)
-		}
-		if r.In.Minor <= 10 && i < cv.nvar {
+		if minor <= 10 && i < cv.nvar {
 			byName[name] = len(out)
 		}
-		out = append(out, l)
+		out = append(out, v)
 	}
-	return out
+	return out, nil
 }
 
-// captureVars reads the variables (and globals) of the frame at f. Called
-// from the frame walk while the target is stopped.
-func (r *Reader) captureVars(rf *rawFrame, globals uint64) {
-	opt := r.Values
-	if opt.Locals {
-		cv := r.codeVars(rf.code)
-		if cv.err != nil {
-			rf.varErr = cv.err.Error()
-		} else if n := len(cv.names); n > 0 {
-			var base uint64
-			if r.In.Minor <= 10 {
-				base = rf.addr + uint64(r.In.Layout.FrameObj.Localsplus)
-			} else {
-				base = rf.addr + uint64(r.In.Layout.Frame.Localsplus)
-			}
-			raw, err := r.Obj.read(base, n*8)
-			if err != nil {
-				rf.varErr = err.Error()
-			} else {
-				slots := make([]uint64, n)
-				for i := range slots {
-					slots[i] = binary.LittleEndian.Uint64(raw[8*i:])
-				}
-				rf.locals = r.frameVars(cv, slots, r.dec, opt.Limits)
-			}
+func unhide(vs []Var) []Var {
+	for i := range vs {
+		if vs[i].Kind == "hidden" {
+			vs[i].Kind = "local"
 		}
 	}
+	return vs
+}
+
+func deleteVar(vs []Var, name string) []Var {
+	for i := range vs {
+		if vs[i].Name == name {
+			return append(vs[:i], vs[i+1:]...)
+		}
+	}
+	return vs
+}
+
+// captureVars reads the variables (and globals) of a frame. Called from
+// the frame walk while the target is stopped.
+func (r *Reader) captureVars(rf *rawFrame, localsDict, globals uint64) {
+	opt := r.Values
+	if opt.Locals {
+		vars, fromDict, err := r.frameVars(rf.code, rf.addr, localsDict)
+		if err != nil {
+			rf.varErr = err.Error()
+		}
+		if len(vars) > 0 {
+			rf.locals = make([]model.Local, len(vars))
+			for i, v := range vars {
+				l := &rf.locals[i]
+				l.Name, l.Kind = v.Name, v.Kind
+				if v.Ref == 0 {
+					l.Unbound = true
+				} else {
+					l.Value = r.dec.Decode(v.Ref, opt.Limits)
+				}
+			}
+		}
+		rf.localsAddr = fromDict
+	}
 	if opt.Globals && validPtr(globals) {
-		rf.globalsAddr = globals
-		if _, ok := r.globals[globals]; !ok {
-			r.globals[globals] = r.moduleGlobals(globals, opt.Limits)
+		g, ok := r.globals[globals]
+		if !ok {
+			if opt.StdlibGlobals || !r.isStdlibModule(globals) {
+				g = r.moduleGlobals(globals, opt.Limits)
+			}
+			r.globals[globals] = g
+		}
+		if g != nil {
+			rf.globalsAddr = globals
 		}
 	}
 }
@@ -249,17 +383,17 @@ func (r *Reader) captureVars(rf *rawFrame, globals uint64) {
 // modules.
 func (r *Reader) moduleGlobals(dict uint64, lim Limits) []model.Local {
 	o := r.Obj
-	items, err := o.DictItems(dict, 10000)
+	items, err := o.DictItems(dict, maxLocals)
 	if err != nil {
 		return []model.Local{{Name: "?", Kind: "global", Value: errValue(dict, "dict", err)}}
 	}
-	var out []model.Local
+	out := []model.Local{}
 	for _, it := range items {
 		if !o.IsStr(it.Key) {
 			continue
 		}
 		name, err := o.Str(it.Key)
-		if err != nil || (strings.HasPrefix(name, "__") && strings.HasSuffix(name, "__")) {
+		if err != nil || isDunder(name) {
 			continue
 		}
 		if _, ti := r.dec.typeOf(it.Value); ti.kind == model.ValueModule {
@@ -268,6 +402,10 @@ func (r *Reader) moduleGlobals(dict uint64, lim Limits) []model.Local {
 		out = append(out, model.Local{Name: name, Kind: "global", Value: r.dec.Decode(it.Value, lim)})
 	}
 	return out
+}
+
+func isDunder(name string) bool {
+	return len(name) > 4 && name[:2] == "__" && name[len(name)-2:] == "__"
 }
 
 // beginValues prepares a capture's value state.
@@ -280,6 +418,7 @@ func (r *Reader) beginValues() {
 	r.reprs = map[*model.Value]string{}
 	r.globals = map[uint64][]model.Local{}
 	r.rendered = nil
+	clear(r.stdlibCache) // module dicts may have been freed since
 }
 
 // renderVars fills Type and Repr of captured variables; shared values
@@ -317,6 +456,7 @@ func (r *Reader) resolveVars(f *model.Frame, rf rawFrame) {
 	lim := r.Values.Limits
 	f.Locals = r.renderVars(rf.locals, lim)
 	f.LocalsError = rf.varErr
+	f.LocalsAddr = rf.localsAddr
 	if rf.globalsAddr != 0 {
 		f.GlobalsAddr = rf.globalsAddr
 		if r.rendered == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"unicode/utf8"
 
 	"pyscope/internal/cpython/layout"
 )
@@ -14,7 +15,12 @@ const (
 	tpflagsInlineValues = 1 << 2 // 3.13+
 	tpflagsManagedDict  = 1 << 4 // 3.11+
 	tpflagsHeapType     = 1 << 9
+	tpflagsLongSub      = 1 << 24
+	tpflagsListSub      = 1 << 25
+	tpflagsTupleSub     = 1 << 26
+	tpflagsBytesSub     = 1 << 27
 	tpflagsUnicodeSub   = 1 << 28
+	tpflagsDictSub      = 1 << 29
 	tpflagsBaseExcSub   = 1 << 30
 	tpflagsTypeSub      = 1 << 31
 )
@@ -35,6 +41,7 @@ type Objects struct {
 
 	typeNames map[uint64]string
 	strCache  map[uint64]string
+	cellType  uint64 // the cell type, once seen
 }
 
 // NewObjects returns an object reader over m with layout l.
@@ -531,13 +538,14 @@ func (o *Objects) DictGetStr(dict uint64, key string) (uint64, bool, error) {
 }
 
 // strEq reports whether obj is a str equal to s, reading no more of it
-// than s needs. s is ASCII (a name pyscope looks up).
+// than s needs.
 func (o *Objects) strEq(obj uint64, s string) bool {
 	if !o.IsStr(obj) {
 		return false
 	}
-	r, n, err := o.StrData(obj, len(s)+1)
-	return err == nil && n == len(s) && string(r) == s
+	want := utf8.RuneCountInString(s)
+	r, n, err := o.StrData(obj, want+1)
+	return err == nil && n == want && string(r) == s
 }
 
 // InstanceAttrs returns the attribute dict items of an instance, from
@@ -644,6 +652,137 @@ func (o *Objects) Attr(obj uint64, name string) (uint64, bool, error) {
 	for _, it := range items {
 		if s, err := o.Str(it.Key); err == nil && s == name {
 			return it.Value, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// isCell reports whether obj is a cell object (the static type "cell").
+func (o *Objects) isCell(obj uint64) bool {
+	t, err := o.TypeOf(obj)
+	if err != nil {
+		return false
+	}
+	if o.cellType != 0 {
+		return t == o.cellType
+	}
+	n, err := o.TypeName(t)
+	if err != nil || n != "cell" {
+		return false
+	}
+	if f, err := o.TypeFlags(t); err != nil || f&tpflagsHeapType != 0 {
+		return false
+	}
+	o.cellType = t
+	return true
+}
+
+// isDummyKey reports a deleted set entry.
+func (o *Objects) isDummyKey(k uint64) bool {
+	t, err := o.TypeOf(k)
+	if err != nil {
+		return false
+	}
+	n, err := o.TypeName(t)
+	return err == nil && n == "<dummy key> type"
+}
+
+// setEach calls fn for each key of a set or frozenset in table order until
+// fn returns false. dummy reports deleted entries.
+func (o *Objects) setEach(set uint64, dummy func(key uint64) bool, fn func(key uint64) bool) error {
+	S := o.L.Set
+	if !S.Table.Valid() || !S.Mask.Valid() || !S.Used.Valid() || !S.EntrySize.Valid() || S.EntrySize < 8 {
+		return errors.New("set layout unknown")
+	}
+	used, err := o.u64(set + uint64(S.Used))
+	if err != nil {
+		return err
+	}
+	mask, err := o.u64(set + uint64(S.Mask))
+	if err != nil {
+		return err
+	}
+	table, err := o.u64(set + uint64(S.Table))
+	if err != nil {
+		return err
+	}
+	if mask >= 1<<30 || (mask+1)&mask != 0 || used > mask+1 {
+		return fmt.Errorf("set at %#x has a bad table", set)
+	}
+	es := uint64(S.EntrySize)
+	found := uint64(0)
+	const chunk = 256
+	for i := uint64(0); i <= mask && found < used; i += chunk {
+		n := min(chunk, mask+1-i)
+		b, err := o.read(table+i*es, int(n*es))
+		if err != nil {
+			return err
+		}
+		for j := uint64(0); j < n && found < used; j++ {
+			k := binary.LittleEndian.Uint64(b[j*es:])
+			if k == 0 || dummy(k) {
+				continue
+			}
+			found++
+			if !fn(k) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// slotClass is one class's __slots__ in an instance: names (ht_slots,
+// sorted and mangled as the members are laid out) from offset base on.
+type slotClass struct {
+	names []uint64
+	base  uint64 // tp_basicsize of the class's tp_base
+}
+
+// slotClasses lists the __slots__ of heap type t and its heap bases, t
+// first.
+func (o *Objects) slotClasses(t uint64) []slotClass {
+	L := o.L
+	if !L.Type.HeapSlots.Valid() || !L.Type.Base.Valid() || !L.Type.Basicsize.Valid() {
+		return nil
+	}
+	var chain []slotClass
+	c := t
+	for i := 0; i < 64 && validPtr(c); i++ {
+		f, err := o.TypeFlags(c)
+		if err != nil || f&tpflagsHeapType == 0 {
+			break
+		}
+		base, err := o.u64(c + uint64(L.Type.Base))
+		if err != nil || !validPtr(base) {
+			break
+		}
+		slots, err := o.u64(c + uint64(L.Type.HeapSlots))
+		if err == nil && validPtr(slots) && o.hasFlag(slots, tpflagsTupleSub) {
+			names, err := o.TupleItems(slots)
+			bs, err2 := o.u64(base + uint64(L.Type.Basicsize))
+			if err == nil && err2 == nil && bs < 1<<20 && len(names) > 0 {
+				chain = append(chain, slotClass{names, bs})
+			}
+		}
+		c = base
+	}
+	return chain
+}
+
+// slotValue reads the __slots__ member name of obj: found says a class
+// declares it, and value is 0 while the slot is unset.
+func (o *Objects) slotValue(obj uint64, name string) (value uint64, found bool, err error) {
+	t, err := o.TypeOf(obj)
+	if err != nil {
+		return 0, false, err
+	}
+	for _, sc := range o.slotClasses(t) {
+		for j, n := range sc.names {
+			if o.strEq(n, name) {
+				v, err := o.u64(obj + sc.base + uint64(j)*pointerSize)
+				return v, true, err
+			}
 		}
 	}
 	return 0, false, nil

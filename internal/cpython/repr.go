@@ -1,6 +1,7 @@
 package cpython
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"strconv"
@@ -19,33 +20,92 @@ import (
 //	…(read limit)         <value truncated>…(+N chars) for the whole repr
 const ellipsis = "…"
 
-// Repr renders v as Python's repr() would, within lim (only MaxRepr
-// matters here; the decoder applied the others).
+// Repr renders v as Python's repr() would, in at most lim.MaxRepr
+// characters, the note of a cut included (the decoder applied the other
+// limits).
 func Repr(v *model.Value, lim Limits) string {
 	lim = lim.normalise()
-	var b strings.Builder
-	rd := &render{maxDigits: lim.MaxString, budget: lim.MaxRepr*4 + 64}
-	rd.value(&b, v)
-	s := b.String()
-	if n := utf8.RuneCountInString(s); n > lim.MaxRepr {
-		cut := 0
-		for i := range s {
-			if cut == lim.MaxRepr {
-				return s[:i] + fmt.Sprintf("%s(+%d %s)", ellipsis, n-cut, plural(n-cut, "char"))
-			}
-			cut++
+	w := &reprWriter{keep: lim.MaxRepr}
+	rd := &render{maxDigits: lim.MaxString}
+	rd.value(w, v)
+	return w.cut(lim.MaxRepr)
+}
+
+// reprWriter keeps the first keep characters written and counts them all,
+// so a cut repr says exactly how much it left out.
+type reprWriter struct {
+	buf        []byte
+	keep, kept int // characters to keep, kept
+	total      int // characters written
+}
+
+func (w *reprWriter) WriteString(s string) (int, error) {
+	n := utf8.RuneCountInString(s)
+	w.total += n
+	switch room := w.keep - w.kept; {
+	case room <= 0:
+	case n <= room:
+		w.buf = append(w.buf, s...)
+		w.kept += n
+	default:
+		i := 0
+		for j := 0; j < room; j++ {
+			_, sz := utf8.DecodeRuneInString(s[i:])
+			i += sz
 		}
+		w.buf = append(w.buf, s[:i]...)
+		w.kept = w.keep
 	}
-	return s
+	return len(s), nil
 }
 
-// render stops descending once the output holds more than budget bytes.
+func (w *reprWriter) Write(p []byte) (int, error) { return w.WriteString(string(p)) }
+
+func (w *reprWriter) WriteByte(c byte) error {
+	w.WriteString(string(rune(c)))
+	return nil
+}
+
+func (w *reprWriter) WriteRune(r rune) (int, error) { return w.WriteString(string(r)) }
+
+// cut returns the repr, or its longest prefix that fits in max characters
+// with the note "…(+N chars)", N the characters left out. A cut that would
+// split an abbreviation's own note moves before it.
+func (w *reprWriter) cut(max int) string {
+	if w.total <= max {
+		return string(w.buf)
+	}
+	note := func(k int) string {
+		return fmt.Sprintf("%s(+%d %s)", ellipsis, w.total-k, plural(w.total-k, "char"))
+	}
+	k := min(max, w.kept)
+	for k > 0 && k+utf8.RuneCountInString(note(k)) > max {
+		k--
+	}
+	prefix := w.buf[:runeOffset(w.buf, k)]
+	if i := bytes.LastIndex(prefix, []byte(ellipsis+"(")); i >= 0 && !bytes.Contains(prefix[i:], []byte(")")) {
+		prefix = prefix[:i]
+		k = utf8.RuneCount(prefix)
+	}
+	return string(prefix) + note(k)
+}
+
+// runeOffset is the byte offset of the k-th character of b.
+func runeOffset(b []byte, k int) int {
+	i := 0
+	for ; k > 0 && i < len(b); k-- {
+		_, sz := utf8.DecodeRune(b[i:])
+		i += sz
+	}
+	return i
+}
+
+// render writes one value tree.
 type render struct {
-	maxDigits, budget int
+	maxDigits int
 }
 
-func (rd *render) value(b *strings.Builder, v *model.Value) {
-	budget := rd.budget
+func (rd *render) value(b *reprWriter, v *model.Value) {
 	if v == nil {
 		b.WriteString("<nil>")
 		return
@@ -113,10 +173,6 @@ func (rd *render) value(b *strings.Builder, v *model.Value) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			if b.Len() > budget {
-				fmt.Fprintf(b, "%s(+%d %s)", ellipsis, v.Len-i, plural(v.Len-i, "item"))
-				break
-			}
 			rd.value(b, v.Keys[i])
 			b.WriteString(": ")
 			rd.value(b, v.Items[i])
@@ -125,6 +181,12 @@ func (rd *render) value(b *strings.Builder, v *model.Value) {
 		b.WriteString("}")
 	case model.ValueFunction:
 		fmt.Fprintf(b, "<function %s at %#x>", v.Name, v.Addr)
+	case model.ValueBuiltin:
+		if v.Self == 0 {
+			fmt.Fprintf(b, "<built-in function %s>", v.Name)
+		} else {
+			fmt.Fprintf(b, "<built-in method %s of %s object at %#x>", v.Name, v.Module, v.Self)
+		}
 	case model.ValueClass:
 		if v.Module != "" && v.Module != "builtins" {
 			fmt.Fprintf(b, "<class '%s.%s'>", v.Module, v.Name)
@@ -157,10 +219,6 @@ func (rd *render) value(b *strings.Builder, v *model.Value) {
 		for i, a := range v.Attrs {
 			if i > 0 {
 				b.WriteString(", ")
-			}
-			if b.Len() > budget {
-				b.WriteString(ellipsis)
-				break
 			}
 			b.WriteString(a.Name)
 			b.WriteString("=")
@@ -198,7 +256,7 @@ func (rd *render) value(b *strings.Builder, v *model.Value) {
 	}
 }
 
-func writeElided(b *strings.Builder, v *model.Value) {
+func writeElided(b *reprWriter, v *model.Value) {
 	note := ellipsis
 	switch {
 	case v.Err == "read limit":
@@ -228,21 +286,17 @@ func writeElided(b *strings.Builder, v *model.Value) {
 	}
 }
 
-func (rd *render) items(b *strings.Builder, v *model.Value) {
+func (rd *render) items(b *reprWriter, v *model.Value) {
 	for i, it := range v.Items {
 		if i > 0 {
 			b.WriteString(", ")
-		}
-		if b.Len() > rd.budget {
-			fmt.Fprintf(b, "%s(+%d %s)", ellipsis, v.Len-i, plural(v.Len-i, "item"))
-			return
 		}
 		rd.value(b, it)
 	}
 	writeMore(b, len(v.Items), v.Len, "item")
 }
 
-func writeMore(b *strings.Builder, shown, total int, what string) {
+func writeMore(b *reprWriter, shown, total int, what string) {
 	if total > shown {
 		if shown > 0 {
 			b.WriteString(", ")
@@ -260,7 +314,7 @@ func plural(n int, what string) string {
 
 // int prints an int in full, as if sys.set_int_max_str_digits(0)
 // were in effect, abbreviating beyond the string limit (budget).
-func (rd *render) int(b *strings.Builder, v *model.Value) {
+func (rd *render) int(b *reprWriter, v *model.Value) {
 	if v.Int == nil {
 		b.WriteString("<int>")
 		return

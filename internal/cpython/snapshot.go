@@ -30,6 +30,9 @@ type capturedThread struct {
 // Prepare does the work that does not need the target stopped: it locates
 // threading._active of each interpreter, whose address does not change.
 func (r *Reader) Prepare() {
+	if r.Values != nil && r.Values.Globals && !r.Values.StdlibGlobals {
+		r.stdlibInfo()
+	}
 	if r.active != nil {
 		return
 	}

@@ -33,13 +33,22 @@ func JSONLimits() Limits {
 	return Limits{MaxString: 8192, MaxItems: 1000, MaxDepth: 16, MaxRepr: 1 << 16, MaxRead: 16 << 20, MaxNodes: 100_000}
 }
 
+// Budgeted raises the read budget to what the display limits need:
+// showing more may read more.
+func (l Limits) Budgeted() Limits {
+	l = l.normalise()
+	l.MaxRead = max(l.MaxRead, 8*l.MaxString*l.MaxItems)
+	l.MaxNodes = max(l.MaxNodes, 4*l.MaxItems*l.MaxDepth)
+	return l.normalise()
+}
+
 // normalise keeps every limit positive and bounded.
 func (l Limits) normalise() Limits {
 	clamp := func(v, lo, hi int) int { return max(lo, min(v, hi)) }
 	l.MaxString = clamp(l.MaxString, 1, 1<<24)
 	l.MaxItems = clamp(l.MaxItems, 1, 1<<20)
 	l.MaxDepth = clamp(l.MaxDepth, 1, 64)
-	l.MaxRepr = clamp(l.MaxRepr, 16, 1<<26)
+	l.MaxRepr = clamp(l.MaxRepr, 32, 1<<26) // room for the note of a cut
 	l.MaxRead = clamp(l.MaxRead, 4096, 1<<28)
 	l.MaxNodes = clamp(l.MaxNodes, 1, 1<<22)
 	return l
@@ -61,6 +70,7 @@ var builtinKinds = map[string]model.ValueKind{
 	"bytes": model.ValueBytes, "bytearray": model.ValueByteArray, "tuple": model.ValueTuple,
 	"list": model.ValueList, "set": model.ValueSet, "frozenset": model.ValueFrozenSet,
 	"dict": model.ValueDict, "function": model.ValueFunction, "module": model.ValueModule,
+	"builtin_function_or_method": model.ValueBuiltin, "builtin_method": model.ValueBuiltin,
 }
 
 // Decoder turns objects in target memory into model.Values. It caches type
@@ -259,7 +269,7 @@ func (d *Decoder) classify(t uint64) *typeInfo {
 			if d.userClass(t, flags) {
 				ti.kind = model.ValueInstance
 			}
-		case ok && k != model.ValueNone && k != model.ValueBool && k != model.ValueFunction:
+		case ok && k != model.ValueNone && k != model.ValueBool && k != model.ValueFunction && k != model.ValueBuiltin:
 			ti.kind = k
 		}
 		return ti
@@ -343,6 +353,8 @@ func (st *decoding) value(addr uint64, depth int) *model.Value {
 		err = st.byteArray(v)
 	case model.ValueFunction:
 		v.Name, err = st.strField(addr, L.Func.Qualname, "function qualname")
+	case model.ValueBuiltin:
+		err = st.builtin(v, addr)
 	case model.ValueClass:
 		err = st.class(v, addr)
 	case model.ValueModule:
@@ -470,6 +482,35 @@ func (st *decoding) str(p uint64) (string, error) {
 		s += "…"
 	}
 	return s, nil
+}
+
+// builtin fills a builtin function or method as meth_repr shows it: the C
+// function's name, and the type of the object a method is bound to.
+func (st *decoding) builtin(v *model.Value, addr uint64) error {
+	o := st.o
+	L := o.L
+	if !L.CFunction.Ml.Valid() || !L.CFunction.Self.Valid() || !L.MethodDef.Name.Valid() {
+		return fmt.Errorf("builtin function layout unknown")
+	}
+	ml, err := o.u64(addr + uint64(L.CFunction.Ml))
+	if err != nil {
+		return err
+	}
+	np, err := o.u64(ml + uint64(L.MethodDef.Name))
+	if err != nil {
+		return err
+	}
+	if v.Name, err = o.cstring(np, maxTypeNameLen); err != nil {
+		return err
+	}
+	self, err := o.u64(addr + uint64(L.CFunction.Self))
+	if err != nil || self == 0 {
+		return err
+	}
+	if _, ti := st.typeOf(self); ti.err == nil && ti.kind != model.ValueModule {
+		v.Module, v.Self = ti.name, self
+	}
+	return nil
 }
 
 // class fills a class: its qualname and module, as type_repr shows them.
@@ -685,84 +726,29 @@ func (st *decoding) container(v *model.Value, t, addr uint64, depth int) error {
 
 // set walks a set's hash table in table order.
 func (st *decoding) set(v *model.Value, addr uint64, depth int) error {
-	o := st.o
-	S := o.L.Set
-	if !S.Table.Valid() || !S.Mask.Valid() || !S.EntrySize.Valid() || S.EntrySize < 8 {
-		return fmt.Errorf("set layout unknown")
-	}
 	v.Len = st.containerLen(v.Kind, addr)
-	mask, err := o.u64(addr + uint64(S.Mask))
-	if err != nil {
-		return err
+	if v.Len < 0 {
+		return fmt.Errorf("impossible size")
 	}
-	table, err := o.u64(addr + uint64(S.Table))
-	if err != nil {
-		return err
+	es := int(st.o.L.Set.EntrySize)
+	dummy := func(k uint64) bool {
+		_, ti := st.typeOf(k)
+		return ti.name == "<dummy key> type" && !ti.heap // a deleted entry
 	}
-	if v.Len < 0 || mask >= 1<<30 || (mask+1)&mask != 0 || uint64(v.Len) > mask+1 {
-		return fmt.Errorf("set at %#x has a bad table", addr)
-	}
-	es := uint64(S.EntrySize)
-	found := 0
-	const chunk = 256
-	for i := uint64(0); i <= mask && found < v.Len && len(v.Items) < st.lim.MaxItems; i += chunk {
-		n := min(chunk, mask+1-i)
-		if !st.charge(int(n * es)) {
-			return nil
+	return st.o.setEach(addr, dummy, func(k uint64) bool {
+		if len(v.Items) >= st.lim.MaxItems || !st.charge(es) {
+			return false
 		}
-		b, err := o.read(table+i*es, int(n*es))
-		if err != nil {
-			return err
-		}
-		for j := uint64(0); j < n && found < v.Len && len(v.Items) < st.lim.MaxItems; j++ {
-			k := binary.LittleEndian.Uint64(b[j*es:])
-			if k == 0 {
-				continue
-			}
-			if _, ti := st.typeOf(k); ti.name == "<dummy key> type" && !ti.heap {
-				continue // deleted entry
-			}
-			found++
-			v.Items = append(v.Items, st.value(k, depth+1))
-		}
-	}
-	return nil
+		v.Items = append(v.Items, st.value(k, depth+1))
+		return true
+	})
 }
 
 // instance reads __slots__ (base classes first) and then the attribute
 // dict, whatever form it takes.
 func (st *decoding) instance(v *model.Value, t, addr uint64, depth int) error {
 	o := st.o
-	L := o.L
-	type slotClass struct {
-		names []uint64
-		base  uint64 // offset of the first slot: tp_basicsize of tp_base
-	}
-	var chain []slotClass
-	if L.Type.HeapSlots.Valid() && L.Type.Base.Valid() && L.Type.Basicsize.Valid() {
-		c := t
-		for i := 0; i < 64 && validPtr(c); i++ {
-			f, err := o.TypeFlags(c)
-			if err != nil || f&tpflagsHeapType == 0 {
-				break
-			}
-			base, err := o.u64(c + uint64(L.Type.Base))
-			if err != nil || !validPtr(base) {
-				break
-			}
-			slots, err := o.u64(c + uint64(L.Type.HeapSlots))
-			if err == nil && validPtr(slots) {
-				if _, ti := st.typeOf(slots); ti.kind == model.ValueTuple {
-					names, err := o.TupleItems(slots)
-					bs, err2 := o.u64(base + uint64(L.Type.Basicsize))
-					if err == nil && err2 == nil && bs < 1<<20 && len(names) > 0 {
-						chain = append(chain, slotClass{names, bs})
-					}
-				}
-			}
-			c = base
-		}
-	}
+	chain := o.slotClasses(t)
 	more := false
 	add := func(name string, val uint64) {
 		if len(v.Attrs) >= st.lim.MaxItems {

@@ -39,12 +39,14 @@ type Reader struct {
 	active map[uint64]uint64 // interpreter → threading._active
 
 	// Values, when set, makes Capture read frame variables (locals.go).
-	Values   *ValueOptions
-	vars     map[uint64]*codeVars
-	dec      *Decoder
-	globals  map[uint64][]model.Local // module dict → its user globals
-	rendered map[uint64]bool          // globals already rendered by Resolve
-	reprs    map[*model.Value]string  // reprs already rendered by Resolve
+	Values      *ValueOptions
+	vars        map[uint64]*codeVars
+	dec         *Decoder
+	globals     map[uint64][]model.Local // module dict → its user globals
+	rendered    map[uint64]bool          // globals already rendered by Resolve
+	reprs       map[*model.Value]string  // reprs already rendered by Resolve
+	std         *stdlib                  // the target's standard library (stdlib.go)
+	stdlibCache map[uint64]bool          // module dict → in the standard library
 }
 
 // Retarget points the reader at another handle on the same process (e.g.
@@ -304,6 +306,7 @@ type rawFrame struct {
 	// With Reader.Values: variables decoded during capture.
 	locals      []model.Local
 	varErr      string
+	localsAddr  uint64 // the f_locals dict the locals were read from
 	globalsAddr uint64
 }
 
@@ -339,7 +342,7 @@ func (r *Reader) capture310(head uint64) ([]rawFrame, error) {
 		// 3.10 runs every frame in its own _PyEval_EvalFrameDefault call.
 		out = append(out, rawFrame{addr: f, code: le64(raw[L.Code:]), ip: uint64(int64(int32(le32(raw[L.Lasti:])))), entry: true})
 		if r.Values != nil {
-			r.captureVars(&out[len(out)-1], fieldOf(raw, L.Globals))
+			r.captureVars(&out[len(out)-1], fieldOf(raw, L.Locals), fieldOf(raw, L.Globals))
 		}
 		f = le64(raw[L.Back:])
 	}
@@ -378,7 +381,7 @@ func (r *Reader) capture311(head uint64) ([]rawFrame, error) {
 			out = append(out, rawFrame{addr: f, code: exe, ip: le64(raw[L.InstrPtr:]), owner: owner,
 				entry: L.IsEntry.Valid() && raw[L.IsEntry] != 0})
 			if r.Values != nil {
-				r.captureVars(&out[len(out)-1], fieldOf(raw, L.Globals))
+				r.captureVars(&out[len(out)-1], fieldOf(raw, L.Locals), fieldOf(raw, L.Globals))
 			}
 		} else if len(out) > 0 {
 			// 3.12+: each C-level entry into the eval loop pushes a shim

@@ -88,9 +88,12 @@ type Frame struct {
 	// precedes an Entry frame: it lives on the C stack of the eval-loop
 	// call, which identifies that native frame without symbols.
 	Shim uint64 `json:"-"`
-	// Locals: arguments, locals, cells and free variables in definition
-	// order (dump --locals).
+	// Locals: the variables frame.f_locals shows, plus unbound ones
+	// (dump --locals; docs/json-schema.md).
 	Locals []Local `json:"locals,omitempty"`
+	// LocalsAddr is the f_locals dict Locals came from (module, class and
+	// exec bodies); 0 for a function's own variables.
+	LocalsAddr uint64 `json:"-"`
 	// LocalsError says why the variables could not be read.
 	LocalsError string `json:"locals_error,omitempty"`
 	// Globals: the user globals of the frame's module (dump --globals).

@@ -28,6 +28,7 @@ const (
 	ValueCycle                      // a container already being shown: [...] {...}
 	ValueElided                     // not decoded: depth or budget limit (Len items when known)
 	ValueError                      // unreadable memory or an impossible object: Err
+	ValueBuiltin                    // a builtin function or method: Name, Module (its self's type), Self
 )
 
 // Value is one Python object as decoded from the target: a typed tree, so
@@ -53,6 +54,8 @@ type Value struct {
 	Name, Module, Origin string
 	// Located: a module whose origin is a file (`from '…'`).
 	Located bool
+	// Self is the object a builtin method is bound to.
+	Self uint64
 	// Of is the kind of the object a ValueCycle or ValueElided stands for.
 	Of  ValueKind
 	Err string

@@ -324,3 +324,7 @@ func modelFrame(f nframe) model.Frame {
 	}
 	return mf
 }
+
+// Modules lists the mapped modules with their build-ids and whether
+// symbols and debug info were found.
+func (s *Session) Modules() []symbolize.ModuleInfo { return s.sym.Modules() }

@@ -3,12 +3,14 @@ package repl
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 
+	"pyscope/internal/cpython"
 	"pyscope/internal/model"
 	"pyscope/internal/report"
 )
@@ -72,10 +74,16 @@ end) and [key] with a str, bytes, int, None, True or False key:
     py-print d["key"]
     py-print items[-1]
 Nothing runs in the target: properties and __getattr__ are not called.
-Output is bounded: see "set print elements" and "set print characters".`,
+Output is bounded as in dump --locals: see "help set".`,
 			run: cmdPyPrint, complete: completeNames},
-		{name: "set", usage: "set print elements N | set print characters N | set print depth N",
-			summary: "limits of printed values", run: cmdSet,
+		{name: "set", usage: "set print elements|characters|depth|repr N",
+			summary: "limits of printed values",
+			help: `set print elements N    items of a container shown
+set print characters N  characters of a str (bytes, digits of an int) shown
+set print depth N       nesting of containers shown
+set print repr N        characters of one value, "…(+M chars)" included
+0 means unlimited. The defaults are those of dump --locals: 20, 120, 4, 400.`,
+			run:      cmdSet,
 			complete: func(s *Session, w string) []string { return prefixed([]string{"print"}, w) }},
 		{name: "continue", aliases: []string{"c", "cont"}, usage: "continue", summary: "resume the process (live only)",
 			help: "The session keeps the last snapshot on view; `interrupt` stops the process again.", run: cmdContinue},
@@ -363,7 +371,7 @@ func (s *Session) traceback(full bool) error {
 		s.printf("(no Python frames)\n")
 		return nil
 	}
-	var v Values
+	var v *cpython.Values
 	if full {
 		if v, err = s.values(); err != nil {
 			return err
@@ -382,7 +390,7 @@ func (s *Session) traceback(full bool) error {
 		if full {
 			vars, err := v.Locals(f)
 			for _, x := range vars {
-				s.printf("        %s = %s\n", report.Safe(x.Name), s.repr(v, x.Ref, s.shortLimits(200)))
+				s.printf("        %s = %s\n", report.Safe(x.Name), s.repr(v, x.Ref))
 			}
 			if err != nil {
 				s.printf("        <locals unreadable: %s>\n", report.Safe(err.Error()))
@@ -395,18 +403,13 @@ func (s *Session) traceback(full bool) error {
 	return nil
 }
 
-func (s *Session) repr(v Values, ref Ref, lim Limits) string {
+// repr is repr(ref) within the session's limits, which are those of
+// dump --locals unless changed with "set print".
+func (s *Session) repr(v *cpython.Values, ref uint64) string {
 	if ref == 0 {
 		return "<unbound>"
 	}
-	return report.Safe(v.Repr(ref, lim))
-}
-
-// shortLimits keep one line per local in listings.
-func (s *Session) shortLimits(maxLen int) Limits {
-	l := s.lim
-	l.MaxLen = min(l.MaxLen, maxLen)
-	return l
+	return report.Safe(v.Repr(ref, s.lim.Budgeted()))
 }
 
 func cmdPyBt(s *Session, _ string) error     { return s.traceback(false) }
@@ -422,126 +425,77 @@ func cmdBt(s *Session, _ string) error {
 		s.printf("(no native frames while the process runs; Python frames of the last snapshot:)\n")
 		return s.traceback(false)
 	}
-	frames, uerr := n.Backtrace(r.tid)
-	if len(frames) == 0 {
-		if uerr == nil {
-			uerr = errors.New("empty stack")
-		}
-		s.printf("(native frames unavailable: %s)\n", report.Safe(uerr.Error()))
+	th, err := n.Thread(r.tid)
+	if err != nil {
+		s.printf("(%s)\n", report.Safe(err.Error()))
 		if r.py == nil {
 			return nil
 		}
 		return s.traceback(false)
 	}
-	var py []model.Frame
-	if r.py != nil {
-		py = r.py.Frames
-	}
-	if ef, ok := s.prog.Values().(interface{ EntryFrames([]model.Frame) []bool }); ok && len(py) > 0 {
-		if marks := ef.EntryFrames(py); marks != nil {
-			py = append([]model.Frame(nil), py...)
-			for i := range py {
-				py[i].Entry = py[i].Entry || marks[i]
-			}
-		}
-	}
-	groups, exact := groupPython(py, frames, s.prog.Snapshot().Python.Version)
+	// The frames dump --native shows, in its order: merged, or (when the
+	// stacks do not pair up) the Python ones, warnings, the native ones.
 	num := 0
-	g := 0
-	for _, f := range frames {
-		if isEvalFrame(f) && exact && g < len(groups) {
-			for _, pf := range groups[g] {
-				s.printf("#%-3d [Python] %s\n", num, frameShort(pf))
-				num++
-			}
-			g++
+	frame := func(f model.Frame) {
+		if f.Kind == "native" {
+			s.printf("#%-3d %s\n", num, nativeLine(f))
+		} else {
+			s.printf("#%-3d [Python] %s\n", num, frameShort(f))
 		}
-		s.printf("#%-3d %s\n", num, nativeLine(f, isEvalFrame(f) && !exact && len(py) > 0))
 		num++
 	}
-	if uerr != nil {
-		s.printf("(native unwinding stopped: %s)\n", report.Safe(uerr.Error()))
+	for _, f := range th.Frames {
+		frame(f)
 	}
-	if !exact && len(py) > 0 {
-		s.printf("Python frames (which interpreter loop runs which is not known for this version):\n")
-		for i, pf := range py {
-			s.printf("  #%d %s\n", i, frameShort(pf))
+	if len(th.Frames) == 0 && len(th.NativeFrames) == 0 {
+		s.printf("(no frames)\n")
+	}
+	for _, w := range th.Warnings {
+		s.printf("warning: %s\n", report.Safe(w))
+	}
+	if len(th.NativeFrames) > 0 {
+		s.printf("Native stack:\n")
+		for _, f := range th.NativeFrames {
+			frame(f)
 		}
 	}
 	return nil
 }
 
-func isEvalFrame(f NativeFrame) bool {
-	return !f.Inlined && (f.Function == "_PyEval_EvalFrameDefault" || f.Function == "PyEval_EvalFrameDefault")
-}
-
-func nativeLine(f NativeFrame, mark bool) string {
+// nativeLine is a native frame as gdb's bt shows it, with what dump
+// --native adds: `0x7f… in take_gil+0x1c (libpython3.11.so.1.0) at
+// Python/ceval_gil.c:260`.
+func nativeLine(f model.Frame) string {
+	if f.Signal {
+		return "<signal handler called>"
+	}
 	name := "??"
 	if f.Function != "" {
 		name = report.Safe(f.Function)
+		if f.Offset != nil && *f.Offset != 0 {
+			name += fmt.Sprintf("+%#x", *f.Offset)
+		}
+	}
+	mod := "?"
+	if f.Module != "" {
+		mod = report.Safe(filepath.Base(f.Module))
+	}
+	if f.Function == "" && f.Offset != nil {
+		mod += fmt.Sprintf("+%#x", *f.Offset)
 	}
 	var b strings.Builder
 	if f.Inlined {
-		fmt.Fprintf(&b, "%-18s in %s", "[inlined]", name)
+		fmt.Fprintf(&b, "%-18s in %s (%s)", "(inlined)", name, mod)
 	} else {
-		fmt.Fprintf(&b, "0x%016x in %s", f.PC, name)
+		fmt.Fprintf(&b, "%#018x in %s (%s)", f.Address, name, mod)
 	}
-	switch {
-	case f.File != "":
-		fmt.Fprintf(&b, " at %s:%d", report.Safe(f.File), f.Line)
-	case f.Module != "":
-		fmt.Fprintf(&b, " from %s", report.Safe(filepath.Base(f.Module)))
-	}
-	if f.Signal {
-		b.WriteString(" <signal handler called>")
-	}
-	if mark {
-		b.WriteString(" [runs Python frames]")
+	if f.File != "" {
+		fmt.Fprintf(&b, " at %s", report.Safe(f.File))
+		if f.Line > 0 {
+			fmt.Fprintf(&b, ":%d", f.Line)
+		}
 	}
 	return b.String()
-}
-
-// groupPython splits the Python frames by the interpreter loop call that
-// runs them: on 3.10 each frame has its own call; on 3.11+ a call runs
-// frames up to an entry frame. exact is false when the split is unknown.
-func groupPython(py []model.Frame, native []NativeFrame, version string) ([][]model.Frame, bool) {
-	evals := 0
-	for _, f := range native {
-		if isEvalFrame(f) {
-			evals++
-		}
-	}
-	if len(py) == 0 || evals == 0 {
-		return nil, len(py) == 0
-	}
-	var groups [][]model.Frame
-	switch {
-	case strings.HasPrefix(version, "3.10."):
-		for _, f := range py {
-			groups = append(groups, []model.Frame{f})
-		}
-	default:
-		var cur []model.Frame
-		anyEntry := false
-		for _, f := range py {
-			cur = append(cur, f)
-			if f.Entry {
-				anyEntry = true
-				groups = append(groups, cur)
-				cur = nil
-			}
-		}
-		if cur != nil {
-			groups = append(groups, cur)
-		}
-		if !anyEntry && evals == 1 {
-			return [][]model.Frame{py}, true
-		}
-		if !anyEntry {
-			return nil, false
-		}
-	}
-	return groups, len(groups) == evals
 }
 
 func cmdPyList(s *Session, args string) error {
@@ -664,7 +618,7 @@ func cmdPyLocals(s *Session, _ string) error {
 	}
 	vars, err := v.Locals(*f)
 	for _, x := range vars {
-		s.printf("%s = %s\n", report.Safe(x.Name), s.repr(v, x.Ref, s.shortLimits(1000)))
+		s.printf("%s = %s\n", report.Safe(x.Name), s.repr(v, x.Ref))
 	}
 	if err == nil && len(vars) == 0 {
 		s.printf("(no locals)\n")
@@ -673,11 +627,11 @@ func cmdPyLocals(s *Session, _ string) error {
 }
 
 // resolveName finds a name in locals, then globals, then builtins.
-func (s *Session) resolveName(v Values, f model.Frame, name string) (Ref, string, error) {
+func (s *Session) resolveName(v *cpython.Values, f model.Frame, name string) (uint64, string, error) {
 	var errs []string
 	for _, scope := range []struct {
 		kind string
-		get  func(model.Frame) ([]Var, error)
+		get  func(model.Frame) ([]cpython.Var, error)
 	}{{"local", v.Locals}, {"global", v.Globals}, {"builtin", v.Builtins}} {
 		vars, err := scope.get(f)
 		for _, x := range vars {
@@ -699,7 +653,7 @@ func (s *Session) resolveName(v Values, f model.Frame, name string) (Ref, string
 	return 0, "", errors.New(msg)
 }
 
-func (s *Session) eval(e Expr) (Ref, string, error) {
+func (s *Session) eval(e Expr) (uint64, string, error) {
 	_, f, err := s.curFrame()
 	if err != nil {
 		return 0, "", err
@@ -745,9 +699,9 @@ func cmdPyPrint(s *Session, args string) error {
 	}
 	v, _ := s.values()
 	if len(e.Ops) == 0 {
-		s.printf("%s '%s' = %s\n", scope, report.Safe(e.Name), s.repr(v, ref, s.lim))
+		s.printf("%s '%s' = %s\n", scope, report.Safe(e.Name), s.repr(v, ref))
 	} else {
-		s.printf("%s %s = %s\n", scope, report.Safe(e.String()), s.repr(v, ref, s.lim))
+		s.printf("%s %s = %s\n", scope, report.Safe(e.String()), s.repr(v, ref))
 	}
 	return nil
 }
@@ -755,21 +709,26 @@ func cmdPyPrint(s *Session, args string) error {
 func cmdSet(s *Session, args string) error {
 	f := strings.Fields(args)
 	if len(f) != 3 || f[0] != "print" {
-		return errors.New("usage: set print elements|characters|depth N")
+		return errors.New("usage: set print elements|characters|depth|repr N")
 	}
 	n, err := strconv.Atoi(f[2])
 	if err != nil || n < 0 {
 		return fmt.Errorf("expected a number, got %q", f[2])
 	}
+	if n == 0 {
+		n = math.MaxInt32 // as in gdb: unlimited (within pyscope's own bounds)
+	}
 	switch f[1] {
 	case "elements":
 		s.lim.MaxItems = n
 	case "characters":
-		s.lim.MaxStr = n
+		s.lim.MaxString = n
 	case "depth":
 		s.lim.MaxDepth = n
+	case "repr":
+		s.lim.MaxRepr = n
 	default:
-		return fmt.Errorf("unknown print setting %q: elements, characters or depth", f[1])
+		return fmt.Errorf("unknown print setting %q: elements, characters, depth or repr", f[1])
 	}
 	return nil
 }
@@ -854,19 +813,15 @@ func completeNames(s *Session, word string) []string {
 		if err != nil {
 			return nil
 		}
-		al, ok := v.(interface{ AttrNames(Ref) []string })
-		if !ok {
-			return nil
-		}
 		var out []string
-		for _, n := range prefixed(al.AttrNames(ref), word[i+1:]) {
+		for _, n := range prefixed(v.AttrNames(ref), word[i+1:]) {
 			out = append(out, word[:i+1]+n)
 		}
 		return out
 	}
 	seen := map[string]bool{}
 	var out []string
-	for _, get := range []func(model.Frame) ([]Var, error){v.Locals, v.Globals, v.Builtins} {
+	for _, get := range []func(model.Frame) ([]cpython.Var, error){v.Locals, v.Globals, v.Builtins} {
 		vars, _ := get(*f)
 		for _, x := range vars {
 			if strings.HasPrefix(x.Name, word) && !seen[x.Name] {

@@ -29,47 +29,8 @@ const (
 // Op is one access step.
 type Op struct {
 	Kind OpKind
-	Attr string // OpAttr
-	Key  Key    // OpItem
-}
-
-// KeyKind is the type of a subscript literal.
-type KeyKind int
-
-const (
-	KeyInt KeyKind = iota
-	KeyStr
-	KeyBytes
-	KeyNone
-	KeyBool
-)
-
-// Key is a subscript literal: an int (negative indexes count from the
-// end), a str, a bytes, None, True or False.
-type Key struct {
-	Kind KeyKind
-	Int  int64
-	Str  string // KeyStr and KeyBytes
-	Bool bool
-}
-
-func (k Key) String() string {
-	switch k.Kind {
-	case KeyInt:
-		return strconv.FormatInt(k.Int, 10)
-	case KeyStr:
-		return cpython.StrRepr([]rune(k.Str))
-	case KeyBytes:
-		return cpython.BytesRepr([]byte(k.Str))
-	case KeyNone:
-		return "None"
-	case KeyBool:
-		if k.Bool {
-			return "True"
-		}
-		return "False"
-	}
-	return "?"
+	Attr string      // OpAttr
+	Key  cpython.Key // OpItem
 }
 
 // String writes the expression back in Python syntax.
@@ -186,36 +147,36 @@ func (p *parser) ident() (string, error) {
 	return p.s[start:p.i], nil
 }
 
-func (p *parser) key() (Key, error) {
+func (p *parser) key() (cpython.Key, error) {
 	if p.eof() {
-		return Key{}, p.errf("expected a subscript")
+		return cpython.Key{}, p.errf("expected a subscript")
 	}
 	c := p.peek()
 	switch {
 	case c == '"' || c == '\'':
 		s, err := p.str(false)
-		return Key{Kind: KeyStr, Str: s}, err
+		return cpython.Key{Kind: cpython.KeyStr, Str: s}, err
 	case (c == 'b' || c == 'B') && p.i+1 < len(p.s) && (p.s[p.i+1] == '"' || p.s[p.i+1] == '\''):
 		p.i++
 		s, err := p.str(true)
-		return Key{Kind: KeyBytes, Str: s}, err
+		return cpython.Key{Kind: cpython.KeyBytes, Str: s}, err
 	case c == '-' || c == '+' || (c >= '0' && c <= '9'):
 		return p.int()
 	}
 	id, err := p.ident()
 	if err != nil {
-		return Key{}, err
+		return cpython.Key{}, err
 	}
 	switch id {
 	case "None":
-		return Key{Kind: KeyNone}, nil
+		return cpython.Key{Kind: cpython.KeyNone}, nil
 	case "True", "False":
-		return Key{Kind: KeyBool, Bool: id == "True"}, nil
+		return cpython.Key{Kind: cpython.KeyBool, Bool: id == "True"}, nil
 	}
-	return Key{}, fmt.Errorf("subscripts must be literals (an int, a string, None, True or False), not the name %q", id)
+	return cpython.Key{}, fmt.Errorf("subscripts must be literals (an int, a string, None, True or False), not the name %q", id)
 }
 
-func (p *parser) int() (Key, error) {
+func (p *parser) int() (cpython.Key, error) {
 	start := p.i
 	neg := false
 	if c := p.peek(); c == '-' || c == '+' {
@@ -230,17 +191,17 @@ func (p *parser) int() (Key, error) {
 	digits := p.s[ds:p.i]
 	if digits == "" {
 		p.i = start
-		return Key{}, p.errf("expected a number")
+		return cpython.Key{}, p.errf("expected a number")
 	}
 	v, err := strconv.ParseInt(digits, 0, 64)
 	if err != nil {
 		p.i = start
-		return Key{}, p.errf("bad integer %q", digits)
+		return cpython.Key{}, p.errf("bad integer %q", digits)
 	}
 	if neg {
 		v = -v
 	}
-	return Key{Kind: KeyInt, Int: v}, nil
+	return cpython.Key{Kind: cpython.KeyInt, Int: v}, nil
 }
 
 func isAlnum(c byte) bool {

@@ -2,56 +2,64 @@ package repl
 
 import (
 	"fmt"
+	"sync"
 
+	"pyscope/internal/model"
+	"pyscope/internal/native"
 	"pyscope/internal/symbolize"
 	"pyscope/internal/target"
-	"pyscope/internal/unwind"
 )
 
-// nativeStacks unwinds with the target's CFI and names frames with the
-// symbolizer (symbols and DWARF where found).
+// Native gives the native stacks of a program held stopped, merged with
+// its Python frames by internal/native: exactly what dump --native shows.
+type Native interface {
+	// Thread is thread tid of the current snapshot with its native stack
+	// (Python: false for a thread without Python state).
+	Thread(tid int) (*model.Thread, error)
+	// Modules lists the mapped modules with their build-ids and whether
+	// symbols and debug info were found.
+	Modules() []symbolize.ModuleInfo
+}
+
+// NewNative returns the native stacks of t, stopped at snap. sess is
+// shared by the stops of one program (it caches files, CFI and symbols).
+func NewNative(t target.Target, snap *model.Snapshot, sess *native.Session) Native {
+	return &nativeStacks{t: t, snap: snap, sess: sess}
+}
+
+// nativeStacks unwinds every thread on first use, while the program is
+// still stopped, and merges them into a copy of the snapshot.
 type nativeStacks struct {
-	t       target.Target
-	threads []target.Thread
-	symFor  func() *symbolize.Symbolizer
-	res     *unwind.Modules
+	t    target.Target
+	snap *model.Snapshot
+	sess *native.Session
+
+	once    sync.Once
+	threads map[int]*model.Thread
 }
 
-func (n *nativeStacks) Backtrace(tid int) ([]NativeFrame, error) {
-	var regs *target.Regs
-	for _, th := range n.threads {
-		if th.TID == tid {
-			regs = th.Regs
+func (n *nativeStacks) Thread(tid int) (*model.Thread, error) {
+	n.once.Do(func() {
+		snap := *n.snap
+		snap.Threads = make([]model.Thread, len(n.snap.Threads))
+		for i, th := range n.snap.Threads {
+			th.Frames = append([]model.Frame(nil), th.Frames...)
+			th.Warnings = append([]string(nil), th.Warnings...)
+			snap.Threads[i] = th
 		}
-	}
-	if regs == nil {
-		return nil, fmt.Errorf("no registers for thread %d (it could not be stopped, or the core lacks them)", tid)
-	}
-	sym := n.symFor()
-	if n.res == nil {
-		n.res = unwind.NewResolverFrom(sym.ModuleMap())
-	}
-	frames, err := unwind.Unwind(n.t, regs, n.res, unwind.DefaultMax)
-	var out []NativeFrame
-	for _, f := range frames {
-		syms := sym.Lookup(f.LookupPC())
-		if len(syms) == 0 {
-			out = append(out, NativeFrame{PC: f.PC, Module: f.Module, Offset: f.ModuleOffset, Signal: f.Signal})
-			continue
+		n.sess.Apply(&snap, n.sess.Capture(n.t))
+		n.threads = map[int]*model.Thread{}
+		for i := range snap.Threads {
+			if th := &snap.Threads[i]; th.NativeID != 0 {
+				n.threads[th.NativeID] = th
+			}
 		}
-		for _, s := range syms {
-			out = append(out, NativeFrame{PC: f.PC, Function: s.Function, Module: orStr(s.Module, f.Module),
-				Offset: s.Offset, File: s.File, Line: s.Line, Inlined: s.Inlined, Signal: f.Signal})
-		}
+	})
+	th, ok := n.threads[tid]
+	if !ok {
+		return nil, fmt.Errorf("no native stack for thread %d: its kernel thread ID is unknown", tid)
 	}
-	return out, err
+	return th, nil
 }
 
-func (n *nativeStacks) Modules() []symbolize.ModuleInfo { return n.symFor().Modules() }
-
-func orStr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
+func (n *nativeStacks) Modules() []symbolize.ModuleInfo { return n.sess.Modules() }

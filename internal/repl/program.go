@@ -11,6 +11,7 @@ import (
 
 	"pyscope/internal/cpython"
 	"pyscope/internal/model"
+	"pyscope/internal/native"
 	"pyscope/internal/source"
 	"pyscope/internal/symbolize"
 	"pyscope/internal/target"
@@ -36,8 +37,9 @@ type Program interface {
 	Continue() error
 	// Refresh stops a live process (again) and takes a new snapshot.
 	Refresh() error
-	// Values reads objects; nil while the program is running.
-	Values() Values
+	// Values reads objects of the current stop; nil while the program
+	// is running.
+	Values() *cpython.Values
 	// Native gives native stacks and modules; nil when unavailable.
 	Native() Native
 	// Sources reads the program's source files as it sees them.
@@ -52,27 +54,6 @@ type Program interface {
 	// Close releases the program; a live process is resumed and
 	// detached. Safe to call more than once and from another goroutine.
 	Close() error
-}
-
-// NativeFrame is one native frame, symbolized.
-type NativeFrame struct {
-	PC       uint64
-	Function string // "" when unknown
-	Module   string
-	Offset   uint64 // from Function's start, or link-time address
-	File     string
-	Line     int
-	Inlined  bool // inlined into the next frame
-	Signal   bool // a signal trampoline
-}
-
-// Native is where native unwinding and symbolization plug in.
-type Native interface {
-	// Backtrace unwinds thread tid of the current snapshot.
-	Backtrace(tid int) ([]NativeFrame, error)
-	// Modules lists the mapped modules with their build-ids and whether
-	// symbols and debug info were found.
-	Modules() []symbolize.ModuleInfo
 }
 
 // LiveOptions control OpenLive.
@@ -96,12 +77,12 @@ type liveProg struct {
 	stopped *live.Process // nil while running
 	snap    *model.Snapshot
 	threads []target.Thread
-	values  Values
-	native  *nativeStacks
+	values  *cpython.Values
+	native  Native
 	closed  bool
 
-	symMu sync.Mutex
-	sym   *symbolize.Symbolizer
+	natMu sync.Mutex
+	nat   *native.Session
 }
 
 // OpenLive finds the interpreter of process pid, stops the process and
@@ -194,22 +175,23 @@ func (p *liveProg) Refresh() error {
 	}
 	snap := p.r.Resolve(cp)
 	p.stopped, p.snap, p.threads = s, snap, s.Threads()
-	p.values = NewObjectValues(s, p.r)
-	p.native = &nativeStacks{t: s, threads: p.threads, symFor: p.symbolizer}
+	p.values = p.r.NewValues()
+	p.native = NewNative(s, snap, p.nativeSession())
 	return nil
 }
 
-// symbolizer is made on first use over the probe, which outlives stops.
-func (p *liveProg) symbolizer() *symbolize.Symbolizer {
-	p.symMu.Lock()
-	defer p.symMu.Unlock()
-	if p.sym == nil {
-		p.sym = symbolize.New(p.probe, p.opts.Symbols)
+// nativeSession is made over the probe, which outlives stops; it opens
+// files and reads symbols only when first used.
+func (p *liveProg) nativeSession() *native.Session {
+	p.natMu.Lock()
+	defer p.natMu.Unlock()
+	if p.nat == nil {
+		p.nat = native.New(p.probe, native.Options{Symbols: p.opts.Symbols})
 	}
-	return p.sym
+	return p.nat
 }
 
-func (p *liveProg) Values() Values {
+func (p *liveProg) Values() *cpython.Values {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.values
@@ -218,9 +200,6 @@ func (p *liveProg) Values() Values {
 func (p *liveProg) Native() Native {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.native == nil { // not a typed nil
-		return nil
-	}
 	return p.native
 }
 
@@ -240,11 +219,11 @@ func (p *liveProg) Close() error {
 	}
 	if !p.closed {
 		p.closed = true
-		p.symMu.Lock()
-		if p.sym != nil {
-			p.sym.Close()
+		p.natMu.Lock()
+		if p.nat != nil {
+			p.nat.Close()
 		}
-		p.symMu.Unlock()
+		p.natMu.Unlock()
 		p.probe.Close()
 	}
 	return err
@@ -284,13 +263,12 @@ type CoreOptions struct {
 type coreProg struct {
 	c        *core.Core
 	snap     *model.Snapshot
-	values   Values
-	native   *nativeStacks
+	values   *cpython.Values
+	native   Native
 	src      *source.Files
 	written  time.Time
 	warnings []string
-	sym      *symbolize.Symbolizer
-	symOnce  sync.Once
+	nat      *native.Session
 	opts     CoreOptions
 }
 
@@ -314,18 +292,15 @@ func OpenCore(path string, opts CoreOptions) (Program, error) {
 		c.Close()
 		return nil, err
 	}
-	p := &coreProg{c: c, snap: snap, values: NewObjectValues(c, r), src: source.New(c.Open), opts: opts}
+	p := &coreProg{c: c, snap: snap, values: r.NewValues(), src: source.New(c.Open), opts: opts}
 	if fi, err := os.Stat(path); err == nil {
 		p.written = fi.ModTime()
 	}
-	p.native = &nativeStacks{t: c, threads: c.Threads(), symFor: p.symbolizer}
+	// native.New opens nothing until a stack is unwound or named.
+	p.nat = native.New(c, native.Options{Symbols: opts.Symbols})
+	p.native = NewNative(c, snap, p.nat)
 	p.warnings = c.Warnings()
 	return p, nil
-}
-
-func (p *coreProg) symbolizer() *symbolize.Symbolizer {
-	p.symOnce.Do(func() { p.sym = symbolize.New(p.c, p.opts.Symbols) })
-	return p.sym
 }
 
 func (p *coreProg) Kind() string                     { return "core" }
@@ -333,7 +308,7 @@ func (p *coreProg) PID() int                         { return p.c.PID() }
 func (p *coreProg) Snapshot() *model.Snapshot        { return p.snap }
 func (p *coreProg) OSThreads() []target.Thread       { return p.c.Threads() }
 func (p *coreProg) Stopped() bool                    { return true }
-func (p *coreProg) Values() Values                   { return p.values }
+func (p *coreProg) Values() *cpython.Values          { return p.values }
 func (p *coreProg) Native() Native                   { return p.native }
 func (p *coreProg) Sources() *source.Files           { return p.src }
 func (p *coreProg) SourceEpoch() (time.Time, string) { return p.written, "the core was written" }
@@ -344,8 +319,6 @@ func (p *coreProg) Continue() error {
 }
 func (p *coreProg) Refresh() error { return errors.New("a core does not change: nothing to refresh") }
 func (p *coreProg) Close() error {
-	if p.sym != nil {
-		p.sym.Close()
-	}
+	p.nat.Close()
 	return p.c.Close()
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/peterh/liner"
 
+	"pyscope/internal/cpython"
 	"pyscope/internal/model"
 	"pyscope/internal/report"
 	"pyscope/internal/source"
@@ -41,8 +42,9 @@ type Config struct {
 	Err io.Writer
 	// HistoryFile is where the line editor keeps its history ("" for none).
 	HistoryFile string
-	// Limits bound printed values; zero means DefaultLimits.
-	Limits Limits
+	// Limits bound printed values; zero means cpython.TerminalLimits,
+	// those of dump --locals.
+	Limits cpython.Limits
 }
 
 // Session is one debugging session over a program.
@@ -50,7 +52,7 @@ type Session struct {
 	prog Program
 	cfg  Config
 	out  io.Writer
-	lim  Limits
+	lim  cpython.Limits
 
 	thread int // current thread number
 	frame  int // current Python frame (0 is the innermost)
@@ -101,8 +103,8 @@ func Claim(ch chan os.Signal) {
 func Run(prog Program, cfg Config, sigs chan os.Signal) (code int) {
 	s := &Session{prog: prog, cfg: cfg, out: cfg.Out, lim: cfg.Limits,
 		nums: map[threadKey]int{}, next: 1, warned: map[string]bool{}}
-	if s.lim == (Limits{}) {
-		s.lim = DefaultLimits
+	if s.lim == (cpython.Limits{}) {
+		s.lim = cpython.TerminalLimits()
 	}
 	if s.cfg.Err == nil {
 		s.cfg.Err = cfg.Out
@@ -416,7 +418,7 @@ func (s *Session) curFrame() (threadRow, *model.Frame, error) {
 	return r, &r.py.Frames[s.frame], nil
 }
 
-func (s *Session) values() (Values, error) {
+func (s *Session) values() (*cpython.Values, error) {
 	v := s.prog.Values()
 	if v == nil {
 		return nil, ErrRunning

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"pyscope/internal/cpython"
 	"pyscope/internal/testenv"
 )
 
@@ -25,7 +26,7 @@ func TestComplete(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer prog.Close()
-	s := &Session{prog: prog, out: io.Discard, lim: DefaultLimits, nums: map[threadKey]int{}, next: 1, warned: map[string]bool{}}
+	s := &Session{prog: prog, out: io.Discard, lim: cpython.TerminalLimits(), nums: map[threadKey]int{}, next: 1, warned: map[string]bool{}}
 	s.cfg.Err = os.Stderr
 	s.selectInitial()
 	k := -1

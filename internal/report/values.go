@@ -14,13 +14,17 @@ import (
 //	global G = 'x'
 //
 // A module's globals are printed once per thread (seen), at its innermost
-// frame. Everything from the target goes through Safe.
+// frame, and not under its own module-level frame, whose locals they are.
+// Everything from the target goes through Safe.
 func writeVars(b *strings.Builder, f model.Frame, c palette, seen map[uint64]bool) {
 	if f.LocalsError != "" {
 		fmt.Fprintf(b, "      %s<locals unreadable: %s>%s\n", c.red, Safe(f.LocalsError), c.reset)
 	}
 	for _, l := range f.Locals {
 		writeVar(b, l, c)
+	}
+	if f.LocalsAddr != 0 && f.LocalsAddr == f.GlobalsAddr {
+		seen[f.GlobalsAddr] = true // a module body: its locals are its globals
 	}
 	if len(f.Globals) > 0 && !seen[f.GlobalsAddr] {
 		seen[f.GlobalsAddr] = true

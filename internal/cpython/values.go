@@ -1,0 +1,478 @@
+package cpython
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"strconv"
+
+	"pyscope/internal/model"
+)
+
+// Values reads the variables and objects of a target that does not run
+// (held stopped, or a core): the one object reader that dump, the session
+// and later analyses share. Get one per stop from Reader.NewValues; the
+// addresses it deals in are valid only until the target runs again.
+type Values struct {
+	r   *Reader
+	o   *Objects
+	dec *Decoder
+}
+
+// NewValues returns a reader of the values of the target r reads now.
+func (r *Reader) NewValues() *Values {
+	dec := NewDecoder(r.Obj)
+	dec.Memoize()
+	return &Values{r: r, o: r.Obj, dec: dec}
+}
+
+// Locals are the variables of frame f as frame.f_locals shows them, plus
+// unbound ones, in the order of docs/json-schema.md (Reader.frameVars).
+func (v *Values) Locals(f model.Frame) ([]Var, error) {
+	if f.Addr == 0 || f.Code == 0 {
+		return nil, fmt.Errorf("frame has no interpreter frame to read")
+	}
+	vars, _, err := v.r.frameVars(f.Code, f.Addr, v.frameField(f, "f_locals"))
+	return vars, err
+}
+
+// frameField reads the f_locals, f_globals or f_builtins pointer of a frame;
+// 0 when the layout lacks it or it is unreadable.
+func (v *Values) frameField(f model.Frame, name string) uint64 {
+	L := v.r.In.Layout
+	minor := v.r.In.Minor
+	offs := map[string][2]int64{
+		"f_locals":   {int64(L.FrameObj.Locals), int64(L.Frame.Locals)},
+		"f_globals":  {int64(L.FrameObj.Globals), int64(L.Frame.Globals)},
+		"f_builtins": {int64(L.FrameObj.Builtins), int64(L.Frame.Builtins)},
+	}[name]
+	off := offs[1]
+	if minor <= 10 {
+		off = offs[0]
+	}
+	if off < 0 {
+		return 0
+	}
+	p, err := v.o.u64(f.Addr + uint64(off))
+	if err != nil || !validPtr(p) {
+		return 0
+	}
+	return p
+}
+
+// globalsDict is the module dict of frame f.
+func (v *Values) globalsDict(f model.Frame) (uint64, error) {
+	if d := v.frameField(f, "f_globals"); d != 0 {
+		return d, nil
+	}
+	// The function object has them too.
+	L := v.r.In.Layout
+	if v.r.In.Minor >= 11 && L.Frame.FuncObj.Valid() && L.Func.Globals.Valid() {
+		fn, err := v.o.u64(f.Addr + uint64(L.Frame.FuncObj))
+		if v.r.In.Minor >= 14 {
+			fn &^= 3 // _PyStackRef tag bits
+		}
+		if err == nil && validPtr(fn) {
+			if g, err := v.o.u64(fn + uint64(L.Func.Globals)); err == nil && validPtr(g) {
+				return g, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("this build's layout does not say where a frame keeps its globals")
+}
+
+// Globals are every name of frame f's module globals, in dict order.
+func (v *Values) Globals(f model.Frame) ([]Var, error) {
+	d, err := v.globalsDict(f)
+	if err != nil {
+		return nil, err
+	}
+	return v.dictVars(d, "global")
+}
+
+// Builtins are the builtins frame f sees.
+func (v *Values) Builtins(f model.Frame) ([]Var, error) {
+	d := v.frameField(f, "f_builtins")
+	if d == 0 {
+		// globals["__builtins__"]: the builtins module or its dict.
+		g, err := v.globalsDict(f)
+		if err != nil {
+			return nil, err
+		}
+		b, ok, err := v.o.DictGetStr(g, "__builtins__")
+		if err != nil || !ok {
+			return nil, fmt.Errorf("the frame's globals have no __builtins__")
+		}
+		if d, err = v.namespace(b); err != nil {
+			return nil, err
+		}
+	}
+	return v.dictVars(d, "builtin")
+}
+
+// namespace is the dict of a module, or obj itself when it is a dict.
+func (v *Values) namespace(obj uint64) (uint64, error) {
+	if v.o.hasFlag(obj, tpflagsDictSub) {
+		return obj, nil
+	}
+	if v.kind(obj) != model.ValueModule {
+		return 0, fmt.Errorf("%s is neither a module nor a dict", v.TypeName(obj))
+	}
+	return v.moduleDict(obj)
+}
+
+func (v *Values) moduleDict(mod uint64) (uint64, error) {
+	off := v.o.L.Module.Dict
+	if !off.Valid() {
+		return 0, fmt.Errorf("module layout unknown")
+	}
+	d, err := v.o.u64(mod + uint64(off))
+	if err != nil {
+		return 0, err
+	}
+	if !validPtr(d) {
+		return 0, fmt.Errorf("module at %#x has no dict", mod)
+	}
+	return d, nil
+}
+
+func (v *Values) dictVars(d uint64, kind string) ([]Var, error) {
+	items, err := v.o.DictItems(d, maxLocals)
+	var out []Var
+	for _, it := range items {
+		if s, err := v.o.Str(it.Key); err == nil {
+			out = append(out, Var{Name: s, Kind: kind, Ref: it.Value})
+		}
+	}
+	return out, err
+}
+
+// kind is how the decoder classifies obj's type.
+func (v *Values) kind(obj uint64) model.ValueKind {
+	_, ti := v.dec.typeOf(obj)
+	if ti.err != nil {
+		return model.ValueError
+	}
+	return ti.kind
+}
+
+// TypeName is tp_name of obj's type ("?" when unreadable).
+func (v *Values) TypeName(obj uint64) string {
+	n, err := v.o.ObjTypeName(obj)
+	if err != nil {
+		return "?"
+	}
+	return n
+}
+
+// Decode reads obj into a value tree within lim.
+func (v *Values) Decode(obj uint64, lim Limits) *model.Value { return v.dec.Decode(obj, lim) }
+
+// Repr is repr(obj) within lim (docs/json-schema.md).
+func (v *Values) Repr(obj uint64, lim Limits) string { return Repr(v.dec.Decode(obj, lim), lim) }
+
+// AttributeError is Python's message for an attribute that is not there.
+type AttributeError struct{ Msg string }
+
+func (e *AttributeError) Error() string { return "AttributeError: " + e.Msg }
+
+// pyQuote quotes a name as Python's error messages do ('%U').
+func pyQuote(s string) string { return "'" + s + "'" }
+
+// Attr reads obj.name as far as it can without running code in the target:
+// a module's dict; a class's MRO; an instance's __slots__, its dict, then
+// its class's MRO. Properties and __getattr__ cannot be run: they are
+// errors that say so.
+func (v *Values) Attr(obj uint64, name string) (uint64, error) {
+	o := v.o
+	t, err := o.TypeOf(obj)
+	if err != nil {
+		return 0, err
+	}
+	if name == "__class__" {
+		return t, nil
+	}
+	switch v.kind(obj) {
+	case model.ValueModule:
+		d, err := v.moduleDict(obj)
+		if err != nil {
+			return 0, err
+		}
+		if p, ok, err := o.DictGetStr(d, name); err == nil && ok {
+			return p, nil
+		}
+		mod := v.r.dictStr(d, "__name__")
+		return 0, &AttributeError{fmt.Sprintf("module %s has no attribute %s", pyQuote(mod), pyQuote(name))}
+	case model.ValueClass:
+		if p, ok := v.classAttr(obj, name); ok {
+			return p, nil
+		}
+		tn, _ := o.TypeName(obj)
+		return 0, &AttributeError{fmt.Sprintf("type object %s has no attribute %s", pyQuote(tn), pyQuote(name))}
+	}
+	tn := v.TypeName(obj)
+	missing := &AttributeError{fmt.Sprintf("%s object has no attribute %s", pyQuote(tn), pyQuote(name))}
+	// Data descriptors of the class win over the instance dict.
+	cp, inClass := v.classAttr(t, name)
+	if inClass {
+		switch v.TypeName(cp) {
+		case "member_descriptor":
+			val, found, err := o.slotValue(obj, name)
+			switch {
+			case err != nil:
+				return 0, err
+			case !found:
+				return 0, fmt.Errorf("%s is a C-level member of %s: pyscope reads the members of classes with __slots__ only", pyQuote(name), pyQuote(tn))
+			case val == 0:
+				return 0, missing // an unset slot
+			}
+			return val, nil
+		case "property", "getset_descriptor":
+			return 0, fmt.Errorf("%s is a %s of %s: its value is computed by code, and pyscope runs none in the target (print the attribute it reads, often _%s)", pyQuote(name), v.TypeName(cp), pyQuote(tn), name)
+		}
+	}
+	if items, err := o.InstanceAttrs(obj, maxLocals); err == nil {
+		for _, it := range items {
+			if o.strEq(it.Key, name) {
+				return it.Value, nil
+			}
+		}
+	}
+	if inClass {
+		return cp, nil
+	}
+	return 0, missing
+}
+
+// classAttr looks name up in the dicts of t's MRO.
+func (v *Values) classAttr(t uint64, name string) (uint64, bool) {
+	o := v.o
+	T := o.L.Type
+	if !T.Dict.Valid() {
+		return 0, false
+	}
+	mro := []uint64{t}
+	if T.Mro.Valid() {
+		if m, err := o.u64(t + uint64(T.Mro)); err == nil && validPtr(m) {
+			if items, err := o.TupleItems(m); err == nil && len(items) > 0 {
+				mro = items
+			}
+		}
+	}
+	for _, c := range mro {
+		d, err := o.u64(c + uint64(T.Dict))
+		if err != nil || !validPtr(d) {
+			continue
+		}
+		if p, ok, err := o.DictGetStr(d, name); err == nil && ok {
+			return p, true
+		}
+	}
+	return 0, false
+}
+
+// AttrNames lists the attributes obj holds: a module's or class's dict,
+// an instance's slots and dict (for completion).
+func (v *Values) AttrNames(obj uint64) []string {
+	o := v.o
+	var out []string
+	add := func(items []DictEntry) {
+		for _, it := range items {
+			if s, err := o.Str(it.Key); err == nil {
+				out = append(out, s)
+			}
+		}
+	}
+	switch v.kind(obj) {
+	case model.ValueModule:
+		if d, err := v.moduleDict(obj); err == nil {
+			items, _ := o.DictItems(d, maxLocals)
+			add(items)
+		}
+		return out
+	case model.ValueClass:
+		if d, err := o.u64(obj + uint64(o.L.Type.Dict)); err == nil && validPtr(d) {
+			items, _ := o.DictItems(d, maxLocals)
+			add(items)
+		}
+		return out
+	}
+	if t, err := o.TypeOf(obj); err == nil {
+		for _, sc := range o.slotClasses(t) {
+			for j, n := range sc.names {
+				if p, err := o.u64(obj + sc.base + uint64(j)*pointerSize); err == nil && p != 0 {
+					if s, err := o.Str(n); err == nil {
+						out = append(out, s)
+					}
+				}
+			}
+		}
+	}
+	items, _ := o.InstanceAttrs(obj, maxLocals)
+	add(items)
+	return out
+}
+
+// KeyKind is the type of a subscript literal.
+type KeyKind int
+
+const (
+	KeyInt KeyKind = iota
+	KeyStr
+	KeyBytes
+	KeyNone
+	KeyBool
+)
+
+// Key is a subscript literal: an int (a negative index counts from the
+// end), a str, a bytes, None, True or False.
+type Key struct {
+	Kind KeyKind
+	Int  int64
+	Str  string // KeyStr and KeyBytes
+	Bool bool
+}
+
+// String is the key in Python syntax (repr).
+func (k Key) String() string {
+	switch k.Kind {
+	case KeyInt:
+		return strconv.FormatInt(k.Int, 10)
+	case KeyStr:
+		return StrRepr([]rune(k.Str))
+	case KeyBytes:
+		return BytesRepr([]byte(k.Str))
+	case KeyNone:
+		return "None"
+	case KeyBool:
+		if k.Bool {
+			return "True"
+		}
+		return "False"
+	}
+	return "?"
+}
+
+func (k Key) int() int64 {
+	if k.Kind == KeyBool {
+		if k.Bool {
+			return 1
+		}
+		return 0
+	}
+	return k.Int
+}
+
+// LookupError is Python's IndexError, KeyError or TypeError of a
+// subscript, with its message.
+type LookupError struct{ Type, Msg string }
+
+func (e *LookupError) Error() string { return e.Type + ": " + e.Msg }
+
+// Item reads obj[key] of a list, tuple or dict (or a subclass).
+func (v *Values) Item(obj uint64, key Key) (uint64, error) {
+	o := v.o
+	tn := v.TypeName(obj)
+	switch {
+	case o.hasFlag(obj, tpflagsListSub|tpflagsTupleSub):
+		if key.Kind != KeyInt && key.Kind != KeyBool {
+			return 0, &LookupError{"TypeError", fmt.Sprintf("%s indices must be integers or slices, not %s", tn, key.typeName())}
+		}
+		var items []uint64
+		var err error
+		if o.hasFlag(obj, tpflagsTupleSub) {
+			items, err = o.TupleItems(obj)
+		} else {
+			items, err = v.listItems(obj)
+		}
+		if err != nil {
+			return 0, err
+		}
+		i, n := key.int(), int64(len(items))
+		if i < 0 {
+			i += n
+		}
+		if i < 0 || i >= n {
+			what := "list"
+			if o.hasFlag(obj, tpflagsTupleSub) {
+				what = "tuple"
+			}
+			return 0, &LookupError{"IndexError", what + " index out of range"}
+		}
+		return items[i], nil
+	case o.hasFlag(obj, tpflagsDictSub):
+		var found uint64
+		err := o.DictEach(obj, func(k, val uint64) bool {
+			if v.keyEquals(k, key) {
+				found = val
+				return false
+			}
+			return true
+		})
+		if found != 0 {
+			return found, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		return 0, &LookupError{"KeyError", key.String()}
+	}
+	return 0, fmt.Errorf("pyscope can subscript lists, tuples and dicts, not %s", pyQuote(tn))
+}
+
+func (k Key) typeName() string {
+	return [...]string{KeyInt: "int", KeyStr: "str", KeyBytes: "bytes", KeyNone: "NoneType", KeyBool: "bool"}[k.Kind]
+}
+
+// listItems reads the item pointers of a list.
+func (v *Values) listItems(obj uint64) ([]uint64, error) {
+	o := v.o
+	n, err := o.u64(obj + uint64(o.L.Object.Size))
+	if err != nil {
+		return nil, err
+	}
+	if n > maxTupleItems*16 {
+		return nil, fmt.Errorf("list at %#x has impossible size %d", obj, int64(n))
+	}
+	p, err := o.u64(obj + uint64(o.L.List.Item))
+	if err != nil {
+		return nil, err
+	}
+	b, err := o.read(p, int(n)*pointerSize)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = le64(b[8*i:])
+	}
+	return out, nil
+}
+
+// keyEquals compares a dict key in the target with a literal, as == would
+// for the builtin types a literal can equal.
+func (v *Values) keyEquals(k uint64, key Key) bool {
+	o := v.o
+	switch key.Kind {
+	case KeyStr:
+		return o.strEq(k, key.Str)
+	case KeyBytes:
+		if !o.hasFlag(k, tpflagsBytesSub) {
+			return false
+		}
+		b, trunc, err := o.Bytes(k, len(key.Str)+1)
+		return err == nil && !trunc && string(b) == key.Str
+	case KeyNone:
+		return v.kind(k) == model.ValueNone
+	case KeyInt, KeyBool:
+		if o.hasFlag(k, tpflagsLongSub) {
+			n, err := o.Int(k)
+			return err == nil && n.Cmp(big.NewInt(key.int())) == 0
+		}
+		if v.kind(k) == model.ValueFloat && o.L.Float.Fval.Valid() {
+			bits, err := o.u64(k + uint64(o.L.Float.Fval))
+			return err == nil && math.Float64frombits(bits) == float64(key.int())
+		}
+	}
+	return false
+}
