@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +20,12 @@ type valuesOracle struct {
 	PID     int `json:"pid"`
 	Version string
 	Frames  []valuesFrame `json:"frames"`
+	// Parked is the thread blocked in threading's code, innermost first.
+	Parked []struct {
+		Function string   `json:"function"`
+		Stdlib   bool     `json:"stdlib"`
+		Globals  []string `json:"globals"`
+	} `json:"parked"`
 }
 
 type valuesFrame struct {
@@ -37,6 +44,7 @@ type valueVar struct {
 
 type valuesDump struct {
 	Threads []struct {
+		Name   *string       `json:"name"`
 		IsMain bool          `json:"is_main"`
 		Frames []valuesFrame `json:"frames"`
 	} `json:"threads"`
@@ -65,14 +73,7 @@ func startValues(t *testing.T, in testenv.Interp) (*testenv.Target, *valuesOracl
 // below report() (whose own locals the oracle does not describe).
 func mainFrames(t *testing.T, bin string, tg *testenv.Target, args ...string) []valuesFrame {
 	t.Helper()
-	r := runPyscope(t, bin, nil, append(append([]string{"dump"}, args...), strconv.Itoa(tg.PID))...)
-	if r.code != 0 {
-		t.Fatalf("pyscope dump %v: exit %d\n%s", args, r.code, r.stderr)
-	}
-	var d valuesDump
-	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
-		t.Fatalf("dump is not JSON: %v", err)
-	}
+	d := valuesDumpOf(t, bin, tg, args...)
 	for _, th := range d.Threads {
 		if th.IsMain {
 			if len(th.Frames) == 0 || th.Frames[0].Function != "report" {
@@ -83,6 +84,96 @@ func mainFrames(t *testing.T, bin string, tg *testenv.Target, args ...string) []
 	}
 	t.Fatal("no main thread in the dump")
 	return nil
+}
+
+func valuesDumpOf(t *testing.T, bin string, tg *testenv.Target, args ...string) *valuesDump {
+	t.Helper()
+	r := runPyscope(t, bin, nil, append(append([]string{"dump"}, args...), strconv.Itoa(tg.PID))...)
+	if r.code != 0 {
+		t.Fatalf("pyscope dump %v: exit %d\n%s", args, r.code, r.stderr)
+	}
+	var d valuesDump
+	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
+		t.Fatalf("dump is not JSON: %v", err)
+	}
+	return &d
+}
+
+// checkStdlibGlobals: --globals leaves out the globals of standard-library
+// modules (threading's, under the parked thread), which the target itself
+// places under its stdlib directory, and --stdlib-globals shows them.
+func checkStdlibGlobals(t *testing.T, bin string, tg *testenv.Target, o *valuesOracle) {
+	t.Helper()
+	for _, all := range []bool{false, true} {
+		args := []string{"--globals", "--json"}
+		if all {
+			args = []string{"--stdlib-globals", "--json"}
+		}
+		d := valuesDumpOf(t, bin, tg, args...)
+		var frames []valuesFrame
+		for _, th := range d.Threads {
+			if th.Name != nil && *th.Name == "parked" {
+				frames = th.Frames
+			}
+		}
+		if len(frames) != len(o.Parked) {
+			t.Fatalf("%v: parked thread has %d frames, the target says %d", args, len(frames), len(o.Parked))
+		}
+		stdlib, user := 0, 0
+		for i, w := range o.Parked {
+			g := frames[i]
+			want := strings.Join(w.Globals, " ")
+			if w.Stdlib && !all {
+				want = ""
+				stdlib++
+			} else if !w.Stdlib {
+				user++
+			}
+			if got := names(g.Globals); g.Function != w.Function || got != want {
+				t.Errorf("%v: frame %d %s (stdlib %v) globals:\n got  %s\n want %s", args, i, w.Function, w.Stdlib, got, want)
+			}
+		}
+		if stdlib == 0 && !all || user == 0 {
+			t.Errorf("the parked thread should run both stdlib and user code: %+v", o.Parked)
+		}
+	}
+}
+
+// checkMaxRepr: --max-repr 80 prints at most 80 characters, the note of
+// the cut included, and the note counts exactly what the target's own
+// repr() has beyond the cut.
+func checkMaxRepr(t *testing.T, want, got []valuesFrame) {
+	t.Helper()
+	const max = 80
+	cut := 0
+	noteRe := regexp.MustCompile(`…\(\+(\d+) chars?\)$`)
+	for i, wf := range want {
+		for j, w := range wf.Locals {
+			g := got[i].Locals[j].Repr
+			wr, gr := []rune(w.Repr), []rune(g)
+			if len(wr) <= max {
+				if g != w.Repr {
+					t.Errorf("%s %s: %q, want %q", wf.Function, w.Name, g, w.Repr)
+				}
+				continue
+			}
+			cut++
+			m := noteRe.FindStringSubmatch(g)
+			if len(gr) > max || m == nil {
+				t.Errorf("%s %s: %d characters, want at most %d with the note of the cut: %q", wf.Function, w.Name, len(gr), max, g)
+				continue
+			}
+			prefix := []rune(strings.TrimSuffix(g, m[0]))
+			n, _ := strconv.Atoi(m[1])
+			if !strings.HasPrefix(w.Repr, string(prefix)) || len(prefix)+n != len(wr) || len(prefix) < max/2 {
+				t.Errorf("%s %s: cut %q +%d, but repr() is %d characters: %.120q", wf.Function, w.Name, string(prefix), n, len(wr), w.Repr)
+			}
+		}
+	}
+	if cut < 10 {
+		t.Errorf("only %d reprs were longer than %d characters", cut, max)
+	}
+	t.Logf("%d reprs cut at %d characters, note included", cut, max)
 }
 
 // TestValues compares every argument, local, cell, free variable and
@@ -99,6 +190,9 @@ func TestValues(t *testing.T) {
 				"--max-string", "100000", "--max-items", "5000", "--max-repr", "10000000")
 			compareVars(t, o.Frames, got)
 			checkLimits(t, o.Frames, mainFrames(t, bin, tg, "--locals", "--json"))
+			checkMaxRepr(t, o.Frames, mainFrames(t, bin, tg, "--locals", "--json",
+				"--max-string", "100000", "--max-items", "5000", "--max-repr", "80"))
+			checkStdlibGlobals(t, bin, tg, o)
 			checkText(t, bin, tg)
 			tg.CheckRunning(t)
 		})
@@ -128,7 +222,8 @@ func compareVars(t *testing.T, want, got []valuesFrame) {
 				g := part.got[j]
 				n++
 				if g != w {
-					t.Errorf("%s %s %s:\n got  %s\n want %s", wf.Function, part.what, w.Name, show(g), show(w))
+					at := firstDiff(g.Repr, w.Repr)
+					t.Errorf("%s %s %s (reprs differ at byte %d):\n got  %s\n want %s", wf.Function, part.what, w.Name, at, show(g, at), show(w, at))
 				}
 			}
 		}
@@ -144,12 +239,22 @@ func names(vs []valueVar) string {
 	return strings.Join(s, " ")
 }
 
-func show(v valueVar) string {
+// show prints a variable with 400 bytes of its repr around byte at.
+func show(v valueVar, at int) string {
 	r := v.Repr
-	if len(r) > 400 {
-		r = r[:400] + "..."
+	if start := max(0, at-200); len(r) > 400 {
+		r = "..." + r[start:min(len(r), start+400)] + "..."
 	}
 	return fmt.Sprintf("kind=%s type=%q unbound=%v repr=%q", v.Kind, v.Type, v.Unbound, r)
+}
+
+func firstDiff(a, b string) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }
 
 func find(t *testing.T, frames []valuesFrame, fn, name string) valueVar {

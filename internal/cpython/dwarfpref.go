@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 
 	pcache "pyscope/internal/cache"
 	"pyscope/internal/cpython/layout"
@@ -55,7 +56,8 @@ func dwarfLayout(t target.Target, ef *elfx.File, in *Interpreter) (*layout.Layou
 	if src == nil || key == "" {
 		return nil, nil
 	}
-	cache := filepath.Join(pcache.Dir("layouts"), key+".json")
+	// A layout cached before fields were added would read them as 0.
+	cache := filepath.Join(pcache.Dir("layouts"), key+"-"+layoutSchema+".json")
 	if b, err := os.ReadFile(cache); err == nil {
 		var l layout.Layout
 		if json.Unmarshal(b, &l) == nil && l.Version == short {
@@ -86,3 +88,20 @@ func dwarfLayout(t target.Target, ef *elfx.File, in *Interpreter) (*layout.Layou
 	}
 	return l, nil
 }
+
+// layoutSchema fingerprints the fields of layout.Layout.
+var layoutSchema = func() string {
+	h := sha256.New()
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			fmt.Fprintf(h, "%s%s %s\n", prefix, f.Name, f.Type)
+			if f.Type.Kind() == reflect.Struct {
+				walk(f.Type, prefix+f.Name+".")
+			}
+		}
+	}
+	walk(reflect.TypeFor[layout.Layout](), "")
+	return hex.EncodeToString(h.Sum(nil)[:6])
+}()

@@ -1,14 +1,19 @@
 """Target for `pyscope dump --locals --globals` (runs unchanged on 3.10-3.14).
 
 The main thread builds variables of every kind pyscope decodes in a chain of
-frames, then report() writes what the interpreter itself says about them to
-the oracle (argv[1]), prints "ready" and answers "ping" lines on stdin
-with "pong" until stdin closes. For each frame (caller of
-report() first) and each variable, in definition order:
+frames, called from a list comprehension in a class body (inlined by PEP 709
+on 3.12+), then report() writes what the interpreter itself says about them
+to the oracle (argv[1]), prints "ready" and answers "ping" lines on stdin
+with "pong" until stdin closes. For each frame (caller of report() first)
+its variables as frame.f_locals shows them:
 
     {"name", "kind": arg|local|cell|free, "type", "repr", "unbound"}
 
-and the module's user globals (not modules, not __dunder__ names).
+(a function's in definition order, unbound ones too; a module or class
+body's in f_locals order), and the module's user globals (not modules, not
+__dunder__ names). For the thread "parked", blocked in threading's code,
+each frame's function, whether its module is in the standard library
+(sysconfig's stdlib directory) and the names of its module's user globals.
 
 "repr" is repr() itself for builtins. Where pyscope follows gdb's libpython
 instead (instances of user classes, other objects), expect() builds the text
@@ -23,6 +28,7 @@ import enum
 import json
 import os
 import sys
+import sysconfig
 import threading
 import types
 
@@ -30,6 +36,7 @@ if hasattr(sys, "set_int_max_str_digits"):
     sys.set_int_max_str_digits(0)
 
 HEAPTYPE = 1 << 9
+CO_OPTIMIZED = 0x1
 IMMUTABLETYPE = 1 << 8
 
 SCALAR_BASES = (bool, int, float, complex, str, bytes, bytearray)
@@ -57,8 +64,8 @@ def builtin_base(t):
 def slot_attrs(o):
     out = []
     for cls in reversed(type(o).__mro__):
-        if not cls.__flags__ & HEAPTYPE:
-            continue
+        if not cls.__flags__ & HEAPTYPE or "__slots__" not in vars(cls):
+            continue  # members of C types are not __slots__
         names = sorted(k for k, v in vars(cls).items()
                        if type(v) is types.MemberDescriptorType)
         for n in names:
@@ -114,6 +121,8 @@ def expect(o, path=()):
             "%s: %s" % (expect(k, path), expect(v, path)) for k, v in o.items())
     if base is types.FunctionType:
         return "<function %s at %#x>" % (o.__qualname__, id(o))
+    if base is types.BuiltinFunctionType:
+        return repr(o)
     if base is types.ModuleType:
         return repr(o)
     if base is object and t.__flags__ & HEAPTYPE and user_class(t):
@@ -139,7 +148,8 @@ def plain(o, seen=()):
         return plain(o.args, seen)
     if isinstance(o, int) and t is not bool and t is not int:
         return False
-    return t in SCALAR_BASES or o is None or t in (types.FunctionType, types.ModuleType, type)
+    return t in SCALAR_BASES or o is None or t in (types.FunctionType, types.ModuleType, type,
+                                                   types.BuiltinFunctionType)
 
 
 def entry(name, kind, present, value):
@@ -155,6 +165,12 @@ def entry(name, kind, present, value):
 
 def frame_vars(frame):
     code = frame.f_code
+    if not code.co_flags & CO_OPTIMIZED:
+        # A module or class body: f_locals is its namespace (with, on
+        # 3.12+, the variables of a comprehension it runs inlined).
+        cells = set(code.co_cellvars)
+        return [entry(n, "cell" if n in cells else "local", True, v)
+                for n, v in list(frame.f_locals.items())]
     nargs = code.co_argcount + code.co_kwonlyargcount
     nargs += bool(code.co_flags & 0x4) + bool(code.co_flags & 0x8)
     names = []
@@ -172,6 +188,22 @@ def user_globals(g):
             and not isinstance(v, types.ModuleType)]
 
 
+def parked_frames():
+    """The frames of the thread parked in threading's code."""
+    stdlib = sysconfig.get_paths()["stdlib"] + os.sep
+    while True:
+        f = sys._current_frames()[parked.ident]
+        if f.f_code.co_name == "wait" and f.f_back.f_code.co_name == "wait":
+            break
+    out = []
+    while f is not None:
+        out.append({"function": f.f_code.co_name,
+                    "stdlib": f.f_code.co_filename.startswith(stdlib),
+                    "globals": [g["name"] for g in user_globals(f.f_globals)]})
+        f = f.f_back
+    return out
+
+
 def report():
     frames = []
     f = sys._getframe(1)
@@ -181,7 +213,8 @@ def report():
         f = f.f_back
     del f
     with open(sys.argv[1], "w") as out:
-        json.dump({"pid": os.getpid(), "version": sys.version.split()[0], "frames": frames}, out)
+        json.dump({"pid": os.getpid(), "version": sys.version.split()[0], "frames": frames,
+                   "parked": parked_frames()}, out)
     print("ready", flush=True)
     # Answer pings (tests check the target still runs); EOF ends us.
     for line in sys.stdin:
@@ -340,5 +373,15 @@ def closure(arg_cell, unused):
     return later
 
 
+def park(ev):
+    marker = "parked"
+    ev.wait()
+
+
 if __name__ == "__main__":
-    scalars(1, 2, 3, 4, extra=5)
+    parked = threading.Thread(target=park, args=(threading.Event(),), name="parked", daemon=True)
+    parked.start()
+
+    class Runner:
+        tag = "class body"
+        results = [scalars(1, 2, 3, 4, extra=5) for _i in (0,)]
