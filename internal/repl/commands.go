@@ -487,7 +487,7 @@ func nativeLine(f model.Frame) string {
 	if f.Inlined {
 		fmt.Fprintf(&b, "%-18s in %s (%s)", "(inlined)", name, mod)
 	} else {
-		fmt.Fprintf(&b, "%#018x in %s (%s)", f.Address, name, mod)
+		fmt.Fprintf(&b, "%#016x in %s (%s)", f.Address, name, mod)
 	}
 	if f.File != "" {
 		fmt.Fprintf(&b, " at %s", report.Safe(f.File))

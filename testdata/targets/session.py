@@ -5,8 +5,9 @@ usage: python session.py ORACLE_PATH [big]
 
 Besides the frame oracle, it writes session.json next to it: for each
 py-print expression the tests use, repr() of its value as the interpreter
-itself computes it, and the locals of Service.handle as frame.f_locals
-lists them. With "big", a global dict of 1e6 items exists (for timing).
+itself computes it, the locals of Service.handle as frame.f_locals
+lists them, and for some missing attributes the AttributeError message
+the interpreter gives. With "big", a global dict of 1e6 items exists (for timing).
 """
 
 import json
@@ -76,12 +77,24 @@ class Service:
             "request": request,
             "LIMIT": LIMIT,
         })
+        errors = {}
+        for expr, obj, name in [("self.nope", self, "nope"), ("slotted.nope", slotted, "nope"),
+                                ("Job.nope", Job, "nope"), ("json.nope", json, "nope"),
+                                ("count.nope", count, "nope")]:
+            try:
+                getattr(obj, name)
+            except AttributeError as e:
+                errors[expr] = str(e)
+        record(sys._getframe(), {}, errors)
         stop.wait()
         return inner
 
 
-def record(frame, exprs):
-    out["exprs"] = {k: repr(v) for k, v in exprs.items()}
+def record(frame, exprs, errors=None):
+    if errors is not None:
+        out["attr_errors"] = errors
+    else:
+        out["exprs"] = {k: repr(v) for k, v in exprs.items()}
     out["locals"] = [[k, type(v).__name__, repr(v)] for k, v in frame.f_locals.items()]
     tmp = os.path.join(po.workdir(), "session.json.tmp")
     with open(tmp, "w") as f:
