@@ -17,7 +17,7 @@ import (
 //
 //	'abc'…(+1234 chars)   b'ab'…(+10 bytes)   1234…(+5000 digits)
 //	[1, 2, …(+98 items)]  [[…(3 items)]]      <Point(x=1, …) at 0x…>
-//	…(read limit)         <value truncated>…(+N chars) for the whole repr
+//	…(read limit)         [1, 2, 3, 4…(+95 chars) for the whole repr
 const ellipsis = "…"
 
 // Repr renders v as Python's repr() would, in at most lim.MaxRepr

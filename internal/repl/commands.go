@@ -65,7 +65,10 @@ process, through --sysroot for a core.`,
 		{name: "py-down", aliases: []string{"down", "d"}, usage: "py-down [N]", summary: "select a newer (called) Python frame", run: cmdPyDown},
 		{name: "py-frame", aliases: []string{"frame", "f"}, usage: "py-frame [N]", summary: "select Python frame N (0 is the innermost)",
 			run: cmdPyFrame, complete: completeFrames},
-		{name: "py-locals", aliases: []string{"locals"}, usage: "py-locals", summary: "locals of the current frame", run: cmdPyLocals},
+		{name: "py-locals", aliases: []string{"locals"}, usage: "py-locals", summary: "locals of the current frame",
+			help: `The frame's variables as frame.f_locals shows them (a module-level frame's
+are its globals), plus unbound ones, printed as dump --locals prints them.`,
+			run: cmdPyLocals},
 		{name: "py-print", aliases: []string{"p", "print"}, usage: "py-print EXPR", summary: "print a value: name, attribute, index and key accesses",
 			help: `EXPR is a name, looked up in the frame's locals, then globals, then
 builtins, followed by accesses: .attr, [index] (negative counts from the
