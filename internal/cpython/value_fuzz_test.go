@@ -62,8 +62,8 @@ func FuzzDecodeValue(f *testing.F) {
 		t0 := time.Now()
 		v := d.Decode(fuzzBase+uint64(start), lim)
 		s := Repr(v, lim)
-		if len([]rune(s)) > lim.MaxRepr+64 {
-			t.Fatalf("repr of %d chars exceeds the limit", len(s))
+		if n := len([]rune(s)); n > lim.MaxRepr {
+			t.Fatalf("repr of %d chars exceeds the limit", n)
 		}
 		if m.reads > 200_000 {
 			t.Fatalf("%d reads for one value", m.reads)
@@ -117,5 +117,64 @@ func TestDecodeGarbage(t *testing.T) {
 		o := NewObjects(mem{&fuzzMem{data: data}}, l, minor)
 		lim := Limits{MaxString: 64, MaxItems: 16, MaxDepth: 8, MaxRepr: 4096, MaxRead: 1 << 16, MaxNodes: 512}
 		_ = Repr(NewDecoder(o).Decode(fuzzBase+600, lim), lim)
+	}
+}
+
+// fuzzValues is a value reader over fuzz memory.
+func fuzzValues(t testing.TB, sel byte, data []byte) (*Values, *fuzzMem) {
+	l, minor := fuzzLayout(t, sel)
+	m := &fuzzMem{data: data}
+	o := NewObjects(mem{m}, l, minor)
+	r := &Reader{In: &Interpreter{Layout: l, Minor: minor}, Obj: o}
+	return &Values{r: r, o: o, dec: NewDecoder(o)}, m
+}
+
+// FuzzValues runs the locals algorithm and the session's lookups (attribute,
+// item, completion) over arbitrary memory: they must never panic, hang, or
+// read without bound.
+func FuzzValues(f *testing.F) {
+	for minor := byte(0); minor < 5; minor++ {
+		f.Add(minor, uint16(600), uint16(0), seedList())
+		f.Add(minor, uint16(600), uint16(600), seedCycle())
+	}
+	f.Fuzz(func(t *testing.T, sel byte, a, b uint16, data []byte) {
+		if len(data) > 1<<16 {
+			return
+		}
+		v, m := fuzzValues(t, sel, data)
+		t0 := time.Now()
+		v.r.frameVars(fuzzBase+uint64(a), fuzzBase+uint64(b), fuzzBase+uint64(a))
+		obj := fuzzBase + uint64(a)
+		v.Attr(obj, "name")
+		v.Attr(obj, "__class__")
+		v.AttrNames(obj)
+		v.Item(obj, Key{Kind: KeyInt, Int: -1})
+		v.Item(obj, Key{Kind: KeyStr, Str: "key"})
+		v.r.isStdlibModule(obj)
+		if m.reads > 2_000_000 {
+			t.Fatalf("%d reads", m.reads)
+		}
+		if el := time.Since(t0); el > 2*time.Second {
+			t.Fatalf("took %v", el)
+		}
+	})
+}
+
+// TestValuesGarbage runs FuzzValues' body over deterministic garbage.
+func TestValuesGarbage(t *testing.T) {
+	x := uint64(88172645463325252)
+	for round := 0; round < 300; round++ {
+		data := seedList()
+		for i := 0; i < 64; i++ {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			data[int(x%uint64(len(data)-8))] = byte(x >> 32)
+		}
+		v, _ := fuzzValues(t, byte(round), data)
+		v.r.frameVars(fuzzBase+600, fuzzBase+uint64(x%1024), fuzzBase)
+		v.Attr(fuzzBase+600, "x")
+		v.Item(fuzzBase+600, Key{Kind: KeyInt, Int: 2})
+		v.AttrNames(fuzzBase + 600)
 	}
 }
