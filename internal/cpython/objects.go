@@ -353,7 +353,7 @@ func (o *Objects) keysEach(keys, values, dict uint64, scan int, fn func(k, v uin
 	var size, nentries uint64
 	var indexBytes uint64
 	entrySize := uint64(D.EntrySize)
-	keyOff, valOff := uint64(8), uint64(16)
+	keyOff, valOff := D.EntryKey, D.EntryValue
 	var err error
 	if o.Minor <= 10 {
 		if size, err = o.u64(keys + uint64(D.KeysSize)); err != nil {
@@ -373,18 +373,19 @@ func (o *Objects) keysEach(keys, values, dict uint64, scan int, fn func(k, v uin
 		}
 		indexBytes = size * w
 	} else {
-		hdr, err := o.read(keys+uint64(D.KeysLog2Size), 3)
-		if err != nil {
+		log2Size, err1 := o.u8(keys + uint64(D.KeysLog2Size))
+		log2IndexBytes, err2 := o.u8(keys + uint64(D.KeysLog2IndexBytes))
+		kind, err3 := o.u8(keys + uint64(D.KeysKind))
+		if err := errors.Join(err1, err2, err3); err != nil {
 			return err
 		}
-		log2Size, log2IndexBytes, kind := hdr[0], hdr[1], hdr[2]
 		if log2Size > 30 || log2IndexBytes > 33 {
 			return fmt.Errorf("dict keys at %#x: bad size", keys)
 		}
 		size = 1 << log2Size
 		indexBytes = 1 << log2IndexBytes
 		if kind != dictKeysGeneral {
-			entrySize, keyOff, valOff = uint64(D.UnicodeEntrySize), 0, 8
+			entrySize, keyOff, valOff = uint64(D.UnicodeEntrySize), D.UnicodeEntryKey, D.UnicodeEntryValue
 		}
 	}
 	if nentries, err = o.u64(keys + uint64(D.KeysNentries)); err != nil {
@@ -393,7 +394,8 @@ func (o *Objects) keysEach(keys, values, dict uint64, scan int, fn func(k, v uin
 	if nentries > size || nentries > maxDictEntries {
 		return fmt.Errorf("dict keys at %#x: bad entry count %d", keys, nentries)
 	}
-	if entrySize == 0 || entrySize > 64 {
+	if entrySize == 0 || entrySize > 64 || !keyOff.Valid() || !valOff.Valid() ||
+		uint64(keyOff)+8 > entrySize || uint64(valOff)+8 > entrySize {
 		return errors.New("dict entry layout unknown")
 	}
 	entries := keys + uint64(D.KeysIndices) + indexBytes
@@ -465,16 +467,17 @@ func (o *Objects) splitOrder(values, dict uint64, n int) []int {
 	var arr []byte
 	switch {
 	case o.Minor >= 13 && o.L.Dict.ValuesCapacity.Valid() && o.L.Dict.ValuesSize.Valid():
-		hdr, err := o.read(values, 2)
-		if err != nil {
+		c, err1 := o.u8(values + uint64(o.L.Dict.ValuesCapacity))
+		sz, err2 := o.u8(values + uint64(o.L.Dict.ValuesSize))
+		if err1 != nil || err2 != nil {
 			return nil
 		}
-		capacity, size := int(hdr[0]), int(hdr[1])
+		capacity, size := int(c), int(sz)
 		if size > capacity {
 			return nil
 		}
-		arr, err = o.read(values+uint64(o.L.Dict.ValuesValues)+uint64(capacity)*8, size)
-		if err != nil {
+		var err error
+		if arr, err = o.read(values+uint64(o.L.Dict.ValuesValues)+uint64(capacity)*8, size); err != nil {
 			return nil
 		}
 	default:
@@ -583,11 +586,14 @@ func (o *Objects) InstanceAttrs(obj uint64, max int) ([]DictEntry, error) {
 			return nil, err
 		}
 		values := obj + basic
-		hdr, err := o.read(values, 4)
+		if !L.Dict.ValuesValid.Valid() {
+			return nil, errors.New("inline values layout unknown")
+		}
+		valid, err := o.u8(values + uint64(L.Dict.ValuesValid))
 		if err != nil {
 			return nil, err
 		}
-		if hdr[3] == 0 { // values no longer valid
+		if valid == 0 { // the values moved to a dict since
 			return nil, nil
 		}
 		keys, err := cachedKeys()
@@ -710,6 +716,10 @@ func (o *Objects) setEach(set uint64, dummy func(key uint64) bool, fn func(key u
 		return fmt.Errorf("set at %#x has a bad table", set)
 	}
 	es := uint64(S.EntrySize)
+	ko := uint64(S.EntryKey)
+	if !S.EntryKey.Valid() || ko+8 > es {
+		return errors.New("set entry layout unknown")
+	}
 	found := uint64(0)
 	const chunk = 256
 	for i := uint64(0); i <= mask && found < used; i += chunk {
@@ -719,7 +729,7 @@ func (o *Objects) setEach(set uint64, dummy func(key uint64) bool, fn func(key u
 			return err
 		}
 		for j := uint64(0); j < n && found < used; j++ {
-			k := binary.LittleEndian.Uint64(b[j*es:])
+			k := binary.LittleEndian.Uint64(b[j*es+ko:])
 			if k == 0 || dummy(k) {
 				continue
 			}

@@ -223,12 +223,17 @@ type DictOffsets struct {
 	KeysNentries       Off `dwarf:"_dictkeysobject.dk_nentries"`
 	KeysIndices        Off `dwarf:"_dictkeysobject.dk_indices"`
 	EntrySize          Off `dwarf:"sizeof:PyDictKeyEntry"`
+	EntryKey           Off `dwarf:"PyDictKeyEntry.me_key"`
+	EntryValue         Off `dwarf:"PyDictKeyEntry.me_value"`
 	UnicodeEntrySize   Off `dwarf:"sizeof:PyDictUnicodeEntry"`
+	UnicodeEntryKey    Off `dwarf:"PyDictUnicodeEntry.me_key"`
+	UnicodeEntryValue  Off `dwarf:"PyDictUnicodeEntry.me_value"`
 	// PyDictValues
 	ValuesValues   Off `dwarf:"_dictvalues.values"`
 	ValuesCapacity Off `dwarf:"_dictvalues.capacity"`
 	ValuesSize     Off `dwarf:"_dictvalues.size"`
 	ValuesEmbedded Off `dwarf:"_dictvalues.embedded"`
+	ValuesValid    Off `dwarf:"_dictvalues.valid"` // 3.13+: inline values still in use
 }
 
 type SetOffsets struct {
@@ -237,6 +242,7 @@ type SetOffsets struct {
 	Mask      Off `dwarf:"PySetObject.mask" dbg:"set_object.mask"`
 	Table     Off `dwarf:"PySetObject.table" dbg:"set_object.table"`
 	EntrySize Off `dwarf:"sizeof:setentry"`
+	EntryKey  Off `dwarf:"setentry.key"`
 }
 
 type LongOffsets struct {

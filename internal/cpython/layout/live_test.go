@@ -450,12 +450,13 @@ func checkLive(t *testing.T, python string, l *Layout) map[string]bool {
 	table := p.u64(at(st, l.Set.Table))
 	var keys []uint64
 	for i := uint64(0); i <= mask; i++ {
-		if k := p.u64(table + i*uint64(l.Set.EntrySize)); k != 0 {
+		if k := p.u64(table + i*uint64(l.Set.EntrySize) + uint64(l.Set.EntryKey)); k != 0 {
 			keys = append(keys, k)
 		}
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
 	eq("Set.EntrySize", b2u(fmt.Sprint(keys) == fmt.Sprint(p.nums("set_keys"))), 1)
+	checked["Set.EntryKey"] = true
 	checked["Set.Table"] = true
 
 	// numbers.
@@ -515,6 +516,7 @@ func checkLive(t *testing.T, python string, l *Layout) map[string]bool {
 		vals := p.num("split") + p.num("split_basicsize")
 		eq("Dict.ValuesSize", uint64(p.u8(at(vals, l.Dict.ValuesSize))), 2)
 		eq("Dict.ValuesEmbedded", uint64(p.u8(at(vals, l.Dict.ValuesEmbedded))), 1)
+		eq("Dict.ValuesValid", uint64(p.u8(at(vals, l.Dict.ValuesValid))), 1)
 		eq("Dict.ValuesCapacity", b2u(p.u8(at(vals, l.Dict.ValuesCapacity)) >= 2), 1)
 		eq("Dict.ValuesValues", p.u64(at(vals, l.Dict.ValuesValues)), p.num("split_x"))
 		eq("Dict.ValuesValues", p.u64(at(vals, l.Dict.ValuesValues)+8), p.num("split_y"))
@@ -566,16 +568,18 @@ func checkDict(t *testing.T, p *liveProc, l *Layout, eq func(string, uint64, uin
 				if c.general {
 					eq("Dict.EntrySize", p.u64(e), it[0])
 				}
-				eq("Dict.EntrySize", p.u64(e+8), it[1])
-				eq("Dict.EntrySize", p.u64(e+16), it[2])
+				eq("Dict.EntryKey", p.u64(at(e, l.Dict.EntryKey)), it[1])
+				eq("Dict.EntryValue", p.u64(at(e, l.Dict.EntryValue)), it[2])
+				eq("Dict.EntrySize", uint64(l.Dict.EntrySize), uint64(l.Dict.EntryValue)+8) // the value ends the entry
 			}
 		} else {
 			var kv [][2]uint64
 			json.Unmarshal(p.truth[c.key+"_items"], &kv)
 			for i, x := range kv {
 				e := entries + uint64(i)*uint64(l.Dict.UnicodeEntrySize)
-				eq("Dict.UnicodeEntrySize", p.u64(e), x[0])
-				eq("Dict.UnicodeEntrySize", p.u64(e+8), x[1])
+				eq("Dict.UnicodeEntryKey", p.u64(at(e, l.Dict.UnicodeEntryKey)), x[0])
+				eq("Dict.UnicodeEntryValue", p.u64(at(e, l.Dict.UnicodeEntryValue)), x[1])
+				eq("Dict.UnicodeEntrySize", uint64(l.Dict.UnicodeEntrySize), uint64(l.Dict.UnicodeEntryValue)+8)
 			}
 		}
 		eq("Dict.KeysIndices", uint64(p.u8(at(keys, l.Dict.KeysIndices)))+uint64(p.u8(at(keys, l.Dict.KeysIndices)+1))+
