@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"strconv"
 
+	"pyscope/internal/cpython/layout"
 	"pyscope/internal/model"
 )
 
@@ -32,25 +33,21 @@ func (v *Values) Locals(f model.Frame) ([]Var, error) {
 	if f.Addr == 0 || f.Code == 0 {
 		return nil, fmt.Errorf("frame has no interpreter frame to read")
 	}
-	vars, _, err := v.r.frameVars(f.Code, f.Addr, v.frameField(f, "f_locals"))
+	L := v.r.In.Layout
+	vars, _, err := v.r.frameVars(f.Code, f.Addr, v.frameField(f, L.FrameObj.Locals, L.Frame.Locals))
 	return vars, err
 }
 
-// frameField reads the f_locals, f_globals or f_builtins pointer of a frame;
-// 0 when the layout lacks it or it is unreadable.
-func (v *Values) frameField(f model.Frame, name string) uint64 {
-	L := v.r.In.Layout
-	minor := v.r.In.Minor
-	offs := map[string][2]int64{
-		"f_locals":   {int64(L.FrameObj.Locals), int64(L.Frame.Locals)},
-		"f_globals":  {int64(L.FrameObj.Globals), int64(L.Frame.Globals)},
-		"f_builtins": {int64(L.FrameObj.Builtins), int64(L.Frame.Builtins)},
-	}[name]
-	off := offs[1]
-	if minor <= 10 {
-		off = offs[0]
+// frameField reads a pointer field of frame f: f_locals, f_globals or
+// f_builtins, at its offset in a 3.10 PyFrameObject (old) or a 3.11+
+// _PyInterpreterFrame (cur). 0 when the layout lacks it or it is
+// unreadable.
+func (v *Values) frameField(f model.Frame, old, cur layout.Off) uint64 {
+	off := cur
+	if v.r.In.Minor <= 10 {
+		off = old
 	}
-	if off < 0 {
+	if !off.Valid() {
 		return 0
 	}
 	p, err := v.o.u64(f.Addr + uint64(off))
@@ -62,11 +59,11 @@ func (v *Values) frameField(f model.Frame, name string) uint64 {
 
 // globalsDict is the module dict of frame f.
 func (v *Values) globalsDict(f model.Frame) (uint64, error) {
-	if d := v.frameField(f, "f_globals"); d != 0 {
+	L := v.r.In.Layout
+	if d := v.frameField(f, L.FrameObj.Globals, L.Frame.Globals); d != 0 {
 		return d, nil
 	}
 	// The function object has them too.
-	L := v.r.In.Layout
 	if v.r.In.Minor >= 11 && L.Frame.FuncObj.Valid() && L.Func.Globals.Valid() {
 		fn, err := v.o.u64(f.Addr + uint64(L.Frame.FuncObj))
 		if v.r.In.Minor >= 14 {
@@ -92,7 +89,8 @@ func (v *Values) Globals(f model.Frame) ([]Var, error) {
 
 // Builtins are the builtins frame f sees.
 func (v *Values) Builtins(f model.Frame) ([]Var, error) {
-	d := v.frameField(f, "f_builtins")
+	L := v.r.In.Layout
+	d := v.frameField(f, L.FrameObj.Builtins, L.Frame.Builtins)
 	if d == 0 {
 		// globals["__builtins__"]: the builtins module or its dict.
 		g, err := v.globalsDict(f)
