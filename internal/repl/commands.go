@@ -79,7 +79,7 @@ end) and [key] with a str, bytes, int, None, True or False key:
 Nothing runs in the target: properties and __getattr__ are not called.
 Output is bounded as in dump --locals: see "help set".`,
 			run: cmdPyPrint, complete: completeNames},
-		{name: "set", usage: "set print elements|characters|depth|repr N",
+		{name: "set", usage: "set print SETTING N",
 			summary: "limits of printed values",
 			help: `set print elements N    items of a container shown
 set print characters N  characters of a str (bytes, digits of an int) shown
