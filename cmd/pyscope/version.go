@@ -6,10 +6,9 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
-)
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+	"pyscope/internal/version"
+)
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
@@ -17,16 +16,16 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print pyscope's version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := version
-			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" {
+			build := ""
+			if bi, ok := debug.ReadBuildInfo(); ok {
 				for _, s := range bi.Settings {
 					if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-						v = "dev-" + s.Value[:12]
+						build = "commit " + s.Value[:12] + ", "
 					}
 				}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "pyscope %s (%s, %s/%s)\nreads CPython 3.10–3.14 on Linux x86-64\n",
-				v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(cmd.OutOrStdout(), "pyscope %s (%s%s, %s/%s)\nreads CPython 3.10–3.14 on Linux x86-64\n",
+				version.Version, build, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return nil
 		},
 	}
