@@ -1,0 +1,71 @@
+package testenv
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"pyscope/internal/pybuilds"
+)
+
+//go:embed pytools-requirements.txt
+var pytoolsRequirements []byte
+
+// PyTools returns the bin directory of a virtualenv holding the PyPI tools
+// the tests use (pipx, uv, jsonschema, auditwheel), pinned in
+// pytools-requirements.txt. It is built once from PyPI with Debian's
+// python3.11 and cached under the pyscope cache; concurrent test processes
+// wait for each other. A failed install fails the test.
+func PyTools(t testing.TB) string {
+	t.Helper()
+	NeedPackages(t, "python3.11-venv")
+	dir, err := pytools()
+	if err != nil {
+		t.Fatalf("PyPI test tools: %v", err)
+	}
+	return filepath.Join(dir, "bin")
+}
+
+func pytools() (string, error) {
+	sum := sha256.Sum256(pytoolsRequirements)
+	cache := pybuilds.CacheDir()
+	dir := filepath.Join(cache, fmt.Sprintf("pytools-%x", sum[:6]))
+	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
+		return dir, nil
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return "", err
+	}
+	// A venv cannot be moved once made, so it is built in place under a lock.
+	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
+		return dir, nil
+	}
+	os.RemoveAll(dir)
+	if out, err := exec.Command(DebianPython, "-m", "venv", dir).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%s -m venv: %v\n%s", DebianPython, err, out)
+	}
+	req := filepath.Join(dir, "requirements.txt")
+	if err := os.WriteFile(req, pytoolsRequirements, 0o644); err != nil {
+		return "", err
+	}
+	pip := exec.Command(filepath.Join(dir, "bin", "python"), "-m", "pip", "install", "-q",
+		"--disable-pip-version-check", "--no-deps", "--only-binary", ":all:", "-r", req)
+	if out, err := pip.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("pip install -r %s: %v\n%s", req, err, out)
+	}
+	return dir, os.WriteFile(filepath.Join(dir, ".complete"), nil, 0o644)
+}
