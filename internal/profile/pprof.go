@@ -1,0 +1,148 @@
+package profile
+
+import (
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/google/pprof/profile"
+
+	"pyscope/internal/version"
+)
+
+// WritePprof writes a gzipped profile.proto with github.com/google/pprof,
+// as `go tool pprof`, Pyroscope and Parca read it. Sample types are
+// samples/count and cpu/nanoseconds (wall/nanoseconds when idle samples are
+// kept); each sample carries its thread as labels (thread, thread_id, pid,
+// gil), so pprof's -tagfocus and -tagroot split by thread. Thread and
+// process roots are left to those labels rather than made frames.
+func (p *Profile) WritePprof(w io.Writer) error {
+	kind := "cpu"
+	if p.opts.Idle {
+		kind = "wall"
+	}
+	period := p.opts.Interval.Nanoseconds()
+	out := &profile.Profile{
+		SampleType: []*profile.ValueType{
+			{Type: "samples", Unit: "count"},
+			{Type: kind, Unit: "nanoseconds"},
+		},
+		DefaultSampleType: kind,
+		PeriodType:        &profile.ValueType{Type: kind, Unit: "nanoseconds"},
+		Period:            period,
+		Comments:          p.comments(),
+		// Frames come named: no viewer should try to symbolize them.
+		Mapping: []*profile.Mapping{{ID: 1, File: "python", HasFunctions: true, HasFilenames: true, HasLineNumbers: true}},
+	}
+	if !p.t0.IsZero() {
+		out.TimeNanos = p.t0.UnixNano()
+		out.DurationNanos = p.last.Sub(p.t0).Nanoseconds() + period
+	}
+
+	type fnKey struct{ name, system, file string }
+	fns := map[fnKey]*profile.Function{}
+	locs := make([]*profile.Location, len(p.frames))
+	location := func(f int32) *profile.Location {
+		if locs[f] != nil {
+			return locs[f]
+		}
+		k := p.frames[f].key
+		fk := fnKey{name: k.qualname, system: k.function, file: k.file}
+		if k.kind == kindNative {
+			if fk.name == "" {
+				fk.name = fmt.Sprintf("%#x", k.offset)
+				fk.system = fk.name
+			}
+			if fk.file == "" && k.module != "" {
+				fk.file = k.module
+			}
+		}
+		fn := fns[fk]
+		if fn == nil {
+			fn = &profile.Function{ID: uint64(len(out.Function) + 1), Name: fk.name, SystemName: fk.system, Filename: fk.file}
+			fns[fk] = fn
+			out.Function = append(out.Function, fn)
+		}
+		loc := &profile.Location{ID: uint64(len(out.Location) + 1), Mapping: out.Mapping[0], Line: []profile.Line{{Function: fn, Line: int64(k.line)}}}
+		out.Location = append(out.Location, loc)
+		locs[f] = loc
+		return loc
+	}
+
+	keys := make([]countKey, 0, len(p.counts))
+	for k := range p.counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.node != b.node {
+			return a.node < b.node
+		}
+		if a.thread != b.thread {
+			return a.thread < b.thread
+		}
+		if a.gil != b.gil {
+			return !a.gil
+		}
+		return !a.idle && b.idle
+	})
+	for _, k := range keys {
+		n := p.counts[k]
+		var stack []*profile.Location
+		for id := k.node; id > 0; id = p.nodes[id].parent { // innermost first
+			if f := p.nodes[id].frame; !p.frames[f].pseudo() {
+				stack = append(stack, location(f))
+			}
+		}
+		th := p.threads[k.thread]
+		s := &profile.Sample{
+			Location: stack,
+			Value:    []int64{n, n * period},
+			Label:    map[string][]string{"gil": {fmt.Sprint(k.gil)}},
+			NumLabel: map[string][]int64{"thread_id": {int64(th.key.tid)}, "pid": {int64(th.key.pid)}},
+		}
+		if th.name != "" {
+			s.Label["thread"] = []string{th.name}
+		}
+		if th.nativeID != 0 {
+			s.NumLabel["tid"] = []int64{int64(th.nativeID)}
+		}
+		if p.opts.Idle {
+			s.Label["idle"] = []string{fmt.Sprint(k.idle)}
+		}
+		out.Sample = append(out.Sample, s)
+	}
+	if err := out.CheckValid(); err != nil {
+		return fmt.Errorf("pprof profile: %v", err)
+	}
+	return out.Write(w)
+}
+
+// comments describe the recording in every format that has a place for it.
+func (p *Profile) comments() []string {
+	s := p.Stats()
+	c := []string{}
+	if p.opts.Name != "" {
+		c = append(c, p.opts.Name)
+	}
+	c = append(c, "pyscope "+version.Version)
+	c = append(c, fmt.Sprintf("%d samples kept of %d, interval %v", s.Kept, s.Samples, p.opts.Interval))
+	if !p.opts.Idle && s.Idle > 0 {
+		c = append(c, fmt.Sprintf("%d idle samples left out", s.Idle))
+	}
+	if p.opts.GILOnly {
+		c = append(c, "only samples holding the GIL")
+	}
+	reasons := make([]string, 0, len(s.Failed))
+	for r := range s.Failed {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		c = append(c, fmt.Sprintf("%d samples failed: %s", s.Failed[r], r))
+	}
+	if s.TimelineFull {
+		c = append(c, "timeline full: time-ordered formats end early")
+	}
+	return c
+}

@@ -1,0 +1,483 @@
+// Package profile aggregates stack samples of Python processes and writes
+// them in the formats profilers' viewers read: flame graph (HTML),
+// speedscope, pprof, collapsed stacks and Chrome trace events.
+//
+// A Profile holds a call tree of the samples it kept (bounded by the number
+// of distinct stacks, not of samples) and, per thread, a run-length timeline
+// of stacks for the formats that keep time order (speedscope, chrome).
+package profile
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// Frame is one stack frame of a sample.
+type Frame struct {
+	Function string // co_name; a native frame's symbol, "" when unknown
+	Qualname string // co_qualname (3.11+); Function when absent
+	File     string // source file; "" when unknown (native frames)
+	Line     int    // current line; <= 0 when unknown
+	Native   bool   // a C frame (dump --native)
+	Module   string // native frames: the mapped file holding the PC
+	Offset   uint64 // native frames: link-time address in Module, naming a frame without a symbol
+}
+
+// Sample is one thread's stack at one moment.
+type Sample struct {
+	Time        time.Time
+	PID         int
+	ProcessName string // e.g. the command line; shown with Options.SplitProcesses
+	ThreadID    uint64 // threading.get_ident()
+	NativeID    int    // kernel TID; 0 when unknown
+	ThreadName  string
+	Frames      []Frame // innermost first
+	HoldsGIL    bool
+	Idle        bool // not running: the kernel has the thread asleep
+}
+
+// Options shape what a Profile keeps and how it names things.
+type Options struct {
+	// Name titles the profile in every format ("pyscope record 1234").
+	Name string
+	// Interval is the sampling period: what one sample weighs (default 10 ms).
+	Interval time.Duration
+	// ByFunction aggregates frames by function instead of by line.
+	ByFunction bool
+	// SplitThreads roots each stack at its thread.
+	SplitThreads bool
+	// SplitProcesses roots each stack at its process (several targets).
+	SplitProcesses bool
+	// Idle keeps samples of idle threads (dropped by default).
+	Idle bool
+	// GILOnly keeps only samples of threads holding the GIL.
+	GILOnly bool
+	// MaxRuns bounds the timeline (default 2^21 runs, about 64 MiB); past
+	// it, time-ordered formats stop early while the others stay complete.
+	MaxRuns int
+}
+
+// Stats counts what a Profile was given and what it kept.
+type Stats struct {
+	Samples int64            // samples given to Add
+	Kept    int64            // samples in the profile, after the filters
+	Idle    int64            // samples of idle threads (kept only with Options.Idle)
+	GIL     int64            // samples of threads holding the GIL
+	Empty   int64            // samples without frames (not kept)
+	Failed  map[string]int64 // samples that could not be taken, by reason
+	Start   time.Time        // first sample
+	End     time.Time        // last sample
+	// TimelineFull is set when Options.MaxRuns was reached.
+	TimelineFull bool
+}
+
+const (
+	kindPython = iota
+	kindNative
+	kindThread
+	kindProcess
+)
+
+// frameKey identifies a frame for aggregation; Line is 0 by function.
+type frameKey struct {
+	kind     uint8
+	function string
+	qualname string
+	file     string
+	line     int
+	module   string
+	offset   uint64
+}
+
+type frameInfo struct {
+	key   frameKey
+	label string // one line naming the frame, exact (formats escape it)
+}
+
+// node is a call-tree node: a frame under its parent's stack.
+type node struct {
+	frame  int32
+	parent int32
+	self   int64
+}
+
+type edge struct{ parent, frame int32 }
+
+type threadKey struct {
+	pid int
+	tid uint64
+}
+
+type threadInfo struct {
+	key      threadKey
+	nativeID int
+	name     string
+	process  string
+	kept     int64
+	runs     []run
+	open     bool // the last run continues until the next sample
+}
+
+// run is consecutive samples of one thread with the same stack; times are
+// nanoseconds since the profile's first sample.
+type run struct {
+	node  int32
+	n     int32
+	start int64
+	last  int64 // time of the run's last sample
+	end   int64 // time of the next sample of the thread; -1 while open
+}
+
+type countKey struct {
+	node   int32
+	thread int32
+	gil    bool
+	idle   bool
+}
+
+// Profile aggregates samples. It is not safe for concurrent use.
+type Profile struct {
+	opts     Options
+	frames   []frameInfo
+	frameIdx map[frameKey]int32
+	nodes    []node
+	children map[edge]int32
+	threads  []*threadInfo
+	thrIdx   map[threadKey]int32
+	counts   map[countKey]int64
+	runs     int
+	stats    Stats
+	t0, last time.Time
+}
+
+const (
+	defaultInterval = 10 * time.Millisecond
+	defaultMaxRuns  = 1 << 21
+	maxFailReasons  = 64
+)
+
+// New makes an empty profile.
+func New(opts Options) *Profile {
+	if opts.Interval <= 0 {
+		opts.Interval = defaultInterval
+	}
+	if opts.MaxRuns <= 0 {
+		opts.MaxRuns = defaultMaxRuns
+	}
+	return &Profile{
+		opts:     opts,
+		frameIdx: map[frameKey]int32{},
+		nodes:    []node{{frame: -1, parent: -1}},
+		children: map[edge]int32{},
+		thrIdx:   map[threadKey]int32{},
+		counts:   map[countKey]int64{},
+		stats:    Stats{Failed: map[string]int64{}},
+	}
+}
+
+// Options returns the options the profile was made with, defaults filled in.
+func (p *Profile) Options() Options { return p.opts }
+
+// Stats returns the counts so far.
+func (p *Profile) Stats() Stats {
+	s := p.stats
+	s.Failed = make(map[string]int64, len(p.stats.Failed))
+	for k, v := range p.stats.Failed {
+		s.Failed[k] = v
+	}
+	s.Start, s.End = p.t0, p.last
+	return s
+}
+
+// AddFailed counts a sample that could not be taken (a torn or unreadable
+// stack), so that formats report it instead of dropping it silently.
+func (p *Profile) AddFailed(reason string) {
+	if _, ok := p.stats.Failed[reason]; !ok && len(p.stats.Failed) >= maxFailReasons {
+		reason = "other"
+	}
+	p.stats.Failed[reason]++
+}
+
+// Add records one sample. A zero Time is taken as one Interval after the
+// previous sample.
+func (p *Profile) Add(s Sample) {
+	at := s.Time
+	switch {
+	case at.IsZero() && p.last.IsZero():
+		at = time.Unix(0, 0)
+	case at.IsZero():
+		at = p.last.Add(p.opts.Interval)
+	}
+	if p.t0.IsZero() {
+		p.t0 = at
+	}
+	if at.After(p.last) {
+		p.last = at
+	}
+	now := at.Sub(p.t0).Nanoseconds()
+	p.stats.Samples++
+	if s.Idle {
+		p.stats.Idle++
+	}
+	if s.HoldsGIL {
+		p.stats.GIL++
+	}
+	th := p.thread(s)
+	drop := s.Idle && !p.opts.Idle || p.opts.GILOnly && !s.HoldsGIL
+	if len(s.Frames) == 0 {
+		p.stats.Empty++
+		drop = true
+	}
+	if drop {
+		p.closeRun(th, now)
+		return
+	}
+	leaf := int32(0)
+	if p.opts.SplitProcesses {
+		leaf = p.child(leaf, p.frame(frameKey{kind: kindProcess, function: s.ProcessName, offset: uint64(s.PID)}))
+	}
+	if p.opts.SplitThreads {
+		leaf = p.child(leaf, p.frame(frameKey{kind: kindThread, function: th.name, offset: s.ThreadID, line: s.NativeID}))
+	}
+	for i := len(s.Frames) - 1; i >= 0; i-- {
+		leaf = p.child(leaf, p.frame(p.key(s.Frames[i])))
+	}
+	p.nodes[leaf].self++
+	p.counts[countKey{node: leaf, thread: p.thrIdx[th.key], gil: s.HoldsGIL, idle: s.Idle}]++
+	p.stats.Kept++
+	th.kept++
+	p.extendRun(th, leaf, now)
+}
+
+func (p *Profile) thread(s Sample) *threadInfo {
+	k := threadKey{pid: s.PID, tid: s.ThreadID}
+	i, ok := p.thrIdx[k]
+	if !ok {
+		i = int32(len(p.threads))
+		p.thrIdx[k] = i
+		p.threads = append(p.threads, &threadInfo{key: k})
+	}
+	th := p.threads[i]
+	if s.NativeID != 0 {
+		th.nativeID = s.NativeID
+	}
+	if s.ThreadName != "" {
+		th.name = s.ThreadName
+	}
+	if s.ProcessName != "" {
+		th.process = s.ProcessName
+	}
+	return th
+}
+
+func (p *Profile) closeRun(th *threadInfo, now int64) {
+	if th.open {
+		th.runs[len(th.runs)-1].end = now
+		th.open = false
+	}
+}
+
+func (p *Profile) extendRun(th *threadInfo, leaf int32, now int64) {
+	if th.open {
+		r := &th.runs[len(th.runs)-1]
+		if r.node == leaf && r.n < 1<<30 {
+			r.n++
+			r.last = now
+			return
+		}
+		r.end = now
+		th.open = false
+	}
+	if p.runs >= p.opts.MaxRuns {
+		p.stats.TimelineFull = true
+		return
+	}
+	p.runs++
+	th.runs = append(th.runs, run{node: leaf, n: 1, start: now, last: now, end: -1})
+	th.open = true
+}
+
+func (p *Profile) key(f Frame) frameKey {
+	k := frameKey{function: f.Function, qualname: f.Qualname, file: f.File}
+	if k.qualname == "" {
+		k.qualname = k.function
+	}
+	if !p.opts.ByFunction && f.Line > 0 {
+		k.line = f.Line
+	}
+	if f.Native {
+		k.kind = kindNative
+		k.module = f.Module
+		if f.Function == "" {
+			k.offset = f.Offset
+		}
+	}
+	return k
+}
+
+func (p *Profile) frame(k frameKey) int32 {
+	if i, ok := p.frameIdx[k]; ok {
+		return i
+	}
+	i := int32(len(p.frames))
+	p.frameIdx[k] = i
+	p.frames = append(p.frames, frameInfo{key: k, label: label(k)})
+	return i
+}
+
+func (p *Profile) child(parent, frame int32) int32 {
+	e := edge{parent, frame}
+	if i, ok := p.children[e]; ok {
+		return i
+	}
+	i := int32(len(p.nodes))
+	p.children[e] = i
+	p.nodes = append(p.nodes, node{frame: frame, parent: parent})
+	return i
+}
+
+// label names a frame on one line: `qualname (file:line)` for Python,
+// `symbol (module)` for C, `Thread 0x… (TID n) "name"`, `Process PID "name"`.
+func label(k frameKey) string {
+	switch k.kind {
+	case kindThread:
+		s := fmt.Sprintf("Thread %#x", k.offset)
+		if k.line != 0 {
+			s += fmt.Sprintf(" (TID %d)", k.line)
+		}
+		if k.function != "" {
+			s += fmt.Sprintf(" %q", k.function)
+		}
+		return s
+	case kindProcess:
+		s := fmt.Sprintf("Process %d", k.offset)
+		if k.function != "" {
+			s += fmt.Sprintf(" %q", k.function)
+		}
+		return s
+	case kindNative:
+		name := k.function
+		if name == "" {
+			name = fmt.Sprintf("%#x", k.offset)
+		}
+		switch {
+		case k.file != "" && k.line > 0:
+			return fmt.Sprintf("%s (%s:%d)", name, k.file, k.line)
+		case k.file != "":
+			return fmt.Sprintf("%s (%s)", name, k.file)
+		case k.module != "":
+			return fmt.Sprintf("%s (%s)", name, filepath.Base(k.module))
+		}
+		return name
+	}
+	name := k.qualname
+	if name == "" {
+		name = "<unknown>"
+	}
+	if k.line > 0 {
+		return fmt.Sprintf("%s (%s:%d)", name, k.file, k.line)
+	}
+	return fmt.Sprintf("%s (%s)", name, k.file)
+}
+
+// pseudo reports whether a frame is a thread or process root, not code.
+func (fi *frameInfo) pseudo() bool { return fi.key.kind >= kindThread }
+
+// totals returns each node's samples including its descendants. Children
+// always come after their parent, so one backward pass adds them up.
+func (p *Profile) totals() []int64 {
+	t := make([]int64, len(p.nodes))
+	for i := len(p.nodes) - 1; i >= 0; i-- {
+		t[i] += p.nodes[i].self
+		if i > 0 {
+			t[p.nodes[i].parent] += t[i]
+		}
+	}
+	return t
+}
+
+// stack returns the frames from the root to node n.
+func (p *Profile) stack(n int32, buf []int32) []int32 {
+	buf = buf[:0]
+	for ; n > 0; n = p.nodes[n].parent {
+		buf = append(buf, p.nodes[n].frame)
+	}
+	for i, j := 0, len(buf)-1; i < j; i, j = i+1, j-1 {
+		buf[i], buf[j] = buf[j], buf[i]
+	}
+	return buf
+}
+
+// FunctionStat is one function's share of the samples, for `top`.
+type FunctionStat struct {
+	Name   string // qualname, or a C symbol
+	File   string // source file; for C frames without one, the module
+	Native bool
+	Own    int64 // samples with the function innermost
+	Total  int64 // samples with the function anywhere on the stack
+}
+
+// Functions returns every function of the kept samples, by own samples
+// then total samples, most first. Lines are merged.
+func (p *Profile) Functions() []FunctionStat {
+	type fkey struct {
+		native     bool
+		name, file string
+	}
+	idx := map[fkey]int{}
+	var out []FunctionStat
+	get := func(fi *frameInfo) int {
+		k := fkey{native: fi.key.kind == kindNative, name: fi.key.qualname, file: fi.key.file}
+		if k.native && k.name == "" {
+			k.name = fmt.Sprintf("%#x", fi.key.offset)
+		}
+		if k.native && k.file == "" {
+			k.file = fi.key.module
+		}
+		i, ok := idx[k]
+		if !ok {
+			i = len(out)
+			idx[k] = i
+			out = append(out, FunctionStat{Name: k.name, File: k.file, Native: k.native})
+		}
+		return i
+	}
+	seen := map[int]bool{}
+	var buf []int32
+	for n := range p.nodes {
+		self := p.nodes[n].self
+		if self == 0 {
+			continue
+		}
+		buf = p.stack(int32(n), buf)
+		clear(seen)
+		leaf := -1
+		for _, f := range buf {
+			fi := &p.frames[f]
+			if fi.pseudo() {
+				continue
+			}
+			i := get(fi)
+			leaf = i
+			if !seen[i] {
+				seen[i] = true
+				out[i].Total += self
+			}
+		}
+		if leaf >= 0 {
+			out[leaf].Own += self
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Own != out[j].Own {
+			return out[i].Own > out[j].Own
+		}
+		if out[i].Total != out[j].Total {
+			return out[i].Total > out[j].Total
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
