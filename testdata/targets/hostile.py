@@ -1,5 +1,7 @@
 """Names that try to drive a terminal: escape sequences and bidi overrides
-in a function name, a file name and a thread name (issue 7).
+in a function name, a file name and a thread name (issue 7); and a caller
+whose function and file names try to run script in an HTML page (profile
+formats). Its markers set data-pwned on <body> only if they ever run.
 
 usage: python hostile.py ORACLE_PATH
 """
@@ -10,6 +12,9 @@ import pyscope_oracle as po
 EVIL_FUNC = "evil\x1b[31mred\x1b[0m\rover\bwrite"
 EVIL_FILE = "/nonexistent/\x1b]0;pwned\x07\u202eyp.txt"
 EVIL_THREAD = "thread\x1b[2J\u202ename"
+EVIL_HTML = ("</script><script>document.body.dataset['p'+'wned']='script'</script>"
+             "<img src=x onerror=\"document.body.dataset['p'+'wned']='img'\">")
+EVIL_HTML_FILE = "/nonexistent/\"><svg onload=\"document.body.dataset['p'+'wned']='svg'\">.py"
 
 never = threading.Event()
 
@@ -23,9 +28,19 @@ if hasattr(code, "co_qualname"):
 else:
     waiter.__code__ = code.replace(co_name=EVIL_FUNC)
 
+src = "def caller():\n    waiter()\n"
+ns = {"waiter": waiter}
+exec(compile(src, EVIL_HTML_FILE, "exec"), ns)
+caller = ns["caller"]
+code = caller.__code__
+if hasattr(code, "co_qualname"):
+    caller.__code__ = code.replace(co_name=EVIL_HTML, co_qualname=EVIL_HTML)
+else:
+    caller.__code__ = code.replace(co_name=EVIL_HTML)
+
 
 def main():
-    threading.Thread(target=waiter, name=EVIL_THREAD, daemon=True).start()
+    threading.Thread(target=caller, name=EVIL_THREAD, daemon=True).start()
     # main + evil + responder
     po.start(expected=3)
     never.wait()
