@@ -165,6 +165,7 @@ func snapshotCore(c *core.Core, path string, values *cpython.ValueOptions, nat *
 			th.OSName = nil
 		}
 	}
+	snap.Source = "core"
 	snap.Warnings = append(c.Warnings(), snap.Warnings...)
 	snap.Core = &model.Core{File: path, Cmdline: c.Cmdline(), Missing: c.Missing()}
 	if ci := c.Crash(); ci != nil {

@@ -131,6 +131,7 @@ func snapshotLive(pid int, noBlock bool, values *cpython.ValueOptions, nat *nati
 	}
 	r.Retarget(probe)
 	snap := r.Resolve(cp)
+	snap.Source = "live"
 	nh.apply(snap)
 	if !noBlock {
 		snap.PauseMicros = p.PauseDuration().Microseconds()

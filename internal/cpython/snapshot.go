@@ -59,8 +59,10 @@ func (r *Reader) Capture() (*Capture, error) {
 	for _, th := range t.Threads() {
 		comm[th.TID] = th.Comm
 		tids[th.TID] = true
-		if th.Regs != nil && th.Regs.Fs_base != 0 {
-			byFS[th.Regs.Fs_base] = th.TID
+		if th.Regs != nil {
+			if tp, ok := th.Regs.ThreadPointer(); ok {
+				byFS[tp] = th.TID
+			}
 		}
 	}
 	interps, err := r.Interpreters()
@@ -102,8 +104,7 @@ func (r *Reader) Capture() (*Capture, error) {
 func (r *Reader) Resolve(cp *Capture) *model.Snapshot {
 	t := r.t
 	snap := &model.Snapshot{
-		PID:    t.PID(),
-		Source: t.Kind(),
+		PID: t.PID(),
 		Python: model.Python{Version: r.In.Version, Executable: r.In.Executable,
 			Library: r.In.Library, LayoutSource: r.In.Layout.Source},
 		Warnings: cp.warnings,

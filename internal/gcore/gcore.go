@@ -162,7 +162,7 @@ func Write(p target.Target, w io.WriterAt, opts Options) (_ Stats, err error) {
 	total := off
 
 	var hdr bytes.Buffer
-	writeEhdr(&hdr, nph, xnum)
+	writeEhdr(&hdr, p.Arch(), nph, xnum)
 	// PT_NOTE, then one PT_LOAD per mapping.
 	writePhdr(&hdr, 4, 0, notesOff, 0, uint64(len(notes)), 0, 4)
 	for _, s := range segs {
@@ -356,15 +356,15 @@ func permFlags(perms string) uint32 {
 
 func alignUp(x, a uint64) uint64 { return (x + a - 1) &^ (a - 1) }
 
-func writeEhdr(b *bytes.Buffer, nph uint64, xnum bool) {
+func writeEhdr(b *bytes.Buffer, arch target.Arch, nph uint64, xnum bool) {
 	var h [ehdrSize]byte
 	copy(h[:], "\x7fELF")
 	h[4] = 2 // ELFCLASS64
 	h[5] = 1 // little-endian
 	h[6] = 1 // EV_CURRENT
 	le := binary.LittleEndian
-	le.PutUint16(h[16:], 4)  // ET_CORE
-	le.PutUint16(h[18:], 62) // EM_X86_64
+	le.PutUint16(h[16:], 4) // ET_CORE
+	le.PutUint16(h[18:], uint16(arch))
 	le.PutUint32(h[20:], 1)
 	le.PutUint64(h[32:], ehdrSize) // e_phoff
 	le.PutUint16(h[52:], ehdrSize)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"pyscope/internal/gcore"
+	"pyscope/internal/target"
 	"pyscope/internal/target/core"
 	"pyscope/internal/target/core/coretest"
 	"pyscope/internal/target/live"
@@ -77,8 +78,8 @@ func TestWriteAndReadBack(t *testing.T) {
 			if len(warns) > 0 {
 				t.Errorf("unexpected warnings: %q", warns)
 			}
-			if c.Kind() != "core" || c.PID() != f.PID {
-				t.Errorf("Kind %q PID %d, want core %d", c.Kind(), c.PID(), f.PID)
+			if c.Arch() != target.HostArch() || c.PID() != f.PID {
+				t.Errorf("Arch %v PID %d, want %v %d", c.Arch(), c.PID(), target.HostArch(), f.PID)
 			}
 			if c.Executable() != f.Exe {
 				t.Errorf("Executable %q, want %q", c.Executable(), f.Exe)

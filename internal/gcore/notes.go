@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"pyscope/internal/target"
-	"pyscope/internal/target/core"
 )
 
 const (
@@ -18,10 +17,16 @@ const (
 	ntAuxv     = 6
 	ntFile     = 0x46494c45
 
-	prstatusSize = 336
 	prpsinfoSize = 136
-	fpregsSize   = 512
+	// elf_prstatus up to pr_reg, the same on x86-64 and arm64.
+	prstatusRegOff = 112
 )
+
+// prstatusSize is sizeof(struct elf_prstatus): pr_reg, then int pr_fpvalid,
+// padded to 8.
+func prstatusSize(arch target.Arch) int {
+	return (prstatusRegOff + target.PrstatusRegsSize(arch) + 4 + 7) &^ 7
+}
 
 // procInfo is what the notes need from /proc/PID beyond the Target.
 type procInfo struct {
@@ -99,14 +104,11 @@ func buildNotes(p target.Target, threads []target.Thread, maps []target.Mapping,
 		var fpregs []byte
 		if fp != nil {
 			fpregs, _ = fp.FPRegs(t.TID)
-			if len(fpregs) != fpregsSize {
-				fpregs = nil
-			}
 		}
 		if t.Regs == nil {
 			warn(fmt.Sprintf("thread %d of process %d: registers unavailable, written as zeros", t.TID, pid))
 		}
-		addNote(&b, "CORE", ntPrstatus, prstatus(t, pi, fpregs != nil))
+		addNote(&b, "CORE", ntPrstatus, prstatus(p.Arch(), t, pi, len(fpregs) > 0))
 		if i == 0 {
 			addNote(&b, "CORE", ntPrpsinfo, prpsinfo(pi, pid))
 			if len(pi.auxv) > 0 {
@@ -114,12 +116,12 @@ func buildNotes(p target.Target, threads []target.Thread, maps []target.Mapping,
 			}
 			addNote(&b, "CORE", ntFile, fileNote(maps))
 		}
-		if fpregs != nil {
+		if len(fpregs) > 0 {
 			addNote(&b, "CORE", ntFpregset, fpregs)
 		}
 	}
-	addNote(&b, core.PyscopeNoteName, core.NtPyscopeThreads, threadNames(threads))
-	addNote(&b, core.PyscopeNoteName, core.NtPyscopeMaps, mapsText(maps))
+	addNote(&b, target.PyscopeNoteName, target.NtPyscopeThreads, threadNames(threads))
+	addNote(&b, target.PyscopeNoteName, target.NtPyscopeMaps, mapsText(maps))
 	return b.Bytes()
 }
 
@@ -142,18 +144,19 @@ func pad(b *bytes.Buffer) {
 	}
 }
 
-func prstatus(t target.Thread, pi procInfo, fpvalid bool) []byte {
-	d := make([]byte, prstatusSize)
+func prstatus(arch target.Arch, t target.Thread, pi procInfo, fpvalid bool) []byte {
+	size := prstatusSize(arch)
+	d := make([]byte, size)
 	le := binary.LittleEndian
 	le.PutUint32(d[32:], uint32(t.TID))
 	le.PutUint32(d[36:], uint32(pi.ppid))
 	le.PutUint32(d[40:], uint32(pi.pgrp))
 	le.PutUint32(d[44:], uint32(pi.sid))
-	if t.Regs != nil {
-		copy(d[112:], core.EncodeRegs(t.Regs))
+	if t.Regs != nil && t.Regs.Arch() == arch {
+		copy(d[prstatusRegOff:], t.Regs.Prstatus())
 	}
 	if fpvalid {
-		le.PutUint32(d[328:], 1)
+		le.PutUint32(d[prstatusRegOff+target.PrstatusRegsSize(arch):], 1)
 	}
 	return d
 }

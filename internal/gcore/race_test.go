@@ -60,7 +60,7 @@ func TestDumpWhileParentWaits(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, th := range c.Threads() {
-			if th.Regs == nil || th.Regs.Rip == 0 {
+			if th.Regs == nil || th.Regs.PC() == 0 {
 				t.Errorf("round %d: thread %d has no PC in the core", i, th.TID)
 			}
 		}

@@ -91,7 +91,7 @@ var (
 
 // classify works out what a thread is doing from its stack and registers.
 // GIL and GC states win over the system call they block in.
-func classify(nf []nframe, rt *rawThread, kind string) string {
+func classify(nf []nframe, rt *rawThread) string {
 	innermostEval := len(nf)
 	for i, f := range nf {
 		if isEval(f) {
@@ -119,7 +119,9 @@ func classify(nf []nframe, rt *rawThread, kind string) string {
 	if rt.sysNr >= 0 && gilTakerBlocked(nf[:innermostEval]) {
 		return StateGILWait
 	}
-	blocked := rt.kstate == "S" || rt.kstate == "D" || (kind != "live" && rt.kstate == "")
+	// A core does not say whether a thread was blocked: one in a system
+	// call is taken as blocked in it.
+	blocked := rt.kstate == "S" || rt.kstate == "D" || rt.kstate == ""
 	if rt.sysNr >= 0 && blocked {
 		return StateSyscall
 	}

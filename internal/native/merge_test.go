@@ -6,6 +6,7 @@ import (
 
 	"pyscope/internal/model"
 	"pyscope/internal/symbolize"
+	"pyscope/internal/target"
 )
 
 // The pairing rule itself, on hand-built stacks (the e2e tests check it on
@@ -51,7 +52,7 @@ func TestMerge(t *testing.T) {
 
 func TestSyscallName(t *testing.T) {
 	for nr, want := range map[int]string{0: "read", 202: "futex", 34: "pause", 230: "clock_nanosleep", 99999: "syscall_99999"} {
-		if got := SyscallName(nr); got != want {
+		if got := SyscallName(target.AMD64, nr); got != want {
 			t.Errorf("SyscallName(%d) = %q, want %q", nr, got, want)
 		}
 	}

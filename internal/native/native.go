@@ -5,7 +5,6 @@
 package native
 
 import (
-	"os"
 	"strconv"
 	"strings"
 
@@ -60,16 +59,17 @@ func (s *Session) Prepare() {
 
 // Capture holds the raw native stacks of every OS thread.
 type Capture struct {
-	kind    string
+	arch    target.Arch
 	threads []rawThread
 }
 
 type rawThread struct {
 	tid    int
 	comm   string
-	kstate string // kernel state letter before the stop ("" for cores)
+	kstate string // kernel state letter before the stop ("" when unknown, as in cores)
 	hasReg bool
-	fsBase uint64
+	// tp is the thread pointer (pthread_self()), 0 when unknown.
+	tp uint64
 	// sysNr is the system call the thread is in, -1 when none or unknown.
 	sysNr  int
 	frames []unwind.Frame
@@ -79,57 +79,35 @@ type rawThread struct {
 // Capture unwinds every thread of t. Call it while t is stopped: registers
 // exist only then, and stacks change as soon as threads run.
 func (s *Session) Capture(t target.Target) *Capture {
-	c := &Capture{kind: t.Kind()}
+	c := &Capture{arch: t.Arch()}
+	sr, _ := t.(target.SyscallReader)
 	for _, th := range t.Threads() {
 		rt := rawThread{tid: th.TID, comm: th.Comm, kstate: th.State, sysNr: -1}
+		known := false
 		if th.Regs != nil {
 			rt.hasReg = true
-			rt.fsBase = th.Regs.Fs_base
-			rt.sysNr = syscallFromRegs(th.Regs)
+			rt.tp, _ = th.Regs.ThreadPointer()
+			rt.sysNr, known = th.Regs.Syscall()
 			rt.frames, rt.err = unwind.Unwind(t, th.Regs, s.res, s.opts.MaxFrames)
-		} else if t.Kind() == "live" {
-			// Not stopped (e.g. uninterruptible sleep): the kernel still
-			// says which system call it is in.
-			rt.sysNr = procSyscall(t.PID(), th.TID)
+		}
+		if !known && sr != nil {
+			// Not stopped (e.g. uninterruptible sleep), or registers that
+			// do not say: the kernel still knows the system call.
+			if nr, ok := sr.Syscall(th.TID); ok {
+				rt.sysNr = nr
+			}
 		}
 		c.threads = append(c.threads, rt)
 	}
 	return c
 }
 
-// syscallFromRegs returns the system call a stopped thread is in: orig_rax
-// holds its number from entry until the thread returns to user mode, and is
-// -1 when the kernel was entered otherwise (interrupt, fault, signal).
-func syscallFromRegs(r *target.Regs) int {
-	nr := int64(r.Orig_rax)
-	if nr < 0 || nr > 1<<16 {
-		return -1
-	}
-	return int(nr)
-}
-
-// procSyscall reads the first field of /proc/PID/task/TID/syscall: the
-// number of the blocking system call, -1 or "running" otherwise.
-func procSyscall(pid, tid int) int {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/syscall")
-	if err != nil {
-		return -1
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return -1
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil || n < 0 {
-		return -1
-	}
-	return n
-}
-
-// SyscallName names an x86-64 system call ("syscall_N" when unknown).
-func SyscallName(nr int) string {
-	if s, ok := syscallNames[nr]; ok {
-		return s
+// SyscallName names a system call of arch ("syscall_N" when unknown).
+func SyscallName(arch target.Arch, nr int) string {
+	if arch == target.AMD64 {
+		if s, ok := syscallNames[nr]; ok {
+			return s
+		}
 	}
 	return "syscall_" + strconv.Itoa(nr)
 }
@@ -154,27 +132,27 @@ func (s *Session) Apply(snap *model.Snapshot, c *Capture) {
 			continue
 		}
 		used[th.NativeID] = true
-		s.applyThread(th, rt, c.kind, true)
+		s.applyThread(th, rt, c.arch, true)
 	}
 	for i := range c.threads {
 		rt := &c.threads[i]
 		if used[rt.tid] {
 			continue
 		}
-		th := model.Thread{ThreadID: rt.fsBase, NativeID: rt.tid, Python: &no,
+		th := model.Thread{ThreadID: rt.tp, NativeID: rt.tid, Python: &no,
 			IsMain: rt.tid == snap.PID, Interpreter: -1, Frames: []model.Frame{}}
 		if rt.comm != "" {
 			comm := rt.comm
 			th.OSName = &comm
 		}
-		s.applyThread(&th, rt, c.kind, false)
+		s.applyThread(&th, rt, c.arch, false)
 		snap.Threads = append(snap.Threads, th)
 	}
 }
 
-func (s *Session) applyThread(th *model.Thread, rt *rawThread, kind string, python bool) {
+func (s *Session) applyThread(th *model.Thread, rt *rawThread, arch target.Arch, python bool) {
 	if rt.sysNr >= 0 {
-		th.Syscall = SyscallName(rt.sysNr)
+		th.Syscall = SyscallName(arch, rt.sysNr)
 	}
 	if !rt.hasReg {
 		th.State = StateUnknown
@@ -192,7 +170,7 @@ func (s *Session) applyThread(th *model.Thread, rt *rawThread, kind string, pyth
 	} else {
 		markEval(nf, nil)
 	}
-	th.State = classify(nf, rt, kind)
+	th.State = classify(nf, rt)
 	if rt.err != nil {
 		th.Warnings = append(th.Warnings, "native "+rt.err.Error())
 	}

@@ -48,7 +48,7 @@ type Program interface {
 	// be what runs, and what that time is.
 	SourceEpoch() (time.Time, string)
 	// Crash is the fatal signal of a core; nil otherwise.
-	Crash() *core.CrashInfo
+	Crash() *target.CrashInfo
 	// Warnings are problems met opening the program.
 	Warnings() []string
 	// Close releases the program; a live process is resumed and
@@ -207,8 +207,8 @@ func (p *liveProg) Sources() *source.Files { return p.src }
 
 func (p *liveProg) SourceEpoch() (time.Time, string) { return p.start, "the process started" }
 
-func (p *liveProg) Crash() *core.CrashInfo { return nil }
-func (p *liveProg) Warnings() []string     { return nil }
+func (p *liveProg) Crash() *target.CrashInfo { return nil }
+func (p *liveProg) Warnings() []string       { return nil }
 
 func (p *liveProg) Close() error {
 	p.mu.Lock()
@@ -312,7 +312,7 @@ func (p *coreProg) Values() *cpython.Values          { return p.values }
 func (p *coreProg) Native() Native                   { return p.native }
 func (p *coreProg) Sources() *source.Files           { return p.src }
 func (p *coreProg) SourceEpoch() (time.Time, string) { return p.written, "the core was written" }
-func (p *coreProg) Crash() *core.CrashInfo           { return p.c.Crash() }
+func (p *coreProg) Crash() *target.CrashInfo         { return p.c.Crash() }
 func (p *coreProg) Warnings() []string               { return p.warnings }
 func (p *coreProg) Continue() error {
 	return errors.New("a core cannot run: it is a picture of a dead process")

@@ -9,8 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
+	"time"
 )
 
 // Memory reads the target's address space. Implementations return a
@@ -42,15 +41,11 @@ func (e *FaultError) Error() string {
 
 func (e *FaultError) Unwrap() error { return e.Err }
 
-// Regs is the x86-64 general register set (struct user_regs_struct), the
-// same layout in PTRACE_GETREGS and in a core's NT_PRSTATUS.
-type Regs = unix.PtraceRegs
-
 // Thread is one OS thread of the target.
 type Thread struct {
 	TID  int
 	Comm string // OS thread name; empty when unknown
-	Regs *Regs  // nil when the registers could not be read
+	Regs Regs   // nil when the registers could not be read
 	// State is the kernel's one-letter state before pyscope touched the
 	// thread (R, S, D, T, t, Z); empty for cores.
 	State string
@@ -70,8 +65,9 @@ type Target interface {
 	Memory
 	// PID of the process (for a core, the PID it had).
 	PID() int
-	// Kind is "live" or "core".
-	Kind() string
+	// Arch is the target's architecture: a core's own, the host's for a
+	// live process.
+	Arch() Arch
 	// Threads lists the OS threads, in kernel order (main thread first).
 	Threads() []Thread
 	// Mappings lists the memory map, sorted by address.
@@ -83,6 +79,43 @@ type Target interface {
 	Executable() string
 	// Close releases the target; a live target is resumed and detached.
 	Close() error
+}
+
+// Capabilities a backend has or not, found by a type assertion: callers
+// ask for what they need instead of asking which backend they hold.
+type (
+	// SyscallReader says which system call a thread is blocked in, also
+	// when it could not be stopped (a live process: the kernel knows).
+	SyscallReader interface {
+		Syscall(tid int) (nr int, ok bool)
+	}
+	// CPUTimeReader reads the CPU time (user + system) a thread used.
+	CPUTimeReader interface {
+		CPUTime(tid int) (time.Duration, error)
+	}
+	// ThreadStateReader reads a thread's kernel state now (R, S, D, T,
+	// t, Z), which Thread.State gave as of the stop.
+	ThreadStateReader interface {
+		ThreadState(tid int) (string, error)
+	}
+	// StartTimeReader says when the process started.
+	StartTimeReader interface {
+		StartTime() (time.Time, error)
+	}
+	// CrashReader tells the signal that ended the process (a core); nil
+	// when it did not end by a signal.
+	CrashReader interface {
+		Crash() *CrashInfo
+	}
+)
+
+// CrashInfo is the signal that killed the process.
+type CrashInfo struct {
+	Signal     int
+	SignalName string // "SIGSEGV"
+	Code       int    // si_code
+	Addr       uint64 // faulting address (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP)
+	TID        int    // thread that received it
 }
 
 // Common errors, matched with errors.Is by the CLI to pick a remedy.

@@ -50,7 +50,7 @@ type regset struct {
 	ok [numRegs]bool
 }
 
-func fromRegs(r *target.Regs) regset {
+func fromRegs(r *target.AMD64Regs) regset {
 	var s regset
 	s.v = [numRegs]uint64{r.Rax, r.Rdx, r.Rcx, r.Rbx, r.Rsi, r.Rdi, r.Rbp, r.Rsp,
 		r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15, r.Rip}
@@ -102,15 +102,21 @@ var sigcontextSlot = [numRegs]int{
 // Unwind walks the stack of a thread from its registers, innermost frame
 // first, at most max frames. The frames are valid even when err is not
 // nil: err says why the walk stopped before the stack's end.
-func Unwind(t target.Target, regs *target.Regs, res Resolver, max int) ([]Frame, error) {
+func Unwind(t target.Target, regs target.Regs, res Resolver, max int) ([]Frame, error) {
 	if regs == nil {
 		return nil, errors.New("no registers for this thread")
+	}
+	// The unwinder knows x86-64's registers, signal frames and calling
+	// convention; other architectures' stacks are not walked yet.
+	amd64, ok := regs.(*target.AMD64Regs)
+	if !ok {
+		return nil, fmt.Errorf("native stacks of %s are not supported", regs.Arch())
 	}
 	if max <= 0 {
 		max = DefaultMax
 	}
 	u := unwinder{t: t, res: res, maps: t.Mappings()}
-	cur := fromRegs(regs)
+	cur := fromRegs(amd64)
 	var frames []Frame
 	seen := map[[2]uint64]bool{}
 	returnAddr := false

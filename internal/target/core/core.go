@@ -36,15 +36,6 @@ type Options struct {
 	Warn func(string)
 }
 
-// CrashInfo is the signal that killed the process.
-type CrashInfo struct {
-	Signal     int
-	SignalName string // "SIGSEGV"
-	Code       int    // si_code
-	Addr       uint64 // faulting address (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP)
-	TID        int    // thread that received it
-}
-
 // File is one file mapped by the process and where pyscope found it.
 type File struct {
 	Path    string // as the process saw it
@@ -65,6 +56,7 @@ type Core struct {
 	f    *os.File
 	data []byte // the whole core, mmapped
 	size uint64
+	arch target.Arch
 
 	segs     []segment // PT_LOAD, sorted by vaddr
 	notes    *notes
@@ -89,11 +81,10 @@ type segment struct {
 var _ target.Target = (*Core)(nil)
 
 const (
-	etCore   = 4
-	emX86_64 = 62
-	ptLoad   = 1
-	ptNote   = 4
-	pnXnum   = 0xffff
+	etCore = 4
+	ptLoad = 1
+	ptNote = 4
+	pnXnum = 0xffff
 	// Bounds on untrusted header fields.
 	maxPhnum    = 1 << 22
 	maxNoteSize = 64 << 20
@@ -177,8 +168,10 @@ func (c *Core) parse() error {
 	if typ := c.u16(16); typ != etCore {
 		return fmt.Errorf("%s is not a core file (ELF type %s); pass a core dump, not a program or library", c.path, elfTypeName(typ))
 	}
-	if m := c.u16(18); m != emX86_64 {
-		return fmt.Errorf("%s: core of machine %d; only x86-64 cores are supported", c.path, m)
+	switch c.arch = target.Arch(c.u16(18)); c.arch {
+	case target.AMD64, target.ARM64:
+	default:
+		return fmt.Errorf("%s: core of %s; only x86-64 and arm64 cores are supported", c.path, c.arch)
 	}
 	phoff := c.u64(32)
 	phentsize := uint64(c.u16(54))
@@ -250,7 +243,7 @@ func (c *Core) parse() error {
 		c.warn(fmt.Sprintf("%s is truncated (%d bytes): %d memory segments are incomplete; their missing parts are unreadable", c.path, c.size, truncated))
 	}
 	sort.SliceStable(c.segs, func(i, j int) bool { return c.segs[i].vaddr < c.segs[j].vaddr })
-	c.notes = decodeNotes(raw)
+	c.notes = decodeNotes(raw, c.arch)
 	for _, p := range c.notes.problems {
 		c.warn(fmt.Sprintf("%s: %s", c.path, p))
 	}
@@ -522,8 +515,10 @@ func (c *Core) Close() error {
 	return nil
 }
 
-func (c *Core) PID() int     { return c.pid }
-func (c *Core) Kind() string { return "core" }
+func (c *Core) PID() int { return c.pid }
+
+// Arch is the architecture the core was written on (its e_machine).
+func (c *Core) Arch() target.Arch { return c.arch }
 
 // Threads lists the threads in note order: the first one received the
 // signal that caused the dump.
@@ -551,8 +546,8 @@ func (c *Core) Cmdline() string { return c.notes.cmdline }
 // Warnings returns every warning reported so far.
 func (c *Core) Warnings() []string { return append([]string(nil), c.warnings...) }
 
-// FPRegs returns a thread's NT_FPREGSET (struct user_fpregs_struct,
-// 512 bytes in FXSAVE layout), or nil.
+// FPRegs returns a thread's NT_FPREGSET (x86-64: struct
+// user_fpregs_struct, 512 bytes in FXSAVE layout), or nil.
 func (c *Core) FPRegs(tid int) []byte {
 	for i, t := range c.notes.threads {
 		if t.TID == tid && i < len(c.notes.fpregs) && c.notes.fpregs[i] != nil {
@@ -574,11 +569,11 @@ func (c *Core) Auxv(tag uint64) (uint64, bool) {
 
 // Crash returns the signal that caused the dump, or nil (e.g. a core taken
 // from a running process).
-func (c *Core) Crash() *CrashInfo {
+func (c *Core) Crash() *target.CrashInfo {
 	if len(c.threads) == 0 {
 		return nil
 	}
-	ci := &CrashInfo{TID: c.threads[0].TID}
+	ci := &target.CrashInfo{TID: c.threads[0].TID}
 	if si := c.notes.siginfo; len(si) >= 16 {
 		ci.Signal = int(int32(binary.LittleEndian.Uint32(si)))
 		ci.Code = int(int32(binary.LittleEndian.Uint32(si[8:])))

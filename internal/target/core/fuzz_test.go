@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"pyscope/internal/target"
 )
 
 // Seeds live in testdata/fuzz: heads of real cores (pyscope's writer and
@@ -12,12 +14,15 @@ func FuzzParseNotes(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ns, _ := parseNotes(b)
-		n := decodeNotes(ns)
-		for _, th := range n.threads {
-			if th.Regs == nil {
-				t.Fatal("thread without registers")
+		for _, arch := range []target.Arch{target.AMD64, target.ARM64} {
+			n := decodeNotes(ns, arch)
+			for _, th := range n.threads {
+				if th.Regs == nil || th.Regs.Arch() != arch {
+					t.Fatal("thread without registers of its architecture")
+				}
 			}
 		}
+		n := decodeNotes(ns, target.AMD64)
 		if n.mapsText != "" {
 			parseMapsText(n.mapsText)
 		}
@@ -47,7 +52,7 @@ func FuzzOpenCore(f *testing.F) {
 		}
 		for _, th := range c.Threads() {
 			if th.Regs != nil {
-				c.ReadAt(buf, th.Regs.Rsp)
+				c.ReadAt(buf, th.Regs.SP())
 			}
 		}
 		c.ReadAt(buf, ^uint64(0)-10)

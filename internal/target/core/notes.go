@@ -9,8 +9,7 @@ import (
 	"pyscope/internal/target"
 )
 
-// Note types (linux/elf.h) and pyscope's own notes (name "PYSCOPE", types
-// outside anything BFD/gdb interprets).
+// Note types (linux/elf.h); pyscope's own are in package target.
 const (
 	ntPrstatus = 1
 	ntFpregset = 2
@@ -18,10 +17,6 @@ const (
 	ntAuxv     = 6
 	ntFile     = 0x46494c45
 	ntSiginfo  = 0x53494749
-
-	NtPyscopeThreads = 0x50590001 // per thread: int32 tid, char comm[16]
-	NtPyscopeMaps    = 0x50590002 // /proc/PID/maps text at dump time
-	PyscopeNoteName  = "PYSCOPE"
 )
 
 // Bounds on untrusted note contents.
@@ -32,14 +27,25 @@ const (
 	maxAuxv        = 1024
 )
 
-// x86-64 struct sizes and offsets.
+// Struct sizes and offsets, the same on x86-64 and arm64 up to pr_reg,
+// whose size is the architecture's.
 const (
 	prstatusPidOff = 32
 	prstatusRegOff = 112
-	regsSize       = 27 * 8
 	prpsinfoSize   = 136
-	fpregsSize     = 512
 )
+
+// fpregsSize is the size of NT_FPREGSET: x86-64's user_fpregs_struct
+// (FXSAVE layout), arm64's user_fpsimd_state.
+func fpregsSize(arch target.Arch) int {
+	switch arch {
+	case target.AMD64:
+		return 512
+	case target.ARM64:
+		return 528
+	}
+	return -1
+}
 
 type rawNote struct {
 	name string
@@ -105,8 +111,9 @@ type notes struct {
 
 // decodeNotes interprets parsed notes; malformed ones are skipped and
 // recorded in problems.
-func decodeNotes(ns []rawNote) *notes {
+func decodeNotes(ns []rawNote, arch target.Arch) *notes {
 	n := &notes{}
+	regsSize := target.PrstatusRegsSize(arch)
 	for _, r := range ns {
 		switch {
 		case r.name == "CORE" && r.typ == ntPrstatus:
@@ -115,17 +122,15 @@ func decodeNotes(ns []rawNote) *notes {
 				continue
 			}
 			d := r.desc
-			regs := new(target.Regs)
-			decodeRegs(d[prstatusRegOff:prstatusRegOff+regsSize], regs)
 			n.threads = append(n.threads, target.Thread{
 				TID:  int(int32(binary.LittleEndian.Uint32(d[prstatusPidOff:]))),
-				Regs: regs,
+				Regs: target.DecodePrstatusRegs(arch, d[prstatusRegOff:prstatusRegOff+regsSize]),
 			})
 			n.cursig = append(n.cursig, int(int16(binary.LittleEndian.Uint16(d[12:]))))
 			n.fpregs = append(n.fpregs, nil)
 		case r.name == "CORE" && r.typ == ntFpregset:
 			// Belongs to the thread of the NT_PRSTATUS before it.
-			if k := len(n.fpregs) - 1; k >= 0 && n.fpregs[k] == nil && len(r.desc) == fpregsSize {
+			if k := len(n.fpregs) - 1; k >= 0 && n.fpregs[k] == nil && len(r.desc) == fpregsSize(arch) {
 				n.fpregs[k] = r.desc
 			}
 		case r.name == "CORE" && r.typ == ntPrpsinfo:
@@ -157,12 +162,12 @@ func decodeNotes(ns []rawNote) *notes {
 			if n.siginfo == nil && len(r.desc) >= 16 {
 				n.siginfo = r.desc
 			}
-		case r.name == PyscopeNoteName && r.typ == NtPyscopeThreads:
+		case r.name == target.PyscopeNoteName && r.typ == target.NtPyscopeThreads:
 			n.threadComm = map[int]string{}
 			for d := r.desc; len(d) >= 20; d = d[20:] {
 				n.threadComm[int(int32(binary.LittleEndian.Uint32(d)))] = cString(d[4:20])
 			}
-		case r.name == PyscopeNoteName && r.typ == NtPyscopeMaps:
+		case r.name == target.PyscopeNoteName && r.typ == target.NtPyscopeMaps:
 			n.mapsText = string(r.desc)
 		}
 	}
@@ -205,31 +210,6 @@ func decodeFileNote(d []byte) ([]fileEntry, error) {
 		out = append(out, fileEntry{Start: start, End: end, Offset: off * pageSize, Path: string(path)})
 	}
 	return out, nil
-}
-
-func decodeRegs(b []byte, r *target.Regs) {
-	u := func(i int) uint64 { return binary.LittleEndian.Uint64(b[8*i:]) }
-	*r = target.Regs{
-		R15: u(0), R14: u(1), R13: u(2), R12: u(3), Rbp: u(4), Rbx: u(5),
-		R11: u(6), R10: u(7), R9: u(8), R8: u(9), Rax: u(10), Rcx: u(11),
-		Rdx: u(12), Rsi: u(13), Rdi: u(14), Orig_rax: u(15), Rip: u(16),
-		Cs: u(17), Eflags: u(18), Rsp: u(19), Ss: u(20), Fs_base: u(21),
-		Gs_base: u(22), Ds: u(23), Es: u(24), Fs: u(25), Gs: u(26),
-	}
-}
-
-// EncodeRegs is the inverse of decodeRegs (used by the gcore writer).
-func EncodeRegs(r *target.Regs) []byte {
-	v := []uint64{
-		r.R15, r.R14, r.R13, r.R12, r.Rbp, r.Rbx, r.R11, r.R10, r.R9, r.R8,
-		r.Rax, r.Rcx, r.Rdx, r.Rsi, r.Rdi, r.Orig_rax, r.Rip, r.Cs, r.Eflags,
-		r.Rsp, r.Ss, r.Fs_base, r.Gs_base, r.Ds, r.Es, r.Fs, r.Gs,
-	}
-	b := make([]byte, regsSize)
-	for i, x := range v {
-		binary.LittleEndian.PutUint64(b[8*i:], x)
-	}
-	return b
 }
 
 func cString(b []byte) string {

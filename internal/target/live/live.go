@@ -263,9 +263,8 @@ func (p *Process) attach() error {
 					continue
 				}
 				if tr.stopped {
-					var regs target.Regs
-					if unix.PtraceGetRegs(tid, &regs) == nil {
-						th.Regs = &regs
+					if regs, err := getRegs(tid); err == nil {
+						th.Regs = regs
 						withRegs++
 					}
 				}
@@ -444,8 +443,10 @@ func (p *Process) PauseDuration() time.Duration {
 	return p.pauseEnd.Sub(p.pauseStart)
 }
 
-func (p *Process) PID() int     { return p.pid }
-func (p *Process) Kind() string { return "live" }
+func (p *Process) PID() int { return p.pid }
+
+// Arch is the host's: a live process runs here.
+func (p *Process) Arch() target.Arch { return target.HostArch() }
 
 // Threads lists the threads as of Open, main thread first. State is the
 // kernel state read before the thread was stopped; Regs is nil in NoBlock

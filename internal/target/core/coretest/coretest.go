@@ -275,11 +275,11 @@ func CheckRegs(t testing.TB, threads []target.Thread, maps []target.Mapping) {
 			t.Errorf("thread %d: no registers", th.TID)
 			continue
 		}
-		if m := find(th.Regs.Rip); m == nil || m.Perms[2] != 'x' {
-			t.Errorf("thread %d: RIP %#x is not in an executable mapping (%+v)", th.TID, th.Regs.Rip, m)
+		if m := find(th.Regs.PC()); m == nil || m.Perms[2] != 'x' {
+			t.Errorf("thread %d: PC %#x is not in an executable mapping (%+v)", th.TID, th.Regs.PC(), m)
 		}
-		if m := find(th.Regs.Rsp); m == nil || m.Perms[1] != 'w' {
-			t.Errorf("thread %d: RSP %#x is not in a writable mapping (%+v)", th.TID, th.Regs.Rsp, m)
+		if m := find(th.Regs.SP()); m == nil || m.Perms[1] != 'w' {
+			t.Errorf("thread %d: SP %#x is not in a writable mapping (%+v)", th.TID, th.Regs.SP(), m)
 		}
 	}
 }
