@@ -15,7 +15,7 @@ type sameProcess struct {
 }
 
 func watchPID(pid int) sameProcess {
-	st, _ := live.StartTime(pid)
+	st, _ := live.StartTicks(pid)
 	return sameProcess{pid: pid, start: st}
 }
 
@@ -24,7 +24,7 @@ func (s sameProcess) check() error {
 	if s.start == 0 {
 		return nil
 	}
-	st, err := live.StartTime(s.pid)
+	st, err := live.StartTicks(s.pid)
 	if err == nil && st != s.start {
 		return fmt.Errorf("process %d exited during the dump and its PID now belongs to another process; run pyscope again", s.pid)
 	}

@@ -232,7 +232,7 @@ func (p *liveProg) Close() error {
 // processStart is when pid started (its start time in ticks since boot
 // plus the boot time); zero when unknown.
 func processStart(pid int) time.Time {
-	ticks, err := live.StartTime(pid)
+	ticks, err := live.StartTicks(pid)
 	if err != nil {
 		return time.Time{}
 	}

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -24,19 +22,10 @@ func exitedError(pid int) error {
 	return fmt.Errorf("process %d: %w during the dump; run pyscope again if it restarted", pid, target.ErrExited)
 }
 
-// yamaScopePath is a variable so the message can be tested on kernels
-// without Yama.
-var yamaScopePath = "/proc/sys/kernel/yama/ptrace_scope"
-
-// permissionError explains how to get ptrace access.
+// permissionError says what refused access to the process, as far as
+// pyscope can tell.
 func permissionError(pid int, what string) error {
-	msg := fmt.Sprintf("cannot %s process %d: %%w: run pyscope as root or with CAP_SYS_PTRACE (e.g. sudo pyscope ...)", what, pid)
-	if b, err := os.ReadFile(yamaScopePath); err == nil {
-		if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && v > 0 {
-			msg += fmt.Sprintf("; kernel.yama.ptrace_scope is %d, which restricts ptrace to root or CAP_SYS_PTRACE (sysctl kernel.yama.ptrace_scope=0 lifts it)", v)
-		}
-	}
-	return fmt.Errorf(msg, target.ErrPermission)
+	return fmt.Errorf("cannot %s process %d (%s): %w: %s", what, pid, procComm(pid), target.ErrPermission, readAccess(pid).cause())
 }
 
 func tracedError(pid, tracer int) error {

@@ -83,6 +83,9 @@ func Open(pid int, opts Options) (p *Process, err error) {
 	if pid == os.Getpid() {
 		return nil, fmt.Errorf("process %d is pyscope itself", pid)
 	}
+	if isKernelThread(pid) {
+		return nil, fmt.Errorf("process %d (%s) is a kernel thread: it has no user memory and runs no Python", pid, procComm(pid))
+	}
 	p = &Process{pid: pid, opts: opts, ioPid: liveTID(pid)}
 	if p.ioPid == pid && !isAlive(pid) {
 		return nil, zombieError(pid)

@@ -367,8 +367,8 @@ func TestNoSuchProcess(t *testing.T) {
 				t.Errorf("Open(%d, %+v): %v, want ErrNoProcess", pid, opts, err)
 			}
 		}
-		if _, err := StartTime(pid); !errors.Is(err, target.ErrNoProcess) {
-			t.Errorf("StartTime(%d): %v, want ErrNoProcess", pid, err)
+		if _, err := StartTicks(pid); !errors.Is(err, target.ErrNoProcess) {
+			t.Errorf("StartTicks(%d): %v, want ErrNoProcess", pid, err)
 		}
 	}
 }
@@ -709,13 +709,13 @@ open("/proc/self/comm", "w").write("a) b (c")
 print("start", open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19], flush=True)
 `)
 	want, _ := strconv.ParseUint(strings.Fields(c.until(t, "start "))[1], 10, 64)
-	got, err := StartTime(c.pid)
+	got, err := StartTicks(c.pid)
 	if err != nil || got != want || want == 0 {
 		t.Errorf("StartTime = %d, %v; the process says %d", got, err, want)
 	}
-	self, err := StartTime(os.Getpid())
+	self, err := StartTicks(os.Getpid())
 	if err != nil || self > got {
-		t.Errorf("StartTime(self) = %d, %v; child started at %d", self, err, got)
+		t.Errorf("StartTicks(self) = %d, %v; child started at %d", self, err, got)
 	}
 }
 
@@ -761,16 +761,34 @@ func TestPause(t *testing.T) {
 	c.ping(t)
 }
 
-func TestPermissionMessageNamesYama(t *testing.T) {
-	defer func(old string) { yamaScopePath = old }(yamaScopePath)
-	yamaScopePath = filepath.Join(t.TempDir(), "ptrace_scope")
-	os.WriteFile(yamaScopePath, []byte("0\n"), 0o644)
-	if msg := permissionError(1, "attach to").Error(); strings.Contains(msg, "yama") {
-		t.Errorf("scope 0 mentioned: %s", msg)
-	}
-	os.WriteFile(yamaScopePath, []byte("2\n"), 0o644)
-	err := permissionError(1, "attach to")
-	if !errors.Is(err, target.ErrPermission) || !strings.Contains(err.Error(), "kernel.yama.ptrace_scope is 2") {
-		t.Errorf("scope 2: %v", err)
+// TestRefusalCauses checks which cause the message names for each set of
+// facts; the e2e tests meet the real refusals (another user, a dropped
+// CAP_SYS_PTRACE, a tracer, a kernel thread, PID 1).
+func TestRefusalCauses(t *testing.T) {
+	const all = 1<<41 - 1
+	noPtrace := uint64(all &^ (1 << capSysPtrace))
+	for _, c := range []struct {
+		name string
+		a    access
+		want string
+	}{
+		{"other user", access{pid: "7", euid: 1000, targetUIDs: []int{0, 0, 0, 0}, yama: 1}, "runs as user 0"},
+		{"yama 3", access{pid: "7", euid: 0, ourCaps: all, yama: 3}, "ptrace_scope is 3"},
+		{"yama 2", access{pid: "7", euid: 1000, targetUIDs: []int{1000}, yama: 2}, "ptrace_scope is 2"},
+		{"yama 1", access{pid: "7", euid: 1000, targetUIDs: []int{1000}, yama: 1}, "ptrace_scope is 1"},
+		{"yama 1, child", access{pid: "7", euid: 1000, targetUIDs: []int{1000}, yama: 1, descendant: true}, "non-dumpable"},
+		{"root without ptrace", access{pid: "7", euid: 0, ourCaps: noPtrace, targetCaps: all, targetCapsOK: true, targetUIDs: []int{0}, yama: -1}, "CAP_SYS_PTRACE overrides"},
+		{"user namespace", access{pid: "7", euid: 0, ourCaps: all, yama: 0, ownUserNS: true}, "user namespace"},
+		{"seccomp", access{pid: "7", euid: 0, ourCaps: all, yama: -1, seccomp: true}, "seccomp"},
+		{"unknown", access{pid: "7", euid: 0, ourCaps: noPtrace | 1<<capSysPtrace, targetCaps: all, targetCapsOK: true, yama: -1}, "cause is unknown"},
+		{"kernel thread", access{pid: "2", euid: 0, ourCaps: all, kernelThread: true}, "kernel thread"},
+	} {
+		msg := c.a.cause()
+		if !strings.Contains(msg, c.want) {
+			t.Errorf("%s: %q does not say %q", c.name, msg, c.want)
+		}
+		if c.a.euid == 0 && strings.Contains(msg, "as root") && !strings.Contains(msg, "runs as root") {
+			t.Errorf("%s: tells root to run as root: %q", c.name, msg)
+		}
 	}
 }

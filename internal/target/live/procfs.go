@@ -133,9 +133,9 @@ func isExiting(pid, tid int) bool {
 	return err == nil && flags&0x4 != 0
 }
 
-// StartTime returns field 22 of /proc/PID/stat (start time in clock ticks
+// StartTicks returns field 22 of /proc/PID/stat (start time in clock ticks
 // since boot), which with the PID identifies a process across PID reuse.
-func StartTime(pid int) (uint64, error) {
+func StartTicks(pid int) (uint64, error) {
 	if pid <= 0 {
 		return 0, noProcessError(pid)
 	}

@@ -1,0 +1,147 @@
+package live
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"pyscope/internal/target"
+)
+
+// The capabilities a live process has and a core has not.
+var (
+	_ target.SyscallReader     = (*Process)(nil)
+	_ target.CPUTimeReader     = (*Process)(nil)
+	_ target.ThreadStateReader = (*Process)(nil)
+	_ target.StartTimeReader   = (*Process)(nil)
+)
+
+// clockTick is the kernel's USER_HZ, the unit of /proc's times, as the
+// auxiliary vector gives it (AT_CLKTCK); 0 when unknown.
+var clockTick = sync.OnceValue(func() uint64 {
+	const atClktck = 17
+	av, err := unix.Auxv()
+	if err != nil {
+		return 0
+	}
+	for _, kv := range av {
+		if kv[0] == atClktck {
+			return uint64(kv[1])
+		}
+	}
+	return 0
+})
+
+// ticks converts clock ticks to a duration.
+func ticks(n uint64) (time.Duration, error) {
+	hz := clockTick()
+	if hz == 0 {
+		return 0, errors.New("the kernel's clock tick (AT_CLKTCK) is unknown")
+	}
+	return time.Duration(n/hz)*time.Second + time.Duration(n%hz)*time.Second/time.Duration(hz), nil
+}
+
+// Syscall reads /proc/PID/task/TID/syscall: the number of the system call
+// the thread is blocked in ("running" and -1 say it is in none).
+func (p *Process) Syscall(tid int) (int, bool) {
+	b, err := readProcFile(procPath(p.pid, "task/"+strconv.Itoa(tid)+"/syscall"))
+	if err != nil {
+		return -1, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1, false
+	}
+	if f[0] == "running" {
+		return -1, true
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return -1, false
+	}
+	return max(n, -1), true
+}
+
+// CPUTime is the CPU time the thread has used: the scheduler's nanosecond
+// count (schedstat), else user + system time from stat in clock ticks.
+func (p *Process) CPUTime(tid int) (time.Duration, error) {
+	task := "task/" + strconv.Itoa(tid) + "/"
+	if b, err := readProcFile(procPath(p.pid, task+"schedstat")); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			if ns, err := strconv.ParseInt(f[0], 10, 64); err == nil && ns >= 0 {
+				return time.Duration(ns), nil
+			}
+		}
+	}
+	b, err := readProcFile(procPath(p.pid, task+"stat"))
+	if err != nil {
+		return 0, p.threadError(tid, err)
+	}
+	f, err := statFields(b)
+	if err != nil {
+		return 0, fmt.Errorf("thread %d of process %d: %v", tid, p.pid, err)
+	}
+	utime, err1 := strconv.ParseUint(f[14-3], 10, 64)
+	stime, err2 := strconv.ParseUint(f[15-3], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("thread %d of process %d: malformed stat", tid, p.pid)
+	}
+	return ticks(utime + stime)
+}
+
+// ThreadState reads the thread's kernel state now (R, S, D, T, t, Z, X).
+func (p *Process) ThreadState(tid int) (string, error) {
+	st := taskState(p.pid, tid)
+	if st == "" {
+		return "", fmt.Errorf("thread %d of process %d: %w", tid, p.pid, target.ErrExited)
+	}
+	return st, nil
+}
+
+// StartTime is when the process started: its start in clock ticks after
+// boot plus the boot time.
+func (p *Process) StartTime() (time.Time, error) {
+	n, err := StartTicks(p.pid)
+	if err != nil {
+		return time.Time{}, err
+	}
+	since, err := ticks(n)
+	if err != nil {
+		return time.Time{}, err
+	}
+	boot, err := bootTime()
+	if err != nil {
+		return time.Time{}, err
+	}
+	return boot.Add(since), nil
+}
+
+// bootTime is btime from /proc/stat.
+func bootTime() (time.Time, error) {
+	b, err := readProcFile("/proc/stat")
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("/proc/stat: malformed btime %q", v)
+			}
+			return time.Unix(s, 0), nil
+		}
+	}
+	return time.Time{}, errors.New("/proc/stat has no btime")
+}
+
+func (p *Process) threadError(tid int, err error) error {
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("thread %d of process %d: %w", tid, p.pid, target.ErrExited)
+	}
+	return fmt.Errorf("thread %d of process %d: %v", tid, p.pid, err)
+}
