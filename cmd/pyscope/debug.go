@@ -1,23 +1,22 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"pyscope/internal/bundle"
+	"pyscope/internal/engine"
 	"pyscope/internal/repl"
 )
 
 type debugFlags struct {
-	ex     []string
-	batch  bool
-	core   coreFlags
-	noHist bool
+	ex      []string
+	batch   bool
+	core    coreFlags
+	symbols symbolFlags
+	noHist  bool
 }
 
 func newDebugCmd() *cobra.Command {
@@ -38,7 +37,7 @@ SIGTERM, SIGHUP, or pyscope being killed) the process runs on.
 Commands are read from the terminal with line editing, history
 ($XDG_STATE_HOME/pyscope/history) and tab completion, or from stdin when it
 is not a terminal. -ex runs commands first, in order; --batch then quits.`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg("process ID or core file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDebug(args[0], f)
 		},
@@ -46,6 +45,7 @@ is not a terminal. -ex runs commands first, in order; --batch then quits.`,
 	cmd.Flags().StringArrayVarP(&f.ex, "ex", "x", nil, "run a command first (repeatable, in order)")
 	cmd.Flags().BoolVar(&f.batch, "batch", false, "quit after the -ex commands")
 	f.core.register(cmd)
+	f.symbols.register(cmd)
 	cmd.Flags().BoolVar(&f.noHist, "no-history", false, "do not read or write the history file")
 	return cmd
 }
@@ -55,29 +55,13 @@ func runDebug(arg string, f debugFlags) error {
 	// session, SIGTERM and SIGHUP detach first.
 	sigs := make(chan os.Signal, 4)
 	repl.Claim(sigs)
-	var prog repl.Program
-	if pid, err := strconv.Atoi(arg); err == nil && pid > 0 {
-		prog, err = repl.OpenLive(pid, repl.LiveOptions{AfterStop: func() { repl.Claim(sigs) }})
-		if err != nil {
-			return err
-		}
-	} else if _, serr := os.Stat(arg); serr == nil {
-		corePath, opts, b, err := locateCore(arg, f.core)
-		if err != nil {
-			return err
-		}
-		prog, err = repl.OpenCore(corePath, repl.CoreOptions{Sysroot: opts.Sysroot, LibPaths: opts.LibPaths})
-		if err != nil {
-			b.Close()
-			return bundleError(arg, b, err)
-		}
-		if b != nil {
-			// The session closes its program on every way out, os.Exit
-			// included: the unpacked bundle goes with it.
-			prog = bundleProg{prog, b}
-		}
-	} else {
-		return fmt.Errorf("%q is neither a process ID nor a core file", arg)
+	opts := engine.Options{AfterStop: func() { repl.Claim(sigs) }, OwnSignals: true}
+	f.core.apply(&opts, f.symbols)
+	// The session closes its program on every way out, os.Exit included:
+	// a live process is resumed, an unpacked bundle removed.
+	prog, err := repl.Open(arg, opts)
+	if err != nil {
+		return err
 	}
 	interactive := !f.batch && term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
 	cfg := repl.Config{Ex: f.ex, Batch: f.batch, In: os.Stdin, Interactive: interactive,
@@ -90,19 +74,6 @@ func runDebug(arg string, f debugFlags) error {
 		os.Exit(code)
 	}
 	return nil
-}
-
-// bundleProg is a session on a bundle's core; closing it removes the
-// unpacked bundle.
-type bundleProg struct {
-	repl.Program
-	b *bundle.Bundle
-}
-
-func (p bundleProg) Close() error {
-	err := p.Program.Close()
-	p.b.Close()
-	return err
 }
 
 // gdbStyleArgs accepts gdb's spelling of the scripting flags (-ex CMD,

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"pyscope/internal/engine"
 )
 
 //go:embed demo/demo.py
@@ -93,16 +95,11 @@ func runDemo(cmd *cobra.Command, python string, f dumpFlags) error {
 }
 
 // waitReadingStdin waits, briefly, until the demo's main thread blocks in
-// read(0, ...): it prints "ready" just before, and a dump taken at once
-// may still find it in print().
+// read(2) on stdin: it prints "ready" just before, and a dump taken at
+// once may still find it in print().
 func waitReadingStdin(pid int) {
 	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(2 * time.Millisecond) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid))
-		if err != nil {
-			return // not readable here: dump anyway
-		}
-		// "NR arg0 ...": read is 0 on x86-64, stdin is fd 0.
-		if f := strings.Fields(string(b)); len(f) > 1 && f[0] == "0" && f[1] == "0x0" {
+		if engine.ThreadSyscall(pid, pid) == "read" {
 			return
 		}
 	}

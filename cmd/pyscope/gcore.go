@@ -3,17 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"pyscope/internal/bundle"
-	"pyscope/internal/cpython"
-	"pyscope/internal/gcore"
-	"pyscope/internal/target/core"
+	"pyscope/internal/engine"
 )
 
 type gcoreFlags struct {
@@ -38,7 +33,7 @@ from the files, matched by build-id (--full copies them too).
 --bundle writes one archive (zstd-compressed tar) holding the core plus
 every file the process mapped and the Python sources of its frames, so that
 "pyscope dump FILE.tar.zst" works on a machine without those files.`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg("process ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runGcore(cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], f)
 		},
@@ -63,18 +58,8 @@ func runGcore(w, ew io.Writer, arg string, f gcoreFlags) error {
 		}
 	}
 	warn := func(s string) { fmt.Fprintf(ew, "warning: %s\n", oneLine(s)) }
-	corePath := out
-	if f.bundle {
-		tmp, err := os.CreateTemp(filepath.Dir(out), ".pyscope-core-*")
-		if err != nil {
-			return fmt.Errorf("cannot create %s: %v", out, err)
-		}
-		tmp.Close()
-		corePath = tmp.Name()
-		defer os.Remove(corePath)
-	}
 	t0 := time.Now()
-	st, err := gcore.Dump(pid, corePath, gcore.Options{FullFileMappings: f.full, Warn: warn})
+	st, err := engine.WriteCore(pid, out, engine.CoreFileOptions{Full: f.full, Bundle: f.bundle, Warn: warn})
 	if err != nil {
 		return err
 	}
@@ -84,60 +69,9 @@ func runGcore(w, ew io.Writer, arg string, f gcoreFlags) error {
 			pid, out, sizeString(st.Bytes), st.Threads, durString(wall), durString(st.Pause))
 		return nil
 	}
-	files := bundleFiles(pid, corePath, warn)
-	n, err := bundle.Write(out, corePath, files, bundle.Manifest{PID: pid}, warn)
-	if err != nil {
-		return err
-	}
 	fmt.Fprintf(w, "Saved core of process %d with %d files to %s (%s) in %s; the process was stopped for %s\n",
-		pid, len(files), out, sizeString(n), durString(time.Since(t0)), durString(st.Pause))
+		pid, st.Files, out, sizeString(st.Bytes), durString(wall), durString(st.Pause))
 	return nil
-}
-
-// bundleFiles lists what a bundle needs: every file the core maps, found
-// through the process's root (a container's files too) and matched by
-// build-id, and the Python source files of the frames in the core.
-func bundleFiles(pid int, corePath string, warn func(string)) []bundle.File {
-	root := fmt.Sprintf("/proc/%d/root", pid)
-	c, err := core.Open(corePath, core.Options{Sysroot: root})
-	if err != nil {
-		warn("bundle: " + err.Error())
-		return nil
-	}
-	defer c.Close()
-	var files []bundle.File
-	seen := map[string]bool{}
-	for _, fi := range c.Files() {
-		if fi.Found == "" {
-			warn(fmt.Sprintf("bundle: %s is not bundled: not found or changed since the process mapped it", fi.Path))
-			continue
-		}
-		seen[fi.Path] = true
-		files = append(files, bundle.File{Path: fi.Path, Local: fi.Found})
-	}
-	in, err := cpython.Discover(c)
-	if err != nil {
-		return files
-	}
-	snap, err := cpython.NewReader(c, in).Snapshot()
-	if err != nil {
-		return files
-	}
-	const maxSources, maxSourceSize = 2000, 16 << 20
-	for _, th := range snap.Threads {
-		for _, fr := range th.Frames {
-			p := fr.File
-			if fr.Kind != "python" || !filepath.IsAbs(p) || seen[p] || len(seen) > maxSources {
-				continue
-			}
-			seen[p] = true
-			local := filepath.Join(root, p)
-			if st, err := os.Stat(local); err == nil && st.Mode().IsRegular() && st.Size() <= maxSourceSize {
-				files = append(files, bundle.File{Path: p, Local: local})
-			}
-		}
-	}
-	return files
 }
 
 func sizeString(n int64) string {

@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"pyscope/internal/target"
-	"pyscope/internal/target/live"
 )
 
 // Options control what is written.
@@ -70,22 +69,6 @@ type seg struct {
 type pauser interface{ PauseDuration() time.Duration }
 type fpRegser interface {
 	FPRegs(tid int) ([]byte, error)
-}
-
-// Dump stops process pid, writes its core to path and resumes it. The
-// pause reported covers the whole stop, from the first interrupt to the
-// last detach.
-func Dump(pid int, path string, opts Options) (Stats, error) {
-	p, err := live.Open(pid, live.Options{})
-	if err != nil {
-		return Stats{}, err
-	}
-	st, err := WriteFile(p, path, opts)
-	if cerr := p.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	st.Pause = p.PauseDuration()
-	return st, err
 }
 
 // WriteFile writes the core of p to a new file at path (sparse: holes for

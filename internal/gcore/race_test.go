@@ -17,7 +17,7 @@ import (
 	"pyscope/internal/target/core/coretest"
 )
 
-// TestDumpWhileParentWaits runs gcore.Dump in a process that is also the
+// TestDumpWhileParentWaits writes cores (coretest.Gcore) in a process that is also the
 // target's parent and waits for it as os/exec does (waitid, WEXITED). That
 // wait reaps the main thread's ptrace-stops; Dump used to miss the stop,
 // wait a second, write the main thread with zero registers (PC 0) and
@@ -43,7 +43,7 @@ func TestDumpWhileParentWaits(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "core")
 	const rounds = 6
 	for i := 0; i < rounds; i++ {
-		st, err := gcore.Dump(pid, path, gcore.Options{Warn: func(s string) { t.Errorf("round %d: %s", i, s) }})
+		st, err := coretest.Gcore(pid, path, gcore.Options{Warn: func(s string) { t.Errorf("round %d: %s", i, s) }})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -39,6 +39,10 @@ func New(t target.Target, opts Options) *Session {
 	return &Session{opts: opts, sym: sym, res: unwind.NewResolverFrom(sym.ModuleMap())}
 }
 
+// Symbolizer names the process's native addresses (symbols, DWARF lines,
+// inlined frames); it lives as long as the session.
+func (s *Session) Symbolizer() *symbolize.Symbolizer { return s.sym }
+
 // Close releases the opened files.
 func (s *Session) Close() {
 	s.res.Close()

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"pyscope/internal/cpython"
+	"pyscope/internal/engine"
 	"pyscope/internal/testenv"
 )
 
@@ -21,7 +22,7 @@ func TestComplete(t *testing.T) {
 		}
 	}
 	tg := testenv.StartTarget(t, in, "session.py")
-	prog, err := OpenLive(tg.PID, LiveOptions{})
+	prog, err := Open(strconv.Itoa(tg.PID), engine.Options{OwnSignals: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -153,7 +153,7 @@ func TestLibPathsAndBuildIDMismatch(t *testing.T) {
 	copyFile(t, src, ext)
 	ch := coretest.Start(t, coretest.DebianPython, ext)
 	path := filepath.Join(dir, "core")
-	if _, err := gcore.Dump(ch.Facts.PID, path, gcore.Options{}); err != nil {
+	if _, err := coretest.Gcore(ch.Facts.PID, path, gcore.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	var extMap target.Mapping
@@ -259,7 +259,7 @@ func TestBadInput(t *testing.T) {
 	// A wrong sysroot is an error; an empty one a warning.
 	ch := coretest.Start(t, coretest.DebianPython)
 	path := filepath.Join(dir, "core")
-	if _, err := gcore.Dump(ch.Facts.PID, path, gcore.Options{}); err != nil {
+	if _, err := coretest.Gcore(ch.Facts.PID, path, gcore.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := core.Open(path, core.Options{Sysroot: filepath.Join(dir, "nope")}); err == nil || !strings.Contains(err.Error(), "sysroot") {

@@ -472,6 +472,11 @@ func (p *Process) ReadAt(b []byte, addr uint64) (int, error) {
 	return p.mem.ReadAt(b, addr)
 }
 
+// Forget drops the pages cached so far (Options.Cache): a handle kept
+// open while the process runs must not serve memory read before it last
+// ran.
+func (p *Process) Forget() { p.mem.forget() }
+
 // Page lends the 4 KiB page at base (page-aligned) from the cache, which
 // is valid while the process is stopped (or with Options.Cache): see
 // target.Pager. The caller must not modify it.

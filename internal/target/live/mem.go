@@ -240,3 +240,12 @@ func (m *memReader) close() {
 	m.pages = nil
 	m.mu.Unlock()
 }
+
+// forget drops the cached pages, keeping the cache on if it was.
+func (m *memReader) forget() {
+	m.mu.Lock()
+	if m.caching {
+		m.pages = make(map[uint64]*[pageSize]byte)
+	}
+	m.mu.Unlock()
+}

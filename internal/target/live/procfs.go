@@ -240,3 +240,79 @@ func stripRoot(path, rootPrefix string) string {
 	}
 	return path
 }
+
+// maxDescendants bounds a process tree walk.
+const maxDescendants = 1 << 16
+
+// Descendants lists the live descendants of pid, breadth first: from each
+// task's children file where the kernel has them, else by every process's
+// parent.
+func Descendants(pid int) ([]int, error) {
+	if _, err := os.Stat(procPath(pid, "")); err != nil {
+		return nil, noProcessError(pid)
+	}
+	children := childrenFromTasks
+	if _, err := os.Stat(procPath(pid, "task/"+strconv.Itoa(pid)+"/children")); err != nil {
+		byParent := parentsMap()
+		children = func(p int) []int { return byParent[p] }
+	}
+	var out []int
+	seen := map[int]bool{pid: true}
+	queue := []int{pid}
+	for len(queue) > 0 && len(out) < maxDescendants {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children(p) {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+				queue = append(queue, c)
+			}
+		}
+	}
+	return out, nil
+}
+
+func childrenFromTasks(pid int) []int {
+	tids, _ := listTasks(pid)
+	var out []int
+	for _, tid := range tids {
+		b, err := readProcFile(procPath(pid, "task/"+strconv.Itoa(tid)+"/children"))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil && n > 0 {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// parentsMap maps each process to its children, from every /proc/PID/stat.
+func parentsMap() map[int][]int {
+	out := map[int][]int{}
+	d, err := os.Open("/proc")
+	if err != nil {
+		return out
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	for _, n := range names {
+		pid, err := strconv.Atoi(n)
+		if err != nil {
+			continue
+		}
+		b, err := readProcFile(procPath(pid, "stat"))
+		if err != nil {
+			continue
+		}
+		if f, err := statFields(b); err == nil {
+			if ppid, err := strconv.Atoi(f[1]); err == nil {
+				out[ppid] = append(out[ppid], pid)
+			}
+		}
+	}
+	return out
+}

@@ -20,8 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"pyscope/internal/gcore"
 	"pyscope/internal/pybuilds"
 	"pyscope/internal/target"
+	"pyscope/internal/target/live"
 	"pyscope/internal/testenv"
 )
 
@@ -310,4 +312,19 @@ func CheckFPRegs(t testing.TB, threads []target.Thread, fp func(tid int) []byte)
 			t.Errorf("thread %d: MXCSR %#x, want 0x1f80", th.TID, mxcsr)
 		}
 	}
+}
+
+// Gcore stops process pid, writes its core to path with pyscope's writer
+// and resumes it, as the engine does; Stats.Pause covers the whole stop.
+func Gcore(pid int, path string, opts gcore.Options) (gcore.Stats, error) {
+	p, err := live.Open(pid, live.Options{})
+	if err != nil {
+		return gcore.Stats{}, err
+	}
+	st, err := gcore.WriteFile(p, path, opts)
+	if cerr := p.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	st.Pause = p.PauseDuration()
+	return st, err
 }

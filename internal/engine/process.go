@@ -1,0 +1,388 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"pyscope/internal/cpython"
+	"pyscope/internal/model"
+	"pyscope/internal/native"
+	"pyscope/internal/symbolize"
+	"pyscope/internal/target"
+	"pyscope/internal/target/live"
+)
+
+// Process is a live process opened once and captured as often as wanted.
+// What does not change while it runs (its files, where the interpreter
+// keeps its state, parsed CFI and symbols, code objects) is learnt once,
+// by a probe that never stops it; each capture stops it only to read
+// what changes.
+type Process struct {
+	pid    int
+	opts   Options
+	start  uint64 // kernel start time, to notice PID reuse
+	probe  *live.Process
+	in     *cpython.Interpreter
+	r      *cpython.Reader
+	stages []Stage // the native stage first, when on
+
+	// mu serialises captures: the reader follows one handle at a time.
+	mu     sync.Mutex
+	held   *Held
+	closed bool
+
+	natOnce sync.Once
+	nat     *native.Session
+}
+
+// OpenProcess opens process pid without stopping it and finds its
+// interpreter.
+func OpenProcess(pid int, opts Options) (*Process, error) {
+	if opts.Stop == nil {
+		opts.Stop = StopAll
+	}
+	if opts.Native && opts.Stop == StopNone {
+		return nil, errors.New("--native needs the threads' registers, which --no-block cannot read: drop --no-block")
+	}
+	start, _ := live.StartTicks(pid)
+	probe, err := live.Open(pid, live.Options{NoBlock: true, NoThreads: true, Cache: true})
+	if err != nil {
+		return nil, err
+	}
+	in, err := cpython.Discover(probe)
+	if err != nil {
+		probe.Close()
+		return nil, describeProcess(pid, err)
+	}
+	p := &Process{pid: pid, opts: opts, start: start, probe: probe, in: in, r: cpython.NewReader(probe, in)}
+	p.r.Values = opts.Values
+	p.r.Prepare()
+	if opts.Native {
+		p.stages = append(p.stages, nativeStage{p.Native()})
+	}
+	p.stages = append(p.stages, opts.Stages...)
+	for _, s := range p.stages {
+		s.Prepare(probe, p.r)
+	}
+	return p, nil
+}
+
+// PID is the process's ID.
+func (p *Process) PID() int { return p.pid }
+
+// Interpreter is the CPython runtime found in the process.
+func (p *Process) Interpreter() *cpython.Interpreter { return p.in }
+
+// Target is the running process: its files, memory map and memory (reads
+// may be torn), never stopped.
+func (p *Process) Target() target.Target { return p.probe }
+
+// Open opens a file as the process sees it.
+func (p *Process) Open(path string) (*os.File, error) { return p.probe.Open(path) }
+
+// StartTime is when the process started.
+func (p *Process) StartTime() (time.Time, error) { return p.probe.StartTime() }
+
+// Native is the process's native stack reader and symbolizer, made on
+// first use over the probe (it outlives stops).
+func (p *Process) Native() *native.Session {
+	p.natOnce.Do(func() {
+		p.nat = native.New(p.probe, p.opts.native())
+		p.nat.Prepare()
+	})
+	return p.nat
+}
+
+// Snapshot stops the process as Options.Stop says, captures it, resumes
+// it and resolves the capture.
+func (p *Process) Snapshot() (*model.Snapshot, error) {
+	c, err := p.Capture(p.opts.Stop)
+	if err != nil {
+		return nil, err
+	}
+	return p.Resolve(c), nil
+}
+
+// Capture is what one stop read: thread states, frame chains, values,
+// and every stage's part. Resolve completes it after the process resumed.
+type Capture struct {
+	py      *cpython.Capture
+	stages  []Captured
+	threads []target.Thread
+	pause   time.Duration
+	stopped bool
+}
+
+// Pause is how long the process was stopped for this capture (zero with
+// StopNone).
+func (c *Capture) Pause() time.Duration { return c.pause }
+
+// Threads are the OS threads as of the stop, with their registers and
+// kernel states.
+func (c *Capture) Threads() []target.Thread { return c.threads }
+
+// Capture stops the threads stop names, reads what changes, and resumes
+// the process before it returns, on every path. The process never stays
+// stopped, even if pyscope is killed: the live backend seizes, never
+// attaches.
+func (p *Process) Capture(stop StopPolicy) (*Capture, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.usable(); err != nil {
+		return nil, err
+	}
+	p.probe.Forget()
+	s, err := live.Open(p.pid, stop.liveOptions())
+	if p.opts.AfterStop != nil && stop != StopNone {
+		p.opts.AfterStop()
+	}
+	if err != nil {
+		return nil, p.captureError(err)
+	}
+	c, err := p.captureFrom(s)
+	p.r.Retarget(p.probe)
+	cerr := s.Close()
+	if err != nil {
+		return nil, p.captureError(err)
+	}
+	if cerr != nil {
+		return nil, cerr
+	}
+	if err := p.samePID(); err != nil {
+		return nil, err
+	}
+	c.pause = s.PauseDuration()
+	c.stopped = stop != StopNone
+	return c, nil
+}
+
+// captureFrom reads a capture from s (stopped, or running with StopNone);
+// mu is held.
+func (p *Process) captureFrom(s target.Target) (*Capture, error) {
+	p.r.Retarget(s)
+	py, err := p.r.Capture()
+	if err != nil {
+		return nil, err
+	}
+	c := &Capture{py: py, threads: s.Threads()}
+	for _, st := range p.stages {
+		c.stages = append(c.stages, st.Capture(s, p.r))
+	}
+	return c, nil
+}
+
+// Resolve completes a capture into a snapshot, reading code objects
+// (immutable while their frames live, and cached across captures) and
+// symbolizing native stacks. The process may run meanwhile.
+func (p *Process) Resolve(c *Capture) *model.Snapshot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	snap := p.r.Resolve(c.py)
+	snap.Source = "live"
+	for _, a := range c.stages {
+		if a != nil {
+			a.Apply(snap)
+		}
+	}
+	if c.stopped {
+		snap.PauseMicros = c.pause.Microseconds()
+	}
+	return snap
+}
+
+// Held is a process held stopped after a capture, as a session holds it:
+// its memory and registers are consistent until Resume.
+type Held struct {
+	p       *Process
+	s       *live.Process
+	snap    *model.Snapshot
+	threads []target.Thread
+
+	natOnce sync.Once
+	natSnap *model.Snapshot
+}
+
+// Hold stops every thread, captures and resolves, and keeps the process
+// stopped until Held.Resume or Process.Close. A process already held is
+// resumed first.
+func (p *Process) Hold() (*Held, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.usable(); err != nil {
+		return nil, err
+	}
+	if p.held != nil {
+		if err := p.resumeHeld(); err != nil {
+			return nil, err
+		}
+	}
+	p.probe.Forget()
+	s, err := live.Open(p.pid, StopAll.liveOptions())
+	if p.opts.AfterStop != nil {
+		p.opts.AfterStop()
+	}
+	if err != nil {
+		return nil, p.captureError(err)
+	}
+	c, err := p.captureFrom(s)
+	if err == nil {
+		err = p.samePID()
+	}
+	if err != nil {
+		p.r.Retarget(p.probe)
+		s.Close()
+		return nil, p.captureError(err)
+	}
+	// Code objects are read from the stopped process: it does not move.
+	snap := p.r.Resolve(c.py)
+	snap.Source = "live"
+	for _, a := range c.stages {
+		a.Apply(snap)
+	}
+	p.held = &Held{p: p, s: s, snap: snap, threads: c.threads}
+	return p.held, nil
+}
+
+// Snapshot is the held stop's snapshot.
+func (h *Held) Snapshot() *model.Snapshot { return h.snap }
+
+// Target is the stopped process: registers, and memory that does not move.
+func (h *Held) Target() target.Target { return h.s }
+
+// Reader reads the stopped process's objects.
+func (h *Held) Reader() *cpython.Reader { return h.p.r }
+
+// Threads are the OS threads of the stop, main first.
+func (h *Held) Threads() []target.Thread { return h.threads }
+
+// NativeSnapshot is the snapshot with native stacks merged, as dump
+// --native shows it; the stacks are unwound on first use.
+func (h *Held) NativeSnapshot() *model.Snapshot {
+	h.natOnce.Do(func() {
+		h.p.mu.Lock()
+		defer h.p.mu.Unlock()
+		if h.p.held != h {
+			return
+		}
+		n := h.p.Native()
+		c := n.Capture(h.s)
+		snap := *h.snap
+		snap.Threads = slices.Clone(h.snap.Threads)
+		for i := range snap.Threads {
+			snap.Threads[i].Warnings = slices.Clip(snap.Threads[i].Warnings)
+		}
+		n.Apply(&snap, c)
+		h.natSnap = &snap
+	})
+	return h.natSnap
+}
+
+// Resume lets the process run again; the held view is no longer valid.
+func (h *Held) Resume() error {
+	h.p.mu.Lock()
+	defer h.p.mu.Unlock()
+	if h.p.held != h {
+		return errors.New("the process is already running")
+	}
+	return h.p.resumeHeld()
+}
+
+// resumeHeld resumes the held process; mu is held.
+func (p *Process) resumeHeld() error {
+	h := p.held
+	p.held = nil
+	p.r.Retarget(p.probe)
+	return h.s.Close()
+}
+
+// Close resumes a held process and releases everything. Safe to call more
+// than once and from another goroutine (a signal handler).
+func (p *Process) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var err error
+	if p.held != nil {
+		err = p.resumeHeld()
+	}
+	if !p.closed {
+		p.closed = true
+		for _, s := range p.stages {
+			s.Close()
+		}
+		if p.nat != nil && !p.opts.Native {
+			p.nat.Close()
+		}
+		p.probe.Close()
+	}
+	return err
+}
+
+func (p *Process) usable() error {
+	if p.closed {
+		return fmt.Errorf("process %d: the session has detached", p.pid)
+	}
+	return nil
+}
+
+// samePID fails when the PID now belongs to another process: the one
+// opened exited and its PID was recycled, and a capture must not mix the
+// two.
+func (p *Process) samePID() error {
+	if p.start == 0 {
+		return nil
+	}
+	if st, err := live.StartTicks(p.pid); err == nil && st != p.start {
+		return fmt.Errorf("process %d exited during the dump and its PID now belongs to another process; run pyscope again", p.pid)
+	}
+	return nil
+}
+
+// captureError names the exit when the process is gone.
+func (p *Process) captureError(err error) error {
+	if _, serr := os.Stat(fmt.Sprintf("/proc/%d", p.pid)); serr != nil || errors.Is(err, target.ErrExited) {
+		return exitedDuring(p.pid)
+	}
+	if st, serr := live.StartTicks(p.pid); serr == nil && p.start != 0 && st != p.start {
+		return p.samePID()
+	}
+	return err
+}
+
+func describeProcess(pid int, err error) error {
+	if errors.Is(err, target.ErrExited) {
+		// Whatever read failed (a file, the interpreter list), the cause
+		// is the exit: say only that.
+		return exitedDuring(pid)
+	}
+	if errors.Is(err, cpython.ErrNotPython) {
+		return fmt.Errorf("process %d is not a Python process: no CPython runtime (_PyRuntime) in its executable or libraries", pid)
+	}
+	return err
+}
+
+func exitedDuring(pid int) error {
+	return fmt.Errorf("process %d: %w during the dump; run pyscope again if it restarted", pid, target.ErrExited)
+}
+
+// nativeStage merges native stacks into every capture.
+type nativeStage struct{ s *native.Session }
+
+func (n nativeStage) Prepare(target.Target, *cpython.Reader) {}
+func (n nativeStage) Capture(t target.Target, _ *cpython.Reader) Captured {
+	return nativeCaptured{n.s, n.s.Capture(t)}
+}
+func (n nativeStage) Close() { n.s.Close() }
+
+type nativeCaptured struct {
+	s *native.Session
+	c *native.Capture
+}
+
+func (n nativeCaptured) Apply(snap *model.Snapshot) { n.s.Apply(snap, n.c) }
+
+// Symbolizer names native addresses of the process (made on first use).
+func (p *Process) Symbolizer() *symbolize.Symbolizer { return p.Native().Symbolizer() }
