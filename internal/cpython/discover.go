@@ -71,6 +71,9 @@ func Discover(t target.Target) (*Interpreter, error) {
 	if firstErr != nil {
 		return nil, firstErr
 	}
+	if err := oldPython(t, cands); err != nil {
+		return nil, err
+	}
 	return nil, ErrNotPython
 }
 
