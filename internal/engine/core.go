@@ -78,7 +78,7 @@ func OpenCore(path string, opts Options) (_ *Core, err error) {
 	}
 	c.in, err = cpython.Discover(c.c)
 	if err != nil {
-		return nil, c.bundleError(c.describe(err))
+		return nil, c.describe(err)
 	}
 	c.r = cpython.NewReader(c.c, c.in)
 	c.r.Values = opts.Values
