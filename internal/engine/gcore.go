@@ -62,7 +62,7 @@ func WriteCore(pid int, out string, opts CoreFileOptions) (CoreFile, error) {
 	if err != nil || !opts.Bundle {
 		return res, err
 	}
-	files := bundleFiles(pid, corePath, warn)
+	files := bundleFiles(p.Root(), corePath, warn)
 	n, err := bundle.Write(out, corePath, files, bundle.Manifest{PID: pid}, warn)
 	res.Bytes, res.Files = n, len(files)
 	return res, err
@@ -71,8 +71,7 @@ func WriteCore(pid int, out string, opts CoreFileOptions) (CoreFile, error) {
 // bundleFiles lists what a bundle needs: every file the core maps, found
 // through the process's root (a container's files too) and matched by
 // build-id, and the Python source files of the frames in the core.
-func bundleFiles(pid int, corePath string, warn func(string)) []bundle.File {
-	root := fmt.Sprintf("/proc/%d/root", pid)
+func bundleFiles(root, corePath string, warn func(string)) []bundle.File {
 	c, err := core.Open(corePath, core.Options{Sysroot: root})
 	if err != nil {
 		warn("bundle: " + err.Error())

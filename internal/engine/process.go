@@ -343,7 +343,7 @@ func (p *Process) samePID() error {
 
 // captureError names the exit when the process is gone.
 func (p *Process) captureError(err error) error {
-	if _, serr := os.Stat(fmt.Sprintf("/proc/%d", p.pid)); serr != nil || errors.Is(err, target.ErrExited) {
+	if _, serr := live.StartTicks(p.pid); errors.Is(serr, target.ErrNoProcess) || errors.Is(err, target.ErrExited) {
 		return exitedDuring(p.pid)
 	}
 	if st, serr := live.StartTicks(p.pid); serr == nil && p.start != 0 && st != p.start {

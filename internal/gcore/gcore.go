@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -119,7 +118,7 @@ func Write(p target.Target, w io.WriterAt, opts Options) (_ Stats, err error) {
 		return st, fmt.Errorf("process %d is not stopped (no registers); a core needs a stopped process (do not use --no-block)", pid)
 	}
 	maps := p.Mappings()
-	anon := smapsAnonymous(pid)
+	anon := anonymousMappings(p)
 	segs := make([]seg, 0, len(maps))
 	for _, m := range maps {
 		s := seg{m: m, flags: permFlags(m.Perms)}
@@ -287,38 +286,15 @@ func deletedShared(path string) bool {
 		strings.HasPrefix(path, "/dev/zero") || strings.HasPrefix(path, "/dev/shm/")
 }
 
-// smapsAnonymous reports, per mapping start, whether the mapping holds
-// anonymous (copy-on-write) pages. Missing entries mean unknown.
-func smapsAnonymous(pid int) map[uint64]bool {
-	out := map[uint64]bool{}
-	b, err := readLimited("/proc/"+strconv.Itoa(pid)+"/smaps", 256<<20)
-	if err != nil {
-		return out
-	}
-	var cur uint64
-	have := false
-	for _, line := range strings.Split(string(b), "\n") {
-		if i := strings.IndexByte(line, '-'); i > 0 && !strings.Contains(line[:i], ":") {
-			if v, err := strconv.ParseUint(line[:i], 16, 64); err == nil {
-				cur, have = v, true
-				continue
-			}
-		}
-		if have && strings.HasPrefix(line, "Anonymous:") {
-			f := strings.Fields(line)
-			out[cur] = len(f) >= 2 && f[1] != "0"
+// anonymousMappings says which mappings hold copy-on-write pages, where
+// the target can tell.
+func anonymousMappings(p target.Target) map[uint64]bool {
+	if r, ok := p.(target.AnonymousReader); ok {
+		if m, err := r.AnonymousMappings(); err == nil {
+			return m
 		}
 	}
-	return out
-}
-
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, limit))
+	return map[uint64]bool{}
 }
 
 func permFlags(perms string) uint32 {

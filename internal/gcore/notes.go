@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"pyscope/internal/target"
@@ -28,67 +27,18 @@ func prstatusSize(arch target.Arch) int {
 	return (prstatusRegOff + target.PrstatusRegsSize(arch) + 4 + 7) &^ 7
 }
 
-// procInfo is what the notes need from /proc/PID beyond the Target.
-type procInfo struct {
-	state         byte
-	ppid, pgrp    int
-	sid, nice     int
-	flags         uint64
-	uid, gid      uint32
-	comm, cmdline string
-	auxv          []byte
-}
-
-func readProcInfo(pid int, warn func(string)) procInfo {
-	pi := procInfo{state: 'R'}
-	dir := "/proc/" + strconv.Itoa(pid) + "/"
-	if b, err := readLimited(dir+"stat", 1<<16); err == nil {
-		s := string(b)
-		if i := strings.LastIndexByte(s, ')'); i >= 0 {
-			f := strings.Fields(s[i+1:])
-			at := func(k int) int {
-				if k < len(f) {
-					v, _ := strconv.Atoi(f[k])
-					return v
-				}
-				return 0
-			}
-			if len(f) > 0 && len(f[0]) > 0 {
-				pi.state = f[0][0]
-			}
-			pi.ppid, pi.pgrp, pi.sid = at(1), at(2), at(3)
-			pi.nice = at(16)
-			if len(f) > 6 {
-				pi.flags, _ = strconv.ParseUint(f[6], 10, 64)
-			}
-		}
+// procInfo reads what the notes need beyond the Target: from a live
+// target's capability, else nothing (a state of R and zeros).
+func procInfo(p target.Target, warn func(string)) target.ProcessInfo {
+	pi := target.ProcessInfo{State: 'R'}
+	r, ok := p.(target.ProcessInfoReader)
+	if !ok {
+		return pi
 	}
-	if b, err := readLimited(dir+"status", 1<<16); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) < 2 {
-				continue
-			}
-			v, _ := strconv.ParseUint(f[1], 10, 32)
-			switch f[0] {
-			case "Uid:":
-				pi.uid = uint32(v)
-			case "Gid:":
-				pi.gid = uint32(v)
-			}
-		}
+	pi, err := r.ProcessInfo()
+	if len(pi.Auxv) == 0 {
+		warn(fmt.Sprintf("process %d: cannot read the auxiliary vector (%v); gdb may not find the shared libraries", p.PID(), err))
 	}
-	if b, err := readLimited(dir+"comm", 64); err == nil {
-		pi.comm = strings.TrimSuffix(string(b), "\n")
-	}
-	if b, err := readLimited(dir+"cmdline", 4096); err == nil {
-		pi.cmdline = strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " ")
-	}
-	b, err := readLimited(dir+"auxv", 1<<16)
-	if err != nil || len(b) == 0 {
-		warn(fmt.Sprintf("process %d: cannot read the auxiliary vector (%v); gdb may not find the shared libraries", pid, err))
-	}
-	pi.auxv = b
 	return pi
 }
 
@@ -97,7 +47,7 @@ func readProcInfo(pid int, warn func(string)) procInfo {
 // other thread's NT_PRSTATUS + NT_FPREGSET; pyscope's own notes last.
 func buildNotes(p target.Target, threads []target.Thread, maps []target.Mapping, warn func(string)) []byte {
 	pid := p.PID()
-	pi := readProcInfo(pid, warn)
+	pi := procInfo(p, warn)
 	fp, _ := p.(fpRegser)
 	var b bytes.Buffer
 	for i, t := range threads {
@@ -111,8 +61,8 @@ func buildNotes(p target.Target, threads []target.Thread, maps []target.Mapping,
 		addNote(&b, "CORE", ntPrstatus, prstatus(p.Arch(), t, pi, len(fpregs) > 0))
 		if i == 0 {
 			addNote(&b, "CORE", ntPrpsinfo, prpsinfo(pi, pid))
-			if len(pi.auxv) > 0 {
-				addNote(&b, "CORE", ntAuxv, pi.auxv)
+			if len(pi.Auxv) > 0 {
+				addNote(&b, "CORE", ntAuxv, pi.Auxv)
 			}
 			addNote(&b, "CORE", ntFile, fileNote(maps))
 		}
@@ -144,14 +94,14 @@ func pad(b *bytes.Buffer) {
 	}
 }
 
-func prstatus(arch target.Arch, t target.Thread, pi procInfo, fpvalid bool) []byte {
+func prstatus(arch target.Arch, t target.Thread, pi target.ProcessInfo, fpvalid bool) []byte {
 	size := prstatusSize(arch)
 	d := make([]byte, size)
 	le := binary.LittleEndian
 	le.PutUint32(d[32:], uint32(t.TID))
-	le.PutUint32(d[36:], uint32(pi.ppid))
-	le.PutUint32(d[40:], uint32(pi.pgrp))
-	le.PutUint32(d[44:], uint32(pi.sid))
+	le.PutUint32(d[36:], uint32(pi.PPID))
+	le.PutUint32(d[40:], uint32(pi.PGRP))
+	le.PutUint32(d[44:], uint32(pi.SID))
 	if t.Regs != nil && t.Regs.Arch() == arch {
 		copy(d[prstatusRegOff:], t.Regs.Prstatus())
 	}
@@ -161,12 +111,12 @@ func prstatus(arch target.Arch, t target.Thread, pi procInfo, fpvalid bool) []by
 	return d
 }
 
-func prpsinfo(pi procInfo, pid int) []byte {
+func prpsinfo(pi target.ProcessInfo, pid int) []byte {
 	d := make([]byte, prpsinfoSize)
 	le := binary.LittleEndian
 	// pr_state is the index of the state letter in the kernel's "RSDTZW".
 	st := byte(0)
-	sname := pi.state
+	sname := pi.State
 	if sname == 't' {
 		sname = 'T'
 	}
@@ -178,16 +128,16 @@ func prpsinfo(pi procInfo, pid int) []byte {
 	if sname == 'Z' {
 		d[2] = 1
 	}
-	d[3] = byte(int8(pi.nice))
-	le.PutUint64(d[8:], pi.flags)
-	le.PutUint32(d[16:], pi.uid)
-	le.PutUint32(d[20:], pi.gid)
+	d[3] = byte(int8(pi.Nice))
+	le.PutUint64(d[8:], pi.Flags)
+	le.PutUint32(d[16:], pi.UID)
+	le.PutUint32(d[20:], pi.GID)
 	le.PutUint32(d[24:], uint32(pid))
-	le.PutUint32(d[28:], uint32(pi.ppid))
-	le.PutUint32(d[32:], uint32(pi.pgrp))
-	le.PutUint32(d[36:], uint32(pi.sid))
-	copy(d[40:55], pi.comm)
-	copy(d[56:135], pi.cmdline)
+	le.PutUint32(d[28:], uint32(pi.PPID))
+	le.PutUint32(d[32:], uint32(pi.PGRP))
+	le.PutUint32(d[36:], uint32(pi.SID))
+	copy(d[40:55], pi.Comm)
+	copy(d[56:135], pi.Cmdline)
 	return d
 }
 

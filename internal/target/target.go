@@ -107,7 +107,28 @@ type (
 	CrashReader interface {
 		Crash() *CrashInfo
 	}
+	// ProcessInfoReader reads what a core's NT_PRPSINFO and NT_AUXV
+	// record of a running process.
+	ProcessInfoReader interface {
+		ProcessInfo() (ProcessInfo, error)
+	}
+	// AnonymousReader says, per mapping start, whether a mapping holds
+	// anonymous (copy-on-write) pages; a mapping it omits is unknown.
+	AnonymousReader interface {
+		AnonymousMappings() (map[uint64]bool, error)
+	}
 )
+
+// ProcessInfo is a process's state and identity, as NT_PRPSINFO records it.
+type ProcessInfo struct {
+	State         byte // R, S, D, T, t, Z
+	PPID, PGRP    int
+	SID, Nice     int
+	Flags         uint64 // the kernel's task flags
+	UID, GID      uint32
+	Comm, Cmdline string
+	Auxv          []byte // the auxiliary vector, raw; nil when unreadable
+}
 
 // CrashInfo is the signal that killed the process.
 type CrashInfo struct {
