@@ -1,0 +1,176 @@
+package engine
+
+import (
+	"errors"
+	"os/exec"
+	"strconv"
+	"testing"
+
+	"pyscope/internal/model"
+	"pyscope/internal/target"
+	"pyscope/internal/testenv"
+)
+
+// checkOracle compares every thread's Python frames with what the target
+// wrote from sys._current_frames().
+func checkOracle(t *testing.T, tg *testenv.Target, snap *model.Snapshot) {
+	t.Helper()
+	matched := 0
+	for _, th := range snap.Threads {
+		o := tg.Oracle.Thread(th.ThreadID)
+		if o == nil {
+			continue
+		}
+		matched++
+		var py []model.Frame
+		for _, f := range th.Frames {
+			if f.Kind == "python" {
+				py = append(py, f)
+			}
+		}
+		if len(py) != len(o.Frames) {
+			t.Errorf("thread %d: %d frames, the target says %d", th.NativeID, len(py), len(o.Frames))
+			continue
+		}
+		for i, f := range py {
+			if f.Function != o.Frames[i].Function || f.Line != o.Frames[i].Line || f.File != o.Frames[i].File {
+				t.Errorf("thread %d frame %d: %s %s:%d, the target says %s %s:%d", th.NativeID, i,
+					f.Function, f.File, f.Line, o.Frames[i].Function, o.Frames[i].File, o.Frames[i].Line)
+			}
+		}
+	}
+	if matched != len(tg.Oracle.Threads) {
+		t.Errorf("%d of the target's %d threads found", matched, len(tg.Oracle.Threads))
+	}
+}
+
+// TestCaptureMany opens a process once and captures it many times, as a
+// sampling profiler will: every capture matches the target's own view,
+// pauses are measured, and the process is running after each one.
+func TestCaptureMany(t *testing.T) {
+	for _, in := range testenv.Interpreters(t)[:2] {
+		t.Run(in.Name, func(t *testing.T) {
+			tg := testenv.StartTarget(t, in, "demo.py")
+			p, err := OpenProcess(tg.PID, Options{Native: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			for i := 0; i < 20; i++ {
+				c, err := p.Capture(StopAll)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Pause() <= 0 || len(c.Threads()) == 0 || c.Threads()[0].Regs == nil {
+					t.Fatalf("capture %d: pause %v, %d threads", i, c.Pause(), len(c.Threads()))
+				}
+				if err := testenv.NotStopped(tg.PID); err != nil {
+					t.Fatalf("capture %d: %v", i, err)
+				}
+				snap := p.Resolve(c)
+				if snap.Source != "live" || snap.PauseMicros <= 0 {
+					t.Errorf("capture %d: source %q pause %dµs", i, snap.Source, snap.PauseMicros)
+				}
+				checkOracle(t, tg, snap)
+			}
+			// Without stopping: no registers, no pause.
+			c, err := p.Capture(StopNone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Pause() != 0 || c.Threads()[0].Regs != nil {
+				t.Errorf("StopNone: pause %v, registers %v", c.Pause(), c.Threads()[0].Regs != nil)
+			}
+			checkOracle(t, tg, p.Resolve(c))
+			tg.CheckRunning(t)
+		})
+	}
+}
+
+// TestHold holds a process stopped, reads it, resumes it, and holds it
+// again; Close resumes a held process.
+func TestHold(t *testing.T) {
+	in := testenv.Interpreters(t)[0]
+	tg := testenv.StartTarget(t, in, "demo.py")
+	p, err := OpenProcess(tg.PID, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	h, err := p.Hold()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if testenv.NotStopped(tg.PID) == nil {
+		t.Fatal("the held process runs")
+	}
+	checkOracle(t, tg, h.Snapshot())
+	nat := h.NativeSnapshot()
+	if len(nat.Threads) < len(h.Snapshot().Threads) || nat.Threads[0].State == "" {
+		t.Errorf("native snapshot: %d threads, state %q", len(nat.Threads), nat.Threads[0].State)
+	}
+	for _, th := range h.Snapshot().Threads {
+		if th.State != "" {
+			t.Errorf("the held snapshot was changed by the native one (thread %d state %q)", th.NativeID, th.State)
+		}
+	}
+	if err := h.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.NotStopped(tg.PID); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Resume(); err == nil {
+		t.Error("a second Resume: no error")
+	}
+	if _, err := p.Hold(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.NotStopped(tg.PID); err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+	if _, err := p.Capture(StopAll); err == nil {
+		t.Error("Capture after Close: no error")
+	}
+	tg.CheckRunning(t)
+}
+
+// TestExitDuringCapture: a process that is gone when a capture starts is
+// reported as exited, not as some read error.
+func TestExitDuringCapture(t *testing.T) {
+	in := testenv.Interpreters(t)[0]
+	tg := testenv.StartTarget(t, in, "demo.py")
+	p, err := OpenProcess(tg.PID, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	tg.Cmd.Process.Kill()
+	tg.Cmd.Wait()
+	if _, err := p.Capture(StopAll); !errors.Is(err, target.ErrExited) {
+		t.Errorf("Capture of an exited process: %v, want ErrExited", err)
+	}
+}
+
+// TestSubprocesses lists a real process tree.
+func TestSubprocesses(t *testing.T) {
+	sh := exec.Command("sh", "-c", "sleep 60 & sleep 60 & sh -c 'sleep 60; true' & wait")
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sh.Process.Kill(); sh.Wait() }()
+	var got []int
+	for i := 0; i < 200 && len(got) < 4; i++ {
+		got, _ = Subprocesses(sh.Process.Pid)
+		exec.Command("sleep", "0.01").Run()
+	}
+	if len(got) != 4 {
+		t.Fatalf("Subprocesses = %v, want two sleeps, a shell and its sleep", got)
+	}
+	for _, pid := range got {
+		exec.Command("kill", "-9", strconv.Itoa(pid)).Run()
+	}
+}
