@@ -38,6 +38,7 @@ type Core struct {
 	snap    *model.Snapshot
 	snapErr error
 	nat     *native.Session
+	natSnap *model.Snapshot
 }
 
 // OpenCore opens a core file, a compressed core or a bundle (`pyscope
@@ -184,6 +185,21 @@ func (c *Core) snapshot() (*model.Snapshot, error) {
 		}
 	}
 	return snap, nil
+}
+
+// NativeSnapshot is the snapshot with native stacks merged, as dump
+// --native shows it (unwound on first use).
+func (c *Core) NativeSnapshot() (*model.Snapshot, error) {
+	snap, err := c.Snapshot()
+	if err != nil || c.opts.Native {
+		return snap, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.natSnap == nil {
+		c.natSnap = withNative(snap, c.nativeLocked(), c.c)
+	}
+	return c.natSnap, nil
 }
 
 // Close releases the core and removes an unpacked bundle.

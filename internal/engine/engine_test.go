@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -172,5 +173,47 @@ func TestSubprocesses(t *testing.T) {
 	}
 	for _, pid := range got {
 		exec.Command("kill", "-9", strconv.Itoa(pid)).Run()
+	}
+}
+
+// TestCore writes a core and a bundle of a real process with WriteCore and
+// reads them back: the same Python stacks as the target's own view, native
+// stacks on demand, and no crash (the core was taken from a running
+// process).
+func TestCore(t *testing.T) {
+	in := testenv.Interpreters(t)[0]
+	tg := testenv.StartTarget(t, in, "demo.py")
+	dir := t.TempDir()
+	for _, bundle := range []bool{false, true} {
+		path := filepath.Join(dir, "core")
+		if bundle {
+			path += ".tar.zst"
+		}
+		cf, err := WriteCore(tg.PID, path, CoreFileOptions{Bundle: bundle, Warn: func(s string) { t.Log(s) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cf.Pause <= 0 || cf.Bytes <= 0 || bundle != (cf.Files > 0) {
+			t.Errorf("WriteCore: %+v", cf)
+		}
+		tg.CheckRunning(t)
+		c, err := OpenCore(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, err := c.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snap.Source != "core" || snap.Core == nil || snap.Core.File != path || c.Crash() != nil || c.PID() != tg.PID {
+			t.Errorf("core fields: source %q core %+v crash %v pid %d", snap.Source, snap.Core, c.Crash(), c.PID())
+		}
+		checkOracle(t, tg, snap)
+		nat, err := c.NativeSnapshot()
+		if err != nil || nat == snap || nat.Threads[0].State == "" {
+			t.Errorf("NativeSnapshot: %v", err)
+		}
+		checkOracle(t, tg, nat)
+		c.Close()
 	}
 }

@@ -268,17 +268,22 @@ func (h *Held) NativeSnapshot() *model.Snapshot {
 		if h.p.held != h {
 			return
 		}
-		n := h.p.Native()
-		c := n.Capture(h.s)
-		snap := *h.snap
-		snap.Threads = slices.Clone(h.snap.Threads)
-		for i := range snap.Threads {
-			snap.Threads[i].Warnings = slices.Clip(snap.Threads[i].Warnings)
-		}
-		n.Apply(&snap, c)
-		h.natSnap = &snap
+		h.natSnap = withNative(h.snap, h.p.Native(), h.s)
 	})
 	return h.natSnap
+}
+
+// withNative returns a copy of snap with the native stacks of t (stopped,
+// or a core) merged in; snap is left as it is.
+func withNative(snap *model.Snapshot, n *native.Session, t target.Target) *model.Snapshot {
+	c := n.Capture(t)
+	cp := *snap
+	cp.Threads = slices.Clone(snap.Threads)
+	for i := range cp.Threads {
+		cp.Threads[i].Warnings = slices.Clip(cp.Threads[i].Warnings)
+	}
+	n.Apply(&cp, c)
+	return &cp
 }
 
 // Resume lets the process run again; the held view is no longer valid.
