@@ -77,7 +77,7 @@ func TestArm64ReadsX86Cores(t *testing.T) {
 					}
 					t.Logf("arm64 %s %s: %d bytes in %v", strings.Join(args[:len(args)-1], " "), filepath.Base(file), len(stdout), time.Since(t0).Round(time.Millisecond))
 					if stdout != native.stdout {
-						t.Errorf("arm64 pyscope %s differs from x86-64's:\n%s", strings.Join(args, " "), firstDiff(native.stdout, stdout))
+						t.Errorf("arm64 pyscope %s differs from x86-64's:\n%s", strings.Join(args, " "), whereParting(native.stdout, stdout))
 					}
 					if stderr != native.stderr {
 						t.Errorf("arm64 pyscope %s warns differently:\nx86-64: %s\narm64:  %s", strings.Join(args, " "), native.stderr, stderr)
@@ -103,12 +103,9 @@ func runQemu(t *testing.T, qemu, bin, dir string, args ...string) (string, strin
 	return out.String(), errb.String(), err
 }
 
-// firstDiff shows where two outputs part.
-func firstDiff(a, b string) string {
-	i := 0
-	for i < len(a) && i < len(b) && a[i] == b[i] {
-		i++
-	}
+// whereParting shows where two outputs part.
+func whereParting(a, b string) string {
+	i := firstDiff(a, b)
 	lo := max(0, i-200)
 	return "x86-64: …" + a[lo:min(len(a), i+200)] + "\narm64:  …" + b[lo:min(len(b), i+200)]
 }

@@ -88,12 +88,11 @@ func (p *Process) Open(path string) (*os.File, error) { return p.probe.Open(path
 func (p *Process) StartTime() (time.Time, error) { return p.probe.StartTime() }
 
 // Native is the process's native stack reader and symbolizer, made on
-// first use over the probe (it outlives stops).
+// first use over the probe (it outlives stops). It opens files and parses
+// CFI only when a stack is first unwound, unless Options.Native prepared
+// it while the process ran.
 func (p *Process) Native() *native.Session {
-	p.natOnce.Do(func() {
-		p.nat = native.New(p.probe, p.opts.native())
-		p.nat.Prepare()
-	})
+	p.natOnce.Do(func() { p.nat = native.New(p.probe, p.opts.native()) })
 	return p.nat
 }
 
@@ -376,7 +375,9 @@ func exitedDuring(pid int) error {
 // nativeStage merges native stacks into every capture.
 type nativeStage struct{ s *native.Session }
 
-func (n nativeStage) Prepare(target.Target, *cpython.Reader) {}
+// Prepare opens every module and parses its CFI while the process runs,
+// so that the stop only walks stacks.
+func (n nativeStage) Prepare(target.Target, *cpython.Reader) { n.s.Prepare() }
 func (n nativeStage) Capture(t target.Target, _ *cpython.Reader) Captured {
 	return nativeCaptured{n.s, n.s.Capture(t)}
 }
