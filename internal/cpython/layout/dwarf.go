@@ -14,6 +14,7 @@ type field struct {
 	Name  string   // "Code.FirstTraceable"
 	DWARF []string // alternatives, tried in order
 	Dbg   string   // _Py_DebugOffsets name, "" if none
+	Adbg  string   // _asyncio's .AsyncioDebug name (3.14+), "" if none
 	index []int    // reflect index path from Layout
 }
 
@@ -31,7 +32,7 @@ var layoutFields = func() []field {
 			if f.Type != offT {
 				continue
 			}
-			fd := field{Name: g.Name + "." + f.Name, Dbg: f.Tag.Get("dbg"), index: []int{i, j}}
+			fd := field{Name: g.Name + "." + f.Name, Dbg: f.Tag.Get("dbg"), Adbg: f.Tag.Get("adbg"), index: []int{i, j}}
 			if t := f.Tag.Get("dwarf"); t != "" {
 				fd.DWARF = strings.Split(t, "|")
 			}

@@ -110,6 +110,15 @@ var rules314 = []rule{
 	{Field: "CFunction.Ml", Anchors: []string{"Object.Type"}, Why: "PyCFunctionObject is {HEAD, m_ml, m_self, m_module, m_weakreflist, vectorcall}"},
 	{Field: "CFunction.Self", Anchors: []string{"Object.Type"}, Why: "as CFunction.Ml"},
 	{Field: "MethodDef.Name", Anchors: []string{""}, Why: "PyMethodDef is {ml_name, ml_meth, ml_flags, ml_doc}"},
+	{Field: "FutureIter.Future", Anchors: []string{""}, Why: "_asyncio's futureiterobject is {HEAD, future}"},
+	{Field: "Weakref.Object", Anchors: []string{""}, Why: "_PyWeakReference starts {HEAD, wr_object, wr_callback, hash}"},
+	{Field: "Method.Func", Anchors: []string{""}, Why: "PyMethodObject is {HEAD, im_func, im_self, im_weakreflist, vectorcall}"},
+	{Field: "Method.Self", Anchors: []string{""}, Why: "as Method.Func"},
+	{Field: "Partial.Fn", Anchors: []string{""}, Why: "functools' partialobject starts {HEAD, fn, args, kw}"},
+	{Field: "Partial.Args", Anchors: []string{""}, Why: "as Partial.Fn"},
+	{Field: "AsyncGen.ASendGen", Anchors: []string{""}, Why: "PyAsyncGenASend starts {HEAD, ags_gen}"},
+	{Field: "AsyncGen.AThrowGen", Anchors: []string{""}, Why: "PyAsyncGenAThrow starts {HEAD, agt_gen}"},
+	{Field: "AsyncGen.CoroWrapped", Anchors: []string{""}, Why: "PyCoroWrapper is {HEAD, cw_coroutine}"},
 }
 
 // absent314 are fields 3.13 has and 3.14 dropped.

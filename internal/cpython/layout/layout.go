@@ -58,6 +58,18 @@ type Layout struct {
 	// Builtin functions and methods: their repr names the C function.
 	CFunction CFunctionOffsets
 	MethodDef MethodDefOffsets
+	// asyncio (the tasks analysis): _asyncio's C futures and tasks and the
+	// objects a coroutine chain or a done callback passes through. On 3.14
+	// the Task fields come from _asyncio's .AsyncioDebug (WithAsyncio).
+	Future      FutureOffsets
+	Task        TaskOffsets
+	FutureIter  FutureIterOffsets
+	AsyncGen    AsyncGenOffsets
+	Weakref     WeakrefOffsets
+	Method      MethodOffsets
+	Partial     PartialOffsets
+	RunningLoop RunningLoopOffsets
+	LLNode      LLNodeOffsets
 }
 
 type RuntimeOffsets struct {
@@ -81,6 +93,8 @@ type InterpOffsets struct {
 	// 3.12+: pointer to this interpreter's GIL (normally &interp->_gil).
 	CevalGIL        Off `dwarf:"_is.ceval.gil" dbg:"interpreter_state.ceval_gil"`
 	GILRuntimeState Off `dwarf:"_is._gil" dbg:"interpreter_state.gil_runtime_state"`
+	// 3.14: tasks of threads that have exited (asyncio debug offsets).
+	AsyncioTasksHead Off `dwarf:"_is.asyncio_tasks_head" adbg:"asyncio_interpreter_state.asyncio_tasks_head"`
 }
 
 type ThreadOffsets struct {
@@ -99,6 +113,13 @@ type ThreadOffsets struct {
 	StatusHoldsGILBit Off `dwarf:"bit:_ts._status.holds_gil"`
 	HoldsGIL          Off `dwarf:"_ts.holds_gil"` // 3.14+: an int
 	DatastackChunk    Off `dwarf:"_ts.datastack_chunk" dbg:"thread_state.datastack_chunk"`
+	// PyThreadState_GetDict(): 3.10–3.12 keep the running event loop there.
+	Dict Off `dwarf:"_ts.dict"`
+	// 3.13+: _PyThreadStateImpl's running loop; 3.14: also the running
+	// task and the list of the thread's tasks (asyncio debug offsets).
+	AsyncioRunningLoop Off `dwarf:"_PyThreadStateImpl.asyncio_running_loop" adbg:"asyncio_thread_state.asyncio_running_loop"`
+	AsyncioRunningTask Off `dwarf:"_PyThreadStateImpl.asyncio_running_task" adbg:"asyncio_thread_state.asyncio_running_task"`
+	AsyncioTasksHead   Off `dwarf:"_PyThreadStateImpl.asyncio_tasks_head" adbg:"asyncio_thread_state.asyncio_tasks_head"`
 }
 
 // FrameOffsets describes _PyInterpreterFrame (3.11+).
@@ -134,6 +155,10 @@ type FrameObjOffsets struct {
 	Frame      Off `dwarf:"_frame.f_frame"`      // 3.11+: _PyInterpreterFrame*
 	State      Off `dwarf:"_frame.f_state"`      // 3.10
 	Gen        Off `dwarf:"_frame.f_gen"`        // 3.10
+	// 3.10: the value stack, where a suspended `yield from` keeps its
+	// iterator.
+	Valuestack Off `dwarf:"_frame.f_valuestack"`
+	Stackdepth Off `dwarf:"_frame.f_stackdepth"`
 }
 
 type CodeOffsets struct {
@@ -305,3 +330,77 @@ type GILOffsets struct {
 	Locked     Off `dwarf:"_gil_runtime_state.locked" dbg:"interpreter_state.gil_runtime_state_locked-interpreter_state.gil_runtime_state"`
 	LastHolder Off `dwarf:"_gil_runtime_state.last_holder" dbg:"interpreter_state.gil_runtime_state_holder-interpreter_state.gil_runtime_state"`
 }
+
+// FutureOffsets describes _asyncio's FutureObj, whose FutureObj_HEAD also
+// starts TaskObj (task_* members are at the same offsets).
+type FutureOffsets struct {
+	Size      Off `dwarf:"sizeof:FutureObj"`
+	Loop      Off `dwarf:"FutureObj.fut_loop"`
+	Callback0 Off `dwarf:"FutureObj.fut_callback0"`
+	Callbacks Off `dwarf:"FutureObj.fut_callbacks"` // list of (callback, context)
+	Exception Off `dwarf:"FutureObj.fut_exception"`
+	Result    Off `dwarf:"FutureObj.fut_result"`
+	State     Off `dwarf:"FutureObj.fut_state"` // int: PENDING 0, CANCELLED 1, FINISHED 2
+	// 3.14: the futures and tasks that await this one (one object, or a
+	// set when AwaitedByIsSet).
+	AwaitedBy      Off `dwarf:"FutureObj.fut_awaited_by"`
+	AwaitedByIsSet Off `dwarf:"FutureObj.fut_awaited_by_is_set"`
+}
+
+// TaskOffsets describes the members _asyncio's TaskObj adds.
+type TaskOffsets struct {
+	Size                Off `dwarf:"sizeof:TaskObj" adbg:"asyncio_task_object.size"`
+	FutWaiter           Off `dwarf:"TaskObj.task_fut_waiter"`
+	Coro                Off `dwarf:"TaskObj.task_coro" adbg:"asyncio_task_object.task_coro"`
+	Name                Off `dwarf:"TaskObj.task_name" adbg:"asyncio_task_object.task_name"` // a str; 3.13+: an int until asked
+	MustCancel          Off `dwarf:"TaskObj.task_must_cancel"`                                // an int up to 3.12
+	NumCancelsRequested Off `dwarf:"TaskObj.task_num_cancels_requested"`
+	AwaitedBy           Off `dwarf:"TaskObj.task_awaited_by" adbg:"asyncio_task_object.task_awaited_by"`
+	AwaitedByIsSet      Off `dwarf:"TaskObj.task_awaited_by_is_set" adbg:"asyncio_task_object.task_awaited_by_is_set"`
+	IsTask              Off `dwarf:"TaskObj.task_is_task" adbg:"asyncio_task_object.task_is_task"`
+	Node                Off `dwarf:"TaskObj.task_node" adbg:"asyncio_task_object.task_node"` // 3.14: in its thread's list
+}
+
+// FutureIterOffsets describes the iterator `await future` suspends on.
+type FutureIterOffsets struct {
+	Future Off `dwarf:"futureiterobject.future"`
+}
+
+// AsyncGenOffsets describes the awaitables that stand between an
+// awaiting coroutine and an async generator (or a wrapped coroutine).
+type AsyncGenOffsets struct {
+	ASendGen    Off `dwarf:"PyAsyncGenASend.ags_gen"`
+	AThrowGen   Off `dwarf:"PyAsyncGenAThrow.agt_gen"`
+	CoroWrapped Off `dwarf:"PyCoroWrapper.cw_coroutine"`
+}
+
+// WeakrefOffsets describes weakref.ref objects.
+type WeakrefOffsets struct {
+	Object Off `dwarf:"_PyWeakReference.wr_object"` // Py_None once the referent died
+}
+
+// MethodOffsets describes bound methods.
+type MethodOffsets struct {
+	Func Off `dwarf:"PyMethodObject.im_func"`
+	Self Off `dwarf:"PyMethodObject.im_self"`
+}
+
+// PartialOffsets describes functools.partial objects.
+type PartialOffsets struct {
+	Fn   Off `dwarf:"partialobject.fn"`
+	Args Off `dwarf:"partialobject.args"`
+}
+
+// RunningLoopOffsets describes _asyncio's PyRunningLoopHolder (3.10/3.11),
+// what a thread's dict holds for its running event loop.
+type RunningLoopOffsets struct {
+	Loop Off `dwarf:"PyRunningLoopHolder.rl_loop"`
+	Pid  Off `dwarf:"PyRunningLoopHolder.rl_pid"`
+}
+
+// LLNodeOffsets describes struct llist_node (3.14's task lists).
+type LLNodeOffsets struct {
+	Next Off `dwarf:"llist_node.next" dbg:"llist_node.next"`
+	Prev Off `dwarf:"llist_node.prev" dbg:"llist_node.prev"`
+}
+
