@@ -353,7 +353,7 @@ type TaskOffsets struct {
 	FutWaiter           Off `dwarf:"TaskObj.task_fut_waiter"`
 	Coro                Off `dwarf:"TaskObj.task_coro" adbg:"asyncio_task_object.task_coro"`
 	Name                Off `dwarf:"TaskObj.task_name" adbg:"asyncio_task_object.task_name"` // a str; 3.13+: an int until asked
-	MustCancel          Off `dwarf:"TaskObj.task_must_cancel"`                                // an int up to 3.12
+	MustCancel          Off `dwarf:"TaskObj.task_must_cancel"`                               // an int up to 3.12
 	NumCancelsRequested Off `dwarf:"TaskObj.task_num_cancels_requested"`
 	AwaitedBy           Off `dwarf:"TaskObj.task_awaited_by" adbg:"asyncio_task_object.task_awaited_by"`
 	AwaitedByIsSet      Off `dwarf:"TaskObj.task_awaited_by_is_set" adbg:"asyncio_task_object.task_awaited_by_is_set"`
@@ -403,4 +403,3 @@ type LLNodeOffsets struct {
 	Next Off `dwarf:"llist_node.next" dbg:"llist_node.next"`
 	Prev Off `dwarf:"llist_node.prev" dbg:"llist_node.prev"`
 }
-
