@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"pyscope/internal/analysis/tasks"
 	"pyscope/internal/engine"
 	"pyscope/internal/report"
 	"pyscope/internal/source"
@@ -16,6 +17,7 @@ import (
 
 type dumpFlags struct {
 	json    bool
+	tasks   bool
 	noBlock bool
 	color   string
 	values  valueFlags
@@ -49,6 +51,7 @@ process's files are when the core was moved to another machine.`,
 	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON (docs/json-schema.md)")
 	cmd.Flags().BoolVar(&f.noBlock, "no-block", false, "do not stop the process (the snapshot may be inconsistent)")
 	cmd.Flags().StringVar(&f.color, "color", "auto", "colour output: auto, always or never (NO_COLOR is honoured)")
+	cmd.Flags().BoolVar(&f.tasks, "tasks", false, "show the asyncio tasks of every event loop: what each awaits, as a tree, and tasks that await each other")
 	f.values.register(cmd)
 	f.native.register(cmd)
 	f.symbols.register(cmd)
@@ -61,6 +64,9 @@ func runDump(w io.Writer, arg string, f dumpFlags) error {
 	f.core.apply(&opts, f.symbols)
 	if f.noBlock {
 		opts.Stop = engine.StopNone
+	}
+	if f.tasks {
+		opts.Stages = append(opts.Stages, tasks.Stage{})
 	}
 	prog, err := engine.Open(arg, opts)
 	if err != nil {

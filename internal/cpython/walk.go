@@ -47,6 +47,7 @@ type Reader struct {
 	reprs       map[*model.Value]string  // reprs already rendered by Resolve
 	std         *stdlib                  // the target's standard library (stdlib.go)
 	stdlibCache map[uint64]bool          // module dict → in the standard library
+	aio         *asyncio                 // _asyncio's layout (asyncio.go)
 }
 
 // Retarget points the reader at another handle on the same process (e.g.

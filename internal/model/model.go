@@ -17,6 +17,10 @@ type Snapshot struct {
 	Core *Core `json:"core,omitempty"`
 	// Crash is the signal that killed the process (crash cores only).
 	Crash *Crash `json:"crash,omitempty"`
+	// Tasks are the asyncio tasks of every event loop (dump --tasks);
+	// TaskCycles are tasks that await each other: a deadlock.
+	Tasks      []Task     `json:"tasks,omitzero"`
+	TaskCycles [][]uint64 `json:"task_cycles,omitzero"`
 }
 
 // Core describes the core file a snapshot was read from.
@@ -110,3 +114,30 @@ type Frame struct {
 	Inlined      bool    `json:"inlined,omitempty"` // inlined into the next frame
 	Signal       bool    `json:"signal,omitempty"`  // a signal handler was called here
 }
+
+// Task is one asyncio task (docs/json-schema.md).
+type Task struct {
+	ID    uint64 `json:"id"` // the task object's address
+	Name  string `json:"name"`
+	State string `json:"state"` // pending, running, done or cancelled
+	// ThreadID is the thread whose event loop runs the task (its loop is
+	// running there); nil when its loop is not running.
+	ThreadID *uint64 `json:"thread_id"`
+	// Coroutine is every coroutine or generator frame the task is in,
+	// innermost first: the suspended chain, or for the running task the
+	// frames of its thread down to its coroutine.
+	Coroutine []Frame `json:"coroutine"`
+	// Awaits are the tasks it waits for, and the futures no task
+	// completes (an asyncio.sleep, an Event, a Queue); AwaitedBy the
+	// tasks that wait for it.
+	Awaits    []uint64 `json:"awaits"`
+	AwaitedBy []uint64 `json:"awaited_by"`
+	// Error says why the task could not be read whole.
+	Error string `json:"error,omitempty"`
+	// Futures describes the awaited ids that are futures, not tasks:
+	// id → their repr (for the text view).
+	Futures map[uint64]string `json:"-"`
+	// Loop is the address of the task's event loop.
+	Loop uint64 `json:"-"`
+}
+

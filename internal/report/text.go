@@ -58,6 +58,9 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 	for _, wmsg := range s.Warnings {
 		fmt.Fprintf(&b, "%swarning: %s%s\n", c.yellow, Safe(wmsg), c.reset)
 	}
+	for _, cyc := range s.TaskCycles {
+		fmt.Fprintf(&b, "%sDeadlock: %d asyncio tasks await each other (see the tasks below)%s\n", c.red, len(cyc), c.reset)
+	}
 	for _, t := range s.Threads {
 		seenGlobals := map[uint64]bool{}
 		b.WriteString("\n")
@@ -87,6 +90,7 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 		}
 		writeNativeExtras(&b, t, c)
 	}
+	writeTasks(&b, s, c)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -1,0 +1,236 @@
+"""asyncio tasks in every shape pyscope must show, and the target's own view
+of them (the tasks oracle).
+
+The main thread's loop runs a tree of named tasks: nested gather, a
+TaskGroup (3.11+), wait_for, shield, an async generator, a task awaiting
+another directly, a Task subclass, a pure-Python task, an eager task
+(3.12+), and two tasks that await each other. A second loop that is not
+running holds one task; a worker thread's loop runs a task that blocks the
+thread. Once everything is parked, a thread writes ORACLE.tasks.json:
+per task its name, state, thread, its coroutine chain walked with cr_await
+(gi_yieldfrom, ag_await) and each frame's f_lineno, innermost first, and
+which tasks it awaits by construction; then pyscope_oracle reports the
+threads.
+
+usage: python tasks.py ORACLE_PATH
+"""
+
+import asyncio
+import gc
+import inspect
+import json
+import os
+import sys
+import threading
+
+import pyscope_oracle as po
+
+HOUR = 3600
+AWAITS = {}  # task name -> names of the tasks it awaits, by construction
+CYCLE = []
+
+
+async def leaf_sleep():
+    await asyncio.sleep(HOUR)
+
+
+async def leaf_event(ev):
+    await ev.wait()
+
+
+async def child(ev):
+    await leaf_event(ev)
+
+
+async def ticker():
+    while True:
+        await asyncio.sleep(HOUR)
+        yield 1
+
+
+async def consume():
+    async for _ in ticker():
+        pass
+
+
+def named(coro, name, awaits=()):
+    AWAITS[name] = list(awaits)
+    return asyncio.create_task(coro, name=name)
+
+
+async def inner_gather():
+    x = named(leaf_sleep(), "nested-x")
+    y = named(consume(), "asyncgen-consumer")
+    await asyncio.gather(x, y)
+
+
+async def gatherer(ev):
+    a = named(child(ev), "gather-a")
+    b = named(leaf_sleep(), "gather-b")
+    inner = named(inner_gather(), "gather-inner", ["nested-x", "asyncgen-consumer"])
+    await asyncio.gather(a, b, inner)
+
+
+async def group():
+    async with asyncio.TaskGroup() as tg:
+        AWAITS["tg-a"] = AWAITS["tg-b"] = []
+        tg.create_task(leaf_sleep(), name="tg-a")
+        tg.create_task(leaf_sleep(), name="tg-b")
+
+
+async def waiting_for():
+    t = named(leaf_sleep(), "waitfor-inner")
+    await asyncio.wait_for(t, timeout=HOUR)
+
+
+async def shielding():
+    t = named(leaf_sleep(), "shield-inner")
+    await asyncio.shield(t)
+
+
+async def direct():
+    t = named(leaf_sleep(), "direct-inner")
+    await t
+
+
+async def cyclic(other):
+    await asyncio.sleep(0)
+    await other()
+
+
+class MyTask(asyncio.Task):
+    pass
+
+
+never = threading.Event()
+
+
+def block_thread():
+    never.wait()
+
+
+worker_loop = []
+
+
+async def blocker():
+    worker_loop.append(asyncio.get_running_loop())
+    await asyncio.sleep(0)
+    block_thread()
+
+
+def worker():
+    asyncio.run(blocker())
+
+
+def chain(task):
+    """The task's coroutine chain as the interpreter shows it, innermost
+    first: cr_await (gi_yieldfrom, ag_await) from its coroutine on."""
+    out = []
+    obj = task.get_coro()
+    while obj is not None and len(out) < 1000:
+        frame = getattr(obj, "cr_frame", None) or getattr(obj, "gi_frame", None) or getattr(obj, "ag_frame", None)
+        if frame is None:
+            break
+        code = frame.f_code
+        out.append({"function": code.co_name, "qualname": getattr(code, "co_qualname", code.co_name),
+                    "file": code.co_filename, "line": frame.f_lineno})
+        nxt = None
+        for attr in ("cr_await", "gi_yieldfrom", "ag_await"):
+            if hasattr(obj, attr):
+                nxt = getattr(obj, attr)
+                break
+        if nxt is not None and type(nxt).__name__ in ("async_generator_asend", "async_generator_athrow"):
+            # The object `async for` awaits: its async generator.
+            nxt = next(r for r in gc.get_referents(nxt) if inspect.isasyncgen(r))
+        obj = nxt
+    out.reverse()
+    return out
+
+
+def running_chain(task, ident):
+    """A running task's frames: its thread's, innermost first, down to its
+    coroutine."""
+    frame = sys._current_frames()[ident]
+    coro_frame = task.get_coro().cr_frame
+    out = []
+    while frame is not None:
+        code = frame.f_code
+        out.append({"function": code.co_name, "qualname": getattr(code, "co_qualname", code.co_name),
+                    "file": code.co_filename, "line": frame.f_lineno})
+        if frame is coro_frame:
+            return out
+        frame = frame.f_back
+    raise RuntimeError("the running task's coroutine is not on its thread's stack")
+
+
+def report(path, loops, running):
+    tasks = []
+    for loop, ident in loops:
+        for t in asyncio.all_tasks(loop):
+            name = t.get_name()
+            entry = {"id": id(t), "name": name, "thread_id": ident, "awaits": AWAITS.get(name)}
+            if t is running:
+                entry["state"] = "running"
+                entry["coroutine"] = running_chain(t, ident)
+            else:
+                entry["state"] = "pending"
+                entry["coroutine"] = chain(t)
+            tasks.append(entry)
+    cycle = sorted(id(t) for t in CYCLE)
+    with open(path + ".tmp", "w") as f:
+        json.dump({"tasks": tasks, "cycle": cycle, "version": list(sys.version_info[:2])}, f, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+async def main():
+    loop = asyncio.get_running_loop()
+    ev = asyncio.Event()
+    named(gatherer(ev), "gatherer", ["gather-a", "gather-b", "gather-inner"])
+    if sys.version_info >= (3, 11):
+        named(group(), "group", ["tg-a", "tg-b"])
+    named(waiting_for(), "waitfor", ["waitfor-inner"])
+    named(shielding(), "shielder", ["shield-inner"])
+    named(direct(), "direct", ["direct-inner"])
+    AWAITS["subclass-task"] = []
+    MyTask(leaf_sleep(), name="subclass-task")
+    AWAITS["py-task"] = []
+    asyncio.tasks._PyTask(leaf_sleep(), name="py-task")
+    if sys.version_info >= (3, 12):
+        AWAITS["eager-task"] = []
+        asyncio.eager_task_factory(loop, leaf_sleep(), name="eager-task")
+    a = b = None
+    a = named(cyclic(lambda: b), "cycle-a", ["cycle-b"])
+    b = named(cyclic(lambda: a), "cycle-b", ["cycle-a"])
+    CYCLE.extend([a, b])
+    # A loop that is not running, with a task it never started.
+    idle = asyncio.new_event_loop()
+    AWAITS["idle-loop-task"] = []
+    idle.create_task(leaf_sleep(), name="idle-loop-task")
+    wt = threading.Thread(target=worker, name="loop-worker", daemon=True)
+    wt.start()
+    for _ in range(5):
+        await asyncio.sleep(0.05)
+    me = asyncio.current_task()
+    AWAITS[me.get_name()] = []
+    done = asyncio.Event()
+
+    def write():
+        # The worker's loop and task, once it blocks.
+        wloop = worker_loop[0]
+        while not any(t.get_coro().cr_running for t in asyncio.all_tasks(wloop)):
+            threading.Event().wait(0.01)
+        running = next(iter(asyncio.all_tasks(wloop)))
+        AWAITS[running.get_name()] = []
+        report(os.path.abspath(sys.argv[1]) + ".tasks.json",
+               [(loop, threading.main_thread().ident), (idle, None), (wloop, wt.ident)], running)
+        po.start(expected=2)
+
+    while not worker_loop:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    threading.Thread(target=write, daemon=True).start()
+    await done.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
