@@ -140,4 +140,3 @@ type Task struct {
 	// Loop is the address of the task's event loop.
 	Loop uint64 `json:"-"`
 }
-
