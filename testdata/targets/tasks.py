@@ -166,7 +166,11 @@ def running_chain(task, ident):
 def report(path, loops, running):
     tasks = []
     for loop, ident in loops:
-        for t in asyncio.all_tasks(loop):
+        every = set(asyncio.all_tasks(loop))
+        # 3.14's all_tasks() misses pure-Python tasks: they register in
+        # asyncio.tasks' own registry, which _py_all_tasks() reads.
+        every |= set(getattr(asyncio.tasks, "_py_all_tasks", lambda loop: ())(loop))
+        for t in every:
             name = t.get_name()
             entry = {"id": id(t), "name": name, "thread_id": ident, "awaits": AWAITS.get(name)}
             if t is running:
@@ -228,7 +232,9 @@ async def main():
     while not worker_loop:
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.1)
-    threading.Thread(target=write, daemon=True).start()
+    # Written once this task is suspended below (the loop calls soon
+    # only after it yields).
+    loop.call_soon(threading.Thread(target=write, daemon=True).start)
     await done.wait()
 
 

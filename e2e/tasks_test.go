@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"pyscope/internal/testenv"
+)
+
+// tasksOracle is what testdata/targets/tasks.py writes about its tasks.
+type tasksOracle struct {
+	Tasks []struct {
+		ID        uint64      `json:"id"`
+		Name      string      `json:"name"`
+		State     string      `json:"state"`
+		ThreadID  *uint64     `json:"thread_id"`
+		Awaits    []string    `json:"awaits"`
+		Coroutine []DumpFrame `json:"coroutine"`
+	} `json:"tasks"`
+	Cycle []uint64 `json:"cycle"`
+}
+
+// DumpTask is a task of `pyscope dump --tasks --json`.
+type DumpTask struct {
+	ID        uint64      `json:"id"`
+	Name      string      `json:"name"`
+	State     string      `json:"state"`
+	ThreadID  *uint64     `json:"thread_id"`
+	Coroutine []DumpFrame `json:"coroutine"`
+	Awaits    []uint64    `json:"awaits"`
+	AwaitedBy []uint64    `json:"awaited_by"`
+	Error     string      `json:"error"`
+}
+
+type tasksDump struct {
+	Tasks      []DumpTask `json:"tasks"`
+	TaskCycles [][]uint64 `json:"task_cycles"`
+	Warnings   []string   `json:"warnings"`
+}
+
+func readTasksOracle(t *testing.T, tg *testenv.Target) *tasksOracle {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(tg.Dir, "oracle.json.tasks.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o tasksOracle
+	if err := json.Unmarshal(raw, &o); err != nil {
+		t.Fatal(err)
+	}
+	return &o
+}
+
+func dumpTasks(t *testing.T, bin, arg string) *tasksDump {
+	t.Helper()
+	r := runPyscope(t, bin, nil, "dump", "--tasks", "--json", arg)
+	if r.code != 0 {
+		t.Fatalf("pyscope dump --tasks --json %s: exit %d\n%s", arg, r.code, r.stderr)
+	}
+	var d tasksDump
+	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
+		t.Fatalf("dump is not JSON: %v", err)
+	}
+	if d.Tasks == nil || d.TaskCycles == nil {
+		t.Errorf("--tasks JSON lacks \"tasks\" or \"task_cycles\": %.300s", r.stdout)
+	}
+	return &d
+}
+
+// diffTasks compares pyscope's tasks with the target's own view.
+func diffTasks(o *tasksOracle, d *tasksDump) []string {
+	var out []string
+	got := map[uint64]DumpTask{}
+	for _, t := range d.Tasks {
+		got[t.ID] = t
+	}
+	byName := map[string]uint64{}
+	names := map[uint64]string{}
+	for _, w := range o.Tasks {
+		byName[w.Name] = w.ID
+		names[w.ID] = w.Name
+	}
+	if len(d.Tasks) != len(o.Tasks) {
+		var gn []string
+		for _, t := range d.Tasks {
+			gn = append(gn, t.Name)
+		}
+		out = append(out, fmt.Sprintf("%d tasks %v, the target has %d", len(d.Tasks), gn, len(o.Tasks)))
+	}
+	awaitedBy := map[uint64][]uint64{}
+	for _, w := range o.Tasks {
+		g, ok := got[w.ID]
+		if !ok {
+			out = append(out, fmt.Sprintf("task %q (%#x) missing", w.Name, w.ID))
+			continue
+		}
+		who := fmt.Sprintf("task %q", w.Name)
+		if g.Name != w.Name || g.State != w.State {
+			out = append(out, fmt.Sprintf("%s: name %q state %q, want %q %q", who, g.Name, g.State, w.Name, w.State))
+		}
+		if (g.ThreadID == nil) != (w.ThreadID == nil) || g.ThreadID != nil && *g.ThreadID != *w.ThreadID {
+			out = append(out, fmt.Sprintf("%s: thread %v, want %v", who, ptrStr(g.ThreadID), ptrStr(w.ThreadID)))
+		}
+		if g.Error != "" {
+			out = append(out, fmt.Sprintf("%s: error %s", who, g.Error))
+		}
+		var want, have []string
+		for _, f := range w.Coroutine {
+			want = append(want, fhLine(f)+" "+f.Qualname)
+		}
+		for _, f := range g.Coroutine {
+			have = append(have, fhLine(f)+" "+f.Qualname)
+		}
+		if !slices.Equal(want, have) {
+			out = append(out, fmt.Sprintf("%s: coroutine\n  got  %s\n  want %s", who, strings.Join(have, "\n       "), strings.Join(want, "\n       ")))
+		}
+		var wantA []uint64
+		for _, n := range w.Awaits {
+			wantA = append(wantA, byName[n])
+			awaitedBy[byName[n]] = append(awaitedBy[byName[n]], w.ID)
+		}
+		var gotA []uint64
+		for _, a := range g.Awaits {
+			if _, isTask := got[a]; isTask {
+				gotA = append(gotA, a)
+			}
+		}
+		if !sameIDs(gotA, wantA) {
+			out = append(out, fmt.Sprintf("%s: awaits tasks %v, want %v", who, nameList(gotA, names), w.Awaits))
+		}
+	}
+	for _, w := range o.Tasks {
+		if g, ok := got[w.ID]; ok && !sameIDs(g.AwaitedBy, awaitedBy[w.ID]) {
+			out = append(out, fmt.Sprintf("task %q: awaited by %v, want %v", w.Name, nameList(g.AwaitedBy, names), nameList(awaitedBy[w.ID], names)))
+		}
+	}
+	if len(d.TaskCycles) != 1 || !sameIDs(d.TaskCycles[0], o.Cycle) {
+		out = append(out, fmt.Sprintf("task cycles %v, want one: %v", d.TaskCycles, o.Cycle))
+	} else if d.TaskCycles[0][0] != slices.Min(o.Cycle) {
+		out = append(out, fmt.Sprintf("a cycle starts at its lowest id: %v", d.TaskCycles[0]))
+	}
+	return out
+}
+
+func ptrStr(p *uint64) string {
+	if p == nil {
+		return "null"
+	}
+	return strconv.FormatUint(*p, 10)
+}
+
+func sameIDs(a, b []uint64) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+func nameList(ids []uint64, names map[uint64]string) []string {
+	var out []string
+	for _, id := range ids {
+		if n, ok := names[id]; ok {
+			out = append(out, n)
+		} else {
+			out = append(out, fmt.Sprintf("%#x", id))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestTasks dumps the asyncio tasks of tasks.py, live and from a core,
+// on every interpreter, and compares them with the target's own view:
+// names, states, threads, each task's chain (cr_await walked with
+// f_lineno) and who awaits whom by construction (nested gather,
+// TaskGroup, wait_for, shield, an async generator, a task awaiting
+// another, a Task subclass, a pure-Python task, an eager task, a loop
+// that is not running, a running task, and an await cycle).
+func TestTasks(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	for _, in := range testenv.Interpreters(t) {
+		t.Run(in.Name, func(t *testing.T) {
+			t.Parallel()
+			tg := testenv.StartTarget(t, in, "tasks.py")
+			o := readTasksOracle(t, tg)
+			for _, m := range diffTasks(o, dumpTasks(t, bin, strconv.Itoa(tg.PID))) {
+				t.Error("live: " + m)
+			}
+			tg.CheckRunning(t)
+
+			r := runPyscope(t, bin, nil, "dump", "--tasks", strconv.Itoa(tg.PID))
+			if r.code != 0 {
+				t.Fatalf("dump --tasks: exit %d\n%s", r.code, r.stderr)
+			}
+			for _, w := range o.Tasks {
+				if !strings.Contains(r.stdout, "'"+w.Name+"'") {
+					t.Errorf("text: task %q missing", w.Name)
+				}
+			}
+			if !strings.Contains(r.stdout, "Deadlock: tasks await each other") {
+				t.Errorf("text: no deadlock shown:\n%s", r.stdout)
+			}
+
+			core := filepath.Join(t.TempDir(), "tasks.core")
+			pyscopeGcore(t, bin, tg, core)
+			for _, m := range diffTasks(o, dumpTasks(t, bin, core)) {
+				t.Error("core: " + m)
+			}
+		})
+	}
+}
