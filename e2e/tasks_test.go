@@ -208,11 +208,61 @@ func TestTasks(t *testing.T) {
 				t.Errorf("text: no deadlock shown:\n%s", r.stdout)
 			}
 
+			checkTaskSession(t, bin, strconv.Itoa(tg.PID), o)
+			tg.CheckRunning(t)
+
 			core := filepath.Join(t.TempDir(), "tasks.core")
 			pyscopeGcore(t, bin, tg, core)
 			for _, m := range diffTasks(o, dumpTasks(t, bin, core)) {
 				t.Error("core: " + m)
 			}
+			checkTaskSession(t, bin, core, o)
 		})
+	}
+}
+
+// checkTaskSession selects a task in a session (info tasks, task N) and
+// checks that py-bt shows its coroutine chain as the target does, and
+// that py-up and py-locals work on its frames.
+func checkTaskSession(t *testing.T, bin, arg string, o *tasksOracle) {
+	t.Helper()
+	r := runPyscope(t, bin, nil, "debug", arg, "-batch", "-ex", "info tasks")
+	if r.code != 0 {
+		t.Fatalf("debug: info tasks: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	num := ""
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if f := strings.Fields(strings.TrimPrefix(l, "*")); len(f) > 3 && slices.Contains(f, "'gather-a'") {
+			num = f[0]
+		}
+	}
+	if num == "" {
+		t.Fatalf("info tasks does not list gather-a:\n%s", r.stdout)
+	}
+	r = runPyscope(t, bin, nil, "debug", arg, "-batch", "-ex", "info tasks", "-ex", "task "+num, "-ex", "py-bt", "-ex", "py-up", "-ex", "py-up", "-ex", "py-locals")
+	if r.code != 0 {
+		t.Fatalf("debug: task %s: exit %d\n%s%s", num, r.code, r.stdout, r.stderr)
+	}
+	for _, w := range o.Tasks {
+		if w.Name != "gather-a" {
+			continue
+		}
+		var want []string
+		for _, f := range w.Coroutine {
+			want = append(want, fmt.Sprintf("File \"%s\", line %d, in %s", f.File, f.Line, f.Qualname))
+		}
+		_, bt, _ := strings.Cut(r.stdout, "Traceback (most recent call first):\n")
+		var got []string
+		for _, l := range strings.Split(bt, "\n") {
+			if strings.HasPrefix(l, "  File ") {
+				got = append(got, strings.TrimSpace(l))
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("session py-bt of task gather-a:\n got  %q\n want %q", got, want)
+		}
+	}
+	if !strings.Contains(r.stdout, "in child\n") || !strings.Contains(r.stdout, "\nev = ") {
+		t.Errorf("session: py-up to child and its locals (ev) not shown:\n%s", r.stdout)
 	}
 }

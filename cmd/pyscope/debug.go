@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"pyscope/internal/analysis/tasks"
 	"pyscope/internal/engine"
 	"pyscope/internal/repl"
 )
@@ -55,7 +56,8 @@ func runDebug(arg string, f debugFlags) error {
 	// session, SIGTERM and SIGHUP detach first.
 	sigs := make(chan os.Signal, 4)
 	repl.Claim(sigs)
-	opts := engine.Options{AfterStop: func() { repl.Claim(sigs) }, OwnSignals: true}
+	opts := engine.Options{AfterStop: func() { repl.Claim(sigs) }, OwnSignals: true,
+		Stages: []engine.Stage{tasks.Stage{}}}
 	f.core.apply(&opts, f.symbols)
 	// The session closes its program on every way out, os.Exit included:
 	// a live process is resumed, an unpacked bundle removed.

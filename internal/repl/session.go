@@ -56,6 +56,10 @@ type Session struct {
 
 	thread int // current thread number
 	frame  int // current Python frame (0 is the innermost)
+	// task is the selected asyncio task's number (0: none, the thread's
+	// frames are current); taskNums numbers tasks by id for the session.
+	task     int
+	taskNums map[uint64]int
 	nums   map[threadKey]int
 	next   int
 	warned map[string]bool
@@ -102,7 +106,7 @@ func Claim(ch chan os.Signal) {
 // returns the exit status: 1 when a scripted command failed.
 func Run(prog Program, cfg Config, sigs chan os.Signal) (code int) {
 	s := &Session{prog: prog, cfg: cfg, out: cfg.Out, lim: cfg.Limits,
-		nums: map[threadKey]int{}, next: 1, warned: map[string]bool{}}
+		nums: map[threadKey]int{}, next: 1, warned: map[string]bool{}, taskNums: map[uint64]int{}}
 	if s.lim == (cpython.Limits{}) {
 		s.lim = cpython.TerminalLimits()
 	}
@@ -405,7 +409,7 @@ func (s *Session) selectInitial() {
 
 // curFrame returns the current thread's current Python frame.
 func (s *Session) curFrame() (threadRow, *model.Frame, error) {
-	r, err := s.pyThread()
+	r, err := s.pyFrames()
 	if err != nil {
 		return r, nil, err
 	}
