@@ -60,10 +60,10 @@ type Session struct {
 	// frames are current); taskNums numbers tasks by id for the session.
 	task     int
 	taskNums map[uint64]int
-	nums   map[threadKey]int
-	next   int
-	warned map[string]bool
-	failed bool
+	nums     map[threadKey]int
+	next     int
+	warned   map[string]bool
+	failed   bool
 
 	line      *liner.State
 	interrupt atomic.Bool
