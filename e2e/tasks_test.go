@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -17,14 +18,16 @@ import (
 // tasksOracle is what testdata/targets/tasks.py writes about its tasks.
 type tasksOracle struct {
 	Tasks []struct {
-		ID        uint64      `json:"id"`
-		Name      string      `json:"name"`
-		State     string      `json:"state"`
-		ThreadID  *uint64     `json:"thread_id"`
-		Awaits    []string    `json:"awaits"`
-		Coroutine []DumpFrame `json:"coroutine"`
+		ID        uint64            `json:"id"`
+		Name      string            `json:"name"`
+		State     string            `json:"state"`
+		ThreadID  *uint64           `json:"thread_id"`
+		Awaits    []string          `json:"awaits"`
+		Coroutine []DumpFrame       `json:"coroutine"`
+		Locals    map[string]string `json:"locals"`
 	} `json:"tasks"`
-	Cycle []uint64 `json:"cycle"`
+	Cycle   []uint64 `json:"cycle"`
+	Version []int    `json:"version"`
 }
 
 // DumpTask is a task of `pyscope dump --tasks --json`.
@@ -33,10 +36,15 @@ type DumpTask struct {
 	Name      string      `json:"name"`
 	State     string      `json:"state"`
 	ThreadID  *uint64     `json:"thread_id"`
-	Coroutine []DumpFrame `json:"coroutine"`
+	Coroutine []taskFrame `json:"coroutine"`
 	Awaits    []uint64    `json:"awaits"`
 	AwaitedBy []uint64    `json:"awaited_by"`
 	Error     string      `json:"error"`
+}
+
+type taskFrame struct {
+	DumpFrame
+	Locals []valueVar `json:"locals"`
 }
 
 type tasksDump struct {
@@ -60,7 +68,7 @@ func readTasksOracle(t *testing.T, tg *testenv.Target) *tasksOracle {
 
 func dumpTasks(t *testing.T, bin, arg string) *tasksDump {
 	t.Helper()
-	r := runPyscope(t, bin, nil, "dump", "--tasks", "--json", arg)
+	r := runPyscope(t, bin, nil, "dump", "--tasks", "--locals", "--json", "--max-repr", "100000", arg)
 	if r.code != 0 {
 		t.Fatalf("pyscope dump --tasks --json %s: exit %d\n%s", arg, r.code, r.stderr)
 	}
@@ -116,7 +124,25 @@ func diffTasks(o *tasksOracle, d *tasksDump) []string {
 			want = append(want, fhLine(f)+" "+f.Qualname)
 		}
 		for _, f := range g.Coroutine {
-			have = append(have, fhLine(f)+" "+f.Qualname)
+			have = append(have, fhLine(f.DumpFrame)+" "+f.Qualname)
+		}
+		// Tasks and futures held by its coroutine show as asyncio's repr.
+		if len(g.Coroutine) > 0 {
+			outer := g.Coroutine[len(g.Coroutine)-1]
+			for name, want := range w.Locals {
+				found := false
+				for _, l := range outer.Locals {
+					if l.Name == name {
+						found = true
+						if l.Repr != want {
+							out = append(out, fmt.Sprintf("%s: local %s\n  got  %s\n  want %s", who, name, l.Repr, want))
+						}
+					}
+				}
+				if !found {
+					out = append(out, fmt.Sprintf("%s: local %s missing", who, name))
+				}
+			}
 		}
 		if !slices.Equal(want, have) {
 			out = append(out, fmt.Sprintf("%s: coroutine\n  got  %s\n  want %s", who, strings.Join(have, "\n       "), strings.Join(want, "\n       ")))
@@ -239,7 +265,11 @@ func checkTaskSession(t *testing.T, bin, arg string, o *tasksOracle) {
 	if num == "" {
 		t.Fatalf("info tasks does not list gather-a:\n%s", r.stdout)
 	}
-	r = runPyscope(t, bin, nil, "debug", arg, "-batch", "-ex", "info tasks", "-ex", "task "+num, "-ex", "py-bt", "-ex", "py-up", "-ex", "py-up", "-ex", "py-locals")
+	reg := "asyncio.tasks._scheduled_tasks"
+	if v := o.Version; len(v) == 2 && v[1] <= 11 {
+		reg = "asyncio.tasks._all_tasks"
+	}
+	r = runPyscope(t, bin, nil, "debug", arg, "-batch", "-ex", "info tasks", "-ex", "task "+num, "-ex", "py-bt", "-ex", "py-up", "-ex", "py-up", "-ex", "py-locals", "-ex", "py-print "+reg)
 	if r.code != 0 {
 		t.Fatalf("debug: task %s: exit %d\n%s%s", num, r.code, r.stdout, r.stderr)
 	}
@@ -264,5 +294,9 @@ func checkTaskSession(t *testing.T, bin, arg string, o *tasksOracle) {
 	}
 	if !strings.Contains(r.stdout, "in child\n") || !strings.Contains(r.stdout, "\nev = ") {
 		t.Errorf("session: py-up to child and its locals (ev) not shown:\n%s", r.stdout)
+	}
+	// py-print follows the registry's weakrefs to the tasks.
+	if !regexp.MustCompile(`<weakref at 0x[0-9a-f]+; to <Task pending name='[^']+' coro=<`).MatchString(r.stdout) {
+		t.Errorf("session: py-print %s does not follow its weakrefs to tasks:\n%s", reg, r.stdout)
 	}
 }

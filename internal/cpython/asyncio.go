@@ -164,9 +164,9 @@ const (
 )
 
 // futureTypeOf classifies obj's type by its base chain.
-func (v *Values) futureTypeOf(obj uint64) (futureType, uint64) {
-	a := v.r.asyncioLayout()
-	o := v.o
+func (r *Reader) futureTypeOf(obj uint64) (futureType, uint64) {
+	a := r.asyncioLayout()
+	o := r.Obj
 	t, err := o.TypeOf(obj)
 	if err != nil {
 		return notFuture, 0
@@ -192,7 +192,7 @@ func (v *Values) futureTypeOf(obj uint64) (futureType, uint64) {
 				ft = badLayout
 			}
 		case "Task", "Future":
-			if mod := v.classModule(c); mod == "asyncio.tasks" && name == "Task" {
+			if mod := r.classModule(c); mod == "asyncio.tasks" && name == "Task" {
 				ft = pyTask
 			} else if mod == "asyncio.futures" && name == "Future" {
 				ft = pyFuture
@@ -212,8 +212,8 @@ func (v *Values) futureTypeOf(obj uint64) (futureType, uint64) {
 }
 
 // classModule is a heap class's __module__, "" when unknown.
-func (v *Values) classModule(t uint64) string {
-	o := v.o
+func (r *Reader) classModule(t uint64) string {
+	o := r.Obj
 	if !o.L.Type.Dict.Valid() {
 		return ""
 	}
@@ -272,7 +272,7 @@ type Future struct {
 // Future reads obj as an asyncio Future or Task; the error is ErrNotFuture
 // (wrapped) when it is neither.
 func (v *Values) Future(obj uint64) (*Future, error) {
-	ft, t := v.futureTypeOf(obj)
+	ft, t := v.r.futureTypeOf(obj)
 	switch ft {
 	case notFuture:
 		return nil, fmt.Errorf("%s is %w", v.TypeName(obj), ErrNotFuture)

@@ -51,7 +51,11 @@ var genKinds = map[string]bool{"coroutine": true, "generator": true, "async_gene
 
 // Gen reads obj as a generator, coroutine or async generator; an error
 // when it is none of them (Cython's coroutines, for one, are not).
-func (v *Values) Gen(obj uint64) (*Gen, error) {
+func (v *Values) Gen(obj uint64) (*Gen, error) { return v.gen(obj, true) }
+
+// gen reads a generator; vars captures its frame's variables too (when the
+// reader reads variables), which a decode in progress must not do.
+func (v *Values) gen(obj uint64, vars bool) (*Gen, error) {
 	o := v.o
 	t, err := o.TypeOf(obj)
 	if err != nil {
@@ -70,12 +74,12 @@ func (v *Values) Gen(obj uint64) (*Gen, error) {
 		return nil, fmt.Errorf("generators of Python %s are not known", v.r.In.Version)
 	}
 	if v.r.In.Minor <= 10 {
-		return g, v.gen310(g, consts)
+		return g, v.gen310(g, consts, vars)
 	}
-	return g, v.gen311(g, consts)
+	return g, v.gen311(g, consts, vars)
 }
 
-func (v *Values) gen310(g *Gen, c layout.GenConsts) error {
+func (v *Values) gen310(g *Gen, c layout.GenConsts, vars bool) error {
 	o := v.o
 	L := v.r.In.Layout
 	frame, err := o.u64(g.Addr + uint64(L.Gen.Frame))
@@ -108,7 +112,7 @@ func (v *Values) gen310(g *Gen, c layout.GenConsts) error {
 		return nil
 	}
 	g.Frame = FrameRef{rawFrame{addr: frame, code: code, ip: uint64(lasti)}}
-	if v.r.Values != nil && v.r.dec != nil {
+	if vars && v.r.Values != nil && v.r.dec != nil {
 		v.r.captureVars(&g.Frame.raw, fieldOf(raw, F.Locals), fieldOf(raw, F.Globals))
 	}
 	if g.State != GenSuspended || lasti < 0 {
@@ -132,7 +136,7 @@ func (v *Values) gen310(g *Gen, c layout.GenConsts) error {
 	return nil
 }
 
-func (v *Values) gen311(g *Gen, c layout.GenConsts) error {
+func (v *Values) gen311(g *Gen, c layout.GenConsts, vars bool) error {
 	o := v.o
 	L := v.r.In.Layout
 	F := L.Frame
@@ -171,7 +175,7 @@ func (v *Values) gen311(g *Gen, c layout.GenConsts) error {
 	}
 	ip := le64(raw[F.InstrPtr:])
 	g.Frame = FrameRef{rawFrame{addr: frame, code: exe, ip: ip, owner: raw[F.Owner]}}
-	if v.r.Values != nil && v.r.dec != nil {
+	if vars && v.r.Values != nil && v.r.dec != nil {
 		v.r.captureVars(&g.Frame.raw, fieldOf(raw, F.Locals), fieldOf(raw, F.Globals))
 	}
 	if g.State != GenSuspended {

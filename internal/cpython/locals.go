@@ -414,6 +414,7 @@ func (r *Reader) beginValues() {
 		return
 	}
 	r.dec = NewDecoder(r.Obj)
+	r.dec.r = r
 	r.dec.Memoize()
 	r.reprs = map[*model.Value]string{}
 	r.globals = map[uint64][]model.Local{}

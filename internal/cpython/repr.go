@@ -241,6 +241,20 @@ func (rd *render) value(b *reprWriter, v *model.Value) {
 		default:
 			fmt.Fprintf(b, "<%s(...) at %#x>", v.Type, v.Addr)
 		}
+	case model.ValueWeakref:
+		// Python shows the referent's type and address; pyscope follows
+		// the reference and shows the referent.
+		if len(v.Items) == 0 {
+			fmt.Fprintf(b, "<weakref at %#x; dead>", v.Addr)
+		} else {
+			fmt.Fprintf(b, "<weakref at %#x; to ", v.Addr)
+			rd.value(b, v.Items[0])
+			b.WriteString(">")
+		}
+	case model.ValueGenerator:
+		fmt.Fprintf(b, "<%s object %s at %#x>", v.Type, v.Name, v.Addr)
+	case model.ValueFuture:
+		rd.future(b, v.Future)
 	case model.ValueElided:
 		writeElided(b, v)
 	case model.ValueError:
@@ -254,6 +268,34 @@ func (rd *render) value(b *reprWriter, v *model.Value) {
 	default:
 		fmt.Fprintf(b, "<%s object at %#x>", v.Type, v.Addr)
 	}
+}
+
+// future writes asyncio's repr of a Future or Task.
+func (rd *render) future(b *reprWriter, f *model.FutureValue) {
+	fmt.Fprintf(b, "<%s %s", f.Class, f.State)
+	if f.Task {
+		fmt.Fprintf(b, " name=%s", StrRepr([]rune(f.Name)))
+		if f.Coro != "" {
+			fmt.Fprintf(b, " coro=<%s>", f.Coro)
+		}
+	}
+	if f.WaitFor != nil {
+		b.WriteString(" wait_for=")
+		rd.value(b, f.WaitFor)
+	}
+	switch {
+	case f.Exception != nil:
+		b.WriteString(" exception=")
+		rd.value(b, f.Exception)
+	case f.Result != nil:
+		w := &reprWriter{keep: 1 << 20}
+		rd.value(w, f.Result)
+		b.WriteString(" result=" + reprlibCut(string(w.buf), 30))
+	}
+	if len(f.Callbacks) > 0 {
+		fmt.Fprintf(b, " cb=[%s]", strings.Join(f.Callbacks, ", "))
+	}
+	b.WriteString(">")
 }
 
 func writeElided(b *reprWriter, v *model.Value) {

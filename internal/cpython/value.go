@@ -71,12 +71,15 @@ var builtinKinds = map[string]model.ValueKind{
 	"list": model.ValueList, "set": model.ValueSet, "frozenset": model.ValueFrozenSet,
 	"dict": model.ValueDict, "function": model.ValueFunction, "module": model.ValueModule,
 	"builtin_function_or_method": model.ValueBuiltin, "builtin_method": model.ValueBuiltin,
+	"weakref": model.ValueWeakref, "weakref.ReferenceType": model.ValueWeakref,
+	"coroutine": model.ValueGenerator, "generator": model.ValueGenerator, "async_generator": model.ValueGenerator,
 }
 
 // Decoder turns objects in target memory into model.Values. It caches type
 // facts; use one per stopped target (types can change while it runs).
 type Decoder struct {
 	o     *Objects
+	r     *Reader // for asyncio futures and coroutine frames; nil: not decoded
 	types map[uint64]*typeInfo
 	st    decoding  // reused by every Decode: fewer allocations in the pause
 	bm    budgetMem // likewise
@@ -312,12 +315,41 @@ func (st *decoding) value(addr uint64, depth int) *model.Value {
 	if ti.err != nil {
 		return errValue(addr, "", ti.err)
 	}
+	if st.r != nil && (ti.kind == model.ValueInstance || ti.kind == model.ValueObject) {
+		if ft, _ := st.r.futureTypeOf(addr); ft != notFuture && ft != badLayout {
+			if st.path[addr] || depth >= st.lim.MaxDepth {
+				return &model.Value{Kind: model.ValueElided, Of: model.ValueInstance, Type: ti.name, Addr: addr, Len: -1}
+			}
+			st.path[addr] = true
+			v := st.future(addr, ti.name, depth)
+			delete(st.path, addr)
+			return v
+		}
+	}
 	v := st.newValue()
 	v.Kind, v.Type, v.Addr = ti.kind, ti.name, addr
 	o := st.o
 	L := o.L
 	var err error
 	switch ti.kind {
+	case model.ValueGenerator:
+		v.Name, err = st.strField(addr, L.Gen.Qualname, "generator qualname")
+	case model.ValueWeakref:
+		if st.path[addr] {
+			return &model.Value{Kind: model.ValueCycle, Of: ti.kind, Type: ti.name, Addr: addr}
+		}
+		if !L.Weakref.Object.Valid() {
+			err = fmt.Errorf("weakref layout unknown")
+			break
+		}
+		var p uint64
+		if p, err = o.u64(addr + uint64(L.Weakref.Object)); err == nil && validPtr(p) {
+			if _, pti := st.typeOf(p); pti.kind != model.ValueNone {
+				st.path[addr] = true
+				v.Items = []*model.Value{st.value(p, depth)}
+				delete(st.path, addr)
+			}
+		}
 	case model.ValueNone:
 	case model.ValueBool:
 		var n *big.Int

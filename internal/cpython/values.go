@@ -23,6 +23,7 @@ type Values struct {
 // NewValues returns a reader of the values of the target r reads now.
 func (r *Reader) NewValues() *Values {
 	dec := NewDecoder(r.Obj)
+	dec.r = r
 	dec.Memoize()
 	return &Values{r: r, o: r.Obj, dec: dec}
 }

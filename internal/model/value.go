@@ -29,6 +29,9 @@ const (
 	ValueElided                     // not decoded: depth or budget limit (Len items when known)
 	ValueError                      // unreadable memory or an impossible object: Err
 	ValueBuiltin                    // a builtin function or method: Name, Module (its self's type), Self
+	ValueWeakref                    // a weakref: Items[0] its referent, none when dead
+	ValueGenerator                  // a generator, coroutine or async generator: Name (its qualname)
+	ValueFuture                     // an asyncio Future or Task: Future
 )
 
 // Value is one Python object as decoded from the target: a typed tree, so
@@ -59,6 +62,21 @@ type Value struct {
 	// Of is the kind of the object a ValueCycle or ValueElided stands for.
 	Of  ValueKind
 	Err string
+	// Future describes an asyncio Future or Task.
+	Future *FutureValue
+}
+
+// FutureValue is what asyncio's repr of a Future or Task shows.
+type FutureValue struct {
+	Class     string   // __class__.__name__
+	State     string   // pending, cancelling, cancelled or finished
+	Task      bool     // a Task: Name and Coro are set
+	Name      string   // the task's name
+	Coro      string   // "main() running at app.py:12", as asyncio formats it
+	WaitFor   *Value   // the future a task waits for
+	Result    *Value   // finished with a result
+	Exception *Value   // finished with an exception
+	Callbacks []string // as asyncio formats them: "Task.task_wakeup()"
 }
 
 // Attr is one instance attribute.

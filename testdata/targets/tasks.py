@@ -179,6 +179,11 @@ def report(path, loops, running):
             else:
                 entry["state"] = "pending"
                 entry["coroutine"] = chain(t)
+                # asyncio's own repr of the futures and tasks its
+                # coroutine holds (not of the cycle's: asyncio's repr of a
+                # task that waits for itself recurses until it fails).
+                entry["locals"] = {k: repr(v) for k, v in t.get_coro().cr_frame.f_locals.items()
+                                   if isinstance(v, asyncio.Future) and v not in CYCLE and t not in CYCLE}
             tasks.append(entry)
     cycle = sorted(id(t) for t in CYCLE)
     with open(path + ".tmp", "w") as f:
