@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"pyscope/internal/testenv"
 )
@@ -298,5 +299,59 @@ func checkTaskSession(t *testing.T, bin, arg string, o *tasksOracle) {
 	// py-print follows the registry's weakrefs to the tasks.
 	if !regexp.MustCompile(`<weakref at 0x[0-9a-f]+; to <Task pending name='[^']+' coro=<`).MatchString(r.stdout) {
 		t.Errorf("session: py-print %s does not follow its weakrefs to tasks:\n%s", reg, r.stdout)
+	}
+}
+
+// TestManyTasks dumps 10,000 pending tasks on 3.11 (Debian) and 3.14, within
+// the resource bounds of docs/reliability.md: every task is found, with
+// its chain, awaited by the parent that gathers them.
+func TestManyTasks(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	for _, in := range testenv.Interpreters(t) {
+		if in.Name != "debian-3.11" && in.Minor != "3.14" {
+			continue
+		}
+		t.Run(in.Name, func(t *testing.T) {
+			tg := testenv.StartTarget(t, in, "many_tasks.py")
+			raw, err := os.ReadFile(filepath.Join(tg.Dir, "oracle.json.tasks.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var o struct {
+				N      int    `json:"n"`
+				Parent uint64 `json:"parent"`
+			}
+			if err := json.Unmarshal(raw, &o); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			d := dumpTasks(t, bin, strconv.Itoa(tg.PID))
+			el := time.Since(start)
+			t.Logf("%d tasks in %v", len(d.Tasks), el)
+			tg.CheckRunning(t)
+			workers := 0
+			for _, tk := range d.Tasks {
+				if tk.ID == o.Parent {
+					if len(tk.Awaits) != o.N {
+						t.Errorf("parent awaits %d tasks, want %d", len(tk.Awaits), o.N)
+					}
+					continue
+				}
+				if !strings.HasPrefix(tk.Name, "worker-") {
+					continue
+				}
+				workers++
+				if len(tk.Coroutine) < 3 || tk.Coroutine[len(tk.Coroutine)-1].Function != "worker" ||
+					len(tk.AwaitedBy) != 1 || tk.AwaitedBy[0] != o.Parent || tk.State != "pending" {
+					t.Fatalf("task %s: state %s, awaited by %v, chain %+v", tk.Name, tk.State, tk.AwaitedBy, tk.Coroutine)
+				}
+			}
+			if workers != o.N {
+				t.Errorf("%d worker tasks, want %d", workers, o.N)
+			}
+			if el > 30*time.Second {
+				t.Errorf("dumping %d tasks took %v", o.N, el)
+			}
+		})
 	}
 }

@@ -659,3 +659,14 @@ func (v *Values) NativeTasks(interp uint64, threads []ThreadState) ([]uint64, er
 // AsyncioReason says why C tasks cannot be read in this target ("" when
 // they can).
 func (v *Values) AsyncioReason() string { return v.r.asyncioLayout().Reason }
+
+// Items lists the item pointers of a list or tuple (or a subclass).
+func (v *Values) Items(obj uint64) ([]uint64, error) {
+	switch {
+	case v.o.hasFlag(obj, tpflagsTupleSub):
+		return v.o.TupleItems(obj)
+	case v.o.hasFlag(obj, tpflagsListSub):
+		return v.listItems(obj)
+	}
+	return nil, fmt.Errorf("%s is not a list or tuple", v.TypeName(obj))
+}

@@ -320,8 +320,13 @@ func (c *capture) task(id uint64) *rawTask {
 	}
 	if c.future(leaf) != nil {
 		c.index(leaf)
+		seen := map[uint64]bool{}
 		for _, a := range c.resolve(leaf, map[uint64]bool{id: true}) {
-			t.awaits = appendNew(t.awaits, a)
+			if seen[a] {
+				continue
+			}
+			seen[a] = true
+			t.awaits = append(t.awaits, a)
 			if af := c.future(a); af != nil && !af.IsTask {
 				t.futures[a] = c.describe(a, af)
 			}
@@ -349,7 +354,8 @@ func (c *capture) resolve(x uint64, seen map[uint64]bool) []uint64 {
 	var out []uint64
 	if strings.HasSuffix(c.v.TypeName(x), "_GatheringFuture") {
 		if ch, err := c.v.Attr(x, "_children"); err == nil {
-			for _, child := range c.listItems(ch) {
+			items, _ := c.v.Items(ch)
+			for _, child := range items {
 				c.index(child)
 				out = append(out, c.resolve(child, seen)...)
 			}
@@ -360,19 +366,6 @@ func (c *capture) resolve(x uint64, seen map[uint64]bool) []uint64 {
 	}
 	if len(out) == 0 {
 		return []uint64{x}
-	}
-	return out
-}
-
-// listItems reads a list (or tuple) through the value reader.
-func (c *capture) listItems(l uint64) []uint64 {
-	var out []uint64
-	for i := int64(0); i < 1<<16; i++ {
-		it, err := c.v.Item(l, cpython.Key{Kind: cpython.KeyInt, Int: i})
-		if err != nil {
-			break
-		}
-		out = append(out, it)
 	}
 	return out
 }
