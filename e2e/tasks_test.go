@@ -67,9 +67,9 @@ func readTasksOracle(t *testing.T, tg *testenv.Target) *tasksOracle {
 	return &o
 }
 
-func dumpTasks(t *testing.T, bin, arg string) *tasksDump {
+func dumpTasks(t *testing.T, bin, arg string, more ...string) *tasksDump {
 	t.Helper()
-	r := runPyscope(t, bin, nil, "dump", "--tasks", "--locals", "--json", "--max-repr", "100000", arg)
+	r := runPyscope(t, bin, nil, append(append([]string{"dump", "--tasks", "--json"}, more...), arg)...)
 	if r.code != 0 {
 		t.Fatalf("pyscope dump --tasks --json %s: exit %d\n%s", arg, r.code, r.stderr)
 	}
@@ -217,7 +217,7 @@ func TestTasks(t *testing.T) {
 			t.Parallel()
 			tg := testenv.StartTarget(t, in, "tasks.py")
 			o := readTasksOracle(t, tg)
-			for _, m := range diffTasks(o, dumpTasks(t, bin, strconv.Itoa(tg.PID))) {
+			for _, m := range diffTasks(o, dumpTasks(t, bin, strconv.Itoa(tg.PID), "--locals", "--max-repr", "100000")) {
 				t.Error("live: " + m)
 			}
 			tg.CheckRunning(t)
@@ -240,7 +240,7 @@ func TestTasks(t *testing.T) {
 
 			core := filepath.Join(t.TempDir(), "tasks.core")
 			pyscopeGcore(t, bin, tg, core)
-			for _, m := range diffTasks(o, dumpTasks(t, bin, core)) {
+			for _, m := range diffTasks(o, dumpTasks(t, bin, core, "--locals", "--max-repr", "100000")) {
 				t.Error("core: " + m)
 			}
 			checkTaskSession(t, bin, core, o)
