@@ -276,3 +276,27 @@ func checkLiveAsyncio(t *testing.T, python, minor string, l *Layout) {
 	}
 	eq("top of a generator's stack in yield from", top, yf)
 }
+
+// FuzzParseAsyncioDebug: any bytes parse or fail cleanly, and what parses
+// has every offset inside its struct.
+func FuzzParseAsyncioDebug(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(make([]byte, AsyncioDebugLen("3.14")))
+	real := []byte{0xa8, 0, 0, 0, 0, 0, 0, 0, 0x88, 0, 0, 0, 0, 0, 0, 0, 0x60, 0, 0, 0, 0, 0, 0, 0, 0x6c, 0, 0, 0, 0, 0, 0, 0,
+		0x6d, 0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0x98, 0, 0, 0, 0, 0, 0, 0, 0x48, 0x72, 0x03, 0, 0, 0, 0, 0,
+		0x80, 0x2a, 0, 0, 0, 0, 0, 0, 0xa8, 0x03, 0, 0, 0, 0, 0, 0, 0x60, 0x03, 0, 0, 0, 0, 0, 0, 0x68, 0x03, 0, 0, 0, 0, 0, 0,
+		0x70, 0x03, 0, 0, 0, 0, 0, 0}
+	f.Add(real)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := ParseAsyncioDebug("3.14", b)
+		if err != nil {
+			return
+		}
+		l := WithAsyncio(&Layout{}, a)
+		for _, o := range []Off{l.Task.Coro, l.Task.Name, l.Task.Node, l.Future.State, l.Task.FutWaiter} {
+			if o > Off(a.Values["asyncio_task_object.size"]) {
+				t.Fatalf("offset %d past the task's %d bytes", o, a.Values["asyncio_task_object.size"])
+			}
+		}
+	})
+}
