@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -30,6 +31,7 @@ func dwarfLayout(t target.Target, ef *elfx.File, in *Interpreter) (*layout.Layou
 		return nil, nil // the reference build itself: the table is its DWARF
 	}
 	var src *elf.File
+	var raw io.ReaderAt // the file src reads, for elfx.LoadDWARF
 	var key string
 	if buildID != "" {
 		key = "buildid-" + buildID
@@ -41,10 +43,11 @@ func dwarfLayout(t target.Target, ef *elfx.File, in *Interpreter) (*layout.Layou
 		if err == nil {
 			defer f.Close()
 			src, _ = elf.NewFile(f)
+			raw = f
 		}
 	}
 	if src == nil && ef.Section(".debug_info") != nil {
-		src = ef.File
+		src, raw = ef.File, ef.Raw()
 		if key == "" {
 			st, err := os.Stat(ef.Path)
 			if err == nil {
@@ -72,7 +75,13 @@ func dwarfLayout(t target.Target, ef *elfx.File, in *Interpreter) (*layout.Layou
 				err = fmt.Errorf("malformed DWARF: %v", r)
 			}
 		}()
-		d, derr := src.DWARF()
+		// Only the sections the layout reads, shared with the native
+		// symbolizer (elfx.LoadDWARF).
+		id := ""
+		if buildID != "" {
+			id = "build-id:" + buildID
+		}
+		d, derr := elfx.LoadDWARF(src, raw, id, false)
 		if derr != nil {
 			err = derr
 			return

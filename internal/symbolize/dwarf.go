@@ -3,6 +3,8 @@ package symbolize
 import (
 	"debug/dwarf"
 	"sort"
+
+	"pyscope/internal/elfx"
 )
 
 // Bounds on untrusted DWARF.
@@ -22,6 +24,10 @@ type dwarfInfo struct {
 	cus   []cuRange // sorted by lo
 	units map[dwarf.Offset]*unit
 	names map[dwarf.Offset]string
+	// sec and v: the sections are read, and the units loaded, on demand
+	// (lazy.go); nil when everything was read up front.
+	sec *elfx.DWARFSections
+	v   *view
 }
 
 type cuRange struct {
@@ -31,8 +37,33 @@ type cuRange struct {
 
 type unit struct {
 	entry *dwarf.Entry
-	funcs []*fn // top-level subprograms, in DIE order
-	lines []lineRow
+	d     *dwarf.Data
+	files []*dwarf.LineFile
+	// top lists the subprograms not nested in another one, in DIE order;
+	// the tree under each (inlined calls) is read when a PC falls in it.
+	top []*topFn
+	// The line table is indexed by sequence and a sequence decoded when a
+	// PC falls in it: a unit of a link-time optimised build has hundreds
+	// of thousands of rows.
+	lr   *dwarf.LineReader
+	seqs []lineSeq
+}
+
+// lineSeq is one sequence of a line table: rows from lo, ending at hi.
+type lineSeq struct {
+	lo, hi uint64
+	pos    dwarf.LineReaderPos
+	// The row kept before it (the previous sequence's end), for the
+	// filter in keepRow.
+	prev    lineRow
+	hasPrev bool
+}
+
+type topFn struct {
+	off    dwarf.Offset
+	ranges [][2]uint64
+	f      *fn
+	read   bool
 }
 
 type fn struct {
@@ -98,16 +129,23 @@ func (dw *dwarfInfo) lookup(pc uint64) (out []Symbol) {
 		if u == nil {
 			continue
 		}
-		if out := u.lookup(pc); len(out) > 0 {
+		if out := dw.lookupUnit(u, pc); len(out) > 0 {
 			return out
 		}
 	}
 	return nil
 }
 
-func (u *unit) lookup(pc uint64) []Symbol {
+func (dw *dwarfInfo) lookupUnit(u *unit, pc uint64) []Symbol {
 	var chain []*fn
-	level := u.funcs
+	var level []*fn
+	for _, t := range u.top {
+		if inRanges(t.ranges, pc) {
+			if f := dw.fnTree(u, t); f != nil {
+				level = append(level, f)
+			}
+		}
+	}
 	for depth := 0; depth < maxInlineNest; depth++ {
 		var hit *fn
 		for _, f := range level {
@@ -159,12 +197,69 @@ func inRanges(rs [][2]uint64, pc uint64) bool {
 	return false
 }
 
+// line finds the row for pc as if every row were sorted by address (end of
+// sequence rows first at equal addresses) and the last one at or before pc
+// taken; an end of sequence there means no line.
 func (u *unit) line(pc uint64) (string, int) {
-	i := sort.Search(len(u.lines), func(i int) bool { return u.lines[i].addr > pc }) - 1
-	if i < 0 || u.lines[i].endSeq {
+	var best lineRow
+	have := false
+	better := func(r lineRow) bool {
+		return !have || r.addr > best.addr || (r.addr == best.addr && !(r.endSeq && !best.endSeq))
+	}
+	for i := range u.seqs {
+		sq := &u.seqs[i]
+		if sq.lo > pc {
+			continue
+		}
+		if sq.hi <= pc {
+			if end := (lineRow{addr: sq.hi, endSeq: true}); better(end) {
+				best, have = end, true
+			}
+			continue
+		}
+		u.lr.Seek(sq.pos)
+		last, hasLast := sq.prev, sq.hasPrev
+		var le dwarf.LineEntry
+		for n := 0; n < maxLineRows; n++ {
+			if u.lr.Next(&le) != nil {
+				break
+			}
+			row := rowOf(&le)
+			if row.addr > pc {
+				break
+			}
+			if !keepRow(row, &le, last, hasLast) {
+				continue
+			}
+			last, hasLast = row, true
+			if better(row) {
+				best, have = row, true
+			}
+			if row.endSeq {
+				break
+			}
+		}
+	}
+	if !have || best.endSeq {
 		return "", 0
 	}
-	return u.lines[i].file, u.lines[i].line
+	return best.file, best.line
+}
+
+func rowOf(le *dwarf.LineEntry) lineRow {
+	name := ""
+	if le.File != nil {
+		name = le.File.Name
+	}
+	return lineRow{addr: le.Address, file: name, line: le.Line, endSeq: le.EndSequence}
+}
+
+// keepRow: like gdb, a non-statement row switching file at the same
+// address as the row before is an inlining artefact, and line 0 is no
+// line.
+func keepRow(row lineRow, le *dwarf.LineEntry, last lineRow, hasLast bool) bool {
+	return row.endSeq || (row.line != 0 &&
+		(le.IsStmt || !hasLast || row.addr != last.addr || row.file == last.file))
 }
 
 // unit parses a compilation unit's functions and line table once.
@@ -173,8 +268,12 @@ func (dw *dwarfInfo) unit(off dwarf.Offset) *unit {
 		return u
 	}
 	dw.units[off] = nil
-	r := dw.d.Reader()
-	r.Seek(off)
+	d := dw.data(off)
+	if d == nil {
+		return nil
+	}
+	r := d.Reader()
+	r.Seek(dw.firstEntry(off))
 	cu, err := r.Next()
 	if err != nil || cu == nil {
 		return nil
@@ -183,70 +282,116 @@ func (dw *dwarfInfo) unit(off dwarf.Offset) *unit {
 	var files []*dwarf.LineFile
 	if lr, err := dw.lineReader(cu); err == nil && lr != nil {
 		files = lr.Files()
+		u.lr = lr
 		var le dwarf.LineEntry
 		var last lineRow
-		for len(u.lines) < maxLineRows {
+		hasLast := false
+		open := -1
+		for n := 0; n < maxLineRows; n++ {
+			pos := lr.Tell()
 			if err := lr.Next(&le); err != nil {
 				break
 			}
-			name := ""
-			if le.File != nil {
-				name = le.File.Name
+			row := rowOf(&le)
+			if open < 0 {
+				u.seqs = append(u.seqs, lineSeq{lo: row.addr, pos: pos, prev: last, hasPrev: hasLast})
+				open = len(u.seqs) - 1
 			}
-			row := lineRow{addr: le.Address, file: name, line: le.Line, endSeq: le.EndSequence}
-			// Like gdb: a non-statement row switching file at the same
-			// address is an inlining artefact, and line 0 is no line.
-			if !row.endSeq && (row.line == 0 ||
-				(!le.IsStmt && len(u.lines) > 0 && row.addr == last.addr && row.file != last.file)) {
-				continue
+			if keepRow(row, &le, last, hasLast) {
+				last, hasLast = row, true
 			}
-			u.lines = append(u.lines, row)
-			last = row
+			if row.endSeq {
+				u.seqs[open].hi = row.addr
+				open = -1
+			}
 		}
-		// End-of-sequence rows first at equal addresses, so a sequence
-		// starting where another ends wins.
-		sort.SliceStable(u.lines, func(i, j int) bool {
-			a, b := u.lines[i], u.lines[j]
-			if a.addr != b.addr {
-				return a.addr < b.addr
-			}
-			return a.endSeq && !b.endSeq
-		})
+		if open >= 0 {
+			u.seqs = u.seqs[:open] // no end: not a sequence
+		}
 	}
+	u.d, u.files = d, files
 	if !cu.Children {
 		dw.units[off] = u
 		return u
 	}
-	// Walk the DIE tree; lexical blocks and other scopes are transparent.
-	type level struct {
-		f    *fn // nil for a non-function scope
-		list *[]*fn
-	}
-	stack := []level{{list: &u.funcs}}
-	for n := 0; n < maxDIEsPerCU; n++ {
+	// Index the subprograms; other scopes (namespaces, classes) are
+	// entered, subprograms' own trees skipped.
+	depth := 1
+	for n := 0; n < maxDIEsPerCU && depth > 0; n++ {
 		e, err := r.Next()
 		if err != nil || e == nil {
 			break
 		}
 		if e.Tag == 0 {
-			if len(stack) == 1 {
-				break
+			depth--
+			continue
+		}
+		if e.Tag == dwarf.TagSubprogram {
+			if rs, _ := d.Ranges(e); len(rs) > 0 {
+				u.top = append(u.top, &topFn{off: e.Offset, ranges: rs})
 			}
+			if e.Children {
+				r.SkipChildren()
+			}
+			continue
+		}
+		if e.Children {
+			if depth >= 1024 {
+				r.SkipChildren()
+				continue
+			}
+			depth++
+		}
+	}
+	dw.units[off] = u
+	return u
+}
+
+// fnTree reads the tree of a subprogram: its inlined calls (and nested
+// subprograms), through lexical blocks and other scopes, which are
+// transparent.
+func (dw *dwarfInfo) fnTree(u *unit, t *topFn) *fn {
+	if t.read {
+		return t.f
+	}
+	t.read = true
+	r := u.d.Reader()
+	r.Seek(t.off)
+	e, err := r.Next()
+	if err != nil || e == nil {
+		return nil
+	}
+	root := &fn{ranges: t.ranges, name: dw.name(e, 0)}
+	t.f = root
+	if !e.Children {
+		return root
+	}
+	type level struct {
+		f    *fn // nil for a non-function scope
+		list *[]*fn
+	}
+	stack := []level{{f: root, list: &root.children}}
+	for n := 0; n < maxDIEsPerCU && len(stack) > 0; n++ {
+		e, err := r.Next()
+		if err != nil || e == nil {
+			break
+		}
+		if e.Tag == 0 {
 			stack = stack[:len(stack)-1]
 			continue
 		}
 		parent := stack[len(stack)-1]
 		var f *fn
 		if e.Tag == dwarf.TagSubprogram || e.Tag == dwarf.TagInlinedSubroutine {
-			rs, _ := dw.d.Ranges(e)
+			rs, _ := u.d.Ranges(e)
 			if len(rs) > 0 {
 				f = &fn{ranges: rs, name: dw.name(e, 0), inlined: e.Tag == dwarf.TagInlinedSubroutine}
 				if f.inlined {
 					if v, ok := e.Val(dwarf.AttrCallLine).(int64); ok {
 						f.callLine = int(v)
 					}
-					if v, ok := e.Val(dwarf.AttrCallFile).(int64); ok && v >= 0 && int(v) < len(files) && files[v] != nil {
-						f.callFile = files[v].Name
+					if v, ok := e.Val(dwarf.AttrCallFile).(int64); ok && v >= 0 && int(v) < len(u.files) && u.files[v] != nil {
+						f.callFile = u.files[v].Name
 					}
 				}
 				*parent.list = append(*parent.list, f)
@@ -264,8 +409,7 @@ func (dw *dwarfInfo) unit(off dwarf.Offset) *unit {
 			}
 		}
 	}
-	dw.units[off] = u
-	return u
+	return root
 }
 
 // name resolves a function's name, following abstract_origin and
@@ -288,7 +432,11 @@ func (dw *dwarfInfo) name(e *dwarf.Entry, depth int) string {
 		if s, ok := dw.names[ref]; ok {
 			return s
 		}
-		r := dw.d.Reader()
+		d := dw.data(ref)
+		if d == nil {
+			continue
+		}
+		r := d.Reader()
 		r.Seek(ref)
 		t, err := r.Next()
 		if err != nil || t == nil {
@@ -307,7 +455,7 @@ func (dw *dwarfInfo) name(e *dwarf.Entry, depth int) string {
 // lineHeaderOK.
 func (dw *dwarfInfo) lineReader(cu *dwarf.Entry) (*dwarf.LineReader, error) {
 	off, ok := cu.Val(dwarf.AttrStmtList).(int64)
-	if !ok {
+	if !ok || !dw.lineUpto(off) {
 		return nil, errBadLineHeader
 	}
 	// Without the raw section (old .zdebug_ compression) there is nothing
@@ -315,5 +463,9 @@ func (dw *dwarfInfo) lineReader(cu *dwarf.Entry) (*dwarf.LineReader, error) {
 	if dw.line != nil && !lineHeaderOK(dw.line, off) {
 		return nil, errBadLineHeader
 	}
-	return dw.d.LineReader(cu)
+	d := dw.data(cu.Offset)
+	if d == nil {
+		return nil, errBadLineHeader
+	}
+	return d.LineReader(cu)
 }

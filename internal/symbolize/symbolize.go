@@ -4,7 +4,6 @@
 package symbolize
 
 import (
-	"debug/dwarf"
 	"debug/elf"
 	"sort"
 	"sync"
@@ -77,6 +76,9 @@ func (s *Symbolizer) Close() {
 	defer s.mu.Unlock()
 	for _, m := range s.mods {
 		m.cache.save()
+		if m.dw != nil {
+			m.dw.v.free()
+		}
 		if m.debug != nil {
 			m.debug.Close()
 		}
@@ -141,12 +143,18 @@ type module struct {
 
 	cacheDone bool
 	cache     *symCache
+
+	strtabs [][]byte // string tables of raw symbol tables (symtab.go)
 }
 
+// sym is a function symbol; its name is str, or for one read raw the
+// NUL-terminated string at name in strtabs[tab].
 type sym struct {
 	addr, size uint64
-	name       string
-	rank       int
+	str        string
+	name       uint32
+	tab        int8 // -1: str
+	rank       int8
 }
 
 func (s *Symbolizer) module(em *elfx.Module, remote bool) *module {
@@ -204,11 +212,16 @@ func (m *module) loadSyms() {
 			case elf.STB_WEAK:
 				rank = 1
 			}
-			m.syms = append(m.syms, sym{addr: e.Value, size: e.Size, name: e.Name, rank: rank})
+			m.syms = append(m.syms, sym{addr: e.Value, size: e.Size, str: e.Name, tab: -1, rank: int8(rank)})
 		}
 	}
-	add(m.debug, false)
-	add(m.file, false)
+	// The .symtab of a debug file has tens of thousands of entries: read
+	// them raw rather than as elf.Symbols (see symtab.go).
+	for _, f := range []*elfx.File{m.debug, m.file} {
+		if !m.addSymtab(f) {
+			add(f, false)
+		}
+	}
 	add(m.file, true)
 	// One symbol per address: the sized, most global one, first seen.
 	sort.SliceStable(m.syms, func(i, j int) bool {
@@ -296,38 +309,50 @@ func (m *module) lookupSlow(vaddr uint64) []Symbol {
 			if s, ok := m.symbol(vaddr); ok {
 				last.Offset = vaddr - s.addr
 				if last.Function == "" {
-					last.Function = demangleName(s.name)
+					last.Function = demangleName(m.symName(s))
 				}
 			}
 			return out
 		}
 	}
 	if s, ok := m.symbol(vaddr); ok {
-		return []Symbol{{Function: demangleName(s.name), Module: m.em.Path, Offset: vaddr - s.addr}}
+		return []Symbol{{Function: demangleName(m.symName(s)), Module: m.em.Path, Offset: vaddr - s.addr}}
 	}
 	return []Symbol{{Module: m.em.Path, Offset: vaddr}}
 }
 
+// loadDWARF indexes the DWARF of the first file that has some: only the
+// sections symbolization reads, and of those only the compilation units
+// and line tables of the PCs looked up (lazy.go) when .debug_aranges says
+// where they are.
 func loadDWARF(files ...*elfx.File) (dw *dwarfInfo) {
 	for _, f := range files {
 		if f == nil || !f.HasDWARF() {
 			continue
 		}
-		var d *dwarf.Data
-		func() {
-			defer func() { _ = recover() }()
-			d, _ = f.DWARF()
-		}()
-		if d != nil {
-			if dw := newDWARFInfo(d); dw != nil {
-				if s := f.Section(".debug_line"); s != nil {
-					func() {
-						defer func() { _ = recover() }()
-						dw.line, _ = s.Data()
-					}()
-				}
+		id := ""
+		if b := f.BuildID(); b != "" {
+			id = "build-id:" + b
+		}
+		if f.Type != elf.ET_REL {
+			sec, err := elfx.Sections(f.File, f.Raw(), id)
+			if err != nil {
+				continue
+			}
+			if dw := newLazyDWARFInfo(sec); dw != nil {
+				dw.sec, dw.line = sec, sec.Line.Bytes()
 				return dw
 			}
+		}
+		d, err := elfx.LoadDWARF(f.File, f.Raw(), id, true)
+		if err != nil || d == nil {
+			continue
+		}
+		if dw := newDWARFInfo(d); dw != nil {
+			if sec, err := elfx.Sections(f.File, f.Raw(), id); err == nil && f.Type != elf.ET_REL {
+				dw.line = sec.Line.Bytes()
+			}
+			return dw
 		}
 	}
 	return nil
