@@ -13,6 +13,7 @@ package bundle
 import (
 	"archive/tar"
 	"bufio"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,7 +68,8 @@ func Write(out, corePath string, files []File, m Manifest, warn func(string)) (n
 			os.Remove(tmp.Name())
 		}
 	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
+	sum := sha256.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(tmp, sum), 1<<20)
 	zw, err := zstd.NewWriter(bw, zstd.WithEncoderLevel(zstd.SpeedFastest))
 	if err != nil {
 		return 0, err
@@ -116,6 +118,9 @@ func Write(out, corePath string, files []File, m Manifest, warn func(string)) (n
 		return 0, err
 	}
 	if err := bw.Flush(); err != nil {
+		return 0, fmt.Errorf("writing %s: %v", out, err)
+	}
+	if _, err := tmp.Write(trailer(sum.Sum(nil))); err != nil {
 		return 0, fmt.Errorf("writing %s: %v", out, err)
 	}
 	st, _ := tmp.Stat()
@@ -220,42 +225,68 @@ func Is(p string) bool {
 
 // Bundle is an unpacked bundle.
 type Bundle struct {
-	Dir      string // temporary directory holding everything
+	Dir      string // directory holding everything
 	Core     string // the core file
 	Root     string // sysroot for the core's files
 	Manifest Manifest
 	// Truncated names the entry where the archive broke off ("" when
 	// complete): it and every later file are missing.
 	Truncated string
+	// lock is held (shared) on a cached bundle while it is open; nil for
+	// a temporary one, which Close removes.
+	lock *os.File
 }
 
-// Open unpacks a bundle into a new directory under tmpDir (os.TempDir()
-// when empty). Entry names are confined to that directory; only regular
-// files are created. Close removes the directory.
-func Open(p, tmpDir string) (b *Bundle, err error) {
+// Open unpacks a bundle. With tmpDir "" it is unpacked once into the cache
+// (see cached.go) and later opens find it there; otherwise into a new
+// directory under tmpDir that Close removes. Entry names are confined to
+// the directory; only regular files are created.
+func Open(p, tmpDir string) (*Bundle, error) {
+	if tmpDir == "" {
+		b, err := openCached(p)
+		if err != errNoCache {
+			return b, err
+		}
+	}
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open bundle: %v", err)
 	}
 	defer f.Close()
-	zr, err := zstd.NewReader(bufio.NewReaderSize(f, 1<<20), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<31))
+	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a pyscope bundle: %v", p, err)
+		return nil, fmt.Errorf("cannot open bundle: %v", err)
 	}
-	defer zr.Close()
 	dir, err := os.MkdirTemp(tmpDir, "pyscope-bundle-")
 	if err != nil {
 		return nil, fmt.Errorf("cannot unpack bundle: %v", err)
 	}
+	n := st.Size()
+	if _, size, ok := readTrailer(f, n); ok {
+		n = size
+	}
+	b, _, err := unpack(p, io.NewSectionReader(f, 0, n), dir)
+	return b, err
+}
+
+// unpack unpacks the archive read from r into dir (which it removes on
+// error) and returns the SHA-256 of what it read.
+func unpack(p string, r io.Reader, dir string) (b *Bundle, digest []byte, err error) {
 	b = &Bundle{Dir: dir, Core: filepath.Join(dir, coreName), Root: filepath.Join(dir, rootDir)}
 	defer func() {
 		if err != nil {
-			b.Close()
+			os.RemoveAll(dir)
 			b = nil
 		}
 	}()
+	sum := sha256.New()
+	zr, err := zstd.NewReader(bufio.NewReaderSize(io.TeeReader(r, sum), 1<<20), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<31))
+	if err != nil {
+		return b, nil, fmt.Errorf("%s: not a pyscope bundle: %v", p, err)
+	}
+	defer zr.Close()
 	if err := os.Mkdir(b.Root, 0o755); err != nil {
-		return b, fmt.Errorf("cannot unpack bundle: %v", err)
+		return b, nil, fmt.Errorf("cannot unpack bundle: %v", err)
 	}
 	tr := tar.NewReader(zr)
 	haveCore := false
@@ -272,18 +303,18 @@ func Open(p, tmpDir string) (b *Bundle, err error) {
 				}
 				break
 			}
-			return b, fmt.Errorf("%s: corrupt or truncated bundle: %v", p, err)
+			return b, nil, fmt.Errorf("%s: corrupt or truncated bundle: %v", p, err)
 		}
 		if i >= maxEntries {
-			return b, fmt.Errorf("%s: corrupt bundle: more than %d entries", p, maxEntries)
+			return b, nil, fmt.Errorf("%s: corrupt bundle: more than %d entries", p, maxEntries)
 		}
 		if i == 0 {
 			if h.Name != manifestName || h.Size > maxManifest {
-				return b, fmt.Errorf("%s is not a pyscope bundle (no manifest); for a compressed core, pass it as is", p)
+				return b, nil, fmt.Errorf("%s is not a pyscope bundle (no manifest); for a compressed core, pass it as is", p)
 			}
 			mj, err := io.ReadAll(io.LimitReader(tr, maxManifest))
 			if err != nil || json.Unmarshal(mj, &b.Manifest) != nil {
-				return b, fmt.Errorf("%s: corrupt bundle manifest", p)
+				return b, nil, fmt.Errorf("%s: corrupt bundle manifest", p)
 			}
 			continue
 		}
@@ -306,7 +337,7 @@ func Open(p, tmpDir string) (b *Bundle, err error) {
 		}
 		complete, err := extract(dst, tr, h.Size)
 		if err != nil {
-			return b, fmt.Errorf("cannot unpack bundle: %v", err)
+			return b, nil, fmt.Errorf("cannot unpack bundle: %v", err)
 		}
 		if !complete {
 			b.Truncated = h.Name
@@ -319,9 +350,13 @@ func Open(p, tmpDir string) (b *Bundle, err error) {
 		}
 	}
 	if !haveCore {
-		return b, fmt.Errorf("%s: bundle holds no core", p)
+		return b, nil, fmt.Errorf("%s: bundle holds no core", p)
 	}
-	return b, nil
+	// Read to the end, so the digest covers every byte.
+	if _, err := io.Copy(io.Discard, zr); err != nil && b.Truncated == "" {
+		b.Truncated = "(after the last file)"
+	}
+	return b, sum.Sum(nil), nil
 }
 
 // extract writes one entry, leaving holes for zero blocks (cores are
@@ -371,10 +406,16 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// Close removes the unpacked files.
+// Close releases the bundle: a cached one stays for the next open, a
+// temporary one is removed.
 func (b *Bundle) Close() error {
 	if b == nil || b.Dir == "" {
 		return nil
+	}
+	if b.lock != nil {
+		err := b.lock.Close()
+		b.lock = nil
+		return err
 	}
 	return os.RemoveAll(b.Dir)
 }

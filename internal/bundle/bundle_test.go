@@ -112,3 +112,103 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// writeTestBundle writes a small bundle holding core bytes.
+func writeTestBundle(t *testing.T, dir, name string, core []byte) string {
+	t.Helper()
+	cp := filepath.Join(dir, name+".core")
+	os.WriteFile(cp, core, 0o600)
+	out := filepath.Join(dir, name+".tar.zst")
+	if _, err := Write(out, cp, nil, Manifest{PID: 7}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestCachedOpen: a bundle is unpacked once into a private cache directory
+// named by its checksum; a second open (also of a copy) finds it there,
+// Close keeps it, and a bundle whose bytes no longer match its checksum is
+// refused.
+func TestCachedOpen(t *testing.T) {
+	cacheDir := t.TempDir()
+	t.Setenv("PYSCOPE_CACHE", cacheDir)
+	dir := t.TempDir()
+	data := append(make([]byte, 1<<16), "core bytes"...)
+	p := writeTestBundle(t, dir, "a", data)
+
+	b, err := Open(p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(b.Dir, filepath.Join(cacheDir, "bundles", "sha256-")) {
+		t.Errorf("unpacked in %s, not in the cache by checksum", b.Dir)
+	}
+	if got, _ := os.ReadFile(b.Core); !bytes.Equal(got, data) {
+		t.Error("cached core differs")
+	}
+	if fi, err := os.Stat(filepath.Join(cacheDir, "bundles")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("cache directory mode %v (%v), want 0700: cores hold secrets", fi.Mode().Perm(), err)
+	}
+	first, _ := os.Stat(b.Core)
+	b.Close()
+	if _, err := os.Stat(b.Core); err != nil {
+		t.Fatalf("Close removed the cached bundle: %v", err)
+	}
+
+	// A copy elsewhere: the same content, the same directory, no unpack.
+	cp := filepath.Join(t.TempDir(), "copy.tar.zst")
+	raw, _ := os.ReadFile(p)
+	os.WriteFile(cp, raw, 0o644)
+	b2, err := Open(cp, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := os.Stat(b2.Core)
+	if b2.Dir != b.Dir || !os.SameFile(first, again) || b2.Manifest.PID != 7 {
+		t.Errorf("second open: dir %s (first %s), same core file %v, manifest %+v", b2.Dir, b.Dir, os.SameFile(first, again), b2.Manifest)
+	}
+	b2.Close()
+
+	// One byte changed in the middle: the checksum no longer matches.
+	bad := append([]byte(nil), raw...)
+	bad[len(bad)/2] ^= 0xff
+	os.RemoveAll(b.Dir) // so it is unpacked again
+	bp := filepath.Join(t.TempDir(), "bad.tar.zst")
+	os.WriteFile(bp, bad, 0o644)
+	if b3, err := Open(bp, ""); err == nil {
+		b3.Close()
+		t.Error("a bundle altered after it was written was accepted")
+	}
+}
+
+// TestCacheEviction: only the last few bundles stay, never one in use.
+func TestCacheEviction(t *testing.T) {
+	cacheDir := t.TempDir()
+	t.Setenv("PYSCOPE_CACHE", cacheDir)
+	dir := t.TempDir()
+	held, err := Open(writeTestBundle(t, dir, "held", []byte("held")), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	for i := 0; i < maxCached+3; i++ {
+		b, err := Open(writeTestBundle(t, dir, strings.Repeat("x", i+1), []byte(strings.Repeat("y", i+1))), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+	}
+	ents, _ := os.ReadDir(filepath.Join(cacheDir, "bundles"))
+	n := 0
+	for _, e := range ents {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			n++
+		}
+	}
+	if n > maxCached+1 {
+		t.Errorf("%d bundles cached, want at most %d (+1 in use)", n, maxCached)
+	}
+	if _, err := os.Stat(held.Core); err != nil {
+		t.Errorf("a bundle in use was evicted: %v", err)
+	}
+}
