@@ -386,7 +386,7 @@ func (p *Process) detach() error {
 		p.mu.Unlock()
 		return nil
 	})
-	tr.stop()
+	tr.release()
 	if err != nil {
 		return err
 	}

@@ -21,10 +21,13 @@ type ptracer struct {
 	reqs   chan func()
 	done   chan struct{}
 	tid    int // the tracer thread, set before the first request runs
+	// holders counts the owners (the process, fork snapshots); the
+	// thread ends when the last one releases it.
+	holders int
 }
 
 func newPtracer() *ptracer {
-	t := &ptracer{reqs: make(chan func()), done: make(chan struct{})}
+	t := &ptracer{reqs: make(chan func()), done: make(chan struct{}), holders: 1}
 	go t.loop()
 	return t
 }
