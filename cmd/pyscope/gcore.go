@@ -15,6 +15,8 @@ type gcoreFlags struct {
 	out    string
 	bundle bool
 	full   bool
+	fork   bool
+	direct bool
 }
 
 func newGcoreCmd() *cobra.Command {
@@ -25,10 +27,29 @@ func newGcoreCmd() *cobra.Command {
 		Long: `gcore writes an ELF core file of a running process, with the notes gdb's
 gcore writes, so that pyscope dump, pyscope debug and gdb can open it.
 
-The process is stopped only while its memory is copied, and the time it was
-stopped is reported. Memory that cannot be read (such as [vvar]) is skipped.
-Read-only file mappings are left out, as the kernel does: readers take them
-from the files, matched by build-id (--full copies them too).
+The process is stopped only while its memory is copied into pyscope's own
+memory, then resumed; the core is written afterwards, and the time it was
+stopped is reported. When the copy would not leave enough free memory, the
+core is written while the process is stopped, as gdb does, and gcore says
+so. Memory that cannot be read (such as [vvar]) is skipped. Read-only file
+mappings are left out, as the kernel does: readers take them from the
+files, matched by build-id (--full copies them too).
+
+--fork stops the process only while it forks once (milliseconds per GB):
+one of its threads runs a raw clone system call, its registers are
+restored, and the core is written from the child, a copy-on-write snapshot
+that stays stopped and is killed at the end (x86-64). Side effects while
+the core is written: the child holds a duplicate of every file descriptor
+(a socket or pipe the process closes meanwhile stays open until the child
+is killed; flock locks are shared); every page the process writes is
+copied (memory grows by up to its private memory, charged to its cgroup);
+no atfork handler runs. The child sends no SIGCHLD; one thread is stopped
+for microseconds at the end to reap it. Refused under seccomp and when
+copy-on-write could exhaust free memory. If pyscope is killed with SIGKILL
+during the fork itself, the kernel kills the process too
+(docs/reliability.md).
+
+A core, and a bundle, hold all of the process's memory: secrets included.
 
 --bundle writes one archive (zstd-compressed tar) holding the core plus
 every file the process mapped and the Python sources of its frames, so that
@@ -42,6 +63,9 @@ every file the process mapped and the Python sources of its frames, so that
 	fl.StringVarP(&f.out, "output", "o", "", "file to write (default core.PID, or core.PID.tar.zst with --bundle)")
 	fl.BoolVar(&f.bundle, "bundle", false, "write a .tar.zst archive holding the core and every file it needs")
 	fl.BoolVar(&f.full, "full", false, "also copy read-only file mappings into the core")
+	fl.BoolVar(&f.fork, "fork", false, "stop the process only while it forks a copy-on-write snapshot (see side effects above)")
+	fl.BoolVar(&f.direct, "no-copy", false, "write the core while the process is stopped, as gdb does")
+	fl.MarkHidden("no-copy")
 	return cmd
 }
 
@@ -58,20 +82,52 @@ func runGcore(w, ew io.Writer, arg string, f gcoreFlags) error {
 		}
 	}
 	warn := func(s string) { fmt.Fprintf(ew, "warning: %s\n", oneLine(s)) }
+	if f.fork && f.direct {
+		return fmt.Errorf("--fork and --no-copy exclude each other")
+	}
+	mode := engine.CoreCopy
+	switch {
+	case f.fork:
+		mode = engine.CoreFork
+	case f.direct:
+		mode = engine.CoreDirect
+	}
 	t0 := time.Now()
-	st, err := engine.WriteCore(pid, out, engine.CoreFileOptions{Full: f.full, Bundle: f.bundle, Warn: warn})
+	st, err := engine.WriteCore(pid, out, engine.CoreFileOptions{Full: f.full, Bundle: f.bundle, Warn: warn, Mode: mode})
 	if err != nil {
 		return err
 	}
+	// Said once there is a file to share (an error stays one line).
+	what := "a core holds"
+	if f.bundle {
+		what = "a bundle holds"
+	}
+	fmt.Fprintf(ew, "note: %s all of the process's memory, secrets included (passwords, keys, tokens): share it only as you would the process itself\n", what)
 	wall := time.Since(t0)
+	how := modeString(st)
 	if !f.bundle {
-		fmt.Fprintf(w, "Saved core of process %d to %s (%s, %d threads) in %s; the process was stopped for %s\n",
-			pid, out, sizeString(st.Bytes), st.Threads, durString(wall), durString(st.Pause))
+		fmt.Fprintf(w, "Saved core of process %d to %s (%s, %d threads) in %s, %s; the process was stopped for %s\n",
+			pid, out, sizeString(st.Bytes), st.Threads, durString(wall), how, durString(st.Pause))
 		return nil
 	}
-	fmt.Fprintf(w, "Saved core of process %d with %d files to %s (%s) in %s; the process was stopped for %s\n",
-		pid, st.Files, out, sizeString(st.Bytes), durString(wall), durString(st.Pause))
+	fmt.Fprintf(w, "Saved core of process %d with %d files to %s (%s) in %s, %s; the process was stopped for %s\n",
+		pid, st.Files, out, sizeString(st.Bytes), durString(wall), how, durString(st.Pause))
 	return nil
+}
+
+// modeString says how the memory was taken.
+func modeString(st engine.CoreFile) string {
+	switch st.Mode {
+	case engine.CoreCopy:
+		return fmt.Sprintf("memory copied while stopped (%s)", sizeString(int64(st.Copied)))
+	case engine.CoreFork:
+		s := fmt.Sprintf("from a fork by thread %d", st.Fork.Borrowed)
+		if st.Fork.ReapThread != 0 {
+			s += fmt.Sprintf(" (thread %d stopped %s to reap it)", st.Fork.ReapThread, durString(st.Fork.ReapTime))
+		}
+		return s
+	}
+	return "written while stopped"
 }
 
 func sizeString(n int64) string {

@@ -1,18 +1,27 @@
-// Package gcore writes an ELF core file of a stopped live process, in the
-// layout the kernel uses, so that gdb and pyscope's core backend can open
-// it.
+// Package gcore writes an ELF core file of a live process, in the layout
+// the kernel uses, so that gdb and pyscope's core backend can open it.
 //
 // What is dumped follows the kernel's default coredump_filter (0x33):
 // anonymous memory (heap, stacks, [vdso]) and every private file mapping
-// that the process wrote to (copy-on-write pages, e.g. .data or relocated
-// RELRO, as told by /proc/PID/smaps "Anonymous:") are dumped whole. A
-// private file mapping that is still identical to its file is represented
-// only by its first page when it maps offset 0 of an ELF file (the ELF
-// headers and build-id note, so readers can verify the file on disk) and
-// otherwise not at all: readers take those bytes from the file. Shared
-// file mappings are skipped unless the file is deleted (memfd, SysV shm).
-// [vvar], [vsyscall], unreadable and device mappings get a segment with
-// no data. Options.FullFileMappings dumps file mappings whole instead.
+// that the process wrote to (copy-on-write pages, as its page map or smaps
+// tells) are dumped whole. A private file mapping that is still identical
+// to its file is represented only by its first page when it maps offset 0
+// of an ELF file (the ELF headers and build-id note, so readers can verify
+// the file on disk) and otherwise not at all: readers take those bytes from
+// the file. Shared file mappings are skipped unless the file is deleted
+// (memfd, SysV shm). [vvar], [vsyscall], unreadable and device mappings get
+// a segment with no data. Options.FullFileMappings dumps file mappings
+// whole instead. Pages of private anonymous memory that were never touched
+// read as zeros and are left as holes.
+//
+// Three ways to take it, equally consistent (registers, notes and memory
+// of one stop), the caller choosing (the engine):
+//   - Write: while the process stays stopped, as gdb does.
+//   - Capture: copy the memory into pyscope's own while it is stopped; the
+//     Image is written after it is resumed.
+//   - CaptureFork: copy only what a fork does not freeze, fork a
+//     copy-on-write snapshot (target.Forker), resume; the Image is written
+//     from the snapshot (UseSnapshot).
 package gcore
 
 import (
@@ -22,7 +31,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"pyscope/internal/target"
@@ -35,18 +43,22 @@ type Options struct {
 	FullFileMappings bool
 	// Warn receives one-line warnings (unreadable pages, missing registers).
 	Warn func(string)
+	// Budget is how much memory a copy may take (Capture, CaptureFork).
+	Budget uint64
 }
 
 // Stats describes a written core.
 type Stats struct {
 	// Pause is how long the target had been stopped when the core was
-	// complete (Write) or until it was resumed (Dump). Zero when the
-	// target cannot tell.
+	// complete (Write). Zero when the target cannot tell.
 	Pause      time.Duration
 	Bytes      int64 // size of the core file
 	Segments   int   // PT_LOAD segments
 	Threads    int
 	Unreadable int64 // bytes of dumped mappings that could not be read (zero-filled)
+	// Copied is how much memory was copied while the target was stopped
+	// (Capture, CaptureFork).
+	Copied uint64
 }
 
 const (
@@ -58,55 +70,35 @@ const (
 	pnXnum    = 0xffff
 )
 
-type seg struct {
-	m      target.Mapping
-	filesz uint64
-	off    uint64
-	flags  uint32
-}
-
 type pauser interface{ PauseDuration() time.Duration }
 type fpRegser interface {
 	FPRegs(tid int) ([]byte, error)
 }
 
-// WriteFile writes the core of p to a new file at path (sparse: holes for
-// zero pages). On error the partial file is removed.
-func WriteFile(p target.Target, path string, opts Options) (Stats, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return Stats{}, fmt.Errorf("cannot create core file: %v", err)
-	}
-	st, err := Write(p, f, opts)
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("writing %s: %v", path, cerr)
-	}
-	if err != nil {
-		os.Remove(path)
-	}
-	return st, err
+// Image is a core taken from a stopped process, to be written (possibly
+// after the process runs again): header and notes of the stop, and where
+// each segment's bytes are.
+type Image struct {
+	pid      int
+	header   []byte
+	segs     []seg
+	total    uint64
+	threads  int
+	pieces   []piece // copies, in address order
+	fromCopy []bool  // per segment: its bytes are in pieces
+	mem      target.Memory
+	copied   uint64
+	bad      int64
+	warnings []string
+	arena    *Arena
 }
 
-// Write writes the core of p (a stopped live process) to w. If w is an
-// *os.File, zero blocks are left as holes and the file is truncated to
-// the core's size; any other WriterAt receives every byte.
-func Write(p target.Target, w io.WriterAt, opts Options) (_ Stats, err error) {
-	var st Stats
+// newImage lays the core out: header, notes, then the segments.
+func newImage(p target.Target, segs []seg, warn func(string)) (*Image, error) {
 	pid := p.PID()
-	// Warnings are held back until the core is complete: when the write
-	// fails (e.g. the process exited) they only obscure the error.
-	var warnings []string
-	warn := func(s string) { warnings = append(warnings, s) }
-	defer func() {
-		if opts.Warn != nil && err == nil {
-			for _, w := range warnings {
-				opts.Warn(w)
-			}
-		}
-	}()
 	threads := p.Threads()
 	if len(threads) == 0 {
-		return st, fmt.Errorf("process %d has no threads to dump", pid)
+		return nil, fmt.Errorf("process %d has no threads to dump", pid)
 	}
 	withRegs := 0
 	for _, t := range threads {
@@ -115,17 +107,12 @@ func Write(p target.Target, w io.WriterAt, opts Options) (_ Stats, err error) {
 		}
 	}
 	if withRegs == 0 {
-		return st, fmt.Errorf("process %d is not stopped (no registers); a core needs a stopped process (do not use --no-block)", pid)
+		return nil, fmt.Errorf("process %d is not stopped (no registers); a core needs a stopped process (do not use --no-block)", pid)
 	}
-	maps := p.Mappings()
-	anon := anonymousMappings(p)
-	segs := make([]seg, 0, len(maps))
-	for _, m := range maps {
-		s := seg{m: m, flags: permFlags(m.Perms)}
-		s.filesz = dumpSize(p, m, anon, opts)
-		segs = append(segs, s)
+	maps := make([]target.Mapping, len(segs))
+	for i, s := range segs {
+		maps[i] = s.m
 	}
-
 	notes := buildNotes(p, threads, maps, warn)
 
 	nph := uint64(len(segs) + 1)
@@ -135,14 +122,11 @@ func Write(p target.Target, w io.WriterAt, opts Options) (_ Stats, err error) {
 		hdrEnd += shdrSize
 	}
 	notesOff := hdrEnd
-	dataOff := alignUp(notesOff+uint64(len(notes)), pageSize)
-	off := dataOff
+	off := alignUp(notesOff+uint64(len(notes)), pageSize)
 	for i := range segs {
 		segs[i].off = off
 		off += segs[i].filesz
 	}
-	total := off
-
 	var hdr bytes.Buffer
 	writeEhdr(&hdr, p.Arch(), nph, xnum)
 	// PT_NOTE, then one PT_LOAD per mapping.
@@ -158,49 +142,144 @@ func Write(p target.Target, w io.WriterAt, opts Options) (_ Stats, err error) {
 		hdr.Write(sh[:])
 	}
 	hdr.Write(notes)
-	if _, err := w.WriteAt(hdr.Bytes(), 0); err != nil {
-		return st, fmt.Errorf("writing core: %v", err)
-	}
+	return &Image{pid: pid, header: hdr.Bytes(), segs: segs, total: off, threads: len(threads),
+		fromCopy: make([]bool, len(segs))}, nil
+}
 
-	file, sparse := w.(*os.File)
-	buf := make([]byte, chunkSize)
-	zero := make([]byte, chunkSize)
-	for _, s := range segs {
-		for done := uint64(0); done < s.filesz; {
-			n := min(uint64(chunkSize), s.filesz-done)
-			b := buf[:n]
-			bad, err := readFill(p, b, s.m.Start+done)
-			if err != nil {
-				return st, fmt.Errorf("process %d: %w while its core was being written; no core was saved", pid, target.ErrExited)
-			}
-			st.Unreadable += bad
-			if err := writeData(w, b, zero, int64(s.off+done), sparse); err != nil {
-				return st, fmt.Errorf("writing core: %v", err)
-			}
-			done += n
-		}
+// Write writes the core of p (a stopped live process) to w while it stays
+// stopped. If w is an *os.File, zero blocks are left as holes and the file
+// is truncated to the core's size; any other WriterAt receives every byte.
+func Write(p target.Target, w io.WriterAt, opts Options) (Stats, error) {
+	var warnings []string
+	warn := func(s string) { warnings = append(warnings, s) }
+	segs := plan(p, p.Mappings(), opts)
+	fillSpans(p, segs)
+	im, err := newImage(p, segs, warn)
+	if err != nil {
+		return Stats{}, err
 	}
-	if sparse {
-		if err := file.Truncate(int64(total)); err != nil {
-			return st, fmt.Errorf("writing core: %v", err)
-		}
-	}
-	if st.Unreadable > 0 {
-		warn(fmt.Sprintf("process %d: %d bytes of memory could not be read and were written as zeros", pid, st.Unreadable))
-	}
-	st.Bytes = int64(total)
-	st.Segments = len(segs)
-	st.Threads = len(threads)
+	im.mem = p
+	im.warnings = warnings
+	st, err := im.Write(w, opts)
 	if pp, ok := p.(pauser); ok {
 		st.Pause = pp.PauseDuration()
 	}
+	return st, err
+}
+
+// WriteFile is Write to a new file at path (sparse: holes for zero pages).
+// On error the partial file is removed.
+func WriteFile(p target.Target, path string, opts Options) (Stats, error) {
+	return writeFile(path, func(f *os.File) (Stats, error) { return Write(p, f, opts) })
+}
+
+func writeFile(path string, write func(*os.File) (Stats, error)) (Stats, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return Stats{}, fmt.Errorf("cannot create core file: %v", err)
+	}
+	st, err := write(f)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("writing %s: %v", path, cerr)
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return st, err
+}
+
+// Write writes the image to w (see Write for the sparse handling).
+func (im *Image) Write(w io.WriterAt, opts Options) (_ Stats, err error) {
+	st := Stats{Threads: im.threads, Segments: len(im.segs), Copied: im.copied}
+	// Warnings are held back until the core is complete: when the write
+	// fails (e.g. the process exited) they only obscure the error.
+	warnings := im.warnings
+	defer func() {
+		if opts.Warn != nil && err == nil {
+			for _, w := range warnings {
+				opts.Warn(w)
+			}
+		}
+	}()
+	if _, err := w.WriteAt(im.header, 0); err != nil {
+		return st, fmt.Errorf("writing core: %v", err)
+	}
+	file, sparse := w.(*os.File)
+	zero := make([]byte, chunkSize)
+	bad := im.bad
+	pi := 0
+	var buf []byte
+	for i := range im.segs {
+		s := &im.segs[i]
+		if !sparse {
+			// Holes are written as zeros.
+			for done := uint64(0); done < s.filesz; {
+				n := min(uint64(chunkSize), s.filesz-done)
+				if _, err := w.WriteAt(zero[:n], int64(s.off+done)); err != nil {
+					return st, fmt.Errorf("writing core: %v", err)
+				}
+				done += n
+			}
+		}
+		if im.fromCopy[i] {
+			for ; pi < len(im.pieces) && im.pieces[pi].seg == i; pi++ {
+				pc := im.pieces[pi]
+				if err := writeData(w, pc.buf, zero, int64(s.off+pc.addr-s.m.Start), sparse); err != nil {
+					return st, fmt.Errorf("writing core: %v", err)
+				}
+			}
+			continue
+		}
+		if buf == nil {
+			buf = make([]byte, chunkSize)
+		}
+		for _, sp := range s.spans() {
+			for a := sp.start; a < sp.end; {
+				n := min(uint64(chunkSize), sp.end-a)
+				b := buf[:n]
+				nbad, err := readFill(im.mem, b, a)
+				if err != nil {
+					return st, fmt.Errorf("process %d: %w while its core was being written; no core was saved", im.pid, target.ErrExited)
+				}
+				bad += nbad
+				if err := writeData(w, b, zero, int64(s.off+a-s.m.Start), sparse); err != nil {
+					return st, fmt.Errorf("writing core: %v", err)
+				}
+				a += n
+			}
+		}
+	}
+	if sparse {
+		if err := file.Truncate(int64(im.total)); err != nil {
+			return st, fmt.Errorf("writing core: %v", err)
+		}
+	}
+	if bad > 0 {
+		warnings = append(warnings, fmt.Sprintf("process %d: %d bytes of memory could not be read and were written as zeros", im.pid, bad))
+	}
+	st.Unreadable = bad
+	st.Bytes = int64(im.total)
 	return st, nil
+}
+
+// WriteFile writes the image to a new file at path.
+func (im *Image) WriteFile(path string, opts Options) (Stats, error) {
+	return writeFile(path, func(f *os.File) (Stats, error) { return im.Write(f, opts) })
+}
+
+// Close releases the copy.
+func (im *Image) Close() {
+	if im.arena != nil {
+		im.arena.Free()
+		im.arena = nil
+	}
+	im.pieces = nil
 }
 
 // readFill reads b from the target; unreadable pages are zeroed. It
 // returns how many bytes could not be read, and an error only when the
 // process has exited (its memory is gone: the core would be mostly zeros).
-func readFill(p target.Target, b []byte, addr uint64) (int64, error) {
+func readFill(p target.Memory, b []byte, addr uint64) (int64, error) {
 	n, err := p.ReadAt(b, addr)
 	if err == nil && n == len(b) {
 		return 0, nil
@@ -241,60 +320,6 @@ func writeData(w io.WriterAt, b, zero []byte, off int64, sparse bool) error {
 		}
 	}
 	return nil
-}
-
-// dumpSize decides how much of a mapping goes into the core (see the
-// package comment).
-func dumpSize(p target.Target, m target.Mapping, anon map[uint64]bool, opts Options) uint64 {
-	size := m.End - m.Start
-	path := m.Path
-	switch {
-	case len(m.Perms) < 4 || m.Perms[0] != 'r':
-		return 0
-	case path == "[vvar]" || path == "[vvar_vclock]" || path == "[vsyscall]":
-		return 0
-	case deletedShared(path):
-		return size
-	case strings.HasPrefix(path, "/dev/"):
-		return 0 // device memory: reading it can have side effects
-	case !strings.HasPrefix(path, "/"):
-		return size // anonymous, [heap], [stack], [vdso], [anon:...]
-	case m.Perms[3] == 's':
-		if strings.HasSuffix(path, " (deleted)") {
-			return size
-		}
-		return 0
-	case opts.FullFileMappings:
-		return size
-	}
-	written, known := anon[m.Start]
-	if written || (!known && m.Perms[1] == 'w') {
-		return size
-	}
-	if m.Offset == 0 {
-		var magic [4]byte
-		if n, _ := p.ReadAt(magic[:], m.Start); n == 4 && string(magic[:]) == "\x7fELF" {
-			return min(size, pageSize)
-		}
-	}
-	return 0
-}
-
-// deletedShared reports mappings whose file exists only in memory.
-func deletedShared(path string) bool {
-	return strings.HasPrefix(path, "/memfd:") || strings.HasPrefix(path, "/SYSV") ||
-		strings.HasPrefix(path, "/dev/zero") || strings.HasPrefix(path, "/dev/shm/")
-}
-
-// anonymousMappings says which mappings hold copy-on-write pages, where
-// the target can tell.
-func anonymousMappings(p target.Target) map[uint64]bool {
-	if r, ok := p.(target.AnonymousReader); ok {
-		if m, err := r.AnonymousMappings(); err == nil {
-			return m
-		}
-	}
-	return map[uint64]bool{}
 }
 
 func permFlags(perms string) uint32 {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"pyscope/internal/engine"
 	"pyscope/internal/gcore"
 	"pyscope/internal/target"
 	"pyscope/internal/target/core"
@@ -18,13 +19,17 @@ import (
 	"pyscope/internal/target/live"
 )
 
-// dump stops the child, records what the kernel says about it while it is
-// stopped, writes its core and resumes it.
-func dump(t *testing.T, pid int, path string) (gcore.Stats, []int, []string, map[int]string) {
+// dump writes the child's core with mode and records what the kernel says
+// about it: while it is stopped (direct), else just before (the child
+// sleeps: its threads and maps do not change).
+func dump(t *testing.T, pid int, path string, mode engine.CoreMode) (gcore.Stats, []int, []string, map[int]string) {
 	t.Helper()
-	p, err := live.Open(pid, live.Options{})
-	if err != nil {
-		t.Fatalf("live.Open: %v", err)
+	var p *live.Process
+	if mode == engine.CoreDirect {
+		var err error
+		if p, err = live.Open(pid, live.Options{}); err != nil {
+			t.Fatalf("live.Open: %v", err)
+		}
 	}
 	tasks := coretest.Tasks(t, pid)
 	maps := coretest.ReadMaps(t, pid)
@@ -37,6 +42,19 @@ func dump(t *testing.T, pid int, path string) (gcore.Stats, []int, []string, map
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/comm", pid, tid))
 		comms[tid] = strings.TrimSpace(string(b))
 	}
+	if p == nil {
+		cf, err := engine.WriteCore(pid, path, engine.CoreFileOptions{Mode: mode, Warn: func(s string) { t.Error("gcore:", s) }})
+		if err != nil {
+			t.Fatalf("engine.WriteCore: %v", err)
+		}
+		if cf.Mode != mode {
+			t.Errorf("the core was taken by mode %d, want %d", cf.Mode, mode)
+		}
+		if mode == engine.CoreFork && (cf.Fork.Borrowed == 0 || cf.Fork.ReapErr != nil) {
+			t.Errorf("fork: %+v", cf.Fork)
+		}
+		return gcore.Stats{Pause: cf.Pause, Bytes: cf.Bytes, Threads: cf.Threads, Segments: 1}, tasks, mapLines, comms
+	}
 	st, err := gcore.WriteFile(p, path, gcore.Options{Warn: func(s string) { t.Log("gcore:", s) }})
 	if cerr := p.Close(); cerr != nil {
 		t.Errorf("Close: %v", cerr)
@@ -47,18 +65,28 @@ func dump(t *testing.T, pid int, path string) (gcore.Stats, []int, []string, map
 	return st, tasks, mapLines, comms
 }
 
+// TestWriteAndReadBack takes cores by each method (written while stopped,
+// copied while stopped, from a fork) and checks them against the kernel's
+// and the target's own view.
 func TestWriteAndReadBack(t *testing.T) {
-	for _, tc := range []struct {
+	type tcase struct {
 		name, python string
-	}{
-		{"pbs-3.12", coretest.Python312(t)},
-		{"debian-3.11", coretest.DebianPython},
-	} {
+		mode         engine.CoreMode
+	}
+	var cases []tcase
+	for _, m := range []struct {
+		name string
+		mode engine.CoreMode
+	}{{"direct", engine.CoreDirect}, {"copy", engine.CoreCopy}, {"fork", engine.CoreFork}} {
+		cases = append(cases, tcase{"pbs-3.12-" + m.name, coretest.Python312(t), m.mode},
+			tcase{"debian-3.11-" + m.name, coretest.DebianPython, m.mode})
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ch := coretest.Start(t, tc.python)
 			f := ch.Facts
 			path := filepath.Join(t.TempDir(), "core")
-			st, tasks, mapLines, comms := dump(t, f.PID, path)
+			st, tasks, mapLines, comms := dump(t, f.PID, path, tc.mode)
 			t.Logf("stats %+v", st)
 			if st.Pause <= 0 || st.Pause > 10*time.Second || st.Segments == 0 || st.Threads != len(tasks) {
 				t.Errorf("implausible stats %+v (tasks %v)", st, tasks)
@@ -119,7 +147,9 @@ func TestWriteAndReadBack(t *testing.T) {
 				}
 			}
 			checkGDB(t, tc.python, path)
-			checkCompressed(t, path, f)
+			if tc.mode == engine.CoreDirect {
+				checkCompressed(t, path, f)
+			}
 		})
 	}
 }
