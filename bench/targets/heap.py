@@ -1,7 +1,10 @@
 """Benchmark target for core dumps: a large touched heap, parked threads,
 and a ticker that measures how long the process was stopped.
 
-usage: heap.py HEAP_MB THREADS READY_FILE
+usage: heap.py HEAP_MB THREADS READY_FILE [random]
+With "random" the heap is filled with random bytes (as real data is, it
+neither compresses nor leaves zero blocks a core could skip); otherwise one
+byte of each page is set.
 The main thread ticks every millisecond and keeps the longest gap between
 ticks; SIGUSR1 writes that gap (ms) to READY_FILE.gap and resets it, so the
 pause any tool inflicts is measured from inside the target.
@@ -14,7 +17,11 @@ import time
 
 MB, N, READY = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 heap = bytearray(MB << 20)
-if MB:
+if len(sys.argv) > 4 and sys.argv[4] == "random":
+    import random
+    for off in range(0, len(heap), 64 << 20):
+        heap[off:off + (64 << 20)] = random.randbytes(min(64 << 20, len(heap) - off))
+elif MB:
     heap[::4096] = b"\x01" * len(range(0, len(heap), 4096))  # touch every page
 never = threading.Event()
 
