@@ -26,6 +26,16 @@ const (
 	peAligned = 0x50
 	peIndir   = 0x80
 	peOmit    = 0xff
+
+	peFormatMask = 0x0f // how the value is stored
+	peApplMask   = 0x70 // what it is relative to
+)
+
+// Initial length escapes (DWARF 5, section 7.4) and .debug_frame's CIE id.
+const (
+	dwarf64Length     = 0xffffffff // a 64-bit length follows
+	reservedLengthMin = 0xfffffff0
+	debugFrameCIEID32 = 0xffffffff
 )
 
 // Section is CFI section bytes and their link-time address.
@@ -125,7 +135,7 @@ func (c *CFI) parseHdr() {
 		return
 	}
 	var size int
-	switch tabEnc & 0x0f {
+	switch tabEnc & peFormatMask {
 	case peUdata4, peSdata4:
 		size = 4
 	case peUdata8, peSdata8, peAbsptr:
@@ -133,7 +143,7 @@ func (c *CFI) parseHdr() {
 	default:
 		return
 	}
-	if app := tabEnc & 0x70; (app != peAbsptr && app != peDatarel) || tabEnc&peIndir != 0 {
+	if app := tabEnc & peApplMask; (app != peAbsptr && app != peDatarel) || tabEnc&peIndir != 0 {
 		return
 	}
 	if cnt > uint64(r.left()/(2*size)) {
@@ -146,7 +156,7 @@ func (c *CFI) parseHdr() {
 func (c *CFI) tableEntry(i int) (pc, fde uint64) {
 	b := c.hdrTable[i*2*c.hdrEntSize:]
 	rd := func(b []byte) uint64 {
-		switch c.hdrEnc & 0x0f {
+		switch c.hdrEnc & peFormatMask {
 		case peUdata4:
 			return uint64(binary.LittleEndian.Uint32(b))
 		case peSdata4:
@@ -155,7 +165,7 @@ func (c *CFI) tableEntry(i int) (pc, fde uint64) {
 		return binary.LittleEndian.Uint64(b)
 	}
 	pc, fde = rd(b), rd(b[c.hdrEntSize:])
-	if c.hdrEnc&0x70 == peDatarel {
+	if c.hdrEnc&peApplMask == peDatarel {
 		pc += c.hdr.Addr
 		fde += c.hdr.Addr
 	}
@@ -169,7 +179,7 @@ func (c *CFI) readEncoded(r *buf, enc byte, pcBase, dataBase uint64) (uint64, er
 		return 0, nil
 	}
 	var v uint64
-	switch enc & 0x0f {
+	switch enc & peFormatMask {
 	case peAbsptr, peUdata8, peSdata8:
 		v = r.u64()
 	case peUleb:
@@ -190,11 +200,11 @@ func (c *CFI) readEncoded(r *buf, enc byte, pcBase, dataBase uint64) (uint64, er
 	if r.err != nil {
 		return 0, r.err
 	}
-	if v == 0 && enc&0x70 != peAbsptr {
+	if v == 0 && enc&peApplMask != peAbsptr {
 		// A zero relative value means "no pointer" (e.g. a discarded FDE).
 		return 0, nil
 	}
-	switch enc & 0x70 {
+	switch enc & peApplMask {
 	case peAbsptr:
 	case pePcrel:
 		v += pcBase
@@ -237,10 +247,10 @@ func readEntry(data []byte, off int, debug bool) (entry, bool, error) {
 	if l == 0 {
 		return e, false, nil // terminator
 	}
-	if l == 0xffffffff {
+	if l == dwarf64Length {
 		e.is64 = true
 		l = r.u64()
-	} else if l >= 0xfffffff0 {
+	} else if l >= reservedLengthMin {
 		return e, false, fmt.Errorf("reserved CFI length %#x at %#x", l, off)
 	}
 	if l > uint64(r.left()) {
@@ -253,7 +263,7 @@ func readEntry(data []byte, off int, debug bool) (entry, bool, error) {
 		e.id = r.u64()
 	} else {
 		e.id = uint64(r.u32())
-		if debug && e.id == 0xffffffff {
+		if debug && e.id == debugFrameCIEID32 {
 			e.id = ^uint64(0)
 		}
 	}
@@ -408,7 +418,7 @@ func (c *CFI) parseFDE(off int, debug bool) (*FDE, error) {
 		return nil, fmt.Errorf("FDE at %#x: %v", off, err)
 	}
 	// The range is a plain size in the same format, never relative.
-	size, err := c.readEncoded(r, enc&0x0f, 0, 0)
+	size, err := c.readEncoded(r, enc&peFormatMask, 0, 0)
 	if err != nil {
 		return nil, fmt.Errorf("FDE at %#x: %v", off, err)
 	}

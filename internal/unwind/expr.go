@@ -21,194 +21,242 @@ type exprEnv interface {
 
 var errExprStack = errors.New("DWARF expression: stack underflow or overflow")
 
+// exprMachine is the state of one evaluation: the operand stack and the
+// position in the expression.
+type exprMachine struct {
+	stack [maxExprStack]uint64
+	sp    int
+	r     *buf
+	env   exprEnv
+}
+
 // evalExpr evaluates a DWARF expression (the subset CFI uses: no pieces,
 // no frame base, no calls) and returns the top of the stack. initial
 // values are pushed first (the CFA for DW_CFA_expression rules).
 func evalExpr(expr []byte, env exprEnv, initial ...uint64) (uint64, error) {
-	var stack [maxExprStack]uint64
-	sp := 0
+	m := &exprMachine{r: &buf{b: expr}, env: env}
 	for _, v := range initial {
-		if sp == len(stack) {
-			return 0, errExprStack
+		if err := m.push(v); err != nil {
+			return 0, err
 		}
-		stack[sp] = v
-		sp++
 	}
-	push := func(v uint64) bool {
-		if sp == len(stack) {
-			return false
-		}
-		stack[sp] = v
-		sp++
-		return true
-	}
-	r := &buf{b: expr}
-	for steps := 0; r.left() > 0; steps++ {
+	for steps := 0; m.r.left() > 0; steps++ {
 		if steps >= maxExprSteps {
 			return 0, errors.New("DWARF expression: too many steps")
 		}
-		op := r.u8()
-		ok := true
-		switch {
-		case op >= 0x30 && op <= 0x4f: // DW_OP_lit0..31
-			ok = push(uint64(op - 0x30))
-		case op >= 0x70 && op <= 0x8f: // DW_OP_breg0..31
-			off := r.sleb()
-			v, rok := env.reg(uint64(op - 0x70))
-			if !rok {
-				return 0, fmt.Errorf("DWARF expression: register %d unknown", op-0x70)
-			}
-			ok = push(v + uint64(off))
-		case op == 0x92: // DW_OP_bregx
-			n := r.uleb()
-			off := r.sleb()
-			v, rok := env.reg(n)
-			if !rok {
-				return 0, fmt.Errorf("DWARF expression: register %d unknown", n)
-			}
-			ok = push(v + uint64(off))
-		case op >= 0x50 && op <= 0x6f, op == 0x90: // DW_OP_reg*: value of the register
-			n := uint64(op - 0x50)
-			if op == 0x90 {
-				n = r.uleb()
-			}
-			v, rok := env.reg(n)
-			if !rok {
-				return 0, fmt.Errorf("DWARF expression: register %d unknown", n)
-			}
-			ok = push(v)
-		case op == 0x03: // DW_OP_addr
-			ok = push(r.u64())
-		case op == 0x08:
-			ok = push(uint64(r.u8()))
-		case op == 0x09:
-			ok = push(uint64(int64(int8(r.u8()))))
-		case op == 0x0a:
-			ok = push(uint64(r.u16()))
-		case op == 0x0b:
-			ok = push(uint64(int64(int16(r.u16()))))
-		case op == 0x0c:
-			ok = push(uint64(r.u32()))
-		case op == 0x0d:
-			ok = push(uint64(int64(int32(r.u32()))))
-		case op == 0x0e, op == 0x0f:
-			ok = push(r.u64())
-		case op == 0x10:
-			ok = push(r.uleb())
-		case op == 0x11:
-			ok = push(uint64(r.sleb()))
-		case op == 0x12: // dup
-			if sp < 1 {
-				return 0, errExprStack
-			}
-			ok = push(stack[sp-1])
-		case op == 0x13: // drop
-			if sp < 1 {
-				return 0, errExprStack
-			}
-			sp--
-		case op == 0x14: // over
-			if sp < 2 {
-				return 0, errExprStack
-			}
-			ok = push(stack[sp-2])
-		case op == 0x15: // pick
-			i := int(r.u8())
-			if i >= sp {
-				return 0, errExprStack
-			}
-			ok = push(stack[sp-1-i])
-		case op == 0x16: // swap
-			if sp < 2 {
-				return 0, errExprStack
-			}
-			stack[sp-1], stack[sp-2] = stack[sp-2], stack[sp-1]
-		case op == 0x17: // rot
-			if sp < 3 {
-				return 0, errExprStack
-			}
-			stack[sp-1], stack[sp-2], stack[sp-3] = stack[sp-2], stack[sp-3], stack[sp-1]
-		case op == 0x06, op == 0x94: // deref, deref_size
-			size := 8
-			if op == 0x94 {
-				size = int(r.u8())
-				if size < 1 || size > 8 {
-					return 0, fmt.Errorf("DWARF expression: bad deref size %d", size)
-				}
-			}
-			if sp < 1 {
-				return 0, errExprStack
-			}
-			v, err := env.read(stack[sp-1], size)
-			if err != nil {
-				return 0, err
-			}
-			stack[sp-1] = v
-		case op == 0x19: // abs
-			if sp < 1 {
-				return 0, errExprStack
-			}
-			if int64(stack[sp-1]) < 0 {
-				stack[sp-1] = -stack[sp-1]
-			}
-		case op == 0x1f: // neg
-			if sp < 1 {
-				return 0, errExprStack
-			}
-			stack[sp-1] = -stack[sp-1]
-		case op == 0x20: // not
-			if sp < 1 {
-				return 0, errExprStack
-			}
-			stack[sp-1] = ^stack[sp-1]
-		case op == 0x23: // plus_uconst
-			if sp < 1 {
-				return 0, errExprStack
-			}
-			stack[sp-1] += r.uleb()
-		case op == 0x1a, op == 0x1b, op == 0x1c, op == 0x1d, op == 0x1e, op == 0x21, op == 0x22,
-			op == 0x24, op == 0x25, op == 0x26, op == 0x27, op >= 0x29 && op <= 0x2e:
-			if sp < 2 {
-				return 0, errExprStack
-			}
-			b, a := stack[sp-1], stack[sp-2]
-			sp--
-			v, err := binop(op, a, b)
-			if err != nil {
-				return 0, err
-			}
-			stack[sp-1] = v
-		case op == 0x2f: // skip
-			off := int(int16(r.u16()))
-			if err := jump(r, off); err != nil {
-				return 0, err
-			}
-		case op == 0x28: // bra
-			off := int(int16(r.u16()))
-			if sp < 1 {
-				return 0, errExprStack
-			}
-			sp--
-			if stack[sp] != 0 {
-				if err := jump(r, off); err != nil {
-					return 0, err
-				}
-			}
-		case op == 0x96: // nop
-		default:
-			return 0, fmt.Errorf("DWARF expression: unsupported operation %#x", op)
+		if err := m.exec(m.r.u8()); err != nil {
+			return 0, err
 		}
-		if !ok {
-			return 0, errExprStack
-		}
-		if r.err != nil {
+		if m.r.err != nil {
 			return 0, fmt.Errorf("DWARF expression: truncated")
 		}
 	}
-	if sp < 1 {
-		return 0, errExprStack
+	if err := m.need(1); err != nil {
+		return 0, err
 	}
-	return stack[sp-1], nil
+	return m.stack[m.sp-1], nil
+}
+
+func (m *exprMachine) push(v uint64) error {
+	if m.sp == len(m.stack) {
+		return errExprStack
+	}
+	m.stack[m.sp] = v
+	m.sp++
+	return nil
+}
+
+// need checks that the stack holds at least n entries.
+func (m *exprMachine) need(n int) error {
+	if m.sp < n {
+		return errExprStack
+	}
+	return nil
+}
+
+// exec runs one operation.
+func (m *exprMachine) exec(op byte) error {
+	switch {
+	case op == DW_OP_addr, op >= DW_OP_const1u && op <= DW_OP_consts, op >= DW_OP_lit0 && op <= DW_OP_lit31:
+		return m.push(m.constant(op))
+	case op >= DW_OP_reg0 && op <= DW_OP_breg31, op == DW_OP_regx, op == DW_OP_bregx:
+		return m.register(op)
+	case op >= DW_OP_dup && op <= DW_OP_rot:
+		return m.stackOp(op)
+	case op == DW_OP_deref, op == DW_OP_deref_size:
+		return m.deref(op)
+	case op == DW_OP_abs, op == DW_OP_neg, op == DW_OP_not, op == DW_OP_plus_uconst:
+		return m.unary(op)
+	case op >= DW_OP_and && op <= DW_OP_ne && op != DW_OP_neg && op != DW_OP_not &&
+		op != DW_OP_plus_uconst && op != DW_OP_bra:
+		return m.binary(op)
+	case op == DW_OP_skip, op == DW_OP_bra:
+		return m.branch(op)
+	case op == DW_OP_nop:
+		return nil
+	}
+	return fmt.Errorf("DWARF expression: unsupported operation %#x", op)
+}
+
+// constant reads the value a literal or constant operation pushes.
+func (m *exprMachine) constant(op byte) uint64 {
+	r := m.r
+	switch op {
+	case DW_OP_addr, DW_OP_const8u, DW_OP_const8s:
+		return r.u64()
+	case DW_OP_const1u:
+		return uint64(r.u8())
+	case DW_OP_const1s:
+		return uint64(int64(int8(r.u8())))
+	case DW_OP_const2u:
+		return uint64(r.u16())
+	case DW_OP_const2s:
+		return uint64(int64(int16(r.u16())))
+	case DW_OP_const4u:
+		return uint64(r.u32())
+	case DW_OP_const4s:
+		return uint64(int64(int32(r.u32())))
+	case DW_OP_constu:
+		return r.uleb()
+	case DW_OP_consts:
+		return uint64(r.sleb())
+	}
+	return uint64(op - DW_OP_lit0)
+}
+
+// register pushes a register's value (DW_OP_reg*, as CFI uses them) or a
+// register plus an offset (DW_OP_breg*).
+func (m *exprMachine) register(op byte) error {
+	var n uint64
+	var off int64
+	switch {
+	case op == DW_OP_regx:
+		n = m.r.uleb()
+	case op == DW_OP_bregx:
+		n = m.r.uleb()
+		off = m.r.sleb()
+	case op >= DW_OP_breg0:
+		n = uint64(op - DW_OP_breg0)
+		off = m.r.sleb()
+	default:
+		n = uint64(op - DW_OP_reg0)
+	}
+	v, ok := m.env.reg(n)
+	if !ok {
+		return fmt.Errorf("DWARF expression: register %d unknown", n)
+	}
+	return m.push(v + uint64(off))
+}
+
+// stackOp runs DW_OP_dup, drop, over, pick, swap and rot.
+func (m *exprMachine) stackOp(op byte) error {
+	s := m.stack[:]
+	sp := m.sp
+	switch op {
+	case DW_OP_dup:
+		if err := m.need(1); err != nil {
+			return err
+		}
+		return m.push(s[sp-1])
+	case DW_OP_drop:
+		if err := m.need(1); err != nil {
+			return err
+		}
+		m.sp--
+	case DW_OP_over:
+		if err := m.need(2); err != nil {
+			return err
+		}
+		return m.push(s[sp-2])
+	case DW_OP_pick:
+		i := int(m.r.u8())
+		if i >= sp {
+			return errExprStack
+		}
+		return m.push(s[sp-1-i])
+	case DW_OP_swap:
+		if err := m.need(2); err != nil {
+			return err
+		}
+		s[sp-1], s[sp-2] = s[sp-2], s[sp-1]
+	case DW_OP_rot:
+		if err := m.need(3); err != nil {
+			return err
+		}
+		s[sp-1], s[sp-2], s[sp-3] = s[sp-2], s[sp-3], s[sp-1]
+	}
+	return nil
+}
+
+// deref replaces the address on top of the stack with what it points to.
+func (m *exprMachine) deref(op byte) error {
+	size := 8
+	if op == DW_OP_deref_size {
+		size = int(m.r.u8())
+		if size < 1 || size > 8 {
+			return fmt.Errorf("DWARF expression: bad deref size %d", size)
+		}
+	}
+	if err := m.need(1); err != nil {
+		return err
+	}
+	v, err := m.env.read(m.stack[m.sp-1], size)
+	if err != nil {
+		return err
+	}
+	m.stack[m.sp-1] = v
+	return nil
+}
+
+// unary applies an operation to the top of the stack in place.
+func (m *exprMachine) unary(op byte) error {
+	if err := m.need(1); err != nil {
+		return err
+	}
+	top := &m.stack[m.sp-1]
+	switch op {
+	case DW_OP_abs:
+		if int64(*top) < 0 {
+			*top = -*top
+		}
+	case DW_OP_neg:
+		*top = -*top
+	case DW_OP_not:
+		*top = ^*top
+	case DW_OP_plus_uconst:
+		*top += m.r.uleb()
+	}
+	return nil
+}
+
+// binary pops two entries and pushes the result of op on them.
+func (m *exprMachine) binary(op byte) error {
+	if err := m.need(2); err != nil {
+		return err
+	}
+	b, a := m.stack[m.sp-1], m.stack[m.sp-2]
+	m.sp--
+	v, err := binop(op, a, b)
+	if err != nil {
+		return err
+	}
+	m.stack[m.sp-1] = v
+	return nil
+}
+
+// branch runs DW_OP_skip, and DW_OP_bra, which pops its condition.
+func (m *exprMachine) branch(op byte) error {
+	off := int(int16(m.r.u16()))
+	if op == DW_OP_bra {
+		if err := m.need(1); err != nil {
+			return err
+		}
+		m.sp--
+		if m.stack[m.sp] == 0 {
+			return nil
+		}
+	}
+	return jump(m.r, off)
 }
 
 func jump(r *buf, off int) error {
@@ -230,9 +278,9 @@ func b2u(b bool) uint64 {
 // binop applies a binary operation to a (second entry) and b (top).
 func binop(op byte, a, b uint64) (uint64, error) {
 	switch op {
-	case 0x1a:
+	case DW_OP_and:
 		return a & b, nil
-	case 0x1b:
+	case DW_OP_div:
 		if b == 0 {
 			return 0, errors.New("DWARF expression: division by zero")
 		}
@@ -240,47 +288,47 @@ func binop(op byte, a, b uint64) (uint64, error) {
 			return -a, nil
 		}
 		return uint64(int64(a) / int64(b)), nil
-	case 0x1c:
+	case DW_OP_minus:
 		return a - b, nil
-	case 0x1d:
+	case DW_OP_mod:
 		if b == 0 {
 			return 0, errors.New("DWARF expression: division by zero")
 		}
 		return a % b, nil
-	case 0x1e:
+	case DW_OP_mul:
 		return a * b, nil
-	case 0x21:
+	case DW_OP_or:
 		return a | b, nil
-	case 0x22:
+	case DW_OP_plus:
 		return a + b, nil
-	case 0x24:
+	case DW_OP_shl:
 		if b >= 64 {
 			return 0, nil
 		}
 		return a << b, nil
-	case 0x25:
+	case DW_OP_shr:
 		if b >= 64 {
 			return 0, nil
 		}
 		return a >> b, nil
-	case 0x26:
+	case DW_OP_shra:
 		if b >= 64 {
 			b = 63
 		}
 		return uint64(int64(a) >> b), nil
-	case 0x27:
+	case DW_OP_xor:
 		return a ^ b, nil
-	case 0x29:
+	case DW_OP_eq:
 		return b2u(a == b), nil
-	case 0x2a:
+	case DW_OP_ge:
 		return b2u(int64(a) >= int64(b)), nil
-	case 0x2b:
+	case DW_OP_gt:
 		return b2u(int64(a) > int64(b)), nil
-	case 0x2c:
+	case DW_OP_le:
 		return b2u(int64(a) <= int64(b)), nil
-	case 0x2d:
+	case DW_OP_lt:
 		return b2u(int64(a) < int64(b)), nil
-	case 0x2e:
+	case DW_OP_ne:
 		return b2u(a != b), nil
 	}
 	return 0, fmt.Errorf("DWARF expression: unsupported operation %#x", op)

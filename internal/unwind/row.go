@@ -70,159 +70,217 @@ func (c *CFI) Row(f *FDE, pc uint64) (*Row, error) {
 	return &row, nil
 }
 
+// cfaProgram is the state of one run of call frame instructions: the row
+// being built, the location it describes and the remembered rows.
+type cfaProgram struct {
+	ci         *CIE
+	r          *buf
+	row        *Row
+	init       *Row // the CIE's row, for DW_CFA_restore
+	loc, pc    uint64
+	remembered []Row
+}
+
+var errCFATruncated = fmt.Errorf("truncated CFA instructions")
+
 // execCFA runs call frame instructions on row until the location passes
 // pc. init is the CIE's row (for DW_CFA_restore).
 func execCFA(ci *CIE, ins []byte, row *Row, init *Row, loc, pc uint64) (uint64, error) {
-	r := &buf{b: ins}
-	var stack []Row
-	setRule := func(reg uint64, ru rule) {
-		if reg < numRegs {
-			row.Regs[reg] = ru
+	p := &cfaProgram{ci: ci, r: &buf{b: ins}, row: row, init: init, loc: loc, pc: pc}
+	for p.r.left() > 0 {
+		done, err := p.exec(p.r.u8())
+		if err != nil || done {
+			return p.loc, err
+		}
+		if p.r.err != nil {
+			return p.loc, errCFATruncated
 		}
 	}
-	restore := func(reg uint64) {
-		if reg >= numRegs {
-			return
-		}
-		if init != nil {
-			row.Regs[reg] = init.Regs[reg]
-		} else {
-			row.Regs[reg] = rule{}
-		}
+	if p.r.err != nil {
+		return p.loc, errCFATruncated
 	}
-	advance := func(delta uint64) bool {
-		loc += delta * ci.CodeAlign
-		return loc > pc
+	return p.loc, nil
+}
+
+// exec runs one instruction; done is true once the location passed pc.
+func (p *cfaProgram) exec(op byte) (done bool, err error) {
+	switch op & cfaPrimaryMask {
+	case DW_CFA_advance_loc:
+		return p.advance(uint64(op & cfaOperandMask)), nil
+	case DW_CFA_offset:
+		p.setRule(uint64(op&cfaOperandMask), rule{kind: ruleOffset, off: int64(p.r.uleb()) * p.ci.DataAlign})
+		return false, nil
+	case DW_CFA_restore:
+		p.restore(uint64(op & cfaOperandMask))
+		return false, nil
 	}
-	for r.left() > 0 {
-		op := r.u8()
-		switch op >> 6 {
-		case 1: // DW_CFA_advance_loc
-			if advance(uint64(op & 0x3f)) {
-				return loc, nil
-			}
-			continue
-		case 2: // DW_CFA_offset
-			setRule(uint64(op&0x3f), rule{kind: ruleOffset, off: int64(r.uleb()) * ci.DataAlign})
-			continue
-		case 3: // DW_CFA_restore
-			restore(uint64(op & 0x3f))
-			continue
-		}
-		switch op {
-		case 0x00: // nop
-		case 0x01: // set_loc
-			var v uint64
-			if ci.debugFrame && ci.FDEEnc == peAbsptr {
-				if ci.AddrSize == 4 {
-					v = uint64(r.u32())
-				} else {
-					v = r.u64()
-				}
-			} else {
-				// pcrel bases are unknown here; set_loc is not emitted
-				// by GCC or LLVM for .eh_frame, so only absolute forms.
-				switch ci.FDEEnc & 0x0f {
-				case peUdata4, peSdata4:
-					v = uint64(r.u32())
-				case peUdata2, peSdata2:
-					v = uint64(r.u16())
-				default:
-					v = r.u64()
-				}
-				if ci.FDEEnc&0x70 != 0 {
-					return loc, fmt.Errorf("DW_CFA_set_loc with relative encoding")
-				}
-			}
-			if v < loc {
-				return loc, fmt.Errorf("DW_CFA_set_loc goes backwards")
-			}
-			loc = v
-			if loc > pc {
-				return loc, nil
-			}
-		case 0x02:
-			if advance(uint64(r.u8())) {
-				return loc, nil
-			}
-		case 0x03:
-			if advance(uint64(r.u16())) {
-				return loc, nil
-			}
-		case 0x04:
-			if advance(uint64(r.u32())) {
-				return loc, nil
-			}
-		case 0x05: // offset_extended
-			reg := r.uleb()
-			setRule(reg, rule{kind: ruleOffset, off: int64(r.uleb()) * ci.DataAlign})
-		case 0x06: // restore_extended
-			restore(r.uleb())
-		case 0x07: // undefined
-			setRule(r.uleb(), rule{kind: ruleUndefined})
-		case 0x08: // same_value
-			setRule(r.uleb(), rule{kind: ruleSame})
-		case 0x09: // register
-			reg := r.uleb()
-			setRule(reg, rule{kind: ruleRegister, reg: r.uleb()})
-		case 0x0a: // remember_state
-			if len(stack) >= maxRememberDepth {
-				return loc, fmt.Errorf("DW_CFA_remember_state nested too deep")
-			}
-			stack = append(stack, *row)
-		case 0x0b: // restore_state
-			if len(stack) == 0 {
-				return loc, fmt.Errorf("DW_CFA_restore_state without remember_state")
-			}
-			// The CFA is part of the remembered state too.
-			*row = stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-		case 0x0c: // def_cfa
-			row.CFAReg = r.uleb()
-			row.CFAOffset = int64(r.uleb())
-			row.CFAExpr = nil
-		case 0x0d: // def_cfa_register
-			row.CFAReg = r.uleb()
-			row.CFAExpr = nil
-		case 0x0e: // def_cfa_offset
-			row.CFAOffset = int64(r.uleb())
-		case 0x0f: // def_cfa_expression
-			row.CFAExpr = r.bytes(r.uleb())
-		case 0x10: // expression
-			reg := r.uleb()
-			setRule(reg, rule{kind: ruleExpr, expr: r.bytes(r.uleb())})
-		case 0x11: // offset_extended_sf
-			reg := r.uleb()
-			setRule(reg, rule{kind: ruleOffset, off: r.sleb() * ci.DataAlign})
-		case 0x12: // def_cfa_sf
-			row.CFAReg = r.uleb()
-			row.CFAOffset = r.sleb() * ci.DataAlign
-			row.CFAExpr = nil
-		case 0x13: // def_cfa_offset_sf
-			row.CFAOffset = r.sleb() * ci.DataAlign
-		case 0x14: // val_offset
-			reg := r.uleb()
-			setRule(reg, rule{kind: ruleValOffset, off: int64(r.uleb()) * ci.DataAlign})
-		case 0x15: // val_offset_sf
-			reg := r.uleb()
-			setRule(reg, rule{kind: ruleValOffset, off: r.sleb() * ci.DataAlign})
-		case 0x16: // val_expression
-			reg := r.uleb()
-			setRule(reg, rule{kind: ruleValExpr, expr: r.bytes(r.uleb())})
-		case 0x2e: // GNU_args_size
-			r.uleb()
-		case 0x2f: // GNU_negative_offset_extended
-			reg := r.uleb()
-			setRule(reg, rule{kind: ruleOffset, off: -int64(r.uleb()) * ci.DataAlign})
-		default:
-			return loc, fmt.Errorf("unknown CFA instruction %#x", op)
-		}
-		if r.err != nil {
-			return loc, fmt.Errorf("truncated CFA instructions")
-		}
+	switch op {
+	case DW_CFA_nop:
+	case DW_CFA_set_loc, DW_CFA_advance_loc1, DW_CFA_advance_loc2, DW_CFA_advance_loc4:
+		return p.move(op)
+	case DW_CFA_remember_state, DW_CFA_restore_state:
+		return false, p.state(op)
+	case DW_CFA_def_cfa, DW_CFA_def_cfa_register, DW_CFA_def_cfa_offset, DW_CFA_def_cfa_expression,
+		DW_CFA_def_cfa_sf, DW_CFA_def_cfa_offset_sf:
+		p.defineCFA(op)
+	case DW_CFA_GNU_args_size:
+		p.r.uleb()
+	default:
+		return false, p.registerRule(op)
 	}
-	if r.err != nil {
-		return loc, fmt.Errorf("truncated CFA instructions")
+	return false, nil
+}
+
+func (p *cfaProgram) setRule(reg uint64, ru rule) {
+	if reg < numRegs {
+		p.row.Regs[reg] = ru
 	}
-	return loc, nil
+}
+
+func (p *cfaProgram) restore(reg uint64) {
+	if reg >= numRegs {
+		return
+	}
+	if p.init != nil {
+		p.row.Regs[reg] = p.init.Regs[reg]
+	} else {
+		p.row.Regs[reg] = rule{}
+	}
+}
+
+// advance moves the location by delta code units; true once it passed pc.
+func (p *cfaProgram) advance(delta uint64) bool {
+	p.loc += delta * p.ci.CodeAlign
+	return p.loc > p.pc
+}
+
+// move runs DW_CFA_set_loc and DW_CFA_advance_loc1/2/4.
+func (p *cfaProgram) move(op byte) (done bool, err error) {
+	r := p.r
+	switch op {
+	case DW_CFA_advance_loc1:
+		return p.advance(uint64(r.u8())), nil
+	case DW_CFA_advance_loc2:
+		return p.advance(uint64(r.u16())), nil
+	case DW_CFA_advance_loc4:
+		return p.advance(uint64(r.u32())), nil
+	}
+	v, err := p.setLocAddress()
+	if err != nil {
+		return false, err
+	}
+	if v < p.loc {
+		return false, fmt.Errorf("DW_CFA_set_loc goes backwards")
+	}
+	p.loc = v
+	return p.loc > p.pc, nil
+}
+
+// setLocAddress reads DW_CFA_set_loc's operand, encoded as the FDE's
+// addresses are.
+func (p *cfaProgram) setLocAddress() (uint64, error) {
+	ci, r := p.ci, p.r
+	if ci.debugFrame && ci.FDEEnc == peAbsptr {
+		if ci.AddrSize == 4 {
+			return uint64(r.u32()), nil
+		}
+		return r.u64(), nil
+	}
+	// pcrel bases are unknown here; set_loc is not emitted by GCC or LLVM
+	// for .eh_frame, so only absolute forms.
+	var v uint64
+	switch ci.FDEEnc & peFormatMask {
+	case peUdata4, peSdata4:
+		v = uint64(r.u32())
+	case peUdata2, peSdata2:
+		v = uint64(r.u16())
+	default:
+		v = r.u64()
+	}
+	if ci.FDEEnc&peApplMask != 0 {
+		return 0, fmt.Errorf("DW_CFA_set_loc with relative encoding")
+	}
+	return v, nil
+}
+
+// state runs DW_CFA_remember_state and DW_CFA_restore_state.
+func (p *cfaProgram) state(op byte) error {
+	if op == DW_CFA_remember_state {
+		if len(p.remembered) >= maxRememberDepth {
+			return fmt.Errorf("DW_CFA_remember_state nested too deep")
+		}
+		p.remembered = append(p.remembered, *p.row)
+		return nil
+	}
+	if len(p.remembered) == 0 {
+		return fmt.Errorf("DW_CFA_restore_state without remember_state")
+	}
+	// The CFA is part of the remembered state too.
+	*p.row = p.remembered[len(p.remembered)-1]
+	p.remembered = p.remembered[:len(p.remembered)-1]
+	return nil
+}
+
+// defineCFA runs the DW_CFA_def_cfa* instructions.
+func (p *cfaProgram) defineCFA(op byte) {
+	r, row, align := p.r, p.row, p.ci.DataAlign
+	switch op {
+	case DW_CFA_def_cfa:
+		row.CFAReg = r.uleb()
+		row.CFAOffset = int64(r.uleb())
+		row.CFAExpr = nil
+	case DW_CFA_def_cfa_register:
+		row.CFAReg = r.uleb()
+		row.CFAExpr = nil
+	case DW_CFA_def_cfa_offset:
+		row.CFAOffset = int64(r.uleb())
+	case DW_CFA_def_cfa_expression:
+		row.CFAExpr = r.bytes(r.uleb())
+	case DW_CFA_def_cfa_sf:
+		row.CFAReg = r.uleb()
+		row.CFAOffset = r.sleb() * align
+		row.CFAExpr = nil
+	case DW_CFA_def_cfa_offset_sf:
+		row.CFAOffset = r.sleb() * align
+	}
+}
+
+// registerRule runs the instructions that set one register's rule.
+func (p *cfaProgram) registerRule(op byte) error {
+	r, align := p.r, p.ci.DataAlign
+	switch op {
+	case DW_CFA_offset_extended:
+		reg := r.uleb()
+		p.setRule(reg, rule{kind: ruleOffset, off: int64(r.uleb()) * align})
+	case DW_CFA_restore_extended:
+		p.restore(r.uleb())
+	case DW_CFA_undefined:
+		p.setRule(r.uleb(), rule{kind: ruleUndefined})
+	case DW_CFA_same_value:
+		p.setRule(r.uleb(), rule{kind: ruleSame})
+	case DW_CFA_register:
+		reg := r.uleb()
+		p.setRule(reg, rule{kind: ruleRegister, reg: r.uleb()})
+	case DW_CFA_expression:
+		reg := r.uleb()
+		p.setRule(reg, rule{kind: ruleExpr, expr: r.bytes(r.uleb())})
+	case DW_CFA_offset_extended_sf:
+		reg := r.uleb()
+		p.setRule(reg, rule{kind: ruleOffset, off: r.sleb() * align})
+	case DW_CFA_val_offset:
+		reg := r.uleb()
+		p.setRule(reg, rule{kind: ruleValOffset, off: int64(r.uleb()) * align})
+	case DW_CFA_val_offset_sf:
+		reg := r.uleb()
+		p.setRule(reg, rule{kind: ruleValOffset, off: r.sleb() * align})
+	case DW_CFA_val_expression:
+		reg := r.uleb()
+		p.setRule(reg, rule{kind: ruleValExpr, expr: r.bytes(r.uleb())})
+	case DW_CFA_GNU_negative_offset_extended:
+		reg := r.uleb()
+		p.setRule(reg, rule{kind: ruleOffset, off: -int64(r.uleb()) * align})
+	default:
+		return fmt.Errorf("unknown CFA instruction %#x", op)
+	}
+	return nil
 }
