@@ -106,12 +106,13 @@ func (s *Session) Capture(t target.Target) *Capture {
 	return c
 }
 
-// SyscallName names a system call of arch ("syscall_N" when unknown).
+//go:generate go run ./gen
+
+// SyscallName names a system call of arch ("syscall_N" when unknown): a
+// core from another machine numbers its calls its own way.
 func SyscallName(arch target.Arch, nr int) string {
-	if arch == target.AMD64 {
-		if s, ok := syscallNames[nr]; ok {
-			return s
-		}
+	if s, ok := syscallNames[arch][nr]; ok {
+		return s
 	}
 	return "syscall_" + strconv.Itoa(nr)
 }
