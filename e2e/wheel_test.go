@@ -19,7 +19,7 @@ import (
 	"sync"
 	"testing"
 
-	"pyscope/internal/pybuilds"
+	"pyscope/internal/cache"
 	"pyscope/internal/testenv"
 	"pyscope/internal/version"
 )
@@ -258,7 +258,7 @@ func TestToolInstall(t *testing.T) {
 			return []string{filepath.Join(tools, "pipx"), "install", "--backend", "pip", "--python", in.Path, whl},
 				[]string{"PIPX_HOME=" + home, "PIPX_BIN_DIR=" + bin, "PIPX_MAN_DIR=" + filepath.Join(home, "man"),
 					// pip's own upgrade in pipx's shared venv comes from PyPI: keep it.
-					"PIPX_SHARED_LIBS=" + filepath.Join(pybuilds.CacheDir(), "pipx-shared")}
+					"PIPX_SHARED_LIBS=" + cache.Dir("pipx-shared")}
 		}},
 		{"pipx-uv", pick("pbs-3.13.1"), func(home, bin string, in testenv.Interp) ([]string, []string) {
 			return []string{filepath.Join(tools, "pipx"), "install", "--backend", "uv", "--python", in.Path, whl},

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"pyscope/internal/cache"
 )
 
 const module = "github.com/kluctl/go-embed-python"
@@ -49,18 +51,6 @@ type Build struct {
 	Libpython string
 }
 
-// CacheDir is where builds are unpacked: $PYSCOPE_CACHE, else the user cache.
-func CacheDir() string {
-	if d := os.Getenv("PYSCOPE_CACHE"); d != "" {
-		return d
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		d = os.TempDir()
-	}
-	return filepath.Join(d, "pyscope")
-}
-
 // Get returns the build for a minor version, fetching and unpacking it if
 // needed. It is safe to call from concurrent processes.
 func Get(minor string) (*Build, error) {
@@ -69,7 +59,7 @@ func Get(minor string) (*Build, error) {
 		return nil, fmt.Errorf("no reference build for Python %s", minor)
 	}
 	patch := strings.SplitN(strings.TrimPrefix(tag, "v0.0.0-"), "-", 2)[0]
-	root := filepath.Join(CacheDir(), "pythons", patch)
+	root := filepath.Join(cache.Dir("pythons"), patch)
 	b := &Build{
 		Minor: minor, Patch: patch, Root: root,
 		Python:    filepath.Join(root, "bin", "python"+minor),

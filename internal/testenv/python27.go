@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"pyscope/internal/pybuilds"
+	"pyscope/internal/cache"
 )
 
 // python27Patch is the last CPython 2 release.
@@ -26,7 +26,7 @@ func Python27(t testing.TB) string {
 	t.Helper()
 	python27Mu.Lock()
 	defer python27Mu.Unlock()
-	prefix := filepath.Join(pybuilds.CacheDir(), "pythons", python27Patch)
+	prefix := filepath.Join(cache.Dir("pythons"), python27Patch)
 	built := filepath.Join(prefix, "bin", "python2.7")
 	if _, err := os.Stat(filepath.Join(prefix, ".complete")); err == nil {
 		return built

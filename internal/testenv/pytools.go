@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"pyscope/internal/pybuilds"
+	"pyscope/internal/cache"
 )
 
 //go:embed pytools-requirements.txt
@@ -34,12 +34,12 @@ func PyTools(t testing.TB) string {
 
 func pytools() (string, error) {
 	sum := sha256.Sum256(pytoolsRequirements)
-	cache := pybuilds.CacheDir()
-	dir := filepath.Join(cache, fmt.Sprintf("pytools-%x", sum[:6]))
+	root := cache.Dir("")
+	dir := filepath.Join(root, fmt.Sprintf("pytools-%x", sum[:6]))
 	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
 		return dir, nil
 	}
-	if err := os.MkdirAll(cache, 0o755); err != nil {
+	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", err
 	}
 	// A venv cannot be moved once made, so it is built in place under a lock.

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"pyscope/internal/cache"
 	"pyscope/internal/pybuilds"
 )
 
@@ -38,7 +39,7 @@ const remedy = "run ./scripts/test.sh once (it installs and provisions the test 
 
 // VenvDir is where the `python3.11 -m venv --copies` virtualenv lives.
 func VenvDir() string {
-	return filepath.Join(pybuilds.CacheDir(), "venv-copies-3.11")
+	return cache.Dir("venv-copies-3.11")
 }
 
 // Matrix lists the test interpreters and reports the first missing one.
@@ -47,7 +48,7 @@ func Matrix() ([]Interp, error) {
 	for _, minor := range pybuilds.Minors() {
 		// Same layout as pybuilds.Get, without fetching anything.
 		patch := strings.SplitN(strings.TrimPrefix(pybuilds.Tags[minor], "v0.0.0-"), "-", 2)[0]
-		root := filepath.Join(pybuilds.CacheDir(), "pythons", patch)
+		root := filepath.Join(cache.Dir("pythons"), patch)
 		if _, err := os.Stat(filepath.Join(root, ".complete")); err != nil {
 			return nil, fmt.Errorf("reference Python %s is not provisioned in %s", patch, root)
 		}

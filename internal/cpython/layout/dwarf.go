@@ -398,32 +398,3 @@ func strip(t dwarf.Type) dwarf.Type {
 	}
 	return t
 }
-
-// ELFBuildID returns the hex GNU build-id of an ELF file, or "" if it has
-// none (python-build-standalone links without one).
-func ELFBuildID(path string) (string, error) {
-	f, err := elf.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	s := f.Section(".note.gnu.build-id")
-	if s == nil {
-		return "", nil
-	}
-	b, err := s.Data()
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	// Elf64_Nhdr: namesz, descsz, type; then "GNU\0" and the id.
-	if len(b) < 16 {
-		return "", fmt.Errorf("%s: short build-id note", path)
-	}
-	namesz := int(f.ByteOrder.Uint32(b[0:]))
-	descsz := int(f.ByteOrder.Uint32(b[4:]))
-	start := 12 + (namesz+3)&^3
-	if namesz > len(b) || descsz > len(b) || start+descsz > len(b) {
-		return "", fmt.Errorf("%s: bad build-id note", path)
-	}
-	return fmt.Sprintf("%x", b[start:start+descsz]), nil
-}

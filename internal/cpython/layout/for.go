@@ -126,16 +126,6 @@ var absent314 = map[string]string{
 	"Thread.StatusHoldsGILBit": "holds_gil is its own field in 3.14",
 }
 
-// Rules314 describes how For derives each 3.14 field that _Py_DebugOffsets
-// lacks: field name → explanation.
-func Rules314() map[string]string {
-	m := map[string]string{}
-	for _, r := range rules314 {
-		m[r.Field] = r.Why
-	}
-	return m
-}
-
 // Minor returns "3.12" for "3.12.3", "3.12", "3.14.0rc1" or "3.12.3+".
 func Minor(version string) (string, error) {
 	parts := strings.SplitN(version, ".", 3)

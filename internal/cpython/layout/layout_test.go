@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"pyscope/internal/elfx"
 	"pyscope/internal/pybuilds"
 )
 
@@ -193,15 +194,27 @@ func TestRelocatedDWARF312(t *testing.T) {
 	}
 }
 
+// buildID is an ELF file's GNU build-id; the test fails without one.
+func buildID(t *testing.T, path string) string {
+	t.Helper()
+	f, err := elfx.Open(path)
+	if err != nil {
+		t.Fatalf("%v: install python3.11 and python3.11-dbg", err)
+	}
+	defer f.Close()
+	id := f.BuildID()
+	if id == "" {
+		t.Fatalf("%s: no build-id; install python3.11 and python3.11-dbg", path)
+	}
+	return id
+}
+
 // Debian's python3.11 is static and stripped; python3.11-dbg ships its
 // DWARF as a build-id debug file. FromDWARF must be quick enough to run on
 // it at attach time, and the 3.11 table must fit Debian's 3.11.2 too.
 func TestDebianDebugFile(t *testing.T) {
 	const exe = "/usr/bin/python3.11"
-	id, err := ELFBuildID(exe)
-	if err != nil || id == "" {
-		t.Fatalf("%s: no build-id (%v); install python3.11 and python3.11-dbg", exe, err)
-	}
+	id := buildID(t, exe)
 	path := "/usr/lib/debug/.build-id/" + id[:2] + "/" + id[2:] + ".debug"
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("%v: apt-get install python3.11-dbg", err)
@@ -223,10 +236,7 @@ func TestDebianDebugFile(t *testing.T) {
 	// Debian builds _asyncio as an extension module with its own debug
 	// file: the asyncio members come from there.
 	mod := "/usr/lib/python3.11/lib-dynload/_asyncio.cpython-311-x86_64-linux-gnu.so"
-	mid, err := ELFBuildID(mod)
-	if err != nil || mid == "" {
-		t.Fatalf("%s: no build-id (%v)", mod, err)
-	}
+	mid := buildID(t, mod)
 	md, err := OpenDWARF("/usr/lib/debug/.build-id/" + mid[:2] + "/" + mid[2:] + ".debug")
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"reflect"
 
 	"pyscope/internal/cpython/layout"
+	"pyscope/internal/elfx"
 	"pyscope/internal/pybuilds"
 )
 
@@ -48,7 +49,7 @@ func Generate() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		id, err := layout.ELFBuildID(bld.Libpython)
+		id, err := buildID(bld.Libpython)
 		if err != nil {
 			return nil, err
 		}
@@ -109,4 +110,14 @@ func writeLayout(b *bytes.Buffer, l *layout.Layout) {
 		}
 	}
 	b.WriteString("}")
+}
+
+// buildID is the file's GNU build-id in hex, "" when it has none.
+func buildID(path string) (string, error) {
+	f, err := elfx.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return f.BuildID(), nil
 }
