@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # The one test command: installs what the tests need, provisions the
-# reference interpreters, then runs vet, the whole test suite and a short
-# fuzz run of every fuzz target. Exits non-zero if anything failed.
+# reference interpreters, then runs gofmt, vet, the test suite and a short
+# fuzz run of every fuzz target (scripts/fuzz.sh runs them longer). Exits
+# non-zero if anything failed.
+#
+#   ./scripts/test.sh                 everything (what CI runs)
+#   ./scripts/test.sh ./internal/...  only these packages (vet, tests, fuzz)
+#   FUZZTIME=30s ./scripts/test.sh    fuzz each target longer (default 3s)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-FUZZTIME=${FUZZTIME:-10s}
+# Fuzzing is a smoke run here, kept well under the tests' time; the seed
+# corpora run as ordinary tests anyway.
+FUZZTIME=${FUZZTIME:-3s}
+PKGS=("$@")
+[ ${#PKGS[@]} = 0 ] && PKGS=(./...)
 # Everything the tests use, installed up front so no test has to (and no two
 # test packages race for the dpkg lock on a fresh machine).
 PACKAGES=(gdb python3.11 python3.11-dbg python3.11-venv python3-venv libc6-dbg elfutils debuginfod zstd xz-utils lz4 gzip procps tmux util-linux gcc chromium qemu-user linux-libc-dev)
@@ -18,7 +27,22 @@ declare -a RESULTS=()
 FAILED=0
 T0=$SECONDS
 
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Everything temporary (test binaries, the pyscope binaries tests build,
+# unpacked cores and bundles, logs) goes in one directory, removed at exit
+# even when a test process was killed before it could clean up.
+RUN_TMP=$(mktemp -d -t pyscope-test.XXXXXX) || exit 1
+chmod 1777 "$RUN_TMP" # like /tmp: some tests run targets as another user
+export TMPDIR=$RUN_TMP
+trap 'rm -rf "$RUN_TMP"' EXIT
+
+# Colour only on a terminal, and never with NO_COLOR.
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+	BOLD=$'\033[1m' RED=$'\033[31m' GREEN=$'\033[32m' RESET=$'\033[0m'
+else
+	BOLD='' RED='' GREEN='' RESET=''
+fi
+
+say() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$RESET"; }
 
 # record NAME STATUS SECONDS
 record() {
@@ -38,18 +62,19 @@ step() {
 	fi
 }
 
+COUNTS=$RUN_TMP/test-counts
 summary() {
 	say "summary"
 	printf '%s\n' "${RESULTS[@]}"
-	if [ -n "${TESTLOG:-}" ] && grep -qE '^(FAIL|--- FAIL)' "$TESTLOG"; then
-		echo "failed tests:"
-		grep -E '^(FAIL|--- FAIL)' "$TESTLOG" | sed 's/^/  /'
+	if [ -s "$COUNTS" ]; then
+		echo
+		cat "$COUNTS"
 	fi
-	printf 'total %ss\n' $((SECONDS - T0))
+	printf '\ntotal %ss\n' $((SECONDS - T0))
 	if [ "$FAILED" = 0 ]; then
-		printf '\033[32mALL PASSED\033[0m\n'
+		printf '%sALL PASSED%s\n' "$GREEN" "$RESET"
 	else
-		printf '\033[31mFAILED\033[0m\n'
+		printf '%sFAILED%s\n' "$RED" "$RESET"
 	fi
 }
 
@@ -87,61 +112,6 @@ gofmt_check() {
 	return 1
 }
 
-# fuzz runs every Fuzz* target of every package for $FUZZTIME.
-# fuzz_one PKG NAME fuzzes one target. Go 1.26's fuzz coordinator can end a
-# run that found nothing with a bare "context deadline exceeded" when
-# -fuzztime expires (golang/go#75804, fixed in Go 1.27). A real finding
-# always writes its input under testdata/fuzz and prints "Failing input
-# written to"; so a bare deadline error is retried once, and only a run
-# with a finding, or any other failure, fails.
-fuzz_one() {
-	local pkg=$1 name=$2 log try
-	log=$(mktemp -t pyscope-fuzz.XXXXXX)
-	for try in 1 2; do
-		# Short minimisation keeps the run within its time.
-		if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 5x "$pkg" 2>&1 | tee "$log"; [ "${PIPESTATUS[0]}" = 0 ]; then
-			rm -f "$log"
-			return 0
-		fi
-		if grep -q 'Failing input written to' "$log" ||
-			! grep -q 'context deadline exceeded' "$log" ||
-			grep -qE '^\s*(panic:|fuzz: minimizing)|_test\.go:[0-9]+:' "$log"; then
-			rm -f "$log"
-			return 1
-		fi
-		echo "(bare 'context deadline exceeded' with no finding: golang/go#75804; try $try)"
-	done
-	rm -f "$log"
-	return 0
-}
-
-fuzz() {
-	local ok=0 pkg dir name names n=0
-	while read -r pkg dir; do
-		# Cheap pre-filter; `go test -list` gives the exact names.
-		grep -qs '^func Fuzz' "$dir"/*_test.go || continue
-		if ! names=$(go test -vet=off -list '^Fuzz' "$pkg"); then
-			echo "cannot list fuzz targets of $pkg" >&2
-			ok=1
-			continue
-		fi
-		names=$(grep '^Fuzz' <<<"$names" || true)
-		for name in $names; do
-			n=$((n + 1))
-			local t=$SECONDS
-			echo "--- fuzz $pkg $name ($FUZZTIME)"
-			if fuzz_one "$pkg" "$name"; then
-				record "fuzz $name" ok $((SECONDS - t))
-			else
-				record "fuzz $name" FAIL $((SECONDS - t))
-				ok=1
-			fi
-		done
-	done < <(go list -f '{{.ImportPath}} {{.Dir}}' ./...)
-	echo "$n fuzz targets"
-	return $ok
-}
-
 step "install Debian packages" install_packages
 step "go toolchain" check_go
 step "provision interpreters" go run ./internal/testenv/cmd/provision
@@ -151,13 +121,15 @@ if [ "$FAILED" != 0 ]; then
 	exit 1
 fi
 step "gofmt" gofmt_check
-step "go vet ./..." go vet ./...
-TESTLOG=$(mktemp -t pyscope-test.XXXXXX)
-trap 'rm -f "$TESTLOG"' EXIT
-gotest() { go test -count=1 -timeout 25m ./... 2>&1 | tee "$TESTLOG"; }
-step "go test ./..." gotest
-say "fuzz (${FUZZTIME} each)"
-t=$SECONDS
-if fuzz; then record "fuzz (all targets)" ok $((SECONDS - t)); else record "fuzz (all targets)" FAIL $((SECONDS - t)); fi
+step "go vet" go vet "${PKGS[@]}"
+# Counts per package come from go test's JSON events; the console shows what
+# plain go test shows (a line per package, the output of failed tests).
+gotest() {
+	go build -o "$RUN_TMP/testreport" ./internal/testenv/cmd/testreport || return 1
+	go test -json -count=1 -timeout 25m "${PKGS[@]}" 2>&1 | "$RUN_TMP/testreport" -summary "$COUNTS"
+	return "${PIPESTATUS[0]}"
+}
+step "go test" gotest
+step "fuzz, $FUZZTIME per target" env FUZZTIME="$FUZZTIME" ./scripts/fuzz.sh "${PKGS[@]}"
 summary
 exit "$FAILED"

@@ -547,7 +547,18 @@ func BuildPyscope(t testing.TB) string {
 	return buildPath
 }
 
-// removeStaleBuilds deletes binaries left by test processes that are gone.
+// RunTests runs a test binary's tests (call it from TestMain) and then
+// deletes the pyscope binary BuildPyscope built for them.
+func RunTests(m *testing.M) int {
+	code := m.Run()
+	if buildPath != "" {
+		os.RemoveAll(filepath.Dir(buildPath))
+	}
+	return code
+}
+
+// removeStaleBuilds deletes binaries left by test processes that were
+// killed before RunTests could.
 func removeStaleBuilds() {
 	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "pyscope-testbin-*"))
 	for _, m := range matches {

@@ -254,3 +254,5 @@ func TestOracleStable(t *testing.T) {
 		})
 	}
 }
+
+func TestMain(m *testing.M) { os.Exit(RunTests(m)) }
