@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/mattn/go-runewidth"
+
 	"pyscope/internal/cpython"
 	"pyscope/internal/model"
 	"pyscope/internal/report"
@@ -32,7 +34,7 @@ func init() {
 	commands = []*command{
 		{name: "help", aliases: []string{"h"}, usage: "help [COMMAND]", summary: "list the commands, or explain one",
 			run: cmdHelp, complete: func(s *Session, w string) []string { return commandNames(w) }},
-		{name: "info", aliases: []string{"i"}, usage: "info threads | info tasks | info sharedlibrary | info signal",
+		{name: "info", aliases: []string{"i"}, usage: "info threads|tasks|sharedlibrary|signal",
 			summary: "threads, asyncio tasks, mapped libraries, or a core's fatal signal",
 			help: `info threads        list the threads; * marks the current one. Threads
                     created by C code show without Python state.
@@ -50,8 +52,20 @@ info signal         for a core: the signal that killed the process and the
 			help: `Without N, shows the selected task. "thread N" goes back to a thread's frames.`,
 			run:  cmdTask, complete: completeTasks},
 		{name: "thread", aliases: []string{"t"}, usage: "thread [N]", summary: "switch to thread N (see info threads)",
-			help: "Without N, shows the current thread. Switching selects the innermost Python frame.",
-			run:  cmdThread, complete: completeThreads},
+			help: `thread           show the current thread
+thread N         switch to thread N and select its innermost Python frame
+thread apply all [-ascending] [-q] [-s | -c] COMMAND
+thread apply LIST [-q] [-s | -c] COMMAND
+                 run COMMAND in each thread, e.g. thread apply all py-bt.
+                 all goes from the highest thread number down (-ascending
+                 reverses); LIST is thread numbers and ranges: 1 3 5-7.
+                 -q leaves out the thread headings; -s skips threads where
+                 COMMAND fails or prints nothing; -c prints errors and goes
+                 on (by default the first error stops). The current thread
+                 and frame stay selected.`,
+			run: cmdThread, complete: completeThreads},
+		{name: "taas", usage: "taas COMMAND", summary: "thread apply all -s COMMAND: run COMMAND in every thread where it works",
+			run: cmdTaas, complete: func(s *Session, w string) []string { return commandNames(w) }},
 		{name: "bt", aliases: []string{"backtrace", "where"}, usage: "bt", summary: "native backtrace of the current thread, with its Python frames",
 			help: `Unwinds the native stack (CFI from the binaries; symbols and DWARF where
 found) and shows the Python frames each interpreter loop frame runs. Without
@@ -144,12 +158,18 @@ func prefixed(words []string, prefix string) []string {
 func cmdHelp(s *Session, args string) error {
 	if args == "" {
 		s.printf("Commands (aliases in brackets):\n")
+		var left []string
+		width := 0
 		for _, c := range commands {
-			al := ""
+			l := c.usage
 			if len(c.aliases) > 0 {
-				al = " [" + strings.Join(c.aliases, ", ") + "]"
+				l += " [" + strings.Join(c.aliases, ", ") + "]"
 			}
-			s.printf("  %-34s %s\n", c.usage+al, c.summary)
+			left = append(left, l)
+			width = max(width, len(l))
+		}
+		for i, c := range commands {
+			s.printf("  %-*s  %s\n", width, left[i], c.summary)
 		}
 		s.printf("Type \"help COMMAND\" for more.\n")
 		return nil
@@ -206,9 +226,25 @@ func qualname(f model.Frame) string {
 	return f.Function
 }
 
+// maxNameWidth bounds the Name column of info threads: a longer name is
+// cut (with …) rather than pushing the frames out of line.
+const maxNameWidth = 32
+
+// nameColumn fits a thread label to the column's display width.
+func nameColumn(label string, width int) string {
+	if runewidth.StringWidth(label) > width {
+		label = runewidth.Truncate(label, width, "…")
+	}
+	return label + strings.Repeat(" ", width-runewidth.StringWidth(label))
+}
+
 func infoThreads(s *Session) error {
 	rows := s.threadList()
-	s.printf("  %-4s %-8s %-20s %s\n", "Id", "TID", "Name", "Python frame")
+	width := len("Name")
+	for _, r := range rows {
+		width = max(width, min(runewidth.StringWidth(threadLabel(r)), maxNameWidth))
+	}
+	s.printf("  %-4s %-8s %s %s\n", "Id", "TID", nameColumn("Name", width), "Python frame")
 	for _, r := range rows {
 		mark := " "
 		if r.num == s.thread {
@@ -242,7 +278,7 @@ func infoThreads(s *Session) error {
 		if r.tid != 0 {
 			tid = strconv.Itoa(r.tid)
 		}
-		s.printf("%s %-4d %-8s %-20s %s%s\n", mark, r.num, tid, threadLabel(r), where, tag)
+		s.printf("%s %-4d %-8s %s %s%s\n", mark, r.num, tid, nameColumn(threadLabel(r), width), where, tag)
 	}
 	if !s.prog.Stopped() {
 		s.printf("(the process is running: this is the snapshot of the last stop)\n")
@@ -268,7 +304,7 @@ func infoShared(s *Session) error {
 		if bid == "" {
 			bid = "-"
 		}
-		s.printf("%#018x %#018x %-4s %-5s %-40s %s", m.Start, m.End, yn(m.HasSymbols), yn(m.HasDebugInfo), bid, report.Safe(m.Path))
+		s.printf("0x%016x 0x%016x %-4s %-5s %-40s %s", m.Start, m.End, yn(m.HasSymbols), yn(m.HasDebugInfo), bid, report.Safe(m.Path))
 		if m.DebugFile != "" && m.DebugFile != m.Path {
 			s.printf(" (debug: %s)", report.Safe(m.DebugFile))
 		}
@@ -306,7 +342,7 @@ func completeThreads(s *Session, w string) []string {
 	for _, r := range s.threadList() {
 		out = append(out, strconv.Itoa(r.num))
 	}
-	return prefixed(out, w)
+	return prefixed(append(out, "apply"), w)
 }
 
 func completeFrames(s *Session, w string) []string {
@@ -322,6 +358,9 @@ func completeFrames(s *Session, w string) []string {
 }
 
 func cmdThread(s *Session, args string) error {
+	if w, rest := nextWord(args); w == "apply" {
+		return cmdThreadApply(s, rest)
+	}
 	if args == "" {
 		r, ok := s.current()
 		if !ok {
@@ -374,6 +413,12 @@ func (s *Session) pyThread() (threadRow, error) {
 }
 
 func (s *Session) traceback(full bool) error {
+	if r, ok := s.current(); ok && s.task == 0 && r.py == nil {
+		// As gdb's py-bt ("Unable to locate python frame"): a message, so
+		// that thread apply all py-bt goes through C threads.
+		s.printf("(no Python state: thread %d was created by C code, or is not running Python; see `bt`)\n", r.num)
+		return nil
+	}
 	r, err := s.pyFrames()
 	if err != nil {
 		return err
@@ -537,7 +582,7 @@ func cmdPyList(s *Session, args string) error {
 		return err
 	}
 	if start > len(lines) {
-		return fmt.Errorf("line %d is past the end of %s (%d lines)", start, report.Safe(f.File), len(lines))
+		return fmt.Errorf("line %d is past the end of %s (%s)", start, report.Safe(f.File), plural(len(lines), "line"))
 	}
 	end = min(end, len(lines))
 	for i := start; i <= end; i++ {
@@ -764,7 +809,7 @@ func cmdRefresh(s *Session, _ string) error {
 	if _, ok := s.current(); !ok || prev == 0 {
 		s.selectInitial()
 	}
-	s.printf("Process %d stopped: new snapshot of %d threads.\n", s.prog.PID(), len(s.prog.OSThreads()))
+	s.printf("Process %d stopped: new snapshot of %s.\n", s.prog.PID(), plural(len(s.prog.OSThreads()), "thread"))
 	return nil
 }
 
@@ -843,4 +888,12 @@ func completeNames(s *Session, word string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// plural is "1 thread", "2 threads".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

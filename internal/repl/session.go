@@ -195,7 +195,11 @@ func (s *Session) banner() {
 	switch s.prog.Kind() {
 	case "live":
 		fmt.Fprintf(w, "Process %d: Python %s (%s%s).\n", snap.PID, report.Safe(snap.Python.Version), report.Safe(snap.Python.Executable), lib)
-		fmt.Fprintf(w, "All %d threads are stopped while this session holds them: `continue` resumes, `quit` detaches.\n", len(s.prog.OSThreads()))
+		if n := len(s.prog.OSThreads()); n == 1 {
+			fmt.Fprintf(w, "Its one thread is stopped while this session holds it: `continue` resumes, `quit` detaches.\n")
+		} else {
+			fmt.Fprintf(w, "All %d threads are stopped while this session holds them: `continue` resumes, `quit` detaches.\n", n)
+		}
 	default:
 		fmt.Fprintf(w, "Core of process %d: Python %s (%s%s).\n", snap.PID, report.Safe(snap.Python.Version), report.Safe(snap.Python.Executable), lib)
 		if c := s.prog.Crash(); c != nil {
@@ -291,26 +295,30 @@ func (s *Session) saveHistory() {
 // Exec runs one command line. A panic in a command is reported and the
 // session goes on.
 func (s *Session) Exec(line string) {
+	s.interrupt.Store(false)
+	if err := s.run(line); err != nil {
+		s.errorf("%s", err.Error())
+	}
+}
+
+// run runs one command line and returns its error.
+func (s *Session) run(line string) (err error) {
 	line = strings.TrimSpace(line)
 	if line == "" || strings.HasPrefix(line, "#") {
-		return
+		return nil
 	}
-	s.interrupt.Store(false)
 	name, args, _ := strings.Cut(line, " ")
 	args = strings.TrimSpace(args)
 	cmd := lookup(name)
 	if cmd == nil {
-		s.errorf("undefined command: %q. Try \"help\".", name)
-		return
+		return fmt.Errorf("undefined command: %q. Try \"help\".", name)
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			s.errorf("internal error in %s: %v (the session goes on)", cmd.name, r)
+			err = fmt.Errorf("internal error in %s: %v (the session goes on)", cmd.name, r)
 		}
 	}()
-	if err := cmd.run(s, args); err != nil {
-		s.errorf("%s", err.Error())
-	}
+	return cmd.run(s, args)
 }
 
 func (s *Session) errorf(format string, a ...any) {

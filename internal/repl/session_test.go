@@ -48,7 +48,8 @@ func TestComplete(t *testing.T) {
 	}{
 		{"py-b", "", []string{"py-bt ", "py-bt-full "}},
 		{"info thr", "info ", []string{"threads"}},
-		{"thread ", "thread ", []string{"1", "2", "3", "4"}},
+		{"thread ", "thread ", []string{"1", "2", "3", "4", "apply"}},
+		{"thread a", "thread ", []string{"apply"}},
 		{"py-print sl", "py-print ", []string{"sleeper", "slice", "slotted"}}, // local, global, builtin
 		{"py-print slo", "py-print ", []string{"slotted"}},
 		{"py-print self.que", "py-print ", []string{"self.queue"}},
