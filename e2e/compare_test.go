@@ -22,7 +22,8 @@ func perfectDump(t *testing.T, tg *testenv.Target) *Dump {
 		dt := DumpThread{ThreadID: ot.ThreadID, NativeID: ot.NativeID, Name: ot.Name, OSName: &osName,
 			IsMain: ot.IsMain, HoldsGIL: ot.Busy}
 		for _, f := range ot.Frames {
-			dt.Frames = append(dt.Frames, DumpFrame{Kind: "python", Function: f.Function, Qualname: f.Qualname, File: f.File, Line: f.Line})
+			dt.Frames = append(dt.Frames, DumpFrame{Kind: "python", Function: f.Function, Qualname: f.Qualname, File: f.File, Line: f.Line,
+				EndLine: f.EndLine, Column: f.Column, EndColumn: f.EndColumn})
 		}
 		d.Threads = append(d.Threads, dt)
 	}
@@ -32,7 +33,12 @@ func perfectDump(t *testing.T, tg *testenv.Target) *Dump {
 // TestCompareCatchesMismatch makes sure the comparison used by TestDump is
 // not vacuous: a perfect dump passes, and each single corruption fails.
 func TestCompareCatchesMismatch(t *testing.T) {
-	in := testenv.Interpreters(t)[0]
+	var in testenv.Interp
+	for _, i := range testenv.Interpreters(t) {
+		if i.Minor == "3.12" {
+			in = i // has locations (PEP 657)
+		}
+	}
 	tg := testenv.StartTarget(t, in, "busy.py")
 	if errs := diffDump(tg.PID, &tg.Oracle, perfectDump(t, tg)); len(errs) > 0 {
 		t.Fatalf("perfect dump rejected:\n%s", strings.Join(errs, "\n"))
@@ -53,6 +59,10 @@ func TestCompareCatchesMismatch(t *testing.T) {
 		"file":          func(d *Dump) { f := thread(d, false).Frames; f[len(f)-1].File += "x" },
 		"function":      func(d *Dump) { thread(d, false).Frames[0].Function = "x" },
 		"missing frame": func(d *Dump) { th := thread(d, false); th.Frames = th.Frames[1:] },
+		"column":        func(d *Dump) { f := &thread(d, false).Frames[0]; c := *f.Column + 1; f.Column = &c },
+		"end_column":    func(d *Dump) { f := &thread(d, false).Frames[1]; c := *f.EndColumn - 1; f.EndColumn = &c },
+		"end_line":      func(d *Dump) { f := &thread(d, false).Frames[0]; l := *f.EndLine + 1; f.EndLine = &l },
+		"no column":     func(d *Dump) { thread(d, false).Frames[0].Column = nil },
 		"native frames only": func(d *Dump) {
 			th := thread(d, false)
 			for i := range th.Frames {

@@ -31,6 +31,7 @@ func TestDump(t *testing.T) {
 					}
 					d := decodeDump(t, r.stdout)
 					compareDump(t, tg, d)
+					compareCarets(t, bin, tg)
 					tg.CheckRunning(t)
 				})
 			}
@@ -140,8 +141,21 @@ func diffThread(pid int, ot *testenv.OracleThread, dt *DumpThread) []string {
 			errorf("%s: frame %d is %s, want %s\n%s", who, i, fmtDump(f), fmtOracle(of), stacks(ot, frames))
 			return errs
 		}
+		// A busy thread keeps its line, not its instruction.
+		if !ot.Busy && (intp(f.EndLine) != intp(of.EndLine) || intp(f.Column) != intp(of.Column) || intp(f.EndColumn) != intp(of.EndColumn)) {
+			errorf("%s: frame %d (%s) at end_line %s, column %s, end_column %s; the target's traceback says %s, %s, %s",
+				who, i, fmtDump(f), intp(f.EndLine), intp(f.Column), intp(f.EndColumn), intp(of.EndLine), intp(of.Column), intp(of.EndColumn))
+		}
 	}
 	return errs
+}
+
+// intp shows an optional number ("-" when absent).
+func intp(p *int) string {
+	if p == nil {
+		return "-"
+	}
+	return strconv.Itoa(*p)
 }
 
 func label(ot *testenv.OracleThread) string {

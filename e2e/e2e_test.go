@@ -42,11 +42,14 @@ type DumpThread struct {
 }
 
 type DumpFrame struct {
-	Kind     string `json:"kind"`
-	Function string `json:"function"`
-	Qualname string `json:"qualname"`
-	File     string `json:"file"`
-	Line     int    `json:"line"`
+	Kind      string `json:"kind"`
+	Function  string `json:"function"`
+	Qualname  string `json:"qualname"`
+	File      string `json:"file"`
+	Line      int    `json:"line"`
+	EndLine   *int   `json:"end_line"`
+	Column    *int   `json:"column"`
+	EndColumn *int   `json:"end_column"`
 }
 
 // result is one finished pyscope run.

@@ -62,12 +62,18 @@ func TestSessionThreadApply(t *testing.T) {
 			if !slices.Equal(nums, desc) {
 				t.Errorf("thread apply all: threads %v, want %v (descending, as gdb):\n%s", nums, desc, out)
 			}
+			marked := 0
 			for _, th := range tg.Oracle.Threads {
 				var want []string
 				for _, f := range th.Frames {
 					want = append(want, frameLine(f))
 				}
 				wantInOrder(t, "py-bt of "+*th.Name, body[ids[th.NativeID]], want)
+				// Source lines and markers as the target's traceback prints them.
+				marked += compareMarks(t, "py-bt of "+*th.Name, &th, parseFrames(body[ids[th.NativeID]]))
+			}
+			if in.Minor != "3.10" && marked == 0 {
+				t.Errorf("py-bt marked no expression on %s", in.Name)
 			}
 			// The selection is where it was.
 			wantContains(t, "thread after apply", d.run("thread"), fmt.Sprintf("[Current thread is %d ", cur))

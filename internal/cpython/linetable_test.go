@@ -12,7 +12,7 @@ import (
 
 // TestLineTables decodes the line tables of thousands of real code objects
 // and compares every instruction's line with what the interpreter reports
-// through co_lines().
+// through co_lines(), and on 3.11+ its location with co_positions().
 func TestLineTables(t *testing.T) {
 	for _, minor := range pybuilds.Minors() {
 		minor := minor
@@ -27,16 +27,17 @@ func TestLineTables(t *testing.T) {
 				t.Fatalf("run %s: %v", b.Python, err)
 			}
 			var codes []struct {
-				Name  string
-				First int
-				Table string
-				Lines map[string]int
+				Name      string
+				First     int
+				Table     string
+				Lines     map[string]int
+				Positions map[string][4]int
 			}
 			if err := json.Unmarshal(out, &codes); err != nil {
 				t.Fatal(err)
 			}
 			m, _ := strconv.Atoi(minor[2:])
-			checked := 0
+			checked, positions := 0, 0
 			for _, c := range codes {
 				table, _ := hex.DecodeString(c.Table)
 				for offs, want := range c.Lines {
@@ -52,6 +53,16 @@ func TestLineTables(t *testing.T) {
 					}
 					checked++
 				}
+				for offs, want := range c.Positions {
+					off, _ := strconv.Atoi(offs)
+					if got := Location311(table, c.First, off); got != (Location{want[0], want[1], want[2], want[3]}) {
+						t.Fatalf("%s: offset %d: location %v, interpreter says %v", c.Name, off, got, want)
+					}
+					positions++
+				}
+			}
+			if m >= 11 && positions < 10000 {
+				t.Fatalf("only %d positions checked", positions)
 			}
 			if checked < 10000 {
 				t.Fatalf("only %d offsets checked", checked)

@@ -203,7 +203,7 @@ type codeInfo struct {
 	linetable            []byte
 	codeStart            uint64 // address of the first code unit (3.11+)
 	firstTraceable       int64  // in code units
-	lines                map[int]int
+	locations            map[int]Location
 	err                  error
 }
 
@@ -276,25 +276,38 @@ func (r *Reader) readCode(addr uint64) *codeInfo {
 	return c
 }
 
-func (c *codeInfo) line(minor int, addr int) int {
+func (c *codeInfo) location(minor int, addr int) Location {
 	// Deep recursion hits the same instruction of the same code many
 	// times, and decoding walks the table from its start.
-	if l, ok := c.lines[addr]; ok {
+	if l, ok := c.locations[addr]; ok {
 		return l
 	}
-	var l int
+	var l Location
 	if minor <= 10 {
-		l = Line310(c.linetable, c.firstLine, addr)
+		l = Location{Line310(c.linetable, c.firstLine, addr), -1, -1, -1}
 	} else {
-		l = Line311(c.linetable, c.firstLine, addr)
+		l = Location311(c.linetable, c.firstLine, addr)
 	}
-	if c.lines == nil {
-		c.lines = map[int]int{}
+	if c.locations == nil {
+		c.locations = map[int]Location{}
 	}
-	if len(c.lines) < 4096 {
-		c.lines[addr] = l
+	if len(c.locations) < 4096 {
+		c.locations[addr] = l
 	}
 	return l
+}
+
+// setLocation fills a frame's line and, where known, the rest of its
+// location.
+func setLocation(f *model.Frame, l Location) {
+	f.Line = l.Line
+	known := func(v int) *int {
+		if v < 0 {
+			return nil
+		}
+		return &v
+	}
+	f.EndLine, f.Column, f.EndColumn = known(l.EndLine), known(l.Column), known(l.EndColumn)
 }
 
 // rawFrame is a frame as captured while the target is stopped; it is
@@ -440,7 +453,8 @@ func (r *Reader) resolveFrames(raws []rawFrame) ([]model.Frame, error) {
 			addr = int((int64(rf.ip) - int64(c.codeStart)) / 2 * 2)
 		}
 		out = append(out, model.Frame{Kind: "python", Function: c.name, Qualname: c.qualname,
-			File: c.file, Line: c.line(minor, addr), Addr: rf.addr, Code: rf.code, Entry: rf.entry, Shim: rf.shim})
+			File: c.file, Addr: rf.addr, Code: rf.code, Entry: rf.entry, Shim: rf.shim})
+		setLocation(&out[len(out)-1], c.location(minor, addr))
 		if r.Values != nil {
 			r.resolveVars(&out[len(out)-1], rf)
 		}

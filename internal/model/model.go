@@ -80,6 +80,12 @@ type Frame struct {
 	Qualname string `json:"qualname"`
 	File     string `json:"file"`
 	Line     int    `json:"line"`
+	// The location of the running instruction (PEP 657, 3.11+, when the
+	// code object has one): its last line, and its start and end columns
+	// (0-based UTF-8 byte offsets into the first and last lines).
+	EndLine   *int `json:"end_line,omitempty"`
+	Column    *int `json:"column,omitempty"`
+	EndColumn *int `json:"end_column,omitempty"`
 	// Addr is the address of the interpreter frame (for the session).
 	Addr uint64 `json:"-"`
 	// Code is the address of the code object.

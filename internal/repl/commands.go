@@ -394,10 +394,20 @@ func (s *Session) printFrame(i int, f model.Frame) {
 	s.printSourceLine(f)
 }
 
-// printSourceLine shows the frame's current line, when its source is there.
+// printSourceLine shows the frame's current line, when its source is
+// there, with markers under the running expression as tracebacks show it.
 func (s *Session) printSourceLine(f model.Frame) {
 	if lines, err := s.sourceLines(f.File); err == nil && f.Line >= 1 && f.Line <= len(lines) {
 		s.printf("    %s\n", report.Safe(strings.TrimSpace(lines[f.Line-1])))
+		line := func(n int) (string, bool) {
+			if n < 1 || n > len(lines) {
+				return "", false
+			}
+			return lines[n-1], true
+		}
+		if marks := report.Carets(s.prog.Snapshot().Python.Version, f, line); marks != "" {
+			s.printf("    %s\n", marks)
+		}
 	}
 }
 

@@ -77,6 +77,10 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 				if src, ok := opt.Sources.Line(f.File, f.Line); ok {
 					if src = strings.TrimSpace(src); src != "" {
 						fmt.Fprintf(&b, "    %s\n", Safe(src))
+						line := func(n int) (string, bool) { return opt.Sources.Line(f.File, n) }
+						if marks := Carets(s.Python.Version, f, line); marks != "" {
+							fmt.Fprintf(&b, "    %s%s%s\n", c.red, marks, c.reset)
+						}
 					}
 				}
 			}

@@ -154,6 +154,13 @@ type OracleFrame struct {
 	Qualname string `json:"qualname"`
 	File     string `json:"file"`
 	Line     int    `json:"line"`
+	// The location of its instruction, from a traceback entry made for
+	// the frame (FrameSummary end_lineno, colno, end_colno; 3.11+).
+	EndLine   *int `json:"end_line"`
+	Column    *int `json:"column"`
+	EndColumn *int `json:"end_column"`
+	// Formatted is how traceback.format_list prints the frame.
+	Formatted string `json:"formatted"`
 }
 
 // Thread returns the oracle thread with this threading.get_ident(), or nil.

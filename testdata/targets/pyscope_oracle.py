@@ -14,6 +14,8 @@ import os
 import sys
 import threading
 import time
+import traceback
+import types
 
 _lock = threading.Lock()
 _native = {}  # ident -> native id, for threads not made by threading
@@ -57,6 +59,39 @@ def _frames(frame):
             "line": frame.f_lineno,
         })
         frame = frame.f_back
+    return out
+
+
+def _locations(frame):
+    """Each frame's location (PEP 657) and how a traceback prints it,
+    from a traceback entry made for the frame: traceback.extract_stack()
+    leaves the columns out, extract_tb() does not."""
+    out = []
+    while frame is not None and len(out) < 100000:
+        tb = types.TracebackType(None, frame, frame.f_lasti, frame.f_lineno)
+        fs = traceback.extract_tb(tb)[0]
+        loc = {"formatted": traceback.format_list([fs])[0]}
+        if getattr(fs, "colno", None) is not None:  # 3.11+
+            loc.update(end_line=fs.end_lineno, column=fs.colno, end_column=fs.end_colno)
+        elif getattr(fs, "end_lineno", None) is not None:
+            loc.update(end_line=fs.end_lineno)
+        out.append(loc)
+        frame = frame.f_back
+    return out
+
+
+def _with_locations(me, snap):
+    """snap with every frame's location, read now; None if a thread moved
+    since snap was taken."""
+    frames = sys._current_frames()
+    frame = None
+    out = {}
+    for ident, stack in snap.items():
+        frame = frames.get(ident)
+        if frame is None or _frames(frame) != stack:
+            return None
+        out[ident] = [dict(f, **loc) for f, loc in zip(stack, _locations(frame))]
+    del frames, frame
     return out
 
 
@@ -111,7 +146,11 @@ def _report(path, expected):
         prev = snap
         # Three identical samples 50 ms apart, every thread asleep or busy.
         if same >= 2:
-            break
+            located = _with_locations(me, snap)
+            if located is not None:
+                snap = located
+                break
+            same = 0
     names = {t.ident: t.name for t in threading.enumerate()}
     main = threading.main_thread().ident
     threads = []
@@ -141,7 +180,10 @@ def _report(path, expected):
     recheck = os.environ.get("PYSCOPE_ORACLE_RECHECK")
     if recheck:  # harness self-test: does the picture still hold later?
         time.sleep(float(recheck))
-        later = [{"thread_id": i, "frames": f} for i, f in _sample(me).items()]
+        frames = sys._current_frames()
+        later = [{"thread_id": i, "frames": [dict(f, **loc) for f, loc in zip(_frames(fr), _locations(fr))]}
+                 for i, fr in frames.items() if i != me]
+        del frames
         with open(path + ".recheck", "w") as f:
             json.dump(later, f)
     os.write(1, b"ready\n")

@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"pyscope/internal/testenv"
+)
+
+// textFrame is one Python frame of the text output.
+type textFrame struct {
+	file, source, marks string
+	line                int
+}
+
+var (
+	textThreadRe = regexp.MustCompile(`^Thread (0x[0-9a-f]+)`)
+	textFrameRe  = regexp.MustCompile(`^  File "(.*)", line (-?\d+), in `)
+)
+
+// parseText reads `pyscope dump` text: each thread's frames with the
+// source line and marker line under them.
+func parseText(out string) map[uint64][]textFrame {
+	threads := map[uint64][]textFrame{}
+	var id uint64
+	var chunk []string
+	flush := func() {
+		if id != 0 {
+			threads[id] = parseFrames(strings.Join(chunk, "\n"))
+		}
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if m := textThreadRe.FindStringSubmatch(l); m != nil {
+			flush()
+			id, _ = strconv.ParseUint(m[1], 0, 64)
+			chunk = nil
+			continue
+		}
+		chunk = append(chunk, l)
+	}
+	flush()
+	return threads
+}
+
+// parseFrames reads traceback-style frames (dump's text, py-bt): each
+// `File` line with the source and marker lines under it.
+func parseFrames(out string) []textFrame {
+	var frames []textFrame
+	for _, l := range strings.Split(out, "\n") {
+		if m := textFrameRe.FindStringSubmatch(l); m != nil {
+			n, _ := strconv.Atoi(m[2])
+			frames = append(frames, textFrame{file: m[1], line: n})
+			continue
+		}
+		if len(frames) == 0 || !strings.HasPrefix(l, "    ") {
+			continue
+		}
+		f := &frames[len(frames)-1]
+		switch {
+		case f.source == "":
+			f.source = l[4:]
+		case f.marks == "" && strings.Trim(l, " ^~") == "":
+			f.marks = l[4:]
+		}
+	}
+	return frames
+}
+
+// tracebackMarks is the source line and the marker line (relative to the
+// stripped source line) of a frame the target's traceback module formatted.
+func tracebackMarks(formatted string) (source, marks string) {
+	lines := strings.Split(formatted, "\n")
+	if len(lines) < 2 {
+		return "", ""
+	}
+	source = strings.TrimSpace(lines[1])
+	if len(lines) > 2 && strings.TrimSpace(lines[2]) != "" && strings.Trim(lines[2], " ^~") == "" {
+		indent := len(lines[1]) - len(strings.TrimLeft(lines[1], " "))
+		if len(lines[2]) >= indent {
+			marks = lines[2][indent:]
+		}
+	}
+	return source, marks
+}
+
+// compareCarets checks the text dump's source lines and markers against
+// how the target's own traceback module prints each frame (3.11+ mark the
+// running expression with ^ and ~; CPython decides when).
+func compareCarets(t *testing.T, bin string, tg *testenv.Target) {
+	t.Helper()
+	r := runPyscope(t, bin, nil, "dump", strconv.Itoa(tg.PID))
+	if r.code != 0 {
+		t.Fatalf("pyscope dump: exit %d\n%s", r.code, r.stderr)
+	}
+	text := parseText(r.stdout)
+	marked := 0
+	for _, ot := range tg.Oracle.Threads {
+		if !ot.Busy { // a busy thread's instruction moves within the line
+			marked += compareMarks(t, label(&ot), &ot, text[ot.ThreadID])
+		}
+	}
+	if tg.Oracle.Version >= "3.11" && marked == 0 {
+		t.Errorf("no frame with markers on %s: nothing was compared", tg.Oracle.Version)
+	}
+}
+
+// compareMarks compares frames printed by pyscope with the target's own
+// traceback formatting of the same frames; it returns how many had markers.
+func compareMarks(t *testing.T, who string, ot *testenv.OracleThread, frames []textFrame) int {
+	t.Helper()
+	if len(frames) != len(ot.Frames) {
+		t.Errorf("%s: %d frames in the text output, want %d", who, len(frames), len(ot.Frames))
+		return 0
+	}
+	marked := 0
+	for i, of := range ot.Frames {
+		src, marks := tracebackMarks(of.Formatted)
+		got := frames[i]
+		if src == "" {
+			continue // no source: traceback prints none either
+		}
+		if got.source != src || got.marks != marks {
+			t.Errorf("%s frame %d (%s:%d):\n  pyscope:   %q\n             %q\n  traceback: %q\n             %q",
+				who, i, of.File, of.Line, got.source, got.marks, src, marks)
+		}
+		if marks != "" {
+			marked++
+		}
+	}
+	return marked
+}
