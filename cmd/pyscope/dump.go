@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -81,7 +82,23 @@ func runDump(w io.Writer, arg string, f dumpFlags) error {
 		return report.JSON(w, snap)
 	}
 	// Source lines are read after a live target has been resumed.
-	return report.Text(w, snap, report.TextOptions{Color: useColor(w, f.color), Sources: source.New(prog.Open)})
+	opt := report.TextOptions{Color: useColor(w, f.color), Sources: source.New(prog.Open)}
+	opt.SourceEpoch, opt.SourceEpochWhat = sourceEpoch(prog)
+	return report.Text(w, snap, opt)
+}
+
+// sourceEpoch is when the code that runs was loaded at the latest: a
+// source file modified after it may not show that code.
+func sourceEpoch(prog engine.Program) (time.Time, string) {
+	switch p := prog.(type) {
+	case *engine.Process:
+		if t, err := p.StartTime(); err == nil {
+			return t, "the process started"
+		}
+	case *engine.Core:
+		return p.Written(), "the core was written"
+	}
+	return time.Time{}, ""
 }
 
 func useColor(w io.Writer, mode string) bool {

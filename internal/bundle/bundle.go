@@ -348,6 +348,12 @@ func unpack(p string, r io.Reader, dir string) (b *Bundle, digest []byte, err er
 			}
 			break
 		}
+		// The files keep the time they were last modified on the machine
+		// the bundle came from: a source newer than the core is reported
+		// as such, and nothing else is.
+		if !h.ModTime.IsZero() {
+			os.Chtimes(dst, h.ModTime, h.ModTime)
+		}
 	}
 	if !haveCore {
 		return b, nil, fmt.Errorf("%s: bundle holds no core", p)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -18,6 +19,8 @@ func TestRoundTrip(t *testing.T) {
 	os.WriteFile(core, data, 0o600)
 	lib := filepath.Join(dir, "libfoo.so")
 	os.WriteFile(lib, []byte("library bytes"), 0o644)
+	libTime := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	os.Chtimes(lib, libTime, libTime)
 	out := filepath.Join(dir, "b.tar.zst")
 	var warns []string
 	_, err := Write(out, core, []File{
@@ -42,6 +45,11 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(b.Root, "usr/lib/libfoo.so")); string(got) != "library bytes" {
 		t.Errorf("library: %q", got)
+	}
+	// Unpacked files keep their modification time (sources are checked
+	// against the core's).
+	if st, err := os.Stat(filepath.Join(b.Root, "usr/lib/libfoo.so")); err != nil || !st.ModTime().Equal(libTime) {
+		t.Errorf("library unpacked with time %v, want %v", st.ModTime(), libTime)
 	}
 	if b.Manifest.PID != 42 || len(b.Manifest.Files) != 1 || b.Truncated != "" {
 		t.Errorf("manifest %+v, truncated %q", b.Manifest, b.Truncated)

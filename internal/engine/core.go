@@ -77,6 +77,9 @@ func OpenCore(path string, opts Options) (_ *Core, err error) {
 	if fi, err := os.Stat(path); err == nil {
 		c.written = fi.ModTime()
 	}
+	if c.b != nil && !c.b.Manifest.Created.IsZero() {
+		c.written = c.b.Manifest.Created // a copied bundle gets a new time
+	}
 	c.in, err = cpython.Discover(c.c)
 	if err != nil {
 		return nil, c.describe(err)

@@ -443,6 +443,11 @@ func (s *Session) traceback(full bool) error {
 			return err
 		}
 	}
+	// Warnings that a file changed after the process started come first,
+	// once per file, rather than inside the traceback.
+	for _, f := range r.py.Frames {
+		s.sourceLines(f.File)
+	}
 	s.printf("Traceback (most recent call first):\n")
 	for i, f := range r.py.Frames {
 		if s.interrupt.Load() {

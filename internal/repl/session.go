@@ -17,7 +17,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/peterh/liner"
 
@@ -446,14 +445,11 @@ func (s *Session) sourceLines(file string) ([]string, error) {
 	if err != nil {
 		return nil, s.noSource(file, err)
 	}
-	if mt, ok := src.ModTime(file); ok && !s.warned[file] {
+	if !s.warned[file] {
 		epoch, what := s.prog.SourceEpoch()
-		// The start time is known to about a second (boot time in /proc
-		// is in whole seconds): a file written in that second is not news.
-		if !epoch.IsZero() && mt.After(epoch.Add(time.Second)) {
+		if mt, changed := src.ChangedAfter(file, epoch); changed {
 			s.warned[file] = true
-			s.printf("warning: %s was modified after %s (%s > %s): the lines shown may not be the code that runs\n",
-				report.Safe(file), what, mt.Format(time.DateTime), epoch.Format(time.DateTime))
+			s.printf("warning: %s\n", report.SourceChanged(file, what, mt, epoch))
 		}
 	}
 	return lines, nil

@@ -8,21 +8,61 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 
 	"pyscope/internal/model"
 )
 
-// Sources returns a source line (1-based) of a file, if it can be read.
+// Sources returns a source line (1-based) of a file, if it can be read,
+// and whether a file read was modified after a time.
 type Sources interface {
 	Line(file string, line int) (string, bool)
+	ChangedAfter(file string, t time.Time) (time.Time, bool)
 }
 
 // TextOptions control the text rendering.
 type TextOptions struct {
 	Color   bool
 	Sources Sources // nil: no source lines
+	// SourceEpoch is when the code that runs was loaded at the latest (the
+	// process's start, the core's writing): a source file modified after
+	// it may not show that code, and gets a warning. SourceEpochWhat names
+	// it ("the process started").
+	SourceEpoch     time.Time
+	SourceEpochWhat string
+}
+
+// SourceChanged is the warning for a source file modified after epoch.
+func SourceChanged(file, what string, mtime, epoch time.Time) string {
+	return fmt.Sprintf("%s was modified after %s (%s > %s): the lines shown may not be the code that runs",
+		Safe(file), what, mtime.Format(time.DateTime), epoch.Format(time.DateTime))
+}
+
+// changedSources warns once per source file that changed after the epoch,
+// in the order the files first appear.
+func changedSources(s *model.Snapshot, opt TextOptions) []string {
+	if opt.Sources == nil || opt.SourceEpoch.IsZero() {
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, t := range s.Threads {
+		for _, f := range t.Frames {
+			if f.Kind == "native" || f.Line <= 0 || seen[f.File] {
+				continue
+			}
+			seen[f.File] = true
+			if _, ok := opt.Sources.Line(f.File, f.Line); !ok {
+				continue
+			}
+			if mt, changed := opt.Sources.ChangedAfter(f.File, opt.SourceEpoch); changed {
+				out = append(out, SourceChanged(f.File, opt.SourceEpochWhat, mt, opt.SourceEpoch))
+			}
+		}
+	}
+	return out
 }
 
 type palette struct{ bold, dim, yellow, green, cyan, red, reset string }
@@ -57,6 +97,9 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 	}
 	for _, wmsg := range s.Warnings {
 		fmt.Fprintf(&b, "%swarning: %s%s\n", c.yellow, Safe(wmsg), c.reset)
+	}
+	for _, wmsg := range changedSources(s, opt) {
+		fmt.Fprintf(&b, "%swarning: %s%s\n", c.yellow, wmsg, c.reset)
 	}
 	for _, cyc := range s.TaskCycles {
 		fmt.Fprintf(&b, "%sDeadlock: %d asyncio tasks await each other (see the tasks below)%s\n", c.red, len(cyc), c.reset)

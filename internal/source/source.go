@@ -64,6 +64,18 @@ func (f *Files) ModTime(path string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// ChangedAfter reports whether path, once read, was modified after t (a
+// process's start, a core's writing), and when. The start of a process is
+// known to about a second (the boot time in /proc is in whole seconds), so
+// a file written within that second is not reported.
+func (f *Files) ChangedAfter(path string, t time.Time) (time.Time, bool) {
+	mt, ok := f.ModTime(path)
+	if !ok || t.IsZero() || !mt.After(t.Add(time.Second)) {
+		return time.Time{}, false
+	}
+	return mt, true
+}
+
 // ErrNoSource is returned for code that has no file: "<string>", frozen
 // modules and the like.
 type ErrNoSource struct{ Path string }
