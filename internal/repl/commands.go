@@ -51,7 +51,7 @@ info signal         for a core: the signal that killed the process and the
 		{name: "task", usage: "task [N]", summary: "select asyncio task N (see info tasks): py-bt, py-up, py-locals, py-print then work on its coroutine frames",
 			help: `Without N, shows the selected task. "thread N" goes back to a thread's frames.`,
 			run:  cmdTask, complete: completeTasks},
-		{name: "thread", aliases: []string{"t"}, usage: "thread [N]", summary: "switch to thread N (see info threads)",
+		{name: "thread", aliases: []string{"t"}, usage: "thread [N]", summary: "switch to thread N; thread apply all|N... CMD runs CMD in each",
 			help: `thread           show the current thread
 thread N         switch to thread N and select its innermost Python frame
 thread apply all [-ascending] [-q] [-s | -c] COMMAND
