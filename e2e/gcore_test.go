@@ -70,6 +70,40 @@ func startHeap(t *testing.T, in testenv.Interp, mib int) *heapTarget {
 // checkHeap checks a memory image of the target against its own records
 // (see heapstall.py): every block but the one being rewritten must have
 // the CRC the target recorded for it. It returns the blocks that do not.
+// laggingMem reads a running process, and before its first read of the
+// heap's blocks waits until the target has rewritten some blocks since the
+// CRCs were read: on a loaded machine the target might otherwise not run
+// at all during the copy, and the negative control would prove nothing.
+type laggingMem struct {
+	m      target.Memory
+	seq    uint64
+	start  uint64
+	reads  int
+	waited bool
+}
+
+func (l *laggingMem) ReadAt(p []byte, addr uint64) (int, error) {
+	l.reads++
+	if l.reads == 1 && addr == l.seq && len(p) >= 8 {
+		n, err := l.m.ReadAt(p, addr)
+		l.start = binary.LittleEndian.Uint64(p)
+		return n, err
+	}
+	if l.reads > 2 && !l.waited {
+		l.waited = true
+		var b [8]byte
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if _, err := l.m.ReadAt(b[:], l.seq); err != nil {
+				return 0, err
+			}
+			if binary.LittleEndian.Uint64(b[:]) >= l.start+3 {
+				break
+			}
+		}
+	}
+	return l.m.ReadAt(p, addr)
+}
+
 func checkHeap(m target.Memory, hi heapInfo) (begin, end uint64, bad []int, err error) {
 	var seq [16]byte
 	if _, err := m.ReadAt(seq[:], hi.Seq); err != nil {
@@ -193,7 +227,7 @@ func TestGcorePauseAndConsistency(t *testing.T) {
 	dir := t.TempDir()
 
 	// The negative control: a copy of the running heap is torn.
-	_, _, bad, err := checkHeap(procMem(h.PID), h.info)
+	_, _, bad, err := checkHeap(&laggingMem{m: procMem(h.PID), seq: h.info.Seq}, h.info)
 	if err != nil {
 		t.Logf("running copy: %v", err)
 	}

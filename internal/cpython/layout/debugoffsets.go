@@ -206,6 +206,12 @@ func (d *DebugOffsets) check(groups []dbgGroup) error {
 			return err
 		}
 	}
+	// struct llist_node is two pointers and its group carries no size.
+	for _, f := range []string{"llist_node.next", "llist_node.prev"} {
+		if v, ok := d.Values[f]; ok && v > 8 {
+			return fmt.Errorf("%s = %d is not inside the 16-byte struct llist_node", f, v)
+		}
+	}
 	if a, u := d.Values["unicode_object.asciiobject_size"], d.Values["unicode_object.size"]; a == 0 || a > u {
 		return fmt.Errorf("unicode_object.asciiobject_size = %d is not within sizeof(PyUnicodeObject) = %d", a, u)
 	}
