@@ -119,6 +119,10 @@ var rules314 = []rule{
 	{Field: "AsyncGen.ASendGen", Anchors: []string{""}, Why: "PyAsyncGenASend starts {HEAD, ags_gen}"},
 	{Field: "AsyncGen.AThrowGen", Anchors: []string{""}, Why: "PyAsyncGenAThrow starts {HEAD, agt_gen}"},
 	{Field: "AsyncGen.CoroWrapped", Anchors: []string{""}, Why: "PyCoroWrapper is {HEAD, cw_coroutine}"},
+	{Field: "GC.Generations", Anchors: []string{"Interp.GC"}, Delta: delta(24), Why: "struct _gc_runtime_state starts {trash_delete_later, trash_delete_nesting, enabled, debug} then the three generations (young, old[2] up to 3.14.4; generations[3] from 3.14.5)"},
+	{Field: "GC.GenerationSize", Anchors: []string{""}, Why: "struct gc_generation is {PyGC_Head head, threshold, count}"},
+	{Field: "GC.Permanent", Anchors: []string{"Interp.GC"}, Delta: delta(96), Why: "permanent_generation follows the three generations directly (3.14.5 moved generation0 to the end of the struct)"},
+	{Field: "GC.HeadSize", Anchors: []string{""}, Why: "PyGC_Head is {_gc_next, _gc_prev}"},
 }
 
 // absent314 are fields 3.13 has and 3.14 dropped.

@@ -70,6 +70,9 @@ type Layout struct {
 	Partial     PartialOffsets
 	RunningLoop RunningLoopOffsets
 	LLNode      LLNodeOffsets
+	// The garbage collector's lists of tracked objects (where greenlets
+	// are found).
+	GC GCOffsets
 }
 
 type RuntimeOffsets struct {
@@ -95,6 +98,8 @@ type InterpOffsets struct {
 	GILRuntimeState Off `dwarf:"_is._gil" dbg:"interpreter_state.gil_runtime_state"`
 	// 3.14: tasks of threads that have exited (asyncio debug offsets).
 	AsyncioTasksHead Off `dwarf:"_is.asyncio_tasks_head" adbg:"asyncio_interpreter_state.asyncio_tasks_head"`
+	// The garbage collector's state (struct _gc_runtime_state).
+	GC Off `dwarf:"_is.gc" dbg:"interpreter_state.gc"`
 }
 
 type ThreadOffsets struct {
@@ -402,4 +407,16 @@ type RunningLoopOffsets struct {
 type LLNodeOffsets struct {
 	Next Off `dwarf:"llist_node.next" dbg:"llist_node.next"`
 	Prev Off `dwarf:"llist_node.prev" dbg:"llist_node.prev"`
+}
+
+// GCOffsets describes the garbage collector's lists of tracked objects:
+// three struct gc_generation in a row (3.10–3.13 and 3.14.5+
+// generations[3]; 3.14.0–3.14.4 young and old[2]), and the permanent
+// generation. Each starts with the list's PyGC_Head, a ring through the
+// PyGC_Head that precedes every tracked object.
+type GCOffsets struct {
+	Generations    Off `dwarf:"_is.gc.generations|_is.gc.young"`
+	GenerationSize Off `dwarf:"sizeof:gc_generation"`
+	Permanent      Off `dwarf:"_is.gc.permanent_generation"`
+	HeadSize       Off `dwarf:"sizeof:PyGC_Head"`
 }

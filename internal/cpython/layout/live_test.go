@@ -364,6 +364,29 @@ func checkLive(t *testing.T, python string, l *Layout) map[string]bool {
 		eq("Code.Code", p.u64(at(co, l.Code.Code)), p.num("co_code_obj"))
 	}
 
+	// The collector's lists: a list made after gc.freeze() is in the
+	// youngest generation's ring, one made before in the permanent one.
+	if has("Interp.GC", "GC.Generations", "GC.GenerationSize", "GC.Permanent", "GC.HeadSize") {
+		inRing := func(head, obj uint64) bool {
+			for p1, i := p.u64(head)&^7, 0; p1 != head && i < 1<<16; p1, i = p.u64(p1)&^7, i+1 {
+				if p1+uint64(l.GC.HeadSize) == obj {
+					return true
+				}
+			}
+			return false
+		}
+		gens := at(interp, l.GC.Generations)
+		eq("GC.Generations", b2u(inRing(gens, p.num("gc_young"))), 1)
+		eq("GC.HeadSize", b2u(inRing(gens, p.num("gc_young"))), 1)
+		eq("GC.Permanent", b2u(inRing(at(interp, l.GC.Permanent), p.num("gc_frozen"))), 1)
+		// The three generations are consecutive: each ring closes on itself.
+		for i := uint64(1); i < 3; i++ {
+			head := gens + i*uint64(l.GC.GenerationSize)
+			eq("GC.GenerationSize", p.u64(p.u64(head)&^7+8)&^7, head)
+		}
+		eq("Interp.GC", b2u(l.GC.Generations > l.Interp.GC), 1)
+	}
+
 	// Objects and types.
 	ref := p.num("refobj")
 	before := p.u64(at(ref, l.Object.Refcnt))

@@ -26,6 +26,7 @@ func init() {
 			CevalGIL:         -1,
 			GILRuntimeState:  -1,
 			AsyncioTasksHead: -1,
+			GC:               616,
 		},
 		Thread: ThreadOffsets{
 			Size:               280,
@@ -272,6 +273,12 @@ func init() {
 			Next: -1,
 			Prev: -1,
 		},
+		GC: GCOffsets{
+			Generations:    640,
+			GenerationSize: 24,
+			Permanent:      720,
+			HeadSize:       16,
+		},
 	}}
 	// Python 3.11.11: lib/libpython3.11.so.1.0, build-id (none), sha256 db152455a9567bbd75c6d67be80a234ebb62f192d0eb78db8759b29e4516b510
 	tables["3.11"] = table{Patch: "3.11.11", BuildID: "", SHA256: "db152455a9567bbd75c6d67be80a234ebb62f192d0eb78db8759b29e4516b510", Layout: Layout{
@@ -296,6 +303,7 @@ func init() {
 			CevalGIL:         -1,
 			GILRuntimeState:  -1,
 			AsyncioTasksHead: -1,
+			GC:               648,
 		},
 		Thread: ThreadOffsets{
 			Size:               360,
@@ -542,6 +550,12 @@ func init() {
 			Next: -1,
 			Prev: -1,
 		},
+		GC: GCOffsets{
+			Generations:    672,
+			GenerationSize: 24,
+			Permanent:      752,
+			HeadSize:       16,
+		},
 	}}
 	// Python 3.12.3: lib/libpython3.12.so.1.0, build-id (none), sha256 baab5fe9e2e811ff6e9a5be18655c1eee92bf6b3b56011711f78aed544c2f139
 	tables["3.12"] = table{Patch: "3.12.3", BuildID: "", SHA256: "baab5fe9e2e811ff6e9a5be18655c1eee92bf6b3b56011711f78aed544c2f139", Layout: Layout{
@@ -566,6 +580,7 @@ func init() {
 			CevalGIL:         384,
 			GILRuntimeState:  1040,
 			AsyncioTasksHead: -1,
+			GC:               112,
 		},
 		Thread: ThreadOffsets{
 			Size:               288,
@@ -812,6 +827,12 @@ func init() {
 			Next: -1,
 			Prev: -1,
 		},
+		GC: GCOffsets{
+			Generations:    136,
+			GenerationSize: 24,
+			Permanent:      216,
+			HeadSize:       16,
+		},
 	}}
 	// Python 3.13.1: lib/libpython3.13.so.1.0, build-id (none), sha256 67b954357c91fb7c16e22774fc04db566c0a3c53f85bc49c5d5ce43746ed7c69
 	tables["3.13"] = table{Patch: "3.13.1", BuildID: "", SHA256: "67b954357c91fb7c16e22774fc04db566c0a3c53f85bc49c5d5ce43746ed7c69", Layout: Layout{
@@ -836,6 +857,7 @@ func init() {
 			CevalGIL:         16,
 			GILRuntimeState:  7752,
 			AsyncioTasksHead: -1,
+			GC:               7400,
 		},
 		Thread: ThreadOffsets{
 			Size:               304,
@@ -1081,6 +1103,12 @@ func init() {
 		LLNode: LLNodeOffsets{
 			Next: 0,
 			Prev: 8,
+		},
+		GC: GCOffsets{
+			Generations:    7424,
+			GenerationSize: 24,
+			Permanent:      7504,
+			HeadSize:       16,
 		},
 	}}
 }

@@ -105,6 +105,12 @@ def first_resume(co):
 
 
 def probe(anchor):
+    global GC_YOUNG
+    # Everything tracked so far goes to the permanent generation; a list
+    # made afterwards is in the youngest one.
+    gc.disable()
+    gc.freeze()
+    GC_YOUNG = [1]
     f = sys._getframe()
     co = target.__code__
     th, hm = heapmod()
@@ -218,6 +224,8 @@ def probe(anchor):
         "cfunc_self": id(len.__self__),
         "cmethod": id(BOUND),
         "cmethod_self": id(BOUND.__self__),
+        "gc_frozen": id(LIST),
+        "gc_young": id(GC_YOUNG),
     }
     sys.stdout.write(json.dumps(truth) + "\n")
     sys.stdout.flush()
