@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"pyscope/internal/analysis/greenlets"
 	"pyscope/internal/analysis/tasks"
 	"pyscope/internal/engine"
 	"pyscope/internal/report"
@@ -19,6 +20,7 @@ import (
 type dumpFlags struct {
 	json    bool
 	tasks   bool
+	glets   bool
 	noBlock bool
 	color   string
 	values  valueFlags
@@ -53,6 +55,7 @@ process's files are when the core was moved to another machine.`,
 	cmd.Flags().BoolVar(&f.noBlock, "no-block", false, "do not stop the process (the snapshot may be inconsistent)")
 	cmd.Flags().StringVar(&f.color, "color", "auto", "colour output: auto, always or never (NO_COLOR is honoured)")
 	cmd.Flags().BoolVar(&f.tasks, "tasks", false, "show the asyncio tasks of every event loop: what each awaits, as a tree, and tasks that await each other")
+	cmd.Flags().BoolVar(&f.glets, "greenlets", false, "show every greenlet (greenlet, gevent, eventlet): state, thread, parent and suspended stack")
 	f.values.register(cmd)
 	f.native.register(cmd)
 	f.symbols.register(cmd)
@@ -68,6 +71,9 @@ func runDump(w io.Writer, arg string, f dumpFlags) error {
 	}
 	if f.tasks {
 		opts.Stages = append(opts.Stages, tasks.Stage{})
+	}
+	if f.glets {
+		opts.Stages = append(opts.Stages, greenlets.Stage{})
 	}
 	prog, err := engine.Open(arg, opts)
 	if err != nil {

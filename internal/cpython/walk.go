@@ -48,6 +48,7 @@ type Reader struct {
 	std         *stdlib                  // the target's standard library (stdlib.go)
 	stdlibCache map[uint64]bool          // module dict → in the standard library
 	aio         *asyncio                 // _asyncio's layout (asyncio.go)
+	glet        *greenlets               // greenlet's layout (greenlet.go)
 }
 
 // Retarget points the reader at another handle on the same process (e.g.

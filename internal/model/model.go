@@ -21,6 +21,8 @@ type Snapshot struct {
 	// TaskCycles are tasks that await each other: a deadlock.
 	Tasks      []Task     `json:"tasks,omitzero"`
 	TaskCycles [][]uint64 `json:"task_cycles,omitzero"`
+	// Greenlets are the greenlets of every thread (dump --greenlets).
+	Greenlets []Greenlet `json:"greenlets,omitzero"`
 }
 
 // Core describes the core file a snapshot was read from.
@@ -145,4 +147,28 @@ type Task struct {
 	Futures map[uint64]string `json:"-"`
 	// Loop is the address of the task's event loop.
 	Loop uint64 `json:"-"`
+}
+
+// Greenlet is one greenlet (docs/json-schema.md).
+type Greenlet struct {
+	ID    uint64 `json:"id"`    // the greenlet object's address
+	State string `json:"state"` // running, suspended or dead
+	// ThreadID is the thread the greenlet belongs to; nil when unknown.
+	ThreadID *uint64 `json:"thread_id"`
+	// Parent is the greenlet it returns to when it finishes; nil for a
+	// thread's main greenlet.
+	Parent *uint64 `json:"parent"`
+	// Frames are its Python frames, innermost first: a suspended
+	// greenlet's own, a running one's are its thread's stack; none for a
+	// dead or not yet started greenlet.
+	Frames []Frame `json:"frames"`
+	// Type is the greenlet's class (greenlet.greenlet, gevent's Greenlet
+	// or Hub, ...).
+	Type string `json:"type,omitempty"`
+	// Main marks a thread's main greenlet.
+	Main bool `json:"main,omitempty"`
+	// NotStarted marks a suspended greenlet never switched to yet.
+	NotStarted bool `json:"not_started,omitempty"`
+	// Error says why the greenlet could not be read whole.
+	Error string `json:"error,omitempty"`
 }
