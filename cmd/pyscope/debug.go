@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"pyscope/internal/analysis/greenlets"
 	"pyscope/internal/analysis/tasks"
 	"pyscope/internal/engine"
 	"pyscope/internal/repl"
@@ -57,7 +58,7 @@ func runDebug(arg string, f debugFlags) error {
 	sigs := make(chan os.Signal, 4)
 	repl.Claim(sigs)
 	opts := engine.Options{AfterStop: func() { repl.Claim(sigs) }, OwnSignals: true,
-		Stages: []engine.Stage{tasks.Stage{}}}
+		Stages: []engine.Stage{tasks.Stage{}, greenlets.Stage{}}}
 	f.core.apply(&opts, f.symbols)
 	// The session closes its program on every way out, os.Exit included:
 	// a live process is resumed, an unpacked bundle removed.

@@ -34,20 +34,26 @@ func init() {
 	commands = []*command{
 		{name: "help", aliases: []string{"h"}, usage: "help [COMMAND]", summary: "list the commands, or explain one",
 			run: cmdHelp, complete: func(s *Session, w string) []string { return commandNames(w) }},
-		{name: "info", aliases: []string{"i"}, usage: "info threads|tasks|sharedlibrary|signal",
-			summary: "threads, asyncio tasks, mapped libraries, or a core's fatal signal",
+		{name: "info", aliases: []string{"i"}, usage: "info threads|tasks|greenlets|sharedlibrary|signal",
+			summary: "threads, asyncio tasks, greenlets, mapped libraries, or a core's fatal signal",
 			help: `info threads        list the threads; * marks the current one. Threads
                     created by C code show without Python state.
 info tasks          list the asyncio tasks of every event loop: state, the
                     thread running its loop, its innermost coroutine frame;
                     * marks the selected one (see "help task").
+info greenlets      list the greenlets (greenlet, gevent, eventlet): state,
+                    thread, parent, innermost frame; * marks the selected
+                    one (see "help greenlet").
 info sharedlibrary  each mapped file with its address range, build-id, and
                     whether symbols and debug info were found (alias: info shared).
 info signal         for a core: the signal that killed the process and the
                     faulting address.`,
 			run: cmdInfo, complete: func(s *Session, w string) []string {
-				return prefixed([]string{"threads", "tasks", "sharedlibrary", "signal"}, w)
+				return prefixed([]string{"threads", "tasks", "greenlets", "sharedlibrary", "signal"}, w)
 			}},
+		{name: "greenlet", usage: "greenlet [N]", summary: "select greenlet N (see info greenlets): py-bt, py-up, py-locals, py-print then work on its frames",
+			help: `Without N, shows the selected greenlet. "thread N" goes back to a thread's frames.`,
+			run:  cmdGreenlet, complete: completeGreenlets},
 		{name: "task", usage: "task [N]", summary: "select asyncio task N (see info tasks): py-bt, py-up, py-locals, py-print then work on its coroutine frames",
 			help: `Without N, shows the selected task. "thread N" goes back to a thread's frames.`,
 			run:  cmdTask, complete: completeTasks},
@@ -192,11 +198,13 @@ func cmdInfo(s *Session, args string) error {
 	sub, _, _ := strings.Cut(args, " ")
 	switch {
 	case sub == "":
-		return errors.New(`"info" needs a subcommand: threads, tasks, sharedlibrary or signal`)
+		return errors.New(`"info" needs a subcommand: threads, tasks, greenlets, sharedlibrary or signal`)
 	case strings.HasPrefix("threads", sub):
 		return infoThreads(s)
 	case len(sub) >= 2 && strings.HasPrefix("tasks", sub):
 		return infoTasks(s)
+	case strings.HasPrefix("greenlets", sub):
+		return infoGreenlets(s)
 	case strings.HasPrefix("sharedlibrary", sub) || sub == "shared":
 		return infoShared(s)
 	case strings.HasPrefix("signal", sub) || sub == "signals":
@@ -375,7 +383,7 @@ func cmdThread(s *Session, args string) error {
 	}
 	for _, r := range s.threadList() {
 		if r.num == n {
-			s.thread, s.frame, s.task = n, 0, 0
+			s.thread, s.frame, s.task, s.glet = n, 0, 0, 0
 			s.printf("[Switching to thread %d (TID %d) %s]\n", r.num, r.tid, threadLabel(r))
 			if r.py != nil && len(r.py.Frames) > 0 {
 				s.printFrame(0, r.py.Frames[0])

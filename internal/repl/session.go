@@ -59,6 +59,10 @@ type Session struct {
 	// frames are current); taskNums numbers tasks by id for the session.
 	task     int
 	taskNums map[uint64]int
+	// glet is the selected greenlet's number (0: none); gletNums numbers
+	// greenlets by id for the session.
+	glet     int
+	gletNums map[uint64]int
 	nums     map[threadKey]int
 	next     int
 	warned   map[string]bool

@@ -49,6 +49,9 @@ func (s *Session) curTask() (taskRow, bool) {
 // pyFrames is what py-bt, py-up, py-locals and py-print work on: the
 // selected task's coroutine frames, else the current thread's frames.
 func (s *Session) pyFrames() (threadRow, error) {
+	if s.glet != 0 {
+		return s.greenletFrames()
+	}
 	if s.task == 0 {
 		return s.pyThread()
 	}
@@ -140,7 +143,7 @@ func cmdTask(s *Session, args string) error {
 		if r.num != n {
 			continue
 		}
-		s.task, s.frame = n, 0
+		s.task, s.glet, s.frame = n, 0, 0
 		s.printf("[Switching to task %d '%s' (%s)]\n", r.num, report.Safe(r.task.Name), r.task.State)
 		if len(r.task.Coroutine) > 0 {
 			s.printFrame(0, r.task.Coroutine[0])

@@ -138,6 +138,7 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 		writeNativeExtras(&b, t, c)
 	}
 	writeTasks(&b, s, c)
+	writeGreenlets(&b, s, c)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
