@@ -306,7 +306,7 @@ func (g *greenlets) learn(v *Values, raw map[uint64][]uint64) error {
 // greenlet reads one greenlet from the words of its C++ object.
 func (v *Values) greenlet(g *greenlets, obj uint64, raw map[uint64][]uint64) *Greenlet {
 	const minusOne = ^uint64(0)
-	out := &Greenlet{Addr: obj, TypeName: v.TypeName(obj)}
+	out := &Greenlet{Addr: obj, TypeName: v.className(obj)}
 	w, ok := raw[obj]
 	ss := int(g.stackStop / 8)
 	if !ok || ss+5 >= len(w) {
@@ -387,4 +387,27 @@ func (r *Reader) frameObjectChain(fobj uint64) ([]FrameRef, error) {
 		out[i] = FrameRef{f}
 	}
 	return out, err
+}
+
+// className is obj's class as Python names it: module.qualname (a static
+// type's tp_name already is).
+func (v *Values) className(obj uint64) string {
+	o := v.o
+	t, err := o.TypeOf(obj)
+	if err != nil {
+		return ""
+	}
+	name, _ := o.TypeName(t)
+	if f, err := o.TypeFlags(t); err != nil || f&tpflagsHeapType == 0 {
+		return name
+	}
+	if q := o.L.Type.HeapQualname; q.Valid() {
+		if p, err := o.u64(t + uint64(q)); err == nil && o.IsStr(p) {
+			name, _ = o.Str(p)
+		}
+	}
+	if mod := v.r.classModule(t); mod != "" {
+		return mod + "." + name
+	}
+	return name
 }

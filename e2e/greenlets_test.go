@@ -1,0 +1,250 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"pyscope/internal/testenv"
+)
+
+// Pinned greenlet releases from PyPI: greenlet 2 where it has wheels (and
+// Debian's 2.0.2 on Debian's 3.11), greenlet 3 on the others.
+const (
+	greenlet2 = "greenlet==2.0.2"
+	greenlet3 = "greenlet==3.2.4"
+	gevent    = "gevent==25.9.1"
+)
+
+// greenletSite is where interpreter in finds greenlet ("" for Debian's
+// own python3-greenlet) and which release it is.
+func greenletSite(t *testing.T, in testenv.Interp, more ...string) string {
+	t.Helper()
+	switch {
+	case in.Name == "debian-3.11":
+		testenv.NeedPackages(t, "python3-greenlet", "python3-gevent")
+		return ""
+	case in.Minor == "3.10":
+		return testenv.PySite(t, in, append([]string{greenlet2}, more...)...)
+	}
+	return testenv.PySite(t, in, append([]string{greenlet3}, more...)...)
+}
+
+// greenletEntry is one greenlet, as the target or pyscope sees it.
+type greenletEntry struct {
+	ID         uint64      `json:"id"`
+	State      string      `json:"state"`
+	ThreadID   *uint64     `json:"thread_id"`
+	Parent     *uint64     `json:"parent"`
+	Main       bool        `json:"main"`
+	NotStarted bool        `json:"not_started"`
+	Type       string      `json:"type"`
+	Frames     []taskFrame `json:"frames"`
+	Error      string      `json:"error"`
+}
+
+type greenletsOracle struct {
+	Greenlets []greenletEntry `json:"greenlets"`
+	Version   string          `json:"version"`
+}
+
+type greenletsDump struct {
+	Greenlets []greenletEntry `json:"greenlets"`
+	Warnings  []string        `json:"warnings"`
+}
+
+func dumpGreenlets(t *testing.T, bin, arg string, more ...string) *greenletsDump {
+	t.Helper()
+	r := runPyscope(t, bin, nil, append(append([]string{"dump", "--greenlets", "--json"}, more...), arg)...)
+	if r.code != 0 {
+		t.Fatalf("pyscope dump --greenlets --json %s: exit %d\n%s", arg, r.code, r.stderr)
+	}
+	var d greenletsDump
+	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
+		t.Fatalf("dump is not JSON: %v", err)
+	}
+	if d.Greenlets == nil {
+		t.Errorf("--greenlets JSON lacks \"greenlets\": %.300s", r.stdout)
+	}
+	return &d
+}
+
+func framesOf(fs []taskFrame) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, fhLine(f.DumpFrame)+" "+f.Qualname)
+	}
+	return out
+}
+
+func oracleFrames(fs []testenv.OracleFrame) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, fhLine(DumpFrame{Function: f.Function, File: f.File, Line: f.Line})+" "+f.Qualname)
+	}
+	return out
+}
+
+// diffGreenlets compares pyscope's greenlets with the target's own view;
+// a running greenlet's frames are its thread's stack in the oracle.
+func diffGreenlets(tg *testenv.Target, o *greenletsOracle, d *greenletsDump) []string {
+	var out []string
+	for _, w := range d.Warnings {
+		if strings.Contains(w, "greenlet") {
+			out = append(out, "warning: "+w)
+		}
+	}
+	got := map[uint64]greenletEntry{}
+	for _, g := range d.Greenlets {
+		got[g.ID] = g
+	}
+	if len(d.Greenlets) != len(o.Greenlets) {
+		out = append(out, fmt.Sprintf("%d greenlets, the target has %d", len(d.Greenlets), len(o.Greenlets)))
+	}
+	for _, w := range o.Greenlets {
+		g, ok := got[w.ID]
+		who := fmt.Sprintf("greenlet %#x (%s)", w.ID, w.State)
+		if !ok {
+			out = append(out, who+" missing")
+			continue
+		}
+		if g.State != w.State || g.NotStarted != w.NotStarted || g.Main != w.Main || g.Type != w.Type {
+			out = append(out, fmt.Sprintf("%s: state %s not_started %v main %v type %s, want %s %v %v %s",
+				who, g.State, g.NotStarted, g.Main, g.Type, w.State, w.NotStarted, w.Main, w.Type))
+		}
+		if ptrStr(g.ThreadID) != ptrStr(w.ThreadID) || ptrStr(g.Parent) != ptrStr(w.Parent) {
+			out = append(out, fmt.Sprintf("%s: thread %s parent %s, want %s %s", who,
+				ptrStr(g.ThreadID), ptrStr(g.Parent), ptrStr(w.ThreadID), ptrStr(w.Parent)))
+		}
+		if g.Error != "" {
+			out = append(out, fmt.Sprintf("%s: error %s", who, g.Error))
+		}
+		want := framesOf(w.Frames)
+		if w.State == "running" && w.ThreadID != nil {
+			if th := tg.Oracle.Thread(*w.ThreadID); th != nil {
+				want = oracleFrames(th.Frames)
+			}
+		}
+		if have := framesOf(g.Frames); !slices.Equal(have, want) {
+			out = append(out, fmt.Sprintf("%s: frames\n  got  %s\n  want %s", who, strings.Join(have, "\n       "), strings.Join(want, "\n       ")))
+		}
+	}
+	return out
+}
+
+func readGreenletsOracle(t *testing.T, tg *testenv.Target) *greenletsOracle {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(tg.Dir, "oracle.json.greenlets.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o greenletsOracle
+	if err := json.Unmarshal(raw, &o); err != nil {
+		t.Fatal(err)
+	}
+	return &o
+}
+
+// TestGreenlets dumps the greenlets of greenlets.py, live and from a core,
+// on every interpreter (greenlet 2.0.2 on Debian's 3.11 and PBS 3.10,
+// greenlet 3 on the others), and compares them with the target's own
+// view: 100 greenlets parked in known functions, nested parents, a
+// subclass, one not started, one dead, a second thread's greenlets, and
+// one running greenlet per thread whose frames are its thread's stack.
+func TestGreenlets(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	for _, in := range testenv.Interpreters(t) {
+		t.Run(in.Name, func(t *testing.T) {
+			t.Parallel()
+			var args []string
+			if site := greenletSite(t, in); site != "" {
+				args = append(args, site)
+			}
+			tg := testenv.StartTarget(t, in, "greenlets.py", args...)
+			o := readGreenletsOracle(t, tg)
+			if len(o.Greenlets) < 120 {
+				t.Fatalf("the target recorded %d greenlets", len(o.Greenlets))
+			}
+			t.Logf("greenlet %s: %d greenlets", o.Version, len(o.Greenlets))
+			pid := strconv.Itoa(tg.PID)
+			for _, m := range diffGreenlets(tg, o, dumpGreenlets(t, bin, pid)) {
+				t.Error("live: " + m)
+			}
+			tg.CheckRunning(t)
+
+			r := runPyscope(t, bin, nil, "dump", "--greenlets", pid)
+			if r.code != 0 {
+				t.Fatalf("dump --greenlets: exit %d\n%s", r.code, r.stderr)
+			}
+			if want := fmt.Sprintf("Greenlets: %d (", len(o.Greenlets)); !strings.Contains(r.stdout, want) {
+				t.Errorf("text: no %q:\n%.2000s", want, r.stdout)
+			}
+			if !strings.Contains(r.stdout, "below it, its parent:") {
+				t.Errorf("text: the running greenlet's parent is not shown below it:\n%.3000s", r.stdout)
+			}
+			checkGreenletSession(t, bin, pid, o)
+			tg.CheckRunning(t)
+
+			core := filepath.Join(t.TempDir(), "greenlets.core")
+			pyscopeGcore(t, bin, tg, core)
+			for _, m := range diffGreenlets(tg, o, dumpGreenlets(t, bin, core)) {
+				t.Error("core: " + m)
+			}
+			checkGreenletSession(t, bin, core, o)
+		})
+	}
+}
+
+// checkGreenletSession selects the deepest parked greenlet in a session
+// and checks py-bt against gr_frame, then py-up and py-locals.
+func checkGreenletSession(t *testing.T, bin, arg string, o *greenletsOracle) {
+	t.Helper()
+	var deepest greenletEntry
+	for _, g := range o.Greenlets {
+		if g.State == "suspended" && !g.Main && len(g.Frames) > len(deepest.Frames) {
+			deepest = g
+		}
+	}
+	r := runPyscope(t, bin, nil, "debug", arg, "-batch", "-ex", "info greenlets")
+	if r.code != 0 {
+		t.Fatalf("debug: info greenlets: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// Greenlets are listed in the order of the JSON, numbered from 1.
+	d := dumpGreenlets(t, bin, arg)
+	num := 0
+	for i, g := range d.Greenlets {
+		if g.ID == deepest.ID {
+			num = i + 1
+		}
+	}
+	if num == 0 || strings.Count(r.stdout, "\n") < len(o.Greenlets) {
+		t.Fatalf("info greenlets does not list the greenlets:\n%.2000s", r.stdout)
+	}
+	r = runPyscope(t, bin, nil, "debug", arg, "-batch", "-ex", "info greenlets", "-ex", fmt.Sprintf("greenlet %d", num),
+		"-ex", "py-bt", "-ex", "py-up", "-ex", "py-locals")
+	if r.code != 0 {
+		t.Fatalf("debug: greenlet %d: exit %d\n%s%s", num, r.code, r.stdout, r.stderr)
+	}
+	var want []string
+	for _, f := range deepest.Frames {
+		want = append(want, fmt.Sprintf("File \"%s\", line %d, in %s", f.File, f.Line, f.Qualname))
+	}
+	_, bt, _ := strings.Cut(r.stdout, "Traceback (most recent call first):\n")
+	var got []string
+	for _, l := range strings.Split(bt, "\n") {
+		if strings.HasPrefix(l, "  File ") {
+			got = append(got, strings.TrimSpace(l))
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("session py-bt of greenlet %d:\n got  %q\n want %q", num, got, want)
+	}
+	if !strings.Contains(r.stdout, "in middle\n") || !strings.Contains(r.stdout, "\ni = ") {
+		t.Errorf("session: py-up to middle and its locals (i) not shown:\n%s", r.stdout)
+	}
+}
