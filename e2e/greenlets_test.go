@@ -248,3 +248,66 @@ func checkGreenletSession(t *testing.T, bin, arg string, o *greenletsOracle) {
 		t.Errorf("session: py-up to middle and its locals (i) not shown:\n%s", r.stdout)
 	}
 }
+
+// TestGeventHub dumps a gevent program (Debian's python3-gevent on
+// Debian's 3.11, PyPI's gevent on 3.12–3.14) whose running greenlet blocks
+// the thread with 20 handlers asleep in the hub: every greenlet the
+// target's collector lists (gc.get_objects()) appears with its state,
+// parent and gr_frame; the handlers' parent is the hub; below the running
+// greenlet the text shows the hub, then the main greenlet.
+func TestGeventHub(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	for _, in := range testenv.Interpreters(t) {
+		if in.Name != "debian-3.11" && !slices.Contains([]string{"3.12", "3.13", "3.14"}, in.Minor) {
+			continue
+		}
+		t.Run(in.Name, func(t *testing.T) {
+			t.Parallel()
+			var args []string
+			if site := greenletSite(t, in, gevent, "zope.event==6.2", "zope.interface==8.7"); site != "" {
+				args = append(args, site)
+			}
+			tg := testenv.StartTarget(t, in, "gevent_hub.py", args...)
+			raw, err := os.ReadFile(filepath.Join(tg.Dir, "oracle.json.greenlets.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var o struct {
+				greenletsOracle
+				Gevent string `json:"gevent"`
+				Hub    uint64 `json:"hub"`
+			}
+			if err := json.Unmarshal(raw, &o); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("gevent %s, greenlet %s: %d greenlets", o.Gevent, o.Version, len(o.Greenlets))
+			handlers := 0
+			for _, g := range o.Greenlets {
+				if g.Parent != nil && *g.Parent == o.Hub && g.State == "suspended" {
+					handlers++
+				}
+			}
+			if handlers < 20 {
+				t.Fatalf("the target has %d greenlets parked in its hub, want 20", handlers)
+			}
+			pid := strconv.Itoa(tg.PID)
+			for _, m := range diffGreenlets(tg, &o.greenletsOracle, dumpGreenlets(t, bin, pid)) {
+				t.Error("live: " + m)
+			}
+			tg.CheckRunning(t)
+			r := runPyscope(t, bin, nil, "dump", "--greenlets", pid)
+			if r.code != 0 {
+				t.Fatalf("dump --greenlets: exit %d\n%s", r.code, r.stderr)
+			}
+			hub := fmt.Sprintf("below it, its parent:\n      (G) gevent.hub.Hub %#x [suspended]", o.Hub)
+			if !strings.Contains(r.stdout, hub) {
+				t.Errorf("text: the hub is not shown below the running greenlet (%q):\n%.3000s", hub, r.stdout)
+			}
+			core := filepath.Join(t.TempDir(), "gevent.core")
+			pyscopeGcore(t, bin, tg, core)
+			for _, m := range diffGreenlets(tg, &o.greenletsOracle, dumpGreenlets(t, bin, core)) {
+				t.Error("core: " + m)
+			}
+		})
+	}
+}
