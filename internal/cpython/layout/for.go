@@ -123,6 +123,8 @@ var rules314 = []rule{
 	{Field: "GC.GenerationSize", Anchors: []string{""}, Why: "struct gc_generation is {PyGC_Head head, threshold, count}"},
 	{Field: "GC.Permanent", Anchors: []string{"Interp.GC"}, Delta: delta(96), Why: "permanent_generation follows the three generations directly (3.14.5 moved generation0 to the end of the struct)"},
 	{Field: "GC.HeadSize", Anchors: []string{""}, Why: "PyGC_Head is {_gc_next, _gc_prev}"},
+	{Field: "GC.Stats", Anchors: []string{"Interp.GC"}, Delta: delta(120), Why: "generation_stats[3] follows permanent_generation (0x78 in 3.14.0-3.14.4 and, kept in place, in 3.14.5+)"},
+	{Field: "GC.StatsSize", Anchors: []string{""}, Why: "struct gc_generation_stats is {collections, collected, uncollectable}"},
 }
 
 // absent314 are fields 3.13 has and 3.14 dropped.

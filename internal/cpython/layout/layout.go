@@ -419,4 +419,9 @@ type GCOffsets struct {
 	GenerationSize Off `dwarf:"sizeof:gc_generation"`
 	Permanent      Off `dwarf:"_is.gc.permanent_generation"`
 	HeadSize       Off `dwarf:"sizeof:PyGC_Head"`
+	// Stats are the three generations' struct gc_generation_stats
+	// {collections, collected, uncollectable}: collections only grows, so
+	// it tells whether the collector ran between two reads.
+	Stats     Off `dwarf:"_is.gc.generation_stats"`
+	StatsSize Off `dwarf:"sizeof:gc_generation_stats"`
 }

@@ -385,6 +385,12 @@ func checkLive(t *testing.T, python string, l *Layout) map[string]bool {
 			eq("GC.GenerationSize", p.u64(p.u64(head)&^7+8)&^7, head)
 		}
 		eq("Interp.GC", b2u(l.GC.Generations > l.Interp.GC), 1)
+		if has("GC.Stats", "GC.StatsSize") {
+			for i, n := range p.nums("gc_collections") {
+				eq("GC.Stats", p.u64(at(interp, l.GC.Stats)+uint64(i)*uint64(l.GC.StatsSize)), n)
+				checked["GC.StatsSize"] = true
+			}
+		}
 	}
 
 	// Objects and types.

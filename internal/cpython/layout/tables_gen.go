@@ -278,6 +278,8 @@ func init() {
 			GenerationSize: 24,
 			Permanent:      720,
 			HeadSize:       16,
+			Stats:          744,
+			StatsSize:      24,
 		},
 	}}
 	// Python 3.11.11: lib/libpython3.11.so.1.0, build-id (none), sha256 db152455a9567bbd75c6d67be80a234ebb62f192d0eb78db8759b29e4516b510
@@ -555,6 +557,8 @@ func init() {
 			GenerationSize: 24,
 			Permanent:      752,
 			HeadSize:       16,
+			Stats:          776,
+			StatsSize:      24,
 		},
 	}}
 	// Python 3.12.3: lib/libpython3.12.so.1.0, build-id (none), sha256 baab5fe9e2e811ff6e9a5be18655c1eee92bf6b3b56011711f78aed544c2f139
@@ -832,6 +836,8 @@ func init() {
 			GenerationSize: 24,
 			Permanent:      216,
 			HeadSize:       16,
+			Stats:          240,
+			StatsSize:      24,
 		},
 	}}
 	// Python 3.13.1: lib/libpython3.13.so.1.0, build-id (none), sha256 67b954357c91fb7c16e22774fc04db566c0a3c53f85bc49c5d5ce43746ed7c69
@@ -1109,6 +1115,8 @@ func init() {
 			GenerationSize: 24,
 			Permanent:      7504,
 			HeadSize:       16,
+			Stats:          7528,
+			StatsSize:      24,
 		},
 	}}
 }

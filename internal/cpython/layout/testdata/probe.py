@@ -109,6 +109,8 @@ def probe(anchor):
     # Everything tracked so far goes to the permanent generation; a list
     # made afterwards is in the youngest one.
     gc.disable()
+    gc.collect(0)
+    gc.collect(1)
     gc.freeze()
     GC_YOUNG = [1]
     f = sys._getframe()
@@ -226,6 +228,7 @@ def probe(anchor):
         "cmethod_self": id(BOUND.__self__),
         "gc_frozen": id(LIST),
         "gc_young": id(GC_YOUNG),
+        "gc_collections": [st["collections"] for st in gc.get_stats()],
     }
     sys.stdout.write(json.dumps(truth) + "\n")
     sys.stdout.flush()
