@@ -71,6 +71,14 @@ type greenlets struct {
 	self      uint64 // MainGreenlet._self
 	userMain  uint64 // UserGreenlet._main_greenlet
 	subtype   map[uint64]bool
+	// prepared are the greenlets a walk while the target ran found, per
+	// interpreter, with the collections counted before it.
+	prepared map[uint64]preparedWalk
+}
+
+type preparedWalk struct {
+	objs        []uint64
+	collections uint64
 }
 
 // pimplWords bounds what is read of a C++ greenlet object: far more than
@@ -87,7 +95,7 @@ func (v *Values) greenletModule(interp uint64) *greenlets {
 	if !ok {
 		return nil
 	}
-	g := &greenlets{subtype: map[uint64]bool{}}
+	g := &greenlets{subtype: map[uint64]bool{}, prepared: map[uint64]preparedWalk{}}
 	v.r.glet = g
 	if pkg, ok := v.Module(interp, "greenlet"); ok {
 		if p, err := v.Attr(pkg, "__version__"); err == nil {
@@ -169,13 +177,7 @@ func (v *Values) Greenlets(interp uint64) ([]*Greenlet, error) {
 	if g.reason != "" {
 		return nil, errors.New(g.reason)
 	}
-	var objs []uint64
-	walkErr := v.r.GCEach(interp, func(obj, typ uint64) bool {
-		if validPtr(typ) && g.isGreenlet(v, typ) {
-			objs = append(objs, obj)
-		}
-		return true
-	})
+	objs, walkErr := v.greenletObjects(g, interp)
 	if errors.Is(walkErr, ErrNoGCLists) {
 		return nil, walkErr
 	}
@@ -193,6 +195,60 @@ func (v *Values) Greenlets(interp uint64) ([]*Greenlet, error) {
 		out = append(out, v.greenlet(g, obj, raw))
 	}
 	return out, walkErr
+}
+
+// PrepareGreenlets walks the collector's lists while the target runs, so
+// that the stop that follows only checks what it found and walks the
+// youngest generation (see greenletObjects). Without greenlet, it does
+// nothing.
+func (v *Values) PrepareGreenlets(interp uint64) {
+	g := v.greenletModule(interp)
+	if g == nil || g.reason != "" {
+		return
+	}
+	before, ok := v.r.GCCollections(interp)
+	if !ok {
+		return
+	}
+	var objs []uint64
+	err := v.r.GCEach(interp, func(obj, typ uint64) bool {
+		if validPtr(typ) && g.isGreenlet(v, typ) {
+			objs = append(objs, obj)
+		}
+		return true
+	})
+	if err == nil {
+		g.prepared[interp] = preparedWalk{objs: objs, collections: before}
+	}
+}
+
+// greenletObjects lists the greenlets the collector tracks. After a walk
+// while the target ran (PrepareGreenlets), and if no collection has run
+// since it began, every greenlet is either one it found (still linked in
+// a list: not freed) or newer, and so still in the youngest generation:
+// only that generation is walked while the target is stopped. Otherwise
+// every list is walked.
+func (v *Values) greenletObjects(g *greenlets, interp uint64) ([]uint64, error) {
+	var objs []uint64
+	seen := map[uint64]bool{}
+	keep := func(obj, typ uint64) bool {
+		if validPtr(typ) && g.isGreenlet(v, typ) && !seen[obj] {
+			seen[obj] = true
+			objs = append(objs, obj)
+		}
+		return true
+	}
+	pw, ok := g.prepared[interp]
+	delete(g.prepared, interp)
+	if now, known := v.r.GCCollections(interp); ok && known && now == pw.collections {
+		for _, obj := range pw.objs {
+			if typ, err := v.o.TypeOf(obj); err == nil && v.r.GCTracked(obj) {
+				keep(obj, typ)
+			}
+		}
+		return objs, v.r.GCEachYoung(interp, keep)
+	}
+	return objs, v.r.GCEach(interp, keep)
 }
 
 // pimplWords reads the first words of a greenlet's C++ object (fewer

@@ -33,8 +33,15 @@ type Stage struct{}
 
 var _ engine.Stage = Stage{}
 
-// Prepare has nothing to learn ahead: greenlet may be imported later.
-func (Stage) Prepare(target.Target, *cpython.Reader) {}
+// Prepare walks the collector's lists while the target runs, so that the
+// stop only checks what it found (see cpython.Values.PrepareGreenlets).
+func (Stage) Prepare(_ target.Target, r *cpython.Reader) {
+	interps, _ := r.Interpreters()
+	v := r.NewValues()
+	for _, ip := range interps {
+		v.PrepareGreenlets(ip)
+	}
+}
 
 // Capture reads every greenlet while the target is stopped.
 func (Stage) Capture(t target.Target, r *cpython.Reader) engine.Captured {
