@@ -361,32 +361,53 @@ func (g *greenlets) learn(v *Values, raw map[uint64][]uint64) error {
 
 // greenlet reads one greenlet from the words of its C++ object.
 func (v *Values) greenlet(g *greenlets, obj uint64, raw map[uint64][]uint64) *Greenlet {
-	const minusOne = ^uint64(0)
-	out := &Greenlet{Addr: obj, TypeName: v.className(obj)}
-	w, ok := raw[obj]
-	ss := int(g.stackStop / 8)
-	if !ok || ss+5 >= len(w) {
-		out.Err = "its C++ object cannot be read"
+	out, top, ts := g.decode(obj, raw[obj])
+	out.TypeName = v.className(obj)
+	if ts != 0 {
+		if b, err := v.o.read(ts, 16); err == nil && le64(b) == obj {
+			out.Current = le64(b[8:])
+		}
+	}
+	if out.State != GreenletSuspended || out.Err != "" {
 		return out
 	}
-	start, stop, top := w[ss-1], w[ss], w[ss+5]
+	frames, err := v.r.frameObjectChain(top)
+	out.Frames = frames
+	if err != nil {
+		out.Err = err.Error()
+	}
+	return out
+}
+
+// decode reads a greenlet's state, parent and stack address from the
+// words of its C++ object, with the offsets learnt; top is a suspended
+// greenlet's frame object, ts a main greenlet's ThreadState.
+func (g *greenlets) decode(obj uint64, w []uint64) (out *Greenlet, top, ts uint64) {
+	const minusOne = ^uint64(0)
+	out = &Greenlet{Addr: obj}
+	ss := int(g.stackStop / 8)
+	if ss < 1 || ss+5 >= len(w) {
+		out.Err = "its C++ object cannot be read"
+		return out, 0, 0
+	}
+	start, stop := w[ss-1], w[ss]
+	top = w[ss+5]
 	out.Main = stop == minusOne
-	switch {
-	case out.Main:
+	if out.Main {
 		out.Root = obj
-		if i := int(g.self/8) + 1; i < len(w) && validPtr(w[i]) {
-			ts, err := v.o.read(w[i], 16)
-			if err == nil && le64(ts) == obj {
-				out.Current = le64(ts[8:])
-			}
-		}
 		if validPtr(start) {
 			out.StackAddr = start
 		}
-		if i := int(g.self/8) + 1; i < len(w) && w[i] == 0 {
-			out.State = GreenletDead // its thread has exited
+		if i := int(g.self/8) + 1; g.self != 0 && i < len(w) {
+			if w[i] == 0 {
+				out.State = GreenletDead // its thread has exited
+				return out, 0, 0
+			}
+			if validPtr(w[i]) {
+				ts = w[i]
+			}
 		}
-	default:
+	} else {
 		if i := int(g.userMain / 8); g.userMain != 0 && i+2 < len(w) {
 			out.Root, out.Parent = w[i], w[i+2]
 		}
@@ -396,26 +417,22 @@ func (v *Values) greenlet(g *greenlets, obj uint64, raw map[uint64][]uint64) *Gr
 		switch {
 		case stop == 0:
 			out.State = GreenletUnstarted
-			return out
+			return out, 0, ts
 		case start == 0:
 			out.State = GreenletDead
-			return out
+			return out, 0, ts
 		}
-	}
-	if out.State == GreenletDead {
-		return out
 	}
 	if top == 0 {
 		out.State = GreenletRunning
-		return out
+		return out, 0, ts
+	}
+	if !validPtr(top) {
+		out.Err = fmt.Sprintf("its top frame %#x is not an address", top)
+		return out, 0, ts
 	}
 	out.State = GreenletSuspended
-	frames, err := v.r.frameObjectChain(top)
-	out.Frames = frames
-	if err != nil {
-		out.Err = err.Error()
-	}
-	return out
+	return out, top, ts
 }
 
 // frameObjectChain captures the frames from a frame object down its
