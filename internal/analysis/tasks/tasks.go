@@ -71,8 +71,8 @@ type rawTask struct {
 	runFrame  uint64             // running: the frame of its coroutine
 	thread    uint64             // ident of the thread running its loop; 0 unknown
 	awaits    []uint64
-	futures   map[uint64]string
-	awaitedBy []uint64 // 3.14: the interpreter's own record
+	futures   map[uint64]*cpython.Future // awaited futures that are not tasks, as read while stopped
+	awaitedBy []uint64                   // 3.14: the interpreter's own record
 	err       string
 }
 
@@ -82,7 +82,7 @@ type capture struct {
 	v       *cpython.Values
 	futs    map[uint64]*cpython.Future // nil value: not a future
 	done    map[uint64]bool            // futures whose callbacks are indexed
-	comp    map[uint64][]uint64        // future → the futures whose callbacks complete it
+	comp    map[uint64]*idList         // future → the futures whose callbacks complete it
 	parent  map[uint64]uint64          // TaskGroup child → its parent task
 	current map[uint64]bool            // tasks their loops run now
 	threads map[uint64]uint64          // running loop → thread ident
@@ -93,7 +93,7 @@ type capture struct {
 // core).
 func Capture(r *cpython.Reader) *Captured {
 	c := &capture{r: r, v: r.NewValues(), futs: map[uint64]*cpython.Future{}, done: map[uint64]bool{},
-		comp: map[uint64][]uint64{}, parent: map[uint64]uint64{}, current: map[uint64]bool{}, threads: map[uint64]uint64{}}
+		comp: map[uint64]*idList{}, parent: map[uint64]uint64{}, current: map[uint64]bool{}, threads: map[uint64]uint64{}}
 	out := &Captured{r: r}
 	interps, err := r.Interpreters()
 	if err != nil {
@@ -222,7 +222,7 @@ func (c *capture) index(obj uint64) {
 				}
 				if rf := c.future(ref); rf != nil {
 					if !rf.IsTask {
-						c.comp[ref] = appendNew(c.comp[ref], g)
+						c.completes(ref, g)
 						queue = append(queue, ref)
 					}
 					continue
@@ -252,17 +252,58 @@ func (c *capture) instanceRefs(g, self uint64, queue *[]uint64) {
 		case rf.IsTask && name == "_parent_task":
 			c.parent[g] = it.Value
 		case !rf.IsTask:
-			c.comp[it.Value] = appendNew(c.comp[it.Value], g)
+			c.completes(it.Value, g)
 			*queue = append(*queue, it.Value)
 		}
 	}
 }
 
-func appendNew(s []uint64, x uint64) []uint64 {
-	if slices.Contains(s, x) {
-		return s
+// completes records that g's done callbacks complete future f.
+func (c *capture) completes(f, g uint64) {
+	l := c.comp[f]
+	if l == nil {
+		l = &idList{}
+		c.comp[f] = l
 	}
-	return append(s, x)
+	l.add(g)
+}
+
+// idList keeps ids in the order added, once each; a long one (a gather
+// of 10,000 children) gets an index.
+type idList struct {
+	ids  []uint64
+	seen map[uint64]bool
+}
+
+func (l *idList) add(x uint64) {
+	switch {
+	case l.seen != nil:
+		if l.seen[x] {
+			return
+		}
+		l.seen[x] = true
+	case len(l.ids) < 16:
+		if slices.Contains(l.ids, x) {
+			return
+		}
+	default:
+		l.seen = make(map[uint64]bool, 2*len(l.ids))
+		for _, v := range l.ids {
+			l.seen[v] = true
+		}
+		if l.seen[x] {
+			return
+		}
+		l.seen[x] = true
+	}
+	l.ids = append(l.ids, x)
+}
+
+func (l *idList) list() []uint64 {
+	if l == nil {
+		return nil
+	}
+	return l.ids
 }
 
 // task reads one task: its state, its coroutine chain, what it awaits.
@@ -271,7 +312,7 @@ func (c *capture) task(id uint64) *rawTask {
 	if f == nil || !f.IsTask {
 		return nil
 	}
-	t := &rawTask{id: id, loop: f.Loop, name: f.Name, futures: map[uint64]string{}, awaitedBy: f.AwaitedBy}
+	t := &rawTask{id: id, loop: f.Loop, name: f.Name, futures: map[uint64]*cpython.Future{}, awaitedBy: f.AwaitedBy}
 	switch f.State {
 	case cpython.FutureCancelled:
 		t.state = "cancelled"
@@ -328,7 +369,7 @@ func (c *capture) task(id uint64) *rawTask {
 			seen[a] = true
 			t.awaits = append(t.awaits, a)
 			if af := c.future(a); af != nil && !af.IsTask {
-				t.futures[a] = c.describe(a, af)
+				t.futures[a] = af
 			}
 		}
 	}
@@ -361,18 +402,13 @@ func (c *capture) resolve(x uint64, seen map[uint64]bool) []uint64 {
 			}
 		}
 	}
-	for _, g := range c.comp[x] {
+	for _, g := range c.comp[x].list() {
 		out = append(out, c.resolve(g, seen)...)
 	}
 	if len(out) == 0 {
 		return []uint64{x}
 	}
 	return out
-}
-
-// describe is a future's repr for the text view.
-func (c *capture) describe(id uint64, f *cpython.Future) string {
-	return c.v.Repr(id, cpython.TerminalLimits())
 }
 
 // loopThread is the ident of the thread running loop: the running loop
@@ -400,6 +436,7 @@ func (cp *Captured) Apply(snap *model.Snapshot) {
 	snap.Tasks = []model.Task{}
 	snap.TaskCycles = [][]uint64{}
 	snap.Warnings = append(snap.Warnings, cp.warnings...)
+	v := cp.r.NewValues()
 	byID := map[uint64]int{}
 	for _, rt := range cp.tasks {
 		t := model.Task{ID: rt.id, Name: rt.name, State: rt.state, Awaits: slices.Clone(rt.awaits),
@@ -408,7 +445,10 @@ func (cp *Captured) Apply(snap *model.Snapshot) {
 			t.Awaits = []uint64{}
 		}
 		if len(rt.futures) > 0 {
-			t.Futures = rt.futures
+			t.Futures = map[uint64]string{}
+			for id, f := range rt.futures {
+				t.Futures[id] = cp.describe(v, id, f)
+			}
 		}
 		frames, err := cp.r.ResolveFrames(rt.frames)
 		if err != nil && t.Error == "" {
@@ -432,22 +472,45 @@ func (cp *Captured) Apply(snap *model.Snapshot) {
 		snap.Tasks = append(snap.Tasks, t)
 	}
 	// 3.14's own record of who awaits a task.
+	awaits := make([]idList, len(snap.Tasks))
+	for i := range snap.Tasks {
+		for _, a := range snap.Tasks[i].Awaits {
+			awaits[i].add(a)
+		}
+	}
 	for _, rt := range cp.tasks {
 		for _, by := range rt.awaitedBy {
 			if i, ok := byID[by]; ok && by != rt.id && rt.state != "done" && rt.state != "cancelled" {
-				snap.Tasks[i].Awaits = appendNew(snap.Tasks[i].Awaits, rt.id)
+				awaits[i].add(rt.id)
 			}
 		}
 	}
+	awaitedBy := make([]idList, len(snap.Tasks))
 	for i := range snap.Tasks {
+		snap.Tasks[i].Awaits = append(snap.Tasks[i].Awaits[:0], awaits[i].ids...)
 		for _, a := range snap.Tasks[i].Awaits {
 			if j, ok := byID[a]; ok {
-				snap.Tasks[j].AwaitedBy = appendNew(snap.Tasks[j].AwaitedBy, snap.Tasks[i].ID)
+				awaitedBy[j].add(snap.Tasks[i].ID)
 			}
 		}
+	}
+	for j := range snap.Tasks {
+		snap.Tasks[j].AwaitedBy = append(snap.Tasks[j].AwaitedBy, awaitedBy[j].ids...)
 	}
 	sortTasks(snap.Tasks)
 	snap.TaskCycles = Cycles(snap.Tasks)
+}
+
+// describe is an awaited future's repr for the text view. It is read
+// after the target resumed (a repr costs more than the rest of a task,
+// and only the text shows it): it is asyncio's repr when the future is
+// still as the stop saw it (same state, same callbacks), else what the
+// stop read of it.
+func (cp *Captured) describe(v *cpython.Values, id uint64, was *cpython.Future) string {
+	if now, err := v.Future(id); err == nil && now.State == was.State && slices.Equal(now.Callbacks, was.Callbacks) {
+		return v.Repr(id, cpython.TerminalLimits())
+	}
+	return fmt.Sprintf("<%s %s>", v.TypeName(id), was.State)
 }
 
 // runningFrames are the Python frames of the thread running the frame at
