@@ -57,16 +57,27 @@ func (v *Values) Gen(obj uint64) (*Gen, error) { return v.gen(obj, true) }
 // reader reads variables), which a decode in progress must not do.
 func (v *Values) gen(obj uint64, vars bool) (*Gen, error) {
 	o := v.o
-	t, err := o.TypeOf(obj)
+	L := v.r.In.Layout
+	// 3.11+: the object, its state and its embedded frame's header in one
+	// read (a task's chain is read for every task while the target is
+	// stopped).
+	var head []byte
+	if v.r.In.Minor >= 11 && L.Gen.IFrame.Valid() && L.Frame.Localsplus.Valid() &&
+		L.Gen.IFrame+L.Frame.Localsplus <= 1<<12 && L.Gen.FrameState < L.Gen.IFrame {
+		head, _ = o.read(obj, int(L.Gen.IFrame+L.Frame.Localsplus))
+	}
+	var t uint64
+	if head != nil && int(L.Object.Type)+8 <= len(head) {
+		t = le64(head[L.Object.Type:])
+	} else {
+		var err error
+		if t, err = o.TypeOf(obj); err != nil {
+			return nil, err
+		}
+	}
+	name, err := v.genKind(t)
 	if err != nil {
 		return nil, err
-	}
-	name, err := o.TypeName(t)
-	if err != nil {
-		return nil, err
-	}
-	if f, err := o.TypeFlags(t); err != nil || !genKinds[name] || f&tpflagsHeapType != 0 {
-		return nil, fmt.Errorf("%s is not a generator or coroutine", name)
 	}
 	g := &Gen{Addr: obj, Kind: name}
 	consts, ok := layout.Gen(v.r.In.ShortVersion())
@@ -76,7 +87,37 @@ func (v *Values) gen(obj uint64, vars bool) (*Gen, error) {
 	if v.r.In.Minor <= 10 {
 		return g, v.gen310(g, consts, vars)
 	}
-	return g, v.gen311(g, consts, vars)
+	return g, v.gen311(g, consts, vars, head)
+}
+
+// genKind is "coroutine", "generator" or "async_generator" for their
+// static types, an error for any other type; cached per type.
+func (v *Values) genKind(t uint64) (string, error) {
+	if k, ok := v.genKinds[t]; ok {
+		if k == "" {
+			tn, _ := v.o.TypeName(t)
+			return "", fmt.Errorf("%s is not a generator or coroutine", tn)
+		}
+		return k, nil
+	}
+	name, err := v.o.TypeName(t)
+	if err != nil {
+		return "", err
+	}
+	kind := ""
+	if f, err := v.o.TypeFlags(t); err == nil && genKinds[name] && f&tpflagsHeapType == 0 {
+		kind = name
+	}
+	if v.genKinds == nil {
+		v.genKinds = map[uint64]string{}
+	}
+	if len(v.genKinds) < 4096 {
+		v.genKinds[t] = kind
+	}
+	if kind == "" {
+		return "", fmt.Errorf("%s is not a generator or coroutine", name)
+	}
+	return kind, nil
 }
 
 func (v *Values) gen310(g *Gen, c layout.GenConsts, vars bool) error {
@@ -136,16 +177,21 @@ func (v *Values) gen310(g *Gen, c layout.GenConsts, vars bool) error {
 	return nil
 }
 
-func (v *Values) gen311(g *Gen, c layout.GenConsts, vars bool) error {
+func (v *Values) gen311(g *Gen, c layout.GenConsts, vars bool, head []byte) error {
 	o := v.o
 	L := v.r.In.Layout
 	F := L.Frame
 	if !L.Gen.FrameState.Valid() || !L.Gen.IFrame.Valid() {
 		return fmt.Errorf("generator layout unknown")
 	}
-	st, err := o.u8(g.Addr + uint64(L.Gen.FrameState))
-	if err != nil {
-		return err
+	var st uint8
+	if int(L.Gen.FrameState) < len(head) {
+		st = head[L.Gen.FrameState]
+	} else {
+		var err error
+		if st, err = o.u8(g.Addr + uint64(L.Gen.FrameState)); err != nil {
+			return err
+		}
 	}
 	yieldFrom := false
 	switch s := int8(st); {
@@ -166,7 +212,9 @@ func (v *Values) gen311(g *Gen, c layout.GenConsts, vars bool) error {
 		return err
 	}
 	frame := g.Addr + uint64(L.Gen.IFrame)
-	if err := o.readInto(raw, frame); err != nil {
+	if len(head) >= int(L.Gen.IFrame)+len(raw) {
+		copy(raw, head[L.Gen.IFrame:])
+	} else if err := o.readInto(raw, frame); err != nil {
 		return fmt.Errorf("frame of %s at %#x: %w", g.Kind, g.Addr, err)
 	}
 	exe := le64(raw[F.Executable:])

@@ -18,6 +18,8 @@ type Values struct {
 	r   *Reader
 	o   *Objects
 	dec *Decoder
+	// genKinds caches what each type is to Gen ("" for not a generator).
+	genKinds map[uint64]string
 }
 
 // NewValues returns a reader of the values of the target r reads now.

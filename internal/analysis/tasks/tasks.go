@@ -86,14 +86,26 @@ type capture struct {
 	parent  map[uint64]uint64          // TaskGroup child → its parent task
 	current map[uint64]bool            // tasks their loops run now
 	threads map[uint64]uint64          // running loop → thread ident
+	// What a done callback refers to, and the futures among a callback
+	// self's attributes: the same gather closure or TaskGroup serves
+	// thousands of futures, read once each.
+	refs    map[uint64][]uint64
+	futAttr map[uint64][]futureAttr
 	warn    []string
+}
+
+// futureAttr is an attribute of a callback's self that holds a future.
+type futureAttr struct {
+	name  string
+	value uint64
 }
 
 // Capture reads the tasks of r's target, which must be stopped (or a
 // core).
 func Capture(r *cpython.Reader) *Captured {
 	c := &capture{r: r, v: r.NewValues(), futs: map[uint64]*cpython.Future{}, done: map[uint64]bool{},
-		comp: map[uint64]*idList{}, parent: map[uint64]uint64{}, current: map[uint64]bool{}, threads: map[uint64]uint64{}}
+		comp: map[uint64]*idList{}, parent: map[uint64]uint64{}, current: map[uint64]bool{}, threads: map[uint64]uint64{},
+		refs: map[uint64][]uint64{}, futAttr: map[uint64][]futureAttr{}}
 	out := &Captured{r: r}
 	interps, err := r.Interpreters()
 	if err != nil {
@@ -216,7 +228,14 @@ func (c *capture) index(obj uint64) {
 			continue
 		}
 		for _, cb := range f.Callbacks {
-			for _, ref := range c.v.CallableRefs(cb) {
+			refs, ok := c.refs[cb]
+			if !ok {
+				refs = c.v.CallableRefs(cb)
+				if len(c.refs) < maxFutures {
+					c.refs[cb] = refs
+				}
+			}
+			for _, ref := range refs {
 				if ref == g {
 					continue
 				}
@@ -238,22 +257,27 @@ func (c *capture) index(obj uint64) {
 // (3.14 records the same at create_task) and whose _on_completed_fut the
 // parent awaits in __aexit__.
 func (c *capture) instanceRefs(g, self uint64, queue *[]uint64) {
-	items, err := c.r.Obj.InstanceAttrs(self, 64)
-	if err != nil {
-		return
-	}
-	for _, it := range items {
-		rf := c.future(it.Value)
-		if rf == nil {
-			continue
+	attrs, ok := c.futAttr[self]
+	if !ok {
+		items, _ := c.r.Obj.InstanceAttrs(self, 64)
+		for _, it := range items {
+			if c.future(it.Value) != nil {
+				name, _ := c.r.Obj.Str(it.Key)
+				attrs = append(attrs, futureAttr{name, it.Value})
+			}
 		}
-		name, _ := c.r.Obj.Str(it.Key)
+		if len(c.futAttr) < maxFutures {
+			c.futAttr[self] = attrs
+		}
+	}
+	for _, a := range attrs {
+		rf := c.future(a.value)
 		switch {
-		case rf.IsTask && name == "_parent_task":
-			c.parent[g] = it.Value
+		case rf.IsTask && a.name == "_parent_task":
+			c.parent[g] = a.value
 		case !rf.IsTask:
-			c.completes(it.Value, g)
-			*queue = append(*queue, it.Value)
+			c.completes(a.value, g)
+			*queue = append(*queue, a.value)
 		}
 	}
 }
