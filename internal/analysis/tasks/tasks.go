@@ -55,6 +55,12 @@ func (Stage) Capture(_ target.Target, r *cpython.Reader) engine.Captured {
 // Close releases nothing.
 func (Stage) Close() {}
 
+// PythonOnly says Capture reads only Python objects and the interpreter's
+// own structures, which the GIL protects: a capture that stops only the
+// GIL's holder and proves no hand-off happened while it read may read
+// the tasks without stopping every thread (the engine's PythonOnlyStage).
+func (Stage) PythonOnly() {}
+
 // Captured is what one stop read of the tasks; Apply completes a snapshot
 // with it.
 type Captured struct {
