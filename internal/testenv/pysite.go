@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"pyscope/internal/pybuilds"
+	"pyscope/internal/cache"
 )
 
 // PySite returns a directory of PyPI packages (pinned requirements, with
@@ -24,7 +24,10 @@ func PySite(t testing.TB, in Interp, reqs ...string) string {
 	t.Helper()
 	pip := filepath.Join(PyTools(t), "pip")
 	key := sha256.Sum256([]byte(in.Minor + "\n" + strings.Join(reqs, "\n")))
-	dir := filepath.Join(pybuilds.CacheDir(), fmt.Sprintf("pysite-%s-%x", in.Minor, key[:6]))
+	dir := filepath.Join(cache.Dir(""), fmt.Sprintf("pysite-%s-%x", in.Minor, key[:6]))
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
 		return dir
 	}
