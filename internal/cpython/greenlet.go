@@ -187,7 +187,7 @@ func (v *Values) Greenlets(interp uint64) ([]*Greenlet, error) {
 			raw[obj] = w
 		}
 	}
-	if err := g.learn(v, raw); err != nil {
+	if err := g.learn(raw); err != nil {
 		return nil, errors.Join(err, walkErr)
 	}
 	out := make([]*Greenlet, 0, len(objs))
@@ -274,7 +274,7 @@ func (v *Values) pimplWords(g *greenlets, obj uint64) []uint64 {
 
 // learn finds the C++ offsets from the anchors (see the top of the file)
 // and checks them on every greenlet that has them.
-func (g *greenlets) learn(v *Values, raw map[uint64][]uint64) error {
+func (g *greenlets) learn(raw map[uint64][]uint64) error {
 	const minusOne = ^uint64(0)
 	if g.stackStop == 0 {
 		// stack_stop == -1 marks a main greenlet; the vtable pointer is

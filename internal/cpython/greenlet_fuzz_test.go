@@ -33,7 +33,7 @@ func FuzzGreenletLayout(f *testing.F) {
 		}
 		raw := map[uint64][]uint64{0x4000: words(a), 0x4100: words(b)}
 		g := &greenlets{version: "fuzz"}
-		if err := g.learn(nil, raw); err != nil {
+		if err := g.learn(raw); err != nil {
 			return
 		}
 		for _, off := range []uint64{g.stackStop, g.self, g.userMain} {
