@@ -276,6 +276,12 @@ func (v *Values) pimplWords(g *greenlets, obj uint64) []uint64 {
 // and checks them on every greenlet that has them.
 func (g *greenlets) learn(raw map[uint64][]uint64) error {
 	const minusOne = ^uint64(0)
+	// Offsets are only looked for within the words a read returns.
+	for obj, w := range raw {
+		if len(w) > pimplWords {
+			raw[obj] = w[:pimplWords]
+		}
+	}
 	if g.stackStop == 0 {
 		// stack_stop == -1 marks a main greenlet; the vtable pointer is
 		// first, so the member is never at 0.
