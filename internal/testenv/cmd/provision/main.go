@@ -1,6 +1,6 @@
 // Command provision prepares the interpreters of the test matrix: the
-// reference python-build-standalone builds and a `venv --copies` copy of
-// Debian's python3.11. It prints every interpreter's name, version and path.
+// reference python-build-standalone builds, a free-threaded 3.13 built from
+// source, and a `venv --copies` copy of Debian's python3.11. It prints every interpreter's name, version and path.
 package main
 
 import (
@@ -26,6 +26,9 @@ func run() error {
 		if _, err := pybuilds.Get(minor); err != nil {
 			return fmt.Errorf("python %s: %v", minor, err)
 		}
+	}
+	if _, err := pybuilds.GetFreeThreaded(os.Stdout); err != nil {
+		return err
 	}
 	if err := makeVenv(); err != nil {
 		return err
