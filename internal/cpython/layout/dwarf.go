@@ -165,6 +165,13 @@ func FromDWARF(d *dwarf.Data, minor string) (*Layout, error) {
 	if !l.Interp.Next.Valid() || !l.Thread.Interp.Valid() || !l.Object.Type.Valid() {
 		return nil, errors.New("the DWARF does not describe CPython's interpreter structures (no struct _is/_ts/_object)")
 	}
+	l.FreeThreaded = l.Object.Tid.Valid()
+	if l.FreeThreaded {
+		// Free-threaded builds link no object into the generations: no
+		// PyGC_Head precedes objects (the collector walks mimalloc's heaps),
+		// though the structs are still declared.
+		l.GC.Generations, l.GC.GenerationSize, l.GC.Permanent, l.GC.HeadSize = -1, -1, -1, -1
+	}
 	return l, nil
 }
 

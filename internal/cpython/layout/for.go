@@ -21,8 +21,46 @@ type table struct {
 // here lets the package, and so the generator, build without that file.
 var tables = map[string]table{}
 
-// Supported lists the minor versions For accepts.
+// Supported lists the minor versions For accepts without _Py_DebugOffsets
+// of a newer version.
 var Supported = []string{"3.10", "3.11", "3.12", "3.13", "3.14"}
+
+// NewestTested is the newest minor version the test suite reads from a real
+// interpreter. Newer targets are read from their own _Py_DebugOffsets,
+// untested.
+const NewestTested = "3.14"
+
+// testedFreeThreaded are the free-threaded minors the test suite runs.
+var testedFreeThreaded = map[string]bool{"3.13": true}
+
+// Untested returns why a target of this version and build is untested, or
+// "" when the test suite reads such an interpreter.
+func Untested(version string, freeThreaded bool) string {
+	minor, err := Minor(version)
+	if err != nil {
+		return ""
+	}
+	switch {
+	case minorNumber(minor) > minorNumber(NewestTested):
+		return fmt.Sprintf("Python %s is newer than the newest version pyscope is tested on (%s): it is read from its own _Py_DebugOffsets and is untested until such an interpreter can be had", version, NewestTested)
+	case freeThreaded && !testedFreeThreaded[minor]:
+		return fmt.Sprintf("free-threaded Python %s is untested (pyscope is tested on free-threaded 3.13): it is read from its own _Py_DebugOffsets until such an interpreter can be had", version)
+	}
+	return ""
+}
+
+// minorNumber is 14 for "3.14", -1 when it is not a Python 3 version.
+func minorNumber(minor string) int {
+	rest, ok := strings.CutPrefix(minor, "3.")
+	if !ok {
+		return -1
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil {
+		return -1
+	}
+	return n
+}
 
 // rule derives a 3.14 offset that _Py_DebugOffsets lacks. The field keeps
 // its 3.13 distance from Anchors[0] (or Delta, when set), and only if every
@@ -43,6 +81,7 @@ var rules314 = []rule{
 	{Field: "Runtime.InterpretersMain", Anchors: []string{"Runtime.InterpretersHead"}, Why: "struct pyinterpreters {mutex, head, main, next_id} is unchanged"},
 	{Field: "Runtime.MainThread", Anchors: []string{"Runtime.InterpretersHead"}, Why: "main_thread still follows struct pyinterpreters"},
 	{Field: "Thread.HoldsGIL", Anchors: []string{"Thread.Status"}, Delta: delta(4), Why: "3.14 moved holds_gil out of the 32-bit _status bitfield into the int right after it"},
+	{Field: "Thread.State", Anchors: []string{"Thread.Status"}, Delta: delta(12), Why: "_status is followed by int holds_gil, int _whence, int state"},
 	{Field: "Frame.FuncObj", Anchors: []string{"Frame.Previous", "Frame.InstrPtr"}, Why: "f_executable, previous, f_funcobj, f_globals, f_builtins, f_locals, frame_obj, instr_ptr keep their order"},
 	{Field: "Frame.Globals", Anchors: []string{"Frame.Previous", "Frame.InstrPtr"}, Why: "as Frame.FuncObj"},
 	{Field: "Frame.Builtins", Anchors: []string{"Frame.Previous", "Frame.InstrPtr"}, Why: "as Frame.FuncObj"},
@@ -166,10 +205,16 @@ func For(version string, dbg *DebugOffsets) (*Layout, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch minor {
-	case "3.10", "3.11", "3.12", "3.13", "3.14":
+	n := minorNumber(minor)
+	switch {
+	case n >= 10 && n <= 14:
+	case n > 14 && dbg != nil:
+		// Newer than tested: its own _Py_DebugOffsets (checked by
+		// ParseDebugOffsets against a known layout) and the 3.14 rules.
+	case n > 14:
+		return nil, fmt.Errorf("Python %s is not supported: it is newer than pyscope knows and has no _Py_DebugOffsets to read it with", version)
 	default:
-		return nil, fmt.Errorf("Python %s is not supported (pyscope reads 3.10 to 3.14)", version)
+		return nil, fmt.Errorf("Python %s is not supported (pyscope reads 3.10 to %s)", version, NewestKnown)
 	}
 	if dbg != nil && dbg.Minor != minor {
 		return nil, fmt.Errorf("Python %s: its _Py_DebugOffsets say %s", version, dbg.Minor)
@@ -184,9 +229,13 @@ func For(version string, dbg *DebugOffsets) (*Layout, error) {
 		l.Source = "table " + t.Patch
 		return &l, nil
 	case "3.13":
-		t, ok := tables[minor]
+		key := minor
+		if dbg != nil && dbg.FreeThreaded {
+			key = "3.13t"
+		}
+		t, ok := tables[key]
 		if !ok {
-			return nil, fmt.Errorf("no offset table for Python %s (run go generate)", minor)
+			return nil, fmt.Errorf("no offset table for Python %s (run go generate)", key)
 		}
 		l := t.Layout
 		if dbg == nil {
@@ -194,7 +243,7 @@ func For(version string, dbg *DebugOffsets) (*Layout, error) {
 			return &l, nil
 		}
 		return with313(&t, dbg), nil
-	default: // 3.14
+	default: // 3.14 and newer
 		if dbg == nil {
 			return nil, fmt.Errorf("Python %s: no _Py_DebugOffsets found; pyscope needs them from 3.14 on", version)
 		}
@@ -202,12 +251,20 @@ func For(version string, dbg *DebugOffsets) (*Layout, error) {
 		if !ok {
 			return nil, fmt.Errorf("no offset table for Python 3.13 (run go generate)")
 		}
-		return with314(&t13, dbg), nil
+		l := with314(&t13, dbg)
+		l.Version = minor
+		if minor != "3.14" {
+			l.Source = fmt.Sprintf("_Py_DebugOffsets (%s layout) + 3.14 rules over table %s", dbg.Layout, t13.Patch)
+		}
+		return l, nil
 	}
 }
 
 func with313(t *table, dbg *DebugOffsets) *Layout {
-	l := &Layout{Version: "3.13", Source: "_Py_DebugOffsets + table " + t.Patch}
+	l := &Layout{Version: "3.13", Source: "_Py_DebugOffsets + table " + t.Patch, FreeThreaded: dbg.FreeThreaded}
+	if t.Layout.FreeThreaded {
+		l.Source += "t"
+	}
 	l.clear()
 	got := map[string]bool{}
 	for _, n := range dbg.Apply(l) {
@@ -230,7 +287,7 @@ func with313(t *table, dbg *DebugOffsets) *Layout {
 		switch {
 		case !tv.Valid():
 			// absent in 3.13
-		case dbg.FreeThreaded || bad[group(f.Name)]:
+		case bad[group(f.Name)]:
 			l.Unknown = append(l.Unknown, f.Name)
 		default:
 			l.set(f.Name, tv)
@@ -240,7 +297,7 @@ func with313(t *table, dbg *DebugOffsets) *Layout {
 }
 
 func with314(t13 *table, dbg *DebugOffsets) *Layout {
-	l := &Layout{Version: "3.14", Source: "_Py_DebugOffsets + 3.14 rules over table " + t13.Patch}
+	l := &Layout{Version: "3.14", Source: "_Py_DebugOffsets + 3.14 rules over table " + t13.Patch, FreeThreaded: dbg.FreeThreaded}
 	l.clear()
 	got := map[string]bool{}
 	for _, n := range dbg.Apply(l) {
@@ -249,6 +306,9 @@ func with314(t13 *table, dbg *DebugOffsets) *Layout {
 	ruled := map[string]bool{}
 	if !dbg.FreeThreaded {
 		for _, r := range rules314 {
+			if got[r.Field] {
+				continue // newer _Py_DebugOffsets give it
+			}
 			if v, ok := r.apply(&t13.Layout, l); ok {
 				l.set(r.Field, v)
 				ruled[r.Field] = true

@@ -31,6 +31,9 @@ type Layout struct {
 	// Unknown lists fields ("Code.FirstTraceable") that may exist in this
 	// version but that no sound source gave; they are -1 too.
 	Unknown []string
+	// FreeThreaded is a Py_GIL_DISABLED build (PEP 703): a 32-byte object
+	// header, no GC header before objects, no GIL unless re-enabled.
+	FreeThreaded bool
 
 	Runtime  RuntimeOffsets
 	Interp   InterpOffsets
@@ -116,8 +119,10 @@ type ThreadOffsets struct {
 	Status         Off `dwarf:"_ts._status" dbg:"thread_state.status"` // 32-bit bitfield word
 	// 3.13: holds_gil is bit StatusHoldsGILBit of the _status word.
 	StatusHoldsGILBit Off `dwarf:"bit:_ts._status.holds_gil"`
-	HoldsGIL          Off `dwarf:"_ts.holds_gil"` // 3.14+: an int
-	DatastackChunk    Off `dwarf:"_ts.datastack_chunk" dbg:"thread_state.datastack_chunk"`
+	HoldsGIL          Off `dwarf:"_ts.holds_gil" dbg:"thread_state.holds_gil"` // 3.14+: an int
+	// 3.13+: int state, _Py_THREAD_DETACHED 0, ATTACHED 1, SUSPENDED 2.
+	State          Off `dwarf:"_ts.state"`
+	DatastackChunk Off `dwarf:"_ts.datastack_chunk" dbg:"thread_state.datastack_chunk"`
 	// PyThreadState_GetDict(): 3.10–3.12 keep the running event loop there.
 	Dict Off `dwarf:"_ts.dict"`
 	// 3.13+: _PyThreadStateImpl's running loop; 3.14: also the running
@@ -192,7 +197,8 @@ type CodeOffsets struct {
 }
 
 type ObjectOffsets struct {
-	Refcnt   Off `dwarf:"_object.ob_refcnt"`
+	Refcnt   Off `dwarf:"_object.ob_refcnt"` // default builds
+	Tid      Off `dwarf:"_object.ob_tid"`    // free-threaded builds
 	Type     Off `dwarf:"_object.ob_type" dbg:"pyobject.ob_type"`
 	Size     Off `dwarf:"PyVarObject.ob_size" dbg:"list_object.ob_size"`
 	HeadSize Off `dwarf:"sizeof:_object" dbg:"pyobject.size"`
@@ -201,10 +207,10 @@ type ObjectOffsets struct {
 type TypeOffsets struct {
 	Size       Off `dwarf:"sizeof:_typeobject" dbg:"type_object.size"`
 	Name       Off `dwarf:"_typeobject.tp_name" dbg:"type_object.tp_name"`
-	Basicsize  Off `dwarf:"_typeobject.tp_basicsize"`
+	Basicsize  Off `dwarf:"_typeobject.tp_basicsize" dbg:"type_object.tp_basicsize"`
 	Itemsize   Off `dwarf:"_typeobject.tp_itemsize"`
 	Flags      Off `dwarf:"_typeobject.tp_flags" dbg:"type_object.tp_flags"`
-	Dictoffset Off `dwarf:"_typeobject.tp_dictoffset"`
+	Dictoffset Off `dwarf:"_typeobject.tp_dictoffset" dbg:"type_object.tp_dictoffset"`
 	Base       Off `dwarf:"_typeobject.tp_base"`
 	Dict       Off `dwarf:"_typeobject.tp_dict"`
 	Mro        Off `dwarf:"_typeobject.tp_mro"`
@@ -212,15 +218,15 @@ type TypeOffsets struct {
 	HeapQualname   Off `dwarf:"_heaptypeobject.ht_qualname"`
 	HeapModule     Off `dwarf:"_heaptypeobject.ht_module"`
 	HeapSlots      Off `dwarf:"_heaptypeobject.ht_slots"`
-	HeapCachedKeys Off `dwarf:"_heaptypeobject.ht_cached_keys"`
-	HeapSize       Off `dwarf:"sizeof:_heaptypeobject"`
+	HeapCachedKeys Off `dwarf:"_heaptypeobject.ht_cached_keys" dbg:"heap_type_object.ht_cached_keys"`
+	HeapSize       Off `dwarf:"sizeof:_heaptypeobject" dbg:"heap_type_object.size"`
 }
 
 type UnicodeOffsets struct {
 	Length      Off `dwarf:"PyASCIIObject.length" dbg:"unicode_object.length"`
 	State       Off `dwarf:"PyASCIIObject.state" dbg:"unicode_object.state"`
 	ASCIISize   Off `dwarf:"sizeof:PyASCIIObject" dbg:"unicode_object.asciiobject_size"`
-	CompactSize Off `dwarf:"sizeof:PyCompactUnicodeObject"`
+	CompactSize Off `dwarf:"sizeof:PyCompactUnicodeObject" dbg:"unicode_object.compactunicodeobject_size"`
 	DataAny     Off `dwarf:"PyUnicodeObject.data"`
 }
 
@@ -424,4 +430,14 @@ type GCOffsets struct {
 	// it tells whether the collector ran between two reads.
 	Stats     Off `dwarf:"_is.gc.generation_stats"`
 	StatsSize Off `dwarf:"sizeof:gc_generation_stats"`
+}
+
+// ManagedDictBefore is how far before an object its managed dict pointer
+// sits (MANAGED_DICT_OFFSET, 3.11+): after the GC header in default
+// builds, right before the object in free-threaded ones, which have none.
+func (l *Layout) ManagedDictBefore() uint64 {
+	if l.FreeThreaded {
+		return 8
+	}
+	return 24
 }

@@ -93,9 +93,17 @@ func diffLayouts(a, b *Layout) []string {
 // TestTablesMatchDWARF fails when tables_gen.go is stale: each committed
 // table must equal what FromDWARF reads today from its reference libpython.
 func TestTablesMatchDWARF(t *testing.T) {
-	for _, minor := range []string{"3.10", "3.11", "3.12", "3.13"} {
+	for _, minor := range []string{"3.10", "3.11", "3.12", "3.13", "3.13t"} {
 		t.Run(minor, func(t *testing.T) {
-			b := build(t, minor)
+			var b *pybuilds.Build
+			if minor == "3.13t" {
+				var err error
+				if b, err = pybuilds.GetFreeThreaded(os.Stderr); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				b = build(t, minor)
+			}
 			tb, ok := tables[minor]
 			if !ok {
 				t.Fatalf("no table for %s: run go generate ./internal/cpython/layout", minor)
@@ -136,7 +144,7 @@ func TestEveryTagResolvesSomewhere(t *testing.T) {
 		for _, part := range strings.Split(f.Dbg, "-") {
 			found := false
 			for m := range debugOffsetsLayouts {
-				d := &DebugOffsets{Minor: m}
+				d := &DebugOffsets{Minor: m, Layout: m}
 				for _, n := range d.Names() {
 					found = found || n == part
 				}
@@ -548,7 +556,7 @@ func FuzzParseDebugOffsets(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if d.Len > len(b) || d.Len != DebugOffsetsLen(d.Minor) {
+		if d.Len > len(b) || d.Len != DebugOffsetsLen(d.Layout) {
 			t.Fatalf("parsed %d bytes of %d for %s", d.Len, len(b), d.Minor)
 		}
 		l, err := For(d.Minor+".0", d)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"os/exec"
 	"sort"
 	"strings"
@@ -26,14 +27,15 @@ type liveProc struct {
 	truth map[string]json.RawMessage
 }
 
-func startProbe(t *testing.T, python string) *liveProc {
-	return startScript(t, python, "testdata/probe.py")
+func startProbe(t *testing.T, python string, opts ...string) *liveProc {
+	return startScript(t, python, "testdata/probe.py", opts...)
 }
 
-// startScript runs a probe script that speaks probe.py's protocol.
-func startScript(t *testing.T, python, script string) *liveProc {
+// startScript runs a probe script that speaks probe.py's protocol, with
+// interpreter options (-X gil=1) before it.
+func startScript(t *testing.T, python, script string, opts ...string) *liveProc {
 	t.Helper()
-	cmd := exec.Command(python, "-I", script)
+	cmd := exec.Command(python, append(append([]string{"-I"}, opts...), script)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +148,7 @@ func TestLiveOffsets(t *testing.T) {
 				t.Fatal(err)
 			}
 			l := referenceLayout(t, b)
-			checked := checkLive(t, b.Python, l)
+			checked := checkLive(t, b.Python, l, true)
 			if minor == "3.14" {
 				var missed []string
 				for _, r := range rules314 {
@@ -168,6 +170,35 @@ func TestLiveOffsets(t *testing.T) {
 	}
 }
 
+// TestLiveOffsetsFreeThreaded checks the free-threaded 3.13 layout against
+// a running 3.13t: with the GIL disabled (its default) and re-enabled by
+// -X gil=1, when the GIL fields mean again what they mean elsewhere.
+func TestLiveOffsetsFreeThreaded(t *testing.T) {
+	b, err := pybuilds.GetFreeThreaded(os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := referenceLayout(t, b)
+	if !l.FreeThreaded || len(l.Unknown) > 0 {
+		t.Fatalf("3.13t layout: free-threaded %v, unknown %v (%s)", l.FreeThreaded, l.Unknown, l.Source)
+	}
+	for _, n := range append(walkerNeeds["all"], walkerNeeds["3.13"]...) {
+		if o, _ := l.Get(n); !o.Valid() {
+			t.Errorf("3.13t: %s unknown", n)
+		}
+	}
+	for _, gil := range []bool{false, true} {
+		t.Run(fmt.Sprintf("gil=%v", gil), func(t *testing.T) {
+			opt := "gil=0"
+			if gil {
+				opt = "gil=1"
+			}
+			checked := checkLive(t, b.Python, l, gil, "-X", opt)
+			t.Logf("%s: %d fields checked live", b.Patch, len(checked))
+		})
+	}
+}
+
 // unverifiable314 are rule fields Python gives no ground truth for; they sit
 // between checked fields of the same struct.
 var unverifiable314 = map[string]string{
@@ -183,8 +214,11 @@ var unverifiable314 = map[string]string{
 	"AsyncGen.CoroWrapped": "TestLiveAsyncio",
 }
 
-func checkLive(t *testing.T, python string, l *Layout) map[string]bool {
-	p := startProbe(t, python)
+// checkLive reads a running probe with l. gil says whether the probe's main
+// thread holds a GIL while it serves reads (not on free-threaded builds,
+// unless -X gil=1 re-enabled it).
+func checkLive(t *testing.T, python string, l *Layout, gil bool, opts ...string) map[string]bool {
+	p := startProbe(t, python, opts...)
 	checked := map[string]bool{}
 	eq := func(field string, got, want uint64) {
 		t.Helper()
@@ -234,19 +268,21 @@ func checkLive(t *testing.T, python string, l *Layout) map[string]bool {
 	eq("Interp.Builtins", p.u64(at(interp, l.Interp.Builtins)), p.num("builtins"))
 
 	// GIL: the main thread holds it while it serves reads.
-	var gil uint64
+	var gilState uint64
 	switch {
 	case has("Interp.CevalGIL", "Interp.GILRuntimeState"):
-		gil = at(interp, l.Interp.GILRuntimeState)
-		eq("Interp.CevalGIL", p.u64(at(interp, l.Interp.CevalGIL)), gil)
+		gilState = at(interp, l.Interp.GILRuntimeState)
+		eq("Interp.CevalGIL", p.u64(at(interp, l.Interp.CevalGIL)), gilState)
 		checked["Interp.GILRuntimeState"] = true
 	case has("Runtime.CevalGIL"):
-		gil = at(rt, l.Runtime.CevalGIL)
+		gilState = at(rt, l.Runtime.CevalGIL)
 		checked["Runtime.CevalGIL"] = true
 	}
-	if gil != 0 {
-		eq("GIL.Locked", uint64(p.i32(at(gil, l.GIL.Locked))), 1)
-		eq("GIL.LastHolder", p.u64(at(gil, l.GIL.LastHolder)), ts)
+	if gilState != 0 {
+		eq("GIL.Locked", uint64(p.i32(at(gilState, l.GIL.Locked))), b2u(gil))
+		if gil {
+			eq("GIL.LastHolder", p.u64(at(gilState, l.GIL.LastHolder)), ts)
+		}
 	}
 
 	// Threads: the worker started last, so it heads the list.
@@ -260,14 +296,20 @@ func checkLive(t *testing.T, python string, l *Layout) map[string]bool {
 		eq("Thread.NativeThreadID", p.u64(at(wts, l.Thread.NativeThreadID)), p.num("worker_native"))
 	}
 	if has("Thread.HoldsGIL") {
-		eq("Thread.HoldsGIL", uint64(p.i32(at(ts, l.Thread.HoldsGIL))), 1)
+		eq("Thread.HoldsGIL", uint64(p.i32(at(ts, l.Thread.HoldsGIL))), b2u(gil))
 		eq("Thread.HoldsGIL", uint64(p.i32(at(wts, l.Thread.HoldsGIL))), 0)
 	}
 	if has("Thread.Status", "Thread.StatusHoldsGILBit") {
 		bit := uint64(l.Thread.StatusHoldsGILBit)
-		eq("Thread.StatusHoldsGILBit", uint64(uint32(p.i32(at(ts, l.Thread.Status))))>>bit&1, 1)
+		eq("Thread.StatusHoldsGILBit", uint64(uint32(p.i32(at(ts, l.Thread.Status))))>>bit&1, b2u(gil))
 		eq("Thread.StatusHoldsGILBit", uint64(uint32(p.i32(at(wts, l.Thread.Status))))>>bit&1, 0)
 		checked["Thread.Status"] = true
+	}
+	if has("Thread.State") {
+		// The main thread runs (attached); the worker waits on an Event,
+		// detached.
+		eq("Thread.State", uint64(p.i32(at(ts, l.Thread.State))), 1)
+		eq("Thread.State", uint64(p.i32(at(wts, l.Thread.State))), 0)
 	}
 
 	// probe()'s own frame is the main thread's current frame.
@@ -395,9 +437,15 @@ func checkLive(t *testing.T, python string, l *Layout) map[string]bool {
 
 	// Objects and types.
 	ref := p.num("refobj")
-	before := p.u64(at(ref, l.Object.Refcnt))
-	p.cmdLine("bump")
-	eq("Object.Refcnt", p.u64(at(ref, l.Object.Refcnt))-before, 100)
+	if has("Object.Refcnt") {
+		before := p.u64(at(ref, l.Object.Refcnt))
+		p.cmdLine("bump")
+		eq("Object.Refcnt", p.u64(at(ref, l.Object.Refcnt))-before, 100)
+	}
+	if has("Object.Tid") {
+		// The owning thread's _Py_ThreadId, its TLS base: pthread_self().
+		eq("Object.Tid", p.u64(at(ref, l.Object.Tid)), p.num("ident"))
+	}
 	cls := p.num("class")
 	eq("Object.Type", p.u64(at(ref, l.Object.Type)), p.num("object_type"))
 	eq("Type.Basicsize", p.u64(at(cls, l.Type.Basicsize)), p.num("class_basicsize"))
@@ -551,6 +599,11 @@ func checkLive(t *testing.T, python string, l *Layout) map[string]bool {
 		eq("MethodDef.Name", b2u(cString(p, p.u64(at(ml, l.MethodDef.Name))) == c.name), 1)
 	}
 
+	// 3.13+: a materialised instance dict hangs off the managed dict
+	// pointer before the object.
+	if minor >= "3.13" {
+		eq("ManagedDictBefore", p.u64(p.num("managed")-l.ManagedDictBefore()), p.num("managed_dict"))
+	}
 	// 3.13+: an instance's attribute values live inline after its header.
 	if has("Dict.ValuesValues", "Dict.ValuesCapacity", "Dict.ValuesSize", "Dict.ValuesEmbedded") && minor >= "3.13" {
 		vals := p.num("split") + p.num("split_basicsize")

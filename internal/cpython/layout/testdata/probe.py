@@ -69,6 +69,9 @@ HOLD = []
 SPLIT = P()
 SPLIT.x = "xval"
 SPLIT.y = 12345678
+MANAGED = P()
+MANAGED.z = 1
+MANAGED_DICT = MANAGED.__dict__  # materialised: the managed dict pointer holds it
 MOD = types.ModuleType("modx")
 BA = bytearray(b"bytearray-data")
 BA_BUF = (ctypes.c_char * len(BA)).from_buffer(BA)
@@ -180,6 +183,8 @@ def probe(anchor):
         "split_basicsize": P.__basicsize__,
         "split_x": id(SPLIT.x),
         "split_y": id(SPLIT.y),
+        "managed": id(MANAGED),
+        "managed_dict": id(MANAGED_DICT),
         "strs": [[id(s), len(s), s.encode("utf-32-le").hex(), max(map(ord, s)), type(s) is str] for s in STRS],
         "bytes": id(b"bytes-data"),
         "bytearray": id(BA),
