@@ -12,7 +12,7 @@ import (
 // perfectDump is what a correct pyscope would print for the target.
 func perfectDump(t *testing.T, tg *testenv.Target) *Dump {
 	o := &tg.Oracle
-	d := &Dump{PID: tg.PID, Source: "live", Python: DumpPython{Version: o.Version, Executable: o.Executable}}
+	d := &Dump{PID: tg.PID, Source: "live", Python: DumpPython{Version: o.Version, Executable: o.Executable, FreeThreaded: o.FreeThreaded}}
 	for _, ot := range o.Threads {
 		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/comm", tg.PID, ot.NativeID))
 		if err != nil {
@@ -20,7 +20,7 @@ func perfectDump(t *testing.T, tg *testenv.Target) *Dump {
 		}
 		osName := strings.TrimSuffix(string(comm), "\n")
 		dt := DumpThread{ThreadID: ot.ThreadID, NativeID: ot.NativeID, Name: ot.Name, OSName: &osName,
-			IsMain: ot.IsMain, HoldsGIL: ot.Busy}
+			IsMain: ot.IsMain, HoldsGIL: ot.HoldsGIL != nil && *ot.HoldsGIL, State: ot.State}
 		for _, f := range ot.Frames {
 			dt.Frames = append(dt.Frames, DumpFrame{Kind: "python", Function: f.Function, Qualname: f.Qualname, File: f.File, Line: f.Line,
 				EndLine: f.EndLine, Column: f.Column, EndColumn: f.EndColumn})
@@ -83,6 +83,10 @@ func TestCompareCatchesMismatch(t *testing.T) {
 		"executable":     func(d *Dump) { d.Python.Executable = "/bin/sh" },
 		"source":         func(d *Dump) { d.Source = "core" },
 		"pid":            func(d *Dump) { d.PID++ },
+		"busy detached":  func(d *Dump) { thread(d, true).State = "detached" },
+		"idle attached":  func(d *Dump) { thread(d, false).State = "attached" },
+		"no state":       func(d *Dump) { thread(d, false).State = "" },
+		"free_threaded":  func(d *Dump) { d.Python.FreeThreaded = !d.Python.FreeThreaded },
 	}
 	for name, corrupt := range cases {
 		d := perfectDump(t, tg)

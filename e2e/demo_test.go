@@ -22,7 +22,7 @@ func TestDemo(t *testing.T) {
 				`"worker-0"`, "in Worker.serve_forever", "self.handle(jobs.get())",
 				`"cache-refresh"`, "in refresh_cache", "with db_lock:",
 				`"metrics"`, "in flush_metrics", "time.sleep(3600)",
-				`"MainThread" [main]`, "sys.stdin.read()",
+				`"MainThread" [main, detached]`, "sys.stdin.read()",
 			} {
 				if in.Minor == "3.10" {
 					want = strings.Replace(want, "in Worker.serve_forever", "in serve_forever", 1)

@@ -62,6 +62,9 @@ func diffDump(pid int, o *testenv.Oracle, d *Dump) []string {
 	if !samePath(d.Python.Executable, o.Executable) {
 		errorf("python.executable %q, want %q", d.Python.Executable, o.Executable)
 	}
+	if d.Python.FreeThreaded != o.FreeThreaded {
+		errorf("python.free_threaded %v, want %v", d.Python.FreeThreaded, o.FreeThreaded)
+	}
 	if len(d.Threads) != len(o.Threads) {
 		errorf("%d threads, want %d", len(d.Threads), len(o.Threads))
 	}
@@ -118,6 +121,9 @@ func diffThread(pid int, ot *testenv.OracleThread, dt *DumpThread) []string {
 	}
 	if ot.HoldsGIL != nil && dt.HoldsGIL != *ot.HoldsGIL {
 		errorf("%s: holds_gil %v, want %v", who, dt.HoldsGIL, *ot.HoldsGIL)
+	}
+	if dt.State != ot.State {
+		errorf("%s: state %q, want %q", who, dt.State, ot.State)
 	}
 	// The kernel's thread name, read now, is the truth for os_name.
 	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/comm", pid, ot.NativeID)); err == nil {

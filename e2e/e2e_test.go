@@ -24,9 +24,10 @@ type Dump struct {
 }
 
 type DumpPython struct {
-	Version    string  `json:"version"`
-	Executable string  `json:"executable"`
-	Library    *string `json:"library"`
+	Version      string  `json:"version"`
+	Executable   string  `json:"executable"`
+	Library      *string `json:"library"`
+	FreeThreaded bool    `json:"free_threaded"`
 }
 
 type DumpThread struct {
@@ -36,6 +37,7 @@ type DumpThread struct {
 	OSName   *string `json:"os_name"`
 	IsMain   bool    `json:"is_main"`
 	HoldsGIL bool    `json:"holds_gil"`
+	State    string  `json:"state"` // attached, detached, suspended
 	// Interpreter is the interpreter id; 0 is the main interpreter.
 	Interpreter int64       `json:"interpreter"`
 	Frames      []DumpFrame `json:"frames"`

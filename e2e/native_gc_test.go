@@ -33,11 +33,11 @@ func TestNativeGCState(t *testing.T) {
 			if th == nil {
 				t.Fatal("collector thread missing")
 			}
-			if th.State != "gc" {
-				t.Errorf("collector state %q, want \"gc\"", th.State)
+			if th.Activity != "gc" {
+				t.Errorf("collector activity %q, want \"gc\"", th.Activity)
 			}
 			for _, other := range d.Threads {
-				if other.NativeID != collector.NativeID && other.State == "gc" {
+				if other.NativeID != collector.NativeID && other.Activity == "gc" {
 					t.Errorf("thread %d also said to be in gc", other.NativeID)
 				}
 			}

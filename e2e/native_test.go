@@ -26,7 +26,8 @@ type NativeThread struct {
 	NativeID     int           `json:"native_id"`
 	HoldsGIL     bool          `json:"holds_gil"`
 	Python       *bool         `json:"python"`
-	State        string        `json:"state"`
+	State        string        `json:"state"`    // attach state
+	Activity     string        `json:"activity"` // what --native saw it doing
 	Syscall      string        `json:"syscall"`
 	Frames       []NativeFrame `json:"frames"`
 	NativeFrames []NativeFrame `json:"native_frames"`
@@ -117,7 +118,7 @@ func TestNativeMixed(t *testing.T) {
 			d := nativeDump(t, bin, tg.PID, "--native")
 			checkQsortStack(t, d, o)
 			checkNativeThread(t, d, o)
-			if th := d.thread(o.IdleTID); th == nil || th.State != "syscall" || th.Syscall != "futex" {
+			if th := d.thread(o.IdleTID); th == nil || th.Activity != "syscall" || th.Syscall != "futex" {
 				t.Errorf("idle thread: want state syscall in futex, got %+v", th)
 			}
 			// --native-all keeps the interpreter's frames, in the same order.
@@ -198,8 +199,8 @@ func checkNativeThread(t *testing.T, d *NativeDump, o *nativeOracle) {
 	if th.Python == nil || *th.Python || th.ThreadID != o.NativePthread {
 		t.Errorf("native thread: python %v thread_id %#x, want false and %#x", th.Python, th.ThreadID, o.NativePthread)
 	}
-	if th.State != "syscall" || th.Syscall != "pause" {
-		t.Errorf("native thread: state %q syscall %q, want syscall pause", th.State, th.Syscall)
+	if th.Activity != "syscall" || th.Syscall != "pause" {
+		t.Errorf("native thread: activity %q syscall %q, want syscall pause", th.Activity, th.Syscall)
 	}
 	if len(th.Frames) < 2 || !strings.Contains(th.Frames[0].Function, "pause") || th.Frames[0].Kind != "native" {
 		t.Errorf("native thread stack %+v: want pause innermost", th.Frames)
@@ -339,12 +340,17 @@ func compareWithGDB(t *testing.T, d *NativeDump, g map[int][]gdbFrame) {
 }
 
 // TestNativeGILWait: a thread that wants the GIL while another spins in
-// Python holding it is reported as waiting for the GIL.
+// Python holding it is reported as waiting for the GIL, detached, while the
+// spinner is attached. A free-threaded build runs with its GIL re-enabled
+// (PYTHON_GIL=1), which brings the GIL back with the same meaning.
 func TestNativeGILWait(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
 	for _, in := range testenv.Interpreters(t) {
 		t.Run(in.Name, func(t *testing.T) {
 			t.Parallel()
+			if in.FreeThreaded {
+				in.Env = []string{"PYTHON_GIL=1"}
+			}
 			path := filepath.Join(t.TempDir(), "oracle.json")
 			tg := testenv.StartPlain(t, in, "native_gil.py", "ready", path)
 			var o struct{ Spinner, Waiter int }
@@ -364,13 +370,13 @@ func TestNativeGILWait(t *testing.T) {
 				if w == nil || s == nil {
 					t.Fatalf("threads missing: %+v", d.Threads)
 				}
-				if w.State == "waiting_for_gil" && s.HoldsGIL && s.State == "running" {
+				if w.Activity == "waiting_for_gil" && s.HoldsGIL && s.Activity == "running" && w.State == "detached" && s.State == "attached" {
 					if err := testenv.NotStopped(tg.PID); err != nil {
 						t.Fatal(err)
 					}
 					return
 				}
-				last = fmt.Sprintf("waiter %q (%+v), spinner %q holds_gil=%v", w.State, w.Frames, s.State, s.HoldsGIL)
+				last = fmt.Sprintf("waiter %q %q (%+v), spinner %q %q holds_gil=%v", w.Activity, w.State, w.Frames, s.Activity, s.State, s.HoldsGIL)
 				time.Sleep(100 * time.Millisecond)
 			}
 			t.Fatalf("never saw the waiter waiting for the GIL: %s", last)

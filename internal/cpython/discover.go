@@ -26,7 +26,7 @@ func (e *UnsupportedVersionError) Error() string {
 	if e.Reason != "" {
 		return fmt.Sprintf("Python %s is not supported: %s", e.Version, e.Reason)
 	}
-	return fmt.Sprintf("Python %s is not supported (pyscope reads CPython 3.10 to 3.14)", e.Version)
+	return fmt.Sprintf("Python %s is not supported (pyscope reads CPython 3.10 to %s, and newer versions through their _Py_DebugOffsets)", e.Version, layout.NewestTested)
 }
 
 // Interpreter is a CPython runtime found in a target: where _PyRuntime is,
@@ -43,6 +43,19 @@ type Interpreter struct {
 	// Image is the file that holds _PyRuntime and its load bias.
 	Image string
 	Bias  uint64
+}
+
+// Warnings says what the reader of a snapshot must know about the
+// interpreter itself: that no interpreter of this version and build was
+// ever read by pyscope's tests.
+func (in *Interpreter) Warnings() []string {
+	if in.Layout == nil {
+		return nil
+	}
+	if w := layout.Untested(in.Version, in.Layout.FreeThreaded); w != "" {
+		return []string{w}
+	}
+	return nil
 }
 
 var libpythonRe = regexp.MustCompile(`(?:^|/)libpython(\d+)\.(\d+)[a-z]*\.so`)
@@ -148,6 +161,10 @@ func probe(t target.Target, path string, maps []target.Mapping, exe string) (*In
 	if n, err := ef.ReadVaddr(blob, rtVaddr); err == nil && n >= 24 && string(blob[:8]) == "xdebugpy" {
 		d, err := layout.ParseDebugOffsets(blob[:n])
 		if err != nil {
+			if hexVersion>>24 == 3 && (hexVersion>>16)&0xff > 14 {
+				// A newer Python whose struct pyscope cannot read.
+				return nil, &UnsupportedVersionError{Version: versionString(hexVersion), Reason: err.Error()}
+			}
 			return nil, fmt.Errorf("%s: bad _Py_DebugOffsets: %w", path, err)
 		}
 		dbg = d
@@ -171,11 +188,11 @@ func probe(t target.Target, path string, maps []target.Mapping, exe string) (*In
 	if in.Version == "" {
 		in.Version = short
 	}
-	if in.Major != 3 || in.Minor < 10 || in.Minor > 14 {
+	if in.Major != 3 || in.Minor < 10 {
 		return nil, &UnsupportedVersionError{Version: in.Version}
 	}
-	if dbg != nil && dbg.FreeThreaded {
-		return nil, &UnsupportedVersionError{Version: in.Version + " (free-threaded)", Reason: "free-threaded builds are not supported yet"}
+	if in.Minor > 14 && dbg == nil {
+		return nil, &UnsupportedVersionError{Version: in.Version, Reason: fmt.Sprintf("it is newer than the newest version pyscope is tested on (%s) and has no _Py_DebugOffsets to read it with", layout.NewestTested)}
 	}
 	l, err := layout.For(in.Version, dbg)
 	if err != nil {

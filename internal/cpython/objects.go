@@ -571,7 +571,7 @@ func (o *Objects) InstanceAttrs(obj uint64, max int) ([]DictEntry, error) {
 	}
 	switch {
 	case o.Minor >= 13 && flags&(tpflagsInlineValues|tpflagsManagedDict) != 0:
-		d, err := o.u64(obj - 3*pointerSize)
+		d, err := o.u64(obj - L.ManagedDictBefore())
 		if err != nil {
 			return nil, err
 		}

@@ -81,7 +81,7 @@ func (r *Reader) Capture() (*Capture, error) {
 		names := r.threadNames(ip)
 		for _, ts := range tss {
 			th := model.Thread{ThreadID: ts.ThreadID, NativeID: ts.NativeID,
-				HoldsGIL: ts.HoldsGIL, Interpreter: ts.InterpID}
+				HoldsGIL: ts.HoldsGIL, State: ts.State, Interpreter: ts.InterpID}
 			if th.NativeID == 0 {
 				th.NativeID = r.nativeIDFromPthread(ts.ThreadID, byFS, tids)
 			}
@@ -106,8 +106,8 @@ func (r *Reader) Resolve(cp *Capture) *model.Snapshot {
 	snap := &model.Snapshot{
 		PID: t.PID(),
 		Python: model.Python{Version: r.In.Version, Executable: r.In.Executable,
-			Library: r.In.Library, LayoutSource: r.In.Layout.Source},
-		Warnings: cp.warnings,
+			Library: r.In.Library, LayoutSource: r.In.Layout.Source, FreeThreaded: r.In.Layout.FreeThreaded},
+		Warnings: append(r.In.Warnings(), cp.warnings...),
 		Threads:  []model.Thread{},
 	}
 	for _, ct := range cp.threads {

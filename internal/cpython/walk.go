@@ -27,7 +27,11 @@ type ThreadState struct {
 	NativeID  int    // kernel TID; 0 if unknown (3.10 without registers)
 	FrameHead uint64 // innermost frame: PyFrameObject* (3.10) or _PyInterpreterFrame*
 	HoldsGIL  bool
+	State     string // attached, detached, suspended; "" when unknown
 }
+
+// Attach states (tstate->state, Include/internal/pycore_pystate.h).
+var attachStates = [...]string{"detached", "attached", "suspended"}
 
 // Reader walks one interpreter's runtime in a target.
 type Reader struct {
@@ -104,7 +108,7 @@ func (r *Reader) Threads(interp uint64) ([]ThreadState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read thread list: %w", err)
 	}
-	gilLocked, gilHolder := r.gil(interp)
+	gilLocked, gilHolder, gilKnown := r.gil(interp)
 	// One read per thread state covers all the fields we need.
 	sz := int(L.Thread.Size)
 	if sz <= 0 || sz > 1<<16 {
@@ -157,44 +161,62 @@ func (r *Reader) Threads(interp uint64) ([]ThreadState, error) {
 		} else {
 			ts.HoldsGIL = gilLocked && gilHolder == p
 		}
+		switch {
+		case L.Thread.State.Valid():
+			if st := uint32(get(int64(L.Thread.State))); st < uint32(len(attachStates)) {
+				ts.State = attachStates[st]
+			}
+		case r.In.Minor <= 12 && gilKnown:
+			// Before 3.13 a thread state is attached exactly while its
+			// thread holds the GIL; nothing is ever suspended.
+			ts.State = attachStates[b2i(ts.HoldsGIL)]
+		}
 		out = append(out, ts)
 		p = get(int64(L.Thread.Next))
 	}
 	return out, nil
 }
 
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func le64(b []byte) uint64 {
 	return uint64(le32(b)) | uint64(le32(b[4:]))<<32
 }
 
-// gil returns whether the GIL of interp is taken and the last holder.
-func (r *Reader) gil(interp uint64) (bool, uint64) {
+// gil returns whether the GIL of interp is taken, the last holder, and
+// whether it could be read.
+func (r *Reader) gil(interp uint64) (locked bool, holder uint64, ok bool) {
 	L := r.In.Layout
 	var g uint64
 	switch {
 	case L.Interp.CevalGIL.Valid() && r.In.Minor >= 12:
 		p, err := r.Obj.u64(interp + uint64(L.Interp.CevalGIL))
 		if err != nil {
-			return false, 0
+			return false, 0, false
 		}
 		g = p
 	case L.Runtime.CevalGIL.Valid():
 		g = r.In.Runtime + uint64(L.Runtime.CevalGIL)
 	default:
-		return false, 0
+		return false, 0, false
 	}
 	if g == 0 || !L.GIL.Locked.Valid() || !L.GIL.LastHolder.Valid() {
-		return false, 0
+		return false, 0, false
 	}
-	locked, err := r.Obj.u32(g + uint64(L.GIL.Locked))
+	lk, err := r.Obj.u32(g + uint64(L.GIL.Locked))
 	if err != nil {
-		return false, 0
+		return false, 0, false
 	}
-	holder, err := r.Obj.u64(g + uint64(L.GIL.LastHolder))
+	holder, err = r.Obj.u64(g + uint64(L.GIL.LastHolder))
 	if err != nil {
-		return false, 0
+		return false, 0, false
 	}
-	return locked != 0, holder
+	return lk != 0, holder, true
 }
 
 // codeInfo is what a frame needs from a code object.

@@ -107,12 +107,12 @@ func TestHold(t *testing.T) {
 	}
 	checkOracle(t, tg, h.Snapshot())
 	nat := h.NativeSnapshot()
-	if len(nat.Threads) < len(h.Snapshot().Threads) || nat.Threads[0].State == "" {
-		t.Errorf("native snapshot: %d threads, state %q", len(nat.Threads), nat.Threads[0].State)
+	if len(nat.Threads) < len(h.Snapshot().Threads) || nat.Threads[0].Activity == "" {
+		t.Errorf("native snapshot: %d threads, activity %q", len(nat.Threads), nat.Threads[0].Activity)
 	}
 	for _, th := range h.Snapshot().Threads {
-		if th.State != "" {
-			t.Errorf("the held snapshot was changed by the native one (thread %d state %q)", th.NativeID, th.State)
+		if th.Activity != "" {
+			t.Errorf("the held snapshot was changed by the native one (thread %d activity %q)", th.NativeID, th.Activity)
 		}
 	}
 	if err := h.Resume(); err != nil {
@@ -210,7 +210,7 @@ func TestCore(t *testing.T) {
 		}
 		checkOracle(t, tg, snap)
 		nat, err := c.NativeSnapshot()
-		if err != nil || nat == snap || nat.Threads[0].State == "" {
+		if err != nil || nat == snap || nat.Threads[0].Activity == "" {
 			t.Errorf("NativeSnapshot: %v", err)
 		}
 		checkOracle(t, tg, nat)

@@ -48,17 +48,24 @@ type Python struct {
 	Library    *string `json:"library"`
 	// LayoutSource says where the structure offsets came from.
 	LayoutSource string `json:"layout_source,omitempty"`
+	// FreeThreaded is a free-threaded (PEP 703, "3.13t") build.
+	FreeThreaded bool `json:"free_threaded"`
 }
 
 // Thread is one thread and its stack.
 type Thread struct {
-	ThreadID    uint64  `json:"thread_id"` // threading.get_ident()
-	NativeID    int     `json:"native_id"` // kernel TID; 0 when unknown
-	Name        *string `json:"name"`      // threading.Thread.name
-	OSName      *string `json:"os_name"`   // comm
-	IsMain      bool    `json:"is_main"`
-	Crashed     bool    `json:"crashed,omitempty"` // received the signal that killed the process
-	HoldsGIL    bool    `json:"holds_gil"`
+	ThreadID uint64  `json:"thread_id"` // threading.get_ident()
+	NativeID int     `json:"native_id"` // kernel TID; 0 when unknown
+	Name     *string `json:"name"`      // threading.Thread.name
+	OSName   *string `json:"os_name"`   // comm
+	IsMain   bool    `json:"is_main"`
+	Crashed  bool    `json:"crashed,omitempty"` // received the signal that killed the process
+	HoldsGIL bool    `json:"holds_gil"`
+	// State is the thread state's attach state (tstate->state, 3.13+;
+	// derived from the GIL on 3.10-3.12): attached (may run Python),
+	// detached (blocked or in C code that let go of the interpreter),
+	// suspended (stopped by a stop-the-world pause); "" when unknown.
+	State       string  `json:"state,omitempty"`
 	Interpreter int64   `json:"interpreter"` // interpreter id; 0 is the main one
 	Frames      []Frame `json:"frames"`
 	// Truncated is set when the frame walk stopped early (cycle, limit,
@@ -69,8 +76,8 @@ type Thread struct {
 	// state, what it is doing, the native stack when it could not be
 	// merged with the Python one, and why.
 	Python       *bool    `json:"python,omitempty"`
-	State        string   `json:"state,omitempty"`   // running, syscall, waiting_for_gil, dropping_gil, gc, unknown
-	Syscall      string   `json:"syscall,omitempty"` // system call the thread is in
+	Activity     string   `json:"activity,omitempty"` // running, syscall, waiting_for_gil, dropping_gil, gc, unknown
+	Syscall      string   `json:"syscall,omitempty"`  // system call the thread is in
 	NativeFrames []Frame  `json:"native_frames,omitempty"`
 	Warnings     []string `json:"warnings,omitempty"`
 }

@@ -132,7 +132,7 @@ func (s *Session) Apply(snap *model.Snapshot, c *Capture) {
 		th.Python = &yes
 		rt := byTID[th.NativeID]
 		if th.NativeID == 0 || rt == nil || used[th.NativeID] {
-			th.State = StateUnknown
+			th.Activity = StateUnknown
 			th.Warnings = append(th.Warnings, "no native stack: the thread's kernel TID is unknown")
 			continue
 		}
@@ -160,10 +160,10 @@ func (s *Session) applyThread(th *model.Thread, rt *rawThread, arch target.Arch,
 		th.Syscall = SyscallName(arch, rt.sysNr)
 	}
 	if !rt.hasReg {
-		th.State = StateUnknown
+		th.Activity = StateUnknown
 		if rt.kstate == "D" || rt.kstate == "S" {
 			if th.Syscall != "" {
-				th.State = StateSyscall
+				th.Activity = StateSyscall
 			}
 		}
 		th.Warnings = append(th.Warnings, "no native stack: the thread's registers could not be read")
@@ -175,7 +175,7 @@ func (s *Session) applyThread(th *model.Thread, rt *rawThread, arch target.Arch,
 	} else {
 		markEval(nf, nil)
 	}
-	th.State = classify(nf, rt)
+	th.Activity = classify(nf, rt)
 	if rt.err != nil {
 		th.Warnings = append(th.Warnings, "native "+rt.err.Error())
 	}
@@ -192,7 +192,7 @@ func (s *Session) applyThread(th *model.Thread, rt *rawThread, arch target.Arch,
 	th.Frames = merged
 }
 
-// Thread states (model.Thread.State).
+// Thread activities (model.Thread.Activity).
 const (
 	StateRunning     = "running"
 	StateSyscall     = "syscall"

@@ -271,6 +271,9 @@ func infoThreads(s *Session) error {
 			if r.py.HoldsGIL {
 				tags = append(tags, "holds GIL")
 			}
+			if r.py.State != "" {
+				tags = append(tags, r.py.State)
+			}
 			if r.py.Interpreter != 0 {
 				tags = append(tags, fmt.Sprintf("interpreter %d", r.py.Interpreter))
 			}

@@ -43,13 +43,13 @@ func writeNativeFrame(b *strings.Builder, f model.Frame, c palette) {
 	b.WriteString("\n")
 }
 
-// stateTags are the header tags of --native: what the thread is doing.
-func stateTags(t model.Thread) []string {
+// activityTags are the header tags of --native: what the thread is doing.
+func activityTags(t model.Thread) []string {
 	var tags []string
 	if t.Python != nil && !*t.Python {
 		tags = append(tags, "no Python state")
 	}
-	switch t.State {
+	switch t.Activity {
 	case "":
 	case "syscall":
 		tags = append(tags, "in syscall "+Safe(t.Syscall))
@@ -60,7 +60,7 @@ func stateTags(t model.Thread) []string {
 	case "gc":
 		tags = append(tags, "in garbage collection")
 	default:
-		tags = append(tags, Safe(strings.ReplaceAll(t.State, "_", " ")))
+		tags = append(tags, Safe(strings.ReplaceAll(t.Activity, "_", " ")))
 	}
 	return tags
 }

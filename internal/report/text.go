@@ -84,8 +84,12 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 	if s.Python.Library != nil {
 		lib = " with " + Safe(*s.Python.Library)
 	}
-	fmt.Fprintf(&b, "%sProcess %d%s: Python %s (%s%s)\n", c.bold, s.PID, c.reset,
-		Safe(s.Python.Version), Safe(s.Python.Executable), lib)
+	build := ""
+	if s.Python.FreeThreaded {
+		build = " free-threaded"
+	}
+	fmt.Fprintf(&b, "%sProcess %d%s: Python %s%s (%s%s)\n", c.bold, s.PID, c.reset,
+		Safe(s.Python.Version), build, Safe(s.Python.Executable), lib)
 	if s.PauseMicros > 0 {
 		fmt.Fprintf(&b, "%sTarget paused for %s%s\n", c.dim, pauseString(s.PauseMicros), c.reset)
 	}
@@ -150,7 +154,7 @@ func frameName(f model.Frame) string {
 	return f.Function
 }
 
-// threadHeader is `Thread 0x7f… (TID 1234) "worker-0" [holds GIL]`.
+// threadHeader is `Thread 0x7f… (TID 1234) "worker-0" [holds GIL, attached]`.
 func threadHeader(t model.Thread, c palette) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%sThread %#x%s", c.bold, t.ThreadID, c.reset)
@@ -169,13 +173,16 @@ func threadHeader(t model.Thread, c palette) string {
 	if t.HoldsGIL {
 		tags = append(tags, "holds GIL")
 	}
+	if t.State != "" {
+		tags = append(tags, Safe(t.State))
+	}
 	if t.Crashed {
 		tags = append(tags, "crashed")
 	}
 	if t.Interpreter > 0 {
 		tags = append(tags, fmt.Sprintf("interpreter %d", t.Interpreter))
 	}
-	tags = append(tags, stateTags(t)...)
+	tags = append(tags, activityTags(t)...)
 	if len(tags) > 0 {
 		fmt.Fprintf(&b, " %s[%s]%s", c.yellow, strings.Join(tags, ", "), c.reset)
 	}

@@ -26,9 +26,14 @@ import (
 
 // Interp is one interpreter of the test matrix.
 type Interp struct {
-	Name  string // "pbs-3.12.3", "debian-3.11", "venv-copies-3.11"
+	Name  string // "pbs-3.12.3", "debian-3.11", "venv-copies-3.11", "src-3.13.5t"
 	Minor string // "3.12"
 	Path  string // executable to run
+	// FreeThreaded is a free-threaded (PEP 703) build: threads run Python
+	// in parallel and there is no GIL.
+	FreeThreaded bool
+	// Env is added to the environment of targets (e.g. PYTHON_GIL=1).
+	Env []string
 }
 
 // DebianPython is the distribution interpreter (static, stripped; its debug
@@ -58,7 +63,12 @@ func Matrix() ([]Interp, error) {
 			Path:  filepath.Join(root, "bin", "python"+minor),
 		})
 	}
+	ft := pybuilds.FreeThreadedBuild()
+	if _, err := os.Stat(filepath.Join(ft.Root, ".complete")); err != nil {
+		return nil, fmt.Errorf("free-threaded Python %s is not built in %s", ft.Patch, ft.Root)
+	}
 	out = append(out,
+		Interp{Name: "src-" + ft.Patch + "t", Minor: ft.Minor, Path: ft.Python, FreeThreaded: true},
 		Interp{Name: "debian-3.11", Minor: "3.11", Path: DebianPython},
 		Interp{Name: "venv-copies-3.11", Minor: "3.11", Path: filepath.Join(VenvDir(), "bin", "python3.11")},
 	)
@@ -131,10 +141,11 @@ func TargetPath(t testing.TB, script string) string {
 
 // Oracle is what a target wrote about itself from sys._current_frames().
 type Oracle struct {
-	PID        int            `json:"pid"`
-	Version    string         `json:"version"`
-	Executable string         `json:"executable"`
-	Threads    []OracleThread `json:"threads"`
+	PID          int            `json:"pid"`
+	Version      string         `json:"version"`
+	Executable   string         `json:"executable"`
+	FreeThreaded bool           `json:"free_threaded"`
+	Threads      []OracleThread `json:"threads"`
 }
 
 // OracleThread is one thread, frames innermost first.
@@ -144,6 +155,7 @@ type OracleThread struct {
 	Name     *string       `json:"name"`
 	IsMain   bool          `json:"is_main"`
 	HoldsGIL *bool         `json:"holds_gil"` // known only for busy threads
+	State    string        `json:"state"`     // attached (busy) or detached (parked)
 	Busy     bool          `json:"busy"`      // spinning in pure Python
 	Frames   []OracleFrame `json:"frames"`
 }
@@ -218,7 +230,7 @@ func startProcess(t testing.TB, interp Interp, script, dir string, env, args []s
 	tg := &Target{Dir: dir, stdout: &lineSink{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	cmd := exec.Command(interp.Path, append([]string{path}, args...)...)
 	cmd.Dir = dir
-	cmd.Env = append(targetEnv(), env...)
+	cmd.Env = append(append(targetEnv(), interp.Env...), env...)
 	cmd.Stdout = tg.stdout
 	cmd.Stderr = tg.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -3,6 +3,7 @@ package testenv
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -14,8 +15,8 @@ var scripts = []string{"shapes.py", "aio.py", "exotic.py", "busy.py", "demo.py"}
 
 func TestMatrix(t *testing.T) {
 	m := Interpreters(t)
-	if len(m) != 7 {
-		t.Fatalf("matrix has %d interpreters, want 7: %v", len(m), m)
+	if len(m) != 8 {
+		t.Fatalf("matrix has %d interpreters, want 8: %v", len(m), m)
 	}
 	seen := map[string]bool{}
 	for _, in := range m {
@@ -24,9 +25,17 @@ func TestMatrix(t *testing.T) {
 		}
 		seen[in.Name] = true
 	}
-	for _, want := range []string{"debian-3.11", "venv-copies-3.11"} {
+	for _, want := range []string{"debian-3.11", "venv-copies-3.11", "src-3.13.5t"} {
 		if !seen[want] {
 			t.Errorf("matrix lacks %s", want)
+		}
+	}
+	for _, in := range m {
+		if in.FreeThreaded {
+			out, err := exec.Command(in.Path, "-c", "import sys; print(sys._is_gil_enabled())").Output()
+			if err != nil || strings.TrimSpace(string(out)) != "False" {
+				t.Errorf("%s: GIL enabled %q (%v), want a free-threaded interpreter", in.Name, out, err)
+			}
 		}
 	}
 }

@@ -126,6 +126,8 @@ def main():
             "main": threading.main_thread().ident,
             "main_native_id": threading.get_native_id(),
             "crasher": crash.ident,
+            # Free-threaded builds have no GIL unless it was re-enabled.
+            "gil": getattr(sys, "_is_gil_enabled", lambda: True)(),
         }
     print(json.dumps(info), flush=True)
     if mode == "abort":

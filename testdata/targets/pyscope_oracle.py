@@ -12,6 +12,7 @@ runs; EOF on stdin (the test went away) ends the process.
 import json
 import os
 import sys
+import sysconfig
 import threading
 import time
 import traceback
@@ -29,7 +30,8 @@ def checkin():
 
 
 def mark_busy():
-    """Declare the calling thread busy: it will spin and hold the GIL."""
+    """Declare the calling thread busy: it will spin in Python, attached to
+    its interpreter (and holding the GIL where there is one)."""
     checkin()
     with _lock:
         _busy.add(threading.get_ident())
@@ -153,6 +155,8 @@ def _report(path, expected):
             same = 0
     names = {t.ident: t.name for t in threading.enumerate()}
     main = threading.main_thread().ident
+    # Free-threaded builds run without a GIL unless it was re-enabled.
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     threads = []
     for ident, frames in snap.items():
         busy = ident in _busy
@@ -161,7 +165,10 @@ def _report(path, expected):
             "native_id": natives[ident],
             "name": names.get(ident),
             "is_main": ident == main,
-            "holds_gil": True if busy else None,
+            "holds_gil": gil if busy else None,
+            # A spinning thread is attached to its interpreter; a parked one
+            # blocks in a call that detached it (released the GIL).
+            "state": "attached" if busy else "detached",
             "frames": frames,
         }
         if busy:
@@ -171,6 +178,7 @@ def _report(path, expected):
         "pid": os.getpid(),
         "version": "%d.%d.%d" % sys.version_info[:3],
         "executable": sys.executable,
+        "free_threaded": sysconfig.get_config_var("Py_GIL_DISABLED") == 1,
         "threads": threads,
     }
     tmp = path + ".tmp"
