@@ -106,7 +106,7 @@ func decodeDump(t *testing.T, raw string) *Dump {
 	missing := missingKeys(top, "pid", "source", "python", "threads")
 	var py map[string]json.RawMessage
 	if json.Unmarshal(top["python"], &py) == nil {
-		missing = append(missing, prefixed("python.", missingKeys(py, "version", "executable", "library"))...)
+		missing = append(missing, prefixed("python.", missingKeys(py, "version", "executable", "library", "free_threaded"))...)
 	}
 	var threads []map[string]json.RawMessage
 	if json.Unmarshal(top["threads"], &threads) == nil {
