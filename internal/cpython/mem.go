@@ -15,6 +15,8 @@ const (
 	maxFrames       = 100_000
 	maxDictEntries  = 1 << 20
 	maxLinetable    = 1 << 20
+	maxCodeUnits    = 1 << 28 // of one code object
+	maxTLBC         = 1 << 16 // copies of one code object's bytecode (one per thread)
 	maxTupleItems   = 1 << 16
 	maxTypeNameLen  = 1024
 	minUserAddr     = 0x1000

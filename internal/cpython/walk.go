@@ -225,6 +225,8 @@ type codeInfo struct {
 	firstLine            int
 	linetable            []byte
 	codeStart            uint64 // address of the first code unit (3.11+)
+	codeUnits            int64  // code units of the main copy (Py_SIZE of the code object); 0 if unknown
+	tlbc                 uint64 // free-threaded 3.14+: co_tlbc, the per-thread copies of the bytecode
 	firstTraceable       int64  // in code units
 	locations            map[int]Location
 	err                  error
@@ -289,6 +291,12 @@ func (r *Reader) readCode(addr uint64) *codeInfo {
 	}
 	if L.Code.CodeAdaptive.Valid() {
 		c.codeStart = addr + uint64(L.Code.CodeAdaptive)
+		if n, err := o.u64(addr + uint64(L.Object.Size)); err == nil && n < maxCodeUnits {
+			c.codeUnits = int64(n)
+		}
+	}
+	if L.Code.TLBC.Valid() {
+		c.tlbc, _ = o.u64(addr + uint64(L.Code.TLBC))
 	}
 	c.firstTraceable = -1
 	if L.Code.FirstTraceable.Valid() {
@@ -338,6 +346,7 @@ func setLocation(f *model.Frame, l Location) {
 type rawFrame struct {
 	addr, code, ip uint64 // ip: instr_ptr/prev_instr (3.11+) or f_lasti (3.10)
 	owner          uint8
+	tlbc           int32 // free-threaded 3.14+: which copy of the bytecode ip points into
 	entry          bool
 	shim           uint64 // 3.12+: the entry frame on the C stack below an Entry frame
 	// With Reader.Values: variables decoded during capture.
@@ -392,6 +401,9 @@ func (r *Reader) capture311(head uint64) ([]rawFrame, error) {
 	if L.IsEntry.Valid() {
 		need = append(need, span{L.IsEntry, 1})
 	}
+	if L.TLBCIndex.Valid() {
+		need = append(need, span{L.TLBCIndex, 4})
+	}
 	raw, err := frameBuf(L.Localsplus, need...)
 	if err != nil {
 		return nil, err
@@ -417,6 +429,9 @@ func (r *Reader) capture311(head uint64) ([]rawFrame, error) {
 		if owner <= ownedByFrameObject && exe != 0 {
 			out = append(out, rawFrame{addr: f, code: exe, ip: le64(raw[L.InstrPtr:]), owner: owner,
 				entry: L.IsEntry.Valid() && raw[L.IsEntry] != 0})
+			if L.TLBCIndex.Valid() {
+				out[len(out)-1].tlbc = int32(le32(raw[L.TLBCIndex:]))
+			}
 			if r.Values != nil {
 				r.captureVars(&out[len(out)-1], fieldOf(raw, L.Locals), fieldOf(raw, L.Globals))
 			}
@@ -465,24 +480,50 @@ func (r *Reader) resolveFrames(raws []rawFrame) ([]model.Frame, error) {
 			return out, fmt.Errorf("frame at %#x: %w", rf.addr, c.err)
 		}
 		var addr int
+		outside := false
 		if minor <= 10 {
 			addr = int(int64(rf.ip)) * 2
 		} else {
 			// 3.11/3.12 keep the previous instruction, 3.13+ the current
 			// one; either is what PyCode_Addr2Line wants.
-			if rf.owner != ownedByGenerator && c.firstTraceable >= 0 && int64(rf.ip) < int64(c.codeStart)+2*c.firstTraceable {
+			start := r.bytecodeCopy(c, rf.tlbc)
+			if rf.owner != ownedByGenerator && c.firstTraceable >= 0 && int64(rf.ip) < int64(start)+2*c.firstTraceable {
 				continue
 			}
-			addr = int((int64(rf.ip) - int64(c.codeStart)) / 2 * 2)
+			addr = int((int64(rf.ip) - int64(start)) / 2 * 2)
+			// Not in this code's bytecode: no line rather than a wrong one.
+			outside = c.codeUnits > 0 && (addr < -2 || int64(addr) > 2*c.codeUnits)
+		}
+		loc := Location{-1, -1, -1, -1}
+		if !outside {
+			loc = c.location(minor, addr)
 		}
 		out = append(out, model.Frame{Kind: "python", Function: c.name, Qualname: c.qualname,
 			File: c.file, Addr: rf.addr, Code: rf.code, Entry: rf.entry, Shim: rf.shim})
-		setLocation(&out[len(out)-1], c.location(minor, addr))
+		setLocation(&out[len(out)-1], loc)
 		if r.Values != nil {
 			r.resolveVars(&out[len(out)-1], rf)
 		}
 	}
 	return out, nil
+}
+
+// bytecodeCopy returns where the copy of c's bytecode a frame runs starts:
+// free-threaded 3.14+ gives threads their own copies (co_tlbc->entries,
+// entry 0 being co_code_adaptive); elsewhere there is one.
+func (r *Reader) bytecodeCopy(c *codeInfo, index int32) uint64 {
+	if index <= 0 || c.tlbc == 0 {
+		return c.codeStart
+	}
+	n, err := r.Obj.u64(c.tlbc) // _PyCodeArray.size
+	if err != nil || n > maxTLBC || uint64(index) >= n {
+		return c.codeStart
+	}
+	p, err := r.Obj.u64(c.tlbc + 8 + 8*uint64(index))
+	if err != nil || p == 0 {
+		return c.codeStart
+	}
+	return p
 }
 
 // cycleGuard detects a cycle in a pointer chain without allocating (Brent's
