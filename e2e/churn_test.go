@@ -14,8 +14,7 @@ import (
 // once, with a readable stack) or a clean error, never a torn one.
 func TestDumpDuringThreadChurn(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	ins := testenv.Interpreters(t)
-	for _, in := range []testenv.Interp{ins[0], ins[3], ins[4]} {
+	for _, in := range pick(t, "pbs-3.10", "pbs-3.13", "pbs-3.14", "src-3.13.5t") {
 		t.Run(in.Name, func(t *testing.T) {
 			tg := testenv.StartPlain(t, in, "churn.py", "ready")
 			ok, failed := 0, 0

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"pyscope/internal/testenv"
 )
 
 // Dump is the JSON schema of `pyscope dump --json`.
@@ -52,6 +54,28 @@ type DumpFrame struct {
 	EndLine   *int   `json:"end_line"`
 	Column    *int   `json:"column"`
 	EndColumn *int   `json:"end_column"`
+}
+
+// pick returns the interpreters of the matrix with these names ("pbs-3.14"
+// matches pbs-3.14.6: a name prefix up to a dot), failing the test if one is
+// missing, so tests that run on a few builds do not depend on the matrix order.
+func pick(t *testing.T, names ...string) []testenv.Interp {
+	t.Helper()
+	var out []testenv.Interp
+	for _, n := range names {
+		found := false
+		for _, in := range testenv.Interpreters(t) {
+			if in.Name == n || strings.HasPrefix(in.Name, n+".") {
+				out = append(out, in)
+				found = true
+				break
+			}
+		}
+		if !found {
+			t.Fatalf("no interpreter %s in the matrix", n)
+		}
+	}
+	return out
 }
 
 // result is one finished pyscope run.

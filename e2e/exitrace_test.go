@@ -26,8 +26,7 @@ import (
 // a Go trace.
 func TestTargetExitsDuringDump(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	ins := testenv.Interpreters(t)
-	for _, in := range []testenv.Interp{ins[2], ins[len(ins)-3]} { // 3.12, 3.14
+	for _, in := range pick(t, "pbs-3.12", "pbs-3.14") {
 		t.Run(in.Name, func(t *testing.T) {
 			t.Parallel()
 			rng := rand.New(rand.NewSource(time.Now().UnixNano()))

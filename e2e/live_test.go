@@ -94,8 +94,9 @@ func sourceLineOf(file string, n int) string {
 // times: the target must never be left stopped and must keep running.
 func TestDumpSurvivesSIGKILL(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	ins := testenv.Interpreters(t)
-	for _, in := range []testenv.Interp{ins[0], ins[len(ins)-3]} { // 3.10 and 3.14 (static)
+	// 3.10, 3.14 (static), and the free-threaded 3.13 whose threads run in
+	// parallel while pyscope stops them.
+	for _, in := range pick(t, "pbs-3.10", "pbs-3.14", "src-3.13.5t") {
 		t.Run(in.Name, func(t *testing.T) {
 			tg := testenv.StartTarget(t, in, "shapes.py")
 			rng := rand.New(rand.NewSource(time.Now().UnixNano()))

@@ -39,7 +39,7 @@ func sessionInterps(t *testing.T) []testenv.Interp {
 		switch {
 		case strings.HasPrefix(in.Name, "pbs-") && (in.Minor == "3.10" || in.Minor == "3.12" || in.Minor == "3.14"):
 			out = append(out, in)
-		case in.Name == "debian-3.11":
+		case in.Name == "debian-3.11", in.FreeThreaded:
 			out = append(out, in)
 		}
 	}

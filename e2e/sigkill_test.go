@@ -37,7 +37,6 @@ type killMode struct {
 // catchable signal) must have recorded nothing, and it must answer.
 func TestSIGKILLAtRandomMoments(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	ins := testenv.Interpreters(t)
 	modes := []killMode{
 		{name: "dump", rounds: 36, maxDelay: 40 * time.Millisecond,
 			args: func(pid int, _ string) []string { return []string{"dump", strconv.Itoa(pid)} }},
@@ -53,7 +52,7 @@ func TestSIGKILLAtRandomMoments(t *testing.T) {
 			args:  func(pid int, _ string) []string { return []string{"debug", strconv.Itoa(pid)} },
 			stdin: "py-bt\ninfo threads\nbt\nthread 2\npy-bt\ncontinue\ninterrupt\npy-bt\n"},
 	}
-	for _, in := range []testenv.Interp{ins[0], ins[len(ins)-3]} { // 3.10 (shared libpython with DWARF), 3.14 (static, stripped)
+	for _, in := range pick(t, "pbs-3.10", "pbs-3.14") { // shared libpython with DWARF; static, stripped
 		t.Run(in.Name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
