@@ -92,6 +92,11 @@ func GetFreeThreaded(log io.Writer) (*Build, error) {
 	if _, err := os.Stat(marker); err == nil {
 		return b, nil // another process built it while we waited
 	}
+	// A build killed earlier left its scratch tree (hundreds of MB).
+	stale, _ := filepath.Glob(filepath.Join(pythons, ".build-"+freeThreadedDir+"-*"))
+	for _, d := range stale {
+		os.RemoveAll(d)
+	}
 	start := time.Now()
 	fmt.Fprintf(log, "building free-threaded Python %s into %s (about 10 minutes, once)\n", FreeThreadedPatch, b.Root)
 	work, err := os.MkdirTemp(pythons, ".build-"+freeThreadedDir+"-")

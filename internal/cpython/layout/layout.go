@@ -1,9 +1,11 @@
 // Package layout holds the byte offsets pyscope needs inside CPython's
-// runtime structures, per minor version.
+// runtime structures, per minor version and build (default or
+// free-threaded).
 //
-// Offsets are never typed by hand: 3.10–3.13 tables are generated from the
-// DWARF of reference libpython builds (see gen/), and on 3.13+ every field
-// that _Py_DebugOffsets describes is taken from the target itself.
+// Offsets are never typed by hand: 3.10–3.13 and free-threaded 3.13 tables
+// are generated from the DWARF of reference builds (see gen/), and on 3.13+
+// every field that _Py_DebugOffsets describes is taken from the target
+// itself. pyscope knows the 3.13, 3.14 and 3.15 forms of that struct.
 //
 // Tags:
 //
