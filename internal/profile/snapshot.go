@@ -21,7 +21,7 @@ func FromSnapshot(s *model.Snapshot, at time.Time) []Sample {
 			ThreadID: t.ThreadID,
 			NativeID: t.NativeID,
 			HoldsGIL: t.HoldsGIL,
-			Idle:     t.State == "syscall" || t.State == "waiting_for_gil",
+			Idle:     t.Activity == "syscall" || t.Activity == "waiting_for_gil",
 			Frames:   make([]Frame, 0, len(t.Frames)),
 		}
 		switch {

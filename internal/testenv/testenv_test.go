@@ -71,6 +71,9 @@ func checkOracle(t *testing.T, in Interp, tg *Target) {
 	if o.Executable != in.Path {
 		t.Errorf("executable %s, want %s", o.Executable, in.Path)
 	}
+	if o.FreeThreaded != in.FreeThreaded {
+		t.Errorf("free_threaded %v, want %v", o.FreeThreaded, in.FreeThreaded)
+	}
 	mains, busy := 0, 0
 	ids := map[uint64]bool{}
 	for _, th := range o.Threads {
@@ -86,11 +89,20 @@ func checkOracle(t *testing.T, in Interp, tg *Target) {
 		}
 		if th.Busy {
 			busy++
-			if th.HoldsGIL == nil || !*th.HoldsGIL {
-				t.Errorf("busy thread %d: holds_gil not true", th.ThreadID)
+			// No GIL to hold on a free-threaded build.
+			if th.HoldsGIL == nil || *th.HoldsGIL != !in.FreeThreaded {
+				t.Errorf("busy thread %d: holds_gil %v on %s", th.ThreadID, th.HoldsGIL, in.Name)
 			}
-		} else if th.HoldsGIL != nil {
-			t.Errorf("parked thread %d: holds_gil should be null", th.ThreadID)
+			if th.State != "attached" {
+				t.Errorf("busy thread %d: state %q, want attached", th.ThreadID, th.State)
+			}
+		} else {
+			if th.HoldsGIL != nil {
+				t.Errorf("parked thread %d: holds_gil should be null", th.ThreadID)
+			}
+			if th.State != "detached" {
+				t.Errorf("parked thread %d: state %q, want detached", th.ThreadID, th.State)
+			}
 		}
 		if len(th.Frames) == 0 {
 			t.Errorf("thread %d has no frames", th.ThreadID)
