@@ -282,7 +282,7 @@ func gdbFrames(t *testing.T, args ...string) map[int][]gdbFrame {
 func TestNativeMatchesGDB(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
 	for _, in := range testenv.Interpreters(t) {
-		if in.Name != "debian-3.11" && in.Name != "venv-copies-3.11" && in.Minor != "3.14" {
+		if in.Name != "debian-3.11" && in.Name != "venv-copies-3.11" && in.Minor != "3.14" && !in.FreeThreaded {
 			continue
 		}
 		t.Run(in.Name, func(t *testing.T) {
@@ -404,7 +404,7 @@ func sameFrame(gf []gdbFrame, nf []NativeFrame, i int) bool {
 func TestNativeCore(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
 	for _, in := range testenv.Interpreters(t) {
-		if in.Name != "debian-3.11" && in.Minor != "3.14" {
+		if in.Name != "debian-3.11" && in.Minor != "3.14" && !in.FreeThreaded {
 			continue
 		}
 		t.Run(in.Name, func(t *testing.T) {
