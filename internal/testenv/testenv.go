@@ -293,14 +293,28 @@ func startTarget(t testing.TB, interp Interp, script string, env, args []string)
 		if err != nil {
 			return tg, err
 		}
-		if sameSet(tids, want) {
+		if sameSet(tids, want) && tg.busyRunning() {
 			return tg, nil
 		}
 		if time.Now().After(deadline) {
-			return tg, fmt.Errorf("threads %v never matched the oracle's %v", tids, keys(want))
+			return tg, fmt.Errorf("threads %v never matched the oracle's %v with the busy ones running", tids, keys(want))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// busyRunning reports whether every busy thread is running (kernel state
+// R) again. The reporter's last samples take the GIL, or on a free-threaded
+// build stop the world (sys._current_frames() does), and a loaded machine
+// may not have run the spinner since: until it does, it sleeps waiting to
+// re-attach, and its thread state truly says detached.
+func (tg *Target) busyRunning() bool {
+	for _, th := range tg.Oracle.Threads {
+		if th.Busy && TaskState(tg.PID, th.NativeID) != 'R' {
+			return false
+		}
+	}
+	return true
 }
 
 func sameSet(tids []int, want map[int]bool) bool {
