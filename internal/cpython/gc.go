@@ -13,6 +13,11 @@ const maxGCObjects = 1 << 24
 // collector's lists are.
 var ErrNoGCLists = errors.New("this build's layout does not describe the garbage collector's lists")
 
+// ErrFreeThreadedGC: a free-threaded build links no object into the
+// collector's lists; its objects are found only by walking mimalloc's
+// heaps, which pyscope does not do.
+var ErrFreeThreadedGC = fmt.Errorf("%w: a free-threaded build keeps its objects in mimalloc heaps, which pyscope does not walk", ErrNoGCLists)
+
 // GCEach calls fn with every object the garbage collector of interpreter
 // interp tracks (its three generations and the permanent one) and the
 // object's type, until fn returns false. Each list is a ring through the
@@ -41,6 +46,9 @@ func (r *Reader) GCEachYoung(interp uint64, fn func(obj, typ uint64) bool) error
 func (r *Reader) gcHeads(interp uint64) ([]uint64, error) {
 	L := r.In.Layout
 	G := L.GC
+	if L.FreeThreaded {
+		return nil, ErrFreeThreadedGC
+	}
 	if !L.Interp.GC.Valid() || !G.Generations.Valid() || !G.GenerationSize.Valid() || !G.HeadSize.Valid() ||
 		G.HeadSize <= 0 || G.HeadSize > 64 || G.GenerationSize < G.HeadSize || G.GenerationSize > 256 {
 		return nil, ErrNoGCLists

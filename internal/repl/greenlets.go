@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"pyscope/internal/model"
 	"pyscope/internal/report"
@@ -76,6 +77,11 @@ func infoGreenlets(s *Session) error {
 	}
 	rows := s.greenletList()
 	if len(rows) == 0 {
+		for _, w := range snap.Warnings {
+			if strings.HasPrefix(w, "greenlets") {
+				return errors.New(w)
+			}
+		}
 		s.printf("No greenlets (greenlet is not imported).\n")
 		return nil
 	}

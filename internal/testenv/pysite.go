@@ -23,8 +23,13 @@ import (
 func PySite(t testing.TB, in Interp, reqs ...string) string {
 	t.Helper()
 	pip := filepath.Join(PyTools(t), "pip")
-	key := sha256.Sum256([]byte(in.Minor + "\n" + strings.Join(reqs, "\n")))
-	dir := filepath.Join(cache.Dir(""), fmt.Sprintf("pysite-%s-%x", in.Minor, key[:6]))
+	// A free-threaded build loads only wheels of its own ABI (cp313t).
+	abi := "cp" + strings.ReplaceAll(in.Minor, ".", "")
+	if in.FreeThreaded {
+		abi += "t"
+	}
+	key := sha256.Sum256([]byte(abi + "\n" + strings.Join(reqs, "\n")))
+	dir := filepath.Join(cache.Dir(""), fmt.Sprintf("pysite-%s-%x", abi, key[:6]))
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +49,7 @@ func PySite(t testing.TB, in Interp, reqs ...string) string {
 	}
 	os.RemoveAll(dir)
 	args := []string{"install", "-q", "--disable-pip-version-check", "--target", dir,
-		"--python-version", in.Minor, "--implementation", "cp", "--platform", "manylinux_2_28_x86_64",
+		"--python-version", in.Minor, "--implementation", "cp", "--abi", abi, "--platform", "manylinux_2_28_x86_64",
 		"--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64",
 		"--only-binary", ":all:"}
 	out, err := exec.Command(pip, append(args, reqs...)...).CombinedOutput()
