@@ -21,7 +21,7 @@ const (
 	// greenlet 3.2.2 is the last release with free-threaded (cp313t)
 	// wheels; importing it turns the GIL back on in that process.
 	greenlet3t = "greenlet==3.2.2"
-	gevent    = "gevent==25.9.1"
+	gevent     = "gevent==25.9.1"
 )
 
 // greenletSite is where interpreter in finds greenlet ("" for Debian's
