@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,8 +42,10 @@ func TestDumpDuringThreadChurn(t *testing.T) {
 						}
 					}
 				}
-				if parked != 3 {
-					t.Errorf("%d parked threads in the dump, want 3", parked)
+				// threading._active caught mid-resize leaves every thread
+				// unnamed, with a warning saying so.
+				if parked != 3 && !slices.ContainsFunc(d.Warnings, func(w string) bool { return strings.HasPrefix(w, "thread names: ") }) {
+					t.Errorf("%d parked threads in the dump, want 3 (warnings %q)", parked, d.Warnings)
 				}
 				if strings.Contains(r.stdout, `"truncated"`) {
 					t.Errorf("a thread's stack was cut short:\n%.3000s", r.stdout)

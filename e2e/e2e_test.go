@@ -19,10 +19,11 @@ import (
 
 // Dump is the JSON schema of `pyscope dump --json`.
 type Dump struct {
-	PID     int          `json:"pid"`
-	Source  string       `json:"source"`
-	Python  DumpPython   `json:"python"`
-	Threads []DumpThread `json:"threads"`
+	PID      int          `json:"pid"`
+	Source   string       `json:"source"`
+	Python   DumpPython   `json:"python"`
+	Threads  []DumpThread `json:"threads"`
+	Warnings []string     `json:"warnings"`
 }
 
 type DumpPython struct {

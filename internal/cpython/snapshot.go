@@ -78,7 +78,10 @@ func (r *Reader) Capture() (*Capture, error) {
 			cp.warnings = append(cp.warnings, err.Error())
 		}
 		tss = startedThreads(tss)
-		names := r.threadNames(ip)
+		names, err := r.threadNames(ip)
+		if err != nil {
+			cp.warnings = append(cp.warnings, "thread names: "+err.Error())
+		}
 		for _, ts := range tss {
 			th := model.Thread{ThreadID: ts.ThreadID, NativeID: ts.NativeID,
 				HoldsGIL: ts.HoldsGIL, State: ts.State, Interpreter: ts.InterpID}
@@ -170,8 +173,10 @@ func (r *Reader) findActive(interp uint64) uint64 {
 	return active
 }
 
-// threadNames returns ident → Thread._name from threading._active.
-func (r *Reader) threadNames(interp uint64) map[uint64]string {
+// threadNames returns ident → Thread._name from threading._active. A
+// dict caught mid-resize (threads start and end) is an error, not "no
+// names".
+func (r *Reader) threadNames(interp uint64) (map[uint64]string, error) {
 	out := map[uint64]string{}
 	active, ok := r.active[interp]
 	if !ok {
@@ -179,12 +184,12 @@ func (r *Reader) threadNames(interp uint64) map[uint64]string {
 		active = r.findActive(interp)
 	}
 	if active == 0 {
-		return out
+		return out, nil
 	}
 	o := r.Obj
 	items, err := o.DictItems(active, maxThreads)
 	if err != nil {
-		return out
+		return out, fmt.Errorf("threading._active not read: %w", err)
 	}
 	for _, it := range items {
 		id, err := o.Int(it.Key)
@@ -201,7 +206,7 @@ func (r *Reader) threadNames(interp uint64) map[uint64]string {
 		}
 		out[id.Uint64()] = name
 	}
-	return out
+	return out, nil
 }
 
 // SysVersion reads sys.version from the target (used to get the patch
