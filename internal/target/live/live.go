@@ -31,6 +31,10 @@ type Options struct {
 	// snapshot that may be torn anyway, reading each page once is faster
 	// and no less consistent.
 	Cache bool
+	// NoSignals leaves SIGINT, SIGTERM and SIGHUP to the caller, who
+	// closes the handle on them; by default a handler resumes the process
+	// and exits.
+	NoSignals bool
 }
 
 var (
@@ -55,6 +59,7 @@ type Process struct {
 
 	threads    []target.Thread
 	maps       []target.Mapping
+	tasks      *taskFiles
 	exe        string
 	rootPrefix string
 
@@ -86,7 +91,7 @@ func Open(pid int, opts Options) (p *Process, err error) {
 	if isKernelThread(pid) {
 		return nil, fmt.Errorf("process %d (%s) is a kernel thread: it has no user memory and runs no Python", pid, procComm(pid))
 	}
-	p = &Process{pid: pid, opts: opts, ioPid: liveTID(pid)}
+	p = &Process{pid: pid, opts: opts, ioPid: liveTID(pid), tasks: newTaskFiles(pid)}
 	if p.ioPid == pid && !isAlive(pid) {
 		return nil, zombieError(pid)
 	}
@@ -164,13 +169,14 @@ func (p *Process) readMaps() error {
 
 // listThreads is the NoBlock snapshot: no registers.
 func (p *Process) listThreads() []target.Thread {
-	tids, err := listTasks(p.pid)
+	tids, err := p.tasks.list()
 	if err != nil {
 		return nil
 	}
+	p.tasks.retain(tids)
 	out := make([]target.Thread, 0, len(tids))
 	for _, tid := range tids {
-		st, comm := taskStateComm(p.pid, tid)
+		st, comm := p.tasks.stateComm(tid)
 		if st == "" {
 			continue
 		}
@@ -184,8 +190,12 @@ func (p *Process) listThreads() []target.Thread {
 // so once all listed threads are stopped the list is final).
 func (p *Process) attach() error {
 	p.mu.Lock()
-	p.tr = newPtracer()
-	p.installSignals()
+	if p.tr == nil {
+		p.tr = newPtracer()
+	}
+	if p.sigCh == nil && !p.opts.NoSignals {
+		p.installSignals()
+	}
 	p.mu.Unlock()
 
 	return p.tr.do(func() error {
@@ -196,7 +206,7 @@ func (p *Process) attach() error {
 			if round >= maxRounds {
 				return fmt.Errorf("process %d keeps creating threads; cannot stop it (try pyscope dump --no-block)", p.pid)
 			}
-			tids, err := listTasks(p.pid)
+			tids, err := p.tasks.list()
 			if err != nil {
 				return attachError(p.pid, err)
 			}
@@ -207,7 +217,7 @@ func (p *Process) attach() error {
 				if _, ok := info[tid]; ok {
 					continue
 				}
-				st, comm := taskStateComm(p.pid, tid)
+				st, comm := p.tasks.stateComm(tid)
 				th := &target.Thread{TID: tid, State: st, Comm: comm}
 				if th.State == "" {
 					continue // already gone
@@ -245,6 +255,7 @@ func (p *Process) attach() error {
 			}
 			if len(batch) == 0 {
 				final = tids
+				p.tasks.retain(tids)
 				break
 			}
 			waitStops(batch, time.Now().Add(stopTimeout))
@@ -324,15 +335,22 @@ func isAlive(pid int) bool {
 // detach resumes every thread; safe to call more than once and from the
 // signal handler. The tracer thread then exits, so the kernel releases any
 // thread we could not detach explicitly (e.g. one that never stopped).
-func (p *Process) detach() error {
+func (p *Process) detach() error { return p.resume(true) }
+
+// resume detaches every thread, and ends the tracer thread when
+// endTracer (else it serves the next Restop).
+func (p *Process) resume(endTracer bool) error {
 	// Held throughout, so the signal handler cannot exit while Close is
 	// half way through detaching.
 	p.detachMu.Lock()
 	defer p.detachMu.Unlock()
 	p.mu.Lock()
 	tr := p.tr
-	p.tr = nil
+	if endTracer {
+		p.tr = nil
+	}
 	tracees := p.tracees
+	p.tracees = nil
 	p.mu.Unlock()
 	if tr == nil {
 		return nil
@@ -386,7 +404,9 @@ func (p *Process) detach() error {
 		p.mu.Unlock()
 		return nil
 	})
-	tr.release()
+	if endTracer {
+		tr.release()
+	}
 	if err != nil {
 		return err
 	}
@@ -428,7 +448,52 @@ func (p *Process) Close() error {
 	}
 	p.mu.Unlock()
 	p.mem.close()
+	p.tasks.close()
 	return err
+}
+
+// Resume lets a stopped process run again and keeps the handle, for
+// Restop. Memory read from the handle is then read from the running
+// process (Options.Cache keeps no page across it).
+func (p *Process) Resume() error {
+	if p.opts.NoBlock {
+		p.mem.forget()
+		return nil
+	}
+	return p.resume(false)
+}
+
+// Restop stops the process again after Resume, as Open did, reusing what
+// Open set up: the tracer thread, the signal handler, the memory map (as
+// of Open) and the open /proc files. In NoBlock mode it only lists the
+// threads again. On an error the process is left running.
+func (p *Process) Restop() error {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return fmt.Errorf("process %d: the handle is closed", p.pid)
+	}
+	p.mem.forget()
+	if p.opts.NoBlock {
+		if !p.opts.NoThreads {
+			p.threads = p.listThreads()
+			if len(p.threads) == 0 {
+				return p.procError(os.ErrNotExist)
+			}
+		}
+		return nil
+	}
+	p.mu.Lock()
+	p.threads = nil
+	p.pauseStart, p.pauseEnd = time.Time{}, time.Time{}
+	p.mu.Unlock()
+	if err := p.attach(); err != nil {
+		p.resume(false)
+		return err
+	}
+	p.mem.setCaching(true)
+	return nil
 }
 
 // PauseDuration is how long the target was stopped: from the first

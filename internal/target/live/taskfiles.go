@@ -1,0 +1,166 @@
+package live
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxStatFiles bounds the stat files a handle keeps open (one per thread);
+// threads beyond it are read with open, read and close as before.
+const maxStatFiles = 4096
+
+// maxTasks bounds a listing of /proc/PID/task (the kernel's own limit on
+// threads is far lower in practice).
+const maxTasks = 1 << 22
+
+// taskFiles keeps /proc/PID/task and each thread's stat file open, so that
+// a handle stopped again and again (a profiler's captures) lists threads
+// and reads their states with one system call each instead of three.
+type taskFiles struct {
+	pid int
+
+	mu    sync.Mutex
+	dir   int // /proc/PID/task, -1 until opened
+	stats map[int]int
+	buf   []byte
+}
+
+func newTaskFiles(pid int) *taskFiles {
+	return &taskFiles{pid: pid, dir: -1, stats: map[int]int{}}
+}
+
+// list returns the TIDs in /proc/PID/task, leader first, as listTasks.
+func (f *taskFiles) list() ([]int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dir < 0 {
+		fd, err := unix.Open(procPath(f.pid, "task"), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		f.dir = fd
+	} else if _, err := unix.Seek(f.dir, 0, 0); err != nil {
+		return nil, err
+	}
+	if f.buf == nil {
+		f.buf = make([]byte, 16<<10)
+	}
+	var tids []int
+	names := make([]string, 0, 64)
+	for {
+		n, err := unix.Getdents(f.dir, f.buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			break
+		}
+		names = names[:0]
+		_, _, names = unix.ParseDirent(f.buf[:n], -1, names)
+		for _, name := range names {
+			tid, err := strconv.Atoi(name)
+			if err != nil || tid <= 0 {
+				continue
+			}
+			if tid == f.pid {
+				tids = append([]int{tid}, tids...)
+			} else {
+				tids = append(tids, tid)
+			}
+		}
+		if len(tids) > maxTasks {
+			break
+		}
+	}
+	if len(tids) == 0 {
+		// An exited process lists no task: say so as listTasks would.
+		return nil, unix.ESRCH
+	}
+	return tids, nil
+}
+
+// stateComm reads a thread's state and name as taskStateComm does, from
+// its stat file kept open.
+func (f *taskFiles) stateComm(tid int) (state, comm string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for attempt := 0; attempt < 2; attempt++ {
+		fd, ok := f.stats[tid]
+		if !ok {
+			if len(f.stats) >= maxStatFiles {
+				return taskStateComm(f.pid, tid)
+			}
+			var err error
+			fd, err = unix.Open(procPath(f.pid, "task/"+strconv.Itoa(tid)+"/stat"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return "", ""
+			}
+			f.stats[tid] = fd
+		}
+		var buf [1024]byte
+		n, err := unix.Pread(fd, buf[:], 0)
+		if err == nil && n > 0 {
+			return parseStateComm(buf[:n])
+		}
+		// The thread is gone; its TID may now be another thread's.
+		unix.Close(fd)
+		delete(f.stats, tid)
+		if err != nil && !errors.Is(err, unix.ESRCH) {
+			return "", ""
+		}
+	}
+	return "", ""
+}
+
+// parseStateComm takes the state and name from a stat line.
+func parseStateComm(b []byte) (state, comm string) {
+	i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if i < 0 || j <= i || j+3 > len(b) {
+		return "", ""
+	}
+	rest := b[j+1:]
+	for len(rest) > 0 && rest[0] == ' ' {
+		rest = rest[1:]
+	}
+	k := bytes.IndexByte(rest, ' ')
+	if k <= 0 {
+		return "", ""
+	}
+	return string(rest[:k]), string(b[i+1 : j])
+}
+
+// retain closes the stat files of threads not in tids.
+func (f *taskFiles) retain(tids []int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	live := make(map[int]bool, len(tids))
+	for _, t := range tids {
+		live[t] = true
+	}
+	for tid, fd := range f.stats {
+		if !live[tid] {
+			unix.Close(fd)
+			delete(f.stats, tid)
+		}
+	}
+}
+
+func (f *taskFiles) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dir >= 0 {
+		unix.Close(f.dir)
+		f.dir = -1
+	}
+	for _, fd := range f.stats {
+		unix.Close(fd)
+	}
+	clear(f.stats)
+}
