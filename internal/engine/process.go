@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -34,6 +35,11 @@ type Process struct {
 	mu     sync.Mutex
 	held   *Held
 	closed bool
+	// stopper is the handle captures stop the process with, kept between
+	// captures (it runs meanwhile) so that each one does not set up
+	// again what does not change; stopperPolicy is what it stops.
+	stopper       *live.Process
+	stopperPolicy StopPolicy
 
 	natOnce sync.Once
 	nat     *native.Session
@@ -135,7 +141,7 @@ func (p *Process) Capture(stop StopPolicy) (*Capture, error) {
 		return nil, err
 	}
 	p.probe.Forget()
-	s, err := live.Open(p.pid, stop.liveOptions())
+	s, err := p.stop(stop)
 	if p.opts.AfterStop != nil && stop != StopNone {
 		p.opts.AfterStop()
 	}
@@ -144,7 +150,10 @@ func (p *Process) Capture(stop StopPolicy) (*Capture, error) {
 	}
 	c, err := p.captureFrom(s)
 	p.r.Retarget(p.probe)
-	cerr := s.Close()
+	cerr := s.Resume()
+	if err != nil || cerr != nil {
+		p.closeStopper()
+	}
 	if err != nil {
 		return nil, p.captureError(err)
 	}
@@ -157,6 +166,41 @@ func (p *Process) Capture(stop StopPolicy) (*Capture, error) {
 	c.pause = s.PauseDuration()
 	c.stopped = stop != StopNone
 	return c, nil
+}
+
+// stop stops the process as policy says, with the handle of the last
+// capture when it stopped the same way; mu is held.
+func (p *Process) stop(policy StopPolicy) (*live.Process, error) {
+	if p.stopper != nil && samePolicy(p.stopperPolicy, policy) {
+		if err := p.stopper.Restop(); err != nil {
+			p.closeStopper()
+			return nil, err
+		}
+		return p.stopper, nil
+	}
+	p.closeStopper()
+	opts := policy.liveOptions()
+	opts.NoSignals = p.opts.OwnSignals
+	s, err := live.Open(p.pid, opts)
+	if err != nil {
+		return nil, err
+	}
+	p.stopper, p.stopperPolicy = s, policy
+	return s, nil
+}
+
+// samePolicy compares policies, which need not be comparable values.
+func samePolicy(a, b StopPolicy) bool {
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	return ta == tb && ta.Comparable() && a == b
+}
+
+// closeStopper releases the capture handle; mu is held.
+func (p *Process) closeStopper() {
+	if p.stopper != nil {
+		p.stopper.Close()
+		p.stopper = nil
+	}
 }
 
 // captureFrom reads a capture from s (stopped, or running with StopNone);
@@ -312,6 +356,7 @@ func (p *Process) Close() error {
 	if p.held != nil {
 		err = p.resumeHeld()
 	}
+	p.closeStopper()
 	if !p.closed {
 		p.closed = true
 		for _, s := range p.stages {
