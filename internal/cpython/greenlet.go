@@ -460,7 +460,8 @@ func (r *Reader) frameObjectChain(fobj uint64) ([]FrameRef, error) {
 		}
 		head = p
 	}
-	raws, err := r.captureFrames(head)
+	// A suspended greenlet's frames are not on its thread's data stack.
+	raws, err := r.captureFrames(head, 0)
 	out := make([]FrameRef, len(raws))
 	for i, f := range raws {
 		out[i] = FrameRef{f}

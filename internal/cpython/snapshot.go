@@ -95,7 +95,7 @@ func (r *Reader) Capture() (*Capture, error) {
 				th.OSName = &c
 			}
 			th.IsMain = th.NativeID == t.PID() && ts.InterpID == 0
-			raw, err := r.captureFrames(ts.FrameHead)
+			raw, err := r.captureFrames(ts.FrameHead, ts.Chunk)
 			cp.threads = append(cp.threads, capturedThread{Thread: th, raw: raw, walkErr: err})
 		}
 	}

@@ -1,6 +1,7 @@
 package cpython
 
 import (
+	"errors"
 	"fmt"
 
 	"pyscope/internal/cpython/layout"
@@ -26,12 +27,18 @@ type ThreadState struct {
 	ThreadID  uint64 // pthread_self()
 	NativeID  int    // kernel TID; 0 if unknown (3.10 without registers)
 	FrameHead uint64 // innermost frame: PyFrameObject* (3.10) or _PyInterpreterFrame*
+	Chunk     uint64 // newest chunk of the data stack holding its frames (3.11+); 0 if unknown
 	HoldsGIL  bool
 	State     string // attached, detached, suspended; "" when unknown
 }
 
 // Attach states (tstate->state, Include/internal/pycore_pystate.h).
 var attachStates = [...]string{"detached", "attached", "suspended"}
+
+// ErrNoInterpreter means the runtime has no interpreter: Python is not
+// initialised yet, or finalised. A profiler waits for it instead of
+// counting a failure.
+var ErrNoInterpreter = errors.New("the Python runtime has no interpreter (not initialised yet, or finalised)")
 
 // Reader walks one interpreter's runtime in a target.
 type Reader struct {
@@ -53,6 +60,7 @@ type Reader struct {
 	stdlibCache map[uint64]bool          // module dict → in the standard library
 	aio         *asyncio                 // _asyncio's layout (asyncio.go)
 	glet        *greenlets               // greenlet's layout (greenlet.go)
+	stackBuf    []byte                   // copies of data stacks (stackcopy.go), reused
 }
 
 // Retarget points the reader at another handle on the same process (e.g.
@@ -94,7 +102,7 @@ func (r *Reader) Interpreters() ([]uint64, error) {
 		p = next
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("the Python runtime has no interpreter (not initialised yet, or finalised)")
+		return nil, ErrNoInterpreter
 	}
 	return out, nil
 }
@@ -155,6 +163,9 @@ func (r *Reader) Threads(interp uint64) ([]ThreadState, error) {
 			}
 		default:
 			ts.FrameHead = get(int64(L.Thread.Frame))
+		}
+		if L.Thread.DatastackChunk.Valid() {
+			ts.Chunk = get(int64(L.Thread.DatastackChunk))
 		}
 		if L.Thread.HoldsGIL.Valid() {
 			ts.HoldsGIL = uint32(get(int64(L.Thread.HoldsGIL))) != 0
@@ -360,11 +371,11 @@ type rawFrame struct {
 // the frames themselves (code objects are immutable and are read later). It
 // skips shim and C-stack-owned frames, and returns what it could read plus
 // an error when the walk stopped early.
-func (r *Reader) captureFrames(head uint64) ([]rawFrame, error) {
+func (r *Reader) captureFrames(head, chunk uint64) ([]rawFrame, error) {
 	if r.In.Minor <= 10 {
 		return r.capture310(head)
 	}
-	return r.capture311(head)
+	return r.capture311(head, r.newStackCopy(chunk))
 }
 
 func (r *Reader) capture310(head uint64) ([]rawFrame, error) {
@@ -395,7 +406,7 @@ func (r *Reader) capture310(head uint64) ([]rawFrame, error) {
 	return out, nil
 }
 
-func (r *Reader) capture311(head uint64) ([]rawFrame, error) {
+func (r *Reader) capture311(head uint64, sc *stackCopy) ([]rawFrame, error) {
 	L := r.In.Layout.Frame
 	need := []span{{L.Previous, 8}, {L.Executable, 8}, {L.InstrPtr, 8}, {L.Owner, 1}}
 	if L.IsEntry.Valid() {
@@ -417,7 +428,7 @@ func (r *Reader) capture311(head uint64) ([]rawFrame, error) {
 		if cg.steps > maxFrames {
 			return out, fmt.Errorf("more than %d frames", maxFrames)
 		}
-		if err := r.Obj.readInto(raw, f); err != nil {
+		if err := r.readFrame(sc, raw, f); err != nil {
 			return out, fmt.Errorf("read frame at %#x: %w", f, err)
 		}
 		prev := le64(raw[L.Previous:])

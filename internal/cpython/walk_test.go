@@ -15,7 +15,7 @@ func TestFrameWalkBadLayout(t *testing.T) {
 		walk := func(l *layout.Layout) error {
 			r := &Reader{In: &Interpreter{Minor: minor, Layout: l},
 				Obj: NewObjects(mem{&fuzzMem{data: make([]byte, 4096)}}, l, minor)}
-			_, err := r.captureFrames(fuzzBase)
+			_, err := r.captureFrames(fuzzBase, fuzzBase-64)
 			return err
 		}
 		// A frame of zeros ends the chain at once.
