@@ -3,6 +3,7 @@ package cpython
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"pyscope/internal/model"
 )
@@ -78,7 +79,7 @@ func (r *Reader) Capture() (*Capture, error) {
 			cp.warnings = append(cp.warnings, err.Error())
 		}
 		tss = startedThreads(tss)
-		names, err := r.threadNames(ip)
+		names, err := r.namesOf(ip, tss)
 		if err != nil {
 			cp.warnings = append(cp.warnings, "thread names: "+err.Error())
 		}
@@ -171,6 +172,47 @@ func (r *Reader) findActive(interp uint64) uint64 {
 		return 0
 	}
 	return active
+}
+
+// namesCache is the thread names one capture read, for the next ones.
+type namesCache struct {
+	at     time.Time
+	idents map[uint64]bool // the threads there were then
+	names  map[uint64]string
+}
+
+// namesOf returns the names of an interpreter's threads: those the last
+// capture read while they are younger than NamesMaxAge and no thread
+// came since, else read now. A read that failed is not kept.
+func (r *Reader) namesOf(interp uint64, tss []ThreadState) (map[uint64]string, error) {
+	if r.NamesMaxAge <= 0 {
+		return r.threadNames(interp)
+	}
+	if c := r.namesCache[interp]; c != nil && time.Since(c.at) < r.NamesMaxAge {
+		fresh := true
+		for _, ts := range tss {
+			if !c.idents[ts.ThreadID] {
+				fresh = false
+				break
+			}
+		}
+		if fresh {
+			return c.names, nil
+		}
+	}
+	names, err := r.threadNames(interp)
+	if err != nil {
+		return names, err
+	}
+	c := &namesCache{at: time.Now(), idents: make(map[uint64]bool, len(tss)), names: names}
+	for _, ts := range tss {
+		c.idents[ts.ThreadID] = true
+	}
+	if r.namesCache == nil || len(r.namesCache) > maxInterps {
+		r.namesCache = map[uint64]*namesCache{}
+	}
+	r.namesCache[interp] = c
+	return c.names, nil
 }
 
 // threadNames returns ident → Thread._name from threading._active. A

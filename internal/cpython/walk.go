@@ -3,6 +3,7 @@ package cpython
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"pyscope/internal/cpython/layout"
 	"pyscope/internal/model"
@@ -61,6 +62,12 @@ type Reader struct {
 	aio         *asyncio                 // _asyncio's layout (asyncio.go)
 	glet        *greenlets               // greenlet's layout (greenlet.go)
 	stackBuf    []byte                   // copies of data stacks (stackcopy.go), reused
+
+	// NamesMaxAge lets a capture use the thread names an earlier one read,
+	// while they are younger than this and no thread came since (a
+	// profiler's many captures); 0 reads them at every capture.
+	NamesMaxAge time.Duration
+	namesCache  map[uint64]*namesCache
 }
 
 // Retarget points the reader at another handle on the same process (e.g.

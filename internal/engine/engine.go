@@ -43,9 +43,15 @@ type Options struct {
 	// takes back its signals there: the live backend installs its own).
 	AfterStop func()
 	// OwnSignals says the caller takes SIGINT, SIGTERM and SIGHUP and
-	// closes the program on them (a session): an unpacked bundle is then
-	// not removed by a handler of the engine's.
+	// closes the program on them (a session, a profiler): an unpacked
+	// bundle is then not removed by a handler of the engine's, nor is a
+	// stopped process resumed by one (the caller's Close does it).
 	OwnSignals bool
+	// Sampling says captures come many times a second (a profiler): thread
+	// names are read again only once a second or when a thread appears,
+	// and a process that is not stopped is read exactly where needed
+	// rather than by whole pages.
+	Sampling bool
 }
 
 func (o Options) native() native.Options {

@@ -66,6 +66,9 @@ func OpenProcess(pid int, opts Options) (*Process, error) {
 	}
 	p := &Process{pid: pid, opts: opts, start: start, probe: probe, in: in, r: cpython.NewReader(probe, in)}
 	p.r.Values = opts.Values
+	if opts.Sampling {
+		p.r.NamesMaxAge = time.Second
+	}
 	p.r.Prepare()
 	if opts.Native {
 		p.stages = append(p.stages, nativeStage{p.Native()})
@@ -181,6 +184,9 @@ func (p *Process) stop(policy StopPolicy) (*live.Process, error) {
 	p.closeStopper()
 	opts := policy.liveOptions()
 	opts.NoSignals = p.opts.OwnSignals
+	if p.opts.Sampling && opts.NoBlock {
+		opts.Cache = false
+	}
 	s, err := live.Open(p.pid, opts)
 	if err != nil {
 		return nil, err
