@@ -414,6 +414,7 @@ func (p *Profile) stack(n int32, buf []int32) []int32 {
 type FunctionStat struct {
 	Name   string // qualname, or a C symbol
 	File   string // source file; for C frames without one, the module
+	Line   int    // with Lines, the line; 0 otherwise or when unknown
 	Native bool
 	Own    int64 // samples with the function innermost
 	Total  int64 // samples with the function anywhere on the stack
@@ -421,15 +422,25 @@ type FunctionStat struct {
 
 // Functions returns every function of the kept samples, by own samples
 // then total samples, most first. Lines are merged.
-func (p *Profile) Functions() []FunctionStat {
+func (p *Profile) Functions() []FunctionStat { return p.functions(false) }
+
+// Lines is Functions with each line of a function apart (profiles made
+// with ByFunction have no lines to tell apart).
+func (p *Profile) Lines() []FunctionStat { return p.functions(true) }
+
+func (p *Profile) functions(byLine bool) []FunctionStat {
 	type fkey struct {
 		native     bool
 		name, file string
+		line       int
 	}
 	idx := map[fkey]int{}
 	var out []FunctionStat
 	get := func(fi *frameInfo) int {
 		k := fkey{native: fi.key.kind == kindNative, name: fi.key.qualname, file: fi.key.file}
+		if byLine {
+			k.line = fi.key.line
+		}
 		if k.native && k.name == "" {
 			k.name = fmt.Sprintf("%#x", fi.key.offset)
 		}
@@ -440,7 +451,7 @@ func (p *Profile) Functions() []FunctionStat {
 		if !ok {
 			i = len(out)
 			idx[k] = i
-			out = append(out, FunctionStat{Name: k.name, File: k.file, Native: k.native})
+			out = append(out, FunctionStat{Name: k.name, File: k.file, Line: k.line, Native: k.native})
 		}
 		return i
 	}

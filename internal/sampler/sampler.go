@@ -1,0 +1,478 @@
+// Package sampler samples the Python stacks of running processes at a
+// steady rate, through the engine: each process is opened once and
+// captured at every tick (stopped or not, as asked), and every Python
+// thread of a capture becomes one profile sample, idle or running by its
+// kernel state, holding the GIL or not. Captures that fail are counted
+// with their reason, never dropped or made up.
+package sampler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"pyscope/internal/cpython"
+	"pyscope/internal/engine"
+	"pyscope/internal/profile"
+	"pyscope/internal/symbolize"
+	"pyscope/internal/target"
+)
+
+// Options say what to sample and how often.
+type Options struct {
+	// Rate is samples per second (default 100).
+	Rate float64
+	// Duration ends the run; 0 samples until the context ends or every
+	// process exited.
+	Duration time.Duration
+	// NonBlocking never stops the processes: stacks may then be torn,
+	// and torn ones are counted as failed samples.
+	NonBlocking bool
+	// Native merges the C frames into the Python stacks.
+	Native bool
+	// Symbols says where native debug files are (with Native).
+	Symbols symbolize.Options
+	// Subprocesses samples the descendants of the process too.
+	Subprocesses bool
+	// Launched says pyscope started the process for this run: it may not
+	// run Python yet (a shell, the dynamic loader), so it is waited for
+	// instead of refused.
+	Launched bool
+}
+
+// Sink receives the samples; a *profile.Profile is one. The sampler calls
+// it from the goroutine running Run.
+type Sink interface {
+	Add(profile.Sample)
+	AddFailed(reason string)
+}
+
+// Tick is one sampling instant, as a TickSink is told of it.
+type Tick struct {
+	At       time.Time
+	Captures int           // processes captured
+	Pause    time.Duration // how long they were stopped, in all
+}
+
+// TickSink is a Sink told of every sampling instant once its samples
+// were given (top counts its intervals in ticks).
+type TickSink interface {
+	Sink
+	Tick(Tick)
+}
+
+// Stats say how a run went.
+type Stats struct {
+	Ticks    int64         // sampling instants due during the run
+	Missed   int64         // of which skipped: the previous capture ran past them
+	Captures int64         // process captures made (one per process per tick taken)
+	Failed   int64         // of which failed
+	Samples  int64         // thread samples given to the sink
+	Failures int64         // thread samples counted as failed
+	Pause    time.Duration // total time the processes were stopped
+	Busy     time.Duration // wall time spent capturing
+	CPU      time.Duration // pyscope's own CPU time (user + system)
+	Elapsed  time.Duration
+	// Processes lists every process sampled, in the order found.
+	Processes []int
+	// Exited lists the processes that exited during the run.
+	Exited []int
+}
+
+// Sampler samples one process, and its descendants with Subprocesses.
+type Sampler struct {
+	opts   Options
+	root   int
+	procs  []*proc
+	byPID  map[int]*proc
+	others map[int]*retry // processes not (yet) sampled: not Python, or gone wrong
+	stats  Stats
+	period time.Duration
+}
+
+// proc is one process being sampled.
+type proc struct {
+	pid     int
+	p       *engine.Process
+	name    string
+	threads int // Python threads in the last capture: what a failed capture weighs
+	fails   int // consecutive failed captures
+}
+
+// retry is when to try a process again.
+type retry struct {
+	next  time.Time
+	delay time.Duration
+}
+
+const (
+	// scanEvery is how often descendants are listed (Subprocesses).
+	scanEvery = 100 * time.Millisecond
+	// reopenAfter failed captures in a row, a process is opened afresh:
+	// it may have exec'd another program.
+	reopenAfter   = 5
+	maxRetryDelay = 2 * time.Second
+)
+
+// New opens process pid for sampling. Unless Options.Launched, a process
+// that is not Python is an error.
+func New(pid int, opts Options) (*Sampler, error) {
+	if opts.Rate <= 0 {
+		opts.Rate = 100
+	}
+	if opts.Rate > 1e6 {
+		return nil, fmt.Errorf("--rate %g is more than a million samples a second", opts.Rate)
+	}
+	if opts.Native && opts.NonBlocking {
+		return nil, errors.New("--native needs the threads' registers, which --nonblocking cannot read: drop one of them")
+	}
+	s := &Sampler{opts: opts, root: pid, byPID: map[int]*proc{}, others: map[int]*retry{},
+		period: time.Duration(float64(time.Second) / opts.Rate)}
+	if s.period <= 0 {
+		s.period = time.Microsecond
+	}
+	if err := s.open(pid); err != nil {
+		if !opts.Launched {
+			return nil, err
+		}
+		s.others[pid] = &retry{delay: time.Millisecond}
+	}
+	return s, nil
+}
+
+// Process describes a process being sampled.
+type Process struct {
+	PID    int
+	Name   string // the kernel's name for it (comm)
+	Python string // its Python version
+}
+
+// Processes lists the processes being sampled.
+func (s *Sampler) Processes() []Process {
+	out := make([]Process, 0, len(s.procs))
+	for _, pr := range s.procs {
+		out = append(out, Process{PID: pr.pid, Name: pr.name, Python: pr.p.Interpreter().Version})
+	}
+	return out
+}
+
+// Period is the time between two ticks.
+func (s *Sampler) Period() time.Duration { return s.period }
+
+func (s *Sampler) engineOptions() engine.Options {
+	o := engine.Options{Native: s.opts.Native, Symbols: s.opts.Symbols, OwnSignals: true, Sampling: true}
+	if s.opts.NonBlocking {
+		o.Stop = engine.StopNone
+	}
+	return o
+}
+
+func (s *Sampler) open(pid int) error {
+	p, err := engine.OpenProcess(pid, s.engineOptions())
+	if err != nil {
+		return err
+	}
+	pr := &proc{pid: pid, p: p, name: processName(p)}
+	s.procs = append(s.procs, pr)
+	s.byPID[pid] = pr
+	delete(s.others, pid)
+	if !containsInt(s.stats.Processes, pid) {
+		s.stats.Processes = append(s.stats.Processes, pid)
+	}
+	return nil
+}
+
+func processName(p *engine.Process) string {
+	if pi, ok := p.Target().(target.ProcessInfoReader); ok {
+		if info, err := pi.ProcessInfo(); err == nil && info.Comm != "" {
+			return info.Comm
+		}
+	}
+	return ""
+}
+
+// Close releases every process; they run on.
+func (s *Sampler) Close() {
+	for _, pr := range s.procs {
+		pr.p.Close()
+	}
+	s.procs = nil
+}
+
+// Run samples until ctx ends, the duration is over or every process has
+// exited (and, for a launched process, Python never started in it), and
+// returns what happened. Samples go to sink.
+func (s *Sampler) Run(ctx context.Context, sink Sink) Stats {
+	// Precise sleeps: the sampling thread is locked, with a 1 ns timer
+	// slack, and short waits use nanosleep rather than the runtime's
+	// millisecond poller.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+	defer unix.Prctl(unix.PR_SET_TIMERSLACK, 0, 0, 0, 0)
+
+	cpu0 := cpuTime()
+	start := time.Now()
+	var end time.Time
+	if s.opts.Duration > 0 {
+		end = start.Add(s.opts.Duration)
+	}
+	nextScan := start
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for tick := int64(0); ; tick++ {
+		due := start.Add(time.Duration(tick) * s.period)
+		if !end.IsZero() && !due.Before(end) {
+			break
+		}
+		if !sleepUntil(ctx, timer, due) {
+			break
+		}
+		now := time.Now()
+		if late := now.Sub(due); late >= s.period {
+			// Ticks that passed while the last capture ran are not
+			// taken late: they are counted as missed.
+			skip := int64(late / s.period)
+			if !end.IsZero() {
+				skip = min(skip, int64(end.Sub(due)/s.period))
+			}
+			s.stats.Missed += skip
+			s.stats.Ticks += skip
+			tick += skip
+			due = start.Add(time.Duration(tick) * s.period)
+			if !end.IsZero() && !due.Before(end) {
+				break
+			}
+		}
+		s.stats.Ticks++
+		if !now.Before(nextScan) {
+			s.scan(now)
+			nextScan = now.Add(scanEvery)
+		}
+		if len(s.procs) == 0 && len(s.others) == 0 {
+			break
+		}
+		captures, pause := s.stats.Captures, s.stats.Pause
+		for i := 0; i < len(s.procs); {
+			if s.sample(s.procs[i], now, sink) {
+				i++
+			}
+		}
+		if ts, ok := sink.(TickSink); ok {
+			ts.Tick(Tick{At: now, Captures: int(s.stats.Captures - captures), Pause: s.stats.Pause - pause})
+		}
+		if len(s.procs) == 0 && !s.waiting() {
+			break
+		}
+	}
+	s.stats.Elapsed = time.Since(start)
+	s.stats.CPU = cpuTime() - cpu0
+	return s.stats
+}
+
+// waiting says whether a process may still start running Python: the
+// launched root, or descendants found.
+func (s *Sampler) waiting() bool {
+	if len(s.others) == 0 {
+		return false
+	}
+	if s.opts.Subprocesses {
+		return s.alive(s.root) || len(s.descendants()) > 0
+	}
+	return s.alive(s.root)
+}
+
+func (s *Sampler) alive(pid int) bool {
+	_, err := engine.Subprocesses(pid)
+	return err == nil
+}
+
+func (s *Sampler) descendants() []int {
+	kids, _ := engine.Subprocesses(s.root)
+	return kids
+}
+
+// scan opens new descendants (Subprocesses) and retries processes not
+// sampled yet.
+func (s *Sampler) scan(now time.Time) {
+	if s.opts.Subprocesses {
+		live := map[int]bool{s.root: true}
+		for _, pid := range s.descendants() {
+			live[pid] = true
+			if s.byPID[pid] == nil && s.others[pid] == nil {
+				s.others[pid] = &retry{delay: time.Millisecond}
+			}
+		}
+		for pid := range s.others {
+			if !live[pid] {
+				delete(s.others, pid)
+			}
+		}
+	}
+	pids := make([]int, 0, len(s.others))
+	for pid := range s.others {
+		pids = append(pids, pid)
+	}
+	sort.Ints(pids)
+	for _, pid := range pids {
+		r := s.others[pid]
+		if now.Before(r.next) {
+			continue
+		}
+		if err := s.open(pid); err != nil {
+			if pid == s.root && !s.alive(pid) {
+				delete(s.others, pid)
+				continue
+			}
+			r.delay = min(r.delay*2, maxRetryDelay)
+			r.next = now.Add(r.delay)
+		}
+	}
+}
+
+// sample captures one process and hands its threads to sink. It reports
+// false when the process was dropped from s.procs (exited, or to be
+// reopened).
+func (s *Sampler) sample(pr *proc, at time.Time, sink Sink) bool {
+	stop := engine.StopAll
+	if s.opts.NonBlocking {
+		stop = engine.StopNone
+	}
+	t0 := time.Now()
+	c, err := pr.p.Capture(stop)
+	s.stats.Captures++
+	if err != nil {
+		s.stats.Busy += time.Since(t0)
+		return s.failed(pr, err, sink)
+	}
+	s.stats.Pause += c.Pause()
+	snap := pr.p.Resolve(c)
+	s.stats.Busy += time.Since(t0)
+	pr.fails = 0
+	state := make(map[int]string, len(c.Threads()))
+	for _, th := range c.Threads() {
+		state[th.TID] = th.State
+	}
+	samples := profile.FromSnapshot(snap, at)
+	n := 0
+	for i := range samples {
+		th := &snap.Threads[i]
+		if th.Python != nil && !*th.Python {
+			continue // --native lists threads without Python state too
+		}
+		n++
+		if th.Truncated {
+			s.stats.Failures++
+			sink.AddFailed(Reason(th.Error))
+			continue
+		}
+		smp := &samples[i]
+		smp.ProcessName = pr.name
+		// Idle or running is what the kernel says, not a guess from the
+		// function names: only a runnable thread is running.
+		st, known := state[th.NativeID]
+		smp.Idle = known && th.NativeID != 0 && st != "R"
+		s.stats.Samples++
+		sink.Add(*smp)
+	}
+	pr.threads = n
+	return true
+}
+
+// failed accounts for a failed capture of pr.
+func (s *Sampler) failed(pr *proc, err error, sink Sink) bool {
+	switch {
+	case errors.Is(err, target.ErrExited), errors.Is(err, target.ErrNoProcess):
+		s.drop(pr)
+		s.stats.Exited = append(s.stats.Exited, pr.pid)
+		return false
+	case errors.Is(err, cpython.ErrNoInterpreter):
+		// Python is starting or finalising: no thread to sample.
+		pr.threads = 0
+		return true
+	}
+	s.stats.Failed++
+	for i := 0; i < max(pr.threads, 1); i++ {
+		s.stats.Failures++
+		sink.AddFailed(Reason(err.Error()))
+	}
+	pr.fails++
+	if pr.fails >= reopenAfter {
+		s.drop(pr)
+		s.others[pr.pid] = &retry{delay: time.Millisecond}
+		return false
+	}
+	return true
+}
+
+func (s *Sampler) drop(pr *proc) {
+	pr.p.Close()
+	delete(s.byPID, pr.pid)
+	for i, q := range s.procs {
+		if q == pr {
+			s.procs = append(s.procs[:i], s.procs[i+1:]...)
+			break
+		}
+	}
+}
+
+var addrRe = regexp.MustCompile(`0x[0-9a-fA-F]+|\b\d{3,}\b`)
+
+// Reason turns an error message into a failure reason that does not name
+// addresses or IDs, so that failures of one kind count together.
+func Reason(msg string) string {
+	msg = addrRe.ReplaceAllString(msg, "N")
+	if len(msg) > 120 {
+		msg = msg[:120] + "…"
+	}
+	return strings.TrimSpace(msg)
+}
+
+// sleepUntil waits until due or until ctx ends (false).
+func sleepUntil(ctx context.Context, timer *time.Timer, due time.Time) bool {
+	for {
+		if ctx.Err() != nil {
+			return false
+		}
+		d := time.Until(due)
+		if d <= 0 {
+			return true
+		}
+		if d > 3*time.Millisecond {
+			timer.Reset(d - 2*time.Millisecond)
+			select {
+			case <-ctx.Done():
+				return false
+			case <-timer.C:
+			}
+			continue
+		}
+		ts := unix.NsecToTimespec(d.Nanoseconds())
+		unix.Nanosleep(&ts, nil)
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func containsInt(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
