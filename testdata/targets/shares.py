@@ -1,0 +1,105 @@
+"""Known shares of CPU time in known functions, measured by the target.
+
+usage: python shares.py [THREADS]
+
+Worker threads spend their CPU time in known functions in known
+proportions, picked at random call by call and for random short durations
+(so the work has no period a sampler could alias with). Each call's CPU
+time is measured with time.thread_time() and added to its function's
+account; what the loop itself costs is the account of "work". Another
+thread sleeps on an event (idle). The main thread answers lines on stdin:
+
+  report  ->  "report {json}": CPU seconds so far by function name
+  ping    ->  "pong"
+
+It prints "ready" once the workers run; EOF on stdin ends it.
+"""
+
+import json
+import random
+import sys
+import threading
+import time
+
+cpu = {}  # function name -> CPU seconds spent in it
+clocks = []  # CPU-time clocks of the workers
+never = threading.Event()
+
+
+# Each function spins on its own line until its CPU time is spent, so it
+# is the innermost Python frame of every sample taken while it runs.
+def alpha(s):
+    end = time.thread_time() + s
+    while time.thread_time() < end: pass  # noqa: E701
+
+
+def beta(s):
+    end = time.thread_time() + s
+    while time.thread_time() < end: pass  # noqa: E701
+
+
+def gamma(s):
+    end = time.thread_time() + s
+    while time.thread_time() < end: pass  # noqa: E701
+
+
+def delta(s):
+    end = time.thread_time() + s
+    while time.thread_time() < end: pass  # noqa: E701
+
+
+def epsilon(s):
+    end = time.thread_time() + s
+    while time.thread_time() < end: pass  # noqa: E701
+
+
+# Each worker's functions and their weights.
+PLANS = [
+    [(alpha, 5), (beta, 3), (gamma, 2)],
+    [(delta, 7), (epsilon, 3)],
+]
+
+
+def work(plan, seed, started):
+    clocks.append(time.pthread_getcpuclockid(threading.get_ident()))
+    started.release()
+    rng = random.Random(seed)
+    funcs = [f for f, _ in plan]
+    weights = [w for _, w in plan]
+    for f in funcs:
+        cpu.setdefault(f.__name__, 0.0)
+    while True:
+        f = rng.choices(funcs, weights)[0]
+        t0 = time.thread_time()
+        f(rng.uniform(0.00005, 0.0005))
+        cpu[f.__name__] += time.thread_time() - t0
+
+
+def report():
+    out = dict(cpu)
+    total = sum(time.clock_gettime(c) for c in list(clocks))
+    # The loop's own cost: the workers' CPU time not spent in a function.
+    out["work"] = total - sum(out.values())
+    return out
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else len(PLANS)
+    started = threading.Semaphore(0)
+    for i in range(n):
+        threading.Thread(target=work, args=(PLANS[i % len(PLANS)], i, started),
+                         name="worker-%d" % i, daemon=True).start()
+    threading.Thread(target=never.wait, name="idle", daemon=True).start()
+    for _ in range(n):
+        started.acquire()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        cmd = line.strip()
+        if cmd == "report":
+            print("report " + json.dumps(report()), flush=True)
+        elif cmd == "ping":
+            print("pong", flush=True)
+
+
+if __name__ == "__main__":
+    main()
