@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"html"
 	"math"
 	"os"
 	"os/exec"
@@ -16,7 +15,7 @@ import (
 
 	"github.com/google/pprof/profile"
 
-	"pyscope/internal/testenv"
+	"pyscope/internal/profile/profiletest"
 )
 
 func write(t *testing.T, p *Profile, f Format) string {
@@ -112,7 +111,7 @@ func TestPprof(t *testing.T) {
 func TestSpeedscopeSchema(t *testing.T) {
 	rec := busyRecording(t)
 	busy := rec.busyThread(t)
-	validate := schemaValidator(t)
+	validate := profiletest.SpeedscopeValidator(t)
 	for _, native := range []bool{false, true} {
 		for _, o := range []Options{{Name: "busy.py"}, {Name: "busy.py", Idle: true, ByFunction: true, SplitThreads: true}} {
 			t.Run(fmt.Sprintf("native=%v/idle=%v", native, o.Idle), func(t *testing.T) {
@@ -188,34 +187,6 @@ func TestSpeedscopeSchema(t *testing.T) {
 	os.WriteFile(bad, []byte(`{"$schema":"https://www.speedscope.app/file-format-schema.json","shared":{"frames":[{"file":"x"}]},"profiles":[{"type":"sampled"}]}`), 0o644)
 	if _, ok := validate(bad); ok {
 		t.Error("the schema validator accepts a file without frame names and profile fields")
-	}
-}
-
-// schemaValidator validates a JSON file against the vendored speedscope
-// schema with Python's jsonschema (the reference implementation).
-func schemaValidator(t *testing.T) func(path string) (string, bool) {
-	schema, err := filepath.Abs("testdata/speedscope-file-format-schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	py := filepath.Join(testenv.PyTools(t), "python")
-	const script = `import json, sys, jsonschema
-schema = json.load(open(sys.argv[1]))
-jsonschema.Draft7Validator.check_schema(schema)
-errors = list(jsonschema.Draft7Validator(schema).iter_errors(json.load(open(sys.argv[2]))))
-for e in errors[:5]:
-    print(e.message[:300], "at", list(e.absolute_path))
-sys.exit(1 if errors else 0)
-`
-	return func(path string) (string, bool) {
-		out, err := exec.Command(py, "-c", script, schema, path).CombinedOutput()
-		if err != nil {
-			if _, ok := err.(*exec.ExitError); !ok || len(out) == 0 {
-				t.Fatalf("jsonschema: %v\n%s", err, out)
-			}
-			return string(out), false
-		}
-		return "", true
 	}
 }
 
@@ -327,35 +298,6 @@ func TestChromeTrace(t *testing.T) {
 	}
 }
 
-// chromiumDOM loads a page in headless Chromium, lets its scripts run, and
-// returns the DOM they left.
-func chromiumDOM(t *testing.T, path string) string {
-	t.Helper()
-	bin := testenv.NeedCommand(t, "chromium", "chromium")
-	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu",
-		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=10000", "--dump-dom", "file://"+path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium --dump-dom: %v\n%s", err, stderr.String())
-	}
-	return string(out)
-}
-
-var titleRE = regexp.MustCompile(`(?s)<title>(.*?)</title>`)
-
-// svgTitles are the tooltips d3-flame-graph drew, one per frame box.
-func svgTitles(dom string) []string {
-	_, svg, _ := strings.Cut(dom, `<div id="chart">`)
-	svg, _, _ = strings.Cut(svg, `</div>`+"\n"+`<script type="application/json"`)
-	var out []string
-	for _, m := range titleRE.FindAllStringSubmatch(svg, -1) {
-		out = append(out, html.UnescapeString(m[1]))
-	}
-	return out
-}
-
 // TestFlamegraphChromium: the page opens in headless Chromium, the
 // renderer draws a box per frame, and the function the target spun in is
 // drawn with every sample kept.
@@ -366,8 +308,8 @@ func TestFlamegraphChromium(t *testing.T) {
 	samples := rec.python()
 	_, all := kept(samples, o)
 	p := build(samples, o)
-	dom := chromiumDOM(t, write(t, p, Flamegraph))
-	titles := svgTitles(dom)
+	dom := profiletest.ChromiumDOM(t, write(t, p, Flamegraph))
+	titles := profiletest.SVGTitles(dom)
 	if len(titles) < len(busy.Frames) {
 		t.Fatalf("the flame graph drew %d frames; the DOM:\n%.3000s", len(titles), dom)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/pprof/profile"
 
+	"pyscope/internal/profile/profiletest"
 	"pyscope/internal/report"
 	"pyscope/internal/testenv"
 )
@@ -68,11 +69,11 @@ func TestHostileNames(t *testing.T) {
 			if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			dom := chromiumDOM(t, path)
+			dom := profiletest.ChromiumDOM(t, path)
 			if strings.Contains(dom, "data-pwned") {
 				t.Errorf("%s: a name from the target ran script in the page", name)
 			}
-			titles := svgTitles(dom)
+			titles := profiletest.SVGTitles(dom)
 			if len(titles) == 0 {
 				t.Fatalf("%s: the flame graph drew nothing, so the check above proves nothing:\n%.3000s", name, dom)
 			}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/pprof/profile"
+
+	"pyscope/internal/profile/profiletest"
 )
 
 // TestFunctions: what `top` shows. On the busy target without idle
@@ -66,7 +68,7 @@ func TestBounds(t *testing.T) {
 		t.Errorf("pprof: %d samples (want %d), comments %q", sum, len(samples), comments)
 	}
 	path := write(t, p, Speedscope)
-	if msg, ok := schemaValidator(t)(path); !ok {
+	if msg, ok := profiletest.SpeedscopeValidator(t)(path); !ok {
 		t.Errorf("speedscope of a full timeline: %s", msg)
 	}
 	raw, _ := os.ReadFile(path)
