@@ -45,6 +45,11 @@ type Regs interface {
 	// Syscall is the system call the thread is in, -1 when none; ok is
 	// false when the registers cannot tell.
 	Syscall() (nr int, ok bool)
+	// Interrupted reports a thread stopped in a system call that was
+	// sleeping when a signal or a stop interrupted it, and that the
+	// kernel is about to restart: a sleeping thread woken only by that;
+	// ok is false when the registers cannot tell.
+	Interrupted() (interrupted, ok bool)
 	// ThreadPointer is the thread's TLS base, which glibc's
 	// pthread_self() returns; ok is false where it is not a register here.
 	ThreadPointer() (tp uint64, ok bool)
@@ -85,6 +90,18 @@ func (r *AMD64Regs) Syscall() (int, bool) {
 	return int(nr), true
 }
 
+// Interrupted: the kernel leaves the restart codes ERESTARTSYS (512),
+// ERESTARTNOINTR, ERESTARTNOHAND and ERESTART_RESTARTBLOCK (516), negated,
+// in rax until it restarts the call, which it does only once the thread
+// runs again.
+func (r *AMD64Regs) Interrupted() (bool, bool) {
+	if int64(r.OrigRax) < 0 {
+		return false, true
+	}
+	ret := int64(r.Rax)
+	return ret >= -516 && ret <= -512, true
+}
+
 func (r *AMD64Regs) ThreadPointer() (uint64, bool) { return r.FsBase, r.FsBase != 0 }
 
 // ARM64Regs is struct user_pt_regs of arm64.
@@ -113,6 +130,10 @@ func (r *ARM64Regs) Prstatus() []byte { return putRegs(r.fields()) }
 // Syscall: arm64's general registers do not say whether the thread is in
 // a system call (the number is in x8 only at entry).
 func (r *ARM64Regs) Syscall() (int, bool) { return -1, false }
+
+// Interrupted: without the system call number, x0's value cannot be told
+// from a return value.
+func (r *ARM64Regs) Interrupted() (bool, bool) { return false, false }
 
 // ThreadPointer: TPIDR_EL0 is not a general register.
 func (r *ARM64Regs) ThreadPointer() (uint64, bool) { return 0, false }
