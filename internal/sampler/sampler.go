@@ -357,9 +357,9 @@ func (s *Sampler) sample(pr *proc, at time.Time, sink Sink) bool {
 	snap := pr.p.Resolve(c)
 	s.stats.Busy += time.Since(t0)
 	pr.fails = 0
-	state := make(map[int]string, len(c.Threads()))
+	running := make(map[int]bool, len(c.Threads()))
 	for _, th := range c.Threads() {
-		state[th.TID] = th.State
+		running[th.TID] = isRunning(th)
 	}
 	samples := profile.FromSnapshot(snap, at)
 	n := 0
@@ -376,14 +376,31 @@ func (s *Sampler) sample(pr *proc, at time.Time, sink Sink) bool {
 		}
 		smp := &samples[i]
 		smp.ProcessName = pr.name
-		// Idle or running is what the kernel says, not a guess from the
-		// function names: only a runnable thread is running.
-		st, known := state[th.NativeID]
-		smp.Idle = known && th.NativeID != 0 && st != "R"
+		run, known := running[th.NativeID]
+		smp.Idle = known && th.NativeID != 0 && !run
 		s.stats.Samples++
 		sink.Add(*smp)
 	}
 	pr.threads = n
+	return true
+}
+
+// isRunning says whether the kernel has a thread running: runnable (R),
+// and, when the stop gave its registers, not just woken from a sleeping
+// system call by a stop. Every stop wakes the sleeping threads for a
+// moment, and on a busy machine they stay runnable until they get a CPU
+// back and sleep again: a blocking profiler would otherwise count its own
+// wake-ups as work. Idle or running comes from the kernel, never from
+// function names.
+func isRunning(th target.Thread) bool {
+	if th.State != "R" {
+		return false
+	}
+	if th.Regs != nil {
+		if woken, ok := th.Regs.Interrupted(); ok && woken {
+			return false
+		}
+	}
 	return true
 }
 
