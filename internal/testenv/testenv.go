@@ -409,6 +409,26 @@ func (tg *Target) Ping() error {
 	return tg.waitLine(func(s string) bool { return s == "pong" }, 10*time.Second)
 }
 
+// Request writes line to the target's stdin and returns what follows
+// prefix on the first line the target prints that starts with it.
+func (tg *Target) Request(line, prefix string, timeout time.Duration) (string, error) {
+	if tg.stdin == nil {
+		return "", errors.New("target reads no requests")
+	}
+	if _, err := tg.stdin.Write([]byte(line + "\n")); err != nil {
+		return "", fmt.Errorf("request %q: %v", line, err)
+	}
+	var reply string
+	err := tg.waitLine(func(s string) bool {
+		rest, ok := strings.CutPrefix(s, prefix)
+		if ok {
+			reply = rest
+		}
+		return ok
+	}, timeout)
+	return reply, err
+}
+
 // CheckRunning fails the test if any thread of the target is stopped
 // (state T or t) or the target no longer answers a ping.
 func (tg *Target) CheckRunning(t testing.TB) {

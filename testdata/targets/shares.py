@@ -1,21 +1,24 @@
 """Known shares of CPU time in known functions, measured by the target.
 
-usage: python shares.py [THREADS]
+usage: python shares.py [--workers N] [--idle N] [--exit-after SECONDS]
 
 Worker threads spend their CPU time in known functions in known
 proportions, picked at random call by call and for random short durations
 (so the work has no period a sampler could alias with). Each call's CPU
 time is measured with time.thread_time() and added to its function's
-account; what the loop itself costs is the account of "work". Another
-thread sleeps on an event (idle). The main thread answers lines on stdin:
+account; what the loop itself costs is the account of "work". Other
+threads sleep on an event (idle). The main thread answers lines on stdin:
 
   report  ->  "report {json}": CPU seconds so far by function name
   ping    ->  "pong"
 
-It prints "ready" once the workers run; EOF on stdin ends it.
+It prints "ready" once the workers run; EOF on stdin ends it, and so does
+--exit-after.
 """
 
+import argparse
 import json
+import os
 import random
 import sys
 import threading
@@ -84,14 +87,21 @@ def report():
 
 
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else len(PLANS)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workers", type=int, default=len(PLANS))
+    ap.add_argument("--idle", type=int, default=1)
+    ap.add_argument("--exit-after", type=float, default=0)
+    args = ap.parse_args()
     started = threading.Semaphore(0)
-    for i in range(n):
+    for i in range(args.workers):
         threading.Thread(target=work, args=(PLANS[i % len(PLANS)], i, started),
                          name="worker-%d" % i, daemon=True).start()
-    threading.Thread(target=never.wait, name="idle", daemon=True).start()
-    for _ in range(n):
+    for i in range(args.idle):
+        threading.Thread(target=never.wait, name="idle-%d" % i, daemon=True).start()
+    for _ in range(args.workers):
         started.acquire()
+    if args.exit_after > 0:
+        threading.Timer(args.exit_after, os._exit, (0,)).start()
     print("ready", flush=True)
     for line in sys.stdin:
         cmd = line.strip()
