@@ -12,8 +12,8 @@ threads sleep on an event (idle). The main thread answers lines on stdin:
   report  ->  "report {json}": CPU seconds so far by function name
   ping    ->  "pong"
 
-It prints "ready" once the workers run; EOF on stdin ends it, and so does
---exit-after.
+It prints "ready" once the workers run; EOF on stdin ends it. With
+--exit-after it ignores stdin and exits that many seconds after "ready".
 """
 
 import argparse
@@ -100,9 +100,10 @@ def main():
         threading.Thread(target=never.wait, name="idle-%d" % i, daemon=True).start()
     for _ in range(args.workers):
         started.acquire()
-    if args.exit_after > 0:
-        threading.Timer(args.exit_after, os._exit, (0,)).start()
     print("ready", flush=True)
+    if args.exit_after > 0:
+        time.sleep(args.exit_after)
+        os._exit(0)
     for line in sys.stdin:
         cmd = line.strip()
         if cmd == "report":

@@ -1,0 +1,356 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"pyscope/internal/testenv"
+)
+
+// stackFuncs counts the collapsed samples by innermost function, and by
+// process root ("Process PID ...") when the profile has them.
+func stackFuncs(t *testing.T, path string) (byFunc map[string]int64, byProc map[int]map[string]int64, total int64) {
+	t.Helper()
+	stacks, counts := collapsedStacks(t, path)
+	byFunc = map[string]int64{}
+	byProc = map[int]map[string]int64{}
+	for i, st := range stacks {
+		f := funcName(st[len(st)-1])
+		byFunc[f] += counts[i]
+		total += counts[i]
+		var pid int
+		if _, err := fmt.Sscanf(st[0], "Process %d", &pid); err == nil {
+			if byProc[pid] == nil {
+				byProc[pid] = map[string]int64{}
+			}
+			byProc[pid][f] += counts[i]
+		}
+	}
+	return byFunc, byProc, total
+}
+
+// TestRecordLaunchedExits: `record -- python script` samples the command
+// it starts and writes the profile when the command exits, well before
+// the duration.
+func TestRecordLaunchedExits(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	in := testenv.Interpreters(t)[4]
+	start := time.Now()
+	out, r := record(t, bin, time.Minute, "-d", "60", "-f", "collapsed", "--",
+		in.Path, testenv.TargetPath(t, "shares.py"), "--exit-after", "2")
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("record took %v for a command that ran 2 s", d)
+	}
+	byFunc, _, total := stackFuncs(t, out)
+	if total == 0 || total != keptSamples(t, r.stderr) {
+		t.Fatalf("%d samples in the profile, record kept %d", total, keptSamples(t, r.stderr))
+	}
+	for _, f := range shareFuncs {
+		if byFunc[f] == 0 {
+			t.Errorf("no sample of %s, which the command spun in: %v", f, byFunc)
+		}
+	}
+	if !strings.Contains(r.stderr, "exited") {
+		t.Errorf("record did not say the process exited:\n%s", r.stderr)
+	}
+}
+
+// TestRecordTargetExits: recording a running process that exits ends the
+// recording at once and writes what was sampled.
+func TestRecordTargetExits(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	in := testenv.Interpreters(t)[1]
+	tg := testenv.StartPlain(t, in, "shares.py", "ready", "--exit-after", "3")
+	start := time.Now()
+	out, r := record(t, bin, time.Minute, "-d", "60", "-f", "collapsed", strconv.Itoa(tg.PID))
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("record took %v for a process that exited after 3 s", d)
+	}
+	_, _, total := stackFuncs(t, out)
+	if total == 0 || !strings.Contains(r.stderr, fmt.Sprintf("process %d exited", tg.PID)) {
+		t.Errorf("%d samples; stderr:\n%s", total, r.stderr)
+	}
+}
+
+// TestRecordSubprocesses: with --subprocesses a process's forked and
+// spawned Python children are sampled too, each under its own process
+// root; without it only the process itself. Also through a shell that is
+// not Python (record -s -- sh -c ...).
+func TestRecordSubprocesses(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	in := testenv.Interpreters(t)[2]
+	tg := testenv.StartPlain(t, in, "forks.py", "ready")
+	var kids struct{ Forked, Spawned int }
+	raw, err := os.ReadFile(filepath.Join(tg.Dir, "children.json"))
+	if err != nil || json.Unmarshal(raw, &kids) != nil {
+		t.Fatalf("children.json: %v %s", err, raw)
+	}
+	want := map[int]string{tg.PID: "parent_spin", kids.Forked: "forked_spin", kids.Spawned: "spawned_spin"}
+	check := func(out string, want map[int]string) {
+		t.Helper()
+		_, byProc, _ := stackFuncs(t, out)
+		for pid, f := range want {
+			if byProc[pid][f] == 0 {
+				t.Errorf("process %d: no sample in %s: %v", pid, f, byProc)
+			}
+		}
+		if len(byProc) != len(want) {
+			t.Errorf("processes sampled: %v, want %v", byProc, want)
+		}
+	}
+	out, _ := record(t, bin, time.Minute, "-d", "3", "-s", "-f", "collapsed", strconv.Itoa(tg.PID))
+	check(out, want)
+	out, _ = record(t, bin, time.Minute, "-d", "2", "-f", "collapsed", strconv.Itoa(tg.PID))
+	byFunc, _, _ := stackFuncs(t, out)
+	if byFunc["forked_spin"] != 0 || byFunc["spawned_spin"] != 0 || byFunc["parent_spin"] == 0 {
+		t.Errorf("without --subprocesses: %v", byFunc)
+	}
+	tg.CheckRunning(t)
+
+	// A shell that is not Python, starting one that forks.
+	dir := t.TempDir()
+	cmd := fmt.Sprintf("cd %s && %s %s 3", dir, in.Path, testenv.TargetPath(t, "forks.py"))
+	out, r := record(t, bin, time.Minute, "-s", "-f", "collapsed", "--", "sh", "-c", cmd)
+	_, byProc, _ := stackFuncs(t, out)
+	names := map[string]bool{}
+	for _, fs := range byProc {
+		for f := range fs {
+			names[f] = true
+		}
+	}
+	for _, f := range []string{"parent_spin", "forked_spin", "spawned_spin"} {
+		if !names[f] {
+			t.Errorf("record -s -- sh -c: no sample in %s: %v\n%s", f, byProc, r.stderr)
+		}
+	}
+}
+
+// TestRecordManyThreads: a process with 1,000 threads is sampled, every
+// thread at every tick with --idle, and is left running.
+func TestRecordManyThreads(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	in := testenv.Interpreters(t)[5]
+	tg := testenv.StartPlain(t, in, "shares.py", "ready", "--idle", "1000")
+	out, r := record(t, bin, 2*time.Minute, "-d", "4", "-r", "20", "--idle", "-f", "collapsed", strconv.Itoa(tg.PID))
+	tg.CheckRunning(t)
+	byFunc, _, total := stackFuncs(t, out)
+	m := takenRE.FindStringSubmatch(r.stderr)
+	if m == nil {
+		t.Fatalf("no summary:\n%s", r.stderr)
+	}
+	ticks, _ := strconv.ParseInt(m[2], 10, 64)
+	// main + 2 workers + 1,000 idle threads, at every tick taken.
+	if ticks == 0 || total != ticks*1003 {
+		t.Errorf("%d samples over %d ticks, want 1003 threads at each", total, ticks)
+	}
+	if byFunc["Condition.wait"] < ticks*1000 {
+		t.Errorf("%d samples of the idle threads' Event.wait over %d ticks", byFunc["Condition.wait"], ticks)
+	}
+	if strings.Contains(r.stderr, "failed") {
+		t.Errorf("failed samples:\n%s", r.stderr)
+	}
+}
+
+// TestRecordInterrupt: Ctrl-C (SIGINT) ends a recording, which writes what
+// it has and exits 0; the process runs on.
+func TestRecordInterrupt(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	in := testenv.Interpreters(t)[3]
+	tg := testenv.StartPlain(t, in, "shares.py", "ready")
+	out := filepath.Join(t.TempDir(), "p.txt")
+	cmd := exec.Command(bin, "record", "-r", "500", "-f", "collapsed", "-o", out, strconv.Itoa(tg.PID))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("record after SIGINT: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("record did not end on SIGINT")
+	}
+	_, _, total := stackFuncs(t, out)
+	if total == 0 || total != keptSamples(t, stderr.String()) {
+		t.Errorf("%d samples written; stderr:\n%s", total, stderr.String())
+	}
+	tg.CheckRunning(t)
+}
+
+// TestRecordTenMinutes: a ten-minute recording at 100 Hz of a process
+// whose stacks keep changing keeps pyscope's memory bounded, samples
+// (nearly) every tick, and leaves the process running. It runs in
+// parallel with the other parallel tests.
+func TestRecordTenMinutes(t *testing.T) {
+	t.Parallel()
+	bin := testenv.BuildPyscope(t)
+	in := testenv.Interpreters(t)[4]
+	tg := testenv.StartPlain(t, in, "shares.py", "ready", "--idle", "20")
+	out := filepath.Join(t.TempDir(), "p.pb.gz")
+	cmd := exec.Command(bin, "record", "-d", "10m", "-f", "pprof", "-o", out, strconv.Itoa(tg.PID))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var rss []int64 // KiB, every 10 s
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("record: %v\n%s", err, stderr.String())
+			}
+			break wait
+		case <-tick.C:
+			rss = append(rss, vmRSS(cmd.Process.Pid))
+			if err := testenv.NotStopped(tg.PID); err != nil && time.Now().Second()%2 == 0 {
+				// A capture may be under way: look again before failing.
+				time.Sleep(50 * time.Millisecond)
+				if err := testenv.NotStopped(tg.PID); err != nil {
+					t.Errorf("during the recording: %v", err)
+				}
+			}
+		case <-time.After(15 * time.Minute):
+			cmd.Process.Kill()
+			t.Fatal("a ten-minute recording did not end")
+		}
+	}
+	t.Logf("pyscope's RSS every 10 s (KiB): %v\n%s", rss, stderr.String())
+	tg.CheckRunning(t)
+	if len(rss) < 50 {
+		t.Fatalf("only %d RSS readings", len(rss))
+	}
+	// After the first minute, memory stays put: what grows with samples
+	// is bounded (distinct stacks, a capped timeline).
+	peak, atMinute := int64(0), rss[5]
+	for _, v := range rss {
+		peak = max(peak, v)
+	}
+	if peak > 200<<10 || peak > atMinute+32<<10 {
+		t.Errorf("RSS grew from %d KiB at one minute to a peak of %d KiB", atMinute, peak)
+	}
+	m := takenRE.FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("no summary:\n%s", stderr.String())
+	}
+	if pct, _ := strconv.ParseFloat(m[3], 64); pct < 90 {
+		t.Errorf("%.1f%% of the ticks taken over ten minutes at 100 Hz", pct)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Size() == 0 {
+		t.Errorf("no profile written: %v", err)
+	}
+}
+
+// vmRSS is a process's resident memory in KiB (0 when gone).
+func vmRSS(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// TestSIGKILLRecordAndTop kills `record` (blocking, 1,000 Hz, so most
+// kills land while the target is stopped) and `top -b` with SIGKILL at
+// random moments: the target is never left stopped or traced, receives
+// no signal and answers, as for dump.
+func TestSIGKILLRecordAndTop(t *testing.T) {
+	t.Parallel()
+	bin := testenv.BuildPyscope(t)
+	ins := testenv.Interpreters(t)
+	modes := []killMode{
+		{name: "record", rounds: 24, maxDelay: 600 * time.Millisecond,
+			args: func(pid int, dir string) []string {
+				return []string{"record", "-r", "1000", "-o", filepath.Join(dir, "p.html"), strconv.Itoa(pid)}
+			}},
+		{name: "record --native", rounds: 6, maxDelay: 1500 * time.Millisecond,
+			args: func(pid int, dir string) []string {
+				return []string{"record", "--native", "-r", "200", "-o", filepath.Join(dir, "p.html"), strconv.Itoa(pid)}
+			}},
+		{name: "top -b", rounds: 10, maxDelay: 1500 * time.Millisecond,
+			args: func(pid int, _ string) []string { return []string{"top", "-b", "-r", "1000", strconv.Itoa(pid)} }},
+	}
+	in := ins[len(ins)-3] // 3.14: static, stripped
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "signals.log")
+	tg := testenv.StartPlain(t, in, "sigwatch.py", "ready", logPath)
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	for _, m := range modes {
+		stopped := 0
+		for i := 0; i < m.rounds; i++ {
+			if killOnce(t, bin, tg, m, dir, rng, i) {
+				stopped++
+			}
+			checkUntouched(t, tg, logPath, fmt.Sprintf("%s round %d", m.name, i))
+			if t.Failed() {
+				return
+			}
+		}
+		t.Logf("%s: %d kills, %d of them while the target was stopped", m.name, m.rounds, stopped)
+		if stopped == 0 && m.name == "record" {
+			t.Errorf("%s: no kill landed while the target was stopped: the test proved nothing", m.name)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	checkUntouched(t, tg, logPath, "at the end")
+}
+
+// TestRecordErrors: what cannot be recorded is said in one line, with a
+// non-zero status.
+func TestRecordErrors(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	sleep := exec.Command("sleep", "60")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sleep.Process.Kill(); sleep.Wait() }()
+	pid := strconv.Itoa(sleep.Process.Pid)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"record", pid}, "not a Python process"},
+		{[]string{"top", "-b", pid}, "not a Python process"},
+		{[]string{"record", "-f", "svg", pid}, "unknown profile format"},
+		{[]string{"record", "--native", "--nonblocking", pid}, "--nonblocking"},
+		{[]string{"record", "-d", "soon", pid}, "not a duration"},
+		{[]string{"record"}, "missing process ID"},
+		{[]string{"record", "abc"}, "not a process ID"},
+		{[]string{"record", "--", "/nonexistent/python"}, "cannot start"},
+		{[]string{"record", "999999999"}, "no such process"},
+	} {
+		r := runPyscope(t, bin, nil, c.args...)
+		checkOneLineError(t, r, c.want)
+	}
+}

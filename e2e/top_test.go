@@ -1,0 +1,178 @@
+package e2e
+
+import (
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"pyscope/internal/testenv"
+)
+
+// tmuxSession is a terminal in a private tmux server.
+type tmuxSession struct {
+	t    *testing.T
+	bin  string
+	sock string
+}
+
+func newTmux(t *testing.T, width, height int, command string) *tmuxSession {
+	t.Helper()
+	s := &tmuxSession{t: t, bin: testenv.NeedCommand(t, "tmux", "tmux"), sock: filepath.Join(t.TempDir(), "tmux.sock")}
+	s.run("new-session", "-d", "-x", strconv.Itoa(width), "-y", strconv.Itoa(height), command,
+		";", "set-option", "-w", "remain-on-exit", "on")
+	t.Cleanup(func() { exec.Command(s.bin, "-S", s.sock, "kill-server").Run() })
+	return s
+}
+
+func (s *tmuxSession) run(args ...string) string {
+	s.t.Helper()
+	out, err := exec.Command(s.bin, append([]string{"-S", s.sock}, args...)...).CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// screen is what the terminal shows.
+func (s *tmuxSession) screen() string { return s.run("capture-pane", "-p") }
+
+func (s *tmuxSession) format(f string) string {
+	return strings.TrimSpace(s.run("display-message", "-p", f))
+}
+
+// waitFor waits until the screen matches, and returns it.
+func (s *tmuxSession) waitFor(what string, ok func(string) bool) string {
+	s.t.Helper()
+	var scr string
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if scr = s.screen(); ok(scr) {
+			return scr
+		}
+	}
+	s.t.Fatalf("the screen never showed %s:\n%s", what, scr)
+	return ""
+}
+
+func (s *tmuxSession) keys(k string) { s.run("send-keys", "-l", k) }
+
+var rowRE = regexp.MustCompile(`^\s*([\d.]+)%\s+([\d.]+)%\s+[\d.]+s\s+[\d.]+s\s+(.+)$`)
+
+// topRows are the function rows on a top screen: %Own, %Total, name.
+func topRows(scr string) (own, total []float64, names []string) {
+	for _, l := range strings.Split(scr, "\n") {
+		if m := rowRE.FindStringSubmatch(l); m != nil {
+			o, _ := strconv.ParseFloat(m[1], 64)
+			tt, _ := strconv.ParseFloat(m[2], 64)
+			own, total, names = append(own, o), append(total, tt), append(names, strings.TrimSpace(m[3]))
+		}
+	}
+	return
+}
+
+// TestTopTmux runs `pyscope top` in a real terminal (tmux): it draws the
+// summary with the GIL and idle shares and the functions by own time,
+// re-sorts by total time on 2, pauses on p (and samples nothing
+// meanwhile), shows lines on l, and quits on q, leaving the terminal's
+// alternate screen and the process running.
+func TestTopTmux(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	in := testenv.Interpreters(t)[3]
+	tg := testenv.StartPlain(t, in, "shares.py", "ready")
+	s := newTmux(t, 150, 40, bin+" top -r 200 "+strconv.Itoa(tg.PID))
+
+	scr := s.waitFor("the functions sampled", func(scr string) bool {
+		_, _, names := topRows(scr)
+		return len(names) > 3 && strings.Contains(scr, "GIL:") && strings.Contains(scr, "Idle:")
+	})
+	if s.format("#{alternate_on}") != "1" {
+		t.Error("top does not draw on the alternate screen")
+	}
+	own, _, names := topRows(scr)
+	if !strings.HasPrefix(names[0], "delta (shares.py)") && !strings.HasPrefix(names[0], "alpha (shares.py)") {
+		t.Errorf("the function with the most own time is %q, want delta or alpha (the largest shares):\n%s", names[0], scr)
+	}
+	for i := 1; i < len(own); i++ {
+		if own[i] > own[i-1] {
+			t.Errorf("rows not sorted by %%Own:\n%s", scr)
+			break
+		}
+	}
+	if !regexp.MustCompile(`GIL: [\d.]+% held`).MatchString(scr) || !regexp.MustCompile(`Idle: [\d.]+% of thread samples`).MatchString(scr) {
+		t.Errorf("no GIL and idle percentages:\n%s", scr)
+	}
+
+	s.keys("2")
+	scr = s.waitFor("rows sorted by %Total", func(scr string) bool { return strings.Contains(scr, "sort %Total") })
+	_, total, _ := topRows(scr)
+	for i := 1; i < len(total); i++ {
+		if total[i] > total[i-1] {
+			t.Errorf("rows not sorted by %%Total:\n%s", scr)
+			break
+		}
+	}
+
+	s.keys("p")
+	paused := s.waitFor("PAUSED", func(scr string) bool { return strings.Contains(scr, "PAUSED") })
+	time.Sleep(2500 * time.Millisecond)
+	if scr := s.screen(); scr != paused {
+		t.Errorf("the paused screen changed:\n%s\n---\n%s", paused, scr)
+	}
+	// Paused, the process is not sampled: never stopped in half a second.
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
+		if err := testenv.NotStopped(tg.PID); err != nil {
+			t.Fatalf("stopped while top is paused: %v", err)
+		}
+	}
+	s.keys("p")
+	s.waitFor("the pause end", func(scr string) bool { return !strings.Contains(scr, "PAUSED") })
+
+	s.keys("l")
+	s.waitFor("lines", func(scr string) bool {
+		return strings.Contains(scr, "by line") && regexp.MustCompile(`(alpha|delta) \(shares\.py:\d+\)`).MatchString(scr)
+	})
+
+	s.keys("q")
+	for end := time.Now().Add(10 * time.Second); s.format("#{pane_dead}") != "1"; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("top did not quit on q:\n%s", s.screen())
+		}
+	}
+	if st := s.format("#{pane_dead_status}"); st != "0" {
+		t.Errorf("top exited with status %s", st)
+	}
+	if s.format("#{alternate_on}") != "0" {
+		t.Error("top left the terminal on the alternate screen")
+	}
+	tg.CheckRunning(t)
+}
+
+// TestTopBatch: when stdout is not a terminal, top prints plain lines, one
+// block per refresh, with no escape sequence, and -n ends it.
+func TestTopBatch(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	in := testenv.Interpreters(t)[0]
+	tg := testenv.StartPlain(t, in, "shares.py", "ready")
+	r := runPyscope(t, bin, nil, "top", "-n", "2", "-d", "0.5", "-r", "200", strconv.Itoa(tg.PID))
+	if r.code != 0 {
+		t.Fatalf("top -n 2: exit %d\n%s", r.code, r.stderr)
+	}
+	if strings.ContainsRune(r.stdout, 0x1b) {
+		t.Errorf("escape sequences in batch output:\n%q", r.stdout)
+	}
+	if n := strings.Count(r.stdout, "pyscope top - "); n != 2 {
+		t.Errorf("%d blocks, want 2:\n%s", n, r.stdout)
+	}
+	_, _, names := topRows(r.stdout)
+	found := false
+	for _, n := range names {
+		found = found || strings.HasPrefix(n, "delta (shares.py)")
+	}
+	if !found {
+		t.Errorf("no row for delta:\n%s", r.stdout)
+	}
+	tg.CheckRunning(t)
+}
