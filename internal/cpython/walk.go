@@ -62,6 +62,7 @@ type Reader struct {
 	aio         *asyncio                 // _asyncio's layout (asyncio.go)
 	glet        *greenlets               // greenlet's layout (greenlet.go)
 	stackBuf    []byte                   // copies of data stacks (stackcopy.go), reused
+	rawPool     [][]rawFrame             // frame buffers Stacks gave back (stacks.go)
 
 	// NamesMaxAge lets a capture use the thread names an earlier one read,
 	// while they are younger than this and no thread came since (a
@@ -380,18 +381,17 @@ type rawFrame struct {
 // an error when the walk stopped early.
 func (r *Reader) captureFrames(head, chunk uint64) ([]rawFrame, error) {
 	if r.In.Minor <= 10 {
-		return r.capture310(head)
+		return r.capture310(head, r.rawSlice())
 	}
-	return r.capture311(head, r.newStackCopy(chunk))
+	return r.capture311(head, r.newStackCopy(chunk), r.rawSlice())
 }
 
-func (r *Reader) capture310(head uint64) ([]rawFrame, error) {
+func (r *Reader) capture310(head uint64, out []rawFrame) ([]rawFrame, error) {
 	L := r.In.Layout.FrameObj
 	raw, err := frameBuf(L.Localsplus, span{L.Back, 8}, span{L.Code, 8}, span{L.Lasti, 4})
 	if err != nil {
 		return nil, err
 	}
-	var out []rawFrame
 	var cg cycleGuard
 	for f := head; f != 0; {
 		if cg.seen(f) {
@@ -413,7 +413,7 @@ func (r *Reader) capture310(head uint64) ([]rawFrame, error) {
 	return out, nil
 }
 
-func (r *Reader) capture311(head uint64, sc *stackCopy) ([]rawFrame, error) {
+func (r *Reader) capture311(head uint64, sc *stackCopy, out []rawFrame) ([]rawFrame, error) {
 	L := r.In.Layout.Frame
 	need := []span{{L.Previous, 8}, {L.Executable, 8}, {L.InstrPtr, 8}, {L.Owner, 1}}
 	if L.IsEntry.Valid() {
@@ -426,7 +426,6 @@ func (r *Reader) capture311(head uint64, sc *stackCopy) ([]rawFrame, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []rawFrame
 	var cg cycleGuard
 	for f := head; f != 0; {
 		if cg.seen(f) {
@@ -490,31 +489,14 @@ func frameBuf(size layout.Off, need ...span) ([]byte, error) {
 // objects. Incomplete frames (pushed but not started) are dropped, as the
 // interpreter itself hides them.
 func (r *Reader) resolveFrames(raws []rawFrame) ([]model.Frame, error) {
-	minor := r.In.Minor
 	out := make([]model.Frame, 0, len(raws))
 	for _, rf := range raws {
-		c := r.code(rf.code)
-		if c.err != nil {
-			return out, fmt.Errorf("frame at %#x: %w", rf.addr, c.err)
+		c, loc, skip, err := r.locate(&rf)
+		if err != nil {
+			return out, err
 		}
-		var addr int
-		outside := false
-		if minor <= 10 {
-			addr = int(int64(rf.ip)) * 2
-		} else {
-			// 3.11/3.12 keep the previous instruction, 3.13+ the current
-			// one; either is what PyCode_Addr2Line wants.
-			start := r.bytecodeCopy(c, rf.tlbc)
-			if rf.owner != ownedByGenerator && c.firstTraceable >= 0 && int64(rf.ip) < int64(start)+2*c.firstTraceable {
-				continue
-			}
-			addr = int((int64(rf.ip) - int64(start)) / 2 * 2)
-			// Not in this code's bytecode: no line rather than a wrong one.
-			outside = c.codeUnits > 0 && (addr < -2 || int64(addr) > 2*c.codeUnits)
-		}
-		loc := Location{-1, -1, -1, -1}
-		if !outside {
-			loc = c.location(minor, addr)
+		if skip {
+			continue
 		}
 		out = append(out, model.Frame{Kind: "python", Function: c.name, Qualname: c.qualname,
 			File: c.file, Addr: rf.addr, Code: rf.code, Entry: rf.entry, Shim: rf.shim})
@@ -542,6 +524,33 @@ func (r *Reader) bytecodeCopy(c *codeInfo, index int32) uint64 {
 		return c.codeStart
 	}
 	return p
+}
+
+// locate finds a captured frame's code object and location; skip reports
+// an incomplete frame (pushed but not started), which the interpreter
+// hides.
+func (r *Reader) locate(rf *rawFrame) (c *codeInfo, loc Location, skip bool, err error) {
+	c = r.code(rf.code)
+	if c.err != nil {
+		return nil, loc, false, fmt.Errorf("frame at %#x: %w", rf.addr, c.err)
+	}
+	var addr int
+	if r.In.Minor <= 10 {
+		addr = int(int64(rf.ip)) * 2
+	} else {
+		// 3.11/3.12 keep the previous instruction, 3.13+ the current
+		// one; either is what PyCode_Addr2Line wants.
+		start := r.bytecodeCopy(c, rf.tlbc)
+		if rf.owner != ownedByGenerator && c.firstTraceable >= 0 && int64(rf.ip) < int64(start)+2*c.firstTraceable {
+			return c, loc, true, nil
+		}
+		addr = int((int64(rf.ip) - int64(start)) / 2 * 2)
+		// Not in this code's bytecode: no line rather than a wrong one.
+		if c.codeUnits > 0 && (addr < -2 || int64(addr) > 2*c.codeUnits) {
+			return c, Location{-1, -1, -1, -1}, false, nil
+		}
+	}
+	return c, c.location(r.In.Minor, addr), false, nil
 }
 
 // cycleGuard detects a cycle in a pointer chain without allocating (Brent's
