@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -183,6 +184,55 @@ func (p *Process) listThreads() []target.Thread {
 		out = append(out, target.Thread{TID: tid, Comm: comm, State: st})
 	}
 	return out
+}
+
+// relistThreads is listThreads for a handle listed before: when the
+// process has as many threads as then and each of them is still there,
+// the set is the same (a thread that came and one that went would leave
+// the count alone, but the one that went fails to read), and only their
+// states are read.
+func (p *Process) relistThreads() []target.Thread {
+	prev := p.threads
+	if len(prev) == 0 || prev[0].TID != p.pid {
+		return p.listThreads()
+	}
+	out := make([]target.Thread, 0, len(prev))
+	var buf [1024]byte
+	for i, th := range prev {
+		b, err := p.tasks.stat(th.TID, buf[:])
+		if err != nil {
+			return p.listThreads()
+		}
+		st, comm := parseStateComm(b)
+		if st == "" || st == "Z" || st == "X" {
+			return p.listThreads()
+		}
+		if i == 0 {
+			n, err := strconv.Atoi(string(statField(b, 20)))
+			if err != nil || n != len(prev) {
+				return p.listThreads()
+			}
+		}
+		out = append(out, target.Thread{TID: th.TID, Comm: comm, State: st})
+	}
+	return out
+}
+
+// StartTicks is the process's start time in clock ticks after boot, as
+// the package's StartTicks reads it, from the main thread's stat file
+// this handle keeps open: once the process is gone that file reads as
+// exited, even if its PID was given to another process.
+func (p *Process) StartTicks() (uint64, error) {
+	var buf [1024]byte
+	b, err := p.tasks.stat(p.pid, buf[:])
+	if err != nil {
+		return 0, exitedError(p.pid)
+	}
+	v, err := strconv.ParseUint(string(statField(b, 22)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("process %d: malformed start time in stat", p.pid)
+	}
+	return v, nil
 }
 
 // attach seizes and stops every thread, re-listing /proc/PID/task until no
@@ -477,7 +527,7 @@ func (p *Process) Restop() error {
 	p.mem.forget()
 	if p.opts.NoBlock {
 		if !p.opts.NoThreads {
-			p.threads = p.listThreads()
+			p.threads = p.relistThreads()
 			if len(p.threads) == 0 {
 				return p.procError(os.ErrNotExist)
 			}

@@ -89,34 +89,75 @@ func (f *taskFiles) list() ([]int, error) {
 // stateComm reads a thread's state and name as taskStateComm does, from
 // its stat file kept open.
 func (f *taskFiles) stateComm(tid int) (state, comm string) {
+	var buf [1024]byte
+	b, err := f.stat(tid, buf[:])
+	if err != nil {
+		return "", ""
+	}
+	return parseStateComm(b)
+}
+
+// stat reads a thread's stat line into buf from its kept file; the error
+// wraps ESRCH when the thread is gone.
+func (f *taskFiles) stat(tid int, buf []byte) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for attempt := 0; attempt < 2; attempt++ {
+	for attempt := 0; ; attempt++ {
+		path := procPath(f.pid, "task/"+strconv.Itoa(tid)+"/stat")
 		fd, ok := f.stats[tid]
 		if !ok {
 			if len(f.stats) >= maxStatFiles {
-				return taskStateComm(f.pid, tid)
+				b, err := readProcFile(path)
+				return b, err
 			}
 			var err error
-			fd, err = unix.Open(procPath(f.pid, "task/"+strconv.Itoa(tid)+"/stat"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			if err != nil {
-				return "", ""
+				return nil, err
 			}
 			f.stats[tid] = fd
 		}
-		var buf [1024]byte
-		n, err := unix.Pread(fd, buf[:], 0)
+		n, err := unix.Pread(fd, buf, 0)
 		if err == nil && n > 0 {
-			return parseStateComm(buf[:n])
+			return buf[:n], nil
 		}
-		// The thread is gone; its TID may now be another thread's.
+		// The thread is gone; its TID may now be another thread's, which
+		// a second try opens.
 		unix.Close(fd)
 		delete(f.stats, tid)
-		if err != nil && !errors.Is(err, unix.ESRCH) {
-			return "", ""
+		if err == nil {
+			err = unix.ESRCH
+		}
+		if attempt > 0 || !errors.Is(err, unix.ESRCH) {
+			return nil, err
 		}
 	}
-	return "", ""
+}
+
+// statField is field k of a stat line, numbered as proc(5) does (3 is the
+// state); nil when the line is shorter.
+func statField(b []byte, k int) []byte {
+	j := bytes.LastIndexByte(b, ')')
+	if j < 0 || k < 3 {
+		return nil
+	}
+	rest := b[j+1:]
+	for i := 3; ; i++ {
+		for len(rest) > 0 && rest[0] == ' ' {
+			rest = rest[1:]
+		}
+		end := bytes.IndexAny(rest, " \n")
+		if end < 0 {
+			end = len(rest)
+		}
+		if end == 0 {
+			return nil
+		}
+		if i == k {
+			return rest[:end]
+		}
+		rest = rest[end:]
+	}
 }
 
 // parseStateComm takes the state and name from a stat line.
