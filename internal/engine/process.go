@@ -243,6 +243,16 @@ func (p *Process) Resolve(c *Capture) *model.Snapshot {
 	return snap
 }
 
+// Stacks is Resolve for profilers: each thread's Python stack as code
+// objects and lines, without values or the stages' parts (native frames).
+// It consumes the capture and reuses buf's storage: the stacks are valid
+// until the next call.
+func (p *Process) Stacks(c *Capture, buf []cpython.Stack) []cpython.Stack {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.r.Stacks(c.py, buf)
+}
+
 // Held is a process held stopped after a capture, as a session holds it:
 // its memory and registers are consistent until Resume.
 type Held struct {
@@ -390,7 +400,16 @@ func (p *Process) samePID() error {
 	if p.start == 0 {
 		return nil
 	}
-	if st, err := live.StartTicks(p.pid); err == nil && st != p.start {
+	read := live.StartTicks
+	if p.stopper != nil {
+		// One read of a file the handle keeps open; mu is held.
+		read = func(int) (uint64, error) { return p.stopper.StartTicks() }
+	}
+	st, err := read(p.pid)
+	if errors.Is(err, target.ErrExited) {
+		return exitedDuring(p.pid)
+	}
+	if err == nil && st != p.start {
 		return fmt.Errorf("process %d exited during the dump and its PID now belongs to another process; run pyscope again", p.pid)
 	}
 	return nil
