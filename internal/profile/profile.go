@@ -23,6 +23,10 @@ type Frame struct {
 	Native   bool   // a C frame (dump --native)
 	Module   string // native frames: the mapped file holding the PC
 	Offset   uint64 // native frames: link-time address in Module, naming a frame without a symbol
+	// Ref, when not 0, is the caller's identity for the frame: frames
+	// with the same Ref are the same frame, which spares comparing their
+	// strings at every sample (a profiler's code object and line).
+	Ref uint64
 }
 
 // Sample is one thread's stack at one moment.
@@ -142,6 +146,7 @@ type Profile struct {
 	opts     Options
 	frames   []frameInfo
 	frameIdx map[frameKey]int32
+	refIdx   map[uint64]int32 // Frame.Ref → frame
 	nodes    []node
 	children map[edge]int32
 	threads  []*threadInfo
@@ -169,6 +174,7 @@ func New(opts Options) *Profile {
 	return &Profile{
 		opts:     opts,
 		frameIdx: map[frameKey]int32{},
+		refIdx:   map[uint64]int32{},
 		nodes:    []node{{frame: -1, parent: -1}},
 		children: map[edge]int32{},
 		thrIdx:   map[threadKey]int32{},
@@ -242,7 +248,7 @@ func (p *Profile) Add(s Sample) {
 		leaf = p.child(leaf, p.frame(frameKey{kind: kindThread, function: th.name, offset: s.ThreadID, line: s.NativeID}))
 	}
 	for i := len(s.Frames) - 1; i >= 0; i-- {
-		leaf = p.child(leaf, p.frame(p.key(s.Frames[i])))
+		leaf = p.child(leaf, p.frameOf(&s.Frames[i]))
 	}
 	p.nodes[leaf].self++
 	p.counts[countKey{node: leaf, thread: p.thrIdx[th.key], gil: s.HoldsGIL, idle: s.Idle}]++
@@ -315,6 +321,24 @@ func (p *Profile) key(f Frame) frameKey {
 		}
 	}
 	return k
+}
+
+// maxRefs bounds the Frame.Ref table; past it the table starts afresh.
+const maxRefs = 1 << 20
+
+func (p *Profile) frameOf(f *Frame) int32 {
+	if f.Ref == 0 {
+		return p.frame(p.key(*f))
+	}
+	if i, ok := p.refIdx[f.Ref]; ok {
+		return i
+	}
+	if len(p.refIdx) >= maxRefs {
+		clear(p.refIdx)
+	}
+	i := p.frame(p.key(*f))
+	p.refIdx[f.Ref] = i
+	return i
 }
 
 func (p *Profile) frame(k frameKey) int32 {
