@@ -21,6 +21,7 @@ import (
 
 	"pyscope/internal/cpython"
 	"pyscope/internal/engine"
+	"pyscope/internal/model"
 	"pyscope/internal/profile"
 	"pyscope/internal/symbolize"
 	"pyscope/internal/target"
@@ -49,7 +50,8 @@ type Options struct {
 }
 
 // Sink receives the samples; a *profile.Profile is one. The sampler calls
-// it from the goroutine running Run.
+// it from the goroutine running Run; a sample's Frames are valid only
+// during the call.
 type Sink interface {
 	Add(profile.Sample)
 	AddFailed(reason string)
@@ -96,6 +98,13 @@ type Sampler struct {
 	others map[int]*retry // processes not (yet) sampled: not Python, or gone wrong
 	stats  Stats
 	period time.Duration
+
+	// Reused from sample to sample: stacks, frames, and the identity of
+	// each code object and line (profile.Frame.Ref).
+	stacks  []cpython.Stack
+	frames  []profile.Frame
+	refs    map[cpython.StackFrame]uint64
+	nextRef uint64
 }
 
 // proc is one process being sampled.
@@ -134,7 +143,7 @@ func New(pid int, opts Options) (*Sampler, error) {
 	if opts.Native && opts.NonBlocking {
 		return nil, errors.New("--native needs the threads' registers, which --nonblocking cannot read: drop one of them")
 	}
-	s := &Sampler{opts: opts, root: pid, byPID: map[int]*proc{}, others: map[int]*retry{},
+	s := &Sampler{opts: opts, root: pid, byPID: map[int]*proc{}, others: map[int]*retry{}, refs: map[cpython.StackFrame]uint64{},
 		period: time.Duration(float64(time.Second) / opts.Rate)}
 	if s.period <= 0 {
 		s.period = time.Microsecond
@@ -260,15 +269,7 @@ func (s *Sampler) Run(ctx context.Context, sink Sink) Stats {
 		if len(s.procs) == 0 && len(s.others) == 0 {
 			break
 		}
-		captures, pause := s.stats.Captures, s.stats.Pause
-		for i := 0; i < len(s.procs); {
-			if s.sample(s.procs[i], now, sink) {
-				i++
-			}
-		}
-		if ts, ok := sink.(TickSink); ok {
-			ts.Tick(Tick{At: now, Captures: int(s.stats.Captures - captures), Pause: s.stats.Pause - pause})
-		}
+		s.tick(now, sink)
 		if len(s.procs) == 0 && !s.waiting() {
 			break
 		}
@@ -276,6 +277,19 @@ func (s *Sampler) Run(ctx context.Context, sink Sink) Stats {
 	s.stats.Elapsed = time.Since(start)
 	s.stats.CPU = cpuTime() - cpu0
 	return s.stats
+}
+
+// tick captures every process once.
+func (s *Sampler) tick(now time.Time, sink Sink) {
+	captures, pause := s.stats.Captures, s.stats.Pause
+	for i := 0; i < len(s.procs); {
+		if s.sample(s.procs[i], now, sink) {
+			i++
+		}
+	}
+	if ts, ok := sink.(TickSink); ok {
+		ts.Tick(Tick{At: now, Captures: int(s.stats.Captures - captures), Pause: s.stats.Pause - pause})
+	}
 }
 
 // waiting says whether a process may still start running Python: the
@@ -354,13 +368,56 @@ func (s *Sampler) sample(pr *proc, at time.Time, sink Sink) bool {
 		return s.failed(pr, err, sink)
 	}
 	s.stats.Pause += c.Pause()
-	snap := pr.p.Resolve(c)
-	s.stats.Busy += time.Since(t0)
-	pr.fails = 0
 	running := make(map[int]bool, len(c.Threads()))
 	for _, th := range c.Threads() {
 		running[th.TID] = isRunning(th)
 	}
+	pr.fails = 0
+	if s.opts.Native {
+		s.sampleSnapshot(pr, pr.p.Resolve(c), at, running, sink)
+	} else {
+		s.stacks = pr.p.Stacks(c, s.stacks)
+		s.sampleStacks(pr, at, running, sink)
+	}
+	s.stats.Busy += time.Since(t0)
+	return true
+}
+
+// sampleStacks hands the threads of one capture to sink.
+func (s *Sampler) sampleStacks(pr *proc, at time.Time, running map[int]bool, sink Sink) {
+	pr.threads = len(s.stacks)
+	for i := range s.stacks {
+		st := &s.stacks[i]
+		if st.Err != nil {
+			s.stats.Failures++
+			sink.AddFailed(Reason(st.Err.Error()))
+			continue
+		}
+		frames := s.frames[:0]
+		for _, f := range st.Frames {
+			ref, ok := s.refs[f]
+			if !ok {
+				if len(s.refs) >= maxRefs {
+					clear(s.refs)
+				}
+				s.nextRef++
+				ref = s.nextRef
+				s.refs[f] = ref
+			}
+			frames = append(frames, profile.Frame{Function: f.Function(), Qualname: f.Qualname(),
+				File: f.File(), Line: f.Line, Ref: ref})
+		}
+		s.frames = frames
+		s.stats.Samples++
+		sink.Add(profile.Sample{Time: at, PID: pr.pid, ProcessName: pr.name, ThreadID: st.ThreadID,
+			NativeID: st.NativeID, ThreadName: st.Name, Frames: frames, HoldsGIL: st.HoldsGIL,
+			Idle: idle(running, st.NativeID)})
+	}
+}
+
+// sampleSnapshot hands the Python threads of a resolved capture (with
+// native frames) to sink.
+func (s *Sampler) sampleSnapshot(pr *proc, snap *model.Snapshot, at time.Time, running map[int]bool, sink Sink) {
 	samples := profile.FromSnapshot(snap, at)
 	n := 0
 	for i := range samples {
@@ -376,13 +433,22 @@ func (s *Sampler) sample(pr *proc, at time.Time, sink Sink) bool {
 		}
 		smp := &samples[i]
 		smp.ProcessName = pr.name
-		run, known := running[th.NativeID]
-		smp.Idle = known && th.NativeID != 0 && !run
+		smp.Idle = idle(running, th.NativeID)
 		s.stats.Samples++
 		sink.Add(*smp)
 	}
 	pr.threads = n
-	return true
+}
+
+// maxRefs bounds the table of frame identities; past it, it starts afresh
+// (with new identities, so none is given to two frames).
+const maxRefs = 1 << 20
+
+// idle says whether a thread was idle: not running by its kernel state.
+// A thread whose state is unknown (its TID is) counts as running.
+func idle(running map[int]bool, tid int) bool {
+	run, known := running[tid]
+	return tid != 0 && known && !run
 }
 
 // isRunning says whether the kernel has a thread running: runnable (R),

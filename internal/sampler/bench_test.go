@@ -1,0 +1,77 @@
+package sampler
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"testing"
+	"time"
+
+	"pyscope/internal/profile"
+	"pyscope/internal/testenv"
+)
+
+// startThreads runs bench/targets/threads.py: n threads parked depth
+// frames deep.
+func startThreads(b *testing.B, python, n, depth string) int {
+	b.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ready := filepath.Join(b.TempDir(), "ready")
+	cmd := exec.Command(python, filepath.Join(root, "bench", "targets", "threads.py"), n, depth, ready)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for end := time.Now().Add(60 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			return cmd.Process.Pid
+		}
+	}
+	b.Fatal("the target never got ready")
+	return 0
+}
+
+// BenchmarkTick is the cost of one sample of every thread, as record pays
+// it: capture, resolve, and aggregation into a profile. cpu-µs/op is
+// pyscope's own CPU time per sample.
+func BenchmarkTick(b *testing.B) {
+	ins := testenv.Interpreters(b)
+	python := ins[len(ins)-3].Path // 3.14
+	if p := os.Getenv("BENCH_PYTHON"); p != "" {
+		python = p
+	}
+	for _, shape := range [][2]string{{"3", "5"}, {"4", "50"}, {"100", "50"}} {
+		pid := startThreads(b, python, shape[0], shape[1])
+		for _, nonblocking := range []bool{false, true} {
+			name := shape[0] + "x" + shape[1]
+			if nonblocking {
+				name += "/nonblocking"
+			} else {
+				name += "/blocking"
+			}
+			b.Run(name, func(b *testing.B) {
+				s, err := New(pid, Options{NonBlocking: nonblocking})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				p := profile.New(profile.Options{Idle: true})
+				s.tick(time.Now(), p)
+				cpu0 := cpuTime()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					s.tick(time.Now(), p)
+				}
+				b.StopTimer()
+				b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N)/1000, "cpu-µs/op")
+				if st := p.Stats(); len(st.Failed) > 0 && !nonblocking {
+					b.Errorf("failed samples: %v", st.Failed)
+				}
+			})
+		}
+	}
+}
