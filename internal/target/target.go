@@ -112,6 +112,12 @@ type (
 	ProcessInfoReader interface {
 		ProcessInfo() (ProcessInfo, error)
 	}
+	// VectorReader reads many ranges of memory in one call where the
+	// backend can (a live process: process_vm_readv's iovecs); ok[i] says
+	// whether bufs[i] was read whole from addrs[i].
+	VectorReader interface {
+		ReadVector(addrs []uint64, bufs [][]byte, ok []bool)
+	}
 	// AnonymousReader says, per mapping start, whether a mapping holds
 	// anonymous (copy-on-write) pages; a mapping it omits is unknown.
 	AnonymousReader interface {
