@@ -34,6 +34,7 @@ type pagedMem struct {
 	pager target.Pager
 	base  uint64
 	page  []byte
+	pf    *prefetch // during a capture that prefetched (prefetch.go)
 }
 
 func newPagedMem(m target.Memory) *pagedMem {
@@ -43,6 +44,19 @@ func newPagedMem(m target.Memory) *pagedMem {
 }
 
 func (p *pagedMem) ReadAt(b []byte, addr uint64) (int, error) {
+	if p.pf != nil && p.pf.on {
+		k := p.pf.read(b, addr)
+		if k == len(b) {
+			return k, nil
+		}
+		p.pf.note(addr, len(b))
+		n, err := p.readAt(b[k:], addr+uint64(k))
+		return k + n, err
+	}
+	return p.readAt(b, addr)
+}
+
+func (p *pagedMem) readAt(b []byte, addr uint64) (int, error) {
 	if p.pager != nil {
 		off := addr & (pageSize - 1)
 		if off+uint64(len(b)) <= pageSize {

@@ -53,6 +53,14 @@ func (r *Reader) Capture() (*Capture, error) {
 	// Strs are cached by address, and a reused Reader (the session) must
 	// not show a freed thread name for a new str at the same address.
 	clear(r.Obj.strCache)
+	if pm, ok := r.Obj.mem.m.(*pagedMem); ok && r.Prefetch {
+		pm.pf = &r.pf
+		r.pf.begin(t)
+		defer func() {
+			r.pf.end()
+			pm.pf = nil
+		}()
+	}
 	r.beginValues()
 	comm := map[int]string{}
 	byFS := map[uint64]int{}

@@ -63,12 +63,16 @@ type Reader struct {
 	glet        *greenlets               // greenlet's layout (greenlet.go)
 	stackBuf    []byte                   // copies of data stacks (stackcopy.go), reused
 	rawPool     [][]rawFrame             // frame buffers Stacks gave back (stacks.go)
+	pf          prefetch                 // what the last capture read (prefetch.go)
 
 	// NamesMaxAge lets a capture use the thread names an earlier one read,
 	// while they are younger than this and no thread came since (a
 	// profiler's many captures); 0 reads them at every capture.
 	NamesMaxAge time.Duration
-	namesCache  map[uint64]*namesCache
+	// Prefetch reads, at the start of each capture, all that the last
+	// one read, in one call (prefetch.go).
+	Prefetch   bool
+	namesCache map[uint64]*namesCache
 }
 
 // Retarget points the reader at another handle on the same process (e.g.

@@ -68,6 +68,7 @@ func OpenProcess(pid int, opts Options) (*Process, error) {
 	p.r.Values = opts.Values
 	if opts.Sampling {
 		p.r.NamesMaxAge = time.Second
+		p.r.Prefetch = true
 	}
 	p.r.Prepare()
 	if opts.Native {

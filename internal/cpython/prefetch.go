@@ -1,0 +1,122 @@
+package cpython
+
+import (
+	"sort"
+
+	"pyscope/internal/target"
+)
+
+// A process captured again and again (a profiler) is read in the same
+// places each time: its thread states, the used part of each data stack,
+// the GIL. The reader notes where one capture read and, at the start of
+// the next, reads all of it in one call (target.VectorReader) into an
+// overlay that serves that capture's reads; what the overlay lacks (a
+// stack that grew, a new thread) is read as before and noted for the next
+// time. Without a stop, the overlay is also more consistent than reads
+// spread over the capture.
+
+const (
+	maxPlanRegions = 1024    // ranges noted per capture
+	maxPlanBytes   = 8 << 20 // and their total size
+	planGap        = 64      // ranges closer than this are read as one
+)
+
+// prefetch is the reader's plan and overlay.
+type prefetch struct {
+	on      bool     // the overlay serves reads, and misses are noted
+	plan    []region // noted by this capture, for the next
+	regions []region // the overlay, by address
+	buf     []byte
+	addrs   []uint64
+	bufs    [][]byte
+	ok      []bool
+}
+
+type region struct {
+	addr uint64
+	n    int
+	data []byte
+	used bool
+}
+
+// begin reads what the last capture noted from t in one call and starts
+// noting anew.
+func (p *prefetch) begin(t target.Target) {
+	p.regions = p.regions[:0]
+	plan := p.plan
+	p.plan = nil
+	p.on = true
+	vr, ok := t.(target.VectorReader)
+	if !ok || len(plan) == 0 {
+		return
+	}
+	sort.Slice(plan, func(i, j int) bool { return plan[i].addr < plan[j].addr })
+	// Merge what overlaps or nearly touches.
+	merged := plan[:1]
+	for _, r := range plan[1:] {
+		last := &merged[len(merged)-1]
+		if end := last.addr + uint64(last.n); r.addr <= end+planGap {
+			if e := r.addr + uint64(r.n); e > end {
+				last.n = int(e - last.addr)
+			}
+			continue
+		}
+		merged = append(merged, r)
+	}
+	total := 0
+	for _, r := range merged {
+		total += r.n
+	}
+	if cap(p.buf) < total {
+		p.buf = make([]byte, total)
+	}
+	buf := p.buf[:total]
+	p.addrs, p.bufs, p.ok = p.addrs[:0], p.bufs[:0], p.ok[:0]
+	off := 0
+	for _, r := range merged {
+		p.addrs = append(p.addrs, r.addr)
+		p.bufs = append(p.bufs, buf[off:off+r.n])
+		p.ok = append(p.ok, false)
+		off += r.n
+	}
+	vr.ReadVector(p.addrs, p.bufs, p.ok)
+	for i, r := range merged {
+		if p.ok[i] {
+			p.regions = append(p.regions, region{addr: r.addr, n: r.n, data: p.bufs[i]})
+		}
+	}
+	p.plan = plan[:0]
+}
+
+// end stops the overlay: what follows (code objects, after the process
+// resumed) is read from the process. The next capture reads what this one
+// read: the ranges of the overlay it used, and those it missed.
+func (p *prefetch) end() {
+	p.on = false
+	for _, r := range p.regions {
+		if r.used && len(p.plan) < maxPlanRegions {
+			p.plan = append(p.plan, region{addr: r.addr, n: r.n})
+		}
+	}
+	p.regions = p.regions[:0]
+}
+
+// read serves the start of b from the overlay and says how much of it.
+func (p *prefetch) read(b []byte, addr uint64) int {
+	rs := p.regions
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].addr+uint64(rs[i].n) > addr })
+	if i < len(rs) && rs[i].addr <= addr {
+		rs[i].used = true
+		return copy(b, rs[i].data[addr-rs[i].addr:])
+	}
+	return 0
+}
+
+// note records a read the overlay could not serve whole, for the next
+// capture.
+func (p *prefetch) note(addr uint64, n int) {
+	if len(p.plan) >= maxPlanRegions || n <= 0 || n > maxPlanBytes {
+		return
+	}
+	p.plan = append(p.plan, region{addr: addr, n: n})
+}
