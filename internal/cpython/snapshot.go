@@ -26,6 +26,8 @@ type capturedThread struct {
 	model.Thread
 	raw     []rawFrame
 	walkErr error
+	walk    *walked // its walk in the walk cache (walkcache.go), if any
+	shared  bool    // raw belongs to the walk cache
 }
 
 // Prepare does the work that does not need the target stopped: it locates
@@ -62,6 +64,10 @@ func (r *Reader) Capture() (*Capture, error) {
 		}()
 	}
 	r.beginValues()
+	r.captures++
+	if r.captures%64 == 0 {
+		r.pruneWalks()
+	}
 	comm := map[int]string{}
 	byFS := map[uint64]int{}
 	tids := map[int]bool{}
@@ -104,11 +110,30 @@ func (r *Reader) Capture() (*Capture, error) {
 				th.OSName = &c
 			}
 			th.IsMain = th.NativeID == t.PID() && ts.InterpID == 0
-			raw, err := r.captureFrames(ts.FrameHead, ts.Chunk)
-			cp.threads = append(cp.threads, capturedThread{Thread: th, raw: raw, walkErr: err})
+			cp.threads = append(cp.threads, r.walk(th, ts))
 		}
 	}
 	return cp, nil
+}
+
+// walk captures a thread's frames, from the walk cache when the thread's
+// stack is unchanged.
+func (r *Reader) walk(th model.Thread, ts ThreadState) capturedThread {
+	if !r.walkCacheOn() {
+		raw, err := r.captureFrames(ts.FrameHead, ts.Chunk)
+		return capturedThread{Thread: th, raw: raw, walkErr: err}
+	}
+	if w := r.cachedWalk(ts.Addr, ts.FrameHead, ts.Chunk); w != nil {
+		return capturedThread{Thread: th, raw: w.raws, walkErr: w.err, walk: w, shared: true}
+	}
+	r.startWalk(ts.Addr, ts.FrameHead, ts.Chunk)
+	raw, err := r.captureFrames(ts.FrameHead, ts.Chunk)
+	r.endWalk(raw, err)
+	ct := capturedThread{Thread: th, raw: raw, walkErr: err}
+	if w := r.walks[ts.Addr]; w != nil && err == nil {
+		ct.walk = w
+	}
+	return ct
 }
 
 // Resolve completes a capture into a snapshot, reading code objects. It

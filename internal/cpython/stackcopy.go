@@ -47,7 +47,11 @@ func (r *Reader) readFrame(sc *stackCopy, dst []byte, f uint64) error {
 	if sc != nil && sc.read(r, dst, f) {
 		return nil
 	}
-	return r.Obj.readInto(dst, f)
+	if err := r.Obj.readInto(dst, f); err != nil {
+		return err
+	}
+	r.recordRead(f, dst)
+	return nil
 }
 
 func (sc *stackCopy) read(r *Reader, dst []byte, f uint64) bool {
@@ -110,6 +114,7 @@ func (sc *stackCopy) learn(r *Reader) bool {
 	if err := r.Obj.readInto(h[:], base); err != nil {
 		return false
 	}
+	r.recordRead(base, h[:])
 	prev, size, top := le64(h[0:]), le64(h[8:]), le64(h[16:])
 	if size <= chunkHeader || size > maxChunk {
 		return false
@@ -145,6 +150,7 @@ func (sc *stackCopy) copy(r *Reader, c *chunkCopy, upto uint64) bool {
 	if err := r.Obj.readInto(b, c.base); err != nil {
 		return false
 	}
+	r.recordRead(c.base, b)
 	sc.used += n
 	c.copied = b
 	return true

@@ -13,6 +13,10 @@ type Stack struct {
 	Frames      []StackFrame // innermost first
 	// Err says why the walk stopped early: Frames are then incomplete.
 	Err error
+	// Key, when not 0, identifies the frames: stacks of any reader with
+	// the same Key have the same frames (a thread whose stack did not
+	// change keeps its Key).
+	Key uint64
 }
 
 // StackFrame is one frame of a Stack: its code object, as the reader cached
@@ -57,20 +61,32 @@ func (r *Reader) Stacks(cp *Capture, buf []Stack) []Stack {
 		case th.OSName != nil:
 			st.Name = *th.OSName
 		}
-		for j := range ct.raw {
-			c, loc, skip, err := r.locate(&ct.raw[j])
-			if err != nil {
-				st.Err = err
-				break
+		if w := ct.walk; w != nil && w.resolved {
+			st.Frames = append(st.Frames, w.frames...)
+			st.Err, st.Key = w.resolveErr, w.key
+		} else {
+			for j := range ct.raw {
+				c, loc, skip, err := r.locate(&ct.raw[j])
+				if err != nil {
+					st.Err = err
+					break
+				}
+				if !skip {
+					st.Frames = append(st.Frames, StackFrame{code: c, Line: loc.Line})
+				}
 			}
-			if !skip {
-				st.Frames = append(st.Frames, StackFrame{code: c, Line: loc.Line})
+			if w != nil {
+				w.frames = append(w.frames[:0], st.Frames...)
+				w.resolveErr, w.resolved = st.Err, true
+				st.Key = w.key
 			}
 		}
 		if st.Err == nil {
 			st.Err = ct.walkErr
 		}
-		r.giveRaw(ct.raw)
+		if !ct.shared {
+			r.giveRaw(ct.raw)
+		}
 		ct.raw = nil
 	}
 	return out

@@ -64,6 +64,10 @@ type Reader struct {
 	stackBuf    []byte                   // copies of data stacks (stackcopy.go), reused
 	rawPool     [][]rawFrame             // frame buffers Stacks gave back (stacks.go)
 	pf          prefetch                 // what the last capture read (prefetch.go)
+	walks       map[uint64]*walked       // thread state → its last walk (walkcache.go)
+	recording   *walked                  // the walk being recorded
+	walkScratch []byte
+	captures    uint64 // captures so far
 
 	// NamesMaxAge lets a capture use the thread names an earlier one read,
 	// while they are younger than this and no thread came since (a
