@@ -40,6 +40,10 @@ type Sample struct {
 	Frames      []Frame // innermost first
 	HoldsGIL    bool
 	Idle        bool // not running: the kernel has the thread asleep
+	// StackKey, when not 0, identifies Frames: samples of a thread with
+	// the same StackKey have the same frames (the caller's promise),
+	// which spares walking them again.
+	StackKey uint64
 }
 
 // Options shape what a Profile keeps and how it names things.
@@ -146,7 +150,8 @@ type Profile struct {
 	opts     Options
 	frames   []frameInfo
 	frameIdx map[frameKey]int32
-	refIdx   map[uint64]int32 // Frame.Ref → frame
+	refIdx   map[uint64]int32  // Frame.Ref → frame
+	leaves   map[leafKey]int32 // Sample.StackKey of a thread → its stack's node
 	nodes    []node
 	children map[edge]int32
 	threads  []*threadInfo
@@ -175,6 +180,7 @@ func New(opts Options) *Profile {
 		opts:     opts,
 		frameIdx: map[frameKey]int32{},
 		refIdx:   map[uint64]int32{},
+		leaves:   map[leafKey]int32{},
 		nodes:    []node{{frame: -1, parent: -1}},
 		children: map[edge]int32{},
 		thrIdx:   map[threadKey]int32{},
@@ -240,6 +246,35 @@ func (p *Profile) Add(s Sample) {
 		p.closeRun(th, now)
 		return
 	}
+	var leaf int32
+	if s.StackKey == 0 {
+		leaf = p.leafOf(s, th)
+	} else {
+		lk := leafKey{stack: s.StackKey, pid: s.PID, tid: s.ThreadID}
+		var known bool
+		if leaf, known = p.leaves[lk]; !known {
+			leaf = p.leafOf(s, th)
+			if len(p.leaves) >= maxRefs {
+				clear(p.leaves)
+			}
+			p.leaves[lk] = leaf
+		}
+	}
+	p.nodes[leaf].self++
+	p.counts[countKey{node: leaf, thread: p.thrIdx[th.key], gil: s.HoldsGIL, idle: s.Idle}]++
+	p.stats.Kept++
+	th.kept++
+	p.extendRun(th, leaf, now)
+}
+
+type leafKey struct {
+	stack uint64
+	pid   int
+	tid   uint64
+}
+
+// leafOf adds a sample's stack to the call tree and returns its node.
+func (p *Profile) leafOf(s Sample, th *threadInfo) int32 {
 	leaf := int32(0)
 	if p.opts.SplitProcesses {
 		leaf = p.child(leaf, p.frame(frameKey{kind: kindProcess, function: s.ProcessName, offset: uint64(s.PID)}))
@@ -250,11 +285,7 @@ func (p *Profile) Add(s Sample) {
 	for i := len(s.Frames) - 1; i >= 0; i-- {
 		leaf = p.child(leaf, p.frameOf(&s.Frames[i]))
 	}
-	p.nodes[leaf].self++
-	p.counts[countKey{node: leaf, thread: p.thrIdx[th.key], gil: s.HoldsGIL, idle: s.Idle}]++
-	p.stats.Kept++
-	th.kept++
-	p.extendRun(th, leaf, now)
+	return leaf
 }
 
 func (p *Profile) thread(s Sample) *threadInfo {
@@ -266,14 +297,20 @@ func (p *Profile) thread(s Sample) *threadInfo {
 		p.threads = append(p.threads, &threadInfo{key: k})
 	}
 	th := p.threads[i]
-	if s.NativeID != 0 {
-		th.nativeID = s.NativeID
+	renamed := false
+	if s.NativeID != 0 && s.NativeID != th.nativeID {
+		th.nativeID, renamed = s.NativeID, true
 	}
-	if s.ThreadName != "" {
-		th.name = s.ThreadName
+	if s.ThreadName != "" && s.ThreadName != th.name {
+		th.name, renamed = s.ThreadName, true
 	}
-	if s.ProcessName != "" {
-		th.process = s.ProcessName
+	if s.ProcessName != "" && s.ProcessName != th.process {
+		th.process, renamed = s.ProcessName, true
+	}
+	if renamed {
+		// Thread and process roots carry names: known stacks no longer
+		// lead to the right nodes.
+		clear(p.leaves)
 	}
 	return th
 }
