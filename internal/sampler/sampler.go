@@ -105,6 +105,19 @@ type Sampler struct {
 	frames  []profile.Frame
 	refs    map[cpython.StackFrame]uint64
 	nextRef uint64
+	// built is each thread's last stack as profile frames, by Stack.Key.
+	built map[threadKey]*builtStack
+}
+
+type threadKey struct {
+	pid int
+	tid uint64
+}
+
+type builtStack struct {
+	key    uint64
+	frames []profile.Frame
+	seen   int64 // the tick that last used it
 }
 
 // proc is one process being sampled.
@@ -143,7 +156,8 @@ func New(pid int, opts Options) (*Sampler, error) {
 	if opts.Native && opts.NonBlocking {
 		return nil, errors.New("--native needs the threads' registers, which --nonblocking cannot read: drop one of them")
 	}
-	s := &Sampler{opts: opts, root: pid, byPID: map[int]*proc{}, others: map[int]*retry{}, refs: map[cpython.StackFrame]uint64{},
+	s := &Sampler{opts: opts, root: pid, byPID: map[int]*proc{}, others: map[int]*retry{},
+		refs: map[cpython.StackFrame]uint64{}, built: map[threadKey]*builtStack{},
 		period: time.Duration(float64(time.Second) / opts.Rate)}
 	if s.period <= 0 {
 		s.period = time.Microsecond
@@ -393,25 +407,59 @@ func (s *Sampler) sampleStacks(pr *proc, at time.Time, running map[int]bool, sin
 			sink.AddFailed(Reason(st.Err.Error()))
 			continue
 		}
-		frames := s.frames[:0]
-		for _, f := range st.Frames {
-			ref, ok := s.refs[f]
-			if !ok {
-				if len(s.refs) >= maxRefs {
-					clear(s.refs)
-				}
-				s.nextRef++
-				ref = s.nextRef
-				s.refs[f] = ref
-			}
-			frames = append(frames, profile.Frame{Function: f.Function(), Qualname: f.Qualname(),
-				File: f.File(), Line: f.Line, Ref: ref})
-		}
-		s.frames = frames
+		frames := s.framesOf(pr.pid, st)
 		s.stats.Samples++
 		sink.Add(profile.Sample{Time: at, PID: pr.pid, ProcessName: pr.name, ThreadID: st.ThreadID,
 			NativeID: st.NativeID, ThreadName: st.Name, Frames: frames, HoldsGIL: st.HoldsGIL,
-			Idle: idle(running, st.NativeID)})
+			Idle: idle(running, st.NativeID), StackKey: st.Key})
+	}
+}
+
+// framesOf is a stack as profile frames: those built for the thread's
+// last sample when its stack has not changed (the same Stack.Key).
+func (s *Sampler) framesOf(pid int, st *cpython.Stack) []profile.Frame {
+	b := s.built[threadKey{pid, st.ThreadID}]
+	if b == nil {
+		if len(s.built) >= maxThreadsKept {
+			s.pruneBuilt()
+		}
+		b = &builtStack{}
+		s.built[threadKey{pid, st.ThreadID}] = b
+	}
+	b.seen = s.stats.Ticks
+	if st.Key != 0 && b.key == st.Key {
+		return b.frames
+	}
+	frames := b.frames[:0]
+	for _, f := range st.Frames {
+		ref, ok := s.refs[f]
+		if !ok {
+			if len(s.refs) >= maxRefs {
+				clear(s.refs)
+			}
+			s.nextRef++
+			ref = s.nextRef
+			s.refs[f] = ref
+		}
+		frames = append(frames, profile.Frame{Function: f.Function(), Qualname: f.Qualname(),
+			File: f.File(), Line: f.Line, Ref: ref})
+	}
+	b.key, b.frames = st.Key, frames
+	return frames
+}
+
+// maxThreadsKept bounds the stacks kept per thread; past it, those of
+// threads not sampled lately are dropped.
+const maxThreadsKept = 1 << 16
+
+func (s *Sampler) pruneBuilt() {
+	for k, b := range s.built {
+		if b.seen < s.stats.Ticks-1 {
+			delete(s.built, k)
+		}
+	}
+	if len(s.built) >= maxThreadsKept {
+		clear(s.built)
 	}
 }
 
