@@ -38,8 +38,9 @@ type Process struct {
 	// stopper is the handle captures stop the process with, kept between
 	// captures (it runs meanwhile) so that each one does not set up
 	// again what does not change; stopperPolicy is what it stops.
-	stopper       *live.Process
-	stopperPolicy StopPolicy
+	stopper        *live.Process
+	stopperPolicy  StopPolicy
+	stopperChecked bool // it was found to hold the process opened
 
 	natOnce sync.Once
 	nat     *native.Session
@@ -192,7 +193,7 @@ func (p *Process) stop(policy StopPolicy) (*live.Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.stopper, p.stopperPolicy = s, policy
+	p.stopper, p.stopperPolicy, p.stopperChecked = s, policy, false
 	return s, nil
 }
 
@@ -401,12 +402,19 @@ func (p *Process) samePID() error {
 	if p.start == 0 {
 		return nil
 	}
-	read := live.StartTicks
-	if p.stopper != nil {
-		// One read of a file the handle keeps open; mu is held.
-		read = func(int) (uint64, error) { return p.stopper.StartTicks() }
+	if p.stopper != nil && p.stopperChecked {
+		// The stop handle keeps a file of the process it checked open:
+		// one read says whether that process is still there; mu is held.
+		return p.stopper.Alive()
 	}
-	st, err := read(p.pid)
+	var st uint64
+	var err error
+	if p.stopper != nil {
+		st, err = p.stopper.StartTicks()
+		p.stopperChecked = err == nil && st == p.start && p.stopper.Alive() == nil
+	} else {
+		st, err = live.StartTicks(p.pid)
+	}
 	if errors.Is(err, target.ErrExited) {
 		return exitedDuring(p.pid)
 	}

@@ -218,6 +218,16 @@ func (p *Process) relistThreads() []target.Thread {
 	return out
 }
 
+// Alive fails when the process this handle opened has exited, even if
+// its PID now belongs to another process: one read of a file kept open
+// since the handle's first call.
+func (p *Process) Alive() error {
+	if !p.tasks.live() {
+		return exitedError(p.pid)
+	}
+	return nil
+}
+
 // StartTicks is the process's start time in clock ticks after boot, as
 // the package's StartTicks reads it, from the main thread's stat file
 // this handle keeps open: once the process is gone that file reads as

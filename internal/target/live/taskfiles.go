@@ -27,10 +27,34 @@ type taskFiles struct {
 	dir   int // /proc/PID/task, -1 until opened
 	stats map[int]int
 	buf   []byte
+	alive int // the main thread's schedstat, -1 until opened
 }
 
 func newTaskFiles(pid int) *taskFiles {
-	return &taskFiles{pid: pid, dir: -1, stats: map[int]int{}}
+	return &taskFiles{pid: pid, dir: -1, stats: map[int]int{}, alive: -1}
+}
+
+// live reports whether the process whose main thread's schedstat was
+// first opened here still runs: once it is gone the file reads ESRCH,
+// whoever has its PID now. schedstat is the cheapest file to produce.
+func (f *taskFiles) live() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.alive < 0 {
+		fd, err := unix.Open(procPath(f.pid, "task/"+strconv.Itoa(f.pid)+"/schedstat"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return false
+		}
+		f.alive = fd
+	}
+	var buf [128]byte
+	for {
+		n, err := unix.Pread(f.alive, buf[:], 0)
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && n > 0
+	}
 }
 
 // list returns the TIDs in /proc/PID/task, leader first, as listTasks.
@@ -199,6 +223,10 @@ func (f *taskFiles) close() {
 	if f.dir >= 0 {
 		unix.Close(f.dir)
 		f.dir = -1
+	}
+	if f.alive >= 0 {
+		unix.Close(f.alive)
+		f.alive = -1
 	}
 	for _, fd := range f.stats {
 		unix.Close(fd)
