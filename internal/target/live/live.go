@@ -441,13 +441,13 @@ func (p *Process) resume(endTracer bool) error {
 		// resume any of them may dequeue a process-wide pending signal the
 		// kernel meant for the main thread (Python only runs handlers
 		// there). Let the main thread take it first.
-		if len(tracees) > 1 && tracees[0].tid == p.pid && sharedPending(p.pid) != 0 {
+		if len(tracees) > 1 && tracees[0].tid == p.pid && pendingShared(p.pid, tracees) {
 			detach(tracees[0])
 			// Wait until it took the signal, or went back to sleep without
 			// it (it blocks the signal), or a generous deadline passed (a
 			// busy machine may not run it for milliseconds).
 			deadline := time.Now().Add(50 * time.Millisecond)
-			for sharedPending(p.pid) != 0 && time.Now().Before(deadline) {
+			for pendingShared(p.pid, tracees) && time.Now().Before(deadline) {
 				if st := taskState(p.pid, p.pid); st != "R" && st != "t" {
 					break
 				}

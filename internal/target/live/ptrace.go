@@ -207,6 +207,44 @@ func waitStops(ts []*tracee, deadline time.Time) {
 	}
 }
 
+// pendingShared says whether a process-wide signal is pending. A stopped
+// tracee answers with PTRACE_PEEKSIGINFO on the shared queue, far cheaper
+// than producing /proc/PID/status (it is asked at every detach); without
+// one, ShdPnd says. Call it on the tracer thread.
+func pendingShared(pid int, ts []*tracee) bool {
+	for _, t := range ts {
+		if t.stopped && !t.gone {
+			if n, ok := peekSharedSiginfo(t.tid); ok {
+				return n > 0
+			}
+			break
+		}
+	}
+	return sharedPending(pid) != 0
+}
+
+const (
+	ptracePeekSiginfo       = 0x4209 // PTRACE_PEEKSIGINFO
+	ptracePeekSiginfoShared = 1      // PTRACE_PEEKSIGINFO_SHARED
+)
+
+// peekSharedSiginfo counts (up to one) the signals queued for the whole
+// process, asking stopped tracee tid.
+func peekSharedSiginfo(tid int) (int, bool) {
+	args := struct {
+		off   uint64
+		flags uint32
+		nr    int32
+	}{0, ptracePeekSiginfoShared, 1}
+	var si [128]byte // siginfo_t
+	n, _, e := unix.Syscall6(unix.SYS_PTRACE, ptracePeekSiginfo, uintptr(tid),
+		uintptr(unsafe.Pointer(&args)), uintptr(unsafe.Pointer(&si[0])), 0, 0)
+	if e != 0 {
+		return 0, false
+	}
+	return int(n), true
+}
+
 func ptraceDetach(tid, sig int) error {
 	_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_DETACH, uintptr(tid), 0, uintptr(sig), 0, 0)
 	if e != 0 {
