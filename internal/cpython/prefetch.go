@@ -1,6 +1,8 @@
 package cpython
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 
 	"pyscope/internal/target"
@@ -50,7 +52,7 @@ func (p *prefetch) begin(t target.Target) {
 	if !ok || len(plan) == 0 {
 		return
 	}
-	sort.Slice(plan, func(i, j int) bool { return plan[i].addr < plan[j].addr })
+	slices.SortFunc(plan, func(a, b region) int { return cmp.Compare(a.addr, b.addr) })
 	// Merge what overlaps or nearly touches.
 	merged := plan[:1]
 	for _, r := range plan[1:] {

@@ -36,6 +36,11 @@ type memReader struct {
 	caching  bool
 	pages    map[uint64]*[pageSize]byte // nil value: page known unreadable
 	exitedFn func() error
+
+	// The iovecs of readVector, kept from call to call.
+	vecMu  sync.Mutex
+	local  []unix.Iovec
+	remote []unix.RemoteIovec
 }
 
 func (m *memReader) ReadAt(p []byte, addr uint64) (int, error) {

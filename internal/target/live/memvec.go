@@ -34,8 +34,10 @@ func (m *memReader) readVector(addrs []uint64, bufs [][]byte, ok []bool) {
 		}
 		return
 	}
-	local := make([]unix.Iovec, 0, min(len(bufs), maxIov))
-	remote := make([]unix.RemoteIovec, 0, min(len(bufs), maxIov))
+	m.vecMu.Lock()
+	defer m.vecMu.Unlock()
+	local, remote := m.local[:0], m.remote[:0]
+	defer func() { m.local, m.remote = local[:0], remote[:0] }()
 	for i := 0; i < len(bufs); {
 		local, remote = local[:0], remote[:0]
 		for j := i; j < len(bufs) && len(local) < maxIov; j++ {

@@ -127,9 +127,9 @@ func (f *taskFiles) stat(tid int, buf []byte) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for attempt := 0; ; attempt++ {
-		path := procPath(f.pid, "task/"+strconv.Itoa(tid)+"/stat")
 		fd, ok := f.stats[tid]
 		if !ok {
+			path := procPath(f.pid, "task/"+strconv.Itoa(tid)+"/stat")
 			if len(f.stats) >= maxStatFiles {
 				b, err := readProcFile(path)
 				return b, err
