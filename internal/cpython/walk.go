@@ -67,6 +67,7 @@ type Reader struct {
 	walks       map[uint64]*walked       // thread state → its last walk (walkcache.go)
 	recording   *walked                  // the walk being recorded
 	walkScratch []byte
+	tsBuf       []byte // one thread state, reused (Threads)
 	captures    uint64 // captures so far
 
 	// NamesMaxAge lets a capture use the thread names an earlier one read,
@@ -149,7 +150,11 @@ func (r *Reader) Threads(interp uint64) ([]ThreadState, error) {
 		}
 		seen[p] = true
 		ts := ThreadState{Addr: p, Interp: interp, InterpID: int64(id)}
-		raw, err := r.Obj.read(p, sz)
+		if cap(r.tsBuf) < sz {
+			r.tsBuf = make([]byte, sz)
+		}
+		raw := r.tsBuf[:sz]
+		err := r.Obj.readInto(raw, p)
 		if err != nil {
 			return out, fmt.Errorf("read thread state at %#x: %w", p, err)
 		}
