@@ -76,7 +76,11 @@ type Reader struct {
 	NamesMaxAge time.Duration
 	// Prefetch reads, at the start of each capture, all that the last
 	// one read, in one call (prefetch.go).
-	Prefetch   bool
+	Prefetch bool
+	// CodeMaxAge makes a cached code object be looked at again once that
+	// old, in case it was freed and its address given to another (a long
+	// profile); 0 trusts the cache for the reader's life.
+	CodeMaxAge time.Duration
 	namesCache map[uint64]*namesCache
 }
 
@@ -262,15 +266,62 @@ type codeInfo struct {
 	firstTraceable       int64  // in code units
 	locations            map[int]Location
 	err                  error
+	checked              time.Time // with CodeMaxAge: when ident was last found
+	ident                []byte    // its type, name, file and first line fields
 }
 
 func (r *Reader) code(addr uint64) *codeInfo {
-	if c, ok := r.codes[addr]; ok {
+	if c, ok := r.codes[addr]; ok && (r.CodeMaxAge <= 0 || r.codeStill(addr, c)) {
 		return c
 	}
+	if len(r.codes) >= maxCodes {
+		clear(r.codes)
+	}
 	c := r.readCode(addr)
+	if r.CodeMaxAge > 0 {
+		c.ident, _ = r.codeIdent(addr)
+		c.checked = time.Now()
+	}
 	r.codes[addr] = c
 	return c
+}
+
+// maxCodes bounds the code cache; past it, it starts afresh.
+const maxCodes = 1 << 18
+
+// codeStill says whether the code object cached at addr is still there:
+// one that was freed may have left its address to another. It is looked
+// at again once CodeMaxAge has passed since it was last found.
+func (r *Reader) codeStill(addr uint64, c *codeInfo) bool {
+	now := time.Now()
+	if now.Sub(c.checked) < r.CodeMaxAge {
+		return true
+	}
+	id, err := r.codeIdent(addr)
+	if err != nil || string(id) != string(c.ident) {
+		return false
+	}
+	c.checked = now
+	return true
+}
+
+// codeIdent reads the fields that tell a code object from another at the
+// same address: its type, name, qualname, file and first line.
+func (r *Reader) codeIdent(addr uint64) ([]byte, error) {
+	L := r.In.Layout
+	lo, hi := int64(L.Object.Type), int64(L.Object.Type)+8
+	for _, f := range []struct {
+		off layout.Off
+		n   int64
+	}{{L.Code.Name, 8}, {L.Code.Qualname, 8}, {L.Code.Filename, 8}, {L.Code.Firstlineno, 4}} {
+		if f.off.Valid() {
+			lo, hi = min(lo, int64(f.off)), max(hi, int64(f.off)+f.n)
+		}
+	}
+	if lo < 0 || hi-lo > 4096 {
+		return nil, fmt.Errorf("code object layout unusable")
+	}
+	return r.Obj.read(addr+uint64(lo), int(hi-lo))
 }
 
 func (r *Reader) readCode(addr uint64) *codeInfo {

@@ -70,6 +70,7 @@ func OpenProcess(pid int, opts Options) (*Process, error) {
 	if opts.Sampling {
 		p.r.NamesMaxAge = time.Second
 		p.r.Prefetch = true
+		p.r.CodeMaxAge = time.Second
 	}
 	p.r.Prepare()
 	if opts.Native {
