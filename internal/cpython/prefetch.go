@@ -114,6 +114,21 @@ func (p *prefetch) read(b []byte, addr uint64) int {
 	return 0
 }
 
+// equal says whether the overlay holds b at addr; ok is false when it
+// does not hold that range at all.
+func (p *prefetch) equal(b []byte, addr uint64) (equal, ok bool) {
+	if !p.on {
+		return false, false
+	}
+	rs := p.regions
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].addr+uint64(rs[i].n) > addr })
+	if i < len(rs) && rs[i].addr <= addr && addr+uint64(len(b)) <= rs[i].addr+uint64(rs[i].n) {
+		rs[i].used = true
+		return string(rs[i].data[addr-rs[i].addr:][:len(b)]) == string(b), true
+	}
+	return false, false
+}
+
 // note records a read the overlay could not serve whole, for the next
 // capture.
 func (p *prefetch) note(addr uint64, n int) {

@@ -47,11 +47,19 @@ func (r *Reader) cachedWalk(ts, head, chunk uint64) *walked {
 	}
 	off := 0
 	for _, rd := range w.reads {
+		old := w.data[off : off+rd.n]
+		if eq, ok := r.pf.equal(old, rd.addr); ok {
+			if !eq {
+				return nil
+			}
+			off += rd.n
+			continue
+		}
 		if cap(r.walkScratch) < rd.n {
 			r.walkScratch = make([]byte, rd.n)
 		}
 		b := r.walkScratch[:rd.n]
-		if r.Obj.readInto(b, rd.addr) != nil || !bytes.Equal(b, w.data[off:off+rd.n]) {
+		if r.Obj.readInto(b, rd.addr) != nil || !bytes.Equal(b, old) {
 			return nil
 		}
 		off += rd.n

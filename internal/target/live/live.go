@@ -203,7 +203,7 @@ func (p *Process) relistThreads() []target.Thread {
 		if err != nil {
 			return p.listThreads()
 		}
-		st, comm := parseStateComm(b)
+		st, comm := parseStateCommLike(b, th.Comm)
 		if st == "" || st == "Z" || st == "X" {
 			return p.listThreads()
 		}

@@ -184,21 +184,35 @@ func statField(b []byte, k int) []byte {
 	}
 }
 
-// parseStateComm takes the state and name from a stat line.
-func parseStateComm(b []byte) (state, comm string) {
+// parseStateCommLike is parseStateComm that returns prev, without
+// allocating, when the name is prev.
+func parseStateCommLike(b []byte, prev string) (state, comm string) {
 	i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-	if i < 0 || j <= i || j+3 > len(b) {
+	if i < 0 || j <= i {
 		return "", ""
 	}
-	rest := b[j+1:]
+	comm = prev
+	if string(b[i+1:j]) != prev {
+		comm = string(b[i+1 : j])
+	}
+	return stateAfter(b[j+1:]), comm
+}
+
+// parseStateComm takes the state and name from a stat line.
+func parseStateComm(b []byte) (state, comm string) {
+	return parseStateCommLike(b, "")
+}
+
+// stateAfter is the state field that follows the name in a stat line.
+func stateAfter(rest []byte) string {
 	for len(rest) > 0 && rest[0] == ' ' {
 		rest = rest[1:]
 	}
 	k := bytes.IndexByte(rest, ' ')
 	if k <= 0 {
-		return "", ""
+		return ""
 	}
-	return string(rest[:k]), string(b[i+1 : j])
+	return string(rest[:k])
 }
 
 // retain closes the stat files of threads not in tids.
