@@ -122,11 +122,13 @@ def rate():
             m = re.search(r"in ([\d.]+) s: (\d+) ticks", out)
             taken, secs = int(m.group(2)), float(m.group(1))
         elif name.startswith("py-spy"):
+            # py-spy counts a sample per thread: 5 here (main + 4).
             m = re.search(r"Samples: (\d+)", out)
-            taken, secs = int(m.group(1)), dur
+            taken, secs = int(m.group(1)) / 5, dur
         else:
+            # So does austin.
             m = re.search(r"Error rate : \D*\d+/(\d+)", re.sub(r"\x1b\[[0-9;]*m", "", out))
-            taken, secs = (int(m.group(1)) if m else 0), dur
+            taken, secs = (int(m.group(1)) / 5 if m else 0), dur
         rows.append((name, taken / secs, 100 * taken / (hz * secs), 100 * cpu / wall))
     print("\n### Sustained rate: 4 threads × 50 frames (3.12.3), 10 s at 1,000 Hz\n")
     print("| profiler | samples/s | of intended | CPU (one core = 100%) |")
@@ -138,8 +140,8 @@ def rate():
 # ---- 3. slowdown -----------------------------------------------------------
 
 class Throughput:
-    def __init__(self, py):
-        ready = os.path.join(WORK, "tp-ready")
+    def __init__(self, py, tag):
+        ready = os.path.join(WORK, "tp-ready-" + tag)
         self.p = subprocess.Popen([py, os.path.join(REPO, "bench/targets/throughput.py"), "3", "50", ready],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         procs.append(self.p)
@@ -153,40 +155,55 @@ class Throughput:
         t, n = self.p.stdout.readline().split()
         return float(t), int(n)
 
-    def window(self, secs):
-        t0, n0 = self.read()
-        time.sleep(secs)
-        t1, n1 = self.read()
-        return (n1 - n0) / (t1 - t0)
+
+def windows(a, b, secs):
+    """The throughputs of a and b over the same window."""
+    a0, b0 = a.read(), b.read()
+    time.sleep(secs)
+    a1, b1 = a.read(), b.read()
+    return (a1[1] - a0[1]) / (a1[0] - a0[0]), (b1[1] - b0[1]) / (b1[0] - b0[0])
 
 
 def slowdown():
-    tp = Throughput(PY312)
-    win, rounds = 4, 4
-    profilers = [
-        ("pyscope record", [PYSCOPE, "record", "-r", "100", "-o", os.path.join(WORK, "s1"), "-f", "collapsed", str(tp.pid)]),
-        ("pyscope record --nonblocking", [PYSCOPE, "record", "--nonblocking", "-r", "100", "-o", os.path.join(WORK, "s2"), "-f", "collapsed", str(tp.pid)]),
-        ("py-spy record", [PYSPY, "record", "-r", "100", "-f", "raw", "-o", os.path.join(WORK, "s3"), "-p", str(tp.pid)]),
-        ("py-spy record --nonblocking", [PYSPY, "record", "--nonblocking", "-r", "100", "-f", "raw", "-o", os.path.join(WORK, "s4"), "-p", str(tp.pid)]),
-        ("austin -i 10ms", [AUSTIN, "-i", "10ms", "-o", os.path.join(WORK, "s5"), "-p", str(tp.pid)]),
-    ]
-    tp.window(2)  # warm up
-    res = {name: [] for name, _ in profilers}
-    for _ in range(rounds):
-        for name, cmd in profilers:
-            base = tp.window(win)
+    # Two identical targets side by side: one profiled, the other the
+    # control, so that what the machine's other load does to both cancels
+    # out. Each round profiles one of them and compares the ratio of their
+    # throughputs with the ratio in the windows around it.
+    a, b = Throughput(PY312, "a"), Throughput(PY312, "b")
+    win, rounds = 3, 6
+
+    def profilers(pid, i):
+        o = lambda n: os.path.join(WORK, "s%d-%d" % (n, i))
+        return [
+            ("pyscope record", [PYSCOPE, "record", "-r", "100", "-o", o(1), "-f", "collapsed", str(pid)]),
+            ("pyscope record --nonblocking", [PYSCOPE, "record", "--nonblocking", "-r", "100", "-o", o(2), "-f", "collapsed", str(pid)]),
+            ("py-spy record", [PYSPY, "record", "-r", "100", "-f", "raw", "-o", o(3), "-p", str(pid)]),
+            ("py-spy record --nonblocking", [PYSPY, "record", "--nonblocking", "-r", "100", "-f", "raw", "-o", o(4), "-p", str(pid)]),
+            ("austin -i 10ms", [AUSTIN, "-i", "10ms", "-o", o(5), "-p", str(pid)]),
+        ]
+
+    windows(a, b, 2)  # warm up
+    res = {}
+    for i in range(rounds):
+        profiled, control = (a, b) if i % 2 == 0 else (b, a)
+        for name, cmd in profilers(profiled.pid, i):
+            p0, c0 = windows(profiled, control, win)
             prof = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)  # attached and sampling
-            with_p = tp.window(win)
+            p1, c1 = windows(profiled, control, win)
             prof.send_signal(2)
             prof.wait(timeout=60)
-            after = tp.window(win)
-            res[name].append(1 - with_p / ((base + after) / 2))
+            time.sleep(0.5)
+            p2, c2 = windows(profiled, control, win)
+            before = (p0 / c0 + p2 / c2) / 2
+            res.setdefault(name, []).append(1 - (p1 / c1) / before)
     print("\n### Target slowdown at 100 Hz: its own throughput (3.12.3, 1 busy + 3 parked threads, 50 frames deep)\n")
-    print("Median of %d rounds; each compares a %d s profiled window with the unprofiled windows before and after it.\n" % (rounds, win))
+    print("Two identical targets run side by side, one profiled and one as the control, so that the machine's other load, "
+          "which slows both, cancels out. Each of %d rounds compares the ratio of their throughputs over a %d s profiled "
+          "window with the ratio over the unprofiled windows before and after it; the two targets take turns.\n" % (rounds, win))
     print("| profiler | slowdown (median) | rounds |")
     print("|---|---|---|")
-    for name, _ in profilers:
+    for name in res:
         v = res[name]
         print("| %s | %.1f%% | %s |" % (name, 100 * statistics.median(v), ", ".join("%.1f%%" % (100 * x) for x in v)))
 
