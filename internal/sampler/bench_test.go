@@ -4,6 +4,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"testing"
 	"time"
@@ -37,15 +39,29 @@ func startThreads(b *testing.B, python, n, depth string) int {
 
 // BenchmarkTick is the cost of one sample of every thread, as record pays
 // it: capture, resolve, and aggregation into a profile. cpu-µs/op is
-// pyscope's own CPU time per sample.
+// pyscope's own CPU time per sample. BENCH_TARGETS=3x5=PID,... samples
+// running threads.py processes (bench/profiler.sh) instead of starting
+// them, BENCH_PYTHON picks the interpreter otherwise (3.14 by default).
 func BenchmarkTick(b *testing.B) {
-	ins := testenv.Interpreters(b)
-	python := ins[len(ins)-3].Path // 3.14
-	if p := os.Getenv("BENCH_PYTHON"); p != "" {
-		python = p
+	given := map[string]int{}
+	for _, kv := range strings.Split(os.Getenv("BENCH_TARGETS"), ",") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			given[k], _ = strconv.Atoi(v)
+		}
+	}
+	python := os.Getenv("BENCH_PYTHON")
+	if python == "" && len(given) == 0 {
+		ins := testenv.Interpreters(b)
+		python = ins[len(ins)-3].Path // 3.14
 	}
 	for _, shape := range [][2]string{{"3", "5"}, {"4", "50"}, {"100", "50"}} {
-		pid := startThreads(b, python, shape[0], shape[1])
+		pid, ok := given[shape[0]+"x"+shape[1]]
+		if len(given) > 0 && !ok {
+			continue
+		}
+		if !ok {
+			pid = startThreads(b, python, shape[0], shape[1])
+		}
 		for _, nonblocking := range []bool{false, true} {
 			name := shape[0] + "x" + shape[1]
 			if nonblocking {
