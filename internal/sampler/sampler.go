@@ -260,10 +260,13 @@ func (s *Sampler) Run(ctx context.Context, sink Sink) Stats {
 			break
 		}
 		now := time.Now()
-		if late := now.Sub(due); late >= s.period {
-			// Ticks that passed while the last capture ran are not
-			// taken late: they are counted as missed.
-			skip := int64(late / s.period)
+		if late := now.Sub(due); late > s.backlog() {
+			// A tick a little late (the machine did not run pyscope in
+			// time, a capture ran long) is taken late, at its real time,
+			// and the next ones follow at once until the schedule is
+			// caught up; ticks further behind than the backlog are
+			// counted as missed, never made up.
+			skip := int64((late - s.backlog()) / s.period)
 			if !end.IsZero() {
 				skip = min(skip, int64(end.Sub(due)/s.period))
 			}
@@ -292,6 +295,11 @@ func (s *Sampler) Run(ctx context.Context, sink Sink) Stats {
 	s.stats.CPU = cpuTime() - cpu0
 	return s.stats
 }
+
+// maxBacklog is how far behind its schedule the sampler may catch up.
+const maxBacklog = 100 * time.Millisecond
+
+func (s *Sampler) backlog() time.Duration { return max(maxBacklog, 2*s.period) }
 
 // tick captures every process once.
 func (s *Sampler) tick(now time.Time, sink Sink) {
