@@ -348,6 +348,7 @@ func TestRecordErrors(t *testing.T) {
 		{[]string{"record"}, "missing process ID"},
 		{[]string{"record", "abc"}, "not a process ID"},
 		{[]string{"record", "--", "/nonexistent/python"}, "cannot start"},
+		{[]string{"record", "--", "sleep", "0.5"}, "sleep never ran Python"},
 		{[]string{"record", "999999999"}, "no such process"},
 	} {
 		r := runPyscope(t, bin, nil, c.args...)

@@ -151,6 +151,14 @@ func runRecord(stderr io.Writer, pid int, command []string, f recordFlags) error
 	st := smp.Run(ctx, prof)
 	smp.Close()
 	stopSignals()
+	if len(st.Processes) == 0 && child != nil {
+		<-childDone
+		hint := ""
+		if !f.subprocesses {
+			hint = "; if it starts Python in a child process, add --subprocesses"
+		}
+		return fmt.Errorf("%s never ran Python: no CPython runtime was found in it%s", filepath.Base(command[0]), hint)
+	}
 
 	out := f.output
 	if out == "" {
