@@ -66,9 +66,10 @@ func newRecordCmd() *cobra.Command {
 a command it starts, at --rate samples per second, and writes a profile when
 the duration is over, the process exits, or on Ctrl-C.
 
-Each sample stops the process for a few microseconds per thread (the pause
-is reported); --nonblocking never stops it, and stacks read while a thread
-moves are then counted as failed samples rather than kept. A thread is idle
+Each sample stops the process briefly (tens of microseconds for a few
+threads; the mean pause is reported); --nonblocking never stops it, and
+stacks read while a thread moves are then counted as failed samples rather
+than kept. A thread is idle
 when the kernel has it asleep (waiting for I/O, a lock or the GIL); idle
 samples are left out unless --idle. Samples that could not be read are
 counted and reported, never dropped silently.
