@@ -38,7 +38,7 @@ func (f *sampleFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.native, "native", false, "merge native (C) frames into the Python stacks")
 	fl.BoolVarP(&f.idle, "idle", "i", false, "include threads that are not running (the kernel has them asleep)")
 	fl.BoolVarP(&f.gil, "gil", "g", false, "keep only samples of threads holding the GIL")
-	fl.BoolVar(&f.nonblocking, "nonblocking", false, "never stop the process (stacks may be torn; torn ones are counted as failed)")
+	fl.BoolVar(&f.nonblocking, "nonblocking", false, "never stop the process (stacks read while threads move; those that cannot be read whole are counted as failed)")
 	fl.BoolVarP(&f.subprocesses, "subprocesses", "s", false, "sample the process's descendants too")
 	f.symbols.register(cmd)
 }
@@ -67,9 +67,9 @@ a command it starts, at --rate samples per second, and writes a profile when
 the duration is over, the process exits, or on Ctrl-C.
 
 Each sample stops the process briefly (tens of microseconds for a few
-threads; the mean pause is reported); --nonblocking never stops it, and
-stacks read while a thread moves are then counted as failed samples rather
-than kept. A thread is idle
+threads; the mean pause is reported); --nonblocking never stops it: stacks
+are then read while threads move, and those that cannot be read whole are
+counted as failed samples. A thread is idle
 when the kernel has it asleep (waiting for I/O, a lock or the GIL); idle
 samples are left out unless --idle. Samples that could not be read are
 counted and reported, never dropped silently.
