@@ -226,12 +226,14 @@ wait:
 			break wait
 		case <-tick.C:
 			rss = append(rss, vmRSS(cmd.Process.Pid))
-			if err := testenv.NotStopped(tg.PID); err != nil && time.Now().Second()%2 == 0 {
-				// A capture may be under way: look again before failing.
-				time.Sleep(50 * time.Millisecond)
-				if err := testenv.NotStopped(tg.PID); err != nil {
-					t.Errorf("during the recording: %v", err)
-				}
+			// Stopped a hundred times a second, but never for long: some
+			// moment in the next 200 ms finds every thread running.
+			running := false
+			for end := time.Now().Add(200 * time.Millisecond); !running && time.Now().Before(end); time.Sleep(time.Millisecond) {
+				running = testenv.NotStopped(tg.PID) == nil
+			}
+			if !running {
+				t.Errorf("during the recording: %v for 200 ms", testenv.NotStopped(tg.PID))
 			}
 		case <-time.After(15 * time.Minute):
 			cmd.Process.Kill()
