@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -116,6 +117,7 @@ func parsePID(s string) (int, error) {
 }
 
 func runRecord(stderr io.Writer, pid int, command []string, f recordFlags) error {
+	longRunning()
 	format, err := profile.ParseFormat(f.format)
 	if err != nil {
 		return err
@@ -191,6 +193,15 @@ func unwrapPath(err error) error {
 		return ee.Err
 	}
 	return err
+}
+
+// longRunning undoes main's GC setting for a dump: a profiler runs for
+// minutes and keeps its heap, which the default collects closer to what
+// it holds.
+func longRunning() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(100)
+	}
 }
 
 // writeProfile writes the profile to path ("-": stdout) through a

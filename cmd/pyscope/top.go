@@ -65,6 +65,7 @@ func runTop(pid int, f topFlags) error {
 	if f.iterations < 0 {
 		return fmt.Errorf("--iterations %d: give 0 (never stop) or more", f.iterations)
 	}
+	longRunning()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	smp, err := sampler.New(pid, f.sampleFlags.options())
