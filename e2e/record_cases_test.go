@@ -357,3 +357,84 @@ func TestRecordErrors(t *testing.T) {
 		checkOneLineError(t, r, c.want)
 	}
 }
+
+// TestRecordNativeAndGIL: on a target with one thread spinning in Python
+// and one spinning in C (libc's qsort with strcmp, called through ctypes,
+// which releases the GIL), both threads are running; --native attributes
+// the C thread's time to the C functions it runs, below the Python
+// function that called them; --gil keeps only the thread holding the GIL.
+func TestRecordNativeAndGIL(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	for _, in := range testenv.Interpreters(t) {
+		t.Run(in.Name, func(t *testing.T) {
+			t.Parallel()
+			tg := testenv.StartPlain(t, in, "native_spin.py", "ready")
+			pid := strconv.Itoa(tg.PID)
+			// The samples of each spinning thread, by the Python function
+			// it runs, and the stacks below it.
+			bySpinner := func(out string) (count map[string]int64, below map[string][][]string) {
+				count, below = map[string]int64{}, map[string][][]string{}
+				stacks, counts := collapsedStacks(t, out)
+				for i, st := range stacks {
+					for j, fr := range st {
+						if f := funcName(fr); f == "py_spin" || f == "c_spin" {
+							count[f] += counts[i]
+							for range counts[i] {
+								below[f] = append(below[f], st[j+1:])
+							}
+							break
+						}
+					}
+				}
+				return count, below
+			}
+
+			out, _ := record(t, bin, time.Minute, "-d", "3", "-F", "-f", "collapsed", pid)
+			plain, below := bySpinner(out)
+			if plain["py_spin"] < 100 || plain["c_spin"] < 100 {
+				t.Errorf("both threads spin, but py_spin has %d samples and c_spin %d", plain["py_spin"], plain["c_spin"])
+			}
+			for f, bs := range below {
+				for _, b := range bs {
+					if len(b) != 0 {
+						t.Errorf("without --native, frames below %s: %q", f, b)
+						break
+					}
+				}
+			}
+
+			out, _ = record(t, bin, time.Minute, "-d", "3", "-F", "--native", "-f", "collapsed", pid)
+			native, below := bySpinner(out)
+			var inC, inQsort, inStrcmp int64
+			for _, b := range below["c_spin"] {
+				inC += int64(min(len(b), 1))
+				for _, fr := range b {
+					if strings.Contains(funcName(fr), "qsort") {
+						inQsort++
+						break
+					}
+				}
+				if len(b) > 0 && strings.Contains(funcName(b[len(b)-1]), "strcmp") {
+					inStrcmp++
+				}
+			}
+			t.Logf("--native: c_spin %d samples, %d in C, %d under qsort, %d in strcmp", native["c_spin"], inC, inQsort, inStrcmp)
+			if n := native["c_spin"]; n < 100 || inC < n*9/10 || inQsort < n/2 || inStrcmp == 0 {
+				t.Errorf("--native: of %d samples of c_spin, %d in C, %d under qsort, %d in strcmp", n, inC, inQsort, inStrcmp)
+			}
+
+			out, r := record(t, bin, time.Minute, "-d", "3", "-F", "--gil", "-f", "collapsed", pid)
+			gil, _ := bySpinner(out)
+			kept := keptSamples(t, r.stderr)
+			// c_spin takes the GIL only between two sorts, for a loop
+			// iteration: a sliver of its time.
+			if gil["py_spin"] < kept*9/10 || gil["c_spin"] > kept/20 {
+				t.Errorf("--gil: %d samples kept, %d of py_spin and %d of c_spin", kept, gil["py_spin"], gil["c_spin"])
+			}
+			if !strings.Contains(r.stderr, "not holding the GIL") {
+				t.Errorf("--gil: record did not say how many samples it left out:\n%s", r.stderr)
+			}
+			tg.CheckRunning(t)
+		})
+	}
+}
