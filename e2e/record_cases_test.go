@@ -9,12 +9,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
+
+	"pyscope/internal/cpython"
+	"pyscope/internal/target/live"
 	"pyscope/internal/testenv"
 )
 
@@ -435,6 +440,92 @@ func TestRecordNativeAndGIL(t *testing.T) {
 				t.Errorf("--gil: record did not say how many samples it left out:\n%s", r.stderr)
 			}
 			tg.CheckRunning(t)
+		})
+	}
+}
+
+var failedRE = regexp.MustCompile(`pyscope: (\d+) samples failed \(counted in the profile\): (.*)`)
+
+// TestRecordFailedSamples: threads whose stacks cannot be read (a frame
+// pointing at unmapped memory, a frame chain that loops, corrupted by the
+// target itself) are counted as failed samples at every tick, with their
+// reasons, on stderr and in the profile; none of their frames is
+// invented, and the other threads are sampled as usual.
+func TestRecordFailedSamples(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	ins := testenv.Interpreters(t)
+	for _, in := range []testenv.Interp{ins[0], ins[4]} {
+		t.Run(in.Name, func(t *testing.T) {
+			t.Parallel()
+			tg := testenv.StartTarget(t, in, "corrupt.py")
+			p, err := live.Open(tg.PID, live.Options{NoBlock: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			interp, err := cpython.Discover(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap, err := cpython.NewReader(p, interp).Snapshot()
+			p.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			prevOff := uint64(interp.Layout.Frame.Previous)
+			if interp.Minor <= 10 {
+				prevOff = uint64(interp.Layout.FrameObj.Back)
+			}
+			for i := range snap.Threads {
+				th := &snap.Threads[i]
+				switch {
+				case th.Name == nil:
+				case *th.Name == "victim": // innermost frame's caller unmapped
+					poke(t, tg, th.Frames[0].Addr+prevOff, 0x00007a0000000000)
+				case *th.Name == "bystander": // the chain loops
+					poke(t, tg, th.Frames[len(th.Frames)-1].Addr+prevOff, th.Frames[0].Addr)
+				}
+			}
+
+			out, r := record(t, bin, time.Minute, "-d", "2", "-r", "50", "--idle", "-f", "collapsed", strconv.Itoa(tg.PID))
+			tg.CheckRunning(t)
+			m, f := takenRE.FindStringSubmatch(r.stderr), failedRE.FindStringSubmatch(r.stderr)
+			if m == nil || f == nil {
+				t.Fatalf("record did not report the samples taken and failed:\n%s", r.stderr)
+			}
+			samples, _ := strconv.ParseInt(m[1], 10, 64)
+			ticks, _ := strconv.ParseInt(m[2], 10, 64)
+			failed, _ := strconv.ParseInt(f[1], 10, 64)
+			threads := int64(len(tg.Oracle.Threads))
+			// samples counts those taken; the failed come on top.
+			if ticks == 0 || samples+failed != threads*ticks || failed != 2*ticks {
+				t.Errorf("%d ticks of %d threads: %d samples taken, %d failed; want 2 failed at each tick", ticks, threads, samples, failed)
+			}
+			if !strings.Contains(f[2], "cycle") || !strings.Contains(f[2], "cannot read") {
+				t.Errorf("failure reasons %q: want the cycle and the unreadable frame", f[2])
+			}
+			byFunc, _, total := stackFuncs(t, out)
+			if total != keptSamples(t, r.stderr) || total != samples {
+				t.Errorf("the profile holds %d samples, record kept %d of %d taken", total, keptSamples(t, r.stderr), samples)
+			}
+			for _, fn := range []string{"victim_inner", "victim_middle", "victim"} {
+				if byFunc[fn] != 0 {
+					t.Errorf("%d samples in %s, whose stack cannot be read", byFunc[fn], fn)
+				}
+			}
+
+			// The profile says so too.
+			out, _ = record(t, bin, time.Minute, "-d", "1", "-r", "50", "-f", "pprof", strconv.Itoa(tg.PID))
+			raw, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pp, err := profile.Parse(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c := strings.Join(pp.Comments, "\n"); !strings.Contains(c, "samples failed") {
+				t.Errorf("the pprof profile does not count the failed samples: %q", c)
+			}
 		})
 	}
 }
