@@ -70,10 +70,10 @@ the duration is over, the process exits, or on Ctrl-C.
 Each sample stops the process briefly (tens of microseconds for a few
 threads; the mean pause is reported); --nonblocking never stops it: stacks
 are then read while threads move, and those that cannot be read whole are
-counted as failed samples. A thread is idle
-when the kernel has it asleep (waiting for I/O, a lock or the GIL); idle
-samples are left out unless --idle. Samples that could not be read are
-counted and reported, never dropped silently.
+counted as failed samples. A thread is idle when the kernel has it asleep
+(waiting for I/O, a lock or the GIL); idle samples are left out unless
+--idle. Samples that could not be read are counted and reported, never
+dropped silently.
 
 Formats: flamegraph (self-contained HTML, the default), speedscope (open in
 https://www.speedscope.app), pprof (go tool pprof, Pyroscope, Parca),
