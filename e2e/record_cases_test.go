@@ -69,6 +69,12 @@ func TestRecordLaunchedExits(t *testing.T) {
 	if !strings.Contains(r.stderr, "exited") {
 		t.Errorf("record did not say the process exited:\n%s", r.stderr)
 	}
+	// The command exits 0, so record says nothing of its status: a
+	// status such as "stop signal: trace/breakpoint trap" would be a
+	// ptrace stop taken from the sampler by a wait for the command.
+	if strings.Contains(r.stderr, "signal") {
+		t.Errorf("record reported a status for a command that exited 0:\n%s", r.stderr)
+	}
 }
 
 // TestRecordTargetExits: recording a running process that exits ends the

@@ -138,7 +138,6 @@ func runRecord(stderr io.Writer, pid int, command []string, f recordFlags) error
 			return fmt.Errorf("cannot start %s: %v", command[0], unwrapPath(err))
 		}
 		pid = child.Process.Pid
-		go func() { childDone <- child.Wait() }()
 		opts.Launched = true
 	}
 	smp, err := sampler.New(pid, opts)
@@ -154,6 +153,13 @@ func runRecord(stderr io.Writer, pid int, command []string, f recordFlags) error
 	st := smp.Run(ctx, prof)
 	smp.Close()
 	stopSignals()
+	if child != nil {
+		// Only now: a wait in any thread of pyscope while the sampler
+		// traces the child would take the ptrace stops meant for the
+		// tracer thread. Until then the child's exit leaves a zombie,
+		// which the sampler counts as exited.
+		go func() { childDone <- child.Wait() }()
+	}
 	if len(st.Processes) == 0 && child != nil {
 		<-childDone
 		hint := ""

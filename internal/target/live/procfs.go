@@ -246,10 +246,13 @@ const maxDescendants = 1 << 16
 
 // Descendants lists the live descendants of pid, breadth first: from each
 // task's children file where the kernel has them, else by every process's
-// parent.
+// parent. A zombie pid (every thread exited) has none: it is gone.
 func Descendants(pid int) ([]int, error) {
 	if _, err := os.Stat(procPath(pid, "")); err != nil {
 		return nil, noProcessError(pid)
+	}
+	if liveTID(pid) == pid && !isAlive(pid) {
+		return nil, zombieError(pid)
 	}
 	children := childrenFromTasks
 	if _, err := os.Stat(procPath(pid, "task/"+strconv.Itoa(pid)+"/children")); err != nil {
