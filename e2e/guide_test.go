@@ -115,9 +115,14 @@ var (
 // normalize makes a line comparable across runs: numbers (PIDs, TIDs,
 // addresses, line numbers) and the width of the spaces that align them
 // vary; words, source lines and markers (and their indentation) do not.
+// A number that starts a line is right-aligned: its indentation is its
+// width (py-list's line numbers, top's percentages).
 func normalize(line string) string {
 	line = strings.TrimRight(digitsRe.ReplaceAllString(line, "#"), " \t")
 	body := strings.TrimLeft(line, " ")
+	if strings.HasPrefix(body, "#") {
+		return spacesRe.ReplaceAllString(body, " ")
+	}
 	return line[:len(line)-len(body)] + spacesRe.ReplaceAllString(body, " ")
 }
 
