@@ -535,3 +535,57 @@ func TestRecordFailedSamples(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordNonblocking: with --nonblocking no thread of the process is
+// ever traced or stopped while it is recorded (polled all along), and the
+// running functions are sampled. TestRecordAccuracy checks its shares.
+func TestRecordNonblocking(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	in := testenv.Interpreters(t)[2]
+	tg := testenv.StartPlain(t, in, "shares.py", "ready")
+	stop, polled := make(chan struct{}), make(chan error, 1)
+	polls := 0
+	go func() {
+		for {
+			select {
+			case <-stop:
+				polled <- nil
+				return
+			default:
+			}
+			if err := testenv.NotStopped(tg.PID); err != nil {
+				polled <- err
+				return
+			}
+			tids, _ := testenv.Tasks(tg.PID)
+			for _, tid := range tids {
+				b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", tg.PID, tid))
+				if m := regexp.MustCompile(`TracerPid:\s*(\d+)`).FindSubmatch(b); m != nil && string(m[1]) != "0" {
+					polled <- fmt.Errorf("thread %d traced by %s", tid, m[1])
+					return
+				}
+			}
+			polls++
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	out, r := record(t, bin, time.Minute, "--nonblocking", "-d", "3", "-r", "500", "-F", "-f", "collapsed", strconv.Itoa(tg.PID))
+	close(stop)
+	if err := <-polled; err != nil {
+		t.Fatalf("during record --nonblocking: %v", err)
+	}
+	t.Logf("%d polls found no thread traced or stopped", polls)
+	if polls < 100 {
+		t.Errorf("only %d polls of the process's threads", polls)
+	}
+	if strings.Contains(r.stderr, "process stopped") {
+		t.Errorf("record --nonblocking reports a pause:\n%s", r.stderr)
+	}
+	byFunc, _, _ := stackFuncs(t, out)
+	for _, f := range shareFuncs {
+		if byFunc[f] == 0 {
+			t.Errorf("no sample of %s: %v", f, byFunc)
+		}
+	}
+	tg.CheckRunning(t)
+}

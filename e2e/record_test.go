@@ -137,6 +137,11 @@ func TestRecordAccuracy(t *testing.T) {
 	for _, in := range ins {
 		runs = append(runs, run{in, nil})
 	}
+	// Without stopping, on both ways of walking frames (frame objects
+	// before 3.11, the data stack after).
+	for _, in := range []testenv.Interp{ins[0], ins[4]} {
+		runs = append(runs, run{in, []string{"--nonblocking"}})
+	}
 	for _, r := range runs {
 		name := r.in.Name + strings.Join(r.args, "")
 		t.Run(name, func(t *testing.T) {
