@@ -133,3 +133,35 @@ func optName(native bool, o Options) string {
 	}
 	return s
 }
+
+// TestThreadRenamed: a thread whose name changes between samples (a new
+// thread carries the OS's name until threading registers it) has one
+// root, with its latest name.
+func TestThreadRenamed(t *testing.T) {
+	samples := busyRecording(t).python()
+	renamed := make([]Sample, len(samples))
+	copy(renamed, samples)
+	for i := range renamed[:len(renamed)/2] {
+		renamed[i].ThreadName = "python3.12"
+	}
+	var b bytes.Buffer
+	if err := build(renamed, Options{SplitThreads: true, Idle: true}).WriteCollapsed(&b); err != nil {
+		t.Fatal(err)
+	}
+	roots := map[string]bool{}
+	for _, l := range parseCollapsed(t, b.Bytes()) {
+		roots[l.frames[0]] = true
+	}
+	byTID := map[uint64]string{}
+	for _, s := range samples {
+		byTID[s.ThreadID] = s.ThreadName
+	}
+	if len(roots) != len(byTID) {
+		t.Errorf("%d roots for %d threads: %v", len(roots), len(byTID), roots)
+	}
+	for root := range roots {
+		if strings.Contains(root, `"python3.12"`) {
+			t.Errorf("root %s has the thread's first name, not its latest", root)
+		}
+	}
+}

@@ -280,7 +280,7 @@ func (p *Profile) leafOf(s Sample, th *threadInfo) int32 {
 		leaf = p.child(leaf, p.frame(frameKey{kind: kindProcess, function: s.ProcessName, offset: uint64(s.PID)}))
 	}
 	if p.opts.SplitThreads {
-		leaf = p.child(leaf, p.frame(frameKey{kind: kindThread, function: th.name, offset: s.ThreadID, line: s.NativeID}))
+		leaf = p.child(leaf, p.threadFrame(s, th))
 	}
 	for i := len(s.Frames) - 1; i >= 0; i-- {
 		leaf = p.child(leaf, p.frameOf(&s.Frames[i]))
@@ -385,6 +385,18 @@ func (p *Profile) frame(k frameKey) int32 {
 	i := int32(len(p.frames))
 	p.frameIdx[k] = i
 	p.frames = append(p.frames, frameInfo{key: k, label: label(k)})
+	return i
+}
+
+// threadFrame is a thread's root frame: one per thread, labelled with its
+// latest name (a new thread's first samples may carry the OS's name, until
+// threading registers the thread).
+func (p *Profile) threadFrame(s Sample, th *threadInfo) int32 {
+	i := p.frame(frameKey{kind: kindThread, offset: s.ThreadID, line: s.NativeID})
+	if fi := &p.frames[i]; fi.key.function != th.name {
+		fi.key.function = th.name
+		fi.label = label(fi.key)
+	}
 	return i
 }
 
