@@ -589,3 +589,40 @@ func TestRecordNonblocking(t *testing.T) {
 	}
 	tg.CheckRunning(t)
 }
+
+// TestRecordOutputNotRegular: -o naming a FIFO (as /dev/null is a device)
+// writes into it rather than renaming a file over it, and a directory is
+// an error.
+func TestRecordOutputNotRegular(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	in := testenv.Interpreters(t)[3]
+	tg := testenv.StartPlain(t, in, "shares.py", "ready")
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := os.ReadFile(fifo) // blocks until record opens it, reads to its close
+		got <- b
+	}()
+	cmd := exec.Command(bin, "record", "-d", "1", "-f", "collapsed", "-o", fifo, strconv.Itoa(tg.PID))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("record -o FIFO: %v\n%s", err, out)
+	}
+	select {
+	case b := <-got:
+		if !strings.Contains(string(b), "shares.py") {
+			t.Errorf("the FIFO carried no profile: %q", b)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("nothing read from the FIFO")
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("the FIFO was replaced: %v %v", fi.Mode(), err)
+	}
+	r := runPyscope(t, bin, nil, "record", "-d", "0.2", "-o", dir, strconv.Itoa(tg.PID))
+	checkOneLineError(t, r, "is a directory")
+	tg.CheckRunning(t)
+}

@@ -122,6 +122,10 @@ func runRecord(stderr io.Writer, pid int, command []string, f recordFlags) error
 	if err != nil {
 		return err
 	}
+	// Said before sampling, not after a recording it would lose.
+	if fi, err := os.Stat(f.output); err == nil && fi.IsDir() {
+		return fmt.Errorf("cannot write the profile: %s is a directory; give a file name with -o", f.output)
+	}
 	// Signals end the recording, which then writes what it has; a second
 	// one has its default effect (the processes run on either way).
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
@@ -212,9 +216,25 @@ func longRunning() {
 
 // writeProfile writes the profile to path ("-": stdout) through a
 // temporary file, so that an interrupted write leaves no half profile.
+// A path that is not a regular file (/dev/null, a FIFO) is written as it
+// is: renaming over it would replace the device.
 func writeProfile(path string, p *profile.Profile, f profile.Format) error {
 	if path == "-" {
 		return p.Write(os.Stdout, f)
+	}
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		if fi.IsDir() {
+			return fmt.Errorf("cannot write the profile: %s is a directory", path)
+		}
+		out, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("cannot write the profile: %v", unwrapPath(err))
+		}
+		if err := p.Write(out, f); err != nil {
+			out.Close()
+			return fmt.Errorf("cannot write the profile to %s: %v", path, unwrapPath(err))
+		}
+		return out.Close()
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
