@@ -123,7 +123,7 @@ func runRecord(stderr io.Writer, pid int, command []string, f recordFlags) error
 		return err
 	}
 	// Said before sampling, not after a recording it would lose.
-	if fi, err := os.Stat(f.output); err == nil && fi.IsDir() {
+	if fi, err := os.Stat(f.output); err == nil && fi.IsDir() && f.output != "-" {
 		return fmt.Errorf("cannot write the profile: %s is a directory; give a file name with -o", f.output)
 	}
 	// Signals end the recording, which then writes what it has; a second
