@@ -402,7 +402,10 @@ func TestRecordNativeAndGIL(t *testing.T) {
 
 			out, _ := record(t, bin, time.Minute, "-d", "3", "-F", "-f", "collapsed", pid)
 			plain, below := bySpinner(out)
-			if plain["py_spin"] < 100 || plain["c_spin"] < 100 {
+			// Enough samples for shares (the C spinner also waits for the
+			// GIL between sorts, idle then, longer on a loaded machine).
+			const enough = 30
+			if plain["py_spin"] < enough || plain["c_spin"] < enough {
 				t.Errorf("both threads spin, but py_spin has %d samples and c_spin %d", plain["py_spin"], plain["c_spin"])
 			}
 			for f, bs := range below {
@@ -430,7 +433,7 @@ func TestRecordNativeAndGIL(t *testing.T) {
 				}
 			}
 			t.Logf("--native: c_spin %d samples, %d in C, %d under qsort, %d in strcmp", native["c_spin"], inC, inQsort, inStrcmp)
-			if n := native["c_spin"]; n < 100 || inC < n*9/10 || inQsort < n/2 || inStrcmp == 0 {
+			if n := native["c_spin"]; n < enough || inC < n*9/10 || inQsort < n/2 || inStrcmp == 0 {
 				t.Errorf("--native: of %d samples of c_spin, %d in C, %d under qsort, %d in strcmp", n, inC, inQsort, inStrcmp)
 			}
 
