@@ -50,7 +50,7 @@ func stackFuncs(t *testing.T, path string) (byFunc map[string]int64, byProc map[
 // the duration.
 func TestRecordLaunchedExits(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	in := testenv.Interpreters(t)[4]
+	in := pick(t, "pbs-3.14")[0]
 	start := time.Now()
 	out, r := record(t, bin, time.Minute, "-d", "60", "-f", "collapsed", "--",
 		in.Path, testenv.TargetPath(t, "shares.py"), "--exit-after", "2")
@@ -81,7 +81,7 @@ func TestRecordLaunchedExits(t *testing.T) {
 // recording at once and writes what was sampled.
 func TestRecordTargetExits(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	in := testenv.Interpreters(t)[1]
+	in := pick(t, "pbs-3.11")[0]
 	tg := testenv.StartPlain(t, in, "shares.py", "ready", "--exit-after", "3")
 	start := time.Now()
 	out, r := record(t, bin, time.Minute, "-d", "60", "-f", "collapsed", strconv.Itoa(tg.PID))
@@ -100,7 +100,7 @@ func TestRecordTargetExits(t *testing.T) {
 // not Python (record -s -- sh -c ...).
 func TestRecordSubprocesses(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	in := testenv.Interpreters(t)[2]
+	in := pick(t, "pbs-3.12")[0]
 	tg := testenv.StartPlain(t, in, "forks.py", "ready")
 	var kids struct{ Forked, Spawned int }
 	raw, err := os.ReadFile(filepath.Join(tg.Dir, "children.json"))
@@ -151,7 +151,7 @@ func TestRecordSubprocesses(t *testing.T) {
 // thread at every tick with --idle, and is left running.
 func TestRecordManyThreads(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	in := testenv.Interpreters(t)[5]
+	in := pick(t, "debian-3.11")[0]
 	tg := testenv.StartPlain(t, in, "shares.py", "ready", "--idle", "1000")
 	out, r := record(t, bin, 2*time.Minute, "-d", "4", "-r", "20", "--idle", "-f", "collapsed", strconv.Itoa(tg.PID))
 	tg.CheckRunning(t)
@@ -177,7 +177,7 @@ func TestRecordManyThreads(t *testing.T) {
 // it has and exits 0; the process runs on.
 func TestRecordInterrupt(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	in := testenv.Interpreters(t)[3]
+	in := pick(t, "pbs-3.13")[0]
 	tg := testenv.StartPlain(t, in, "shares.py", "ready")
 	out := filepath.Join(t.TempDir(), "p.txt")
 	cmd := exec.Command(bin, "record", "-r", "500", "-f", "collapsed", "-o", out, strconv.Itoa(tg.PID))
@@ -213,7 +213,7 @@ func TestRecordInterrupt(t *testing.T) {
 func TestRecordTenMinutes(t *testing.T) {
 	t.Parallel()
 	bin := testenv.BuildPyscope(t)
-	in := testenv.Interpreters(t)[4]
+	in := pick(t, "pbs-3.14")[0]
 	tg := testenv.StartPlain(t, in, "shares.py", "ready", "--idle", "20")
 	out := filepath.Join(t.TempDir(), "p.pb.gz")
 	cmd := exec.Command(bin, "record", "-d", "10m", "-f", "pprof", "-o", out, strconv.Itoa(tg.PID))
@@ -301,7 +301,6 @@ func vmRSS(pid int) int64 {
 func TestSIGKILLRecordAndTop(t *testing.T) {
 	t.Parallel()
 	bin := testenv.BuildPyscope(t)
-	ins := testenv.Interpreters(t)
 	modes := []killMode{
 		{name: "record", rounds: 24, maxDelay: 600 * time.Millisecond,
 			args: func(pid int, dir string) []string {
@@ -314,7 +313,7 @@ func TestSIGKILLRecordAndTop(t *testing.T) {
 		{name: "top -b", rounds: 10, maxDelay: 1500 * time.Millisecond,
 			args: func(pid int, _ string) []string { return []string{"top", "-b", "-r", "1000", strconv.Itoa(pid)} }},
 	}
-	in := ins[len(ins)-3] // 3.14: static, stripped
+	in := pick(t, "pbs-3.14")[0] // static, stripped
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "signals.log")
 	tg := testenv.StartPlain(t, in, "sigwatch.py", "ready", logPath)
@@ -462,8 +461,7 @@ var failedRE = regexp.MustCompile(`pyscope: (\d+) samples failed \(counted in th
 // invented, and the other threads are sampled as usual.
 func TestRecordFailedSamples(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	ins := testenv.Interpreters(t)
-	for _, in := range []testenv.Interp{ins[0], ins[4]} {
+	for _, in := range pick(t, "pbs-3.10", "pbs-3.14") {
 		t.Run(in.Name, func(t *testing.T) {
 			t.Parallel()
 			tg := testenv.StartTarget(t, in, "corrupt.py")
@@ -544,7 +542,7 @@ func TestRecordFailedSamples(t *testing.T) {
 // running functions are sampled. TestRecordAccuracy checks its shares.
 func TestRecordNonblocking(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	in := testenv.Interpreters(t)[2]
+	in := pick(t, "pbs-3.12")[0]
 	tg := testenv.StartPlain(t, in, "shares.py", "ready")
 	stop, polled := make(chan struct{}), make(chan error, 1)
 	polls := 0
@@ -598,7 +596,7 @@ func TestRecordNonblocking(t *testing.T) {
 // an error.
 func TestRecordOutputNotRegular(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	in := testenv.Interpreters(t)[3]
+	in := pick(t, "pbs-3.13")[0]
 	tg := testenv.StartPlain(t, in, "shares.py", "ready")
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo")

@@ -139,7 +139,7 @@ func TestRecordAccuracy(t *testing.T) {
 	}
 	// Without stopping, on both ways of walking frames (frame objects
 	// before 3.11, the data stack after).
-	for _, in := range []testenv.Interp{ins[0], ins[4]} {
+	for _, in := range pick(t, "pbs-3.10", "pbs-3.14") {
 		runs = append(runs, run{in, []string{"--nonblocking"}})
 	}
 	for _, r := range runs {
@@ -219,7 +219,7 @@ func TestRecordAccuracy(t *testing.T) {
 // function's slices.
 func TestRecordFormats(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	in := testenv.Interpreters(t)[3]
+	in := pick(t, "pbs-3.13")[0]
 	tg := testenv.StartTarget(t, in, "busy.py")
 	var busy *testenv.OracleThread
 	for i := range tg.Oracle.Threads {

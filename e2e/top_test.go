@@ -80,7 +80,7 @@ func topRows(scr string) (own, total []float64, names []string) {
 // alternate screen and the process running.
 func TestTopTmux(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	in := testenv.Interpreters(t)[3]
+	in := pick(t, "pbs-3.13")[0]
 	tg := testenv.StartPlain(t, in, "shares.py", "ready")
 	s := newTmux(t, 150, 40, bin+" top -r 200 "+strconv.Itoa(tg.PID))
 
@@ -154,7 +154,7 @@ func TestTopTmux(t *testing.T) {
 // block per refresh, with no escape sequence, and -n ends it.
 func TestTopBatch(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	in := testenv.Interpreters(t)[0]
+	in := pick(t, "pbs-3.10")[0]
 	tg := testenv.StartPlain(t, in, "shares.py", "ready")
 	r := runPyscope(t, bin, nil, "top", "-n", "2", "-d", "0.5", "-r", "200", strconv.Itoa(tg.PID))
 	if r.code != 0 {
