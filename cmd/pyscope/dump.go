@@ -27,12 +27,15 @@ type dumpFlags struct {
 	native  nativeFlags
 	symbols symbolFlags
 	core    coreFlags
+
+	// subprocesses dumps every descendant too.
+	subprocesses bool
 }
 
 func newDumpCmd() *cobra.Command {
 	var f dumpFlags
 	cmd := &cobra.Command{
-		Use:   "dump PID|CORE",
+		Use:   "dump PID|CORE...",
 		Short: "Print the Python stack of every thread",
 		Long: `dump prints the Python stack of every thread of a running CPython process.
 
@@ -45,12 +48,29 @@ Given a core file instead of a PID (from the kernel, gdb's gcore or pyscope
 gcore; possibly compressed with zstd, xz, lz4 or gzip, or a pyscope gcore
 --bundle archive), dump prints the same view of the process when it dumped,
 and the signal that killed it. --sysroot and --lib-path say where the
-process's files are when the core was moved to another machine.`,
-		Args: oneArg("process ID or core file"),
+process's files are when the core was moved to another machine.
+
+Given several PIDs (or cores), or --subprocesses, dump reads them all
+concurrently, stopping each process only for its own capture, and prints
+one section per process; JSON is then {"processes": [...], "skipped":
+[...]}. --subprocesses reads the process and all its descendants (a
+gunicorn master and its workers, a multiprocessing pool, a Celery prefork
+pool): members that run no Python (a shell, a helper) or that exit
+meanwhile are listed as skipped, not failed.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return oneArg("process ID or core file")(cmd, args)
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDump(cmd.OutOrStdout(), args[0], f)
+			if len(args) == 1 && !f.subprocesses {
+				return runDump(cmd.OutOrStdout(), args[0], f)
+			}
+			return runDumpMany(cmd.OutOrStdout(), args, f)
 		},
 	}
+	cmd.Flags().BoolVar(&f.subprocesses, "subprocesses", false, "also dump every descendant of each PID (workers, pool processes)")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON (docs/json-schema.md)")
 	cmd.Flags().BoolVar(&f.noBlock, "no-block", false, "do not stop the process (the snapshot may be inconsistent)")
 	cmd.Flags().StringVar(&f.color, "color", "auto", "colour output: auto, always or never (NO_COLOR is honoured)")
@@ -63,7 +83,7 @@ process's files are when the core was moved to another machine.`,
 	return cmd
 }
 
-func runDump(w io.Writer, arg string, f dumpFlags) error {
+func (f dumpFlags) options() engine.Options {
 	opts := engine.Options{Values: f.values.options(f.json), Native: f.native.native || f.native.all, NativeAll: f.native.all}
 	f.core.apply(&opts, f.symbols)
 	if f.noBlock {
@@ -75,7 +95,11 @@ func runDump(w io.Writer, arg string, f dumpFlags) error {
 	if f.glets {
 		opts.Stages = append(opts.Stages, greenlets.Stage{})
 	}
-	prog, err := engine.Open(arg, opts)
+	return opts
+}
+
+func runDump(w io.Writer, arg string, f dumpFlags) error {
+	prog, err := engine.Open(arg, f.options())
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 // what changes.
 type Process struct {
 	pid    int
+	ppid   int
 	opts   Options
 	start  uint64 // kernel start time, to notice PID reuse
 	probe  *live.Process
@@ -65,7 +66,7 @@ func OpenProcess(pid int, opts Options) (*Process, error) {
 		probe.Close()
 		return nil, describeProcess(pid, err)
 	}
-	p := &Process{pid: pid, opts: opts, start: start, probe: probe, in: in, r: cpython.NewReader(probe, in)}
+	p := &Process{pid: pid, ppid: live.ParentPID(pid), opts: opts, start: start, probe: probe, in: in, r: cpython.NewReader(probe, in)}
 	p.r.Values = opts.Values
 	if opts.Sampling {
 		p.r.NamesMaxAge = time.Second
@@ -234,7 +235,7 @@ func (p *Process) Resolve(c *Capture) *model.Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	snap := p.r.Resolve(c.py)
-	snap.Source = "live"
+	snap.Source, snap.PPID = "live", p.ppid
 	for _, a := range c.stages {
 		if a != nil {
 			a.Apply(snap)
@@ -301,7 +302,7 @@ func (p *Process) Hold() (*Held, error) {
 	}
 	// Code objects are read from the stopped process: it does not move.
 	snap := p.r.Resolve(c.py)
-	snap.Source = "live"
+	snap.Source, snap.PPID = "live", p.ppid
 	for _, a := range c.stages {
 		a.Apply(snap)
 	}
@@ -443,7 +444,7 @@ func describeProcess(pid int, err error) error {
 		return exitedDuring(pid)
 	}
 	if errors.Is(err, cpython.ErrNotPython) {
-		return fmt.Errorf("process %d is not a Python process: no CPython runtime (_PyRuntime) in its executable or libraries", pid)
+		return fmt.Errorf("process %d is %w: no CPython runtime (_PyRuntime) in its executable or libraries", pid, cpython.ErrNotPython)
 	}
 	return err
 }

@@ -6,7 +6,8 @@ package model
 // Snapshot is everything pyscope saw at one moment.
 type Snapshot struct {
 	PID     int      `json:"pid"`
-	Source  string   `json:"source"` // "live" or "core"
+	PPID    int      `json:"ppid,omitempty"` // the parent's PID (live processes)
+	Source  string   `json:"source"`         // "live" or "core"
 	Python  Python   `json:"python"`
 	Threads []Thread `json:"threads"`
 	// Pause is how long the target was stopped, in microseconds (live only).

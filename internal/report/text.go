@@ -32,6 +32,8 @@ type TextOptions struct {
 	// it ("the process started").
 	SourceEpoch     time.Time
 	SourceEpochWhat string
+	// Parent names the parent process in the header (a dump of several).
+	Parent bool
 }
 
 // SourceChanged is the warning for a source file modified after epoch.
@@ -88,7 +90,11 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 	if s.Python.FreeThreaded {
 		build = " free-threaded"
 	}
-	fmt.Fprintf(&b, "%sProcess %d%s: Python %s%s (%s%s)\n", c.bold, s.PID, c.reset,
+	parent := ""
+	if opt.Parent && s.PPID != 0 {
+		parent = fmt.Sprintf(" (parent %d)", s.PPID)
+	}
+	fmt.Fprintf(&b, "%sProcess %d%s%s: Python %s%s (%s%s)\n", c.bold, s.PID, c.reset, parent,
 		Safe(s.Python.Version), build, Safe(s.Python.Executable), lib)
 	if s.PauseMicros > 0 {
 		fmt.Fprintf(&b, "%sTarget paused for %s%s\n", c.dim, pauseString(s.PauseMicros), c.reset)
@@ -144,6 +150,34 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 	writeTasks(&b, s, c)
 	writeGreenlets(&b, s, c)
 	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Skipped writes the line a dump of several gives a process it did not
+// read: `Process 4250 (parent 4242, /usr/bin/sleep): not Python, skipped`.
+func Skipped(w io.Writer, p model.Skipped, color bool) error {
+	c := colors(color)
+	var about []string
+	if p.PPID != 0 {
+		about = append(about, fmt.Sprintf("parent %d", p.PPID))
+	}
+	if p.Executable != "" {
+		about = append(about, Safe(p.Executable))
+	}
+	head := fmt.Sprintf("Process %d", p.PID)
+	if len(about) > 0 {
+		head += " (" + strings.Join(about, ", ") + ")"
+	}
+	var why string
+	switch p.Reason {
+	case "not_python":
+		why = c.dim + "runs no Python, skipped" + c.reset
+	case "exited":
+		why = c.dim + "exited before it was read, skipped" + c.reset
+	default:
+		why = c.red + "error: " + Safe(p.Error) + c.reset
+	}
+	_, err := fmt.Fprintf(w, "%s%s%s: %s\n", c.bold, head, c.reset, why)
 	return err
 }
 
@@ -214,7 +248,11 @@ func pauseString(us int64) string {
 //
 // It is indented for a terminal and compact (one line) otherwise:
 // indenting costs several times the encoding itself on large dumps.
-func JSON(w io.Writer, s *model.Snapshot) error {
+func JSON(w io.Writer, s *model.Snapshot) error { return JSONValue(w, s) }
+
+// JSONValue writes any of the model's documents (a snapshot, several,
+// ps's list) as JSON does.
+func JSONValue(w io.Writer, s any) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
