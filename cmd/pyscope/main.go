@@ -33,7 +33,7 @@ every thread, without debug symbols, without restarting it and without gdb.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newDumpCmd(), newDemoCmd(), newVersionCmd(),
-		newDebugCmd(), newGcoreCmd(), newRecordCmd(), newTopCmd())
+		newDebugCmd(), newGcoreCmd(), newRecordCmd(), newTopCmd(), newPsCmd())
 	return root
 }
 

@@ -38,6 +38,7 @@ type Interpreter struct {
 	Minor      int
 	Executable string  // main executable as the target sees it
 	Library    *string // libpython path when the runtime lives there
+	Debug      bool    // a debug build (Py_DEBUG: reference counts are checked)
 	Layout     *layout.Layout
 
 	// Image is the file that holds _PyRuntime and its load bias.
@@ -144,6 +145,7 @@ func probe(t target.Target, path string, maps []target.Mapping, exe string) (*In
 		p := path
 		in.Library = &p
 	}
+	_, in.Debug = ef.DynSymbol("_Py_NegativeRefcount") // defined by Py_REF_DEBUG, which Py_DEBUG sets
 
 	// The version: Py_Version (3.11+), else the debug offsets, else the
 	// file name.
