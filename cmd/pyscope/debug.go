@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -19,13 +22,17 @@ type debugFlags struct {
 	core    coreFlags
 	symbols symbolFlags
 	noHist  bool
+
+	// coreFile and pid are gdb's -c CORE and -p PID; the argument is
+	// then the program (gdb EXE -c CORE).
+	coreFile string
+	pid      int
 }
 
 func newDebugCmd() *cobra.Command {
-	gdbStyleArgs(os.Args)
 	var f debugFlags
 	cmd := &cobra.Command{
-		Use:   "debug PID|CORE",
+		Use:   "debug PID|CORE | debug [EXE] -c CORE | debug [EXE] -p PID",
 		Short: "Interactive session (gdb-style commands) on a live process or a core",
 		Long: `debug opens a prompt on a snapshot of a running CPython process or a core
 file, with gdb's commands: info threads, thread N, thread apply, bt, py-bt,
@@ -38,12 +45,48 @@ SIGTERM, SIGHUP, or pyscope being killed) the process runs on.
 
 Commands are read from the terminal with line editing, history
 ($XDG_STATE_HOME/pyscope/history) and tab completion, or from stdin when it
-is not a terminal. -ex runs commands first, in order; --batch then quits.`,
-		Args: oneArg("process ID or core file"),
+is not a terminal. -ex runs commands first, in order; --batch then quits.
+
+As with gdb, "pyscope EXE -c CORE" (debug implied) opens a core with the
+program it came from: coredumpctl debug --debugger=pyscope runs exactly
+that (and --debugger-arguments go before EXE). When EXE's path ends with
+the one the core records (coredumpctl --root), the process's other files
+are looked for under the same root, as with --sysroot.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if f.coreFile != "" || f.pid != 0 {
+				if f.coreFile != "" && f.pid != 0 {
+					return errors.New("give a core (-c) or a process (-p), not both")
+				}
+				if len(args) > 1 {
+					return fmt.Errorf("%d arguments given with -c or -p, at most the program expected; usage: %s", len(args), cmd.UseLine())
+				}
+				return nil
+			}
+			if len(args) == 2 {
+				return nil // gdb EXE CORE, gdb EXE PID
+			}
+			return oneArg("process ID or core file")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDebug(args[0], f)
+			var exe, what string
+			switch {
+			case f.coreFile != "":
+				what = f.coreFile
+			case f.pid != 0:
+				what = strconv.Itoa(f.pid)
+			case len(args) == 2:
+				exe, what = args[0], args[1]
+			default:
+				what = args[0]
+			}
+			if (f.coreFile != "" || f.pid != 0) && len(args) == 1 {
+				exe = args[0]
+			}
+			return runDebug(what, exe, f)
 		},
 	}
+	cmd.Flags().StringVarP(&f.coreFile, "core", "c", "", "the core to open (gdb's -c); the argument, if any, is the program it came from")
+	cmd.Flags().IntVarP(&f.pid, "pid", "p", 0, "the process to attach to (gdb's -p)")
 	cmd.Flags().StringArrayVarP(&f.ex, "ex", "x", nil, "run a command first (repeatable, in order)")
 	cmd.Flags().BoolVar(&f.batch, "batch", false, "quit after the -ex commands")
 	f.core.register(cmd)
@@ -52,7 +95,9 @@ is not a terminal. -ex runs commands first, in order; --batch then quits.`,
 	return cmd
 }
 
-func runDebug(arg string, f debugFlags) error {
+// runDebug opens arg, a PID or a core; exe is the program it runs, as
+// gdb takes it (for a core: where the executable and its root are).
+func runDebug(arg, exe string, f debugFlags) error {
 	// Signals are taken before the target is stopped: SIGINT never ends a
 	// session, SIGTERM and SIGHUP detach first.
 	sigs := make(chan os.Signal, 4)
@@ -60,6 +105,9 @@ func runDebug(arg string, f debugFlags) error {
 	opts := engine.Options{AfterStop: func() { repl.Claim(sigs) }, OwnSignals: true,
 		Stages: []engine.Stage{tasks.Stage{}, greenlets.Stage{}}}
 	f.core.apply(&opts, f.symbols)
+	if _, err := strconv.Atoi(arg); err != nil {
+		opts.Executable = exe // a live process's own executable is read through /proc
+	}
 	// The session closes its program on every way out, os.Exit included:
 	// a live process is resumed, an unpacked bundle removed.
 	prog, err := repl.Open(arg, opts)
@@ -79,8 +127,8 @@ func runDebug(arg string, f debugFlags) error {
 	return nil
 }
 
-// gdbStyleArgs accepts gdb's spelling of the scripting flags (-ex CMD,
-// -batch), which pflag would read as bundled short flags.
+// gdbStyleArgs accepts gdb's spelling of its long flags (-ex CMD, -batch,
+// -core FILE, -pid PID), which pflag would read as bundled short flags.
 func gdbStyleArgs(args []string) {
 	debug := false
 	for i, a := range args {
@@ -99,6 +147,8 @@ func gdbStyleArgs(args []string) {
 			args[i] = "-" + a
 		case a == "-batch":
 			args[i] = "--batch"
+		case a == "-core" || strings.HasPrefix(a, "-core=") || a == "-pid" || strings.HasPrefix(a, "-pid="):
+			args[i] = "-" + a
 		}
 	}
 }

@@ -54,7 +54,7 @@ func OpenCore(path string, opts Options) (_ *Core, err error) {
 			c.Close()
 		}
 	}()
-	copts := core.Options{Sysroot: opts.Sysroot, LibPaths: opts.LibPaths}
+	copts := core.Options{Sysroot: opts.Sysroot, LibPaths: opts.LibPaths, Executable: opts.Executable}
 	corePath := path
 	if bundle.Is(path) {
 		if opts.Sysroot != "" {

@@ -34,6 +34,11 @@ type Options struct {
 	// --lib-path). A bundle brings its own sysroot.
 	Sysroot  string
 	LibPaths []string
+	// Executable is the program a core came from, as gdb takes it
+	// (`pyscope EXE -c CORE`, which coredumpctl runs): where the
+	// executable is, and under which root the other files are when its
+	// path ends with the one the core records.
+	Executable string
 	// Stop says which threads of a live process Snapshot stops; nil is
 	// StopAll.
 	Stop StopPolicy

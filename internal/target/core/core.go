@@ -31,6 +31,12 @@ type Options struct {
 	Sysroot string
 	// LibPaths are directories searched by file name.
 	LibPaths []string
+	// Executable is the program the core came from, as gdb's first
+	// argument names it (coredumpctl passes it, under its --root when
+	// given): tried first for the executable. When its path ends with the
+	// one the core records, the other files are looked for under the
+	// same root, as under Sysroot.
+	Executable string
 	// Warn receives one-line warnings (missing or mismatched files,
 	// truncation). They are also kept in Warnings().
 	Warn func(string)
@@ -67,6 +73,7 @@ type Core struct {
 	openMu   sync.Mutex // guards open: ReadAt may run concurrently
 	open     map[string]*os.File
 	exe      string
+	root     string // Sysroot, or the root Executable's path implies
 	pid      int
 	warnings []string
 	locals   map[string]localFile // local ELF files parsed so far
@@ -260,6 +267,11 @@ func (c *Core) parse() error {
 	}
 	textMaps := parseMapsText(c.notes.mapsText)
 	c.loadFileMaps(textMaps)
+	c.exe = c.findExecutable()
+	c.root = c.opts.Sysroot
+	if r, ok := strings.CutSuffix(c.opts.Executable, c.exe); ok && c.root == "" && c.exe != "" && r != "" && r != "/" {
+		c.root = r
+	}
 	c.resolveFiles()
 	c.buildMappings(textMaps)
 	c.exe = c.findExecutable()
@@ -644,8 +656,8 @@ func (c *Core) Open(path string) (*os.File, error) {
 		}
 		return os.Open(f.Name())
 	}
-	if c.opts.Sysroot != "" && filepath.IsAbs(path) {
-		if f, err := os.Open(filepath.Join(c.opts.Sysroot, path)); err == nil {
+	if c.root != "" && filepath.IsAbs(path) {
+		if f, err := os.Open(filepath.Join(c.root, path)); err == nil {
 			return f, nil
 		}
 	}

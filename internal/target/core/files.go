@@ -55,8 +55,11 @@ func (c *Core) Missing() []string {
 // candidates are the local paths tried for a mapped file, in order.
 func (c *Core) candidates(path string) []string {
 	var out []string
-	if c.opts.Sysroot != "" {
-		out = append(out, filepath.Join(c.opts.Sysroot, path))
+	if c.opts.Executable != "" && path == c.exe {
+		out = append(out, c.opts.Executable)
+	}
+	if c.root != "" {
+		out = append(out, filepath.Join(c.root, path))
 	}
 	out = append(out, path)
 	base := filepath.Base(path)
