@@ -71,9 +71,13 @@ func (r *Reader) Capture() (*Capture, error) {
 	comm := map[int]string{}
 	byFS := map[uint64]int{}
 	tids := map[int]bool{}
+	hostTID := map[int]int{} // a container's TIDs, which thread states record, to the ones pyscope sees
 	for _, th := range t.Threads() {
 		comm[th.TID] = th.Comm
 		tids[th.TID] = true
+		if th.NSTID != 0 {
+			hostTID[th.NSTID] = th.TID
+		}
 		if th.Regs != nil {
 			if tp, ok := th.Regs.ThreadPointer(); ok {
 				byFS[tp] = th.TID
@@ -100,6 +104,9 @@ func (r *Reader) Capture() (*Capture, error) {
 		for _, ts := range tss {
 			th := model.Thread{ThreadID: ts.ThreadID, NativeID: ts.NativeID,
 				HoldsGIL: ts.HoldsGIL, State: ts.State, Interpreter: ts.InterpID}
+			if host, ok := hostTID[th.NativeID]; ok {
+				th.NativeID = host
+			}
 			if th.NativeID == 0 {
 				th.NativeID = r.nativeIDFromPthread(ts.ThreadID, byFS, tids)
 			}

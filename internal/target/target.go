@@ -49,6 +49,9 @@ type Thread struct {
 	// State is the kernel's one-letter state before pyscope touched the
 	// thread (R, S, D, T, t, Z); empty for cores.
 	State string
+	// NSTID is the thread's ID in the process's own PID namespace (the
+	// one CPython records) when that namespace is not pyscope's; else 0.
+	NSTID int
 }
 
 // Mapping is one entry of the target's memory map.

@@ -173,15 +173,8 @@ func Identify(pid int) (Identity, error) {
 }
 
 func containerOf(pid int) Container {
-	var c Container
-	for _, ns := range []struct {
-		name string
-		set  *bool
-	}{{"pid", &c.PIDNamespace}, {"mnt", &c.MountNamespace}, {"user", &c.UserNamespace}} {
-		theirs, err1 := os.Readlink(procPath(pid, "ns/"+ns.name))
-		ours, err2 := os.Readlink("/proc/self/ns/" + ns.name)
-		*ns.set = err1 == nil && err2 == nil && theirs != ours
-	}
+	c := Container{PIDNamespace: otherNamespace(pid, "pid"), MountNamespace: otherNamespace(pid, "mnt"),
+		UserNamespace: otherNamespace(pid, "user")}
 	if b, err := readProcFile(procPath(pid, "cgroup")); err == nil {
 		c.Cgroup = cgroupPath(string(b))
 		c.Runtime, c.ID = ContainerRuntime(c.Cgroup)
@@ -267,4 +260,38 @@ func ParentPID(pid int) int {
 	}
 	ppid, _ := strconv.Atoi(f[4-3])
 	return ppid
+}
+
+// otherPIDNamespace says whether process pid lives in a PID namespace
+// other than pyscope's.
+func otherPIDNamespace(pid int) bool { return otherNamespace(pid, "pid") }
+
+// otherNamespace says whether process pid's namespace of a kind ("pid",
+// "mnt", "user") is not pyscope's.
+func otherNamespace(pid int, kind string) bool {
+	theirs, err1 := os.Readlink(procPath(pid, "ns/"+kind))
+	ours, err2 := os.Readlink("/proc/self/ns/" + kind)
+	return err1 == nil && err2 == nil && theirs != ours
+}
+
+// nsTID is thread tid's ID in the process's own PID namespace, read while
+// it runs (from NSpid in its status); 0 when that namespace is pyscope's
+// or the thread is gone.
+func (p *Process) nsTID(tid int) int {
+	if !p.otherPIDNS {
+		return 0
+	}
+	b, err := readProcFile(procPath(p.pid, "task/"+strconv.Itoa(tid)+"/status"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			if f := strings.Fields(v); len(f) > 1 {
+				n, _ := strconv.Atoi(f[len(f)-1])
+				return n
+			}
+		}
+	}
+	return 0
 }

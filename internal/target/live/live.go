@@ -63,6 +63,9 @@ type Process struct {
 	tasks      *taskFiles
 	exe        string
 	rootPrefix string
+	// otherPIDNS: the process numbers its threads in a PID namespace of
+	// its own (a container), which CPython's thread states record.
+	otherPIDNS bool
 
 	detachMu   sync.Mutex
 	mu         sync.Mutex // guards the fields below
@@ -115,6 +118,7 @@ func Open(pid int, opts Options) (p *Process, err error) {
 		return p, p.procError(err)
 	}
 	p.exe = stripRoot(exe, p.rootPrefix)
+	p.otherPIDNS = otherPIDNamespace(p.ioPid)
 	if !opts.NoBlock {
 		if err := p.attach(); err != nil {
 			return p, err
@@ -181,7 +185,7 @@ func (p *Process) listThreads() []target.Thread {
 		if st == "" {
 			continue
 		}
-		out = append(out, target.Thread{TID: tid, Comm: comm, State: st})
+		out = append(out, target.Thread{TID: tid, Comm: comm, State: st, NSTID: p.nsTID(tid)})
 	}
 	return out
 }
@@ -278,7 +282,7 @@ func (p *Process) attach() error {
 					continue
 				}
 				st, comm := p.tasks.stateComm(tid)
-				th := &target.Thread{TID: tid, State: st, Comm: comm}
+				th := &target.Thread{TID: tid, State: st, Comm: comm, NSTID: p.nsTID(tid)}
 				if th.State == "" {
 					continue // already gone
 				}
