@@ -1,105 +1,152 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"pyscope/internal/testenv"
 )
 
-// TestDumpInMountNamespace runs the target in its own mount namespace, where
-// its interpreter lives at a path that does not exist on the host (as in a
-// container). pyscope must read its files through /proc/PID/root.
-func TestDumpInMountNamespace(t *testing.T) {
+// TestContainer reads targets in namespaces of their own, made with the
+// kernel's namespaces as container runtimes make them: a mount namespace
+// where the interpreter lives at a path that does not exist on the host,
+// then a PID namespace too, then a user namespace whose root is an
+// unprivileged host user (rootless containers, userns-remap). pyscope
+// reads each from the host (`pyscope dump HOSTPID`) and from inside
+// (`nsenter --all`, as `kubectl exec` or `docker exec` would run it), and
+// ps says each is contained.
+func TestContainer(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	var in testenv.Interp
-	for _, i := range testenv.Interpreters(t) {
-		if i.Minor == "3.12" {
-			in = i
+	var pbs312 testenv.Interp
+	for _, in := range testenv.Interpreters(t) {
+		if in.Name == "pbs-3.12.3" {
+			pbs312 = in
 		}
 	}
-	root := filepath.Dir(filepath.Dir(in.Path)) // the install prefix
-	dir := t.TempDir()
-	mnt := filepath.Join(dir, "container-python")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
+	if pbs312.Path == "" {
+		t.Fatal("no pbs-3.12.3 in the matrix")
 	}
-	oracle := filepath.Join(dir, "oracle.json")
-	script := testenv.TargetPath(t, "shapes.py")
-	inner := "mount --bind " + root + " " + mnt + " && exec " + filepath.Join(mnt, "bin", filepath.Base(in.Path)) + " " + script + " " + oracle
-	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", inner)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name           string
+		o              nsOptions
+		prefix, exeRel string
+	}{
+		// PBS 3.12 keeps its runtime in libpython, which the target
+		// maps from inside its namespace too.
+		{"mount", nsOptions{}, filepath.Dir(filepath.Dir(pbs312.Path)), "bin/python3.12"},
+		{"mount+pid", nsOptions{pid: true}, filepath.Dir(filepath.Dir(pbs312.Path)), "bin/python3.12"},
+		// Root of the user namespace is host UID 100000, which may read
+		// Debian's interpreter (not the cache under /root).
+		{"mount+pid+user", nsOptions{pid: true, user: true}, "/usr", "bin/python3.11"},
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tg := startNamespaced(t, c.prefix, c.exeRel, "shapes.py", c.o)
+			t.Run("host", func(t *testing.T) {
+				r := runPyscope(t, bin, nil, "dump", "--json", strconv.Itoa(tg.PID))
+				if r.code != 0 {
+					t.Fatalf("exit %d: %s", r.code, r.stderr)
+				}
+				checkNamespacedDump(t, tg, decodeDump(t, r.stdout), false)
+				// Source lines come through /proc/PID/root as well.
+				txt := runPyscope(t, bin, nil, "dump", strconv.Itoa(tg.PID))
+				if !strings.Contains(txt.stdout, "threading.py") || !strings.Contains(txt.stdout, "    self._target(*self._args, **self._kwargs)") {
+					t.Errorf("no source lines from the namespaced stdlib:\n%.3000s", txt.stdout)
+				}
+			})
+			t.Run("inside", func(t *testing.T) {
+				r := inNamespaces(t, tg.PID, bin, "dump", "--json", strconv.Itoa(tg.Oracle.PID))
+				if r.code != 0 {
+					t.Fatalf("exit %d: %s", r.code, r.stderr)
+				}
+				checkNamespacedDump(t, tg, decodeDump(t, r.stdout), true)
+			})
+			t.Run("ps", func(t *testing.T) {
+				p := psEntry(t, runPyscope(t, bin, nil, "ps", "--json"), tg.PID)
+				if p.Version != tg.Oracle.Version || p.Executable != tg.Oracle.Executable {
+					t.Errorf("from the host: Python %s %s, the target says %s %s", p.Version, p.Executable, tg.Oracle.Version, tg.Oracle.Executable)
+				}
+				want := psContainer{PIDNamespace: c.o.pid, MountNamespace: true, UserNamespace: c.o.user, NSPID: tg.Oracle.PID}
+				if p.Container == nil {
+					t.Errorf("from the host: not in a container, want %+v", want)
+				} else if got := *p.Container; got.PIDNamespace != want.PIDNamespace || got.MountNamespace != want.MountNamespace ||
+					got.UserNamespace != want.UserNamespace || got.NSPID != want.NSPID {
+					t.Errorf("from the host: container %+v, want %+v", got, want)
+				}
+				// From inside, the target shares every namespace with
+				// pyscope, and has the PID it knows.
+				p = psEntry(t, inNamespaces(t, tg.PID, bin, "ps", "--json"), tg.Oracle.PID)
+				if p.Container != nil {
+					t.Errorf("from inside: container %+v, want none", *p.Container)
+				}
+				if p.Executable != tg.Oracle.Executable {
+					t.Errorf("from inside: executable %s, want %s", p.Executable, tg.Oracle.Executable)
+				}
+			})
+		})
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if sc.Text() == "ready" {
-				ready <- true
-				return
-			}
-		}
-		ready <- false
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatalf("target ended before it was ready: %s", stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("target not ready after 60 s: %s", stderr.String())
-	}
-	var o testenv.Oracle
-	raw, err := os.ReadFile(oracle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &o); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(o.Executable); err == nil {
-		t.Fatalf("%s exists on the host too: the test would prove nothing", o.Executable)
-	}
-	r := runPyscope(t, bin, nil, "dump", "--json", strconv.Itoa(o.PID))
+}
+
+// psProcess is one process of `pyscope ps --json`.
+type psProcess struct {
+	PID        int          `json:"pid"`
+	PPID       int          `json:"ppid"`
+	UID        int          `json:"uid"`
+	User       string       `json:"user"`
+	Version    string       `json:"version"`
+	Build      *psBuild     `json:"build"`
+	Executable string       `json:"executable"`
+	Library    *string      `json:"library"`
+	Threads    int          `json:"threads"`
+	Container  *psContainer `json:"container"`
+	Cmdline    []string     `json:"cmdline"`
+	Error      string       `json:"error"`
+}
+
+type psBuild struct {
+	Shared       bool `json:"shared"`
+	Debug        bool `json:"debug"`
+	FreeThreaded bool `json:"free_threaded"`
+}
+
+type psContainer struct {
+	Runtime        string `json:"runtime"`
+	ID             string `json:"id"`
+	PIDNamespace   bool   `json:"pid_namespace"`
+	MountNamespace bool   `json:"mount_namespace"`
+	UserNamespace  bool   `json:"user_namespace"`
+	NSPID          int    `json:"ns_pid"`
+	Cgroup         string `json:"cgroup"`
+}
+
+type psList struct {
+	Processes  []psProcess `json:"processes"`
+	Unreadable []int       `json:"unreadable"`
+}
+
+func decodePs(t *testing.T, r result) *psList {
+	t.Helper()
 	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+		t.Fatalf("ps: exit %d: %s", r.code, r.stderr)
 	}
-	d := decodeDump(t, r.stdout)
-	tg := &testenv.Target{PID: o.PID, Oracle: o}
-	for _, m := range diffDump(o.PID, &o, d) {
-		if strings.HasPrefix(m, "python.executable") {
-			continue // samePath resolves symlinks on the host, where the path does not exist
+	var l psList
+	if err := json.Unmarshal([]byte(r.stdout), &l); err != nil {
+		t.Fatalf("ps --json: %v\n%.2000s", err, r.stdout)
+	}
+	return &l
+}
+
+// psEntry is process pid in `ps --json`'s list.
+func psEntry(t *testing.T, r result, pid int) psProcess {
+	t.Helper()
+	for _, p := range decodePs(t, r).Processes {
+		if p.PID == pid {
+			return p
 		}
-		t.Error(m)
 	}
-	if d.Python.Executable != o.Executable {
-		t.Errorf("executable %q, want the target's own path %q", d.Python.Executable, o.Executable)
-	}
-	// Text mode reads source lines through /proc/PID/root as well.
-	txt := runPyscope(t, bin, nil, "dump", strconv.Itoa(o.PID))
-	if !strings.Contains(txt.stdout, "threading.py") || !strings.Contains(txt.stdout, "    self._target(*self._args, **self._kwargs)") {
-		t.Errorf("no source lines from the namespaced stdlib:\n%.3000s", txt.stdout)
-	}
-	if err := testenv.NotStopped(tg.PID); err != nil {
-		t.Error(err)
-	}
+	t.Fatalf("ps does not list process %d:\n%.3000s", pid, r.stdout)
+	return psProcess{}
 }
