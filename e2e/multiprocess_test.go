@@ -1,0 +1,471 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"pyscope/internal/testenv"
+)
+
+// Processes is `dump --json` of several processes.
+type Processes struct {
+	Processes []json.RawMessage `json:"processes"`
+	Skipped   []SkippedProcess  `json:"skipped"`
+}
+
+type SkippedProcess struct {
+	PID        int    `json:"pid"`
+	PPID       int    `json:"ppid"`
+	Executable string `json:"executable"`
+	Reason     string `json:"reason"`
+	Error      string `json:"error"`
+}
+
+// multiDump is one process of a dump of several, decoded and checked
+// against the schema as a single dump is.
+type multiDump struct {
+	*Dump
+	PPID int
+}
+
+func decodeProcesses(t *testing.T, raw string) ([]multiDump, []SkippedProcess) {
+	t.Helper()
+	var ps Processes
+	if err := json.Unmarshal([]byte(raw), &ps); err != nil {
+		t.Fatalf("not a dump of several processes: %v\n%.2000s", err, raw)
+	}
+	var out []multiDump
+	for _, p := range ps.Processes {
+		var pp struct {
+			PPID int `json:"ppid"`
+		}
+		json.Unmarshal(p, &pp)
+		out = append(out, multiDump{Dump: decodeDump(t, string(p)), PPID: pp.PPID})
+	}
+	return out, ps.Skipped
+}
+
+// textSection is one process of a text dump of several: each thread's
+// frames as `file:line qualname`, by TID.
+type textSection struct {
+	pid, ppid int
+	threads   map[int][]string
+}
+
+var (
+	sectionRe     = regexp.MustCompile(`^Process (\d+)(?: \(parent (\d+)\))?: Python `)
+	skippedRe     = regexp.MustCompile(`^Process (\d+) \((?:parent (\d+))?(?:, )?([^)]*)\): (.*)$`)
+	threadHeadRe  = regexp.MustCompile(`^Thread 0x[0-9a-f]+ \(TID (\d+)\)`)
+	textFrameLine = regexp.MustCompile(`^  File "(.*)", line (-?\d+), in (.*)$`)
+)
+
+// parseSections reads a text dump of several processes.
+func parseSections(t *testing.T, out string) (secs []textSection, skipped map[int]string) {
+	t.Helper()
+	skipped = map[int]string{}
+	tid := 0
+	for _, l := range strings.Split(out, "\n") {
+		if m := sectionRe.FindStringSubmatch(l); m != nil {
+			pid, _ := strconv.Atoi(m[1])
+			ppid, _ := strconv.Atoi(m[2])
+			secs = append(secs, textSection{pid: pid, ppid: ppid, threads: map[int][]string{}})
+			tid = 0
+			continue
+		}
+		if m := skippedRe.FindStringSubmatch(l); m != nil && !strings.Contains(l, ": Python ") {
+			pid, _ := strconv.Atoi(m[1])
+			skipped[pid] = m[4]
+			tid = 0
+			continue
+		}
+		if len(secs) == 0 {
+			continue
+		}
+		cur := &secs[len(secs)-1]
+		if m := threadHeadRe.FindStringSubmatch(l); m != nil {
+			tid, _ = strconv.Atoi(m[1])
+			cur.threads[tid] = []string{}
+			continue
+		}
+		if m := textFrameLine.FindStringSubmatch(l); m != nil && tid != 0 {
+			cur.threads[tid] = append(cur.threads[tid], fmt.Sprintf("%s:%s %s", m[1], m[2], m[3]))
+		}
+	}
+	return secs, skipped
+}
+
+// checkSection compares a text section with the process's oracle.
+func checkSection(t *testing.T, s textSection, o *testenv.Oracle) {
+	t.Helper()
+	if len(s.threads) != len(o.Threads) {
+		t.Errorf("process %d: %d threads in text, the target has %d", s.pid, len(s.threads), len(o.Threads))
+	}
+	for _, th := range o.Threads {
+		var want []string
+		for _, f := range th.Frames {
+			want = append(want, fmt.Sprintf("%s:%d %s", f.File, f.Line, f.Qualname))
+		}
+		got, ok := s.threads[th.NativeID]
+		if !ok {
+			t.Errorf("process %d: no thread %d in text", s.pid, th.NativeID)
+			continue
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("process %d thread %d in text:\n%s\nthe target says:\n%s", s.pid, th.NativeID, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
+
+func readOracle(t *testing.T, path string) *testenv.Oracle {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o testenv.Oracle
+	if err := json.Unmarshal(raw, &o); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return &o
+}
+
+// waitOracles waits until n files match pattern, and returns them by PID.
+func waitOracles(t *testing.T, pattern string, n int, stderr func() string, alive func() bool) map[int]*testenv.Oracle {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		files, _ := filepath.Glob(pattern)
+		if len(files) >= n {
+			out := map[int]*testenv.Oracle{}
+			for _, f := range files {
+				o := readOracle(t, f)
+				out[o.PID] = o
+			}
+			return out
+		}
+		if !alive() {
+			t.Fatalf("the target ended with %d of %d oracles (%s)\n%s", len(files), n, pattern, stderr())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d oracles (%s) after 90 s\n%s", len(files), n, pattern, stderr())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitThreads waits until process pid has exactly the oracle's threads
+// (its reporter thread has ended).
+func waitThreads(t *testing.T, pid int, o *testenv.Oracle) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		tids, _ := testenv.Tasks(pid)
+		if len(tids) == len(o.Threads) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d has %d threads, its oracle %d", pid, len(tids), len(o.Threads))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// descendants lists pid's descendants from every /proc/PID/stat: the
+// test's own view of the tree.
+func descendants(t *testing.T, pid int) map[int]int {
+	t.Helper()
+	parent := map[int]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		pp, _ := strconv.Atoi(f[1])
+		parent[p] = pp
+	}
+	out := map[int]int{}
+	for p := range parent {
+		for a := parent[p]; a > 1; a = parent[a] {
+			if a == pid {
+				out[p] = parent[p]
+				break
+			}
+		}
+	}
+	return out
+}
+
+func exeOf(pid int) string {
+	l, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	return l
+}
+
+// TestDumpGunicorn dumps a gunicorn master (Debian's python3-gunicorn on
+// Debian's Python) and its three sync workers, each blocked in a request
+// as hung requests block them, with --subprocesses, in JSON and in text:
+// every process against its own view of its threads.
+func TestDumpGunicorn(t *testing.T) {
+	testenv.NeedPackages(t, "python3-gunicorn")
+	bin := testenv.BuildPyscope(t)
+	dir := t.TempDir()
+	script := testenv.TargetPath(t, "gunicorn_service.py")
+	cmd := exec.Command(testenv.DebianPython, "-m", "gunicorn", "--chdir", filepath.Dir(script), "-c", script, "gunicorn_service:app")
+	cmd.Env = []string{"PYSCOPE_ORACLE_DIR=" + dir, "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", "LC_ALL=C.UTF-8", "PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr lockedBuf
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	master := cmd.Process.Pid
+	t.Cleanup(func() {
+		syscall.Kill(-master, syscall.SIGKILL)
+		cmd.Wait()
+	})
+	alive := func() bool { return syscall.Kill(master, 0) == nil && testenv.TaskState(master, master) != 'Z' }
+	mo := waitOracles(t, filepath.Join(dir, "oracle-master.json"), 1, stderr.String, alive)[master]
+	if mo == nil {
+		t.Fatalf("the master's oracle is not the master's (pid %d)", master)
+	}
+	addr, err := os.ReadFile(filepath.Join(dir, "address"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		go func() {
+			// Never answered: the worker stays blocked until the test ends.
+			resp, err := http.Get(fmt.Sprintf("http://%s/hang/%d", addr, i))
+			if err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	oracles := waitOracles(t, filepath.Join(dir, "oracle-[0-9]*.json"), 3, stderr.String, alive)
+	oracles[master] = mo
+	for pid, o := range oracles {
+		waitThreads(t, pid, o)
+	}
+	tree := descendants(t, master)
+	if len(tree) != 3 {
+		t.Fatalf("the master has %d descendants, want its 3 workers: %v", len(tree), tree)
+	}
+	for w := range tree {
+		if oracles[w] == nil {
+			t.Fatalf("worker %d has no oracle (oracles of %v)", w, keysOf(oracles))
+		}
+	}
+
+	t.Run("json", func(t *testing.T) {
+		r := runPyscope(t, bin, nil, "dump", "--subprocesses", "--json", strconv.Itoa(master))
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		procs, skipped := decodeProcesses(t, r.stdout)
+		if len(skipped) != 0 {
+			t.Errorf("skipped %+v", skipped)
+		}
+		if len(procs) != 4 || procs[0].PID != master {
+			t.Fatalf("%d processes, the first %d; want the master %d and its 3 workers", len(procs), procs[0].PID, master)
+		}
+		for _, p := range procs {
+			o := oracles[p.PID]
+			if o == nil {
+				t.Errorf("process %d is not of the tree", p.PID)
+				continue
+			}
+			if want := parentOf(p.PID); p.PPID != want {
+				t.Errorf("process %d: ppid %d, want %d", p.PID, p.PPID, want)
+			}
+			for _, m := range diffDump(p.PID, o, p.Dump) {
+				t.Errorf("process %d: %s", p.PID, m)
+			}
+		}
+	})
+	t.Run("text", func(t *testing.T) {
+		r := runPyscope(t, bin, nil, "dump", "--subprocesses", strconv.Itoa(master))
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		secs, skipped := parseSections(t, r.stdout)
+		if len(skipped) != 0 {
+			t.Errorf("skipped %v", skipped)
+		}
+		if len(secs) != 4 || secs[0].pid != master {
+			t.Fatalf("%d sections; want the master %d and its 3 workers:\n%s", len(secs), master, r.stdout)
+		}
+		for _, s := range secs {
+			if o := oracles[s.pid]; o == nil {
+				t.Errorf("process %d is not of the tree", s.pid)
+			} else {
+				checkSection(t, s, o)
+			}
+			if want := parentOf(s.pid); s.ppid != want {
+				t.Errorf("process %d: parent %d in the header, want %d", s.pid, s.ppid, want)
+			}
+		}
+	})
+	for pid := range oracles {
+		if err := testenv.NotStopped(pid); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func parentOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	pp, _ := strconv.Atoi(f[1])
+	return pp
+}
+
+func keysOf(m map[int]*testenv.Oracle) []int {
+	var out []int
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// TestDumpPool dumps a multiprocessing pool with --subprocesses under each
+// start method (fork on Debian's 3.11, spawn on 3.12, 3.14's default
+// forkserver, whose workers are the fork server's children): the parent
+// and every worker against their own views, the fork server and resource
+// tracker as the Python processes they are, the `sleep` child skipped as
+// running no Python. Then `dump PID PID` of two workers, named.
+func TestDumpPool(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	cases := map[string]string{"debian-3.11": "", "pbs-3.12.3": "spawn", "pbs-3.14.6": ""}
+	for _, in := range testenv.Interpreters(t) {
+		method, ok := cases[in.Name]
+		if !ok {
+			continue
+		}
+		delete(cases, in.Name)
+		t.Run(in.Name, func(t *testing.T) {
+			var args []string
+			if method != "" {
+				args = append(args, method)
+			}
+			tg := testenv.StartTarget(t, in, "pool.py", args...)
+			workers := waitOracles(t, filepath.Join(tg.Dir, "oracle-[0-9]*.json"), 3, tg.Stderr, func() bool { return !tg.Exited() })
+			for pid, o := range workers {
+				waitThreads(t, pid, o)
+			}
+			oracles := map[int]*testenv.Oracle{tg.PID: &tg.Oracle}
+			for pid, o := range workers {
+				oracles[pid] = o
+			}
+			tree := descendants(t, tg.PID)
+			r := runPyscope(t, bin, nil, "dump", "--subprocesses", "--json", strconv.Itoa(tg.PID))
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			procs, skipped := decodeProcesses(t, r.stdout)
+			if len(procs) == 0 || procs[0].PID != tg.PID {
+				t.Fatalf("the first process is not the pool's parent %d", tg.PID)
+			}
+			seen := map[int]bool{}
+			for _, p := range procs {
+				seen[p.PID] = true
+				if _, ok := tree[p.PID]; !ok && p.PID != tg.PID {
+					t.Errorf("process %d is not of the tree %v", p.PID, tree)
+				}
+				if p.Python.Version != tg.Oracle.Version {
+					t.Errorf("process %d: Python %s, want %s", p.PID, p.Python.Version, tg.Oracle.Version)
+				}
+				if o := oracles[p.PID]; o != nil {
+					for _, m := range diffDump(p.PID, o, p.Dump) {
+						t.Errorf("process %d: %s", p.PID, m)
+					}
+				}
+			}
+			for pid := range oracles {
+				if !seen[pid] {
+					t.Errorf("process %d (with an oracle) missing from the dump", pid)
+				}
+			}
+			for _, s := range skipped {
+				seen[s.PID] = true
+				if filepath.Base(exeOf(s.PID)) != "sleep" || s.Reason != "not_python" || s.PPID != tg.PID {
+					t.Errorf("skipped %+v (executable %s), want only the sleep child, as not_python", s, exeOf(s.PID))
+				}
+			}
+			if len(skipped) != 1 {
+				t.Errorf("%d processes skipped, want the sleep child", len(skipped))
+			}
+			for pid := range tree {
+				if !seen[pid] {
+					t.Errorf("descendant %d (%s) neither dumped nor skipped", pid, exeOf(pid))
+				}
+			}
+
+			// Two workers by PID: their snapshots, in the order given.
+			var two []int
+			for pid := range workers {
+				two = append(two, pid)
+			}
+			two = two[:2]
+			r = runPyscope(t, bin, nil, "dump", "--json", strconv.Itoa(two[0]), strconv.Itoa(two[1]))
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			procs, skipped = decodeProcesses(t, r.stdout)
+			if len(procs) != 2 || len(skipped) != 0 || procs[0].PID != two[0] || procs[1].PID != two[1] {
+				t.Fatalf("dump %d %d gave %d processes, %d skipped", two[0], two[1], len(procs), len(skipped))
+			}
+			for _, p := range procs {
+				for _, m := range diffDump(p.PID, oracles[p.PID], p.Dump) {
+					t.Errorf("process %d: %s", p.PID, m)
+				}
+			}
+			for pid := range oracles {
+				if err := testenv.NotStopped(pid); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	if len(cases) != 0 {
+		t.Errorf("interpreters missing from the matrix: %v", cases)
+	}
+}
+
+// lockedBuf collects a child's stderr for failure messages.
+type lockedBuf struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
