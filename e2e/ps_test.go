@@ -139,7 +139,7 @@ func TestPs(t *testing.T) {
 		for _, f := range facts {
 			p := psEntry(t, runPyscopeCached(l), f.PID)
 			want := psProcess{PID: f.PID, PPID: f.PPID, UID: f.UID, User: f.User, Version: f.Version,
-				Build: &psBuild{Shared: f.Shared, Debug: f.Debug, FreeThreaded: f.FreeThreaded},
+				Build:      &psBuild{Shared: f.Shared, Debug: f.Debug, FreeThreaded: f.FreeThreaded},
 				Executable: f.Executable, Library: f.Library, Threads: f.Threads, Cmdline: f.Cmdline}
 			if p.Build == nil || *p.Build != *want.Build || p.PPID != want.PPID || p.UID != want.UID || p.User != want.User ||
 				p.Version != want.Version || p.Executable != want.Executable || str(p.Library) != str(want.Library) ||
