@@ -87,7 +87,9 @@ func dumpManyText(w io.Writer, show []any, opened []engine.Opened, f dumpFlags) 
 		switch s := s.(type) {
 		case *model.Snapshot:
 			// Source lines are read after the process has been resumed.
-			err = report.Text(w, s, report.TextOptions{Color: color, Sources: source.New(opened[i].Program.Open), Parent: true})
+			opt := report.TextOptions{Color: color, Sources: source.New(opened[i].Program.Open), Parent: true}
+			opt.SourceEpoch, opt.SourceEpochWhat = sourceEpoch(opened[i].Program)
+			err = report.Text(w, s, opt)
 		case model.Skipped:
 			err = report.Skipped(w, s, color)
 		}

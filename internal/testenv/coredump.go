@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"pyscope/internal/pybuilds"
+	"pyscope/internal/cache"
 )
 
 // Coredump is Debian's systemd-coredump, unpacked rather than installed:
@@ -71,7 +71,7 @@ func SystemdCoredump(t testing.TB) Coredump {
 	if version == "" {
 		t.Fatalf("apt-cache show systemd-coredump: no version in\n%s", out)
 	}
-	dir := filepath.Join(pybuilds.CacheDir(), "systemd-coredump-"+strings.NewReplacer(":", "_", "~", "_").Replace(version))
+	dir := filepath.Join(cache.Dir(""), "systemd-coredump-"+strings.NewReplacer(":", "_", "~", "_").Replace(version))
 	c := Coredump{Root: dir}
 	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
 		return c
