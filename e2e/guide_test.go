@@ -174,19 +174,25 @@ func cutMatches(w string, lines map[string]bool) bool {
 	return false
 }
 
-// TestGuide types every command of docs/guide.md's blocks marked
-// <!-- guide-test --> into one shell, as a reader of the guide would, in
-// a copy of the repository's tree, and checks each command's output
-// against what the guide shows: the guide works as written on a machine
-// set up by the README.
+// TestGuide types every command of the blocks marked <!-- guide-test -->
+// of docs/guide.md and docs/containers.md into one shell per guide, as a
+// reader of the guide would, in a copy of the repository's tree, and
+// checks each command's output against what the guide shows: the guides
+// work as written on a machine set up by the README.
 func TestGuide(t *testing.T) {
+	for _, doc := range []string{"guide.md", "containers.md"} {
+		t.Run(doc, func(t *testing.T) { testGuide(t, doc) })
+	}
+}
+
+func testGuide(t *testing.T, doc string) {
 	testenv.Interpreters(t) // the README's setup: ./scripts/test.sh provisions them
 	needPlainCoreFile(t)
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmds := guideCommands(t, filepath.Join(root, "docs", "guide.md"))
+	cmds := guideCommands(t, filepath.Join(root, "docs", doc))
 	dir := t.TempDir()
 	for _, f := range []string{"go.mod", "go.sum", "cmd", "internal", "testdata"} {
 		if err := os.Symlink(filepath.Join(root, f), filepath.Join(dir, f)); err != nil {

@@ -12,7 +12,8 @@ import (
 )
 
 // ProcessTable writes `pyscope ps`: one row per process, columns as wide
-// as their widest cell, the command line last; width > 0 cuts rows to it
+// as their widest cell and aligned left (as docker ps), the command line
+// last; width > 0 cuts rows to it
 // (a terminal's width, as ps does). Processes whose interpreter could not
 // be read are explained under the table.
 func ProcessTable(w io.Writer, procs []model.PythonProcess, width int) error {
@@ -46,12 +47,9 @@ func ProcessTable(w io.Writer, procs []model.PythonProcess, width int) error {
 		var line strings.Builder
 		for i, c := range r {
 			pad := strings.Repeat(" ", widths[i]-runewidth.StringWidth(c))
-			switch {
-			case i == len(r)-1:
+			if i == len(r)-1 {
 				line.WriteString(c)
-			case i <= 1 || i == 5: // numbers align right
-				line.WriteString(pad + c + " ")
-			default:
+			} else {
 				line.WriteString(c + pad + " ")
 			}
 		}
