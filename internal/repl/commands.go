@@ -278,7 +278,7 @@ func infoThreads(s *Session) error {
 				tags = append(tags, fmt.Sprintf("interpreter %d", r.py.Interpreter))
 			}
 		}
-		if c := s.prog.Crash(); c != nil && c.TID == r.tid && r.tid != 0 {
+		if c := s.crash(); c != nil && c.TID == r.tid && r.tid != 0 {
 			tags = append(tags, "received "+c.SignalName)
 		}
 		tag := ""
@@ -291,7 +291,7 @@ func infoThreads(s *Session) error {
 		}
 		s.printf("%s %-4d %-8s %s %s%s\n", mark, r.num, tid, nameColumn(threadLabel(r), width), where, tag)
 	}
-	if !s.prog.Stopped() {
+	if !s.stopped() {
 		s.printf("(the process is running: this is the snapshot of the last stop)\n")
 	}
 	return nil
@@ -325,10 +325,11 @@ func infoShared(s *Session) error {
 }
 
 func infoSignal(s *Session) error {
-	if s.prog.Kind() != "core" {
+	pm, ok := s.prog.(Postmortem)
+	if !ok {
 		return errors.New("info signal is for cores: a live process has not received a fatal signal")
 	}
-	c := s.prog.Crash()
+	c := pm.Crash()
 	if c == nil {
 		s.printf("The core was not written because of a signal (it was taken from a running process).\n")
 		return nil
@@ -816,7 +817,11 @@ func cmdSet(s *Session, args string) error {
 }
 
 func cmdContinue(s *Session, _ string) error {
-	if err := s.prog.Continue(); err != nil {
+	r, live := s.prog.(Runner)
+	if !live {
+		return errors.New("a core cannot run: it is a picture of a dead process")
+	}
+	if err := r.Continue(); err != nil {
 		return err
 	}
 	s.printf("Continuing: process %d runs. `interrupt` stops it and takes a new snapshot; until then the last one stays on view.\n", s.prog.PID())
@@ -824,11 +829,12 @@ func cmdContinue(s *Session, _ string) error {
 }
 
 func cmdRefresh(s *Session, _ string) error {
-	if s.prog.Kind() != "live" {
-		return s.prog.Refresh()
+	r, live := s.prog.(Runner)
+	if !live {
+		return errors.New("a core does not change: nothing to refresh")
 	}
 	prev := s.thread
-	if err := s.prog.Refresh(); err != nil {
+	if err := r.Refresh(); err != nil {
 		return fmt.Errorf("cannot stop process %d: %v", s.prog.PID(), err)
 	}
 	s.frame = 0
@@ -841,7 +847,7 @@ func cmdRefresh(s *Session, _ string) error {
 
 func cmdQuit(s *Session, _ string) error {
 	s.quit = true
-	if s.prog.Kind() == "live" {
+	if _, live := s.prog.(Runner); live {
 		if err := s.prog.Close(); err != nil {
 			return err
 		}

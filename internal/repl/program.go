@@ -12,24 +12,16 @@ import (
 	"pyscope/internal/target"
 )
 
-// Program is what a session debugs: a live process or a core. The session
-// sees one snapshot at a time; a live program can be resumed and stopped
-// again.
+// Program is what a session debugs, one snapshot at a time: a live
+// process or a core. What more it can do is a capability it has or not
+// (Runner, Postmortem), found by a type assertion, never a kind string.
 type Program interface {
-	Kind() string // "live" or "core"
 	PID() int
 	// Snapshot is the current snapshot (from the last stop for a running
 	// live program).
 	Snapshot() *model.Snapshot
 	// OSThreads are the kernel's threads at the snapshot, main first.
 	OSThreads() []target.Thread
-	// Stopped is true while the program's state cannot change (a live
-	// process held stopped, or a core).
-	Stopped() bool
-	// Continue resumes a live process.
-	Continue() error
-	// Refresh stops a live process (again) and takes a new snapshot.
-	Refresh() error
 	// Values reads objects of the current stop; nil while the program
 	// is running.
 	Values() *cpython.Values
@@ -40,14 +32,35 @@ type Program interface {
 	// SourceEpoch is the time after which a changed source file may not
 	// be what runs, and what that time is.
 	SourceEpoch() (time.Time, string)
-	// Crash is the fatal signal of a core; nil otherwise.
-	Crash() *target.CrashInfo
 	// Warnings are problems met opening the program.
 	Warnings() []string
 	// Close releases the program; a live process is resumed and
 	// detached. Safe to call more than once and from another goroutine.
 	Close() error
 }
+
+// Runner is a program that runs: a live process, which the session holds
+// stopped or lets run.
+type Runner interface {
+	// Stopped is true while the session holds the process stopped.
+	Stopped() bool
+	// Continue resumes the process.
+	Continue() error
+	// Refresh stops the process (again) and takes a new snapshot.
+	Refresh() error
+}
+
+// Postmortem is a picture of a process that is gone: a core.
+type Postmortem interface {
+	// Crash is the fatal signal the core was written for; nil when it
+	// was taken from a running process.
+	Crash() *target.CrashInfo
+}
+
+var (
+	_ Runner     = (*liveProg)(nil)
+	_ Postmortem = (*coreProg)(nil)
+)
 
 // Open opens a session's program through the engine: a process ID (held
 // stopped until Continue or Close), or a core file, a compressed core or
@@ -90,8 +103,7 @@ func openLive(ep *engine.Process) (Program, error) {
 	return p, nil
 }
 
-func (p *liveProg) Kind() string { return "live" }
-func (p *liveProg) PID() int     { return p.p.PID() }
+func (p *liveProg) PID() int { return p.p.PID() }
 
 func (p *liveProg) Snapshot() *model.Snapshot {
 	p.mu.Lock()
@@ -153,8 +165,7 @@ func (p *liveProg) Sources() *source.Files { return p.src }
 
 func (p *liveProg) SourceEpoch() (time.Time, string) { return p.start, "the process started" }
 
-func (p *liveProg) Crash() *target.CrashInfo { return nil }
-func (p *liveProg) Warnings() []string       { return nil }
+func (p *liveProg) Warnings() []string { return nil }
 
 // Close resumes a held process and detaches; safe from another goroutine.
 func (p *liveProg) Close() error {
@@ -185,11 +196,9 @@ func openCore(c *engine.Core) (Program, error) {
 	return p, nil
 }
 
-func (p *coreProg) Kind() string                     { return "core" }
 func (p *coreProg) PID() int                         { return p.c.PID() }
 func (p *coreProg) Snapshot() *model.Snapshot        { return p.snap }
 func (p *coreProg) OSThreads() []target.Thread       { return p.c.Target().Threads() }
-func (p *coreProg) Stopped() bool                    { return true }
 func (p *coreProg) Values() *cpython.Values          { return p.values }
 func (p *coreProg) Native() Native                   { return p.native }
 func (p *coreProg) Sources() *source.Files           { return p.src }
@@ -198,8 +207,4 @@ func (p *coreProg) Crash() *target.CrashInfo         { return p.c.Crash() }
 
 // Warnings are in the snapshot already (the engine puts the core's there).
 func (p *coreProg) Warnings() []string { return nil }
-func (p *coreProg) Continue() error {
-	return errors.New("a core cannot run: it is a picture of a dead process")
-}
-func (p *coreProg) Refresh() error { return errors.New("a core does not change: nothing to refresh") }
-func (p *coreProg) Close() error   { return p.c.Close() }
+func (p *coreProg) Close() error       { return p.c.Close() }

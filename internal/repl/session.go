@@ -24,6 +24,7 @@ import (
 	"pyscope/internal/model"
 	"pyscope/internal/report"
 	"pyscope/internal/source"
+	"pyscope/internal/target"
 )
 
 // Config controls a session.
@@ -195,17 +196,16 @@ func (s *Session) banner() {
 	if snap.Python.Library != nil {
 		lib = " with " + report.Safe(*snap.Python.Library)
 	}
-	switch s.prog.Kind() {
-	case "live":
+	if _, live := s.prog.(Runner); live {
 		fmt.Fprintf(w, "Process %d: Python %s (%s%s).\n", snap.PID, report.Safe(snap.Python.Version), report.Safe(snap.Python.Executable), lib)
 		if n := len(s.prog.OSThreads()); n == 1 {
 			fmt.Fprintf(w, "Its one thread is stopped while this session holds it: `continue` resumes, `quit` detaches.\n")
 		} else {
 			fmt.Fprintf(w, "All %d threads are stopped while this session holds them: `continue` resumes, `quit` detaches.\n", n)
 		}
-	default:
+	} else {
 		fmt.Fprintf(w, "Core of process %d: Python %s (%s%s).\n", snap.PID, report.Safe(snap.Python.Version), report.Safe(snap.Python.Executable), lib)
-		if c := s.prog.Crash(); c != nil {
+		if c := s.crash(); c != nil {
 			fmt.Fprintf(w, "Program terminated with signal %s", c.SignalName)
 			if c.Addr != 0 || c.SignalName == "SIGSEGV" || c.SignalName == "SIGBUS" {
 				fmt.Fprintf(w, " at address %#x", c.Addr)
@@ -222,13 +222,29 @@ func (s *Session) banner() {
 }
 
 func (s *Session) prompt() string {
+	r, live := s.prog.(Runner)
 	switch {
-	case s.prog.Kind() == "core":
+	case !live:
 		return fmt.Sprintf("(pyscope core %d) ", s.prog.PID())
-	case s.prog.Stopped():
+	case r.Stopped():
 		return fmt.Sprintf("(pyscope %d stopped) ", s.prog.PID())
 	}
 	return fmt.Sprintf("(pyscope %d running) ", s.prog.PID())
+}
+
+// stopped is true while the program cannot change: a live process the
+// session holds, or a core.
+func (s *Session) stopped() bool {
+	r, live := s.prog.(Runner)
+	return !live || r.Stopped()
+}
+
+// crash is the signal a core was written for; nil for a live process.
+func (s *Session) crash() *target.CrashInfo {
+	if pm, ok := s.prog.(Postmortem); ok {
+		return pm.Crash()
+	}
+	return nil
 }
 
 func (s *Session) interactive() {
@@ -406,7 +422,7 @@ func (s *Session) selectInitial() {
 	}
 	s.thread = rows[0].num
 	want := 0
-	if c := s.prog.Crash(); c != nil {
+	if c := s.crash(); c != nil {
 		want = c.TID
 	}
 	for _, r := range rows {
@@ -470,7 +486,7 @@ func (s *Session) noSource(file string, err error) error {
 		return fmt.Errorf("no source for %s: not a regular file", report.Safe(file))
 	}
 	via := fmt.Sprintf("through /proc/%d/root", s.prog.PID())
-	if s.prog.Kind() == "core" {
+	if _, live := s.prog.(Runner); !live {
 		via = "(give the machine's root with --sysroot)"
 	}
 	var pe *os.PathError
