@@ -27,6 +27,9 @@ type debugFlags struct {
 	// then the program (gdb EXE -c CORE).
 	coreFile string
 	pid      int
+	// subprocesses holds the process's Python descendants too, as
+	// inferiors.
+	subprocesses bool
 }
 
 func newDebugCmd() *cobra.Command {
@@ -40,7 +43,10 @@ py-bt-full, py-list, py-up, py-down, py-frame, py-locals, py-print, info
 sharedlibrary, info signal. Type "help" at the prompt.
 
 A live process stays stopped while the session holds it: "continue" resumes
-it and "interrupt" stops it again. However the session ends (quit, EOF,
+it and "interrupt" stops it again. With --subprocesses, the process and
+every descendant that runs Python are held, each one a gdb inferior with
+its own thread numbers: "info inferiors" lists them, "inferior N" or
+"thread N.M" switches, "thread apply all" goes through all of them. However the session ends (quit, EOF,
 SIGTERM, SIGHUP, or pyscope being killed) the process runs on.
 
 Commands are read from the terminal with line editing, history
@@ -87,6 +93,7 @@ are looked for under the same root, as with --sysroot.`,
 	}
 	cmd.Flags().StringVarP(&f.coreFile, "core", "c", "", "the core to open (gdb's -c); the argument, if any, is the program it came from")
 	cmd.Flags().IntVarP(&f.pid, "pid", "p", 0, "the process to attach to (gdb's -p)")
+	cmd.Flags().BoolVar(&f.subprocesses, "subprocesses", false, "hold every Python descendant of the process too, as inferiors (info inferiors, inferior N)")
 	cmd.Flags().StringArrayVarP(&f.ex, "ex", "x", nil, "run a command first (repeatable, in order)")
 	cmd.Flags().BoolVar(&f.batch, "batch", false, "quit after the -ex commands")
 	f.core.register(cmd)
@@ -108,20 +115,33 @@ func runDebug(arg, exe string, f debugFlags) error {
 	if _, err := strconv.Atoi(arg); err != nil {
 		opts.Executable = exe // a live process's own executable is read through /proc
 	}
-	// The session closes its program on every way out, os.Exit included:
-	// a live process is resumed, an unpacked bundle removed.
-	prog, err := repl.Open(arg, opts)
-	if err != nil {
-		return err
+	// The session closes its programs on every way out, os.Exit
+	// included: a live process is resumed, an unpacked bundle removed.
+	var progs []repl.Program
+	var notes []string
+	if f.subprocesses {
+		pid, err := strconv.Atoi(arg)
+		if err != nil || pid <= 0 {
+			return fmt.Errorf("--subprocesses takes a process ID, and %s is not one", arg)
+		}
+		if progs, notes, err = repl.OpenTree(pid, opts); err != nil {
+			return err
+		}
+	} else {
+		prog, err := repl.Open(arg, opts)
+		if err != nil {
+			return err
+		}
+		progs = []repl.Program{prog}
 	}
 	interactive := !f.batch && term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
 	cfg := repl.Config{Ex: f.ex, Batch: f.batch, In: os.Stdin, Interactive: interactive,
-		Out: os.Stdout, Err: os.Stderr}
+		Out: os.Stdout, Err: os.Stderr, Notes: notes}
 	if interactive && !f.noHist {
 		cfg.HistoryFile = repl.DefaultHistoryFile()
 	}
 	// Run has closed the target and said what failed: only the status is left.
-	if code := repl.Run(prog, cfg, sigs); code != 0 {
+	if code := repl.Run(progs, cfg, sigs); code != 0 {
 		os.Exit(code)
 	}
 	return nil

@@ -34,10 +34,12 @@ func init() {
 	commands = []*command{
 		{name: "help", aliases: []string{"h"}, usage: "help [COMMAND]", summary: "list the commands, or explain one",
 			run: cmdHelp, complete: func(s *Session, w string) []string { return commandNames(w) }},
-		{name: "info", aliases: []string{"i"}, usage: "info threads|tasks|greenlets|sharedlibrary|signal",
-			summary: "threads, asyncio tasks, greenlets, mapped libraries, or a core's fatal signal",
+		{name: "info", aliases: []string{"i"}, usage: "info threads|tasks|greenlets|sharedlibrary|signal|inferiors",
+			summary: "threads, asyncio tasks, greenlets, mapped libraries, a core's fatal signal, or the processes debugged",
 			help: `info threads        list the threads; * marks the current one. Threads
-                    created by C code show without Python state.
+                    created by C code show without Python state. With
+                    several inferiors, every inferior's, numbered
+                    INFERIOR.N.
 info tasks          list the asyncio tasks of every event loop: state, the
                     thread running its loop, its innermost coroutine frame;
                     * marks the selected one (see "help task").
@@ -47,13 +49,22 @@ info greenlets      list the greenlets (greenlet, gevent, eventlet): state,
 info sharedlibrary  each mapped file with its address range, build-id, and
                     whether symbols and debug info were found (alias: info shared).
 info signal         for a core: the signal that killed the process and the
-                    faulting address.`,
+                    faulting address.
+info inferiors      the processes this session debugs (debug --subprocesses
+                    holds a process and its Python descendants); * marks
+                    the current one.`,
 			run: cmdInfo, complete: func(s *Session, w string) []string {
-				return prefixed([]string{"threads", "tasks", "greenlets", "sharedlibrary", "signal"}, w)
+				return prefixed([]string{"threads", "tasks", "greenlets", "sharedlibrary", "signal", "inferiors"}, w)
 			}},
 		{name: "greenlet", usage: "greenlet [N]", summary: "select greenlet N (see info greenlets): py-bt, py-up, py-locals, py-print then work on its frames",
 			help: `Without N, shows the selected greenlet. "thread N" goes back to a thread's frames.`,
 			run:  cmdGreenlet, complete: completeGreenlets},
+		{name: "inferior", usage: "inferior [N]", summary: "switch to inferior N (see info inferiors): its threads, frames and values",
+			help: `Without N, shows the current inferior. Each inferior keeps its thread
+numbers and the thread and frame selected in it; "thread N.M" switches to
+thread M of inferior N. continue, interrupt and detach act on the current
+inferior; quit detaches from all.`,
+			run: cmdInferior, complete: completeInferiors},
 		{name: "task", usage: "task [N]", summary: "select asyncio task N (see info tasks): py-bt, py-up, py-locals, py-print then work on its coroutine frames",
 			help: `Without N, shows the selected task. "thread N" goes back to a thread's frames.`,
 			run:  cmdTask, complete: completeTasks},
@@ -119,7 +130,7 @@ set print repr N        characters of one value, "…(+M chars)" included
 		{name: "refresh", aliases: []string{"interrupt"}, usage: "refresh", summary: "stop the process (again) and take a new snapshot", run: cmdRefresh},
 		{name: "echo", usage: "echo TEXT", summary: "print TEXT (for scripts)",
 			run: func(s *Session, args string) error { s.printf("%s\n", args); return nil }},
-		{name: "detach", usage: "detach", summary: "resume the process and leave the session", run: cmdQuit},
+		{name: "detach", usage: "detach", summary: "resume the process and leave it (the session, when it was the last one)", run: cmdDetach},
 		{name: "quit", aliases: []string{"q", "exit"}, usage: "quit", summary: "leave the session (a live process is resumed)", run: cmdQuit},
 	}
 }
@@ -198,7 +209,7 @@ func cmdInfo(s *Session, args string) error {
 	sub, _, _ := strings.Cut(args, " ")
 	switch {
 	case sub == "":
-		return errors.New(`"info" needs a subcommand: threads, tasks, greenlets, sharedlibrary or signal`)
+		return errors.New(`"info" needs a subcommand: threads, tasks, greenlets, sharedlibrary, signal or inferiors`)
 	case strings.HasPrefix("threads", sub):
 		return infoThreads(s)
 	case len(sub) >= 2 && strings.HasPrefix("tasks", sub):
@@ -209,6 +220,8 @@ func cmdInfo(s *Session, args string) error {
 		return infoShared(s)
 	case strings.HasPrefix("signal", sub) || sub == "signals":
 		return infoSignal(s)
+	case len(sub) >= 3 && strings.HasPrefix("inferiors", sub):
+		return infoInferiors(s)
 	}
 	return fmt.Errorf("undefined info command: %q. Try \"help info\".", sub)
 }
@@ -248,14 +261,20 @@ func nameColumn(label string, width int) string {
 
 func infoThreads(s *Session) error {
 	rows := s.threadList()
-	width := len("Name")
+	if len(s.infs) > 1 {
+		rows = s.allThreads()
+	}
+	width, idWidth := len("Name"), len("Id")
 	for _, r := range rows {
 		width = max(width, min(runewidth.StringWidth(threadLabel(r)), maxNameWidth))
+		idWidth = max(idWidth, len(r.id(s)))
 	}
-	s.printf("  %-4s %-8s %s %s\n", "Id", "TID", nameColumn("Name", width), "Python frame")
+	idWidth = max(idWidth, 4)
+	s.printf("  %-*s %-8s %s %s\n", idWidth, "Id", "TID", nameColumn("Name", width), "Python frame")
+	running := map[*inferior]bool{}
 	for _, r := range rows {
 		mark := " "
-		if r.num == s.thread {
+		if r.inf == s.inf && r.num == s.thread {
 			mark = "*"
 		}
 		where := "(no Python state)"
@@ -278,7 +297,7 @@ func infoThreads(s *Session) error {
 				tags = append(tags, fmt.Sprintf("interpreter %d", r.py.Interpreter))
 			}
 		}
-		if c := s.crash(); c != nil && c.TID == r.tid && r.tid != 0 {
+		if c := crashOf(r.inf.prog); c != nil && c.TID == r.tid && r.tid != 0 {
 			tags = append(tags, "received "+c.SignalName)
 		}
 		tag := ""
@@ -289,10 +308,18 @@ func infoThreads(s *Session) error {
 		if r.tid != 0 {
 			tid = strconv.Itoa(r.tid)
 		}
-		s.printf("%s %-4d %-8s %s %s%s\n", mark, r.num, tid, nameColumn(threadLabel(r), width), where, tag)
+		s.printf("%s %-*s %-8s %s %s%s\n", mark, idWidth, r.id(s), tid, nameColumn(threadLabel(r), width), where, tag)
+		running[r.inf] = stateOf(r.inf.prog) == "running"
 	}
-	if !s.stopped() {
-		s.printf("(the process is running: this is the snapshot of the last stop)\n")
+	for _, inf := range s.infs {
+		if !running[inf] {
+			continue
+		}
+		if len(s.infs) > 1 {
+			s.printf("(process %d is running: this is the snapshot of its last stop)\n", inf.prog.PID())
+		} else {
+			s.printf("(the process is running: this is the snapshot of the last stop)\n")
+		}
 	}
 	return nil
 }
@@ -351,10 +378,24 @@ func infoSignal(s *Session) error {
 
 func completeThreads(s *Session, w string) []string {
 	var out []string
-	for _, r := range s.threadList() {
-		out = append(out, strconv.Itoa(r.num))
+	rows := s.threadList()
+	if len(s.infs) > 1 {
+		rows = s.allThreads()
+	}
+	for _, r := range rows {
+		out = append(out, r.id(s))
 	}
 	return prefixed(append(out, "apply"), w)
+}
+
+func completeInferiors(s *Session, w string) []string {
+	var out []string
+	for _, inf := range s.infs {
+		if !inf.gone {
+			out = append(out, strconv.Itoa(inf.num))
+		}
+	}
+	return prefixed(out, w)
 }
 
 func completeFrames(s *Session, w string) []string {
@@ -378,17 +419,21 @@ func cmdThread(s *Session, args string) error {
 		if !ok {
 			return errors.New("no thread selected")
 		}
-		s.printf("[Current thread is %d (TID %d) %s]\n", r.num, r.tid, threadLabel(r))
+		s.printf("[Current thread is %s (TID %d) %s]\n", r.id(s), r.tid, threadLabel(r))
 		return nil
 	}
-	n, err := strconv.Atoi(args)
+	inf, n, err := s.threadID(args)
 	if err != nil {
-		return fmt.Errorf("invalid thread number %q: see `info threads`", args)
+		return err
 	}
+	prev := s.inf
+	s.use(inf)
 	for _, r := range s.threadList() {
 		if r.num == n {
+			s.use(prev)
+			s.switchTo(inf)
 			s.thread, s.frame, s.task, s.glet = n, 0, 0, 0
-			s.printf("[Switching to thread %d (TID %d) %s]\n", r.num, r.tid, threadLabel(r))
+			s.printf("[Switching to thread %s (TID %d) %s]\n", r.id(s), r.tid, threadLabel(r))
 			if r.py != nil && len(r.py.Frames) > 0 {
 				s.printFrame(0, r.py.Frames[0])
 			} else if r.py == nil {
@@ -397,7 +442,8 @@ func cmdThread(s *Session, args string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown thread %d: see `info threads`", n)
+	s.use(prev)
+	return fmt.Errorf("unknown thread %s: see `info threads`", args)
 }
 
 // printFrame shows a selected frame like py-up does: location and line.
@@ -847,13 +893,31 @@ func cmdRefresh(s *Session, _ string) error {
 
 func cmdQuit(s *Session, _ string) error {
 	s.quit = true
-	if _, live := s.prog.(Runner); live {
-		if err := s.prog.Close(); err != nil {
+	for _, inf := range s.infs {
+		if _, live := inf.prog.(Runner); !live || inf.gone {
+			continue
+		}
+		if err := inf.prog.Close(); err != nil {
 			return err
 		}
-		s.printf("Detached from process %d: it runs on.\n", s.prog.PID())
+		s.printf("Detached from process %d: it runs on.\n", inf.prog.PID())
 	}
 	return nil
+}
+
+// cmdDetach leaves the current inferior; with others left, the session
+// goes on with them, as gdb's detach.
+func cmdDetach(s *Session, args string) error {
+	left := 0
+	for _, inf := range s.infs {
+		if !inf.gone {
+			left++
+		}
+	}
+	if left > 1 {
+		return s.detachCurrent()
+	}
+	return cmdQuit(s, args)
 }
 
 // complete is the line editor's completer: command names first, then the

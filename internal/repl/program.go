@@ -2,12 +2,15 @@ package repl
 
 import (
 	"errors"
+	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	"pyscope/internal/cpython"
 	"pyscope/internal/engine"
 	"pyscope/internal/model"
+	"pyscope/internal/report"
 	"pyscope/internal/source"
 	"pyscope/internal/target"
 )
@@ -78,6 +81,58 @@ func Open(arg string, opts engine.Options) (Program, error) {
 	}
 	ep.Close()
 	return nil, errors.New("unknown program")
+}
+
+// OpenTree opens process pid and every descendant that runs Python, each
+// held stopped through the engine (concurrently, each stopped for its
+// own capture), for a session with several inferiors. Processes left out
+// (no Python, exited meanwhile) are described in notes; a process that
+// fails otherwise fails the whole, after the others are released.
+func OpenTree(pid int, opts engine.Options) (progs []Program, notes []string, err error) {
+	kids, err := engine.Subprocesses(pid)
+	if err != nil {
+		return nil, nil, err
+	}
+	pids := append([]int{pid}, kids...)
+	out := make([]Program, len(pids))
+	errs := make([]error, len(pids))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i, p := range pids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out[i], errs[i] = Open(strconv.Itoa(p), opts)
+		}()
+	}
+	wg.Wait()
+	for i, e := range errs {
+		switch {
+		case e == nil:
+			progs = append(progs, out[i])
+		case engine.Skippable(e):
+			ppid, exe := engine.About(pids[i])
+			why := "runs no Python"
+			if !errors.Is(e, engine.ErrNotPython) {
+				why = "exited"
+			}
+			notes = append(notes, fmt.Sprintf("process %d (parent %d, %s) %s: not an inferior", pids[i], ppid, report.Safe(exe), why))
+		case err == nil:
+			err = e
+		}
+	}
+	if err == nil && len(progs) == 0 {
+		err = fmt.Errorf("no process of the tree of process %d runs Python", pid)
+	}
+	if err != nil {
+		for _, p := range progs {
+			p.Close()
+		}
+		return nil, nil, err
+	}
+	return progs, notes, nil
 }
 
 type liveProg struct {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,15 +46,35 @@ type Config struct {
 	// Limits bound printed values; zero means cpython.TerminalLimits,
 	// those of dump --locals.
 	Limits cpython.Limits
+	// Notes are said after the banner (processes of a tree left out).
+	Notes []string
 }
 
-// Session is one debugging session over a program.
+// Session is one debugging session over one program, or several (a
+// process tree, as gdb's inferiors).
 type Session struct {
+	// prog is the current inferior's program, and selection what the
+	// session selected there; the other inferiors keep theirs.
 	prog Program
+	selection
+	infs []*inferior // by number; one unless debug --subprocesses
+	inf  *inferior   // the current one
 	cfg  Config
 	out  io.Writer
 	lim  cpython.Limits
 
+	failed bool
+
+	line      *liner.State
+	interrupt atomic.Bool
+	quit      bool
+	exitOnce  sync.Once
+}
+
+// selection is what the session selected in one program and how it
+// numbers that program's threads and tasks (gdb numbers threads per
+// inferior).
+type selection struct {
 	thread int // current thread number
 	frame  int // current Python frame (0 is the innermost)
 	// task is the selected asyncio task's number (0: none, the thread's
@@ -66,13 +87,20 @@ type Session struct {
 	gletNums map[uint64]int
 	nums     map[threadKey]int
 	next     int
-	warned   map[string]bool
-	failed   bool
+	warned   map[string]bool // source files already warned about
+}
 
-	line      *liner.State
-	interrupt atomic.Bool
-	quit      bool
-	exitOnce  sync.Once
+func newSelection() selection {
+	return selection{nums: map[threadKey]int{}, next: 1, warned: map[string]bool{}, taskNums: map[uint64]int{}}
+}
+
+// inferior is one program of a session, as gdb calls a program it
+// debugs: its number, and its selection while another one is current.
+type inferior struct {
+	num  int
+	prog Program
+	sel  selection
+	gone bool // detached: listed, no longer debugged
 }
 
 type threadKey struct {
@@ -105,12 +133,16 @@ func Claim(ch chan os.Signal) {
 	signal.Notify(ch, sessionSignals...)
 }
 
-// Run runs a session on prog until quit, detach, EOF or --batch, then
-// closes prog (a live target is resumed and detached on every path). It
-// returns the exit status: 1 when a scripted command failed.
-func Run(prog Program, cfg Config, sigs chan os.Signal) (code int) {
-	s := &Session{prog: prog, cfg: cfg, out: cfg.Out, lim: cfg.Limits,
-		nums: map[threadKey]int{}, next: 1, warned: map[string]bool{}, taskNums: map[uint64]int{}}
+// Run runs a session on progs (the first is current; more are gdb's
+// inferiors, a process tree) until quit, EOF or --batch, then closes them
+// all (a live target is resumed and detached on every path). It returns
+// the exit status: 1 when a scripted command failed.
+func Run(progs []Program, cfg Config, sigs chan os.Signal) (code int) {
+	s := &Session{cfg: cfg, out: cfg.Out, lim: cfg.Limits}
+	for i, p := range progs {
+		s.infs = append(s.infs, &inferior{num: i + 1, prog: p, sel: newSelection()})
+	}
+	s.inf, s.prog, s.selection = s.infs[0], progs[0], s.infs[0].sel
 	if s.lim == (cpython.Limits{}) {
 		s.lim = cpython.TerminalLimits()
 	}
@@ -122,13 +154,17 @@ func Run(prog Program, cfg Config, sigs chan os.Signal) (code int) {
 	go s.watchSignals(sigs, done)
 	defer func() {
 		if r := recover(); r != nil {
-			prog.Close()
+			s.closeAll()
 			s.closeLine()
 			fmt.Fprintf(os.Stderr, "pyscope: internal error: %v; the target was resumed and detached\n%s", r, debug.Stack())
 			code = 2
 		}
 	}()
-	s.selectInitial()
+	for _, inf := range s.infs {
+		s.use(inf)
+		s.selectInitial()
+	}
+	s.use(s.infs[0])
 	s.banner()
 	for _, c := range cfg.Ex {
 		if s.quit {
@@ -144,7 +180,7 @@ func Run(prog Program, cfg Config, sigs chan os.Signal) (code int) {
 		}
 	}
 	s.closeLine()
-	if err := prog.Close(); err != nil {
+	if err := s.closeAll(); err != nil {
 		fmt.Fprintf(s.cfg.Err, "pyscope: %v\n", err)
 		return 1
 	}
@@ -166,7 +202,7 @@ func (s *Session) watchSignals(sigs chan os.Signal, done chan struct{}) {
 				s.interrupt.Store(true)
 				continue
 			}
-			s.prog.Close()
+			s.closeAll()
 			s.closeLine()
 			n := 1
 			if ss, ok := sig.(syscall.Signal); ok {
@@ -175,6 +211,27 @@ func (s *Session) watchSignals(sigs chan os.Signal, done chan struct{}) {
 			os.Exit(128 + n)
 		}
 	}
+}
+
+// closeAll closes every inferior's program (a live process is resumed
+// and detached); safe from the signal watcher.
+func (s *Session) closeAll() error {
+	var first error
+	for _, inf := range s.infs {
+		if err := inf.prog.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// use makes inf the current inferior: its program and its selection.
+func (s *Session) use(inf *inferior) {
+	if s.inf == inf {
+		return
+	}
+	s.inf.sel = s.selection
+	s.inf, s.prog, s.selection = inf, inf.prog, inf.sel
 }
 
 func (s *Session) closeLine() {
@@ -215,6 +272,16 @@ func (s *Session) banner() {
 	}
 	for _, m := range append(snap.Warnings, s.prog.Warnings()...) {
 		fmt.Fprintf(w, "warning: %s\n", report.Safe(m))
+	}
+	if len(s.infs) > 1 {
+		var others []string
+		for _, inf := range s.infs[1:] {
+			others = append(others, fmt.Sprintf("%d (%s)", inf.num, describe(inf.prog)))
+		}
+		fmt.Fprintf(w, "Also held, as inferiors %s: `info inferiors` lists them, `inferior N` switches.\n", strings.Join(others, ", "))
+	}
+	for _, n := range s.cfg.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	if s.cfg.Interactive {
 		fmt.Fprintln(w, "Type `help` for the commands.")
@@ -355,6 +422,16 @@ type threadRow struct {
 	tid int
 	os  string
 	py  *model.Thread
+	inf *inferior
+}
+
+// id is the thread's number as gdb shows it: N, or INFERIOR.N when the
+// session has several inferiors.
+func (r threadRow) id(s *Session) string {
+	if len(s.infs) > 1 {
+		return fmt.Sprintf("%d.%d", r.inf.num, r.num)
+	}
+	return strconv.Itoa(r.num)
 }
 
 // threadList numbers threads like gdb: once seen, a thread keeps its
@@ -399,9 +476,25 @@ func (s *Session) threadList() []threadRow {
 			s.next++
 			s.nums[k] = n
 		}
-		rows[i].num = n
+		rows[i].num, rows[i].inf = n, s.inf
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].num < rows[j].num })
+	return rows
+}
+
+// allThreads lists the threads of every inferior, by inferior, as gdb's
+// info threads and thread apply all do.
+func (s *Session) allThreads() []threadRow {
+	cur := s.inf
+	defer s.use(cur)
+	var rows []threadRow
+	for _, inf := range s.infs {
+		if inf.gone {
+			continue
+		}
+		s.use(inf)
+		rows = append(rows, s.threadList()...)
+	}
 	return rows
 }
 

@@ -27,7 +27,9 @@ func TestComplete(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer prog.Close()
-	s := &Session{prog: prog, out: io.Discard, lim: cpython.TerminalLimits(), nums: map[threadKey]int{}, next: 1, warned: map[string]bool{}}
+	s := &Session{prog: prog, selection: newSelection(), out: io.Discard, lim: cpython.TerminalLimits()}
+	s.inf = &inferior{num: 1, prog: prog}
+	s.infs = []*inferior{s.inf}
 	s.cfg.Err = os.Stderr
 	s.selectInitial()
 	k := -1

@@ -45,13 +45,29 @@ func cmdThreadApply(s *Session, args string) error {
 	if all && !fl.ascending {
 		slices.Reverse(rows)
 	}
-	thread, frame, task, out := s.thread, s.frame, s.task, s.out
-	defer func() { s.thread, s.frame, s.task, s.out = thread, frame, task, out }()
+	// Every inferior's selection is as it was after, not only the
+	// current one's.
+	inf, out := s.inf, s.out
+	type sel struct{ thread, frame, task int }
+	saved := map[*inferior]sel{}
+	for _, i := range s.infs {
+		saved[i] = sel{i.sel.thread, i.sel.frame, i.sel.task}
+	}
+	saved[inf] = sel{s.thread, s.frame, s.task}
+	defer func() {
+		for i, v := range saved {
+			s.use(i)
+			s.thread, s.frame, s.task = v.thread, v.frame, v.task
+		}
+		s.use(inf)
+		s.out = out
+	}()
 	for _, r := range rows {
 		if s.interrupt.Load() {
 			return errors.New("Quit")
 		}
 		var buf bytes.Buffer
+		s.use(r.inf)
 		s.thread, s.frame, s.task, s.out = r.num, 0, 0, &buf // the thread's frames, not a task's
 		err := s.run(line)
 		s.out = out
@@ -59,7 +75,7 @@ func cmdThreadApply(s *Session, args string) error {
 			continue
 		}
 		if !fl.quiet {
-			s.printf("\n%s:\n", threadHeading(r))
+			s.printf("\n%s:\n", threadHeading(s, r))
 		}
 		io.Copy(out, &buf)
 		if err == nil {
@@ -73,13 +89,14 @@ func cmdThreadApply(s *Session, args string) error {
 	return nil
 }
 
-// threadHeading is `Thread 2 (TID 7844) worker`.
-func threadHeading(r threadRow) string {
+// threadHeading is `Thread 2 (TID 7844) worker` (`Thread 1.2 …` with
+// several inferiors).
+func threadHeading(s *Session, r threadRow) string {
 	tid := "?"
 	if r.tid != 0 {
 		tid = strconv.Itoa(r.tid)
 	}
-	return fmt.Sprintf("Thread %d (TID %s) %s", r.num, tid, threadLabel(r))
+	return fmt.Sprintf("Thread %s (TID %s) %s", r.id(s), tid, threadLabel(r))
 }
 
 // nextWord splits the first word off line; rest keeps its spacing.
@@ -100,6 +117,9 @@ func (s *Session) applyTargets(args string) (rows []threadRow, rest string, all 
 	}
 	list := s.threadList()
 	if w == "all" {
+		if len(s.infs) > 1 {
+			list = s.allThreads() // every inferior's, as gdb
+		}
 		return list, rest, true, nil
 	}
 	byNum := map[int]threadRow{}
