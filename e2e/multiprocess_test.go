@@ -469,3 +469,120 @@ func (b *lockedBuf) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+var (
+	applyHeadRe = regexp.MustCompile(`^Thread (\d+)\.(\d+) \(TID (\d+)\) (.*):$`)
+	inferiorRe  = regexp.MustCompile(`^([ *]) (\d+) +process (\d+) +(\d+) +stopped +(\S+)$`)
+)
+
+// TestSessionInferiors holds a multiprocessing pool with debug
+// --subprocesses: info inferiors lists the parent and its workers (the
+// sleep child is noted, not held), thread apply all py-bt goes through
+// every inferior's threads, numbered INFERIOR.N as gdb numbers them, each
+// stack as its process says; inferior N and thread N.M switch. After quit
+// no process is stopped.
+func TestSessionInferiors(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	var in testenv.Interp
+	for _, i := range testenv.Interpreters(t) {
+		if i.Name == "debian-3.11" {
+			in = i
+		}
+	}
+	tg := testenv.StartTarget(t, in, "pool.py")
+	workers := waitOracles(t, filepath.Join(tg.Dir, "oracle-[0-9]*.json"), 3, tg.Stderr, func() bool { return !tg.Exited() })
+	for pid, o := range workers {
+		waitThreads(t, pid, o)
+	}
+	oracles := map[int]*testenv.Oracle{tg.PID: &tg.Oracle}
+	for pid, o := range workers {
+		oracles[pid] = o
+	}
+	var some int
+	for pid := range workers {
+		some = pid
+	}
+	r := runPyscope(t, bin, nil, "debug", "--subprocesses", strconv.Itoa(tg.PID), "--batch",
+		"-ex", "info inferiors", "-ex", "thread apply all py-bt", "-ex", "info inferiors")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s\n%s", r.code, r.stderr, r.stdout)
+	}
+	if !strings.Contains(r.stderr, "runs no Python: not an inferior") {
+		t.Errorf("no note of the sleep child:\n%s", r.stderr)
+	}
+	// info inferiors: the parent first and current, then the workers.
+	infs := map[int]int{} // PID -> inferior number
+	lines := strings.Split(r.stdout, "\n")
+	for _, l := range lines {
+		if m := inferiorRe.FindStringSubmatch(l); m != nil {
+			n, _ := strconv.Atoi(m[2])
+			pid, _ := strconv.Atoi(m[3])
+			if _, seen := infs[pid]; seen {
+				continue // the second info inferiors
+			}
+			infs[pid] = n
+			if (m[1] == "*") != (pid == tg.PID) || (pid == tg.PID) != (n == 1) {
+				t.Errorf("inferior line %q: the parent %d is inferior 1, and current", l, tg.PID)
+			}
+			if want := parentOf(pid); m[4] != strconv.Itoa(want) {
+				t.Errorf("inferior line %q: parent %d", l, want)
+			}
+		}
+	}
+	if len(infs) != len(oracles) {
+		t.Fatalf("info inferiors lists %v, want the parent and the workers %v:\n%s", infs, keysOf(oracles), r.stdout)
+	}
+	// thread apply all py-bt: every thread of every inferior.
+	got := map[int]map[int][]string{} // PID -> TID -> frames
+	var cur []string
+	var curPID, curTID int
+	flush := func() {
+		if curPID != 0 {
+			if got[curPID] == nil {
+				got[curPID] = map[int][]string{}
+			}
+			got[curPID][curTID] = cur
+		}
+	}
+	byNum := map[int]int{}
+	for pid, n := range infs {
+		byNum[n] = pid
+	}
+	for _, l := range lines {
+		if m := applyHeadRe.FindStringSubmatch(l); m != nil {
+			flush()
+			n, _ := strconv.Atoi(m[1])
+			curPID = byNum[n]
+			curTID, _ = strconv.Atoi(m[3])
+			cur = []string{}
+			continue
+		}
+		if m := textFrameLine.FindStringSubmatch(l); m != nil && curPID != 0 {
+			cur = append(cur, fmt.Sprintf("%s:%s %s", m[1], m[2], m[3]))
+		}
+	}
+	flush()
+	for pid, o := range oracles {
+		checkSection(t, textSection{pid: pid, threads: got[pid]}, o)
+	}
+
+	// inferior N, thread N.M: the worker's frames, then back.
+	n := infs[some]
+	r = runPyscope(t, bin, nil, "debug", "--subprocesses", strconv.Itoa(tg.PID), "--batch",
+		"-ex", fmt.Sprintf("inferior %d", n), "-ex", "py-bt", "-ex", "thread 1.1", "-ex", "inferior")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s\n%s", r.code, r.stderr, r.stdout)
+	}
+	if want := fmt.Sprintf("[Switching to inferior %d [process %d]", n, some); !strings.Contains(r.stdout, want) {
+		t.Errorf("no %q:\n%s", want, r.stdout)
+	}
+	checkPyBt(t, r.stdout, workers[some])
+	if want := fmt.Sprintf("[Current inferior is 1 [process %d]", tg.PID); !strings.Contains(r.stdout, want) {
+		t.Errorf("thread 1.1 did not go back to inferior 1: no %q:\n%s", want, r.stdout)
+	}
+	for pid := range oracles {
+		if err := testenv.NotStopped(pid); err != nil {
+			t.Error(err)
+		}
+	}
+}
