@@ -39,6 +39,9 @@ type Interpreter struct {
 	Executable string  // main executable as the target sees it
 	Library    *string // libpython path when the runtime lives there
 	Debug      bool    // a debug build (Py_DEBUG: reference counts are checked)
+	// FreeThreaded: a build without the GIL (Py_GIL_DISABLED), as its
+	// _Py_DebugOffsets say.
+	FreeThreaded bool
 	Layout     *layout.Layout
 
 	// Image is the file that holds _PyRuntime and its load bias.
@@ -170,6 +173,7 @@ func probe(t target.Target, path string, maps []target.Mapping, exe string) (*In
 			return nil, fmt.Errorf("%s: bad _Py_DebugOffsets: %w", path, err)
 		}
 		dbg = d
+		in.FreeThreaded = d.FreeThreaded
 		if hexVersion == 0 {
 			hexVersion = d.Version
 		}

@@ -159,6 +159,6 @@ func identify(pid int) *model.PythonProcess {
 		return p
 	}
 	p.Version, p.Library = in.Version, in.Library
-	p.Build = &model.Build{Shared: in.Library != nil, Debug: in.Debug}
+	p.Build = &model.Build{Shared: in.Library != nil, Debug: in.Debug, FreeThreaded: in.FreeThreaded}
 	return p
 }
