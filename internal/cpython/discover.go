@@ -38,15 +38,15 @@ type Interpreter struct {
 	Minor      int
 	Executable string  // main executable as the target sees it
 	Library    *string // libpython path when the runtime lives there
-	Debug      bool    // a debug build (Py_DEBUG: reference counts are checked)
-	// FreeThreaded: a build without the GIL (Py_GIL_DISABLED), as its
-	// _Py_DebugOffsets say.
-	FreeThreaded bool
 	Layout     *layout.Layout
 
 	// Image is the file that holds _PyRuntime and its load bias.
 	Image string
 	Bias  uint64
+
+	// Debug: a debug build (Py_DEBUG: reference counts are checked);
+	// FreeThreaded: one without the GIL, as its _Py_DebugOffsets say.
+	Debug, FreeThreaded bool
 }
 
 // Warnings says what the reader of a snapshot must know about the
