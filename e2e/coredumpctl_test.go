@@ -221,3 +221,40 @@ func checkPyBt(t *testing.T, out string, o *testenv.Oracle) {
 		t.Errorf("py-bt:\n%s\nthe target's main thread:\n%s\n(output:\n%s)", strings.Join(got, "\n"), strings.Join(want, "\n"), out)
 	}
 }
+
+// TestGdbCommandLine: gdb's spellings open the session as debug does:
+// `pyscope -p PID`, `pyscope EXE PID` after debug, -core=CORE.
+func TestGdbCommandLine(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	var debian testenv.Interp
+	for _, in := range testenv.Interpreters(t) {
+		if in.Name == "debian-3.11" {
+			debian = in
+		}
+	}
+	tg := testenv.StartTarget(t, debian, "shapes.py")
+	pid := strconv.Itoa(tg.PID)
+	for _, args := range [][]string{
+		{"-p", pid, "-batch", "-ex", "py-bt"},
+		{"-batch", "-ex", "py-bt", "-pid=" + pid},
+		{"debug", debian.Path, pid, "--batch", "-ex", "py-bt"},
+	} {
+		r := runPyscope(t, bin, nil, args...)
+		if r.code != 0 {
+			t.Errorf("pyscope %q: exit %d: %s", args, r.code, r.stderr)
+			continue
+		}
+		checkPyBt(t, r.stdout, &tg.Oracle)
+	}
+	core := filepath.Join(t.TempDir(), "shapes.core")
+	gcore(t, bin, tg.PID, core)
+	r := runPyscope(t, bin, nil, "-batch", "-ex", "py-bt", "-core="+core)
+	if r.code != 0 {
+		t.Fatalf("pyscope -core=CORE: exit %d: %s", r.code, r.stderr)
+	}
+	checkPyBt(t, r.stdout, &tg.Oracle)
+	// Not gdb's: other command lines are pyscope's own.
+	if r := runPyscope(t, bin, nil, "nosuchcommand"); r.code == 0 || !strings.Contains(r.stderr, "unknown command") {
+		t.Errorf("pyscope nosuchcommand: exit %d, %q", r.code, r.stderr)
+	}
+}

@@ -66,7 +66,7 @@ type textSection struct {
 
 var (
 	sectionRe     = regexp.MustCompile(`^Process (\d+)(?: \(parent (\d+)\))?: Python `)
-	skippedRe     = regexp.MustCompile(`^Process (\d+) \((?:parent (\d+))?(?:, )?([^)]*)\): (.*)$`)
+	skippedRe     = regexp.MustCompile(`^Process (\d+)(?: \((?:parent (\d+))?(?:, )?([^)]*)\))?: (.*)$`)
 	threadHeadRe  = regexp.MustCompile(`^Thread 0x[0-9a-f]+ \(TID (\d+)\)`)
 	textFrameLine = regexp.MustCompile(`^  File "(.*)", line (-?\d+), in (.*)$`)
 )
@@ -584,5 +584,29 @@ func TestSessionInferiors(t *testing.T) {
 		if err := testenv.NotStopped(pid); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestDumpSeveralFails: a named process that cannot be read is reported
+// (text and JSON) and fails the dump with its own exit status, after the
+// others are printed.
+func TestDumpSeveralFails(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	tg := testenv.StartTarget(t, anyInterp(t), "shapes.py")
+	gone := freePID(t)
+	r := runPyscope(t, bin, nil, "dump", "--json", strconv.Itoa(tg.PID), strconv.Itoa(gone))
+	if r.code != 3 {
+		t.Errorf("exit %d, want 3 (no such process): %s", r.code, r.stderr)
+	}
+	checkOneLineError(t, r, fmt.Sprintf("process %d", gone))
+	procs, skipped := decodeProcesses(t, r.stdout)
+	if len(procs) != 1 || procs[0].PID != tg.PID || len(skipped) != 1 || skipped[0].PID != gone || skipped[0].Reason != "error" {
+		t.Fatalf("%d processes, skipped %+v", len(procs), skipped)
+	}
+	compareDump(t, tg, procs[0].Dump)
+	r = runPyscope(t, bin, nil, "dump", strconv.Itoa(gone), strconv.Itoa(tg.PID))
+	secs, sk := parseSections(t, r.stdout)
+	if r.code != 3 || len(secs) != 1 || secs[0].pid != tg.PID || !strings.Contains(sk[gone], "error: ") {
+		t.Errorf("text: exit %d, sections %v, skipped %v:\n%s", r.code, secs, sk, r.stdout)
 	}
 }
