@@ -126,7 +126,9 @@ func (s *Session) switchTo(inf *inferior) {
 func (s *Session) threadID(arg string) (*inferior, int, error) {
 	infPart, thrPart, dotted := strings.Cut(arg, ".")
 	inf := s.inf
-	if dotted {
+	if !dotted {
+		thrPart = infPart
+	} else {
 		n, err := strconv.Atoi(infPart)
 		if err != nil {
 			return nil, 0, fmt.Errorf("invalid thread ID %q: N or INFERIOR.N (see `info threads`)", arg)
