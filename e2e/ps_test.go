@@ -173,9 +173,22 @@ func TestPs(t *testing.T) {
 			rows[pid] = f
 			pids = append(pids, pid)
 		}
-		// Every row against ps(1), for the processes still there.
+		// Every row against ps(1), for the processes still there: the
+		// user of each; the rest for the suite's interpreters, whose
+		// threads and parents do not change meanwhile (other processes
+		// of this machine may).
+		ours := map[int]bool{}
+		for _, f := range facts {
+			ours[f.PID] = true
+		}
 		for pid, want := range procps(t, pids) {
 			f := rows[pid]
+			if !ours[pid] {
+				if f[2] != want.user {
+					t.Errorf("pyscope ps: %q\nps(1): user %s", strings.Join(f, " "), want.user)
+				}
+				continue
+			}
 			args := strings.Join(f[8:], " ")
 			if strings.ContainsAny(args, `\`) {
 				// pyscope escapes control characters of a command line
