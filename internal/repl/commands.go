@@ -15,6 +15,7 @@ import (
 	"pyscope/internal/cpython"
 	"pyscope/internal/model"
 	"pyscope/internal/report"
+	"pyscope/internal/target"
 )
 
 type command struct {
@@ -352,7 +353,7 @@ func infoShared(s *Session) error {
 }
 
 func infoSignal(s *Session) error {
-	pm, ok := s.prog.(Postmortem)
+	pm, ok := s.prog.(target.CrashReader)
 	if !ok {
 		return errors.New("info signal is for cores: a live process has not received a fatal signal")
 	}

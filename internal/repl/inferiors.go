@@ -38,7 +38,7 @@ func stateOf(p Program) string {
 
 // crashOf is the signal a core was written for; nil for a live process.
 func crashOf(p Program) *target.CrashInfo {
-	if pm, ok := p.(Postmortem); ok {
+	if pm, ok := p.(target.CrashReader); ok {
 		return pm.Crash()
 	}
 	return nil

@@ -17,7 +17,8 @@ import (
 
 // Program is what a session debugs, one snapshot at a time: a live
 // process or a core. What more it can do is a capability it has or not
-// (Runner, Postmortem), found by a type assertion, never a kind string.
+// (Runner here; the target's, such as target.CrashReader for a core),
+// found by a type assertion, never a kind string.
 type Program interface {
 	PID() int
 	// Snapshot is the current snapshot (from the last stop for a running
@@ -53,16 +54,9 @@ type Runner interface {
 	Refresh() error
 }
 
-// Postmortem is a picture of a process that is gone: a core.
-type Postmortem interface {
-	// Crash is the fatal signal the core was written for; nil when it
-	// was taken from a running process.
-	Crash() *target.CrashInfo
-}
-
 var (
-	_ Runner     = (*liveProg)(nil)
-	_ Postmortem = (*coreProg)(nil)
+	_ Runner             = (*liveProg)(nil)
+	_ target.CrashReader = (*coreProg)(nil)
 )
 
 // Open opens a session's program through the engine: a process ID (held

@@ -308,7 +308,7 @@ func (s *Session) stopped() bool {
 
 // crash is the signal a core was written for; nil for a live process.
 func (s *Session) crash() *target.CrashInfo {
-	if pm, ok := s.prog.(Postmortem); ok {
+	if pm, ok := s.prog.(target.CrashReader); ok {
 		return pm.Crash()
 	}
 	return nil
