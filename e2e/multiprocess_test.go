@@ -610,3 +610,132 @@ func TestDumpSeveralFails(t *testing.T) {
 		t.Errorf("text: exit %d, sections %v, skipped %v:\n%s", r.code, secs, sk, r.stdout)
 	}
 }
+
+// stracePtraceRe is one ptrace or process_vm_readv call of `strace -f -o`:
+// the calling thread, the request (none for process_vm_readv) and the
+// thread or process it names. An <unfinished ...> call counts once; its
+// "<... resumed>" line does not match.
+var stracePtraceRe = regexp.MustCompile(`^(\d+) +(?:ptrace\(PTRACE_([A-Z_]+), (\d+)|process_vm_readv\((\d+),)`)
+
+// TestDumpSeveralOnePauseEach dumps three processes of three interpreters
+// under strace, which records every ptrace and process_vm_readv call
+// pyscope makes: each thread of each process is seized, interrupted and
+// detached exactly once, all its process's seizes before any of its
+// detaches (one pause per process), no other thread is traced, and the
+// processes are read concurrently: the span from a process's first call
+// to its last overlaps another's. Each snapshot is the process's own view.
+func TestDumpSeveralOnePauseEach(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	straceBin := testenv.NeedCommand(t, "strace", "strace")
+	interps := testenv.Interpreters(t)
+	if len(interps) < 3 {
+		t.Fatalf("%d interpreters in the matrix, want 3", len(interps))
+	}
+	var tgs []*testenv.Target
+	args := []string{"dump", "--json"}
+	owner := map[int]int{} // TID -> its process
+	for _, in := range interps[:3] {
+		tg := testenv.StartTarget(t, in, "shapes.py")
+		tgs = append(tgs, tg)
+		args = append(args, strconv.Itoa(tg.PID))
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", tg.PID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range tasks {
+			tid, _ := strconv.Atoi(e.Name())
+			owner[tid] = tg.PID
+		}
+	}
+	// Concurrency shows as overlap, which a loaded machine's scheduler
+	// could hide in one run; a sequential reader never overlaps.
+	overlapped := false
+	for try := 0; try < 3 && !overlapped; try++ {
+		log := filepath.Join(t.TempDir(), "strace.txt")
+		r := runPyscope(t, straceBin, nil, append([]string{"-f", "-qq", "-e", "trace=ptrace,process_vm_readv", "-e", "signal=none", "-o", log, bin}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		procs, skipped := decodeProcesses(t, r.stdout)
+		if len(procs) != len(tgs) || len(skipped) != 0 {
+			t.Fatalf("%d processes, %d skipped; want %d", len(procs), len(skipped), len(tgs))
+		}
+		for i, tg := range tgs {
+			if procs[i].PID != tg.PID {
+				t.Fatalf("process %d is %d, want %d (the order given)", i, procs[i].PID, tg.PID)
+			}
+			compareDump(t, tg, procs[i].Dump)
+		}
+		data, err := os.ReadFile(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts := map[int]map[string]int{} // TID -> request -> calls
+		first, last := map[int]int{}, map[int]int{}
+		lastSeize, firstDetach := map[int]int{}, map[int]int{}
+		n := 0
+		for _, l := range strings.Split(string(data), "\n") {
+			m := stracePtraceRe.FindStringSubmatch(l)
+			if m == nil {
+				continue
+			}
+			n++
+			req, id := m[2], m[3]
+			if id == "" {
+				id = m[4]
+			}
+			tid, _ := strconv.Atoi(id)
+			pid, ok := owner[tid]
+			if !ok {
+				if req != "" {
+					t.Errorf("ptrace %s of %d, a thread of none of the targets: %s", req, tid, l)
+				}
+				continue
+			}
+			if _, ok := first[pid]; !ok {
+				first[pid] = n
+			}
+			last[pid] = n
+			if req == "" {
+				continue
+			}
+			if counts[tid] == nil {
+				counts[tid] = map[string]int{}
+			}
+			counts[tid][req]++
+			switch req {
+			case "SEIZE":
+				lastSeize[pid] = n
+			case "DETACH":
+				if _, ok := firstDetach[pid]; !ok {
+					firstDetach[pid] = n
+				}
+			}
+		}
+		for tid, pid := range owner {
+			c := counts[tid]
+			if c["SEIZE"] != 1 || c["INTERRUPT"] != 1 || c["DETACH"] != 1 {
+				t.Errorf("thread %d of %d: %d seizes, %d interrupts, %d detaches; want one of each", tid, pid, c["SEIZE"], c["INTERRUPT"], c["DETACH"])
+			}
+		}
+		for _, tg := range tgs {
+			if lastSeize[tg.PID] > firstDetach[tg.PID] {
+				t.Errorf("process %d: a thread seized after another was detached: two pauses", tg.PID)
+			}
+			if err := testenv.NotStopped(tg.PID); err != nil {
+				t.Error(err)
+			}
+		}
+		if t.Failed() {
+			t.Fatalf("strace:\n%s", data)
+		}
+		for i, a := range tgs {
+			for _, b := range tgs[i+1:] {
+				overlapped = overlapped || (first[a.PID] < last[b.PID] && first[b.PID] < last[a.PID])
+			}
+		}
+	}
+	if !overlapped {
+		t.Errorf("in 3 runs, every process was read only after the one before it was done: not concurrently")
+	}
+}

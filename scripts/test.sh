@@ -17,7 +17,7 @@ PKGS=("$@")
 [ ${#PKGS[@]} = 0 ] && PKGS=(./...)
 # Everything the tests use, installed up front so no test has to (and no two
 # test packages race for the dpkg lock on a fresh machine).
-PACKAGES=(gdb python3.11 python3.11-dbg python3.11-venv python3-venv python3-greenlet python3-gevent python3-aiohttp python3-uvloop libc6-dbg elfutils debuginfod zstd xz-utils lz4 gzip procps tmux util-linux gcc chromium qemu-user linux-libc-dev python3-gunicorn systemd)
+PACKAGES=(gdb python3.11 python3.11-dbg python3.11-venv python3-venv python3-greenlet python3-gevent python3-aiohttp python3-uvloop libc6-dbg elfutils debuginfod zstd xz-utils lz4 gzip procps tmux util-linux gcc chromium qemu-user linux-libc-dev python3-gunicorn systemd strace)
 
 if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
 	export PATH=/usr/local/go/bin:$PATH
