@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -221,6 +222,61 @@ func TestPs(t *testing.T) {
 		}
 		if _, ok := rows[sleep.Process.Pid]; ok {
 			t.Errorf("ps lists sleep, which runs no Python")
+		}
+	})
+	t.Run("stops nothing", func(t *testing.T) {
+		// strace records every call that could stop or signal a process:
+		// ps makes no ptrace call, signals no other process, and reads
+		// memory (process_vm_readv) only of Python 3.10 processes.
+		straceBin := testenv.NeedCommand(t, "strace", "strace")
+		log := filepath.Join(t.TempDir(), "strace.txt")
+		r := runPyscope(t, straceBin, nil, "-f", "-qq", "-e", "trace=execve,ptrace,process_vm_readv,kill,tgkill,tkill", "-e", "signal=none", "-o", log, bin, "ps", "--json")
+		l := decodePs(t, r)
+		for _, f := range facts {
+			psEntry(t, runPyscopeCached(l), f.PID)
+		}
+		version := map[int]string{}
+		for _, p := range l.Processes {
+			version[p.PID] = p.Version
+			if p.Error != "" {
+				version[p.PID] = "?"
+			}
+		}
+		data, err := os.ReadFile(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		callRe := regexp.MustCompile(`^(\d+) +(ptrace|process_vm_readv|kill|tgkill|tkill)\((?:PTRACE_[A-Z_]+, )?(-?\d+)`)
+		self := 0 // pyscope's PID: the execve strace ran it with
+		if m := regexp.MustCompile(`^(\d+) +execve\(`).FindStringSubmatch(string(data)); m != nil {
+			self, _ = strconv.Atoi(m[1])
+		}
+		if self == 0 {
+			t.Fatalf("no execve in strace's log:\n%s", data)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			m := callRe.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			pid, _ := strconv.Atoi(m[3])
+			switch m[2] {
+			case "ptrace":
+				t.Errorf("ps traced %d: %s", pid, line)
+			case "process_vm_readv":
+				if v := version[pid]; v != "?" && !strings.HasPrefix(v, "3.10.") {
+					t.Errorf("ps read the memory of %d (Python %q): %s", pid, v, line)
+				}
+			default:
+				if pid != self {
+					t.Errorf("ps signalled %d: %s", pid, line)
+				}
+			}
+		}
+		for _, f := range facts {
+			if err := testenv.NotStopped(f.PID); err != nil {
+				t.Error(err)
+			}
 		}
 	})
 	t.Run("another user", func(t *testing.T) {
