@@ -739,3 +739,30 @@ func TestDumpSeveralOnePauseEach(t *testing.T) {
 		t.Errorf("in 3 runs, every process was read only after the one before it was done: not concurrently")
 	}
 }
+
+// TestDumpSubprocessesAlone: --subprocesses of a process without children
+// prints the shape of several (one process), so that a consumer sees one
+// shape whatever the tree holds at the moment; one PID alone keeps the
+// single snapshot.
+func TestDumpSubprocessesAlone(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	tg := testenv.StartTarget(t, anyInterp(t), "shapes.py")
+	if kids := descendants(t, tg.PID); len(kids) != 0 {
+		t.Fatalf("shapes.py has children %v", kids)
+	}
+	r := runPyscope(t, bin, nil, "dump", "--subprocesses", "--json", strconv.Itoa(tg.PID))
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	procs, skipped := decodeProcesses(t, r.stdout)
+	if len(procs) != 1 || len(skipped) != 0 || procs[0].PID != tg.PID {
+		t.Fatalf("%d processes, skipped %+v; want %d alone", len(procs), skipped, tg.PID)
+	}
+	compareDump(t, tg, procs[0].Dump)
+	r = runPyscope(t, bin, nil, "dump", "--json", strconv.Itoa(tg.PID))
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(r.stdout), &top); err != nil || top["processes"] != nil {
+		t.Fatalf("dump --json PID is not a single snapshot (%v):\n%.500s", err, r.stdout)
+	}
+	compareDump(t, tg, decodeDump(t, r.stdout))
+}
