@@ -217,7 +217,7 @@ func (p *Process) relistThreads() []target.Thread {
 				return p.listThreads()
 			}
 		}
-		out = append(out, target.Thread{TID: th.TID, Comm: comm, State: st})
+		out = append(out, target.Thread{TID: th.TID, Comm: comm, State: st, NSTID: th.NSTID})
 	}
 	return out
 }
