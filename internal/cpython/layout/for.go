@@ -164,11 +164,22 @@ var rules314 = []rule{
 	{Field: "GC.HeadSize", Anchors: []string{""}, Why: "PyGC_Head is {_gc_next, _gc_prev}"},
 	{Field: "GC.Stats", Anchors: []string{"Interp.GC"}, Delta: delta(120), Why: "generation_stats[3] follows permanent_generation (0x78 in 3.14.0-3.14.4 and, kept in place, in 3.14.5+)"},
 	{Field: "GC.StatsSize", Anchors: []string{""}, Why: "struct gc_generation_stats is {collections, collected, uncollectable}"},
+	{Field: "Code.Stacksize", Anchors: []string{"Code.Argcount", "Code.Firstlineno"}, Why: "as Code.PosOnlyArgcount"},
+	{Field: "Code.Exceptiontable", Anchors: []string{"Code.Argcount", "Code.Firstlineno"}, Why: "co_consts, co_names, co_exceptiontable still precede co_flags"},
+	{Field: "GIL.Size", Anchors: []string{"GIL.Locked"}, Why: "struct _gil_runtime_state {interval, last_holder, locked, switch_number, cond, mutex, switch_cond, switch_mutex} is unchanged in default builds"},
+	{Field: "Sync.LockMutex", Anchors: []string{"Object.HeadSize"}, Why: "lockobject is {PyObject_HEAD, PyMutex lock}, as in 3.13"},
+	{Field: "Sync.RLockMutex", Anchors: []string{"Object.HeadSize"}, Delta: delta(0), Why: "3.14's rlockobject is {PyObject_HEAD, _PyRecursiveMutex lock} and _PyRecursiveMutex is {PyMutex mutex, unsigned long long thread, size_t level}"},
+	{Field: "Sync.RLockOwner", Anchors: []string{"Object.HeadSize"}, Delta: delta(8), Why: "as Sync.RLockMutex"},
+	{Field: "Sync.RLockLevel", Anchors: []string{"Object.HeadSize"}, Delta: delta(16), Why: "as Sync.RLockMutex"},
+	{Field: "Sync.WaitEntryAddr", Anchors: []string{""}, Why: "Python/parking_lot.c's struct wait_entry {park_arg, addr, sema, node, is_unparking} is unchanged"},
+	{Field: "Sync.WaitEntrySema", Anchors: []string{""}, Why: "as Sync.WaitEntryAddr"},
 }
 
 // absent314 are fields 3.13 has and 3.14 dropped.
 var absent314 = map[string]string{
 	"Thread.StatusHoldsGILBit": "holds_gil is its own field in 3.14",
+	"Sync.RLockSem":            "3.14's RLock is a _PyRecursiveMutex",
+	"Sync.RLockCount":          "3.14's RLock counts with its level",
 }
 
 // Minor returns "3.12" for "3.12.3", "3.12", "3.14.0rc1" or "3.12.3+".

@@ -75,8 +75,10 @@ type Layout struct {
 	Partial     PartialOffsets
 	RunningLoop RunningLoopOffsets
 	LLNode      LLNodeOffsets
+	// Synchronisation primitives (the lock analysis).
+	Sync SyncOffsets
 	// The garbage collector's lists of tracked objects (where greenlets
-	// are found).
+	// are found) and whether it is collecting (the lock analysis).
 	GC GCOffsets
 }
 
@@ -87,6 +89,8 @@ type RuntimeOffsets struct {
 	CevalGIL      Off `dwarf:"_PyRuntimeState.ceval.gil"`
 	TstateCurrent Off `dwarf:"_PyRuntimeState.gilstate.tstate_current|_PyRuntimeState.tstate_current"`
 	MainThread    Off `dwarf:"_PyRuntimeState.main_thread"`
+	// The thread state finalizing the runtime; NULL until Py_Finalize.
+	Finalizing Off `dwarf:"_PyRuntimeState._finalizing" dbg:"runtime_state.finalizing"`
 }
 
 type InterpOffsets struct {
@@ -168,9 +172,14 @@ type FrameObjOffsets struct {
 	State      Off `dwarf:"_frame.f_state"`      // 3.10
 	Gen        Off `dwarf:"_frame.f_gen"`        // 3.10
 	// 3.10: the value stack, where a suspended `yield from` keeps its
-	// iterator.
+	// iterator, and the block stack (with and try blocks).
 	Valuestack Off `dwarf:"_frame.f_valuestack"`
 	Stackdepth Off `dwarf:"_frame.f_stackdepth"`
+	Iblock     Off `dwarf:"_frame.f_iblock"`
+	Blockstack Off `dwarf:"_frame.f_blockstack"`
+	BlockSize  Off `dwarf:"sizeof:PyTryBlock"`
+	BlockType  Off `dwarf:"PyTryBlock.b_type"`
+	BlockLevel Off `dwarf:"PyTryBlock.b_level"`
 }
 
 type CodeOffsets struct {
@@ -196,6 +205,8 @@ type CodeOffsets struct {
 	CodeAdaptive    Off `dwarf:"PyCodeObject.co_code_adaptive" dbg:"code_object.co_code_adaptive"`
 	FirstTraceable  Off `dwarf:"PyCodeObject._co_firsttraceable"`
 	TLBC            Off `dwarf:"PyCodeObject.co_tlbc" dbg:"code_object.co_tlbc"`
+	Stacksize       Off `dwarf:"PyCodeObject.co_stacksize"`
+	Exceptiontable  Off `dwarf:"PyCodeObject.co_exceptiontable"` // 3.11+: bytes
 }
 
 type ObjectOffsets struct {
@@ -342,6 +353,30 @@ type MethodDefOffsets struct {
 type GILOffsets struct {
 	Locked     Off `dwarf:"_gil_runtime_state.locked" dbg:"interpreter_state.gil_runtime_state_locked-interpreter_state.gil_runtime_state"`
 	LastHolder Off `dwarf:"_gil_runtime_state.last_holder" dbg:"interpreter_state.gil_runtime_state_holder-interpreter_state.gil_runtime_state"`
+	// Size: a thread blocked on an address inside the struct (its
+	// condition variables and mutexes) waits for the GIL.
+	Size Off `dwarf:"sizeof:_gil_runtime_state"`
+}
+
+// SyncOffsets describes _thread.lock (lockobject), _thread.RLock
+// (rlockobject) and the parking lot's waiters.
+type SyncOffsets struct {
+	// 3.10–3.12: a PyThread_type_lock (a sem_t* on Linux) and a flag.
+	LockSem    Off `dwarf:"lockobject.lock_lock"`
+	LockLocked Off `dwarf:"lockobject.locked"`
+	// 3.13+: a PyMutex; bit 0 of its byte is set while locked.
+	LockMutex Off `dwarf:"lockobject.lock"`
+	// 3.10–3.13: a PyThread_type_lock, the owner's ident and the count.
+	RLockSem   Off `dwarf:"rlockobject.rlock_lock"`
+	RLockOwner Off `dwarf:"rlockobject.rlock_owner|rlockobject.lock.thread"`
+	RLockCount Off `dwarf:"rlockobject.rlock_count"`
+	// 3.14+: a _PyRecursiveMutex: its PyMutex and the level (count - 1).
+	RLockMutex Off `dwarf:"rlockobject.lock.mutex"`
+	RLockLevel Off `dwarf:"rlockobject.lock.level"`
+	// 3.13+: a parked thread's struct wait_entry, on its stack: the
+	// address it waits on and the semaphore it sleeps on.
+	WaitEntryAddr Off `dwarf:"wait_entry.addr"`
+	WaitEntrySema Off `dwarf:"wait_entry.sema"`
 }
 
 // FutureOffsets describes _asyncio's FutureObj, whose FutureObj_HEAD also
@@ -432,6 +467,9 @@ type GCOffsets struct {
 	// it tells whether the collector ran between two reads.
 	Stats     Off `dwarf:"_is.gc.generation_stats"`
 	StatsSize Off `dwarf:"sizeof:gc_generation_stats"`
+	// Collecting is relative to Interp.GC: non-zero while a thread runs
+	// the collector.
+	Collecting Off `dwarf:"_gc_runtime_state.collecting" dbg:"gc.collecting"`
 }
 
 // ManagedDictBefore is how far before an object its managed dict pointer

@@ -162,6 +162,7 @@ var only314 = map[string]bool{
 	"Thread.AsyncioRunningTask": true, "Thread.AsyncioTasksHead": true, "Interp.AsyncioTasksHead": true,
 	"Future.AwaitedBy": true, "Future.AwaitedByIsSet": true, "Task.AwaitedBy": true,
 	"Task.AwaitedByIsSet": true, "Task.IsTask": true, "Task.Node": true,
+	"Sync.RLockMutex": true, "Sync.RLockLevel": true,
 }
 
 // 3.12's libpython is linked with --emit-relocs: debug/elf applies its

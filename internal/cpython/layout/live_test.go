@@ -202,6 +202,9 @@ func TestLiveOffsetsFreeThreaded(t *testing.T) {
 // unverifiable314 are rule fields Python gives no ground truth for; they sit
 // between checked fields of the same struct.
 var unverifiable314 = map[string]string{
+	"GIL.Size":            "sizes are invisible to Python; the GIL contention e2e test relies on it",
+	"Sync.WaitEntryAddr":  "on a parked thread's C stack; the lock e2e tests rely on it",
+	"Sync.WaitEntrySema":  "as Sync.WaitEntryAddr",
 	"FrameObj.Back":       "set only for detached frames",
 	"FrameObj.Lineno":     "set only while tracing",
 	"Type.HeapSlots":      "not reachable from Python",
@@ -434,6 +437,7 @@ func checkLive(t *testing.T, python string, l *Layout, gil bool, opts ...string)
 			}
 		}
 	}
+	checkSync(t, p, l, eq, has)
 
 	// Objects and types.
 	ref := p.num("refobj")
@@ -615,6 +619,64 @@ func checkLive(t *testing.T, python string, l *Layout, gil bool, opts ...string)
 		eq("Dict.ValuesValues", p.u64(at(vals, l.Dict.ValuesValues)+8), p.num("split_y"))
 	}
 	return checked
+}
+
+// checkSync checks what the lock analysis reads: code objects' stack
+// sizes and exception tables, 3.10's block stack, lock and RLock state,
+// the collector's flag and the finalizing thread.
+func checkSync(t *testing.T, p *liveProc, l *Layout, eq func(string, uint64, uint64), has func(...string) bool) {
+	at := func(base uint64, o Off) uint64 { return base + uint64(o) }
+	pc := p.num("probe_code")
+	eq("Code.Stacksize", uint64(p.i32(at(pc, l.Code.Stacksize))), p.num("probe_stacksize"))
+	if has("Code.Exceptiontable") {
+		eq("Code.Exceptiontable", p.u64(at(pc, l.Code.Exceptiontable)), p.num("probe_exceptiontable"))
+	}
+	if has("FrameObj.Blockstack") {
+		// A generator suspended in a with block: one SETUP_FINALLY block
+		// whose level keeps the bound __exit__ below it.
+		f := p.u64(at(p.num("swith"), l.Gen.Frame))
+		eq("FrameObj.Iblock", uint64(p.i32(at(f, l.FrameObj.Iblock))), 1)
+		b := at(f, l.FrameObj.Blockstack)
+		eq("FrameObj.BlockType", uint64(p.i32(at(b, l.FrameObj.BlockType))), p.num("setup_finally"))
+		eq("FrameObj.BlockLevel", uint64(p.i32(at(b, l.FrameObj.BlockLevel))), 1)
+		eq("FrameObj.BlockSize", b2u(l.FrameObj.BlockSize > l.FrameObj.BlockLevel), 1)
+		vs := p.u64(at(f, l.FrameObj.Valuestack))
+		eq("FrameObj.Valuestack", vs, at(f, l.FrameObj.Localsplus)+8*p.num("swith_nlocals"))
+		eq("FrameObj.Valuestack", p.u64(at(p.u64(vs), l.Object.Type)), p.num("method_type"))
+	}
+	ident := p.num("ident")
+	lk, ul, rl := p.num("locked"), p.num("unlocked"), p.num("rlock")
+	switch {
+	case has("Sync.LockMutex"):
+		eq("Sync.LockMutex", uint64(p.u8(at(lk, l.Sync.LockMutex))&1), 1)
+		eq("Sync.LockMutex", uint64(p.u8(at(ul, l.Sync.LockMutex))&1), 0)
+	default:
+		eq("Sync.LockLocked", uint64(p.u8(at(lk, l.Sync.LockLocked))), 1)
+		eq("Sync.LockLocked", uint64(p.u8(at(ul, l.Sync.LockLocked))), 0)
+		// A glibc semaphore counts in its low 32 bits: 0 while taken.
+		eq("Sync.LockSem", uint64(uint32(p.i32(p.u64(at(lk, l.Sync.LockSem))))), 0)
+		eq("Sync.LockSem", uint64(uint32(p.i32(p.u64(at(ul, l.Sync.LockSem))))), 1)
+	}
+	eq("Sync.RLockOwner", p.u64(at(rl, l.Sync.RLockOwner)), ident)
+	switch {
+	case has("Sync.RLockMutex", "Sync.RLockLevel"):
+		eq("Sync.RLockMutex", uint64(p.u8(at(rl, l.Sync.RLockMutex))&1), 1)
+		eq("Sync.RLockLevel", p.u64(at(rl, l.Sync.RLockLevel)), 1)
+	default:
+		eq("Sync.RLockCount", p.u64(at(rl, l.Sync.RLockCount)), 2)
+		eq("Sync.RLockSem", uint64(uint32(p.i32(p.u64(at(rl, l.Sync.RLockSem))))), 0)
+	}
+	blob, err := hex.DecodeString(string(bytes.Trim(p.truth["interp_in_gc"], `"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := int(l.Interp.GC + l.GC.Collecting); o+4 <= len(blob) {
+		eq("GC.Collecting", uint64(binary.LittleEndian.Uint32(blob[o:])), 1)
+		eq("Interp.GC", uint64(uint32(p.i32(at(p.num("interp"), l.Interp.GC+l.GC.Collecting)))), 0)
+	} else {
+		t.Errorf("gc.collecting at %d is past the interpreter bytes read", o)
+	}
+	eq("Runtime.Finalizing", p.u64(at(p.num("runtime"), l.Runtime.Finalizing)), 0)
 }
 
 func checkDict(t *testing.T, p *liveProc, l *Layout, eq func(string, uint64, uint64), has func(...string) bool) {

@@ -13,6 +13,7 @@ func init() {
 			CevalGIL:         352,
 			TstateCurrent:    568,
 			MainThread:       72,
+			Finalizing:       16,
 		},
 		Interp: InterpOffsets{
 			Size:             113528,
@@ -79,6 +80,11 @@ func init() {
 			Gen:        88,
 			Valuestack: 64,
 			Stackdepth: 80,
+			Iblock:     104,
+			Blockstack: 112,
+			BlockSize:  12,
+			BlockType:  0,
+			BlockLevel: 8,
 		},
 		Code: CodeOffsets{
 			Size:            176,
@@ -103,6 +109,8 @@ func init() {
 			CodeAdaptive:    -1,
 			FirstTraceable:  -1,
 			TLBC:            -1,
+			Stacksize:       32,
+			Exceptiontable:  -1,
 		},
 		Object: ObjectOffsets{
 			Refcnt:   0,
@@ -217,6 +225,7 @@ func init() {
 		GIL: GILOffsets{
 			Locked:     16,
 			LastHolder: 8,
+			Size:       208,
 		},
 		CFunction: CFunctionOffsets{
 			Ml:   16,
@@ -275,6 +284,18 @@ func init() {
 			Next: -1,
 			Prev: -1,
 		},
+		Sync: SyncOffsets{
+			LockSem:       16,
+			LockLocked:    32,
+			LockMutex:     -1,
+			RLockSem:      16,
+			RLockOwner:    24,
+			RLockCount:    32,
+			RLockMutex:    -1,
+			RLockLevel:    -1,
+			WaitEntryAddr: -1,
+			WaitEntrySema: -1,
+		},
 		GC: GCOffsets{
 			Generations:    640,
 			GenerationSize: 24,
@@ -282,6 +303,7 @@ func init() {
 			HeadSize:       16,
 			Stats:          744,
 			StatsSize:      24,
+			Collecting:     200,
 		},
 	}}
 	// Python 3.11.11: lib/libpython3.11.so.1.0, build-id (none), sha256 db152455a9567bbd75c6d67be80a234ebb62f192d0eb78db8759b29e4516b510
@@ -294,6 +316,7 @@ func init() {
 			CevalGIL:         360,
 			TstateCurrent:    576,
 			MainThread:       80,
+			Finalizing:       24,
 		},
 		Interp: InterpOffsets{
 			Size:             107752,
@@ -360,6 +383,11 @@ func init() {
 			Gen:        -1,
 			Valuestack: -1,
 			Stackdepth: -1,
+			Iblock:     -1,
+			Blockstack: -1,
+			BlockSize:  -1,
+			BlockType:  -1,
+			BlockLevel: -1,
 		},
 		Code: CodeOffsets{
 			Size:            192,
@@ -384,6 +412,8 @@ func init() {
 			CodeAdaptive:    184,
 			FirstTraceable:  168,
 			TLBC:            -1,
+			Stacksize:       68,
+			Exceptiontable:  40,
 		},
 		Object: ObjectOffsets{
 			Refcnt:   0,
@@ -498,6 +528,7 @@ func init() {
 		GIL: GILOffsets{
 			Locked:     16,
 			LastHolder: 8,
+			Size:       208,
 		},
 		CFunction: CFunctionOffsets{
 			Ml:   16,
@@ -556,6 +587,18 @@ func init() {
 			Next: -1,
 			Prev: -1,
 		},
+		Sync: SyncOffsets{
+			LockSem:       16,
+			LockLocked:    32,
+			LockMutex:     -1,
+			RLockSem:      16,
+			RLockOwner:    24,
+			RLockCount:    32,
+			RLockMutex:    -1,
+			RLockLevel:    -1,
+			WaitEntryAddr: -1,
+			WaitEntrySema: -1,
+		},
 		GC: GCOffsets{
 			Generations:    672,
 			GenerationSize: 24,
@@ -563,6 +606,7 @@ func init() {
 			HeadSize:       16,
 			Stats:          776,
 			StatsSize:      24,
+			Collecting:     200,
 		},
 	}}
 	// Python 3.12.3: lib/libpython3.12.so.1.0, build-id (none), sha256 baab5fe9e2e811ff6e9a5be18655c1eee92bf6b3b56011711f78aed544c2f139
@@ -575,6 +619,7 @@ func init() {
 			CevalGIL:         -1,
 			TstateCurrent:    -1,
 			MainThread:       64,
+			Finalizing:       24,
 		},
 		Interp: InterpOffsets{
 			Size:             383552,
@@ -641,6 +686,11 @@ func init() {
 			Gen:        -1,
 			Valuestack: -1,
 			Stackdepth: -1,
+			Iblock:     -1,
+			Blockstack: -1,
+			BlockSize:  -1,
+			BlockType:  -1,
+			BlockLevel: -1,
 		},
 		Code: CodeOffsets{
 			Size:            200,
@@ -665,6 +715,8 @@ func init() {
 			CodeAdaptive:    192,
 			FirstTraceable:  176,
 			TLBC:            -1,
+			Stacksize:       64,
+			Exceptiontable:  40,
 		},
 		Object: ObjectOffsets{
 			Refcnt:   0,
@@ -779,6 +831,7 @@ func init() {
 		GIL: GILOffsets{
 			Locked:     16,
 			LastHolder: 8,
+			Size:       208,
 		},
 		CFunction: CFunctionOffsets{
 			Ml:   16,
@@ -837,6 +890,18 @@ func init() {
 			Next: -1,
 			Prev: -1,
 		},
+		Sync: SyncOffsets{
+			LockSem:       16,
+			LockLocked:    32,
+			LockMutex:     -1,
+			RLockSem:      16,
+			RLockOwner:    24,
+			RLockCount:    32,
+			RLockMutex:    -1,
+			RLockLevel:    -1,
+			WaitEntryAddr: -1,
+			WaitEntrySema: -1,
+		},
 		GC: GCOffsets{
 			Generations:    136,
 			GenerationSize: 24,
@@ -844,6 +909,7 @@ func init() {
 			HeadSize:       16,
 			Stats:          240,
 			StatsSize:      24,
+			Collecting:     200,
 		},
 	}}
 	// Python 3.13.1: lib/libpython3.13.so.1.0, build-id (none), sha256 67b954357c91fb7c16e22774fc04db566c0a3c53f85bc49c5d5ce43746ed7c69
@@ -856,6 +922,7 @@ func init() {
 			CevalGIL:         -1,
 			TstateCurrent:    -1,
 			MainThread:       656,
+			Finalizing:       608,
 		},
 		Interp: InterpOffsets{
 			Size:             194976,
@@ -922,6 +989,11 @@ func init() {
 			Gen:        -1,
 			Valuestack: -1,
 			Stackdepth: -1,
+			Iblock:     -1,
+			Blockstack: -1,
+			BlockSize:  -1,
+			BlockType:  -1,
+			BlockLevel: -1,
 		},
 		Code: CodeOffsets{
 			Size:            208,
@@ -946,6 +1018,8 @@ func init() {
 			CodeAdaptive:    200,
 			FirstTraceable:  184,
 			TLBC:            -1,
+			Stacksize:       64,
+			Exceptiontable:  40,
 		},
 		Object: ObjectOffsets{
 			Refcnt:   0,
@@ -1060,6 +1134,7 @@ func init() {
 		GIL: GILOffsets{
 			Locked:     16,
 			LastHolder: 8,
+			Size:       208,
 		},
 		CFunction: CFunctionOffsets{
 			Ml:   16,
@@ -1118,6 +1193,18 @@ func init() {
 			Next: 0,
 			Prev: 8,
 		},
+		Sync: SyncOffsets{
+			LockSem:       -1,
+			LockLocked:    -1,
+			LockMutex:     16,
+			RLockSem:      16,
+			RLockOwner:    24,
+			RLockCount:    32,
+			RLockMutex:    -1,
+			RLockLevel:    -1,
+			WaitEntryAddr: 8,
+			WaitEntrySema: 16,
+		},
 		GC: GCOffsets{
 			Generations:    7424,
 			GenerationSize: 24,
@@ -1125,6 +1212,7 @@ func init() {
 			HeadSize:       16,
 			Stats:          7528,
 			StatsSize:      24,
+			Collecting:     200,
 		},
 	}}
 	// Python 3.13.5: bin/python3.13t, build-id 093e8e18efb6c95c733deaeb29ec60c2f92296e6, sha256 52e60c0574e898009cc56d3f11e9fbbc24f78fe2b8debf0ca7143813d28e3ffa

@@ -87,6 +87,45 @@ SET = {"a", "b", "c"}
 LIST = [REFOBJ, 7, 8]
 TUPLE = (REFOBJ, 9)
 BOUND = LIST.append  # a builtin method: m_self is LIST
+# Locks as the lock analysis reads them: one held, one free, an RLock
+# taken twice, all by the main thread.
+LOCKED, UNLOCKED, RLOCK = threading.Lock(), threading.Lock(), threading.RLock()
+LOCKED.acquire()
+RLOCK.acquire()
+RLOCK.acquire()
+
+
+class CM:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        pass
+
+
+CM_OBJ = CM()
+
+
+def gen_with():
+    x = 1
+    with CM_OBJ:
+        yield x
+
+
+SWITH = gen_with()
+next(SWITH)  # suspended inside its with block
+# The interpreter struct as a collection sees it (gc.collecting is 1).
+IN_GC = {}
+
+
+def gc_seen(phase, info):
+    if phase == "start" and "blob" not in IN_GC:
+        IN_GC["blob"] = read(api.PyInterpreterState_Get(), 16384).hex()
+
+
+gc.callbacks.append(gc_seen)
+gc.collect()
+gc.callbacks.remove(gc_seen)
 
 
 def heapmod():
@@ -234,6 +273,16 @@ def probe(anchor):
         "gc_frozen": id(LIST),
         "gc_young": id(GC_YOUNG),
         "gc_collections": [st["collections"] for st in gc.get_stats()],
+        "probe_stacksize": probe.__code__.co_stacksize,
+        "probe_exceptiontable": id(getattr(probe.__code__, "co_exceptiontable", None)),
+        "locked": id(LOCKED),
+        "unlocked": id(UNLOCKED),
+        "rlock": id(RLOCK),
+        "swith": id(SWITH),
+        "swith_nlocals": len(gen_with.__code__.co_varnames),
+        "setup_finally": dis.opmap.get("SETUP_FINALLY", -1),
+        "method_type": id(types.MethodType),
+        "interp_in_gc": IN_GC["blob"],
     }
     sys.stdout.write(json.dumps(truth) + "\n")
     sys.stdout.flush()
