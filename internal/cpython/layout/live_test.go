@@ -437,7 +437,7 @@ func checkLive(t *testing.T, python string, l *Layout, gil bool, opts ...string)
 			}
 		}
 	}
-	checkSync(t, p, l, eq, has)
+	checkSync(t, p, l, eq, has, checked)
 
 	// Objects and types.
 	ref := p.num("refobj")
@@ -624,7 +624,7 @@ func checkLive(t *testing.T, python string, l *Layout, gil bool, opts ...string)
 // checkSync checks what the lock analysis reads: code objects' stack
 // sizes and exception tables, 3.10's block stack, lock and RLock state,
 // the collector's flag and the finalizing thread.
-func checkSync(t *testing.T, p *liveProc, l *Layout, eq func(string, uint64, uint64), has func(...string) bool) {
+func checkSync(t *testing.T, p *liveProc, l *Layout, eq func(string, uint64, uint64), has func(...string) bool, checked map[string]bool) {
 	at := func(base uint64, o Off) uint64 { return base + uint64(o) }
 	pc := p.num("probe_code")
 	eq("Code.Stacksize", uint64(p.i32(at(pc, l.Code.Stacksize))), p.num("probe_stacksize"))
@@ -677,6 +677,17 @@ func checkSync(t *testing.T, p *liveProc, l *Layout, eq func(string, uint64, uin
 		t.Errorf("gc.collecting at %d is past the interpreter bytes read", o)
 	}
 	eq("Runtime.Finalizing", p.u64(at(p.num("runtime"), l.Runtime.Finalizing)), 0)
+	be := p.num("bound_exit")
+	eq("Sync.MethodFunc", p.u64(at(be, l.Sync.MethodFunc)), p.num("bound_exit_func"))
+	eq("Sync.MethodSelf", p.u64(at(be, l.Sync.MethodSelf)), p.num("cm"))
+	if has("Sync.ThreadHandle", "Sync.ThreadHandleExiting") {
+		exiting := func(h uint64) uint64 {
+			return uint64(p.u8(at(p.u64(at(h, l.Sync.ThreadHandle)), l.Sync.ThreadHandleExiting)))
+		}
+		eq("Sync.ThreadHandleExiting", exiting(p.num("done_handle")), 1)
+		eq("Sync.ThreadHandleExiting", exiting(p.num("worker_handle")), 0)
+		checked["Sync.ThreadHandle"] = true
+	}
 }
 
 func checkDict(t *testing.T, p *liveProc, l *Layout, eq func(string, uint64, uint64), has func(...string) bool) {

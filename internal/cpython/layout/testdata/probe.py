@@ -104,6 +104,14 @@ class CM:
 
 
 CM_OBJ = CM()
+BOUND_EXIT = CM_OBJ.__exit__
+DONE = threading.Thread(target=lambda: None)
+DONE.start()
+DONE.join()
+
+
+def handle(t):
+    return id(getattr(t, "_os_thread_handle", None) or getattr(t, "_handle", None))
 
 
 def gen_with():
@@ -283,6 +291,11 @@ def probe(anchor):
         "setup_finally": dis.opmap.get("SETUP_FINALLY", -1),
         "method_type": id(types.MethodType),
         "interp_in_gc": IN_GC["blob"],
+        "bound_exit": id(BOUND_EXIT),
+        "bound_exit_func": id(CM.__exit__),
+        "cm": id(CM_OBJ),
+        "done_handle": handle(DONE),
+        "worker_handle": handle(WORKER),
     }
     sys.stdout.write(json.dumps(truth) + "\n")
     sys.stdout.flush()
@@ -305,7 +318,8 @@ def run():
     probe(anchor)
 
 
-threading.Thread(target=work, daemon=True).start()
+WORKER = threading.Thread(target=work, daemon=True)
+WORKER.start()
 ready.wait()
 run()
 stop.set()
