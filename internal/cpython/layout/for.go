@@ -166,6 +166,7 @@ var rules314 = []rule{
 	{Field: "GC.StatsSize", Anchors: []string{""}, Why: "struct gc_generation_stats is {collections, collected, uncollectable}"},
 	{Field: "Code.Stacksize", Anchors: []string{"Code.Argcount", "Code.Firstlineno"}, Why: "as Code.PosOnlyArgcount"},
 	{Field: "Code.Exceptiontable", Anchors: []string{"Code.Argcount", "Code.Firstlineno"}, Why: "co_consts, co_names, co_exceptiontable still precede co_flags"},
+	{Field: "Code.Names", Anchors: []string{"Code.Argcount", "Code.Firstlineno"}, Why: "as Code.Exceptiontable"},
 	{Field: "GIL.Size", Anchors: []string{"GIL.Locked"}, Why: "struct _gil_runtime_state {interval, last_holder, locked, switch_number, cond, mutex, switch_cond, switch_mutex} is unchanged in default builds"},
 	{Field: "Sync.LockMutex", Anchors: []string{"Object.HeadSize"}, Why: "lockobject is {PyObject_HEAD, PyMutex lock}, as in 3.13"},
 	{Field: "Sync.RLockMutex", Anchors: []string{"Object.HeadSize"}, Delta: delta(0), Why: "3.14's rlockobject is {PyObject_HEAD, _PyRecursiveMutex lock} and _PyRecursiveMutex is {PyMutex mutex, unsigned long long thread, size_t level}"},

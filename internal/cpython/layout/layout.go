@@ -207,6 +207,7 @@ type CodeOffsets struct {
 	TLBC            Off `dwarf:"PyCodeObject.co_tlbc" dbg:"code_object.co_tlbc"`
 	Stacksize       Off `dwarf:"PyCodeObject.co_stacksize"`
 	Exceptiontable  Off `dwarf:"PyCodeObject.co_exceptiontable"` // 3.11+: bytes
+	Names           Off `dwarf:"PyCodeObject.co_names"`
 }
 
 type ObjectOffsets struct {

@@ -628,6 +628,7 @@ func checkSync(t *testing.T, p *liveProc, l *Layout, eq func(string, uint64, uin
 	at := func(base uint64, o Off) uint64 { return base + uint64(o) }
 	pc := p.num("probe_code")
 	eq("Code.Stacksize", uint64(p.i32(at(pc, l.Code.Stacksize))), p.num("probe_stacksize"))
+	eq("Code.Names", p.u64(at(pc, l.Code.Names)), p.num("probe_names"))
 	if has("Code.Exceptiontable") {
 		eq("Code.Exceptiontable", p.u64(at(pc, l.Code.Exceptiontable)), p.num("probe_exceptiontable"))
 	}

@@ -111,6 +111,7 @@ func init() {
 			TLBC:            -1,
 			Stacksize:       32,
 			Exceptiontable:  -1,
+			Names:           64,
 		},
 		Object: ObjectOffsets{
 			Refcnt:   0,
@@ -418,6 +419,7 @@ func init() {
 			TLBC:            -1,
 			Stacksize:       68,
 			Exceptiontable:  40,
+			Names:           32,
 		},
 		Object: ObjectOffsets{
 			Refcnt:   0,
@@ -725,6 +727,7 @@ func init() {
 			TLBC:            -1,
 			Stacksize:       64,
 			Exceptiontable:  40,
+			Names:           32,
 		},
 		Object: ObjectOffsets{
 			Refcnt:   0,
@@ -1032,6 +1035,7 @@ func init() {
 			TLBC:            -1,
 			Stacksize:       64,
 			Exceptiontable:  40,
+			Names:           32,
 		},
 		Object: ObjectOffsets{
 			Refcnt:   0,

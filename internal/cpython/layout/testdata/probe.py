@@ -282,6 +282,7 @@ def probe(anchor):
         "gc_young": id(GC_YOUNG),
         "gc_collections": [st["collections"] for st in gc.get_stats()],
         "probe_stacksize": probe.__code__.co_stacksize,
+        "probe_names": id(probe.__code__.co_names),
         "probe_exceptiontable": id(getattr(probe.__code__, "co_exceptiontable", None)),
         "locked": id(LOCKED),
         "unlocked": id(UNLOCKED),
