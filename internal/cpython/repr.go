@@ -181,6 +181,8 @@ func (rd *render) value(b *reprWriter, v *model.Value) {
 		b.WriteString("}")
 	case model.ValueFunction:
 		fmt.Fprintf(b, "<function %s at %#x>", v.Name, v.Addr)
+	case model.ValueRepr:
+		b.WriteString(v.Name)
 	case model.ValueBuiltin:
 		if v.Self == 0 {
 			fmt.Fprintf(b, "<built-in function %s>", v.Name)

@@ -66,7 +66,7 @@ func (r *Reader) Stacks(cp *Capture, buf []Stack) []Stack {
 			st.Err, st.Key = w.resolveErr, w.key
 		} else {
 			for j := range ct.raw {
-				c, loc, skip, err := r.locate(&ct.raw[j])
+				c, loc, _, skip, err := r.locate(&ct.raw[j])
 				if err != nil {
 					st.Err = err
 					break

@@ -60,6 +60,7 @@ type typeInfo struct {
 	kind model.ValueKind
 	heap bool
 	err  error
+	sync *syncType // a synchronisation primitive whose repr pyscope computes
 }
 
 // builtinKinds maps static type names to the kind decoded for them and
@@ -206,6 +207,9 @@ func (d *Decoder) typeOf(addr uint64) (uint64, *typeInfo) {
 		return t, ti
 	}
 	ti := d.classify(t)
+	if ti.err == nil {
+		ti.sync = d.classifySync(t, ti)
+	}
 	if ti.err == nil && len(d.types) < 1<<16 { // errors may be the budget's: retry later
 		d.types[t] = ti
 	}
@@ -328,6 +332,13 @@ func (st *decoding) value(addr uint64, depth int) *model.Value {
 	}
 	v := st.newValue()
 	v.Kind, v.Type, v.Addr = ti.kind, ti.name, addr
+	if ti.sync != nil {
+		// Locks, conditions, events…: repr() as the target prints it.
+		if s, err := st.syncRepr(ti.sync, ti.name, addr, st.lim, depth); err == nil {
+			v.Kind, v.Name = model.ValueRepr, s
+			return v
+		}
+	}
 	o := st.o
 	L := o.L
 	var err error

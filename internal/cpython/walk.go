@@ -61,6 +61,7 @@ type Reader struct {
 	stdlibCache map[uint64]bool          // module dict → in the standard library
 	aio         *asyncio                 // _asyncio's layout (asyncio.go)
 	glet        *greenlets               // greenlet's layout (greenlet.go)
+	syncCodes   map[uint64]*syncCode     // what the lock analysis reads of code objects
 	stackBuf    []byte                   // copies of data stacks (stackcopy.go), reused
 	rawPool     [][]rawFrame             // frame buffers Stacks gave back (stacks.go)
 	pf          prefetch                 // what the last capture read (prefetch.go)
@@ -555,7 +556,7 @@ func frameBuf(size layout.Off, need ...span) ([]byte, error) {
 func (r *Reader) resolveFrames(raws []rawFrame) ([]model.Frame, error) {
 	out := make([]model.Frame, 0, len(raws))
 	for _, rf := range raws {
-		c, loc, skip, err := r.locate(&rf)
+		c, loc, instr, skip, err := r.locate(&rf)
 		if err != nil {
 			return out, err
 		}
@@ -565,6 +566,7 @@ func (r *Reader) resolveFrames(raws []rawFrame) ([]model.Frame, error) {
 		out = append(out, model.Frame{Kind: "python", Function: c.name, Qualname: c.qualname,
 			File: c.file, Addr: rf.addr, Code: rf.code, Entry: rf.entry, Shim: rf.shim})
 		setLocation(&out[len(out)-1], loc)
+		out[len(out)-1].Instr = instr
 		if r.Values != nil {
 			r.resolveVars(&out[len(out)-1], rf)
 		}
@@ -590,13 +592,13 @@ func (r *Reader) bytecodeCopy(c *codeInfo, index int32) uint64 {
 	return p
 }
 
-// locate finds a captured frame's code object and location; skip reports
-// an incomplete frame (pushed but not started), which the interpreter
-// hides.
-func (r *Reader) locate(rf *rawFrame) (c *codeInfo, loc Location, skip bool, err error) {
+// locate finds a captured frame's code object, location and instruction
+// offset (-1 outside its bytecode); skip reports an incomplete frame
+// (pushed but not started), which the interpreter hides.
+func (r *Reader) locate(rf *rawFrame) (c *codeInfo, loc Location, instr int, skip bool, err error) {
 	c = r.code(rf.code)
 	if c.err != nil {
-		return nil, loc, false, fmt.Errorf("frame at %#x: %w", rf.addr, c.err)
+		return nil, loc, -1, false, fmt.Errorf("frame at %#x: %w", rf.addr, c.err)
 	}
 	var addr int
 	if r.In.Minor <= 10 {
@@ -606,15 +608,15 @@ func (r *Reader) locate(rf *rawFrame) (c *codeInfo, loc Location, skip bool, err
 		// one; either is what PyCode_Addr2Line wants.
 		start := r.bytecodeCopy(c, rf.tlbc)
 		if rf.owner != ownedByGenerator && c.firstTraceable >= 0 && int64(rf.ip) < int64(start)+2*c.firstTraceable {
-			return c, loc, true, nil
+			return c, loc, -1, true, nil
 		}
 		addr = int((int64(rf.ip) - int64(start)) / 2 * 2)
 		// Not in this code's bytecode: no line rather than a wrong one.
 		if c.codeUnits > 0 && (addr < -2 || int64(addr) > 2*c.codeUnits) {
-			return c, Location{-1, -1, -1, -1}, false, nil
+			return c, Location{-1, -1, -1, -1}, -1, false, nil
 		}
 	}
-	return c, c.location(r.In.Minor, addr), false, nil
+	return c, c.location(r.In.Minor, addr), addr, false, nil
 }
 
 // cycleGuard detects a cycle in a pointer chain without allocating (Brent's

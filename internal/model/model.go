@@ -100,6 +100,9 @@ type Frame struct {
 	Addr uint64 `json:"-"`
 	// Code is the address of the code object.
 	Code uint64 `json:"-"`
+	// Instr is the byte offset of the instruction the frame executes in
+	// its code (for the lock analysis).
+	Instr int `json:"-"`
 	// Entry marks the outermost Python frame run by one C-level call of the
 	// eval loop (_PyEval_EvalFrameDefault): native/Python merging pairs each
 	// such call with the run of frames ending at an Entry frame.

@@ -32,6 +32,7 @@ const (
 	ValueWeakref                    // a weakref: Items[0] its referent, none when dead
 	ValueGenerator                  // a generator, coroutine or async generator: Name (its qualname)
 	ValueFuture                     // an asyncio Future or Task: Future
+	ValueRepr                       // an object whose repr() pyscope computes from its state (locks, events…): Name
 )
 
 // Value is one Python object as decoded from the target: a typed tree, so

@@ -180,6 +180,8 @@ type FrameObjOffsets struct {
 	BlockSize  Off `dwarf:"sizeof:PyTryBlock"`
 	BlockType  Off `dwarf:"PyTryBlock.b_type"`
 	BlockLevel Off `dwarf:"PyTryBlock.b_level"`
+	// b_handler is in code units.
+	BlockHandler Off `dwarf:"PyTryBlock.b_handler"`
 }
 
 type CodeOffsets struct {

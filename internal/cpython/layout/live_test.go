@@ -640,6 +640,7 @@ func checkSync(t *testing.T, p *liveProc, l *Layout, eq func(string, uint64, uin
 		b := at(f, l.FrameObj.Blockstack)
 		eq("FrameObj.BlockType", uint64(p.i32(at(b, l.FrameObj.BlockType))), p.num("setup_finally"))
 		eq("FrameObj.BlockLevel", uint64(p.i32(at(b, l.FrameObj.BlockLevel))), 1)
+		eq("FrameObj.BlockHandler", uint64(p.i32(at(b, l.FrameObj.BlockHandler))), p.num("swith_handler"))
 		eq("FrameObj.BlockSize", b2u(l.FrameObj.BlockSize > l.FrameObj.BlockLevel), 1)
 		vs := p.u64(at(f, l.FrameObj.Valuestack))
 		eq("FrameObj.Valuestack", vs, at(f, l.FrameObj.Localsplus)+8*p.num("swith_nlocals"))

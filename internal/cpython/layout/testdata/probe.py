@@ -290,6 +290,7 @@ def probe(anchor):
         "swith": id(SWITH),
         "swith_nlocals": len(gen_with.__code__.co_varnames),
         "setup_finally": dis.opmap.get("SETUP_FINALLY", -1),
+        "swith_handler": next((i.argval // 2 for i in dis.get_instructions(gen_with) if i.opname == "SETUP_WITH"), -1),
         "method_type": id(types.MethodType),
         "interp_in_gc": IN_GC["blob"],
         "bound_exit": id(BOUND_EXIT),

@@ -1,0 +1,638 @@
+package cpython
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"pyscope/internal/cpython/bytecode"
+	"pyscope/internal/model"
+)
+
+// What a frame says about the locks its thread holds and is taking: the
+// with blocks it is inside (each keeps its context manager's __exit__ on
+// the value stack, at the depth the exception table or the block stack
+// names), the blocking X.acquire() statements it passed, and what the
+// instruction it executes enters.
+
+// Entered is an object a frame took: a with statement's context manager,
+// or the receiver of X.acquire().
+type Entered struct {
+	Object uint64
+	Line   int    // the with statement's or the acquire call's line
+	Via    string // "with" or "acquire"
+}
+
+// FrameSync is what one frame says about locks.
+type FrameSync struct {
+	// With are the with statements the frame is inside, outermost first.
+	With []Entered
+	// Acquired are the objects the frame took with a blocking X.acquire()
+	// statement that every path to the current instruction passes, with
+	// no release of anything since and X not rebound.
+	Acquired []Entered
+	// Entering is what the current instruction is taking: the context
+	// manager of a with statement being entered, or X of X.acquire();
+	// Object is 0 when it takes neither.
+	Entering Entered
+	// Objects are the objects in the frame's variables and value stack
+	// slots (stale slots included: a caller must match them against
+	// other evidence).
+	Objects []uint64
+}
+
+// syncCode is what the lock analysis needs of a code object.
+type syncCode struct {
+	nlocalsplus int // 3.11+: slots before the value stack
+	stacksize   int
+	ins         []bytecode.Instr
+	handlers    []bytecode.Handler // 3.11+
+	names       []string           // co_names
+	err         error
+}
+
+const maxStack = 1 << 16
+
+func (r *Reader) syncCode(code uint64) *syncCode {
+	if r.syncCodes == nil {
+		r.syncCodes = map[uint64]*syncCode{}
+	}
+	if c, ok := r.syncCodes[code]; ok {
+		return c
+	}
+	c := r.readSyncCode(code)
+	if len(r.syncCodes) < 1<<14 {
+		r.syncCodes[code] = c
+	}
+	return c
+}
+
+func (r *Reader) readSyncCode(code uint64) *syncCode {
+	o := r.Obj
+	C := o.L.Code
+	c := &syncCode{}
+	fail := func(err error) *syncCode { c.err = err; return c }
+	if tn, err := o.ObjTypeName(code); err != nil || tn != "code" {
+		return fail(fmt.Errorf("no code object at %#x", code))
+	}
+	tb, err := bytecode.For(fmt.Sprintf("%d.%d", r.In.Major, r.In.Minor))
+	if err != nil {
+		return fail(err)
+	}
+	if !C.Stacksize.Valid() || !C.Names.Valid() {
+		return fail(errors.New("code layout unknown (co_stacksize, co_names)"))
+	}
+	ss, err := o.u32(code + uint64(C.Stacksize))
+	if err != nil {
+		return fail(err)
+	}
+	if c.stacksize = int(int32(ss)); c.stacksize < 0 || c.stacksize > maxStack {
+		return fail(fmt.Errorf("code at %#x has stack size %d", code, c.stacksize))
+	}
+	var raw []byte
+	if r.In.Minor <= 10 {
+		p, err := o.u64(code + uint64(C.Code))
+		if err != nil {
+			return fail(err)
+		}
+		var trunc bool
+		if raw, trunc, err = o.Bytes(p, 1<<22); err != nil || trunc {
+			return fail(fmt.Errorf("co_code of code at %#x unreadable", code))
+		}
+	} else {
+		if !C.CodeAdaptive.Valid() || !C.NlocalsPlus.Valid() || !C.Exceptiontable.Valid() {
+			return fail(errors.New("code layout unknown"))
+		}
+		n, err := o.u32(code + uint64(C.NlocalsPlus))
+		if err != nil {
+			return fail(err)
+		}
+		if c.nlocalsplus = int(int32(n)); c.nlocalsplus < 0 || c.nlocalsplus > maxLocals {
+			return fail(fmt.Errorf("code at %#x has %d locals", code, c.nlocalsplus))
+		}
+		units, err := o.u64(code + uint64(o.L.Object.Size))
+		if err != nil || units > 1<<21 {
+			return fail(fmt.Errorf("code at %#x has a bad size", code))
+		}
+		if raw, err = o.read(code+uint64(C.CodeAdaptive), int(units)*2); err != nil {
+			return fail(err)
+		}
+		et, err := o.u64(code + uint64(C.Exceptiontable))
+		if err != nil {
+			return fail(err)
+		}
+		tab, trunc, err := o.Bytes(et, 1<<20)
+		if err != nil || trunc {
+			return fail(fmt.Errorf("exception table of code at %#x unreadable", code))
+		}
+		if c.handlers, err = bytecode.ExceptionTable(tab); err != nil {
+			return fail(err)
+		}
+	}
+	if c.ins, err = tb.Decode(raw); err != nil {
+		return fail(err)
+	}
+	np, err := o.u64(code + uint64(C.Names))
+	if err != nil {
+		return fail(err)
+	}
+	items, err := o.TupleItems(np)
+	if err != nil {
+		return fail(err)
+	}
+	for _, it := range items {
+		s, _ := o.Str(it) // a name that cannot be read matches none
+		c.names = append(c.names, s)
+	}
+	return c
+}
+
+// name is co_names[i], "" when out of range.
+func (c *syncCode) name(i int) string {
+	if i < 0 || i >= len(c.names) {
+		return ""
+	}
+	return c.names[i]
+}
+
+// FrameSync reads what frame f says about locks. Its thread must not run
+// (a stopped process, a core, or a thread blocked since the capture).
+func (v *Values) FrameSync(f model.Frame) (FrameSync, error) {
+	var fs FrameSync
+	if f.Kind != "python" || f.Addr == 0 || f.Code == 0 {
+		return fs, errors.New("no Python frame")
+	}
+	sc := v.r.syncCode(f.Code)
+	if sc.err != nil {
+		return fs, sc.err
+	}
+	cur := bytecode.At(sc.ins, f.Instr)
+	if cur < 0 {
+		return fs, fmt.Errorf("frame at %#x: no instruction at offset %d", f.Addr, f.Instr)
+	}
+	slots, stack, err := v.frameSlots(f, sc)
+	if err != nil {
+		return fs, err
+	}
+	fs.Objects = slots
+	info := v.r.code(f.Code)
+	line := func(off int) int { return info.location(v.r.In.Minor, off).Line }
+	if v.r.In.Minor <= 10 {
+		fs.With = v.withBlocks310(f, sc, line)
+	} else {
+		fs.With = v.withBlocks311(sc, cur, stack, line)
+		if e := v.entering311(sc, cur, stack); e != 0 {
+			fs.Entering = Entered{Object: e, Line: line(sc.ins[cur].Offset), Via: "with"}
+		}
+	}
+	if fs.Entering.Object == 0 {
+		fs.Entering = v.enteringByName(f, sc, cur, line)
+	}
+	fs.Acquired = v.acquired(f, sc, cur, line)
+	return fs, nil
+}
+
+// frameSlots reads a frame's variable and value stack slots (the stack
+// slots alone too), tags removed.
+func (v *Values) frameSlots(f model.Frame, sc *syncCode) (all, stack []uint64, err error) {
+	o := v.o
+	L := o.L
+	var base, stackBase uint64
+	var nvars int
+	if v.r.In.Minor <= 10 {
+		if !L.FrameObj.Valuestack.Valid() {
+			return nil, nil, errors.New("frame layout unknown (f_valuestack)")
+		}
+		base = f.Addr + uint64(L.FrameObj.Localsplus)
+		if stackBase, err = o.u64(f.Addr + uint64(L.FrameObj.Valuestack)); err != nil {
+			return nil, nil, err
+		}
+		if stackBase < base || stackBase-base > 8*maxLocals || (stackBase-base)%8 != 0 {
+			return nil, nil, fmt.Errorf("frame at %#x: bad value stack", f.Addr)
+		}
+		nvars = int(stackBase-base) / 8
+	} else {
+		base = f.Addr + uint64(L.Frame.Localsplus)
+		nvars = sc.nlocalsplus
+		stackBase = base + 8*uint64(nvars)
+	}
+	raw, err := o.read(base, 8*(nvars+sc.stacksize))
+	if err != nil {
+		return nil, nil, fmt.Errorf("frame at %#x: %w", f.Addr, err)
+	}
+	all = make([]uint64, nvars+sc.stacksize)
+	for i := range all {
+		p := le64(raw[8*i:])
+		if v.r.In.Minor >= 14 {
+			if p&3 == 3 {
+				p = 0 // a tagged int
+			}
+			p &^= 3 // _PyStackRef tag bits
+		}
+		if !validPtr(p) {
+			p = 0
+		}
+		all[i] = p
+	}
+	return all, all[nvars:], nil
+}
+
+// manager is the context manager a with block keeps at the top of the
+// stack it protects: the self of the bound __exit__ there (3.11–3.13), or
+// the manager itself (3.14+, with its __exit__ below it; 3.12–3.13 while
+// __enter__ runs).
+func (v *Values) manager(stack []uint64, depth int) uint64 {
+	if depth < 1 || depth > len(stack) {
+		return 0
+	}
+	top := stack[depth-1]
+	if self, name := v.BoundSelf(top); name == "__exit__" {
+		return self
+	}
+	return top
+}
+
+// isWith reports whether handler h is a with block's: its code starts
+// with PUSH_EXC_INFO, WITH_EXCEPT_START.
+func (c *syncCode) isWith(h bytecode.Handler) bool {
+	i := bytecode.At(c.ins, h.Target)
+	return i >= 0 && i+1 < len(c.ins) && c.ins[i].Offset == h.Target &&
+		c.ins[i].Name == "PUSH_EXC_INFO" && c.ins[i+1].Name == "WITH_EXCEPT_START"
+}
+
+// withBlocks311 follows the exception handlers out from instruction cur:
+// the handler covering cur, then the one covering that handler's code,
+// and so on. A with block's handler unwinds the stack to just above what
+// the block keeps (so that slot is live for as long as cur runs inside
+// it), and the code of a block's handlers is covered by the enclosing
+// block's handler.
+func (v *Values) withBlocks311(sc *syncCode, cur int, stack []uint64, line func(int) int) []Entered {
+	var out []Entered
+	seen := map[int]bool{}
+	off := sc.ins[cur].Offset
+	for steps := 0; steps < 256; steps++ {
+		h, ok := bytecode.Covering(sc.handlers, off)
+		if !ok || seen[h.Target] {
+			break
+		}
+		seen[h.Target] = true
+		if sc.isWith(h) {
+			if m := v.manager(stack, h.Depth); m != 0 {
+				out = append(out, Entered{Object: m, Line: line(withStart(sc, h)), Via: "with"})
+			}
+		}
+		off = h.Target
+	}
+	// Found innermost first.
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+// withStart is the offset of the instruction that entered the with block
+// handler h protects: the one just before its first protected range.
+func withStart(sc *syncCode, h bytecode.Handler) int {
+	first := h.Start
+	for _, o := range sc.handlers {
+		if o.Target == h.Target && o.Depth == h.Depth && o.Start < first {
+			first = o.Start
+		}
+	}
+	if i := bytecode.At(sc.ins, first); i > 0 {
+		return sc.ins[i-1].Offset
+	}
+	return first
+}
+
+// entering311 is the context manager a with statement at instruction cur
+// enters: the instruction after cur opens a with block that does not
+// cover cur (BEFORE_WITH 3.11–3.13, the __enter__ call 3.14+).
+func (v *Values) entering311(sc *syncCode, cur int, stack []uint64) uint64 {
+	if cur+1 >= len(sc.ins) {
+		return 0
+	}
+	next, ok := bytecode.Covering(sc.handlers, sc.ins[cur+1].Offset)
+	if !ok || !sc.isWith(next) {
+		return 0
+	}
+	if h, ok := bytecode.Covering(sc.handlers, sc.ins[cur].Offset); ok && h == next {
+		return 0
+	}
+	switch sc.ins[cur].Name {
+	case "BEFORE_WITH", "CALL":
+		return v.manager(stack, next.Depth)
+	}
+	return 0
+}
+
+// withBlocks310 reads 3.10's block stack: each block set up by a with
+// statement keeps the bound __exit__ just below its level.
+func (v *Values) withBlocks310(f model.Frame, sc *syncCode, line func(int) int) []Entered {
+	o := v.o
+	F := o.L.FrameObj
+	if !F.Iblock.Valid() || !F.Blockstack.Valid() || !F.BlockSize.Valid() || !F.BlockLevel.Valid() {
+		return nil
+	}
+	n, err := o.u32(f.Addr + uint64(F.Iblock))
+	if err != nil || n > 20 { // CO_MAXBLOCKS
+		return nil
+	}
+	vs, err := o.u64(f.Addr + uint64(F.Valuestack))
+	if err != nil {
+		return nil
+	}
+	var out []Entered
+	for i := uint64(0); i < uint64(n); i++ {
+		b := f.Addr + uint64(F.Blockstack) + i*uint64(F.BlockSize)
+		level, err := o.u32(b + uint64(F.BlockLevel))
+		if err != nil || int32(level) < 1 || int(level) > sc.stacksize {
+			continue
+		}
+		exit, err := o.u64(vs + 8*uint64(level-1))
+		if err != nil {
+			continue
+		}
+		self, name := v.BoundSelf(exit)
+		if name != "__exit__" {
+			continue
+		}
+		e := Entered{Object: self, Via: "with"}
+		// The SETUP_WITH that jumps to the block's handler names the line.
+		if h, err := o.u32(b + uint64(F.BlockHandler)); err == nil && F.BlockHandler.Valid() {
+			for _, in := range sc.ins {
+				if (in.Name == "SETUP_WITH" || in.Name == "SETUP_ASYNC_WITH") && in.Target == 2*int(int32(h)) {
+					e.Line = line(in.Offset)
+				}
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// expr is a value a frame's code loads: a variable, a global or a name,
+// then attributes.
+type expr struct {
+	op    string // the loading instruction
+	arg   int
+	attrs []string
+}
+
+// receiver is the expression whose value instruction i consumes: the
+// loads just before it, a variable and attributes.
+func (c *syncCode) receiver(i int, minor int) (expr, bool) {
+	var e expr
+	j := i - 1
+	for ; j >= 0 && c.ins[j].Name == "LOAD_ATTR"; j-- {
+		arg := c.ins[j].Arg
+		if minor >= 12 {
+			if arg&1 != 0 {
+				return e, false // a method load
+			}
+			arg >>= 1
+		}
+		e.attrs = append([]string{c.name(arg)}, e.attrs...)
+	}
+	if j < 0 {
+		return e, false
+	}
+	in := c.ins[j]
+	switch in.Name {
+	case "LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_BORROW", "LOAD_DEREF", "LOAD_NAME":
+		e.op, e.arg = in.Name, in.Arg
+	case "LOAD_GLOBAL":
+		e.op, e.arg = in.Name, in.Arg
+		if minor >= 11 {
+			e.arg >>= 1
+		}
+	default:
+		return e, false
+	}
+	return e, true
+}
+
+// methodLoad reports whether instruction i loads method name for a call.
+func (c *syncCode) methodLoad(i int, minor int, name string) bool {
+	in := c.ins[i]
+	switch {
+	case in.Name == "LOAD_METHOD":
+		return c.name(in.Arg) == name
+	case in.Name == "LOAD_ATTR" && minor >= 12:
+		return in.Arg&1 != 0 && c.name(in.Arg>>1) == name
+	}
+	return false
+}
+
+// eval evaluates an expression in frame f as it stands.
+func (v *Values) eval(f model.Frame, sc *syncCode, e expr, slots []uint64) (uint64, bool) {
+	o := v.o
+	var obj uint64
+	switch e.op {
+	case "LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_BORROW":
+		if e.arg >= len(slots) || slots[e.arg] == 0 {
+			return 0, false
+		}
+		obj = slots[e.arg]
+		if o.isCell(obj) { // 3.11+: an argument captured by a closure
+			ref, err := o.u64(obj + uint64(o.L.Cell.Ref))
+			if err != nil {
+				return 0, false
+			}
+			obj = ref
+		}
+	case "LOAD_DEREF":
+		i := e.arg
+		if v.r.In.Minor <= 10 {
+			cv := v.r.codeVars(f.Code) // cells and frees follow the locals
+			if cv.err != nil {
+				return 0, false
+			}
+			i += cv.nvar
+		}
+		if i >= len(slots) || slots[i] == 0 || !o.isCell(slots[i]) {
+			return 0, false
+		}
+		ref, err := o.u64(slots[i] + uint64(o.L.Cell.Ref))
+		if err != nil {
+			return 0, false
+		}
+		obj = ref
+	case "LOAD_GLOBAL", "LOAD_NAME":
+		name := sc.name(e.arg)
+		if name == "" {
+			return 0, false
+		}
+		var spaces []func() ([]Var, error)
+		if e.op == "LOAD_NAME" {
+			spaces = append(spaces, func() ([]Var, error) { return v.Locals(f) })
+		}
+		spaces = append(spaces, func() ([]Var, error) { return v.Globals(f) }, func() ([]Var, error) { return v.Builtins(f) })
+		for _, sp := range spaces {
+			vars, _ := sp()
+			for _, x := range vars {
+				if x.Name == name && x.Ref != 0 {
+					obj = x.Ref
+				}
+			}
+			if obj != 0 {
+				break
+			}
+		}
+	}
+	if !validPtr(obj) {
+		return 0, false
+	}
+	for _, a := range e.attrs {
+		next, err := v.Attr(obj, a)
+		if err != nil || !validPtr(next) {
+			return 0, false
+		}
+		obj = next
+	}
+	return obj, true
+}
+
+// enteringByName finds what the current instruction takes from the code
+// alone: a 3.10 SETUP_WITH's manager, or X of a running X.acquire(...).
+func (v *Values) enteringByName(f model.Frame, sc *syncCode, cur int, line func(int) int) Entered {
+	minor := v.r.In.Minor
+	in := sc.ins[cur]
+	slots, _, err := v.frameSlots(f, sc)
+	if err != nil {
+		return Entered{}
+	}
+	if in.Name == "SETUP_WITH" {
+		if e, ok := sc.receiver(cur, minor); ok {
+			if obj, ok := v.eval(f, sc, e, slots); ok {
+				return Entered{Object: obj, Line: line(in.Offset), Via: "with"}
+			}
+		}
+		return Entered{}
+	}
+	if !strings.HasPrefix(in.Name, "CALL") {
+		return Entered{}
+	}
+	// X.acquire(args): the method load, then constant arguments only.
+	for j := cur - 1; j >= 0 && j >= cur-6; j-- {
+		if sc.methodLoad(j, minor, "acquire") {
+			if e, ok := sc.receiver(j, minor); ok {
+				if obj, ok := v.eval(f, sc, e, slots); ok {
+					return Entered{Object: obj, Line: line(in.Offset), Via: "acquire"}
+				}
+			}
+			break
+		}
+		switch sc.ins[j].Name {
+		case "LOAD_CONST", "LOAD_SMALL_INT", "KW_NAMES", "PRECALL", "PUSH_NULL":
+		default:
+			return Entered{}
+		}
+	}
+	return Entered{}
+}
+
+// acquired finds the X.acquire() statements (no arguments, so blocking,
+// the result dropped) whose effect still holds at instruction cur: every
+// path to cur passes the statement (nothing jumps into the code between
+// them from outside it), and that code neither releases anything nor
+// rebinds what X is read from.
+func (v *Values) acquired(f model.Frame, sc *syncCode, cur int, line func(int) int) []Entered {
+	minor := v.r.In.Minor
+	var out []Entered
+	var slots []uint64
+	for k := 0; k < cur; k++ {
+		if !sc.methodLoad(k, minor, "acquire") {
+			continue
+		}
+		// The call without arguments, then POP_TOP.
+		m := k + 1
+		if m < len(sc.ins) && sc.ins[m].Name == "PRECALL" {
+			m++
+		}
+		if m >= len(sc.ins) || !strings.HasPrefix(sc.ins[m].Name, "CALL") || sc.ins[m].Name == "CALL_KW" || sc.ins[m].Arg != 0 {
+			continue
+		}
+		call := m
+		if m++; m >= cur || sc.ins[m].Name != "POP_TOP" {
+			continue
+		}
+		e, ok := sc.receiver(k, minor)
+		if !ok || !sc.dominates(m, cur) || sc.touches(m+1, cur, e, minor) {
+			continue
+		}
+		if slots == nil {
+			var err error
+			if slots, _, err = v.frameSlots(f, sc); err != nil {
+				return out
+			}
+		}
+		if obj, ok := v.eval(f, sc, e, slots); ok {
+			out = append(out, Entered{Object: obj, Line: line(sc.ins[call].Offset), Via: "acquire"})
+		}
+	}
+	return out
+}
+
+// dominates reports whether instruction a leads to instruction b on every
+// path: nothing outside (a, b] jumps into it, and no exception handler
+// covering code outside it lands in it.
+func (c *syncCode) dominates(a, b int) bool {
+	lo, hi := c.ins[a].Next, c.ins[b].Offset // (a, b] as byte offsets
+	inside := func(off int) bool { return off >= lo && off <= hi }
+	for i, in := range c.ins {
+		if in.Target >= 0 && inside(in.Target) && (i <= a || i > b) {
+			return false
+		}
+	}
+	for _, h := range c.handlers {
+		if inside(h.Target) && (h.Start < lo || h.End > c.ins[b].Next) {
+			return false
+		}
+	}
+	return true
+}
+
+// touches reports whether instructions [from, to) release anything, or
+// rebind the variable or an attribute name of e.
+func (c *syncCode) touches(from, to int, e expr, minor int) bool {
+	rootName := ""
+	if e.op == "LOAD_GLOBAL" || e.op == "LOAD_NAME" {
+		rootName = c.name(e.arg)
+	}
+	for i := from; i < to; i++ {
+		in := c.ins[i]
+		if c.methodLoad(i, minor, "release") || c.methodLoad(i, minor, "__exit__") {
+			return true
+		}
+		switch in.Name {
+		case "LOAD_ATTR":
+			arg := in.Arg
+			if minor >= 12 {
+				arg >>= 1
+			}
+			if c.name(arg) == "release" {
+				return true
+			}
+		case "STORE_FAST", "DELETE_FAST", "STORE_DEREF", "DELETE_DEREF", "STORE_FAST_MAYBE_NULL":
+			if (e.op != "LOAD_GLOBAL" && e.op != "LOAD_NAME") && in.Arg == e.arg {
+				return true
+			}
+		case "STORE_FAST_LOAD_FAST", "STORE_FAST_STORE_FAST":
+			if e.op != "LOAD_GLOBAL" && e.op != "LOAD_NAME" && (in.Arg>>4 == e.arg || in.Arg&15 == e.arg) {
+				return true
+			}
+		case "STORE_GLOBAL", "DELETE_GLOBAL", "STORE_NAME", "DELETE_NAME":
+			if c.name(in.Arg) == rootName {
+				return true
+			}
+		case "STORE_ATTR", "DELETE_ATTR":
+			for _, a := range e.attrs {
+				if c.name(in.Arg) == a {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
