@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"pyscope/internal/analysis/greenlets"
+	"pyscope/internal/analysis/locks"
 	"pyscope/internal/analysis/tasks"
 	"pyscope/internal/engine"
 	"pyscope/internal/repl"
@@ -111,6 +112,7 @@ func runDebug(arg, exe string, f debugFlags) error {
 	repl.Claim(sigs)
 	opts := engine.Options{AfterStop: func() { repl.Claim(sigs) }, OwnSignals: true,
 		Stages: []engine.Stage{tasks.Stage{}, greenlets.Stage{}}}
+	opts.Stages = append(opts.Stages, locks.NewStage(locks.Options{}))
 	f.core.apply(&opts, f.symbols)
 	if _, err := strconv.Atoi(arg); err != nil {
 		opts.Executable = exe // a live process's own executable is read through /proc

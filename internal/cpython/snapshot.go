@@ -291,6 +291,30 @@ func (r *Reader) threadNames(interp uint64) (map[uint64]string, error) {
 	return out, nil
 }
 
+// ThreadObjects maps the ident of each thread threading knows (in every
+// interpreter) to its threading.Thread object.
+func (r *Reader) ThreadObjects() map[uint64]uint64 {
+	out := map[uint64]uint64{}
+	interps, _ := r.Interpreters()
+	o := r.Obj
+	for _, ip := range interps {
+		active := r.active[ip]
+		if active == 0 {
+			active = r.findActive(ip)
+		}
+		if active == 0 {
+			continue
+		}
+		items, _ := o.DictItems(active, maxThreads)
+		for _, it := range items {
+			if id, err := o.Int(it.Key); err == nil && id.IsUint64() {
+				out[id.Uint64()] = it.Value
+			}
+		}
+	}
+	return out
+}
+
 // SysVersion reads sys.version from the target (used to get the patch
 // version where the binary does not say it, i.e. 3.10).
 func (r *Reader) SysVersion() (string, error) {

@@ -491,8 +491,9 @@ func (d *Decoder) threadStopped(a attrs, started bool) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		// A PyEvent is 1 once set; 2 while unset with waiters parked.
 		b, err := o.u8(th + uint64(S.ThreadHandleExiting))
-		return b != 0, err
+		return b == 1, err
 	}
 	if stopped, err := a.truth("_is_stopped"); err != nil || stopped {
 		return stopped, err
@@ -570,6 +571,10 @@ type SyncObject struct {
 	Inner uint64
 	// Ident is a Thread's ident (0 before it started).
 	Ident uint64
+	// A Thread's end: 3.10–3.12 the tstate lock it holds while it runs;
+	// 3.13+ the address of its handle's thread_is_exiting event.
+	TstateLock uint64
+	Exiting    uint64
 }
 
 // Sync reads obj as a synchronisation primitive; ok is false when it is
@@ -604,9 +609,22 @@ func (v *Values) Sync(obj uint64, lim Limits) (SyncObject, bool) {
 		}
 	}
 	if st.kind == SyncThread {
+		so.Inner = 0
 		if id, ok := a.get("_ident"); ok && o.hasFlag(id, tpflagsLongSub) {
 			if n, err := o.Int(id); err == nil && n.IsUint64() {
 				so.Ident = n.Uint64()
+			}
+		}
+		if lk, ok := a.get("_tstate_lock"); ok {
+			so.TstateLock = lk
+		}
+		S := o.L.Sync
+		for _, hn := range []string{"_os_thread_handle", "_handle"} {
+			if h, ok := a.get(hn); ok && S.ThreadHandle.Valid() && S.ThreadHandleExiting.Valid() {
+				if th, err := o.u64(h + uint64(S.ThreadHandle)); err == nil && validPtr(th) {
+					so.Exiting = th + uint64(S.ThreadHandleExiting)
+				}
+				break
 			}
 		}
 	}

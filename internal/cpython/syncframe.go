@@ -636,3 +636,23 @@ func (c *syncCode) touches(from, to int, e expr, minor int) bool {
 	}
 	return false
 }
+
+// FrameInstr reads the offset of the instruction frame f executes now (it
+// may have moved since the capture, if its thread ran).
+func (v *Values) FrameInstr(f model.Frame) (int, error) {
+	o := v.o
+	L := o.L
+	if v.r.In.Minor <= 10 {
+		n, err := o.u32(f.Addr + uint64(L.FrameObj.Lasti))
+		return 2 * int(int32(n)), err
+	}
+	ip, err := o.u64(f.Addr + uint64(L.Frame.InstrPtr))
+	if err != nil {
+		return 0, err
+	}
+	start := f.Code + uint64(L.Code.CodeAdaptive)
+	if ip < start || ip-start > 1<<22 {
+		return 0, fmt.Errorf("frame at %#x: instruction pointer outside its code", f.Addr)
+	}
+	return int(ip-start) &^ 1, nil
+}

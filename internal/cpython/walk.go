@@ -225,23 +225,28 @@ func le64(b []byte) uint64 {
 	return uint64(le32(b)) | uint64(le32(b[4:]))<<32
 }
 
+// GILAddress is the address of interp's GIL (struct
+// _gil_runtime_state), 0 when unknown.
+func (r *Reader) GILAddress(interp uint64) uint64 {
+	L := r.In.Layout
+	switch {
+	case L.Interp.CevalGIL.Valid() && r.In.Minor >= 12:
+		p, err := r.Obj.u64(interp + uint64(L.Interp.CevalGIL))
+		if err != nil || !validPtr(p) {
+			return 0
+		}
+		return p
+	case L.Runtime.CevalGIL.Valid():
+		return r.In.Runtime + uint64(L.Runtime.CevalGIL)
+	}
+	return 0
+}
+
 // gil returns whether the GIL of interp is taken, the last holder, and
 // whether it could be read.
 func (r *Reader) gil(interp uint64) (locked bool, holder uint64, ok bool) {
 	L := r.In.Layout
-	var g uint64
-	switch {
-	case L.Interp.CevalGIL.Valid() && r.In.Minor >= 12:
-		p, err := r.Obj.u64(interp + uint64(L.Interp.CevalGIL))
-		if err != nil {
-			return false, 0, false
-		}
-		g = p
-	case L.Runtime.CevalGIL.Valid():
-		g = r.In.Runtime + uint64(L.Runtime.CevalGIL)
-	default:
-		return false, 0, false
-	}
+	g := r.GILAddress(interp)
 	if g == 0 || !L.GIL.Locked.Valid() || !L.GIL.LastHolder.Valid() {
 		return false, 0, false
 	}

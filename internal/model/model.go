@@ -24,6 +24,19 @@ type Snapshot struct {
 	TaskCycles [][]uint64 `json:"task_cycles,omitzero"`
 	// Greenlets are the greenlets of every thread (dump --greenlets).
 	Greenlets []Greenlet `json:"greenlets,omitzero"`
+	// Deadlocks are the cycles of the waits-for graph (the lock
+	// analysis): threads that wait for each other, and threads waiting
+	// for something held by a thread that no longer exists.
+	Deadlocks []Deadlock `json:"deadlocks,omitempty"`
+}
+
+// Deadlock is one cycle of threads and the objects they wait for, in
+// order: Threads[i] waits for Objects[i], held by Threads[i+1] (the last
+// by the first). A thread id not among the snapshot's threads is a holder
+// that no longer exists.
+type Deadlock struct {
+	Threads []uint64 `json:"threads"`
+	Objects []uint64 `json:"objects"`
 }
 
 // Core describes the core file a snapshot was read from.
@@ -51,6 +64,9 @@ type Python struct {
 	LayoutSource string `json:"layout_source,omitempty"`
 	// FreeThreaded is a free-threaded (PEP 703, "3.13t") build.
 	FreeThreaded bool `json:"free_threaded"`
+	// Finalizing: the interpreter is shutting down (Py_Finalize runs, or
+	// the main thread waits for the other threads to end).
+	Finalizing bool `json:"finalizing,omitempty"`
 }
 
 // Thread is one thread and its stack.
@@ -81,6 +97,40 @@ type Thread struct {
 	Syscall      string   `json:"syscall,omitempty"`  // system call the thread is in
 	NativeFrames []Frame  `json:"native_frames,omitempty"`
 	Warnings     []string `json:"warnings,omitempty"`
+	// The lock analysis (internal/analysis/locks): what the thread is
+	// blocked on, what it holds, and whether it runs the collector.
+	WaitingFor *Wait  `json:"waiting_for,omitempty"`
+	Holds      []Held `json:"holds,omitempty"`
+	GC         bool   `json:"gc,omitempty"`
+}
+
+// Wait is what a blocked thread waits for: the highest-level object a
+// user would recognise (a Queue, not the lock inside its Condition).
+type Wait struct {
+	// Kind: lock, rlock, condition, semaphore, event, barrier, queue,
+	// join, future, gil or other.
+	Kind    string `json:"kind"`
+	Address uint64 `json:"address"`
+	Repr    string `json:"repr"`
+	// HeldBy are the threads it waits on: the holders of the lock it is
+	// blocked on, the thread it joins, the GIL's holder; empty when
+	// unknown or when nobody holds it (an unset event).
+	HeldBy []uint64 `json:"held_by"`
+	// Where it waits: its innermost Python frame.
+	File string `json:"-"`
+	Line int    `json:"-"`
+}
+
+// Held is a lock (or a semaphore, or a condition's lock) a thread holds.
+type Held struct {
+	Kind    string `json:"kind"`
+	Address uint64 `json:"address"`
+	Repr    string `json:"repr"`
+	// Where the thread took it, and how ("with", "acquire", "owner": an
+	// RLock that names it); Line is 0 when unknown.
+	File string `json:"-"`
+	Line int    `json:"-"`
+	Via  string `json:"-"`
 }
 
 // Frame is one stack frame, most recent call first.

@@ -54,7 +54,9 @@ func activityTags(t model.Thread) []string {
 	case "syscall":
 		tags = append(tags, "in syscall "+Safe(t.Syscall))
 	case "waiting_for_gil":
-		tags = append(tags, "waiting for the GIL")
+		if t.WaitingFor == nil || t.WaitingFor.Kind != "gil" { // else the header says who holds it
+			tags = append(tags, "waiting for the GIL")
+		}
 	case "dropping_gil":
 		tags = append(tags, "dropping the GIL")
 	case "gc":

@@ -114,11 +114,16 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 	for _, cyc := range s.TaskCycles {
 		fmt.Fprintf(&b, "%sDeadlock: %d asyncio tasks await each other (see the tasks below)%s\n", c.red, len(cyc), c.reset)
 	}
+	writeDeadlocks(&b, s, c)
 	for _, t := range s.Threads {
 		seenGlobals := map[uint64]bool{}
 		b.WriteString("\n")
 		b.WriteString(threadHeader(t, c))
+		if w := WaitLine(s, &t); w != "" {
+			fmt.Fprintf(&b, " %s%s%s", c.red, w, c.reset)
+		}
 		b.WriteString("\n")
+		writeHolds(&b, s, t, c)
 		for _, f := range t.Frames {
 			if f.Kind == "native" {
 				writeNativeFrame(&b, f, c)
@@ -215,6 +220,9 @@ func threadHeader(t model.Thread, c palette) string {
 	}
 	if t.Interpreter > 0 {
 		tags = append(tags, fmt.Sprintf("interpreter %d", t.Interpreter))
+	}
+	if t.GC && t.Activity != "gc" {
+		tags = append(tags, "in garbage collection")
 	}
 	tags = append(tags, activityTags(t)...)
 	if len(tags) > 0 {

@@ -53,6 +53,10 @@ type Regs interface {
 	// ThreadPointer is the thread's TLS base, which glibc's
 	// pthread_self() returns; ok is false where it is not a register here.
 	ThreadPointer() (tp uint64, ok bool)
+	// SyscallArgs are the arguments of the system call the thread is in
+	// (meaningful when Syscall says it is in one); ok is false where the
+	// registers no longer hold them.
+	SyscallArgs() (args [6]uint64, ok bool)
 	// Prstatus is the register set as a core's NT_PRSTATUS stores it
 	// (pr_reg: struct user_regs_struct / user_pt_regs).
 	Prstatus() []byte
@@ -104,6 +108,12 @@ func (r *AMD64Regs) Interrupted() (bool, bool) {
 
 func (r *AMD64Regs) ThreadPointer() (uint64, bool) { return r.FsBase, r.FsBase != 0 }
 
+// SyscallArgs: the x86-64 system call convention (rdi, rsi, rdx, r10, r8,
+// r9), which the kernel leaves in place.
+func (r *AMD64Regs) SyscallArgs() ([6]uint64, bool) {
+	return [6]uint64{r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9}, true
+}
+
 // ARM64Regs is struct user_pt_regs of arm64.
 type ARM64Regs struct {
 	X      [31]uint64 // x0..x30 (x29 frame pointer, x30 link register)
@@ -137,6 +147,9 @@ func (r *ARM64Regs) Interrupted() (bool, bool) { return false, false }
 
 // ThreadPointer: TPIDR_EL0 is not a general register.
 func (r *ARM64Regs) ThreadPointer() (uint64, bool) { return 0, false }
+
+// SyscallArgs: the kernel returns its result in x0, the first argument.
+func (r *ARM64Regs) SyscallArgs() ([6]uint64, bool) { return [6]uint64{}, false }
 
 // DecodePrstatusRegs decodes NT_PRSTATUS's pr_reg of arch; it returns nil
 // when b is too short or the architecture unknown.

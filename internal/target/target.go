@@ -92,6 +92,12 @@ type (
 	SyscallReader interface {
 		Syscall(tid int) (nr int, ok bool)
 	}
+	// SyscallArgsReader reads the system call a thread is blocked in and
+	// its arguments, without stopping it (a live process: the kernel
+	// knows); nr is -1 when it is in none.
+	SyscallArgsReader interface {
+		SyscallArgs(tid int) (nr int, args [6]uint64, ok bool)
+	}
 	// CPUTimeReader reads the CPU time (user + system) a thread used.
 	CPUTimeReader interface {
 		CPUTime(tid int) (time.Duration, error)

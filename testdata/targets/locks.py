@@ -31,7 +31,7 @@ def lines_of(fn, what, expr):
     """Lines in fn's source of `with EXPR` (what="with") or EXPR.acquire()."""
     out = []
     for node in ast.walk(SOURCE):
-        if isinstance(node, ast.FunctionDef) and node.name == fn.__name__:
+        if isinstance(node, ast.FunctionDef) and node.name == fn.__code__.co_name:
             for n in ast.walk(node):
                 if what == "with" and isinstance(n, ast.With):
                     if ast.unparse(n.items[0].context_expr) == expr:

@@ -16,6 +16,7 @@ import (
 // The capabilities a live process has and a core has not.
 var (
 	_ target.SyscallReader     = (*Process)(nil)
+	_ target.SyscallArgsReader = (*Process)(nil)
 	_ target.CPUTimeReader     = (*Process)(nil)
 	_ target.ThreadStateReader = (*Process)(nil)
 	_ target.StartTimeReader   = (*Process)(nil)
@@ -65,6 +66,38 @@ func (p *Process) Syscall(tid int) (int, bool) {
 		return -1, false
 	}
 	return max(n, -1), true
+}
+
+// SyscallArgs reads /proc/PID/task/TID/syscall: the system call the
+// thread is blocked in and its six arguments ("running": nr -1).
+func (p *Process) SyscallArgs(tid int) (int, [6]uint64, bool) {
+	var args [6]uint64
+	b, err := readProcFile(procPath(p.pid, "task/"+strconv.Itoa(tid)+"/syscall"))
+	if err != nil {
+		return -1, args, false
+	}
+	f := strings.Fields(string(b))
+	switch {
+	case len(f) == 0:
+		return -1, args, false
+	case f[0] == "running":
+		return -1, args, true
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return -1, args, false
+	}
+	if n < 0 || len(f) < 7 {
+		return max(n, -1), args, true
+	}
+	for i := range args {
+		v, err := strconv.ParseUint(strings.TrimPrefix(f[1+i], "0x"), 16, 64)
+		if err != nil {
+			return n, args, false
+		}
+		args[i] = v
+	}
+	return n, args, true
 }
 
 // CPUTime is the CPU time the thread has used: the scheduler's nanosecond

@@ -1,0 +1,597 @@
+package locks
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+
+	"pyscope/internal/analysis/waitgraph"
+	"pyscope/internal/cpython"
+	"pyscope/internal/model"
+	"pyscope/internal/target"
+)
+
+// analysis is one run over one snapshot.
+type analysis struct {
+	c    *captured
+	snap *model.Snapshot
+	v    *cpython.Values
+	lim  cpython.Limits
+
+	sync    map[uint64]*cpython.SyncObject // objects read so far (nil: not a primitive)
+	threads map[uint64]*model.Thread       // by ident
+	objects map[uint64]uint64              // ident → threading.Thread object
+	// holders: object address (a lock, an RLock, a semaphore, and a
+	// condition's lock) → the threads holding it.
+	holders map[uint64][]uint64
+	// physLock: the lock each waiting thread is blocked acquiring, where
+	// known (below the highest-level object it waits for).
+	physLock map[uint64]*cpython.SyncObject
+	// holdFrame: for each hold of a thread, the frame it was found in.
+	holdFrame map[uint64][]int
+	warnings  []string
+}
+
+func newAnalysis(c *captured, snap *model.Snapshot) *analysis {
+	a := &analysis{c: c, snap: snap, v: c.r.NewValues(), lim: cpython.JSONLimits(),
+		sync: map[uint64]*cpython.SyncObject{}, threads: map[uint64]*model.Thread{},
+		holders: map[uint64][]uint64{}, physLock: map[uint64]*cpython.SyncObject{}, holdFrame: map[uint64][]int{}}
+	a.lim.MaxRepr = 4096
+	for i := range snap.Threads {
+		th := &snap.Threads[i]
+		if th.Python == nil || *th.Python {
+			a.threads[th.ThreadID] = th
+		}
+	}
+	return a
+}
+
+// obj reads a primitive once.
+func (a *analysis) obj(addr uint64) *cpython.SyncObject {
+	if addr == 0 {
+		return nil
+	}
+	if so, ok := a.sync[addr]; ok {
+		return so
+	}
+	var p *cpython.SyncObject
+	if so, ok := a.v.Sync(addr, a.lim); ok {
+		p = &so
+	}
+	if len(a.sync) < 1<<16 {
+		a.sync[addr] = p
+	}
+	return p
+}
+
+// lockOf is the lock a primitive's acquirers block on: a lock itself, a
+// condition's _lock, the lock of an event's, a semaphore's or a barrier's
+// condition, a queue's mutex, a future's condition's lock.
+func (a *analysis) lockOf(so *cpython.SyncObject) *cpython.SyncObject {
+	for i := 0; so != nil && i < 4; i++ {
+		if so.Kind == cpython.SyncLock || so.Kind == cpython.SyncRLock {
+			return so
+		}
+		so = a.obj(so.Inner)
+	}
+	return nil
+}
+
+// threadInfo is what the analysis knows of one thread.
+type threadInfo struct {
+	th     *model.Thread
+	os     *osThread
+	frames []model.Frame // Python frames, innermost first
+	fs     []cpython.FrameSync
+	fsErr  []error
+	// run is the number of innermost frames that are the standard
+	// library's blocking methods; high the object the outermost of them
+	// runs for.
+	run  int
+	high *cpython.SyncObject
+	// released are the locks of the conditions the thread waits in:
+	// Condition.wait let go of them.
+	released map[uint64]bool
+}
+
+func (a *analysis) run() {
+	c := a.c
+	if c.finalizing {
+		a.snap.Python.Finalizing = true
+	}
+	a.objects = c.r.ThreadObjects()
+	var infos []*threadInfo
+	for _, th := range a.threads {
+		ti := &threadInfo{th: th, os: c.threads[th.NativeID]}
+		for _, f := range th.Frames {
+			if f.Kind == "python" {
+				ti.frames = append(ti.frames, f)
+			}
+		}
+		ti.fs = make([]cpython.FrameSync, len(ti.frames))
+		ti.fsErr = make([]error, len(ti.frames))
+		for i, f := range ti.frames {
+			ti.fs[i], ti.fsErr[i] = a.v.FrameSync(f)
+		}
+		a.blockingRun(ti)
+		infos = append(infos, ti)
+		if c.collecting[th.Interpreter] && (th.HoldsGIL || th.State == "gc") {
+			th.GC = true
+		}
+	}
+	// Stable order: the snapshot's.
+	order := map[uint64]int{}
+	for i, th := range a.snap.Threads {
+		order[th.ThreadID] = i
+	}
+	sort.Slice(infos, func(i, j int) bool { return order[infos[i].th.ThreadID] < order[infos[j].th.ThreadID] })
+	for _, ti := range infos {
+		a.holds(ti)
+	}
+	for _, ti := range infos {
+		a.waits(ti)
+	}
+	a.owners()
+	a.check(infos)
+	for _, ti := range infos {
+		if w := ti.th.WaitingFor; w != nil {
+			w.HeldBy = a.heldBy(ti, w)
+		}
+	}
+	a.shutdown(infos)
+	a.deadlocks(infos)
+	if c.s.opts.Torn {
+		a.warnings = append(a.warnings, "--no-block: threads ran while what they hold and wait for was read, so the waits-for graph may be torn")
+	}
+	a.snap.Warnings = append(a.snap.Warnings, a.warnings...)
+}
+
+// holds records what each frame of a thread holds: with blocks, blocking
+// acquire() statements still in effect.
+func (a *analysis) holds(ti *threadInfo) {
+	seen := map[uint64]bool{}
+	// Outermost frame first: the order the thread took them. The blocking
+	// methods' own locks (a condition's waiter) are theirs, not the
+	// thread's.
+	for i := len(ti.frames) - 1; i >= ti.run; i-- {
+		fs := ti.fs[i]
+		if ti.fsErr[i] != nil {
+			continue
+		}
+		f := ti.frames[i]
+		for _, e := range append(slices.Clip(fs.With), fs.Acquired...) {
+			so := a.obj(e.Object)
+			if so == nil || seen[so.Addr] {
+				continue
+			}
+			if lk := a.lockOf(so); lk != nil && ti.released[lk.Addr] {
+				continue // a Condition.wait let go of it
+			}
+			switch so.Kind {
+			case cpython.SyncLock, cpython.SyncRLock:
+				if !so.State.Locked {
+					continue // released since, by code pyscope cannot follow
+				}
+				if so.Kind == cpython.SyncRLock && so.State.Owner != ti.th.ThreadID {
+					continue // its owner says who holds it
+				}
+			case cpython.SyncCondition:
+				if lk := a.lockOf(so); lk == nil || !lk.State.Locked {
+					continue
+				}
+			case cpython.SyncSemaphore:
+			default:
+				continue
+			}
+			seen[so.Addr] = true
+			a.hold(ti.th, so, model.Held{File: f.File, Line: e.Line, Via: e.Via})
+			a.holdFrame[ti.th.ThreadID] = append(a.holdFrame[ti.th.ThreadID], i)
+		}
+	}
+}
+
+// hold records that th holds so.
+func (a *analysis) hold(th *model.Thread, so *cpython.SyncObject, h model.Held) {
+	h.Kind, h.Address, h.Repr = string(so.Kind), so.Addr, so.Repr
+	th.Holds = append(th.Holds, h)
+	a.addHolder(so.Addr, th.ThreadID)
+	if so.Kind == cpython.SyncCondition {
+		if lk := a.lockOf(so); lk != nil {
+			a.addHolder(lk.Addr, th.ThreadID)
+		}
+	}
+}
+
+func (a *analysis) addHolder(obj, ident uint64) {
+	if !slices.Contains(a.holders[obj], ident) {
+		a.holders[obj] = append(a.holders[obj], ident)
+	}
+}
+
+// waitFrames are the standard library's blocking methods, by function
+// name, with the kinds of self they block on.
+var waitFrames = map[string][]cpython.SyncKind{
+	"wait":                  {cpython.SyncCondition, cpython.SyncEvent, cpython.SyncBarrier},
+	"wait_for":              {cpython.SyncCondition},
+	"_wait":                 {cpython.SyncBarrier},
+	"_enter":                {cpython.SyncBarrier},
+	"acquire":               {cpython.SyncSemaphore},
+	"__enter__":             {cpython.SyncCondition, cpython.SyncSemaphore},
+	"join":                  {cpython.SyncThread, cpython.SyncQueue},
+	"_wait_for_tstate_lock": {cpython.SyncThread},
+	"get":                   {cpython.SyncQueue},
+	"put":                   {cpython.SyncQueue},
+	"result":                {cpython.SyncFuture},
+	"exception":             {cpython.SyncFuture},
+}
+
+// self is the primitive a frame of one of waitFrames runs for.
+func (a *analysis) self(f model.Frame) *cpython.SyncObject {
+	kinds, ok := waitFrames[f.Function]
+	if !ok {
+		return nil
+	}
+	vars, err := a.v.Locals(f)
+	if err != nil || len(vars) == 0 || vars[0].Name != "self" {
+		return nil
+	}
+	so := a.obj(vars[0].Ref)
+	if so == nil || !slices.Contains(kinds, so.Kind) {
+		return nil
+	}
+	return so
+}
+
+// waits finds what a blocked thread waits for: the highest-level object
+// of the standard library's blocking frames it is in, and the lock (or
+// the GIL, or a thread's end) the system call it sleeps in names.
+func (a *analysis) waits(ti *threadInfo) {
+	if len(ti.frames) == 0 {
+		return
+	}
+	if ti.os != nil && ti.os.known && ti.os.syscall < 0 {
+		return // running: not blocked
+	}
+	th := ti.th
+	high, run := ti.high, ti.run
+	p := a.physical(ti, run)
+	w := &model.Wait{File: ti.frames[0].File, Line: ti.frames[0].Line}
+	switch {
+	case p.gil:
+		w.Kind, w.Repr = "gil", "the GIL"
+		w.Address = a.c.gil[th.Interpreter]
+	case high != nil:
+		w.Kind, w.Address, w.Repr = string(high.Kind), high.Addr, high.Repr
+	case p.joined != nil:
+		w.Kind, w.Address, w.Repr = string(p.joined.Kind), p.joined.Addr, p.joined.Repr
+	case p.lock != nil:
+		w.Kind, w.Address, w.Repr = string(p.lock.Kind), p.lock.Addr, p.lock.Repr
+	case p.other != 0:
+		w.Kind, w.Address, w.Repr = "other", p.other, a.v.Repr(p.other, a.lim)
+	default:
+		return
+	}
+	if p.lock != nil {
+		a.physLock[th.ThreadID] = p.lock
+	}
+	if p.joined != nil && high == nil {
+		a.physLock[th.ThreadID] = nil
+	}
+	th.WaitingFor = w
+}
+
+// blockingRun finds the contiguous run of the standard library's blocking
+// frames from the innermost one, and the conditions whose lock they let
+// go of.
+func (a *analysis) blockingRun(ti *threadInfo) {
+	ti.released = map[uint64]bool{}
+	for i, f := range ti.frames {
+		so := a.self(f)
+		if so == nil {
+			break
+		}
+		ti.high, ti.run = so, i+1
+		if so.Kind == cpython.SyncCondition && (f.Function == "wait" || f.Function == "wait_for") {
+			if lk := a.lockOf(so); lk != nil {
+				ti.released[lk.Addr] = true
+			}
+		}
+	}
+}
+
+// found is what the system call a thread sleeps in names.
+type found struct {
+	gil    bool                // the GIL (its condition variable or mutex)
+	lock   *cpython.SyncObject // a lock or RLock it acquires
+	joined *cpython.SyncObject // a thread whose end it waits for
+	other  uint64              // an object it enters (with, acquire) that is no primitive pyscope knows
+}
+
+// physical matches the futex a thread sleeps on with the locks its
+// innermost frames (the run of blocking frames and their caller) refer
+// to, with the threads' own locks, and with the GIL.
+func (a *analysis) physical(ti *threadInfo, run int) found {
+	var f found
+	uaddr, ok := ti.os.futex()
+	if !ok {
+		return a.byCode(ti)
+	}
+	parked := ti.os.parked
+	if g := a.c.gil[ti.th.Interpreter]; g != 0 {
+		if size := uint64(a.c.r.In.Layout.GIL.Size); size > 0 && uaddr >= g && uaddr < g+size {
+			f.gil = true
+			return f
+		}
+	}
+	matches := func(so *cpython.SyncObject) bool {
+		if so == nil || (so.Kind != cpython.SyncLock && so.Kind != cpython.SyncRLock) {
+			return false
+		}
+		if so.State.Mutex {
+			return parked != 0 && so.State.WaitKey == parked
+		}
+		return so.State.WaitKey == uaddr
+	}
+	seen := map[uint64]bool{}
+	var try func(addr uint64, depth int) *cpython.SyncObject
+	try = func(addr uint64, depth int) *cpython.SyncObject {
+		if addr == 0 || seen[addr] || depth > 4 {
+			return nil
+		}
+		seen[addr] = true
+		so := a.obj(addr)
+		if so == nil {
+			if self, _ := a.v.BoundSelf(addr); self != 0 {
+				return try(self, depth+1)
+			}
+			return nil
+		}
+		if matches(so) {
+			return so
+		}
+		return try(so.Inner, depth+1)
+	}
+	for i := 0; i <= run && i < len(ti.frames); i++ {
+		if ti.fsErr[i] != nil {
+			continue
+		}
+		fs := ti.fs[i]
+		for _, o := range append([]uint64{fs.Entering.Object}, fs.Objects...) {
+			if so := try(o, 0); so != nil {
+				f.lock = so
+				return f
+			}
+		}
+	}
+	// A thread's own lock or handle: joining it (Thread.join,
+	// threading._shutdown).
+	if t := a.joinedBy(uaddr, parked); t != nil {
+		f.joined = t
+		return f
+	}
+	if len(ti.fs) > 0 && ti.fsErr[0] == nil && ti.fs[0].Entering.Object != 0 && run == 0 {
+		f.other = ti.fs[0].Entering.Object
+	}
+	return f
+}
+
+// byCode is what a thread whose system call is unknown (no registers:
+// --no-block without the kernel's word, an arm64 core) is taking, as its
+// innermost frame's code says; nothing proves it is blocked.
+func (a *analysis) byCode(ti *threadInfo) found {
+	var f found
+	if len(ti.fs) == 0 || ti.fsErr[0] != nil || ti.fs[0].Entering.Object == 0 {
+		return f
+	}
+	so := a.obj(ti.fs[0].Entering.Object)
+	if lk := a.lockOf(so); lk != nil && lk.State.Locked && so == lk {
+		f.lock = lk
+	}
+	return f
+}
+
+// joinedBy finds the thread whose lock (3.10–3.12: the tstate lock it
+// holds while it runs) or handle (3.13+: the event set as it exits) a
+// futex wait names.
+func (a *analysis) joinedBy(uaddr, parked uint64) *cpython.SyncObject {
+	for ident, tobj := range a.objects {
+		so := a.obj(tobj)
+		if so == nil || so.Kind != cpython.SyncThread {
+			continue
+		}
+		if lk := a.obj(so.TstateLock); lk != nil && lk.Kind == cpython.SyncLock && lk.State.Locked {
+			if (lk.State.Mutex && parked != 0 && lk.State.WaitKey == parked) || (!lk.State.Mutex && lk.State.WaitKey == uaddr) {
+				a.addHolder(lk.Addr, ident)
+				return so
+			}
+		}
+		if so.Exiting != 0 && parked != 0 && so.Exiting == parked {
+			return so
+		}
+	}
+	return nil
+}
+
+// owners adds the owners of the RLocks threads wait for: an RLock names
+// its owner.
+func (a *analysis) owners() {
+	for ident, lk := range a.physLock {
+		if lk == nil || lk.Kind != cpython.SyncRLock || !lk.State.Locked || lk.State.Owner == 0 {
+			continue
+		}
+		a.addHolder(lk.Addr, lk.State.Owner)
+		if th := a.threads[lk.State.Owner]; th != nil && th.ThreadID != ident {
+			have := false
+			for _, h := range th.Holds {
+				have = have || h.Address == lk.Addr
+			}
+			if !have {
+				th.Holds = append(th.Holds, model.Held{Kind: string(lk.Kind), Address: lk.Addr, Repr: lk.Repr, Via: "owner"})
+				a.holdFrame[th.ThreadID] = append(a.holdFrame[th.ThreadID], -1)
+			}
+		}
+	}
+}
+
+// heldBy is who a waiting thread waits on.
+func (a *analysis) heldBy(ti *threadInfo, w *model.Wait) []uint64 {
+	out := []uint64{}
+	th := ti.th
+	switch w.Kind {
+	case "gil":
+		for _, o := range a.threads {
+			if o.HoldsGIL && o.Interpreter == th.Interpreter && o != th {
+				out = append(out, o.ThreadID)
+			}
+		}
+		return out
+	case "join":
+		if so := a.obj(w.Address); so != nil && so.Ident != 0 {
+			out = append(out, so.Ident)
+		}
+		return out
+	}
+	phys := a.physLock[th.ThreadID]
+	high := a.obj(w.Address)
+	switch {
+	case phys != nil && (phys.Addr == w.Address || phys == a.lockOf(high)):
+		// Blocked on the object's own lock: its holders.
+		out = append(out, a.holders[phys.Addr]...)
+		if phys.Kind == cpython.SyncRLock && phys.State.Locked && phys.State.Owner != 0 && !slices.Contains(out, phys.State.Owner) {
+			out = append(out, phys.State.Owner)
+		}
+	case w.Kind == string(cpython.SyncSemaphore):
+		out = append(out, a.holders[w.Address]...)
+	}
+	return out
+}
+
+// shutdown: the main thread waits in threading._shutdown, which only the
+// interpreter's finalization calls, for the other threads to end.
+func (a *analysis) shutdown(infos []*threadInfo) {
+	for _, ti := range infos {
+		n := len(ti.frames)
+		if !ti.th.IsMain || n == 0 {
+			continue
+		}
+		last := ti.frames[n-1]
+		if last.Function == "_shutdown" && path.Base(last.File) == "threading.py" {
+			a.snap.Python.Finalizing = true
+		}
+	}
+}
+
+// check drops, on a live process, what threads that moved after the stop
+// told: a thread blocked then must be blocked in the same call now, and a
+// frame holding a lock must still be where it was.
+func (a *analysis) check(infos []*threadInfo) {
+	ar, ok := a.c.s.probe.(target.SyscallArgsReader)
+	if !ok || a.c.s.opts.Torn {
+		return
+	}
+	for _, ti := range infos {
+		th := ti.th
+		if th.WaitingFor == nil && len(th.Holds) == 0 {
+			continue
+		}
+		moved := false
+		if ti.os != nil && ti.os.known && ti.os.syscall >= 0 {
+			nr, args, ok := ar.SyscallArgs(ti.os.tid)
+			moved = !ok || nr != ti.os.syscall || args[0] != ti.os.args[0]
+		} else {
+			// Running at the stop: only holds of frames still at the
+			// same instruction stand.
+			th.WaitingFor = nil
+			frames := a.holdFrame[th.ThreadID]
+			var keep []model.Held
+			for i, h := range th.Holds {
+				if fi := frames[i]; fi >= 0 && fi < len(ti.frames) {
+					f := ti.frames[fi]
+					if now, err := a.v.FrameInstr(f); err != nil || now != f.Instr {
+						a.warnings = append(a.warnings, fmt.Sprintf("Thread %#x ran while its locks were read: %s (%s:%d) is left out", th.ThreadID, h.Repr, path.Base(h.File), h.Line))
+						continue
+					}
+				}
+				keep = append(keep, h)
+			}
+			th.Holds = keep
+		}
+		if moved {
+			// Waiting for the GIL is known from the stop alone.
+			if w := th.WaitingFor; w != nil && w.Kind == "gil" {
+				if len(th.Holds) > 0 {
+					a.warnings = append(a.warnings, fmt.Sprintf("Thread %#x ran while its locks were read: what it holds is left out", th.ThreadID))
+				}
+				th.Holds = nil
+				continue
+			}
+			a.warnings = append(a.warnings, fmt.Sprintf("Thread %#x woke up while its locks were read: what it holds and waits for is left out", th.ThreadID))
+			th.WaitingFor, th.Holds = nil, nil
+		}
+	}
+	// The holders, again from what stands.
+	a.holders = map[uint64][]uint64{}
+	for _, ti := range infos {
+		for _, h := range ti.th.Holds {
+			a.addHolder(h.Address, ti.th.ThreadID)
+			if so := a.obj(h.Address); so != nil && so.Kind == cpython.SyncCondition {
+				if lk := a.lockOf(so); lk != nil {
+					a.addHolder(lk.Addr, ti.th.ThreadID)
+				}
+			}
+		}
+	}
+}
+
+// node is a waits-for graph node: a thread or an object.
+type node struct {
+	thread bool
+	id     uint64
+}
+
+// deadlocks reports the cycles of the waits-for graph, and threads waiting
+// for what a thread that no longer exists holds.
+func (a *analysis) deadlocks(infos []*threadInfo) {
+	g := waitgraph.New[node]()
+	for _, ti := range infos {
+		g.Node(node{true, ti.th.ThreadID})
+	}
+	for _, ti := range infos {
+		w := ti.th.WaitingFor
+		if w == nil || len(w.HeldBy) == 0 {
+			continue
+		}
+		g.Add(node{true, ti.th.ThreadID}, node{false, w.Address})
+		for _, h := range w.HeldBy {
+			g.Add(node{false, w.Address}, node{true, h})
+		}
+	}
+	const maxCycles = 100
+	cycles, complete := g.Cycles(maxCycles, 0)
+	for _, c := range cycles {
+		var d model.Deadlock
+		for _, n := range c {
+			if n.thread {
+				d.Threads = append(d.Threads, n.id)
+			} else {
+				d.Objects = append(d.Objects, n.id)
+			}
+		}
+		a.snap.Deadlocks = append(a.snap.Deadlocks, d)
+	}
+	if !complete {
+		a.warnings = append(a.warnings, fmt.Sprintf("the waits-for graph has more cycles than shown (%d)", len(cycles)))
+	}
+	for _, ti := range infos {
+		w := ti.th.WaitingFor
+		if w == nil {
+			continue
+		}
+		for _, h := range w.HeldBy {
+			if a.threads[h] == nil && !a.c.alive[h] {
+				a.snap.Deadlocks = append(a.snap.Deadlocks, model.Deadlock{Threads: []uint64{ti.th.ThreadID, h}, Objects: []uint64{w.Address}})
+			}
+		}
+	}
+}

@@ -1,0 +1,165 @@
+package report
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"pyscope/internal/model"
+)
+
+// The lock analysis in text: deadlocks first, then on each thread's header
+// what it waits for and who holds it, and under it what it holds.
+
+// threadNames names the snapshot's threads for the lock lines.
+type threadNames map[uint64]*model.Thread
+
+func namesOf(s *model.Snapshot) threadNames {
+	n := threadNames{}
+	for i := range s.Threads {
+		n[s.Threads[i].ThreadID] = &s.Threads[i]
+	}
+	return n
+}
+
+// thread is `Thread 0x7f… "name"`, or says the thread no longer exists.
+func (n threadNames) thread(id uint64) string {
+	t, ok := n[id]
+	if !ok {
+		return fmt.Sprintf("thread %#x, which no longer exists", id)
+	}
+	if t.Name != nil {
+		return fmt.Sprintf("Thread %#x \"%s\"", id, Safe(*t.Name))
+	}
+	return fmt.Sprintf("Thread %#x", id)
+}
+
+var ownerRe = regexp.MustCompile(`owner=(\d+)`)
+
+// repr is an object's repr for a lock line: escaped, and an RLock's owner
+// named when it is a thread of the process: owner=140… ("worker-3").
+func (n threadNames) repr(r string) string {
+	r = Safe(r)
+	return ownerRe.ReplaceAllStringFunc(r, func(m string) string {
+		id, err := strconv.ParseUint(m[len("owner="):], 10, 64)
+		if err != nil || id == 0 {
+			return m
+		}
+		if t, ok := n[id]; ok && t.Name != nil {
+			return fmt.Sprintf("%s (\"%s\")", m, Safe(*t.Name))
+		}
+		return m
+	})
+}
+
+// place is ` (file.py:12)`, or "" when unknown.
+func place(file string, line int) string {
+	if file == "" || line <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%s:%d)", Safe(filepath.Base(file)), line)
+}
+
+// WaitLine is what a thread waits for and who holds it:
+// `waiting for <locked _thread.lock object at 0x…> held by Thread 0x… "ab"`.
+func WaitLine(s *model.Snapshot, t *model.Thread) string {
+	return namesOf(s).wait(t)
+}
+
+func (n threadNames) wait(t *model.Thread) string {
+	w := t.WaitingFor
+	if w == nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("waiting for ")
+	if w.Kind == "join" {
+		b.WriteString("the end of ")
+	}
+	b.WriteString(n.repr(w.Repr))
+	switch {
+	case w.Kind == "join":
+	case len(w.HeldBy) > 0:
+		var hs []string
+		for _, h := range w.HeldBy {
+			hs = append(hs, n.thread(h))
+		}
+		b.WriteString(" held by " + strings.Join(hs, ", "))
+	case w.Kind == "lock" || w.Kind == "rlock":
+		b.WriteString(", holder unknown")
+	}
+	return b.String()
+}
+
+// writeDeadlocks writes the deadlocks and the interpreter's state, before
+// the threads.
+func writeDeadlocks(b *strings.Builder, s *model.Snapshot, c palette) {
+	if s.Python.Finalizing {
+		fmt.Fprintf(b, "%sThe interpreter is finalizing (shutting down).%s\n", c.yellow, c.reset)
+	}
+	n := namesOf(s)
+	for _, d := range s.Deadlocks {
+		fmt.Fprintf(b, "\n%s%s%s\n", c.red+c.bold, deadlockTitle(n, d), c.reset)
+		for _, id := range d.Threads {
+			t, ok := n[id]
+			if !ok {
+				continue
+			}
+			fmt.Fprintf(b, "  %s%s%s", c.bold, n.thread(id), c.reset)
+			var held []string
+			for _, h := range t.Holds {
+				for _, o := range d.Objects {
+					if h.Address == o {
+						held = append(held, n.repr(h.Repr)+place(h.File, h.Line))
+					}
+				}
+			}
+			if len(held) > 0 {
+				fmt.Fprintf(b, " holds %s and", strings.Join(held, ", "))
+			}
+			if w := t.WaitingFor; w != nil {
+				fmt.Fprintf(b, " waits%s for %s", place(w.File, w.Line), strings.TrimPrefix(n.wait(t), "waiting for "))
+			}
+			b.WriteString("\n")
+		}
+	}
+}
+
+func deadlockTitle(n threadNames, d model.Deadlock) string {
+	for _, id := range d.Threads {
+		if _, ok := n[id]; !ok {
+			return "Deadlock: waiting for a thread that no longer exists"
+		}
+	}
+	switch len(d.Threads) {
+	case 1:
+		return "Deadlock: a thread waits for itself"
+	case 2:
+		return "Deadlock: 2 threads wait for each other"
+	}
+	return fmt.Sprintf("Deadlock: %d threads wait in a cycle", len(d.Threads))
+}
+
+// writeHolds lists what a thread holds, under its header.
+func writeHolds(b *strings.Builder, s *model.Snapshot, t model.Thread, c palette) {
+	if len(t.Holds) == 0 {
+		return
+	}
+	n := namesOf(s)
+	for _, h := range t.Holds {
+		via := ""
+		switch h.Via {
+		case "with":
+			via = " with"
+		case "acquire":
+			via = " acquire()"
+		}
+		where := place(h.File, h.Line)
+		if where != "" && via != "" {
+			where = strings.TrimSuffix(where, ")") + "," + via + ")"
+		}
+		fmt.Fprintf(b, "  %sholds %s%s%s\n", c.dim, n.repr(h.Repr), where, c.reset)
+	}
+}
