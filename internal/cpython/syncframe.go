@@ -39,6 +39,12 @@ type FrameSync struct {
 	// slots (stale slots included: a caller must match them against
 	// other evidence).
 	Objects []uint64
+	// Calls is the method the current instruction calls, X.name(…), when X
+	// is a variable or an attribute chain: X's value now and name.
+	Calls struct {
+		Receiver uint64
+		Method   string
+	}
 }
 
 // syncCode is what the lock analysis needs of a code object.
@@ -189,7 +195,45 @@ func (v *Values) FrameSync(f model.Frame) (FrameSync, error) {
 		fs.Entering = v.enteringByName(f, sc, cur, line)
 	}
 	fs.Acquired = v.acquired(f, sc, cur, line)
+	fs.Calls.Receiver, fs.Calls.Method = v.calls(f, sc, cur, slots)
 	return fs, nil
+}
+
+// calls finds X.name(args) at instruction cur, args being constants.
+func (v *Values) calls(f model.Frame, sc *syncCode, cur int, slots []uint64) (uint64, string) {
+	minor := v.r.In.Minor
+	if !strings.HasPrefix(sc.ins[cur].Name, "CALL") {
+		return 0, ""
+	}
+	for j := cur - 1; j >= 0 && j >= cur-6; j-- {
+		in := sc.ins[j]
+		if name := sc.attrName(j, minor); name != "" {
+			if e, ok := sc.receiver(j, minor); ok {
+				if obj, ok := v.eval(f, sc, e, slots); ok {
+					return obj, name
+				}
+			}
+			return 0, ""
+		}
+		switch in.Name {
+		case "LOAD_CONST", "LOAD_SMALL_INT", "KW_NAMES", "PRECALL", "PUSH_NULL":
+		default:
+			return 0, ""
+		}
+	}
+	return 0, ""
+}
+
+// ModuleName is the name of a module object, "" when obj is none.
+func (v *Values) ModuleName(obj uint64) string {
+	if v.kind(obj) != model.ValueModule {
+		return ""
+	}
+	d, err := v.moduleDict(obj)
+	if err != nil {
+		return ""
+	}
+	return v.r.dictStr(d, "__name__")
 }
 
 // frameSlots reads a frame's variable and value stack slots (the stack
@@ -412,16 +456,24 @@ func (c *syncCode) receiver(i int, minor int) (expr, bool) {
 	return e, true
 }
 
-// methodLoad reports whether instruction i loads method name for a call.
+// methodLoad reports whether instruction i loads attribute name to call
+// it (3.12+ load a module's function as a plain attribute).
 func (c *syncCode) methodLoad(i int, minor int, name string) bool {
+	return c.attrName(i, minor) == name
+}
+
+// attrName is the name instruction i loads as an attribute or method, "".
+func (c *syncCode) attrName(i int, minor int) string {
 	in := c.ins[i]
 	switch {
 	case in.Name == "LOAD_METHOD":
-		return c.name(in.Arg) == name
+		return c.name(in.Arg)
 	case in.Name == "LOAD_ATTR" && minor >= 12:
-		return in.Arg&1 != 0 && c.name(in.Arg>>1) == name
+		return c.name(in.Arg >> 1)
+	case in.Name == "LOAD_ATTR":
+		return c.name(in.Arg)
 	}
-	return false
+	return ""
 }
 
 // eval evaluates an expression in frame f as it stands.
@@ -602,18 +654,10 @@ func (c *syncCode) touches(from, to int, e expr, minor int) bool {
 	}
 	for i := from; i < to; i++ {
 		in := c.ins[i]
-		if c.methodLoad(i, minor, "release") || c.methodLoad(i, minor, "__exit__") {
+		if n := c.attrName(i, minor); n == "release" || n == "__exit__" {
 			return true
 		}
 		switch in.Name {
-		case "LOAD_ATTR":
-			arg := in.Arg
-			if minor >= 12 {
-				arg >>= 1
-			}
-			if c.name(arg) == "release" {
-				return true
-			}
 		case "STORE_FAST", "DELETE_FAST", "STORE_DEREF", "DELETE_DEREF", "STORE_FAST_MAYBE_NULL":
 			if (e.op != "LOAD_GLOBAL" && e.op != "LOAD_NAME") && in.Arg == e.arg {
 				return true

@@ -35,8 +35,8 @@ func init() {
 	commands = []*command{
 		{name: "help", aliases: []string{"h"}, usage: "help [COMMAND]", summary: "list the commands, or explain one",
 			run: cmdHelp, complete: func(s *Session, w string) []string { return commandNames(w) }},
-		{name: "info", aliases: []string{"i"}, usage: "info threads|tasks|greenlets|sharedlibrary|signal|inferiors",
-			summary: "threads, asyncio tasks, greenlets, mapped libraries, a core's fatal signal, or the processes debugged",
+		{name: "info", aliases: []string{"i"}, usage: "info threads|tasks|greenlets|sharedlibrary|signal|locks|inferiors",
+			summary: "threads, asyncio tasks, greenlets, mapped libraries, a core's fatal signal, locks and deadlocks, or the processes debugged",
 			help: `info threads        list the threads; * marks the current one. Threads
                     created by C code show without Python state. With
                     several inferiors, every inferior's, numbered
@@ -51,11 +51,14 @@ info sharedlibrary  each mapped file with its address range, build-id, and
                     whether symbols and debug info were found (alias: info shared).
 info signal         for a core: the signal that killed the process and the
                     faulting address.
+info locks          deadlocks, then what each thread waits for (a lock, a
+                    condition, a queue, another thread, the GIL), who holds
+                    it, and what each thread holds.
 info inferiors      the processes this session debugs (debug --subprocesses
                     holds a process and its Python descendants); * marks
                     the current one.`,
 			run: cmdInfo, complete: func(s *Session, w string) []string {
-				return prefixed([]string{"threads", "tasks", "greenlets", "sharedlibrary", "signal", "inferiors"}, w)
+				return prefixed([]string{"threads", "tasks", "greenlets", "sharedlibrary", "signal", "locks", "inferiors"}, w)
 			}},
 		{name: "greenlet", usage: "greenlet [N]", summary: "select greenlet N (see info greenlets): py-bt, py-up, py-locals, py-print then work on its frames",
 			help: `Without N, shows the selected greenlet. "thread N" goes back to a thread's frames.`,
@@ -210,7 +213,7 @@ func cmdInfo(s *Session, args string) error {
 	sub, _, _ := strings.Cut(args, " ")
 	switch {
 	case sub == "":
-		return errors.New(`"info" needs a subcommand: threads, tasks, greenlets, sharedlibrary, signal or inferiors`)
+		return errors.New(`"info" needs a subcommand: threads, tasks, greenlets, sharedlibrary, signal, locks or inferiors`)
 	case strings.HasPrefix("threads", sub):
 		return infoThreads(s)
 	case len(sub) >= 2 && strings.HasPrefix("tasks", sub):
@@ -223,6 +226,8 @@ func cmdInfo(s *Session, args string) error {
 		return infoSignal(s)
 	case len(sub) >= 3 && strings.HasPrefix("inferiors", sub):
 		return infoInferiors(s)
+	case strings.HasPrefix("locks", sub) && len(sub) >= 2:
+		return infoLocks(s)
 	}
 	return fmt.Errorf("undefined info command: %q. Try \"help info\".", sub)
 }

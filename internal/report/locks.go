@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"io"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -14,23 +15,28 @@ import (
 // what it waits for and who holds it, and under it what it holds.
 
 // threadNames names the snapshot's threads for the lock lines.
-type threadNames map[uint64]*model.Thread
+type threadNames struct {
+	byID map[uint64]*model.Thread
+	name func(t *model.Thread) string // nil: `Thread 0x7f… "name"`
+}
 
-func namesOf(s *model.Snapshot) threadNames {
-	n := threadNames{}
+func namesOf(s *model.Snapshot, name func(t *model.Thread) string) threadNames {
+	n := threadNames{byID: map[uint64]*model.Thread{}, name: name}
 	for i := range s.Threads {
-		n[s.Threads[i].ThreadID] = &s.Threads[i]
+		n.byID[s.Threads[i].ThreadID] = &s.Threads[i]
 	}
 	return n
 }
 
 // thread is `Thread 0x7f… "name"`, or says the thread no longer exists.
 func (n threadNames) thread(id uint64) string {
-	t, ok := n[id]
-	if !ok {
+	t, ok := n.byID[id]
+	switch {
+	case !ok:
 		return fmt.Sprintf("thread %#x, which no longer exists", id)
-	}
-	if t.Name != nil {
+	case n.name != nil:
+		return n.name(t)
+	case t.Name != nil:
 		return fmt.Sprintf("Thread %#x \"%s\"", id, Safe(*t.Name))
 	}
 	return fmt.Sprintf("Thread %#x", id)
@@ -47,7 +53,7 @@ func (n threadNames) repr(r string) string {
 		if err != nil || id == 0 {
 			return m
 		}
-		if t, ok := n[id]; ok && t.Name != nil {
+		if t, ok := n.byID[id]; ok && t.Name != nil {
 			return fmt.Sprintf("%s (\"%s\")", m, Safe(*t.Name))
 		}
 		return m
@@ -65,7 +71,7 @@ func place(file string, line int) string {
 // WaitLine is what a thread waits for and who holds it:
 // `waiting for <locked _thread.lock object at 0x…> held by Thread 0x… "ab"`.
 func WaitLine(s *model.Snapshot, t *model.Thread) string {
-	return namesOf(s).wait(t)
+	return namesOf(s, nil).wait(t)
 }
 
 func (n threadNames) wait(t *model.Thread) string {
@@ -99,37 +105,44 @@ func writeDeadlocks(b *strings.Builder, s *model.Snapshot, c palette) {
 	if s.Python.Finalizing {
 		fmt.Fprintf(b, "%sThe interpreter is finalizing (shutting down).%s\n", c.yellow, c.reset)
 	}
-	n := namesOf(s)
+	n := namesOf(s, nil)
 	for _, d := range s.Deadlocks {
-		fmt.Fprintf(b, "\n%s%s%s\n", c.red+c.bold, deadlockTitle(n, d), c.reset)
-		for _, id := range d.Threads {
-			t, ok := n[id]
-			if !ok {
-				continue
-			}
-			fmt.Fprintf(b, "  %s%s%s", c.bold, n.thread(id), c.reset)
-			var held []string
-			for _, h := range t.Holds {
-				for _, o := range d.Objects {
-					if h.Address == o {
-						held = append(held, n.repr(h.Repr)+place(h.File, h.Line))
-					}
+		b.WriteString("\n")
+		n.deadlock(b, d, c)
+	}
+}
+
+// deadlock writes one cycle: a title, then each thread, what it holds of
+// the cycle's objects and what it waits for, with the source lines.
+func (n threadNames) deadlock(b *strings.Builder, d model.Deadlock, c palette) {
+	fmt.Fprintf(b, "%s%s%s\n", c.red+c.bold, deadlockTitle(n, d), c.reset)
+	for _, id := range d.Threads {
+		t, ok := n.byID[id]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(b, "  %s%s%s", c.bold, n.thread(id), c.reset)
+		var held []string
+		for _, h := range t.Holds {
+			for _, o := range d.Objects {
+				if h.Address == o {
+					held = append(held, n.repr(h.Repr)+place(h.File, h.Line))
 				}
 			}
-			if len(held) > 0 {
-				fmt.Fprintf(b, " holds %s and", strings.Join(held, ", "))
-			}
-			if w := t.WaitingFor; w != nil {
-				fmt.Fprintf(b, " waits%s for %s", place(w.File, w.Line), strings.TrimPrefix(n.wait(t), "waiting for "))
-			}
-			b.WriteString("\n")
 		}
+		if len(held) > 0 {
+			fmt.Fprintf(b, " holds %s and", strings.Join(held, ", "))
+		}
+		if w := t.WaitingFor; w != nil {
+			fmt.Fprintf(b, " waits%s for %s", place(w.File, w.Line), strings.TrimPrefix(n.wait(t), "waiting for "))
+		}
+		b.WriteString("\n")
 	}
 }
 
 func deadlockTitle(n threadNames, d model.Deadlock) string {
 	for _, id := range d.Threads {
-		if _, ok := n[id]; !ok {
+		if _, ok := n.byID[id]; !ok {
 			return "Deadlock: waiting for a thread that no longer exists"
 		}
 	}
@@ -147,7 +160,10 @@ func writeHolds(b *strings.Builder, s *model.Snapshot, t model.Thread, c palette
 	if len(t.Holds) == 0 {
 		return
 	}
-	n := namesOf(s)
+	namesOf(s, nil).holds(b, t, "  ", c)
+}
+
+func (n threadNames) holds(b *strings.Builder, t model.Thread, indent string, c palette) {
 	for _, h := range t.Holds {
 		via := ""
 		switch h.Via {
@@ -160,6 +176,49 @@ func writeHolds(b *strings.Builder, s *model.Snapshot, t model.Thread, c palette
 		if where != "" && via != "" {
 			where = strings.TrimSuffix(where, ")") + "," + via + ")"
 		}
-		fmt.Fprintf(b, "  %sholds %s%s%s\n", c.dim, n.repr(h.Repr), where, c.reset)
+		fmt.Fprintf(b, "%s%sholds %s%s%s\n", indent, c.dim, n.repr(h.Repr), where, c.reset)
 	}
+}
+
+// Locks writes the lock analysis alone (the session's info locks): the
+// deadlocks, then each thread that waits or holds something. name names a
+// thread (nil: `Thread 0x7f… "name"`).
+func Locks(w io.Writer, s *model.Snapshot, name func(t *model.Thread) string) error {
+	var b strings.Builder
+	c := palette{}
+	n := namesOf(s, name)
+	if s.Python.Finalizing {
+		b.WriteString("The interpreter is finalizing (shutting down).\n")
+	}
+	for _, d := range s.Deadlocks {
+		n.deadlock(&b, d, c)
+	}
+	any := false
+	for i := range s.Threads {
+		t := &s.Threads[i]
+		if t.WaitingFor == nil && len(t.Holds) == 0 && !t.GC {
+			continue
+		}
+		if !any && len(s.Deadlocks) > 0 {
+			b.WriteString("\n")
+		}
+		any = true
+		b.WriteString(n.thread(t.ThreadID))
+		if t.GC {
+			b.WriteString(" [in garbage collection]")
+		}
+		if w := n.wait(t); w != "" {
+			b.WriteString(" " + w)
+			if t.WaitingFor.Line > 0 {
+				b.WriteString(place(t.WaitingFor.File, t.WaitingFor.Line))
+			}
+		}
+		b.WriteString("\n")
+		n.holds(&b, *t, "    ", c)
+	}
+	if !any && len(s.Deadlocks) == 0 {
+		b.WriteString("No thread waits for a lock, a condition, a queue, another thread or the GIL, and none is known to hold a lock.\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

@@ -2,17 +2,22 @@
 
 usage: python locks.py ORACLE_PATH SCENARIO
 
+SCENARIO is "all" (every situation below at once, each with its own
+objects), "gil" (threads contending for the GIL), or one situation:
+cycle2, cycle3, acquire2, acquire3, rlock, gone, waiters, reprs.
+
 Besides the oracle, the target writes locks.json next to it: for each
-thread it started, its ident and what it holds (object id, line of the with
-statement or acquire call, as the target's own ast finds it) and what it
-waits for (object id, kind); the ids and repr() of the objects, and the
-cycles it made. Every line number and repr comes from the target itself.
+thread it started, its ident and what it holds (object id, and the line of
+the with statement or acquire() call, found by the target's own ast of
+this file) and what it waits for (object id, kind, and the names of the
+threads it waits on); the ids and repr() of the objects; the cycles of
+threads it made. Every line number and repr comes from the target itself.
 """
 
 import ast
 import concurrent.futures
-import inspect
 import json
+import mmap
 import os
 import queue
 import sys
@@ -21,226 +26,218 @@ import time
 
 import pyscope_oracle as po
 
-facts = {"scenario": sys.argv[2], "threads": {}, "objects": {}, "cycles": []}
+facts = {"scenario": sys.argv[2], "threads": {}, "objects": {}, "cycles": [], "gone": []}
 _facts_lock = threading.Lock()
 SOURCE = ast.parse(open(__file__).read())
-FILE = os.path.abspath(__file__)
 
 
-def lines_of(fn, what, expr):
-    """Lines in fn's source of `with EXPR` (what="with") or EXPR.acquire()."""
-    out = []
+def line_of(fn, what, expr):
+    """The line of `with EXPR` (what="with") or EXPR.acquire() in fn."""
     for node in ast.walk(SOURCE):
         if isinstance(node, ast.FunctionDef) and node.name == fn.__code__.co_name:
             for n in ast.walk(node):
                 if what == "with" and isinstance(n, ast.With):
                     if ast.unparse(n.items[0].context_expr) == expr:
-                        out.append(n.lineno)
+                        return n.lineno
                 if what == "acquire" and isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute):
                     if n.func.attr == "acquire" and ast.unparse(n.func.value) == expr:
-                        out.append(n.lineno)
-    assert out, (fn.__name__, what, expr)
-    return out[0]
+                        return n.lineno
+    raise AssertionError((fn.__code__.co_name, what, expr))
 
 
 def obj(name, o):
     facts["objects"][name] = {"id": id(o), "repr": repr(o)}
 
 
-def me(holds=(), waits=None, kind=None):
-    """Record what the calling thread holds ([(object, line)]) and the
-    object and kind it is about to wait for."""
+def me(holds=(), waits=None, kind=None, held_by=()):
+    """Record what the calling thread holds ([(object, line)]), the object
+    and kind it is about to wait for, and the names of the threads that
+    hold it."""
     with _facts_lock:
         facts["threads"][str(threading.get_ident())] = {
             "name": threading.current_thread().name,
             "holds": [{"id": id(o), "line": line} for o, line in holds],
-            "waits": {"id": id(waits), "kind": kind} if waits is not None else None,
+            "waits": {"id": id(waits), "kind": kind, "held_by": list(held_by)} if waits is not None else None,
         }
 
 
-def run(*targets, daemon=True):
-    ts = [threading.Thread(target=t, name=t.__name__, daemon=daemon) for t in targets]
+def run(*targets, names=None):
+    ts = []
+    for i, t in enumerate(targets):
+        ts.append(threading.Thread(target=t, name=names[i] if names else t.__name__, daemon=True))
     for t in ts:
         t.start()
     return ts
 
 
-# Lock-order cycles -------------------------------------------------------
+# Lock-order cycles: n threads, thread i holds lock i and waits for lock i+1.
 
-A, B, C = threading.Lock(), threading.Lock(), threading.Lock()
-RA, RB = threading.RLock(), threading.RLock()
-
-
-def cycle_with(first, second, n, names):
-    """Threads that each hold one lock (with) and wait for the next."""
+def cycle(tag, n, how, factory=threading.Lock):
+    locks = [factory() for _ in range(n)]
+    names = ["%s-%d" % (tag, i) for i in range(n)]
     gate = threading.Barrier(n)
 
     def make(i):
-        a, b = first[i], second[i]
-
-        def worker():
-            with a:
-                me([(a, lines_of(worker, "with", "a"))], b, kind_of(b))
+        a, b = locks[i], locks[(i + 1) % n]
+        nxt = names[(i + 1) % n]
+        kind = "rlock" if factory is threading.RLock else "lock"
+        if how == "with":
+            def worker():
+                with a:
+                    me([(a, line_of(worker, "with", "a"))], b, kind, [nxt])
+                    gate.wait()
+                    with b:
+                        pass
+        else:
+            def worker():
+                a.acquire()
+                me([(a, line_of(worker, "acquire", "a"))], b, kind, [nxt])
                 gate.wait()
-                with b:
-                    pass
-        worker.__name__ = names[i]
+                b.acquire()
         return worker
-    return [make(i) for i in range(n)]
-
-
-def cycle_acquire(first, second, n, names):
-    """The same with acquire()."""
-    gate = threading.Barrier(n)
-
-    def make(i):
-        a, b = first[i], second[i]
-
-        def worker():
-            a.acquire()
-            me([(a, lines_of(worker, "acquire", "a"))], b, kind_of(b))
-            gate.wait()
-            b.acquire()
-        worker.__name__ = names[i]
-        return worker
-    return [make(i) for i in range(n)]
-
-
-def kind_of(o):
-    return "rlock" if isinstance(o, type(RA)) else "lock"
+    threads = run(*[make(i) for i in range(n)], names=names)
+    facts["cycles"].append(names)
+    for i, lk in enumerate(locks):
+        obj("%s-lock-%d" % (tag, i), lk)
+    return threads
 
 
 def scenario_cycle2():
-    ws = cycle_with([A, B], [B, A], 2, ["ab", "ba"])
-    threads = run(*ws)
-    facts["cycles"].append([t.ident for t in threads])
-    return threads
+    cycle("with2", 2, "with")
 
 
 def scenario_cycle3():
-    ws = cycle_with([A, B, C], [B, C, A], 3, ["ab", "bc", "ca"])
-    threads = run(*ws)
-    facts["cycles"].append([t.ident for t in threads])
-    return threads
+    cycle("with3", 3, "with")
 
 
 def scenario_acquire2():
-    ws = cycle_acquire([A, B], [B, A], 2, ["ab", "ba"])
-    threads = run(*ws)
-    facts["cycles"].append([t.ident for t in threads])
-    return threads
+    cycle("acquire2", 2, "acquire")
 
 
 def scenario_acquire3():
-    ws = cycle_acquire([A, B, C], [B, C, A], 3, ["ab", "bc", "ca"])
-    threads = run(*ws)
-    facts["cycles"].append([t.ident for t in threads])
-    return threads
+    cycle("acquire3", 3, "acquire")
 
 
 def scenario_rlock():
-    # RLocks taken twice (the owner and count show in their reprs).
+    # RLocks, each taken twice: once by a with, once by acquire().
+    ra, rb = threading.RLock(), threading.RLock()
     gate = threading.Barrier(2)
 
     def r1():
-        with RA:
-            RA.acquire()
-            me([(RA, lines_of(r1, "with", "RA"))], RB, "rlock")
+        with ra:
+            ra.acquire()
+            me([(ra, line_of(r1, "with", "ra"))], rb, "rlock", ["rlock-2"])
             gate.wait()
-            with RB:
+            with rb:
                 pass
 
     def r2():
-        RB.acquire()
-        me([(RB, lines_of(r2, "acquire", "RB"))], RA, "rlock")
+        rb.acquire()
+        rb.acquire()
+        me([(rb, line_of(r2, "acquire", "rb"))], ra, "rlock", ["rlock-1"])
         gate.wait()
-        RA.acquire()
-    threads = run(r1, r2)
-    facts["cycles"].append([t.ident for t in threads])
-    return threads
+        ra.acquire()
+    run(r1, r2, names=["rlock-1", "rlock-2"])
+    facts["cycles"].append(["rlock-1", "rlock-2"])
 
 
-# Waiters that are not deadlocked ------------------------------------------
-
-HELD = threading.Lock()
-COND = threading.Condition()
-EVENT = threading.Event()
-SEM = threading.Semaphore(1)
-QUEUE = queue.Queue()
-BARRIER = threading.Barrier(2)
-FUTURE = concurrent.futures.Future()
+KEEP = []
 
 
-def sleeper():
-    with HELD:
-        me([(HELD, lines_of(sleeper, "with", "HELD"))])
-        time.sleep(3600)
+def scenario_gone():
+    # An RLock whose owner ended without releasing it: its waiter waits
+    # for a thread that no longer exists.
+    rl = threading.RLock()
+    # glibc would give the owner's ident (its descriptor, at the top of
+    # its stack) to a later thread: the stack is too big to be cached, and
+    # a mapping of our own takes the top of the hole it leaves.
+    size = threading.stack_size(1 << 30)
+    t = threading.Thread(target=rl.acquire, name="gone-owner")
+    t.start()
+    t.join()
+    threading.stack_size(size)
+    KEEP.append(mmap.mmap(-1, 512 << 20))
+    facts["gone"].append(t.ident)
+
+    def orphaned():
+        me([], rl, "rlock", [t.ident])
+        rl.acquire()
+    run(orphaned)
+    facts["cycles"].append(["orphaned", t.ident])
+    obj("gone-rlock", rl)
 
 
-def lock_waiter():
-    me([], HELD, "lock")
-    with HELD:
-        pass
-
-
-def cond_waiter():
-    with COND:
-        me([], COND, "condition")
-        COND.wait()
-
-
-def event_waiter():
-    me([], EVENT, "event")
-    EVENT.wait()
-
-
-def sem_holder():
-    with SEM:
-        me([(SEM, lines_of(sem_holder, "with", "SEM"))])
-        time.sleep(3600)
-
-
-def sem_waiter():
-    me([], SEM, "semaphore")
-    SEM.acquire()
-
-
-def queue_waiter():
-    me([], QUEUE, "queue")
-    QUEUE.get()
-
-
-def barrier_waiter():
-    me([], BARRIER, "barrier")
-    BARRIER.wait()
-
-
-def future_waiter():
-    me([], FUTURE, "future")
-    FUTURE.result()
-
+# Waiters that are not deadlocked -------------------------------------------
 
 def scenario_waiters():
-    sl = run(sleeper)[0]
-    while not HELD.locked():
-        time.sleep(0.01)
-    sh = run(sem_holder)[0]
-    while SEM._value:
-        time.sleep(0.01)
-    lw = run(lock_waiter)[0]
-    threads = [sl, sh, lw] + run(cond_waiter, event_waiter, sem_waiter, queue_waiter, barrier_waiter, future_waiter)
+    held = threading.Lock()
+    cond = threading.Condition()
+    event = threading.Event()
+    sem = threading.Semaphore(1)
+    q = queue.Queue()
+    barrier = threading.Barrier(2)
+    future = concurrent.futures.Future()
+    started = threading.Event()
 
-    # A join on a thread that is itself blocked (on the sleeper's lock).
+    def sleeper():
+        with held:
+            me([(held, line_of(sleeper, "with", "held"))])
+            started.set()
+            time.sleep(3600)
+
+    def sem_holder():
+        with sem:
+            me([(sem, line_of(sem_holder, "with", "sem"))])
+            started.set()
+            time.sleep(3600)
+
+    def lock_waiter():
+        me([], held, "lock", ["sleeper"])
+        with held:
+            pass
+
+    def cond_waiter():
+        with cond:
+            me([], cond, "condition")
+            cond.wait()
+
+    def event_waiter():
+        me([], event, "event")
+        event.wait()
+
+    def sem_waiter():
+        me([], sem, "semaphore", ["sem_holder"])
+        sem.acquire()
+
+    def queue_waiter():
+        me([], q, "queue")
+        q.get()
+
+    def barrier_waiter():
+        me([], barrier, "barrier")
+        barrier.wait()
+
+    def future_waiter():
+        me([], future, "future")
+        future.result()
+
+    for holder in (sleeper, sem_holder):
+        started.clear()
+        run(holder)
+        started.wait()
+    lw = run(lock_waiter)[0]
+    run(cond_waiter, event_waiter, sem_waiter, queue_waiter, barrier_waiter, future_waiter)
+
     def joiner():
-        me([], lw, "join")
+        # A join on a thread that is itself blocked (on the sleeper's lock).
+        me([], lw, "join", ["lock_waiter"])
         lw.join()
-    threads += run(joiner)
-    while len(COND._waiters) < 1 or BARRIER.n_waiting < 1:
+    run(joiner)
+    while len(cond._waiters) < 1 or barrier.n_waiting < 1:
         time.sleep(0.01)
-    for name in ("HELD", "COND", "EVENT", "SEM", "QUEUE", "BARRIER", "FUTURE"):
-        obj(name, globals()[name])
-    obj("lock_waiter", lw)
-    return threads
+    for name, o in (("held", held), ("cond", cond), ("event", event), ("sem", sem),
+                    ("queue", q), ("barrier", barrier), ("future", future), ("lock_waiter", lw)):
+        obj(name, o)
 
 
 # GIL contention ------------------------------------------------------------
@@ -254,10 +251,10 @@ def spinner():
 
 
 def scenario_gil():
-    return run(spinner, spinner, spinner)
+    run(spinner, spinner, spinner)
 
 
-# Reprs -----------------------------------------------------------------------
+# Reprs: objects in every state, as module globals v_*. ---------------------
 
 class MyEvent(threading.Event):
     pass
@@ -268,35 +265,29 @@ class OwnRepr(threading.Event):
         return "mine"
 
 
-def other_holds(lock, box):
-    lock.acquire()
-    box.append(threading.get_ident())
-    time.sleep(3600)
-
-
 def scenario_reprs():
     rl_other = threading.RLock()
-    box = []
-    run(lambda: other_holds(rl_other, box))
-    while not box:
-        time.sleep(0.01)
+    taken = threading.Event()
+
+    def other_holds():
+        rl_other.acquire()
+        taken.set()
+        time.sleep(3600)
+    run(other_holds)
+    taken.wait()
     rl_released = threading.RLock()
     with rl_released:
         with rl_released:
             pass
     cond_waited = threading.Condition(threading.Lock())
-    waiting = []
 
     def waits():
         with cond_waited:
-            waiting.append(1)
             cond_waited.wait()
     waiter = run(waits)[0]
-    while not waiting or len(cond_waited._waiters) < 1:
-        time.sleep(0.01)
     barrier_waited = threading.Barrier(3)
-    run(barrier_waited.wait)
-    while barrier_waited.n_waiting < 1:
+    run(barrier_waited.wait, names=["barrier-wait"])
+    while len(cond_waited._waiters) < 1 or barrier_waited.n_waiting < 1:
         time.sleep(0.01)
     broken = threading.Barrier(2)
     broken.abort()
@@ -331,6 +322,7 @@ def scenario_reprs():
         "future_running": concurrent.futures.Future(),
         "future_done": concurrent.futures.Future(),
         "future_raised": concurrent.futures.Future(),
+        "own_repr": OwnRepr(),
     }
     values["lock_held"].acquire()
     values["rlock_once"].acquire()
@@ -342,23 +334,32 @@ def scenario_reprs():
     values["future_running"].set_running_or_notify_cancel()
     values["future_done"].set_result(42)
     values["future_raised"].set_exception(ValueError("x"))
-    values["own_repr"] = OwnRepr()
     for k, v in values.items():
         obj(k, v)
         globals()["v_" + k] = v  # shown as the module's variables
-    return [waiter]
+
+
+def scenario_all():
+    for s in ("cycle2", "cycle3", "acquire2", "acquire3", "rlock", "gone", "waiters", "reprs"):
+        globals()["scenario_" + s]()
 
 
 def main():
     globals()["scenario_" + sys.argv[2]]()
     facts["main"] = threading.get_ident()
-    for t in threading.enumerate():
-        facts.setdefault("idents", {})[t.name] = t.ident
+    idents = {t.name: t.ident for t in threading.enumerate()}
+
+    def ident(n):
+        return n if isinstance(n, int) else idents[n]
+    for t in facts["threads"].values():
+        if t["waits"]:
+            t["waits"]["held_by"] = [ident(n) for n in t["waits"]["held_by"]]
+    facts["cycles"] = [[ident(n) for n in c] for c in facts["cycles"]]
     tmp = os.path.join(po.workdir(), "locks.json.tmp")
     with open(tmp, "w") as f:
         json.dump(facts, f, indent=1)
     os.replace(tmp, os.path.join(po.workdir(), "locks.json"))
-    # Every thread started, the responder, not the reporter.
+    # Every thread started, and the responder; not the reporter.
     po.start(expected=len(threading.enumerate()) + 1)
     threading.Event().wait()
 

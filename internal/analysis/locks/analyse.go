@@ -116,10 +116,8 @@ func (a *analysis) run() {
 		}
 		a.blockingRun(ti)
 		infos = append(infos, ti)
-		if c.collecting[th.Interpreter] && (th.HoldsGIL || th.State == "gc") {
-			th.GC = true
-		}
 	}
+	a.collector(infos)
 	// Stable order: the snapshot's.
 	order := map[uint64]int{}
 	for i, th := range a.snap.Threads {
@@ -256,7 +254,9 @@ func (a *analysis) waits(ti *threadInfo) {
 	th := ti.th
 	high, run := ti.high, ti.run
 	p := a.physical(ti, run)
-	w := &model.Wait{File: ti.frames[0].File, Line: ti.frames[0].Line}
+	// Where it waits: the frame that called the blocking methods.
+	at := ti.frames[min(run, len(ti.frames)-1)]
+	w := &model.Wait{File: at.File, Line: at.Line}
 	switch {
 	case p.gil:
 		w.Kind, w.Repr = "gil", "the GIL"
@@ -279,6 +279,43 @@ func (a *analysis) waits(ti *threadInfo) {
 		a.physLock[th.ThreadID] = nil
 	}
 	th.WaitingFor = w
+}
+
+// collector marks the thread running a collection, in an interpreter
+// whose collector says one runs: the one whose frame calls gc.collect(),
+// else the one the native stack shows in the collector (--native), else
+// the GIL's holder (a collection holds the GIL, though a finalizer's
+// Python code may let another thread take it for a while).
+func (a *analysis) collector(infos []*threadInfo) {
+	for interp := range a.c.collecting {
+		var explicit, native, holder []*model.Thread
+		for _, ti := range infos {
+			th := ti.th
+			if th.Interpreter != interp {
+				continue
+			}
+			for i := range ti.fs {
+				if c := ti.fs[i].Calls; ti.fsErr[i] == nil && c.Method == "collect" && a.v.ModuleName(c.Receiver) == "gc" {
+					explicit = append(explicit, th)
+					break
+				}
+			}
+			if th.State == "gc" {
+				native = append(native, th)
+			}
+			if th.HoldsGIL {
+				holder = append(holder, th)
+			}
+		}
+		for _, set := range [][]*model.Thread{native, explicit, holder} {
+			if len(set) > 0 {
+				for _, th := range set {
+					th.GC = true
+				}
+				break
+			}
+		}
+	}
 }
 
 // blockingRun finds the contiguous run of the standard library's blocking

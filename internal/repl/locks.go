@@ -1,0 +1,33 @@
+package repl
+
+import (
+	"fmt"
+
+	"pyscope/internal/model"
+	"pyscope/internal/report"
+)
+
+// infoLocks prints the lock analysis of the current snapshot, naming
+// threads by their session numbers.
+func infoLocks(s *Session) error {
+	nums := map[uint64]int{}
+	for _, r := range s.threadList() {
+		if r.py != nil {
+			nums[r.py.ThreadID] = r.num
+		}
+	}
+	name := func(t *model.Thread) string {
+		out := fmt.Sprintf("Thread %d", nums[t.ThreadID])
+		if t.Name != nil {
+			out += fmt.Sprintf(" \"%s\"", report.Safe(*t.Name))
+		}
+		return out
+	}
+	if err := report.Locks(s.out, s.prog.Snapshot(), name); err != nil {
+		return err
+	}
+	if r, live := s.prog.(Runner); live && !r.Stopped() {
+		s.printf("(the process is running: this is the snapshot of the last stop)\n")
+	}
+	return nil
+}
