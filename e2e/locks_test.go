@@ -1,14 +1,20 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"pyscope/internal/testenv"
 )
@@ -419,6 +425,198 @@ func TestLocksGIL(t *testing.T) {
 				}
 			}
 			tg.CheckRunning(t)
+		})
+	}
+}
+
+// TestLocksFinalizing: an interpreter stuck while it shuts down says so,
+// and what its main thread waits for: the end of a thread blocked on a
+// lock (threading._shutdown), or a lock, from a finalizer the last
+// collection runs (the collector's thread then says so too).
+func TestLocksFinalizing(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	for _, in := range testenv.Interpreters(t) {
+		for _, mode := range []string{"shutdown", "del"} {
+			t.Run(in.Name+"/"+mode, func(t *testing.T) {
+				tg := testenv.StartPlain(t, in, "locks_exit.py", "ready", mode)
+				testenv.WaitSleeping(t, tg.PID)
+				raw, err := os.ReadFile(filepath.Join(tg.Dir, "locks_exit.json"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var f struct {
+					Lock       uint64 `json:"lock"`
+					Holder     uint64 `json:"holder"`
+					Main       uint64 `json:"main"`
+					Blocked    uint64 `json:"blocked"`
+					BlockedObj uint64 `json:"blocked_obj"`
+				}
+				if err := json.Unmarshal(raw, &f); err != nil {
+					t.Fatal(err)
+				}
+				pid := strconv.Itoa(tg.PID)
+				d := dumpLocks(t, bin, pid)
+				if !d.Python.Finalizing {
+					t.Errorf("python.finalizing is not true")
+				}
+				if text := dumpText(t, bin, pid); !strings.Contains(text, "The interpreter is finalizing (shutting down).") {
+					t.Errorf("the text does not say the interpreter is finalizing")
+				}
+				for _, th := range d.Threads {
+					w := th.WaitingFor
+					switch {
+					case th.ThreadID == f.Main && mode == "shutdown":
+						if w == nil || w.Kind != "join" || w.Address != f.BlockedObj || sortedIDs(w.HeldBy) != sortedIDs([]uint64{f.Blocked}) {
+							t.Errorf("main waits for %+v, want the end of thread %#x", w, f.Blocked)
+						}
+					case th.ThreadID == f.Main:
+						if w == nil || w.Kind != "lock" || w.Address != f.Lock {
+							t.Errorf("main waits for %+v, want lock %#x (warnings %q)", w, f.Lock, d.Warnings)
+						}
+						if !th.GC {
+							t.Errorf("main runs the last collection's finalizer: gc is not true")
+						}
+					case th.ThreadID == f.Blocked:
+						if w == nil || w.Kind != "lock" || w.Address != f.Lock || sortedIDs(w.HeldBy) != sortedIDs([]uint64{f.Holder}) {
+							t.Errorf("blocked waits for %+v, want lock %#x held by %#x", w, f.Lock, f.Holder)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestLocksGC: the thread in the collector (blocked in a finalizer that
+// gc.collect() runs) says so without --native: "gc": true.
+func TestLocksGC(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	for _, in := range testenv.Interpreters(t) {
+		t.Run(in.Name, func(t *testing.T) {
+			tg := testenv.StartTarget(t, in, "native_gc.py")
+			pid := strconv.Itoa(tg.PID)
+			d := dumpLocks(t, bin, pid)
+			found := false
+			for _, th := range d.Threads {
+				collector := th.Name != nil && *th.Name == "collector"
+				if th.GC != collector {
+					t.Errorf("thread %v: gc %v", th.Name, th.GC)
+				}
+				found = found || collector
+			}
+			if !found {
+				t.Fatal("no collector thread")
+			}
+			if text := dumpText(t, bin, pid); !strings.Contains(text, `"collector" [in garbage collection]`) {
+				t.Errorf("the text does not tag the collector:\n%s", text)
+			}
+			tg.CheckRunning(t)
+		})
+	}
+}
+
+// TestLocksWSGI: two request handlers of a real WSGI server (gunicorn's
+// threaded worker, from PyPI) deadlocked on the application's locks. The
+// report names both threads, both locks, and the lines where each holds
+// one and waits for the other, as the application recorded them.
+func TestLocksWSGI(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	site := testenv.Gunicorn(t)
+	for _, in := range testenv.Interpreters(t) {
+		t.Run(in.Name, func(t *testing.T) {
+			dir := t.TempDir()
+			facts := filepath.Join(dir, "facts.jsonl")
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := l.Addr().String()
+			l.Close()
+			cmd := exec.Command(in.Path, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "4", "--workers", "1",
+				"--bind", addr, "--control-socket", filepath.Join(dir, "gunicorn.ctl"), "--chdir", filepath.Dir(testenv.TargetPath(t, "wsgi_deadlock.py")), "wsgi_deadlock:app")
+			cmd.Env = append(os.Environ(), "PYTHONPATH="+site, "LOCKS_FACTS="+facts, "PYTHONDONTWRITEBYTECODE=1")
+			var errb bytes.Buffer
+			cmd.Stderr = &errb
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				cmd.Wait()
+				if t.Failed() {
+					t.Logf("gunicorn stderr:\n%s", errb.String())
+				}
+			})
+			client := &http.Client{Timeout: 120 * time.Second}
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				c, err := net.Dial("tcp", addr)
+				if err == nil {
+					c.Close()
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("gunicorn does not listen on %s", addr)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			for _, q := range []string{"src=a&dst=b", "src=b&dst=a"} {
+				go client.Get("http://" + addr + "/transfer?" + q) // never answered
+			}
+			type handler struct {
+				PID      int    `json:"pid"`
+				Ident    uint64 `json:"ident"`
+				NativeID int    `json:"native_id"`
+				Name     string `json:"name"`
+				Holds    uint64 `json:"holds"`
+				HoldLine int    `json:"hold_line"`
+				Waits    uint64 `json:"waits"`
+				WaitLine int    `json:"wait_line"`
+			}
+			var hs []handler
+			for len(hs) < 2 {
+				if time.Now().After(deadline) {
+					t.Fatalf("the handlers never took their first lock: %v", hs)
+				}
+				time.Sleep(50 * time.Millisecond)
+				raw, _ := os.ReadFile(facts)
+				hs = nil
+				for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+					var h handler
+					if json.Unmarshal([]byte(line), &h) == nil {
+						hs = append(hs, h)
+					}
+				}
+			}
+			// Both blocked on their second lock (a futex wait).
+			for _, h := range hs {
+				for {
+					b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/syscall", h.PID, h.NativeID))
+					if strings.HasPrefix(string(b), "202 ") {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("handler %s never blocks: %s", h.Name, b)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			pid := strconv.Itoa(hs[0].PID)
+			d := dumpLocks(t, bin, pid)
+			if len(d.Deadlocks) != 1 || sortedIDs(d.Deadlocks[0].Threads) != sortedIDs([]uint64{hs[0].Ident, hs[1].Ident}) ||
+				sortedIDs(d.Deadlocks[0].Objects) != sortedIDs([]uint64{hs[0].Waits, hs[1].Waits}) {
+				t.Errorf("deadlocks %+v, want the handlers %#x and %#x on locks %#x and %#x", d.Deadlocks,
+					hs[0].Ident, hs[1].Ident, hs[0].Waits, hs[1].Waits)
+			}
+			text := dumpText(t, bin, pid)
+			for _, h := range hs {
+				want := fmt.Sprintf("  Thread %#x \"%s\" holds <locked _thread.lock object at %#x> (wsgi_deadlock.py:%d) and waits (wsgi_deadlock.py:%d) for <locked _thread.lock object at %#x> held by Thread ",
+					h.Ident, h.Name, h.Holds, h.HoldLine, h.WaitLine, h.Waits)
+				if !strings.Contains(text, want) {
+					t.Errorf("the text lacks %q:\n%s", want, text)
+				}
+			}
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"time"
 
 	"pyscope/internal/analysis/waitgraph"
 	"pyscope/internal/cpython"
@@ -282,13 +283,14 @@ func (a *analysis) waits(ti *threadInfo) {
 }
 
 // collector marks the thread running a collection, in an interpreter
-// whose collector says one runs: the one whose frame calls gc.collect(),
-// else the one the native stack shows in the collector (--native), else
+// whose collector says one runs: the one the native stack shows in the
+// collector (--native), else the one whose frame calls gc.collect(), else
 // the GIL's holder (a collection holds the GIL, though a finalizer's
-// Python code may let another thread take it for a while).
+// Python code may let another thread take it for a while), else the one
+// thread running a finalizer.
 func (a *analysis) collector(infos []*threadInfo) {
 	for interp := range a.c.collecting {
-		var explicit, native, holder []*model.Thread
+		var explicit, native, holder, finalizer []*model.Thread
 		for _, ti := range infos {
 			th := ti.th
 			if th.Interpreter != interp {
@@ -306,8 +308,19 @@ func (a *analysis) collector(infos []*threadInfo) {
 			if th.HoldsGIL {
 				holder = append(holder, th)
 			}
+			for _, f := range ti.frames {
+				if f.Function == "__del__" && f.Entry {
+					finalizer = append(finalizer, th)
+					break
+				}
+			}
 		}
-		for _, set := range [][]*model.Thread{native, explicit, holder} {
+		// A collection lets go of the GIL only to run finalizers' code:
+		// with no holder, the collector is the one thread in a finalizer.
+		if len(finalizer) > 1 {
+			finalizer = nil
+		}
+		for _, set := range [][]*model.Thread{native, explicit, holder, finalizer} {
 			if len(set) > 0 {
 				for _, th := range set {
 					th.GC = true
@@ -396,6 +409,11 @@ func (a *analysis) physical(ti *threadInfo, run int) found {
 		fs := ti.fs[i]
 		for _, o := range append([]uint64{fs.Entering.Object}, fs.Objects...) {
 			if so := try(o, 0); so != nil {
+				// A thread's tstate lock (3.10–3.12): waiting for its end.
+				if t := a.joinedBy(uaddr, parked); t != nil && a.obj(t.TstateLock) == so {
+					f.joined = t
+					return f
+				}
 				f.lock = so
 				return f
 			}
@@ -534,8 +552,7 @@ func (a *analysis) check(infos []*threadInfo) {
 		}
 		moved := false
 		if ti.os != nil && ti.os.known && ti.os.syscall >= 0 {
-			nr, args, ok := ar.SyscallArgs(ti.os.tid)
-			moved = !ok || nr != ti.os.syscall || args[0] != ti.os.args[0]
+			moved = !sameCall(ar, ti.os)
 		} else {
 			// Running at the stop: only holds of frames still at the
 			// same instruction stand.
@@ -579,6 +596,24 @@ func (a *analysis) check(infos []*threadInfo) {
 			}
 		}
 	}
+}
+
+// sameCall reports whether a thread blocked in a system call at the stop
+// is blocked in the same call, with the same first argument, now. A thread
+// just resumed may be on its way back into the call (the stop interrupted
+// it): it is given a few milliseconds.
+func sameCall(ar target.SyscallArgsReader, ot *osThread) bool {
+	for try := 0; try < 20; try++ {
+		nr, args, ok := ar.SyscallArgs(ot.tid)
+		if ok && (nr == ot.syscall && args[0] == ot.args[0] || nr == sysRestartSyscall) {
+			return true // restart_syscall: the interrupted call, resumed
+		}
+		if ok && nr >= 0 {
+			return false // in another call
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return false
 }
 
 // node is a waits-for graph node: a thread or an object.

@@ -42,7 +42,10 @@ func (s *Stage) Prepare(t target.Target, _ *cpython.Reader) { s.probe = t }
 func (s *Stage) Close() {}
 
 // x86-64 system call numbers.
-const sysFutex = 202
+const (
+	sysFutex          = 202
+	sysRestartSyscall = 219
+)
 
 // osThread is what the stop told about one OS thread.
 type osThread struct {
