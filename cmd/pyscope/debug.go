@@ -11,7 +11,6 @@ import (
 	"golang.org/x/term"
 
 	"pyscope/internal/analysis/greenlets"
-	"pyscope/internal/analysis/locks"
 	"pyscope/internal/analysis/tasks"
 	"pyscope/internal/engine"
 	"pyscope/internal/repl"
@@ -112,7 +111,7 @@ func runDebug(arg, exe string, f debugFlags) error {
 	repl.Claim(sigs)
 	opts := engine.Options{AfterStop: func() { repl.Claim(sigs) }, OwnSignals: true,
 		Stages: []engine.Stage{tasks.Stage{}, greenlets.Stage{}}}
-	opts.Stages = append(opts.Stages, locks.NewStage(locks.Options{}))
+	opts.Stages = append(opts.Stages, lockStages(false)...)
 	f.core.apply(&opts, f.symbols)
 	if _, err := strconv.Atoi(arg); err != nil {
 		opts.Executable = exe // a live process's own executable is read through /proc

@@ -10,7 +10,6 @@ import (
 	"golang.org/x/term"
 
 	"pyscope/internal/analysis/greenlets"
-	"pyscope/internal/analysis/locks"
 	"pyscope/internal/analysis/tasks"
 	"pyscope/internal/engine"
 	"pyscope/internal/report"
@@ -86,7 +85,7 @@ meanwhile are listed as skipped, not failed.`,
 
 func (f dumpFlags) options() engine.Options {
 	opts := engine.Options{Values: f.values.options(f.json), Native: f.native.native || f.native.all, NativeAll: f.native.all}
-	opts.Stages = append(opts.Stages, locks.NewStage(locks.Options{Torn: f.noBlock}))
+	opts.Stages = append(opts.Stages, lockStages(f.noBlock)...)
 	f.core.apply(&opts, f.symbols)
 	if f.noBlock {
 		opts.Stop = engine.StopNone

@@ -580,6 +580,15 @@ type SyncObject struct {
 // Sync reads obj as a synchronisation primitive; ok is false when it is
 // none (or a subclass whose own __repr__ pyscope cannot run).
 func (v *Values) Sync(obj uint64, lim Limits) (SyncObject, bool) {
+	so, ok := v.SyncState(obj)
+	if ok {
+		so.Repr = Repr(v.Decode(obj, lim), lim)
+	}
+	return so, ok
+}
+
+// SyncState is Sync without the repr.
+func (v *Values) SyncState(obj uint64) (SyncObject, bool) {
 	d := v.dec
 	_, ti := d.typeOf(obj)
 	if ti.err != nil || ti.sync == nil {
@@ -587,7 +596,6 @@ func (v *Values) Sync(obj uint64, lim Limits) (SyncObject, bool) {
 	}
 	st := ti.sync
 	so := SyncObject{Kind: st.kind, Addr: obj, Type: ti.name}
-	so.Repr = Repr(v.Decode(obj, lim), lim)
 	o := v.o
 	switch st.kind {
 	case SyncLock, SyncRLock:

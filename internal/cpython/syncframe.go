@@ -53,7 +53,11 @@ type syncCode struct {
 	stacksize   int
 	ins         []bytecode.Instr
 	handlers    []bytecode.Handler // 3.11+
-	names       []string           // co_names
+	names       []uint64           // co_names: str objects, read when needed
+	nameCache   map[int]string
+	o           *Objects
+	hasWith     bool  // 3.10: a with statement is there
+	acquires    []int // instructions loading an attribute named acquire
 	err         error
 }
 
@@ -142,28 +146,44 @@ func (r *Reader) readSyncCode(code uint64) *syncCode {
 	if err != nil {
 		return fail(err)
 	}
-	items, err := o.TupleItems(np)
-	if err != nil {
+	if c.names, err = o.TupleItems(np); err != nil {
 		return fail(err)
 	}
-	for _, it := range items {
-		s, _ := o.Str(it) // a name that cannot be read matches none
-		c.names = append(c.names, s)
+	c.o = o
+	for i, in := range c.ins {
+		if in.Name == "SETUP_WITH" || in.Name == "SETUP_ASYNC_WITH" {
+			c.hasWith = true
+		}
+		if c.attrName(i, r.In.Minor) == "acquire" {
+			c.acquires = append(c.acquires, i)
+		}
 	}
 	return c
 }
 
-// name is co_names[i], "" when out of range.
+// name is co_names[i], "" when out of range or unreadable.
 func (c *syncCode) name(i int) string {
 	if i < 0 || i >= len(c.names) {
 		return ""
 	}
-	return c.names[i]
+	if s, ok := c.nameCache[i]; ok {
+		return s
+	}
+	s, _ := c.o.Str(c.names[i]) // a name that cannot be read matches none
+	if c.nameCache == nil {
+		c.nameCache = map[int]string{}
+	}
+	c.nameCache[i] = s
+	return s
 }
 
 // FrameSync reads what frame f says about locks. Its thread must not run
 // (a stopped process, a core, or a thread blocked since the capture).
-func (v *Values) FrameSync(f model.Frame) (FrameSync, error) {
+//
+// The code object says what may be there (cached per code object); the
+// frame's slots are read only when it does, or when want.Objects asks
+// for them, so that frames that hold nothing cost no read.
+func (v *Values) FrameSync(f model.Frame, want SyncWant) (FrameSync, error) {
 	var fs FrameSync
 	if f.Kind != "python" || f.Addr == 0 || f.Code == 0 {
 		return fs, errors.New("no Python frame")
@@ -176,27 +196,65 @@ func (v *Values) FrameSync(f model.Frame) (FrameSync, error) {
 	if cur < 0 {
 		return fs, fmt.Errorf("frame at %#x: no instruction at offset %d", f.Addr, f.Instr)
 	}
-	slots, stack, err := v.frameSlots(f, sc)
-	if err != nil {
-		return fs, err
+	var slots, stack []uint64
+	var slotsErr error
+	read := false
+	get := func() ([]uint64, []uint64, error) {
+		if !read {
+			read = true
+			slots, stack, slotsErr = v.frameSlots(f, sc)
+		}
+		return slots, stack, slotsErr
 	}
-	fs.Objects = slots
+	if want.Objects {
+		if _, _, err := get(); err != nil {
+			return fs, err
+		}
+		fs.Objects = slots
+	}
 	info := v.r.code(f.Code)
 	line := func(off int) int { return info.location(v.r.In.Minor, off).Line }
 	if v.r.In.Minor <= 10 {
-		fs.With = v.withBlocks310(f, sc, line)
+		if sc.hasWith {
+			fs.With = v.withBlocks310(f, sc, line)
+		}
 	} else {
-		fs.With = v.withBlocks311(sc, cur, stack, line)
-		if e := v.entering311(sc, cur, stack); e != 0 {
-			fs.Entering = Entered{Object: e, Line: line(sc.ins[cur].Offset), Via: "with"}
+		if handlers := sc.withChain(cur); len(handlers) > 0 {
+			if _, stack, err := get(); err == nil {
+				fs.With = v.withBlocks311(sc, handlers, stack, line)
+			}
+		}
+		if next, ok := sc.opensWith(cur); ok && want.Entering {
+			if _, stack, err := get(); err == nil {
+				if e := v.manager(stack, next.Depth); e != 0 {
+					fs.Entering = Entered{Object: e, Line: line(sc.ins[cur].Offset), Via: "with"}
+				}
+			}
 		}
 	}
-	if fs.Entering.Object == 0 {
-		fs.Entering = v.enteringByName(f, sc, cur, line)
+	if want.Entering && fs.Entering.Object == 0 && sc.mayEnter(cur, v.r.In.Minor) {
+		if slots, _, err := get(); err == nil {
+			fs.Entering = v.enteringByName(f, sc, cur, slots, line)
+		}
 	}
-	fs.Acquired = v.acquired(f, sc, cur, line)
-	fs.Calls.Receiver, fs.Calls.Method = v.calls(f, sc, cur, slots)
+	if cands := sc.acquireCandidates(cur, v.r.In.Minor); len(cands) > 0 {
+		if slots, _, err := get(); err == nil {
+			fs.Acquired = v.acquired(f, sc, cands, slots, line)
+		}
+	}
+	if want.Calls {
+		if slots, _, err := get(); err == nil {
+			fs.Calls.Receiver, fs.Calls.Method = v.calls(f, sc, cur, slots)
+		}
+	}
 	return fs, nil
+}
+
+// SyncWant says what FrameSync reads beyond what the code calls for.
+type SyncWant struct {
+	Objects  bool // every variable and stack slot (to match a lock)
+	Entering bool // what the current instruction takes (with, acquire)
+	Calls    bool // the receiver of the method the frame calls
 }
 
 // calls finds X.name(args) at instruction cur, args being constants.
@@ -310,26 +368,34 @@ func (c *syncCode) isWith(h bytecode.Handler) bool {
 // the block keeps (so that slot is live for as long as cur runs inside
 // it), and the code of a block's handlers is covered by the enclosing
 // block's handler.
-func (v *Values) withBlocks311(sc *syncCode, cur int, stack []uint64, line func(int) int) []Entered {
+func (v *Values) withBlocks311(sc *syncCode, handlers []bytecode.Handler, stack []uint64, line func(int) int) []Entered {
 	var out []Entered
+	// Found innermost first.
+	for i := len(handlers) - 1; i >= 0; i-- {
+		h := handlers[i]
+		if m := v.manager(stack, h.Depth); m != 0 {
+			out = append(out, Entered{Object: m, Line: line(withStart(sc, h)), Via: "with"})
+		}
+	}
+	return out
+}
+
+// withChain lists the with blocks' handlers around instruction cur,
+// innermost first (see withBlocks311).
+func (c *syncCode) withChain(cur int) []bytecode.Handler {
+	var out []bytecode.Handler
 	seen := map[int]bool{}
-	off := sc.ins[cur].Offset
+	off := c.ins[cur].Offset
 	for steps := 0; steps < 256; steps++ {
-		h, ok := bytecode.Covering(sc.handlers, off)
+		h, ok := bytecode.Covering(c.handlers, off)
 		if !ok || seen[h.Target] {
 			break
 		}
 		seen[h.Target] = true
-		if sc.isWith(h) {
-			if m := v.manager(stack, h.Depth); m != 0 {
-				out = append(out, Entered{Object: m, Line: line(withStart(sc, h)), Via: "with"})
-			}
+		if c.isWith(h) {
+			out = append(out, h)
 		}
 		off = h.Target
-	}
-	// Found innermost first.
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
 	}
 	return out
 }
@@ -349,25 +415,27 @@ func withStart(sc *syncCode, h bytecode.Handler) int {
 	return first
 }
 
-// entering311 is the context manager a with statement at instruction cur
-// enters: the instruction after cur opens a with block that does not
-// cover cur (BEFORE_WITH 3.11–3.13, the __enter__ call 3.14+).
-func (v *Values) entering311(sc *syncCode, cur int, stack []uint64) uint64 {
-	if cur+1 >= len(sc.ins) {
-		return 0
+// opensWith reports whether a with statement at instruction cur is
+// entering its block: the instruction after cur opens a with block that
+// does not cover cur (BEFORE_WITH 3.11–3.13, the __enter__ call 3.14+);
+// the block's handler says where its manager is.
+func (c *syncCode) opensWith(cur int) (bytecode.Handler, bool) {
+	if cur+1 >= len(c.ins) {
+		return bytecode.Handler{}, false
 	}
-	next, ok := bytecode.Covering(sc.handlers, sc.ins[cur+1].Offset)
-	if !ok || !sc.isWith(next) {
-		return 0
-	}
-	if h, ok := bytecode.Covering(sc.handlers, sc.ins[cur].Offset); ok && h == next {
-		return 0
-	}
-	switch sc.ins[cur].Name {
+	switch c.ins[cur].Name {
 	case "BEFORE_WITH", "CALL":
-		return v.manager(stack, next.Depth)
+	default:
+		return bytecode.Handler{}, false
 	}
-	return 0
+	next, ok := bytecode.Covering(c.handlers, c.ins[cur+1].Offset)
+	if !ok || !c.isWith(next) {
+		return bytecode.Handler{}, false
+	}
+	if h, ok := bytecode.Covering(c.handlers, c.ins[cur].Offset); ok && h == next {
+		return bytecode.Handler{}, false
+	}
+	return next, true
 }
 
 // withBlocks310 reads 3.10's block stack: each block set up by a with
@@ -515,21 +583,16 @@ func (v *Values) eval(f model.Frame, sc *syncCode, e expr, slots []uint64) (uint
 		if name == "" {
 			return 0, false
 		}
-		var spaces []func() ([]Var, error)
 		if e.op == "LOAD_NAME" {
-			spaces = append(spaces, func() ([]Var, error) { return v.Locals(f) })
-		}
-		spaces = append(spaces, func() ([]Var, error) { return v.Globals(f) }, func() ([]Var, error) { return v.Builtins(f) })
-		for _, sp := range spaces {
-			vars, _ := sp()
+			vars, _ := v.Locals(f)
 			for _, x := range vars {
 				if x.Name == name && x.Ref != 0 {
 					obj = x.Ref
 				}
 			}
-			if obj != 0 {
-				break
-			}
+		}
+		if obj == 0 {
+			obj = v.lookupGlobal(f, name)
 		}
 	}
 	if !validPtr(obj) {
@@ -545,15 +608,55 @@ func (v *Values) eval(f model.Frame, sc *syncCode, e expr, slots []uint64) (uint
 	return obj, true
 }
 
+// mayEnter reports whether instruction cur may take something
+// lookupGlobal is a global or builtin name as the frame sees it, 0 when
+// unbound.
+func (v *Values) lookupGlobal(f model.Frame, name string) uint64 {
+	o := v.o
+	g, err := v.globalsDict(f)
+	if err != nil {
+		return 0
+	}
+	if p, ok, _ := o.DictGetStr(g, name); ok {
+		return p
+	}
+	L := v.r.In.Layout
+	b := v.frameField(f, L.FrameObj.Builtins, L.Frame.Builtins)
+	if b == 0 {
+		if mod, ok, _ := o.DictGetStr(g, "__builtins__"); ok {
+			b, _ = v.namespace(mod)
+		}
+	}
+	if b != 0 {
+		if p, ok, _ := o.DictGetStr(b, name); ok {
+			return p
+		}
+	}
+	return 0
+}
+
+// enteringByName finds.
+func (c *syncCode) mayEnter(cur int, minor int) bool {
+	in := c.ins[cur].Name
+	if in == "SETUP_WITH" {
+		return true
+	}
+	if !strings.HasPrefix(in, "CALL") {
+		return false
+	}
+	for j := cur - 1; j >= 0 && j >= cur-6; j-- {
+		if c.methodLoad(j, minor, "acquire") {
+			return true
+		}
+	}
+	return false
+}
+
 // enteringByName finds what the current instruction takes from the code
 // alone: a 3.10 SETUP_WITH's manager, or X of a running X.acquire(...).
-func (v *Values) enteringByName(f model.Frame, sc *syncCode, cur int, line func(int) int) Entered {
+func (v *Values) enteringByName(f model.Frame, sc *syncCode, cur int, slots []uint64, line func(int) int) Entered {
 	minor := v.r.In.Minor
 	in := sc.ins[cur]
-	slots, _, err := v.frameSlots(f, sc)
-	if err != nil {
-		return Entered{}
-	}
 	if in.Name == "SETUP_WITH" {
 		if e, ok := sc.receiver(cur, minor); ok {
 			if obj, ok := v.eval(f, sc, e, slots); ok {
@@ -589,39 +692,47 @@ func (v *Values) enteringByName(f model.Frame, sc *syncCode, cur int, line func(
 // path to cur passes the statement (nothing jumps into the code between
 // them from outside it), and that code neither releases anything nor
 // rebinds what X is read from.
-func (v *Values) acquired(f model.Frame, sc *syncCode, cur int, line func(int) int) []Entered {
-	minor := v.r.In.Minor
+func (v *Values) acquired(f model.Frame, sc *syncCode, cands []acquireSite, slots []uint64, line func(int) int) []Entered {
 	var out []Entered
-	var slots []uint64
-	for k := 0; k < cur; k++ {
-		if !sc.methodLoad(k, minor, "acquire") {
-			continue
+	for _, a := range cands {
+		if obj, ok := v.eval(f, sc, a.e, slots); ok {
+			out = append(out, Entered{Object: obj, Line: line(sc.ins[a.call].Offset), Via: "acquire"})
+		}
+	}
+	return out
+}
+
+// acquireSite is a blocking X.acquire() statement still in effect.
+type acquireSite struct {
+	e    expr
+	call int // the call instruction
+}
+
+// acquireCandidates finds, from the code alone, the X.acquire()
+// statements still in effect at instruction cur (see acquired).
+func (c *syncCode) acquireCandidates(cur int, minor int) []acquireSite {
+	var out []acquireSite
+	for _, k := range c.acquires {
+		if k >= cur {
+			break
 		}
 		// The call without arguments, then POP_TOP.
 		m := k + 1
-		if m < len(sc.ins) && sc.ins[m].Name == "PRECALL" {
+		if m < len(c.ins) && c.ins[m].Name == "PRECALL" {
 			m++
 		}
-		if m >= len(sc.ins) || !strings.HasPrefix(sc.ins[m].Name, "CALL") || sc.ins[m].Name == "CALL_KW" || sc.ins[m].Arg != 0 {
+		if m >= len(c.ins) || !strings.HasPrefix(c.ins[m].Name, "CALL") || c.ins[m].Name == "CALL_KW" || c.ins[m].Arg != 0 {
 			continue
 		}
 		call := m
-		if m++; m >= cur || sc.ins[m].Name != "POP_TOP" {
+		if m++; m >= cur || c.ins[m].Name != "POP_TOP" {
 			continue
 		}
-		e, ok := sc.receiver(k, minor)
-		if !ok || !sc.dominates(m, cur) || sc.touches(m+1, cur, e, minor) {
+		e, ok := c.receiver(k, minor)
+		if !ok || !c.dominates(m, cur) || c.touches(m+1, cur, e, minor) {
 			continue
 		}
-		if slots == nil {
-			var err error
-			if slots, _, err = v.frameSlots(f, sc); err != nil {
-				return out
-			}
-		}
-		if obj, ok := v.eval(f, sc, e, slots); ok {
-			out = append(out, Entered{Object: obj, Line: line(sc.ins[call].Offset), Via: "acquire"})
-		}
+		out = append(out, acquireSite{e, call})
 	}
 	return out
 }
@@ -699,4 +810,94 @@ func (v *Values) FrameInstr(f model.Frame) (int, error) {
 		return 0, fmt.Errorf("frame at %#x: instruction pointer outside its code", f.Addr)
 	}
 	return int(ip-start) &^ 1, nil
+}
+
+// FirstArg is the name and value of a function frame's first argument
+// (self, for a method), read from its slot alone; a cell is followed.
+func (v *Values) FirstArg(f model.Frame) (string, uint64) {
+	name := v.r.firstArgName(f.Code)
+	if name == "" {
+		return "", 0
+	}
+	L := v.o.L
+	base := L.Frame.Localsplus
+	if v.r.In.Minor <= 10 {
+		base = L.FrameObj.Localsplus
+	}
+	p, err := v.o.u64(f.Addr + uint64(base))
+	if err != nil {
+		return "", 0
+	}
+	if v.r.In.Minor >= 14 {
+		p &^= 3
+	}
+	if !validPtr(p) {
+		return "", 0
+	}
+	if v.o.isCell(p) {
+		if p, err = v.o.u64(p + uint64(L.Cell.Ref)); err != nil || !validPtr(p) {
+			return "", 0
+		}
+	}
+	return name, p
+}
+
+// firstArgName is the name of a function's first argument ("" when it
+// has none, or for a module or class body), read alone and cached.
+func (r *Reader) firstArgName(code uint64) string {
+	if n, ok := r.firstArgs[code]; ok {
+		return n
+	}
+	n := r.readFirstArgName(code)
+	if r.firstArgs == nil {
+		r.firstArgs = map[uint64]string{}
+	}
+	if len(r.firstArgs) < 1<<14 {
+		r.firstArgs[code] = n
+	}
+	return n
+}
+
+func (r *Reader) readFirstArgName(code uint64) string {
+	o := r.Obj
+	C := o.L.Code
+	argc, err1 := o.u32(code + uint64(C.Argcount))
+	flags, err2 := o.u32(code + uint64(C.Flags))
+	if err1 != nil || err2 != nil || int32(argc) < 1 || flags&coOptimized == 0 {
+		return ""
+	}
+	off := C.Localsplusnames
+	if r.In.Minor <= 10 {
+		off = C.Varnames
+	}
+	if !off.Valid() {
+		return ""
+	}
+	t, err := o.u64(code + uint64(off))
+	if err != nil {
+		return ""
+	}
+	p, err := o.u64(t + uint64(o.L.Tuple.Item))
+	if err != nil || !validPtr(p) {
+		return ""
+	}
+	n, _ := o.Str(p)
+	return n
+}
+
+// FirstArgName is the name of the first argument of frame f's function
+// ("" for none, or a module or class body).
+func (v *Values) FirstArgName(f model.Frame) string { return v.r.firstArgName(f.Code) }
+
+// Deref is the contents of a cell, or obj itself when it is no cell (a
+// variable captured by a closure is kept in a cell).
+func (v *Values) Deref(obj uint64) uint64 {
+	if obj == 0 || !v.o.isCell(obj) {
+		return obj
+	}
+	p, err := v.o.u64(obj + uint64(v.o.L.Cell.Ref))
+	if err != nil || !validPtr(p) {
+		return 0
+	}
+	return p
 }

@@ -98,7 +98,7 @@ type Decoder struct {
 // limits: a stopped target's memory does not change, and many frames share
 // objects (self, small ints, interned strings).
 func (d *Decoder) Memoize() {
-	d.memo = make(map[uint64]*model.Value, 1<<14)
+	d.memo = make(map[uint64]*model.Value, 1<<10)
 }
 
 // NewDecoder returns a decoder over o.

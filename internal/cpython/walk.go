@@ -62,6 +62,7 @@ type Reader struct {
 	aio         *asyncio                 // _asyncio's layout (asyncio.go)
 	glet        *greenlets               // greenlet's layout (greenlet.go)
 	syncCodes   map[uint64]*syncCode     // what the lock analysis reads of code objects
+	firstArgs   map[uint64]string        // code object → its first argument's name
 	stackBuf    []byte                   // copies of data stacks (stackcopy.go), reused
 	rawPool     [][]rawFrame             // frame buffers Stacks gave back (stacks.go)
 	pf          prefetch                 // what the last capture read (prefetch.go)

@@ -5,6 +5,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"pyscope/internal/analysis/waitgraph"
@@ -31,7 +32,15 @@ type analysis struct {
 	physLock map[uint64]*cpython.SyncObject
 	// holdFrame: for each hold of a thread, the frame it was found in.
 	holdFrame map[uint64][]int
-	warnings  []string
+	// polls wait for the threads blocked at the stop to be back in their
+	// calls; back says which are.
+	polls sync.WaitGroup
+	mu    sync.Mutex
+	back  map[*osThread]bool
+	// ends map what a thread blocked on its end sleeps on (a semaphore;
+	// endsMutex: a parked address) to the thread (see joinedBy).
+	ends, endsMutex map[uint64]*cpython.SyncObject
+	warnings        []string
 }
 
 func newAnalysis(c *captured, snap *model.Snapshot) *analysis {
@@ -57,13 +66,21 @@ func (a *analysis) obj(addr uint64) *cpython.SyncObject {
 		return so
 	}
 	var p *cpython.SyncObject
-	if so, ok := a.v.Sync(addr, a.lim); ok {
+	if so, ok := a.v.SyncState(addr); ok {
 		p = &so
 	}
 	if len(a.sync) < 1<<16 {
 		a.sync[addr] = p
 	}
 	return p
+}
+
+// repr is a primitive's repr, computed once, when it is shown.
+func (a *analysis) repr(so *cpython.SyncObject) string {
+	if so.Repr == "" {
+		so.Repr = cpython.Repr(a.v.Decode(so.Addr, a.lim), a.lim)
+	}
+	return so.Repr
 }
 
 // lockOf is the lock a primitive's acquirers block on: a lock itself, a
@@ -102,20 +119,37 @@ func (a *analysis) run() {
 		a.snap.Python.Finalizing = true
 	}
 	a.objects = c.r.ThreadObjects()
+	a.startPolls()
 	var infos []*threadInfo
 	for _, th := range a.threads {
-		ti := &threadInfo{th: th, os: c.threads[th.NativeID]}
-		for _, f := range th.Frames {
-			if f.Kind == "python" {
-				ti.frames = append(ti.frames, f)
+		ti := &threadInfo{th: th, os: c.threads[th.NativeID], frames: th.Frames}
+		if slices.ContainsFunc(th.Frames, func(f model.Frame) bool { return f.Kind != "python" }) {
+			ti.frames = make([]model.Frame, 0, len(th.Frames))
+			for _, f := range th.Frames {
+				if f.Kind == "python" {
+					ti.frames = append(ti.frames, f)
+				}
 			}
+		}
+		// A thread sleeping in another call (sleep, I/O) is in no
+		// blocking method: only what it holds is read. Otherwise its
+		// innermost frames are read whole (the lock it sleeps on is among
+		// their objects, their self says which blocking methods they run).
+		_, blocked := ti.os.futex()
+		inner := 0
+		if blocked || ti.os == nil || !ti.os.known || ti.os.syscall < 0 {
+			inner = min(len(ti.frames), maxRun+1)
 		}
 		ti.fs = make([]cpython.FrameSync, len(ti.frames))
 		ti.fsErr = make([]error, len(ti.frames))
 		for i, f := range ti.frames {
-			ti.fs[i], ti.fsErr[i] = a.v.FrameSync(f)
+			want := cpython.SyncWant{Objects: i < inner, Entering: i == 0,
+				Calls: c.collecting[th.Interpreter] || (blocked && i == 0)}
+			ti.fs[i], ti.fsErr[i] = a.v.FrameSync(f, want)
 		}
-		a.blockingRun(ti)
+		if inner > 0 {
+			a.blockingRun(ti)
+		}
 		infos = append(infos, ti)
 	}
 	a.collector(infos)
@@ -192,7 +226,7 @@ func (a *analysis) holds(ti *threadInfo) {
 
 // hold records that th holds so.
 func (a *analysis) hold(th *model.Thread, so *cpython.SyncObject, h model.Held) {
-	h.Kind, h.Address, h.Repr = string(so.Kind), so.Addr, so.Repr
+	h.Kind, h.Address, h.Repr = string(so.Kind), so.Addr, a.repr(so)
 	th.Holds = append(th.Holds, h)
 	a.addHolder(so.Addr, th.ThreadID)
 	if so.Kind == cpython.SyncCondition {
@@ -226,16 +260,23 @@ var waitFrames = map[string][]cpython.SyncKind{
 }
 
 // self is the primitive a frame of one of waitFrames runs for.
-func (a *analysis) self(f model.Frame) *cpython.SyncObject {
+func (a *analysis) self(ti *threadInfo, i int) *cpython.SyncObject {
+	f := ti.frames[i]
 	kinds, ok := waitFrames[f.Function]
-	if !ok {
+	if !ok || ti.fsErr[i] != nil || len(ti.fs[i].Objects) == 0 || a.v.FirstArgName(f) != "self" {
 		return nil
 	}
-	vars, err := a.v.Locals(f)
-	if err != nil || len(vars) == 0 || vars[0].Name != "self" {
-		return nil
+	self := a.v.Deref(ti.fs[i].Objects[0])
+	if self == 0 {
+		// 3.10 moves an argument a closure captures into its cell.
+		vars, _ := a.v.Locals(f)
+		for _, v := range vars {
+			if v.Name == "self" {
+				self = v.Ref
+			}
+		}
 	}
-	so := a.obj(vars[0].Ref)
+	so := a.obj(self)
 	if so == nil || !slices.Contains(kinds, so.Kind) {
 		return nil
 	}
@@ -263,11 +304,13 @@ func (a *analysis) waits(ti *threadInfo) {
 		w.Kind, w.Repr = "gil", "the GIL"
 		w.Address = a.c.gil[th.Interpreter]
 	case high != nil:
-		w.Kind, w.Address, w.Repr = string(high.Kind), high.Addr, high.Repr
+		w.Kind, w.Address, w.Repr = string(high.Kind), high.Addr, a.repr(high)
 	case p.joined != nil:
-		w.Kind, w.Address, w.Repr = string(p.joined.Kind), p.joined.Addr, p.joined.Repr
+		w.Kind, w.Address, w.Repr = string(p.joined.Kind), p.joined.Addr, a.repr(p.joined)
 	case p.lock != nil:
-		w.Kind, w.Address, w.Repr = string(p.lock.Kind), p.lock.Addr, p.lock.Repr
+		w.Kind, w.Address, w.Repr = string(p.lock.Kind), p.lock.Addr, a.repr(p.lock)
+	case p.queue != 0:
+		w.Kind, w.Address, w.Repr = string(cpython.SyncQueue), p.queue, a.v.Repr(p.queue, a.lim)
 	case p.other != 0:
 		w.Kind, w.Address, w.Repr = "other", p.other, a.v.Repr(p.other, a.lim)
 	default:
@@ -331,13 +374,20 @@ func (a *analysis) collector(infos []*threadInfo) {
 	}
 }
 
+// maxRun bounds the blocking frames one wait goes through (a Barrier's
+// wait, _wait, wait_for and Condition.wait are four).
+const maxRun = 6
+
 // blockingRun finds the contiguous run of the standard library's blocking
 // frames from the innermost one, and the conditions whose lock they let
 // go of.
 func (a *analysis) blockingRun(ti *threadInfo) {
 	ti.released = map[uint64]bool{}
 	for i, f := range ti.frames {
-		so := a.self(f)
+		if i >= maxRun {
+			break
+		}
+		so := a.self(ti, i)
 		if so == nil {
 			break
 		}
@@ -355,6 +405,7 @@ type found struct {
 	gil    bool                // the GIL (its condition variable or mutex)
 	lock   *cpython.SyncObject // a lock or RLock it acquires
 	joined *cpython.SyncObject // a thread whose end it waits for
+	queue  uint64              // a _queue.SimpleQueue it gets from (its lock is its own, in C)
 	other  uint64              // an object it enters (with, acquire) that is no primitive pyscope knows
 }
 
@@ -409,26 +460,42 @@ func (a *analysis) physical(ti *threadInfo, run int) found {
 		fs := ti.fs[i]
 		for _, o := range append([]uint64{fs.Entering.Object}, fs.Objects...) {
 			if so := try(o, 0); so != nil {
-				// A thread's tstate lock (3.10–3.12): waiting for its end.
-				if t := a.joinedBy(uaddr, parked); t != nil && a.obj(t.TstateLock) == so {
-					f.joined = t
-					return f
+				// A thread's tstate lock (3.10–3.12), which only threading
+				// takes: the interpreter waiting for the thread's end.
+				if shutdown(ti) {
+					if t := a.joinedBy(uaddr, parked); t != nil && a.obj(t.TstateLock) == so {
+						f.joined = t
+						return f
+					}
 				}
 				f.lock = so
 				return f
 			}
 		}
 	}
-	// A thread's own lock or handle: joining it (Thread.join,
-	// threading._shutdown).
-	if t := a.joinedBy(uaddr, parked); t != nil {
-		f.joined = t
-		return f
+	// A thread's handle (3.13+): the interpreter waiting for its end.
+	if shutdown(ti) {
+		if t := a.joinedBy(uaddr, parked); t != nil {
+			f.joined = t
+			return f
+		}
 	}
-	if len(ti.fs) > 0 && ti.fsErr[0] == nil && ti.fs[0].Entering.Object != 0 && run == 0 {
-		f.other = ti.fs[0].Entering.Object
+	if len(ti.fs) > 0 && ti.fsErr[0] == nil && run == 0 {
+		fs := ti.fs[0]
+		if c := fs.Calls; c.Method == "get" && c.Receiver != 0 && a.v.TypeName(c.Receiver) == "_queue.SimpleQueue" {
+			f.queue = c.Receiver
+		} else if fs.Entering.Object != 0 {
+			f.other = fs.Entering.Object
+		}
 	}
 	return f
+}
+
+// shutdown reports whether a thread waits in threading._shutdown, where
+// the interpreter waits for its threads' ends at exit.
+func shutdown(ti *threadInfo) bool {
+	f := ti.frames[0]
+	return f.Function == "_shutdown" && path.Base(f.File) == "threading.py"
 }
 
 // byCode is what a thread whose system call is unknown (no registers:
@@ -450,20 +517,34 @@ func (a *analysis) byCode(ti *threadInfo) found {
 // holds while it runs) or handle (3.13+: the event set as it exits) a
 // futex wait names.
 func (a *analysis) joinedBy(uaddr, parked uint64) *cpython.SyncObject {
-	for ident, tobj := range a.objects {
-		so := a.obj(tobj)
-		if so == nil || so.Kind != cpython.SyncThread {
-			continue
-		}
-		if lk := a.obj(so.TstateLock); lk != nil && lk.Kind == cpython.SyncLock && lk.State.Locked {
-			if (lk.State.Mutex && parked != 0 && lk.State.WaitKey == parked) || (!lk.State.Mutex && lk.State.WaitKey == uaddr) {
+	if a.ends == nil {
+		// What a thread's end is waited on by, for every thread threading
+		// knows; built once, when first needed.
+		a.ends = map[uint64]*cpython.SyncObject{}
+		a.endsMutex = map[uint64]*cpython.SyncObject{}
+		for ident, tobj := range a.objects {
+			so := a.obj(tobj)
+			if so == nil || so.Kind != cpython.SyncThread {
+				continue
+			}
+			if lk := a.obj(so.TstateLock); lk != nil && lk.Kind == cpython.SyncLock && lk.State.Locked {
 				a.addHolder(lk.Addr, ident)
-				return so
+				if lk.State.Mutex {
+					a.endsMutex[lk.State.WaitKey] = so
+				} else {
+					a.ends[lk.State.WaitKey] = so
+				}
+			}
+			if so.Exiting != 0 {
+				a.endsMutex[so.Exiting] = so
 			}
 		}
-		if so.Exiting != 0 && parked != 0 && so.Exiting == parked {
-			return so
-		}
+	}
+	if t, ok := a.ends[uaddr]; ok {
+		return t
+	}
+	if parked != 0 {
+		return a.endsMutex[parked]
 	}
 	return nil
 }
@@ -482,7 +563,7 @@ func (a *analysis) owners() {
 				have = have || h.Address == lk.Addr
 			}
 			if !have {
-				th.Holds = append(th.Holds, model.Held{Kind: string(lk.Kind), Address: lk.Addr, Repr: lk.Repr, Via: "owner"})
+				th.Holds = append(th.Holds, model.Held{Kind: string(lk.Kind), Address: lk.Addr, Repr: a.repr(lk), Via: "owner"})
 				a.holdFrame[th.ThreadID] = append(a.holdFrame[th.ThreadID], -1)
 			}
 		}
@@ -545,6 +626,34 @@ func (a *analysis) check(infos []*threadInfo) {
 	if !ok || a.c.s.opts.Torn {
 		return
 	}
+	// Each blocked thread went back into its call (startPolls); now that
+	// everything is read, it must still be there.
+	a.polls.Wait()
+	back := a.back
+	still := map[*osThread]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	work := make(chan *osThread)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ot := range work {
+				nr, args, ok := ar.SyscallArgs(ot.tid)
+				same := back[ot] && ok && (nr == ot.syscall && args[0] == ot.args[0] || nr == sysRestartSyscall)
+				mu.Lock()
+				still[ot] = same
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, ti := range infos {
+		if th := ti.th; (th.WaitingFor != nil || len(th.Holds) > 0) && ti.os != nil && ti.os.known && ti.os.syscall >= 0 {
+			work <- ti.os
+		}
+	}
+	close(work)
+	wg.Wait()
 	for _, ti := range infos {
 		th := ti.th
 		if th.WaitingFor == nil && len(th.Holds) == 0 {
@@ -552,7 +661,7 @@ func (a *analysis) check(infos []*threadInfo) {
 		}
 		moved := false
 		if ti.os != nil && ti.os.known && ti.os.syscall >= 0 {
-			moved = !sameCall(ar, ti.os)
+			moved = !still[ti.os]
 		} else {
 			// Running at the stop: only holds of frames still at the
 			// same instruction stand.
@@ -598,23 +707,55 @@ func (a *analysis) check(infos []*threadInfo) {
 	}
 }
 
-// sameCall reports whether a thread blocked in a system call at the stop
-// is blocked in the same call, with the same first argument, now. A thread
-// just resumed may be on its way back into the call (the stop interrupted
-// it): it is given a few milliseconds.
-func sameCall(ar target.SyscallArgsReader, ot *osThread) bool {
-	for try := 0; try < 20; try++ {
-		nr, args, ok := ar.SyscallArgs(ot.tid)
-		if ok && (nr == ot.syscall && args[0] == ot.args[0] || nr == sysRestartSyscall) {
-			return true // restart_syscall: the interrupted call, resumed
-		}
-		if ok && nr >= 0 {
-			return false // in another call
-		}
-		time.Sleep(time.Millisecond)
+// startPolls waits, while the analysis reads, for each thread blocked at
+// the stop to go back into its call (the stop interrupted it; a loaded
+// machine may take a while to run it again), so that check's final look
+// at it costs one read. It gives up on a thread after pollFor.
+func (a *analysis) startPolls() {
+	ar, ok := a.c.s.probe.(target.SyscallArgsReader)
+	if !ok || a.c.s.opts.Torn {
+		return
 	}
-	return false
+	a.back = map[*osThread]bool{}
+	var pending []*osThread
+	for _, ot := range a.c.threads {
+		if ot.known && ot.syscall >= 0 {
+			pending = append(pending, ot)
+		}
+	}
+	a.polls.Add(1)
+	go func() {
+		defer a.polls.Done()
+		deadline := time.Now().Add(pollFor)
+		wait := 20 * time.Microsecond
+		for len(pending) > 0 {
+			var still []*osThread
+			for _, ot := range pending {
+				nr, args, ok := ar.SyscallArgs(ot.tid)
+				switch {
+				case ok && (nr == ot.syscall && args[0] == ot.args[0] || nr == sysRestartSyscall):
+					a.mu.Lock()
+					a.back[ot] = true
+					a.mu.Unlock()
+				case ok && nr >= 0:
+					// In another call: it moved.
+				default:
+					still = append(still, ot) // running: on its way back?
+				}
+			}
+			pending = still
+			if len(pending) == 0 || time.Now().After(deadline) {
+				return
+			}
+			time.Sleep(wait)
+			wait = min(2*wait, 5*time.Millisecond)
+		}
+	}()
 }
+
+// pollFor bounds how long a thread resumed after the stop is waited for
+// to go back into its call.
+const pollFor = 300 * time.Millisecond
 
 // node is a waits-for graph node: a thread or an object.
 type node struct {

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# What the lock analysis costs: `pyscope dump` with it (the default) and
+# without it (built with -tags nolocks), side by side in one run, on parked
+# threads and on deadlocked ones; wall time and the target's pause.
+#
+#   bench/locks.sh [RUNS]        (as root; needs the test set-up: scripts/test.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-20}
+command -v hyperfine >/dev/null || apt-get install -y -q hyperfine >/dev/null
+go run ./internal/testenv/cmd/provision >/dev/null
+CACHE=${PYSCOPE_CACHE:-$HOME/.cache/pyscope}
+PY314=$CACHE/pythons/3.14.6/bin/python3.14
+PY311=/usr/bin/python3.11
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+go build -o "$work/on" ./cmd/pyscope
+go build -tags nolocks -o "$work/off" ./cmd/pyscope
+
+start() { # name python script threads depth
+  "$2" "bench/targets/$3" "$4" "$5" "$work/$1.ready" &
+  echo $! >"$work/$1.pid"
+  for _ in $(seq 400); do [ -f "$work/$1.ready" ] && return; sleep 0.05; done
+  echo "target $1 did not start" >&2; exit 1
+}
+start deb4 $PY311 threads.py 4 10
+start deb100 $PY311 threads.py 100 50
+start py100 $PY314 threads.py 100 50
+start dl100 $PY311 deadlocks.py 100 20
+start pydl100 $PY314 deadlocks.py 100 20
+pid() { cat "$work/$1.pid"; }
+
+echo "| target | mode | without the analysis | with it | ratio | pause without | pause with |"
+echo "|---|---|---|---|---|---|---|"
+for t in deb4 deb100 py100 dl100 pydl100; do
+  for mode in "" "--json"; do
+    hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$work/h.json" \
+      "$work/off dump $mode $(pid $t)" "$work/on dump $mode $(pid $t)" >/dev/null 2>&1
+    for b in off on; do
+      for _ in $(seq "$RUNS"); do "$work/$b" dump --json "$(pid $t)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pause_us"])'; done >"$work/pause-$b.txt"
+    done
+    python3 - "$work" "$t" "${mode:-text}" <<'PY'
+import json, statistics, sys
+work, t, mode = sys.argv[1:]
+r = json.load(open(work + "/h.json"))["results"]
+off, on = r[0], r[1]
+p = lambda b: statistics.median(int(x) for x in open(f"{work}/pause-{b}.txt").read().split()) / 1000
+print(f"| {t} | {mode} | {off['mean']*1000:.1f} ± {off['stddev']*1000:.1f} ms | {on['mean']*1000:.1f} ± {on['stddev']*1000:.1f} ms"
+      f" | {on['mean']/off['mean']:.2f}× | {p('off'):.2f} ms | {p('on'):.2f} ms |")
+PY
+  done
+done
