@@ -650,12 +650,12 @@ func (v *Values) BoundSelf(obj uint64) (self uint64, name string) {
 	}
 	switch tn {
 	case "method":
-		S := o.L.Sync
-		if !S.MethodFunc.Valid() || !S.MethodSelf.Valid() {
+		M := o.L.Method
+		if !M.Func.Valid() || !M.Self.Valid() {
 			return 0, ""
 		}
-		fn, err1 := o.u64(obj + uint64(S.MethodFunc))
-		self, err2 := o.u64(obj + uint64(S.MethodSelf))
+		fn, err1 := o.u64(obj + uint64(M.Func))
+		self, err2 := o.u64(obj + uint64(M.Self))
 		if err1 != nil || err2 != nil || !validPtr(fn) || !validPtr(self) {
 			return 0, ""
 		}

@@ -174,8 +174,6 @@ var rules314 = []rule{
 	{Field: "Sync.RLockLevel", Anchors: []string{"Object.HeadSize"}, Delta: delta(16), Why: "as Sync.RLockMutex"},
 	{Field: "Sync.WaitEntryAddr", Anchors: []string{""}, Why: "Python/parking_lot.c's struct wait_entry {park_arg, addr, sema, node, is_unparking} is unchanged"},
 	{Field: "Sync.WaitEntrySema", Anchors: []string{""}, Why: "as Sync.WaitEntryAddr"},
-	{Field: "Sync.MethodFunc", Anchors: []string{"Object.HeadSize"}, Why: "PyMethodObject is {PyObject_HEAD, im_func, im_self, im_weakreflist, vectorcall}"},
-	{Field: "Sync.MethodSelf", Anchors: []string{"Object.HeadSize"}, Why: "as Sync.MethodFunc"},
 	{Field: "Sync.ThreadHandle", Anchors: []string{"Object.HeadSize"}, Why: "PyThreadHandleObject is {PyObject_HEAD, ThreadHandle *handle}"},
 	{Field: "Sync.ThreadHandleExiting", Anchors: []string{""}, Why: "ThreadHandle keeps {node, shutdown_node, ident, os_handle, has_os_handle, state, mutex, thread_is_exiting}"},
 }

@@ -380,10 +380,6 @@ type SyncOffsets struct {
 	// address it waits on and the semaphore it sleeps on.
 	WaitEntryAddr Off `dwarf:"wait_entry.addr"`
 	WaitEntrySema Off `dwarf:"wait_entry.sema"`
-	// A bound method (PyMethodObject): the function and its self, such
-	// as the __exit__ a with block keeps on the stack.
-	MethodFunc Off `dwarf:"PyMethodObject.im_func"`
-	MethodSelf Off `dwarf:"PyMethodObject.im_self"`
 	// 3.13+: threading.Thread's _ThreadHandle, and in its ThreadHandle the
 	// event set as the thread exits (Thread.is_alive()).
 	ThreadHandle        Off `dwarf:"PyThreadHandleObject.handle"`

@@ -680,8 +680,8 @@ func checkSync(t *testing.T, p *liveProc, l *Layout, eq func(string, uint64, uin
 	}
 	eq("Runtime.Finalizing", p.u64(at(p.num("runtime"), l.Runtime.Finalizing)), 0)
 	be := p.num("bound_exit")
-	eq("Sync.MethodFunc", p.u64(at(be, l.Sync.MethodFunc)), p.num("bound_exit_func"))
-	eq("Sync.MethodSelf", p.u64(at(be, l.Sync.MethodSelf)), p.num("cm"))
+	eq("Method.Func", p.u64(at(be, l.Method.Func)), p.num("bound_exit_func"))
+	eq("Method.Self", p.u64(at(be, l.Method.Self)), p.num("cm"))
 	if has("Sync.ThreadHandle", "Sync.ThreadHandleExiting") {
 		exiting := func(h uint64) uint64 {
 			return uint64(p.u8(at(p.u64(at(h, l.Sync.ThreadHandle)), l.Sync.ThreadHandleExiting)))
