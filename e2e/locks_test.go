@@ -374,7 +374,7 @@ func checkSessionLocks(t *testing.T, bin string, tg *testenv.Target, f *lockFact
 			if !ok {
 				continue
 			}
-			if !strings.Contains(r.stdout, fmt.Sprintf("\"%s\" waiting for ", ft.Name)) {
+			if !strings.Contains(r.stdout, fmt.Sprintf("\"%s\" waits (locks.py:", ft.Name)) {
 				t.Errorf("info locks does not say what %s waits for:\n%s", ft.Name, r.stdout)
 			}
 		}

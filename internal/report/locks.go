@@ -207,11 +207,8 @@ func Locks(w io.Writer, s *model.Snapshot, name func(t *model.Thread) string) er
 		if t.GC {
 			b.WriteString(" [in garbage collection]")
 		}
-		if w := n.wait(t); w != "" {
-			b.WriteString(" " + w)
-			if t.WaitingFor.Line > 0 {
-				b.WriteString(place(t.WaitingFor.File, t.WaitingFor.Line))
-			}
+		if w := t.WaitingFor; w != nil {
+			fmt.Fprintf(&b, " waits%s for %s", place(w.File, w.Line), strings.TrimPrefix(n.wait(t), "waiting for "))
 		}
 		b.WriteString("\n")
 		n.holds(&b, *t, "    ", c)
