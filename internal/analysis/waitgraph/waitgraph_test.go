@@ -151,3 +151,55 @@ func TestDeepChain(t *testing.T) {
 		t.Fatalf("got %d cycles, complete %v", len(cycles), complete)
 	}
 }
+
+// TestShortestCycles: one cycle per component, the shortest from its
+// earliest node, earlier nodes tried first; a self-loop is one.
+func TestShortestCycles(t *testing.T) {
+	g := New[int]()
+	for i := 1; i <= 7; i++ {
+		g.Node(i)
+	}
+	// 1 → 2 → 3 → 1 and the shortcut 1 → 4 → 1 (added after): 1 4 wins.
+	g.Add(1, 2)
+	g.Add(2, 3)
+	g.Add(3, 1)
+	g.Add(1, 4)
+	g.Add(4, 1)
+	// 5 → 6 and 5 → 7 both lead back in two steps: 6, added first, wins.
+	g.Add(5, 7)
+	g.Add(7, 5)
+	g.Add(5, 6)
+	g.Add(6, 5)
+	g.Add(7, 7)
+	g.Add(8, 8)
+	g.Add(9, 1) // waits behind a cycle: not in one
+	if got := fmt.Sprint(g.ShortestCycles()); got != "[[1 4] [5 6] [8]]" {
+		t.Errorf("shortest cycles = %s", got)
+	}
+	// Every cycle's consecutive nodes are edges of the graph.
+	for _, c := range g.ShortestCycles() {
+		for i, v := range c {
+			if !slices.Contains(g.Waits(v), c[(i+1)%len(c)]) {
+				t.Errorf("%v: %d does not wait for the next", c, v)
+			}
+		}
+	}
+}
+
+// TestWideNode: 100,000 edges out of one node (a gather of as many tasks)
+// are added and searched in linear time.
+func TestWideNode(t *testing.T) {
+	g := New[int]()
+	const n = 100_000
+	for i := 1; i <= n; i++ {
+		g.Add(0, i)
+		g.Add(0, i) // repeated
+		g.Add(i, 0)
+	}
+	if got := len(g.Waits(0)); got != n {
+		t.Fatalf("%d edges, want %d", got, n)
+	}
+	if got := fmt.Sprint(g.ShortestCycles()); got != "[[0 1]]" {
+		t.Errorf("shortest cycles = %s", got)
+	}
+}
