@@ -132,7 +132,8 @@ func sortedIDs(ids []uint64) string {
 // interpreter and checks what pyscope says against what the target wrote
 // about itself: two- and three-lock cycles taken with `with` and with
 // acquire(), an RLock cycle, a waiter on an RLock whose owner ended,
-// waiters on a lock held by a sleeping thread, a Condition, an Event, a
+// waiters on a lock held by a sleeping thread, a waiter on a lock whose
+// holder is unknown (taken in a call that returned), a Condition, an Event, a
 // Semaphore, a Queue, a Barrier, a Future, a join on a blocked thread, and
 // the reprs of every primitive in every state. The same checks run on the
 // live process, on a core of it, with --no-block, and in the session.
@@ -209,6 +210,35 @@ func checkLocks(t *testing.T, tg *testenv.Target, f *lockFacts, d *lockDump, tex
 		if w := th.WaitingFor; w != nil {
 			if want, ok := reprs[w.Address]; ok && w.Repr != want {
 				t.Errorf("%s: waiting for %q, the target's repr is %q", what, w.Repr, want)
+			}
+		}
+	}
+	// A lock whose holder left no evidence says so rather than guess.
+	for key, ft := range f.Threads {
+		if w := ft.Waits; w != nil && (w.Kind == "lock" || w.Kind == "rlock") && len(w.HeldBy) == 0 {
+			id, _ := strconv.ParseUint(key, 10, 64)
+			i := strings.Index(text, fmt.Sprintf("\nThread %#x ", id))
+			if i < 0 {
+				t.Errorf("%s: no header for %s in the text", what, ft.Name)
+				continue
+			}
+			if l, _, _ := strings.Cut(text[i+1:], "\n"); !strings.Contains(l, fmt.Sprintf("at %#x>, holder unknown", w.ID)) {
+				t.Errorf("%s: %q does not say the holder is unknown", what, l)
+			}
+		}
+	}
+	// An RLock's owner is named in the text when it is a thread of the
+	// process: owner=140… ("rlock-2").
+	for _, ft := range f.Threads {
+		if w := ft.Waits; w != nil && w.Kind == "rlock" {
+			for _, h := range w.HeldBy {
+				owner, ok := f.Threads[strconv.FormatUint(h, 10)]
+				if !ok {
+					continue // a thread that no longer exists
+				}
+				if want := fmt.Sprintf("owner=%d (\"%s\")", h, owner.Name); !strings.Contains(text, want) {
+					t.Errorf("%s: the text does not name the owner of the RLock %s waits for: no %s", what, ft.Name, want)
+				}
 			}
 		}
 	}

@@ -171,6 +171,7 @@ def scenario_gone():
 
 def scenario_waiters():
     held = threading.Lock()
+    hidden = threading.Lock()
     cond = threading.Condition()
     event = threading.Event()
     sem = threading.Semaphore(1)
@@ -195,6 +196,21 @@ def scenario_waiters():
         me([], held, "lock", ["sleeper"])
         with held:
             pass
+
+    def take_hidden():
+        hidden.acquire()
+
+    def hidden_holder():
+        # Taken in a call that returned: no frame keeps the evidence, so
+        # its waiter's holder is unknown.
+        take_hidden()
+        me()
+        started.set()
+        time.sleep(3600)
+
+    def hidden_waiter():
+        me([], hidden, "lock")
+        hidden.acquire()
 
     def cond_waiter():
         with cond:
@@ -221,12 +237,12 @@ def scenario_waiters():
         me([], future, "future")
         future.result()
 
-    for holder in (sleeper, sem_holder):
+    for holder in (sleeper, sem_holder, hidden_holder):
         started.clear()
         run(holder)
         started.wait()
     lw = run(lock_waiter)[0]
-    run(cond_waiter, event_waiter, sem_waiter, queue_waiter, barrier_waiter, future_waiter)
+    run(cond_waiter, event_waiter, sem_waiter, queue_waiter, barrier_waiter, future_waiter, hidden_waiter)
 
     def joiner():
         # A join on a thread that is itself blocked (on the sleeper's lock).
@@ -235,7 +251,7 @@ def scenario_waiters():
     run(joiner)
     while len(cond._waiters) < 1 or barrier.n_waiting < 1:
         time.sleep(0.01)
-    for name, o in (("held", held), ("cond", cond), ("event", event), ("sem", sem),
+    for name, o in (("held", held), ("hidden", hidden), ("cond", cond), ("event", event), ("sem", sem),
                     ("queue", q), ("barrier", barrier), ("future", future), ("lock_waiter", lw)):
         obj(name, o)
 
