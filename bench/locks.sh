@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the lock analysis costs: `pyscope dump` with it (the default) and
 # without it (built with -tags nolocks), side by side in one run, on parked
-# threads and on deadlocked ones; wall time and the target's pause.
+# threads and on deadlocked ones; wall time, pyscope's CPU time (user +
+# system: steadier than wall time on a loaded machine) and the target's pause.
 #
 #   bench/locks.sh [RUNS]        (as root; needs the test set-up: scripts/test.sh)
 set -euo pipefail
@@ -30,8 +31,8 @@ start dl100 $PY311 deadlocks.py 100 20
 start pydl100 $PY314 deadlocks.py 100 20
 pid() { cat "$work/$1.pid"; }
 
-echo "| target | mode | without the analysis | with it | ratio | pause without | pause with |"
-echo "|---|---|---|---|---|---|---|"
+echo "| target | mode | without the analysis | with it | ratio | CPU without | CPU with | CPU ratio | pause without | pause with |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for t in deb4 deb100 py100 dl100 pydl100; do
   for mode in "" "--json"; do
     hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$work/h.json" \
@@ -45,8 +46,10 @@ work, t, mode = sys.argv[1:]
 r = json.load(open(work + "/h.json"))["results"]
 off, on = r[0], r[1]
 p = lambda b: statistics.median(int(x) for x in open(f"{work}/pause-{b}.txt").read().split()) / 1000
+cpu = lambda r: r["user"] + r["system"]
 print(f"| {t} | {mode} | {off['mean']*1000:.1f} ± {off['stddev']*1000:.1f} ms | {on['mean']*1000:.1f} ± {on['stddev']*1000:.1f} ms"
-      f" | {on['mean']/off['mean']:.2f}× | {p('off'):.2f} ms | {p('on'):.2f} ms |")
+      f" | {on['mean']/off['mean']:.2f}× | {cpu(off)*1000:.1f} ms | {cpu(on)*1000:.1f} ms | {cpu(on)/cpu(off):.2f}×"
+      f" | {p('off'):.2f} ms | {p('on'):.2f} ms |")
 PY
   done
 done
