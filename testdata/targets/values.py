@@ -81,11 +81,34 @@ def user_class(t):
     return "__dict__" in dir(t) or any("__slots__" in vars(c) for c in t.__mro__)
 
 
+# The synchronisation primitives whose own __repr__ pyscope computes from
+# their state: their repr() is expected as it is.
+SYNC_CLASSES = {"threading.Condition", "threading.Semaphore", "threading.BoundedSemaphore",
+                "threading.Event", "threading.Barrier", "threading.Thread", "queue.Queue",
+                "concurrent.futures._base.Future"}
+
+
+def sync_repr(o):
+    t = type(o)
+    if t in (type(threading.Lock()), type(threading.RLock())):
+        return repr(o)
+    names = [c.__module__ + "." + c.__qualname__ for c in t.__mro__]
+    if not SYNC_CLASSES.intersection(names):
+        return None
+    for c, n in zip(t.__mro__, names):
+        if "__repr__" in vars(c):
+            return repr(o) if n in SYNC_CLASSES or c is object else None
+    return None
+
+
 def expect(o, path=()):
     t = type(o)
     base = builtin_base(t)
     if isinstance(o, type):
         return type.__repr__(o)  # metaclass __repr__ (EnumType) ignored
+    r = sync_repr(o)
+    if r is not None:
+        return r
     if isinstance(o, BaseException):
         args = o.args
         if len(args) == 1:
