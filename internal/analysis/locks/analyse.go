@@ -345,7 +345,7 @@ func (a *analysis) collector(infos []*threadInfo) {
 					break
 				}
 			}
-			if th.State == "gc" {
+			if th.Activity == "gc" {
 				native = append(native, th)
 			}
 			if th.HoldsGIL {
