@@ -97,6 +97,10 @@ def cycle(tag, n, how, factory=threading.Lock):
         return worker
     threads = run(*[make(i) for i in range(n)], names=names)
     facts["cycles"].append(names)
+    # The reprs once every thread holds its first lock (a loaded machine
+    # may not have run them yet).
+    while not all(repr(lk).startswith("<locked") for lk in locks):
+        time.sleep(0.01)
     for i, lk in enumerate(locks):
         obj("%s-lock-%d" % (tag, i), lk)
     return threads
