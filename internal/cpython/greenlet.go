@@ -462,9 +462,11 @@ func (r *Reader) frameObjectChain(fobj uint64) ([]FrameRef, error) {
 	}
 	// A suspended greenlet's frames are not on its thread's data stack.
 	raws, err := r.captureFrames(head, 0)
-	out := make([]FrameRef, len(raws))
-	for i, f := range raws {
-		out[i] = FrameRef{f}
+	out := make([]FrameRef, 0, len(raws))
+	for _, f := range raws {
+		if !f.frameless() {
+			out = append(out, FrameRef{f})
+		}
 	}
 	return out, err
 }

@@ -158,6 +158,11 @@ func (r *Reader) Resolve(cp *Capture) *model.Snapshot {
 		th := ct.Thread
 		frames, err := r.resolveFrames(ct.raw)
 		th.Frames = frames
+		for _, rf := range ct.raw {
+			if rf.frameless() {
+				th.EmptyRuns = append(th.EmptyRuns, rf.shim)
+			}
+		}
 		if err == nil {
 			err = ct.walkErr
 		}

@@ -432,7 +432,8 @@ func setLocation(f *model.Frame, l Location) {
 }
 
 // rawFrame is a frame as captured while the target is stopped; it is
-// resolved into a model.Frame afterwards.
+// resolved into a model.Frame afterwards. A frameless one (no code) stands
+// for an eval-loop call that has no Python frame left: only its shim.
 type rawFrame struct {
 	addr, code, ip uint64 // ip: instr_ptr/prev_instr (3.11+) or f_lasti (3.10)
 	owner          uint8
@@ -445,6 +446,8 @@ type rawFrame struct {
 	localsAddr  uint64 // the f_locals dict the locals were read from
 	globalsAddr uint64
 }
+
+func (f rawFrame) frameless() bool { return f.code == 0 }
 
 // captureFrames walks a thread's frame chain, innermost first, reading only
 // the frames themselves (code objects are immutable and are read later). It
@@ -523,12 +526,18 @@ func (r *Reader) capture311(head uint64, sc *stackCopy, out []rawFrame) ([]rawFr
 			if r.Values != nil {
 				r.captureVars(&out[len(out)-1], fieldOf(raw, L.Locals), fieldOf(raw, L.Globals))
 			}
-		} else if len(out) > 0 {
+		} else if n := len(out); n > 0 && !out[n-1].frameless() && out[n-1].shim == 0 {
 			// 3.12+: each C-level entry into the eval loop pushes a shim
 			// first, so the Python frame just inside it is where that
 			// _PyEval_EvalFrameDefault call began.
-			out[len(out)-1].entry = true
-			out[len(out)-1].shim = f
+			out[n-1].entry = true
+			out[n-1].shim = f
+		} else {
+			// A shim with no Python frame of its own: an eval-loop call
+			// whose frames are gone (a generator's frame is cleared after
+			// it was unlinked). Kept, frameless, so that the native merge
+			// can still pair that call.
+			out = append(out, rawFrame{addr: f, shim: f, entry: true})
 		}
 		f = prev
 	}
@@ -562,6 +571,9 @@ func frameBuf(size layout.Off, need ...span) ([]byte, error) {
 func (r *Reader) resolveFrames(raws []rawFrame) ([]model.Frame, error) {
 	out := make([]model.Frame, 0, len(raws))
 	for _, rf := range raws {
+		if rf.frameless() {
+			continue
+		}
 		c, loc, instr, skip, err := r.locate(&rf)
 		if err != nil {
 			return out, err

@@ -102,6 +102,10 @@ type Thread struct {
 	WaitingFor *Wait  `json:"waiting_for,omitempty"`
 	Holds      []Held `json:"holds,omitempty"`
 	GC         bool   `json:"gc,omitempty"`
+	// EmptyRuns (3.12+) are the shims (see Frame.Shim) of eval-loop calls
+	// that have no Python frame left, innermost first: the merge pairs
+	// them with their native frames too.
+	EmptyRuns []uint64 `json:"-"`
 }
 
 // Wait is what a blocked thread waits for: the highest-level object a

@@ -2,52 +2,220 @@ package native
 
 import (
 	"fmt"
+	"sort"
 
 	"pyscope/internal/model"
 )
 
-// merge interleaves a thread's native frames (innermost first) with its
-// Python frames (innermost first).
+// stack is what one thread state contributes to a kernel thread's merge:
+// its Python frames (innermost first) and the shims of its eval-loop calls
+// that have no Python frame left (model.Thread.EmptyRuns).
+type stack struct {
+	frames []model.Frame
+	empty  []uint64
+}
+
+// run is the Python frames one C-level call of the eval loop runs,
+// innermost first, and the address that locates that call on the C stack
+// (its shim; 0 when unknown).
+type run struct {
+	frames []model.Frame
+	shim   uint64
+	stack  int
+}
+
+// merge interleaves a kernel thread's native frames (innermost first) with
+// the Python frames of the thread states that run on it: one, or several
+// when subinterpreters run nested on the thread (each interpreter has its
+// own thread state there). It returns each stack's merged frames.
 //
 // Each native frame of the eval loop (_PyEval_EvalFrameDefault) runs one
 // run of Python frames: the frames from the innermost one up to and
-// including the next Entry frame. The k-th eval frame from the top is
-// replaced by the k-th run. When the counts differ the stacks cannot be
-// paired safely and an error says so; the caller then shows both.
+// including the next Entry frame. On 3.12+ every run has a shim, a local of
+// its eval-loop call, so the pairing is by address: the eval frame whose
+// stack holds the shim runs that run. Otherwise (3.10, 3.11), and only for
+// a single thread state, the k-th eval frame from the top runs the k-th
+// run. When the stacks cannot be paired safely an error says so; the
+// caller then shows them separately.
+//
+// With several thread states each gets the part of the native stack where
+// its interpreter runs: from just below the eval loops of the interpreter
+// nested in it (the C frames through which it called into that
+// interpreter) down to its own outermost eval loop, and the outermost one
+// down to the thread's start.
 //
 // Unless all is set, interpreter-internal frames (in libpython or a python
-// executable) are hidden, except those above the innermost eval frame:
-// they show what the thread is doing in the interpreter (waiting for the
-// GIL, sleeping, reading). With all, every native frame is kept and each
-// eval frame follows the Python frames it runs.
-func merge(nf []nframe, py []model.Frame, all bool) ([]model.Frame, error) {
-	runs := pythonRuns(py)
-	evals := 0
-	for _, f := range nf {
-		if isEval(f) {
-			evals++
+// executable) are hidden, except those above a stack's innermost eval
+// frame: they show what the thread is doing in the interpreter (waiting for
+// the GIL, sleeping, reading, running another interpreter). With all, every
+// native frame is kept and each eval frame follows the Python frames it
+// runs. An eval-loop call with no Python frame left is always shown.
+func merge(nf []nframe, stacks []stack, all bool) ([][]model.Frame, error) {
+	var runs []run
+	for k, st := range stacks {
+		for _, r := range pythonRuns(st.frames) {
+			var shim uint64
+			if last := r[len(r)-1]; last.Entry {
+				shim = last.Shim
+			}
+			runs = append(runs, run{frames: r, shim: shim, stack: k})
+		}
+		for _, a := range st.empty {
+			runs = append(runs, run{shim: a, stack: k})
 		}
 	}
-	if evals != len(runs) {
-		return nil, fmt.Errorf("native and Python stacks do not pair up (%d eval-loop frames, %d runs of Python frames): both are shown separately", evals, len(runs))
+	owner, ok := pairByAddress(nf, runs)
+	if !ok {
+		if len(stacks) > 1 {
+			return nil, fmt.Errorf("native and Python stacks do not pair up (%d thread states of different interpreters share this thread, and their eval loops cannot be told apart): both are shown separately", len(stacks))
+		}
+		var err error
+		if owner, err = pairByCount(nf, runs); err != nil {
+			return nil, err
+		}
 	}
-	out := make([]model.Frame, 0, len(nf)+len(py))
-	k := 0
-	for _, f := range nf {
-		if isEval(f) {
-			out = append(out, runs[k]...)
-			k++
-			if all {
+	// Each stack's eval frames, outermost last, must not interleave with
+	// another's: an interpreter runs nested in another, never beside it.
+	lo, hi := make([]int, len(stacks)), make([]int, len(stacks))
+	for k := range stacks {
+		lo[k], hi[k] = -1, -1
+	}
+	for i, j := range owner {
+		if j < 0 {
+			continue
+		}
+		k := runs[j].stack
+		if lo[k] < 0 {
+			lo[k] = i
+		}
+		hi[k] = i
+	}
+	order := make([]int, 0, len(stacks))
+	for k := range stacks {
+		if lo[k] >= 0 {
+			order = append(order, k)
+		}
+	}
+	sort.Slice(order, func(a, b int) bool { return lo[order[a]] < lo[order[b]] })
+	for n := 1; n < len(order); n++ {
+		if lo[order[n]] <= hi[order[n-1]] {
+			return nil, fmt.Errorf("native and Python stacks do not pair up (the eval loops of %d interpreters on this thread interleave): both are shown separately", len(order))
+		}
+	}
+	if len(order) == 0 {
+		// No Python code runs on the thread now: the native stack is the
+		// first thread state's.
+		order = append(order, 0)
+		hi[0] = len(nf) - 1
+	}
+	out := make([][]model.Frame, len(stacks))
+	begin := 0
+	for n, k := range order {
+		end := hi[k] + 1
+		if n == len(order)-1 {
+			end = len(nf)
+		}
+		out[k] = mergeSegment(nf[begin:end], owner[begin:end], runs, all)
+		begin = end
+	}
+	for k := range out {
+		if out[k] == nil {
+			out[k] = []model.Frame{}
+		}
+	}
+	return out, nil
+}
+
+// mergeSegment replaces each eval frame of nf with the run it runs
+// (owner[i] indexes runs, -1 for other frames).
+func mergeSegment(nf []nframe, owner []int, runs []run, all bool) []model.Frame {
+	out := make([]model.Frame, 0, len(nf))
+	evals := 0
+	for i, f := range nf {
+		if owner[i] >= 0 {
+			r := runs[owner[i]]
+			out = append(out, r.frames...)
+			evals++
+			if all || len(r.frames) == 0 {
 				out = append(out, modelFrame(f))
 			}
 			continue
 		}
-		if !all && k > 0 && isInterpreter(f.module) {
+		if !all && evals > 0 && isInterpreter(f.module) {
 			continue
 		}
 		out = append(out, modelFrame(f))
 	}
-	return out, nil
+	return out
+}
+
+// pairByAddress gives the run of each eval frame (-1 for other frames) by
+// the shim each run has on its eval-loop call's stack. Every eval frame
+// and every run with Python frames must pair exactly once, each stack's
+// runs in order; a frameless run may pair with nothing (its shim is then
+// no eval-loop call's, such as 3.14's base frame).
+func pairByAddress(nf []nframe, runs []run) ([]int, bool) {
+	if len(runs) == 0 {
+		return nil, false
+	}
+	owner := make([]int, len(nf))
+	paired := make([]bool, len(runs))
+	last := map[int]int{} // stack -> its last paired run with frames
+	for i, f := range nf {
+		owner[i] = -1
+		if !isEval(f) {
+			continue
+		}
+		for j, r := range runs {
+			if r.shim != 0 && f.cfa > f.sp && r.shim >= f.sp && r.shim < f.cfa {
+				if owner[i] >= 0 || paired[j] {
+					return nil, false
+				}
+				owner[i], paired[j] = j, true
+			}
+		}
+		if owner[i] < 0 {
+			return nil, false
+		}
+		if r := runs[owner[i]]; len(r.frames) > 0 {
+			if prev, ok := last[r.stack]; ok && prev > owner[i] {
+				return nil, false
+			}
+			last[r.stack] = owner[i]
+		}
+	}
+	for j, r := range runs {
+		if !paired[j] && len(r.frames) > 0 {
+			return nil, false
+		}
+	}
+	return owner, true
+}
+
+// pairByCount pairs the k-th eval frame from the top with the k-th run
+// that has Python frames (one thread state, no shims).
+func pairByCount(nf []nframe, runs []run) ([]int, error) {
+	var real []int
+	for j, r := range runs {
+		if len(r.frames) > 0 {
+			real = append(real, j)
+		}
+	}
+	owner := make([]int, len(nf))
+	evals := 0
+	for i, f := range nf {
+		owner[i] = -1
+		if isEval(f) {
+			if evals < len(real) {
+				owner[i] = real[evals]
+			}
+			evals++
+		}
+	}
+	if evals != len(real) {
+		return nil, fmt.Errorf("native and Python stacks do not pair up (%d eval-loop frames, %d runs of Python frames): both are shown separately", evals, len(real))
+	}
+	return owner, nil
 }
 
 // pythonRuns splits Python frames (innermost first) into the runs of one

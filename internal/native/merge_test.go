@@ -33,20 +33,93 @@ func TestMerge(t *testing.T) {
 		nf("Py_RunMain", lib), nf("__libc_start_main", libc),
 	}
 	py := []model.Frame{{Function: "a"}, {Function: "b", Entry: true}, {Function: "c", Entry: true}}
-	got, err := merge(native, py, false)
+	got, err := merge(native, []stack{{frames: py}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g, w := names(got), "read,_Py_read,a,b,qsort,c,__libc_start_main"; g != w {
+	if g, w := names(got[0]), "read,_Py_read,a,b,qsort,c,__libc_start_main"; g != w {
 		t.Errorf("merge: %s, want %s", g, w)
 	}
-	got, _ = merge(native, py, true)
-	if g, w := names(got), "read,_Py_read,a,b,_PyEval_EvalFrameDefault,cfunc,qsort,c,_PyEval_EvalFrameDefault,Py_RunMain,__libc_start_main"; g != w {
+	got, _ = merge(native, []stack{{frames: py}}, true)
+	if g, w := names(got[0]), "read,_Py_read,a,b,_PyEval_EvalFrameDefault,cfunc,qsort,c,_PyEval_EvalFrameDefault,Py_RunMain,__libc_start_main"; g != w {
 		t.Errorf("merge all: %s, want %s", g, w)
 	}
 	// One run too many: never a wrong mix.
-	if _, err := merge(native, append(py, model.Frame{Function: "d", Entry: true}), false); err == nil {
+	if _, err := merge(native, []stack{{frames: append(py, model.Frame{Function: "d", Entry: true})}}, false); err == nil {
 		t.Error("mismatched stacks merged")
+	}
+	// Several thread states without shims cannot be told apart.
+	if _, err := merge(native, []stack{{frames: py[:2]}, {frames: py[2:]}}, false); err == nil {
+		t.Error("thread states without shims merged")
+	}
+}
+
+// on gives a native frame the stack range [sp, sp+16) of a 3.12+ frame.
+func on(f nframe, sp uint64) nframe {
+	f.sp, f.cfa = sp, sp+16
+	return f
+}
+
+// TestMergeByShim: thread states of nested interpreters on one kernel
+// thread, each paired with its eval loops by the shims on their stacks,
+// and an eval loop with no Python frame left (a generator being cleared).
+func TestMergeByShim(t *testing.T) {
+	lib, libc := "/usr/lib/libpython3.12.so", "/lib/libc.so.6"
+	native := []nframe{
+		on(nf("nanosleep", libc), 0x100), on(nf("time_sleep", lib), 0x110),
+		on(nf("_PyEval_EvalFrameDefault", lib), 0x120), // inner interpreter
+		on(nf("run_string", lib), 0x130),
+		on(nf("_PyEval_EvalFrameDefault", lib), 0x140), // outer: run 1
+		on(nf("slot_tp_finalize", lib), 0x150),
+		on(nf("_PyEval_EvalFrameDefault", lib), 0x160), // outer: frameless
+		on(nf("gen_send_ex2", lib), 0x170),
+		on(nf("_PyEval_EvalFrameDefault", lib), 0x180), // outer: run 2
+		on(nf("start_thread", libc), 0x190),
+	}
+	inner := stack{frames: []model.Frame{{Function: "sub"}, {Function: "submod", Entry: true, Shim: 0x128}}}
+	outer := stack{frames: []model.Frame{{Function: "del", Entry: true, Shim: 0x148},
+		{Function: "f"}, {Function: "g", Entry: true, Shim: 0x188}}, empty: []uint64{0x168}}
+	// The outer thread state is listed first, as the interpreters are.
+	got, err := merge(native, []stack{outer, inner}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := names(got[1]), "nanosleep,time_sleep,sub,submod"; g != w {
+		t.Errorf("inner: %s, want %s", g, w)
+	}
+	if g, w := names(got[0]), "run_string,del,_PyEval_EvalFrameDefault,f,g,start_thread"; g != w {
+		t.Errorf("outer: %s, want %s", g, w)
+	}
+	all, err := merge(native, []stack{outer, inner}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Together they are the whole native stack, in order.
+	var fns []string
+	for _, f := range append(all[1], all[0]...) {
+		if f.Kind == "native" {
+			fns = append(fns, f.Function)
+		}
+	}
+	var want []string
+	for _, f := range native {
+		want = append(want, f.sym.Function)
+	}
+	if g, w := strings.Join(fns, ","), strings.Join(want, ","); g != w {
+		t.Errorf("native frames of both: %s, want %s", g, w)
+	}
+	// A shim in no eval frame's stack: no guess.
+	bad := outer
+	bad.frames = append([]model.Frame{}, outer.frames...)
+	bad.frames[0].Shim = 0x1000
+	if _, err := merge(native, []stack{bad, inner}, false); err == nil {
+		t.Error("unpaired run merged")
+	}
+	// Interleaved interpreters are not nested: refused.
+	mixed := stack{frames: []model.Frame{{Function: "x", Entry: true, Shim: 0x148}}}
+	rest := stack{frames: []model.Frame{{Function: "y", Entry: true, Shim: 0x128}, {Function: "z", Entry: true, Shim: 0x188}}, empty: []uint64{0x168}}
+	if _, err := merge(native, []stack{mixed, rest}, false); err == nil {
+		t.Error("interleaved interpreters merged")
 	}
 }
 

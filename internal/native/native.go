@@ -125,23 +125,30 @@ func (s *Session) Apply(snap *model.Snapshot, c *Capture) {
 	for i := range c.threads {
 		byTID[c.threads[i].tid] = &c.threads[i]
 	}
-	used := map[int]bool{}
+	// A kernel thread carries one thread state per interpreter that runs
+	// on it (subinterpreters run nested on the thread that calls them).
+	var tids []int
+	states := map[int][]*model.Thread{}
 	yes, no := true, false
 	for i := range snap.Threads {
 		th := &snap.Threads[i]
 		th.Python = &yes
-		rt := byTID[th.NativeID]
-		if th.NativeID == 0 || rt == nil || used[th.NativeID] {
+		if th.NativeID == 0 || byTID[th.NativeID] == nil {
 			th.Activity = StateUnknown
 			th.Warnings = append(th.Warnings, "no native stack: the thread's kernel TID is unknown")
 			continue
 		}
-		used[th.NativeID] = true
-		s.applyThread(th, rt, c.arch, true)
+		if states[th.NativeID] == nil {
+			tids = append(tids, th.NativeID)
+		}
+		states[th.NativeID] = append(states[th.NativeID], th)
+	}
+	for _, tid := range tids {
+		s.applyPython(states[tid], byTID[tid], c.arch)
 	}
 	for i := range c.threads {
 		rt := &c.threads[i]
-		if used[rt.tid] {
+		if states[rt.tid] != nil {
 			continue
 		}
 		th := model.Thread{ThreadID: rt.tp, NativeID: rt.tid, Python: &no,
@@ -150,46 +157,70 @@ func (s *Session) Apply(snap *model.Snapshot, c *Capture) {
 			comm := rt.comm
 			th.OSName = &comm
 		}
-		s.applyThread(&th, rt, c.arch, false)
+		s.applyNative(&th, rt, c.arch)
 		snap.Threads = append(snap.Threads, th)
 	}
 }
 
-func (s *Session) applyThread(th *model.Thread, rt *rawThread, arch target.Arch, python bool) {
-	if rt.sysNr >= 0 {
-		th.Syscall = SyscallName(arch, rt.sysNr)
+// applyPython merges the native stack of one kernel thread with the
+// Python stacks of the thread states that run on it.
+func (s *Session) applyPython(ths []*model.Thread, rt *rawThread, arch target.Arch) {
+	nf, ok := s.prepare(ths, rt, arch)
+	if !ok {
+		return
 	}
-	if !rt.hasReg {
-		th.Activity = StateUnknown
-		if rt.kstate == "D" || rt.kstate == "S" {
-			if th.Syscall != "" {
+	stacks := make([]stack, len(ths))
+	var shims []uint64
+	for k, th := range ths {
+		stacks[k] = stack{frames: th.Frames, empty: th.EmptyRuns}
+		shims = append(append(shims, shimsOf(th.Frames)...), th.EmptyRuns...)
+	}
+	markEval(nf, shims)
+	activity := classify(nf, rt)
+	merged, err := merge(nf, stacks, s.opts.All)
+	for k, th := range ths {
+		th.Activity = activity
+		if err != nil {
+			th.Warnings = append(th.Warnings, err.Error())
+			th.NativeFrames = toModel(nf)
+			continue
+		}
+		th.Frames = merged[k]
+	}
+}
+
+// applyNative gives a thread without Python state its native stack.
+func (s *Session) applyNative(th *model.Thread, rt *rawThread, arch target.Arch) {
+	nf, ok := s.prepare([]*model.Thread{th}, rt, arch)
+	if !ok {
+		return
+	}
+	markEval(nf, nil)
+	th.Activity = classify(nf, rt)
+	th.Frames = toModel(nf)
+}
+
+// prepare sets what the kernel says about the thread on each of ths and
+// symbolizes its stack; false when there is no stack.
+func (s *Session) prepare(ths []*model.Thread, rt *rawThread, arch target.Arch) ([]nframe, bool) {
+	for _, th := range ths {
+		if rt.sysNr >= 0 {
+			th.Syscall = SyscallName(arch, rt.sysNr)
+		}
+		if !rt.hasReg {
+			th.Activity = StateUnknown
+			if (rt.kstate == "D" || rt.kstate == "S") && th.Syscall != "" {
 				th.Activity = StateSyscall
 			}
+			th.Warnings = append(th.Warnings, "no native stack: the thread's registers could not be read")
+		} else if rt.err != nil {
+			th.Warnings = append(th.Warnings, "native "+rt.err.Error())
 		}
-		th.Warnings = append(th.Warnings, "no native stack: the thread's registers could not be read")
-		return
 	}
-	nf := s.symbolizeFrames(rt.frames)
-	if python {
-		markEval(nf, shimsOf(th.Frames))
-	} else {
-		markEval(nf, nil)
+	if !rt.hasReg {
+		return nil, false
 	}
-	th.Activity = classify(nf, rt)
-	if rt.err != nil {
-		th.Warnings = append(th.Warnings, "native "+rt.err.Error())
-	}
-	if !python {
-		th.Frames = toModel(nf)
-		return
-	}
-	merged, err := merge(nf, th.Frames, s.opts.All)
-	if err != nil {
-		th.Warnings = append(th.Warnings, err.Error())
-		th.NativeFrames = toModel(nf)
-		return
-	}
-	th.Frames = merged
+	return s.symbolizeFrames(rt.frames), true
 }
 
 // Thread activities (model.Thread.Activity).
