@@ -2,6 +2,7 @@ package cpython
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,8 @@ type capturedThread struct {
 	walkErr error
 	walk    *walked // its walk in the walk cache (walkcache.go), if any
 	shared  bool    // raw belongs to the walk cache
+	// The thread state and its innermost _PyCFrame (3.10-3.12).
+	tstate, cframe uint64
 }
 
 // Prepare does the work that does not need the target stopped: it locates
@@ -117,7 +120,25 @@ func (r *Reader) Capture() (*Capture, error) {
 				th.OSName = &c
 			}
 			th.IsMain = th.NativeID == t.PID() && ts.InterpID == 0
-			cp.threads = append(cp.threads, r.walk(th, ts))
+			ct := r.walk(th, ts)
+			ct.tstate, ct.cframe = ts.Addr, ts.CFrame
+			cp.threads = append(cp.threads, ct)
+		}
+	}
+	// Thread states of nested interpreters share a kernel thread: before
+	// 3.12 only their _PyCFrame chains tell the native merge which eval
+	// loops are whose (read only then: it costs a read per eval loop).
+	perTID := map[int]int{}
+	for _, ct := range cp.threads {
+		perTID[ct.NativeID]++
+	}
+	for i := range cp.threads {
+		if ct := &cp.threads[i]; ct.NativeID != 0 && perTID[ct.NativeID] > 1 && r.In.Minor <= 11 {
+			if ct.shared {
+				// Not the walk cache's: the addresses are this stop's.
+				ct.raw, ct.shared, ct.walk = slices.Clone(ct.raw), false, nil
+			}
+			r.pairCFrames(ct.tstate, ct.cframe, ct.raw)
 		}
 	}
 	return cp, nil

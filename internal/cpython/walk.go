@@ -29,6 +29,7 @@ type ThreadState struct {
 	NativeID  int    // kernel TID; 0 if unknown (3.10 without registers)
 	FrameHead uint64 // innermost frame: PyFrameObject* (3.10) or _PyInterpreterFrame*
 	Chunk     uint64 // newest chunk of the data stack holding its frames (3.11+); 0 if unknown
+	CFrame    uint64 // 3.10-3.12: the innermost eval-loop call's _PyCFrame (tstate->cframe)
 	HoldsGIL  bool
 	State     string // attached, detached, suspended; "" when unknown
 }
@@ -176,6 +177,9 @@ func (r *Reader) Threads(interp uint64) ([]ThreadState, error) {
 		ts.ThreadID = get(int64(L.Thread.ThreadID))
 		if L.Thread.NativeThreadID.Valid() {
 			ts.NativeID = int(int32(get(int64(L.Thread.NativeThreadID))))
+		}
+		if L.Thread.CFrame.Valid() {
+			ts.CFrame = get(int64(L.Thread.CFrame))
 		}
 		switch {
 		case L.Thread.CurrentFrame.Valid():
@@ -542,6 +546,57 @@ func (r *Reader) capture311(head uint64, sc *stackCopy, out []rawFrame) ([]rawFr
 		f = prev
 	}
 	return out, nil
+}
+
+// pairCFrames (3.10, 3.11) gives each run of raw frames (innermost first)
+// the address of its eval-loop call's _PyCFrame, a local on that call's C
+// stack, as 3.12+ runs have shims: the chain from tstate->cframe holds one
+// per call, innermost first, and ends at the root one inside the thread
+// state. On 3.11 each must point at the innermost frame of its run; on any
+// doubt no run gets an address.
+func (r *Reader) pairCFrames(tstate, cf uint64, raw []rawFrame) {
+	L := r.In.Layout.Thread
+	if r.In.Minor > 11 || !L.CFramePrevious.Valid() {
+		return
+	}
+	var entries []int
+	for i, f := range raw {
+		if f.entry {
+			entries = append(entries, i)
+		}
+	}
+	var chain []uint64
+	var cg cycleGuard
+	for cf != 0 {
+		if cg.seen(cf) || len(chain) > len(entries) {
+			return
+		}
+		if cf >= tstate && cf < tstate+uint64(L.Size) {
+			break // the root cframe (3.10 leaves its link unset)
+		}
+		prev, err := r.Obj.u64(cf + uint64(L.CFramePrevious))
+		if err != nil {
+			return
+		}
+		chain = append(chain, cf)
+		cf = prev
+	}
+	if len(chain) != len(entries) || len(entries) == 0 {
+		return
+	}
+	if L.CFrameCurrent.Valid() {
+		start := 0
+		for k, e := range entries {
+			cur, err := r.Obj.u64(chain[k] + uint64(L.CFrameCurrent))
+			if err != nil || cur != raw[start].addr {
+				return
+			}
+			start = e + 1
+		}
+	}
+	for k, e := range entries {
+		raw[e].shim = chain[k]
+	}
 }
 
 // span is a field a frame walk reads: its offset and width.

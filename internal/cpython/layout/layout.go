@@ -136,6 +136,9 @@ type ThreadOffsets struct {
 	AsyncioRunningLoop Off `dwarf:"_PyThreadStateImpl.asyncio_running_loop" adbg:"asyncio_thread_state.asyncio_running_loop"`
 	AsyncioRunningTask Off `dwarf:"_PyThreadStateImpl.asyncio_running_task" adbg:"asyncio_thread_state.asyncio_running_task"`
 	AsyncioTasksHead   Off `dwarf:"_PyThreadStateImpl.asyncio_tasks_head" adbg:"asyncio_thread_state.asyncio_tasks_head"`
+	// 3.10-3.12: each eval-loop call keeps a _PyCFrame on its C stack,
+	// linked to its caller's; the thread state's root one ends the chain.
+	CFramePrevious Off `dwarf:"_PyCFrame.previous|_cframe.previous"`
 }
 
 // FrameOffsets describes _PyInterpreterFrame (3.11+).

@@ -49,6 +49,7 @@ func init() {
 			AsyncioRunningLoop: -1,
 			AsyncioRunningTask: -1,
 			AsyncioTasksHead:   -1,
+			CFramePrevious:     8,
 		},
 		Frame: FrameOffsets{
 			Size:       -1,
@@ -356,6 +357,7 @@ func init() {
 			AsyncioRunningLoop: -1,
 			AsyncioRunningTask: -1,
 			AsyncioTasksHead:   -1,
+			CFramePrevious:     16,
 		},
 		Frame: FrameOffsets{
 			Size:       80,
@@ -663,6 +665,7 @@ func init() {
 			AsyncioRunningLoop: -1,
 			AsyncioRunningTask: -1,
 			AsyncioTasksHead:   -1,
+			CFramePrevious:     8,
 		},
 		Frame: FrameOffsets{
 			Size:       80,
@@ -970,6 +973,7 @@ func init() {
 			AsyncioRunningLoop: 304,
 			AsyncioRunningTask: -1,
 			AsyncioTasksHead:   -1,
+			CFramePrevious:     -1,
 		},
 		Frame: FrameOffsets{
 			Size:       80,
@@ -1278,6 +1282,7 @@ func init() {
 			AsyncioRunningLoop: 304,
 			AsyncioRunningTask: -1,
 			AsyncioTasksHead:   -1,
+			CFramePrevious:     -1,
 		},
 		Frame: FrameOffsets{
 			Size:       80,
