@@ -536,7 +536,7 @@ func (r *Reader) capture311(head uint64, sc *stackCopy, out []rawFrame) ([]rawFr
 			// _PyEval_EvalFrameDefault call began.
 			out[n-1].entry = true
 			out[n-1].shim = f
-		} else {
+		} else if owner > ownedByFrameObject {
 			// A shim with no Python frame of its own: an eval-loop call
 			// whose frames are gone (a generator's frame is cleared after
 			// it was unlinked). Kept, frameless, so that the native merge
