@@ -158,6 +158,16 @@ func pairByAddress(nf []nframe, runs []run) ([]int, bool) {
 	if len(runs) == 0 {
 		return nil, false
 	}
+	// Runs by shim, so that each eval frame finds its own by binary search
+	// (a hostile target may have many of both).
+	byShim := make([]int, 0, len(runs))
+	for j, r := range runs {
+		if r.shim == 0 && len(r.frames) > 0 {
+			return nil, false
+		}
+		byShim = append(byShim, j)
+	}
+	sort.Slice(byShim, func(a, b int) bool { return runs[byShim[a]].shim < runs[byShim[b]].shim })
 	owner := make([]int, len(nf))
 	paired := make([]bool, len(runs))
 	last := map[int]int{} // stack -> its last paired run with frames
@@ -166,13 +176,16 @@ func pairByAddress(nf []nframe, runs []run) ([]int, bool) {
 		if !isEval(f) {
 			continue
 		}
-		for j, r := range runs {
-			if r.shim != 0 && f.cfa > f.sp && r.shim >= f.sp && r.shim < f.cfa {
-				if owner[i] >= 0 || paired[j] {
-					return nil, false
-				}
-				owner[i], paired[j] = j, true
+		if f.cfa <= f.sp {
+			return nil, false
+		}
+		n := sort.Search(len(byShim), func(n int) bool { return runs[byShim[n]].shim >= f.sp })
+		for ; n < len(byShim) && runs[byShim[n]].shim < f.cfa; n++ {
+			j := byShim[n]
+			if owner[i] >= 0 || paired[j] {
+				return nil, false
 			}
+			owner[i], paired[j] = j, true
 		}
 		if owner[i] < 0 {
 			return nil, false
