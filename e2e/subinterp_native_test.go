@@ -265,6 +265,38 @@ func checkFramelessLoop(t *testing.T, th *subThread) {
 	t.Errorf("gen-clear: no frameless eval loop above its Python frames: %s", fmtSub(th.raw))
 }
 
+// checkSessionBacktrace: the session's bt of a chain thread is the whole
+// thread, every interpreter's Python frames on it in one native stack.
+func checkSessionBacktrace(t *testing.T, bin, pid string, tg *testenv.Target, levels []levelOracle) {
+	t.Helper()
+	tid := levels[0].NativeID
+	want := 0
+	for _, o := range levels {
+		if o.NativeID == tid {
+			want += len(o.Frames)
+		}
+	}
+	for _, ot := range tg.Oracle.Threads {
+		if ot.NativeID == tid {
+			want += len(ot.Frames)
+		}
+	}
+	list := runPyscope(t, bin, nil, "debug", pid, "--batch", "-ex", "info threads")
+	num := ""
+	for _, line := range strings.Split(list.stdout, "\n") {
+		if f := strings.Fields(strings.TrimLeft(line, " *")); len(f) > 1 && f[1] == strconv.Itoa(tid) {
+			num = f[0]
+		}
+	}
+	if num == "" {
+		t.Fatalf("session lists no thread %d:\n%s%s", tid, list.stdout, list.stderr)
+	}
+	bt := runPyscope(t, bin, nil, "debug", pid, "--batch", "-ex", "thread "+num, "-ex", "bt")
+	if got := strings.Count(bt.stdout, "[Python] "); got != want || strings.Contains(bt.stdout, "warning: native") {
+		t.Errorf("session bt of thread %d: %d Python frames, want %d (all its interpreters'):\n%s%s", tid, got, want, bt.stdout, bt.stderr)
+	}
+}
+
 // callName is a function's name without leading underscores and a
 // compiler's suffix (gdb shows _PyObject_CallNoArg where the ELF symbol is
 // _PyObject_CallNoArg.2717).
@@ -333,6 +365,8 @@ func TestNativeSubinterpreters(t *testing.T) {
 					t.Errorf("text dump says %q:\n%s", bad, txt.stdout)
 				}
 			}
+
+			checkSessionBacktrace(t, bin, pid, tg, levels)
 
 			core := filepath.Join(t.TempDir(), "core")
 			pyscopeGcore(t, bin, tg, core)

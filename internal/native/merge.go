@@ -50,7 +50,8 @@ type run struct {
 // the GIL, sleeping, reading, running another interpreter). With all, every
 // native frame is kept and each eval frame follows the Python frames it
 // runs. An eval-loop call with no Python frame left is always shown.
-func merge(nf []nframe, stacks []stack, all bool) ([][]model.Frame, error) {
+// The order it returns lists the stacks innermost first.
+func merge(nf []nframe, stacks []stack, all bool) ([][]model.Frame, []int, error) {
 	var runs []run
 	for k, st := range stacks {
 		for _, r := range pythonRuns(st.frames) {
@@ -67,11 +68,11 @@ func merge(nf []nframe, stacks []stack, all bool) ([][]model.Frame, error) {
 	owner, ok := pairByAddress(nf, runs)
 	if !ok {
 		if len(stacks) > 1 {
-			return nil, fmt.Errorf("native and Python stacks do not pair up (%d thread states of different interpreters share this thread, and their eval loops cannot be told apart): both are shown separately", len(stacks))
+			return nil, nil, fmt.Errorf("native and Python stacks do not pair up (%d thread states of different interpreters share this thread, and their eval loops cannot be told apart): both are shown separately", len(stacks))
 		}
 		var err error
 		if owner, err = pairByCount(nf, runs); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	// Each stack's eval frames, outermost last, must not interleave with
@@ -99,7 +100,7 @@ func merge(nf []nframe, stacks []stack, all bool) ([][]model.Frame, error) {
 	sort.Slice(order, func(a, b int) bool { return lo[order[a]] < lo[order[b]] })
 	for n := 1; n < len(order); n++ {
 		if lo[order[n]] <= hi[order[n-1]] {
-			return nil, fmt.Errorf("native and Python stacks do not pair up (the eval loops of %d interpreters on this thread interleave): both are shown separately", len(order))
+			return nil, nil, fmt.Errorf("native and Python stacks do not pair up (the eval loops of %d interpreters on this thread interleave): both are shown separately", len(order))
 		}
 	}
 	if len(order) == 0 {
@@ -121,9 +122,10 @@ func merge(nf []nframe, stacks []stack, all bool) ([][]model.Frame, error) {
 	for k := range out {
 		if out[k] == nil {
 			out[k] = []model.Frame{}
+			order = append(order, k)
 		}
 	}
-	return out, nil
+	return out, order, nil
 }
 
 // mergeSegment replaces each eval frame of nf with the run it runs

@@ -33,23 +33,23 @@ func TestMerge(t *testing.T) {
 		nf("Py_RunMain", lib), nf("__libc_start_main", libc),
 	}
 	py := []model.Frame{{Function: "a"}, {Function: "b", Entry: true}, {Function: "c", Entry: true}}
-	got, err := merge(native, []stack{{frames: py}}, false)
+	got, _, err := merge(native, []stack{{frames: py}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if g, w := names(got[0]), "read,_Py_read,a,b,qsort,c,__libc_start_main"; g != w {
 		t.Errorf("merge: %s, want %s", g, w)
 	}
-	got, _ = merge(native, []stack{{frames: py}}, true)
+	got, _, _ = merge(native, []stack{{frames: py}}, true)
 	if g, w := names(got[0]), "read,_Py_read,a,b,_PyEval_EvalFrameDefault,cfunc,qsort,c,_PyEval_EvalFrameDefault,Py_RunMain,__libc_start_main"; g != w {
 		t.Errorf("merge all: %s, want %s", g, w)
 	}
 	// One run too many: never a wrong mix.
-	if _, err := merge(native, []stack{{frames: append(py, model.Frame{Function: "d", Entry: true})}}, false); err == nil {
+	if _, _, err := merge(native, []stack{{frames: append(py, model.Frame{Function: "d", Entry: true})}}, false); err == nil {
 		t.Error("mismatched stacks merged")
 	}
 	// Several thread states without shims cannot be told apart.
-	if _, err := merge(native, []stack{{frames: py[:2]}, {frames: py[2:]}}, false); err == nil {
+	if _, _, err := merge(native, []stack{{frames: py[:2]}, {frames: py[2:]}}, false); err == nil {
 		t.Error("thread states without shims merged")
 	}
 }
@@ -80,9 +80,12 @@ func TestMergeByShim(t *testing.T) {
 	outer := stack{frames: []model.Frame{{Function: "del", Entry: true, Shim: 0x148},
 		{Function: "f"}, {Function: "g", Entry: true, Shim: 0x188}}, empty: []uint64{0x168}}
 	// The outer thread state is listed first, as the interpreters are.
-	got, err := merge(native, []stack{outer, inner}, false)
+	got, order, err := merge(native, []stack{outer, inner}, false)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(order) != 2 || order[0] != 1 || order[1] != 0 {
+		t.Errorf("order %v, want the inner thread state first", order)
 	}
 	if g, w := names(got[1]), "nanosleep,time_sleep,sub,submod"; g != w {
 		t.Errorf("inner: %s, want %s", g, w)
@@ -90,7 +93,7 @@ func TestMergeByShim(t *testing.T) {
 	if g, w := names(got[0]), "run_string,del,_PyEval_EvalFrameDefault,f,g,start_thread"; g != w {
 		t.Errorf("outer: %s, want %s", g, w)
 	}
-	all, err := merge(native, []stack{outer, inner}, true)
+	all, _, err := merge(native, []stack{outer, inner}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,13 +115,13 @@ func TestMergeByShim(t *testing.T) {
 	bad := outer
 	bad.frames = append([]model.Frame{}, outer.frames...)
 	bad.frames[0].Shim = 0x1000
-	if _, err := merge(native, []stack{bad, inner}, false); err == nil {
+	if _, _, err := merge(native, []stack{bad, inner}, false); err == nil {
 		t.Error("unpaired run merged")
 	}
 	// Interleaved interpreters are not nested: refused.
 	mixed := stack{frames: []model.Frame{{Function: "x", Entry: true, Shim: 0x148}}}
 	rest := stack{frames: []model.Frame{{Function: "y", Entry: true, Shim: 0x128}, {Function: "z", Entry: true, Shim: 0x188}}, empty: []uint64{0x168}}
-	if _, err := merge(native, []stack{mixed, rest}, false); err == nil {
+	if _, _, err := merge(native, []stack{mixed, rest}, false); err == nil {
 		t.Error("interleaved interpreters merged")
 	}
 }

@@ -144,8 +144,26 @@ func (s *Session) Apply(snap *model.Snapshot, c *Capture) {
 		states[th.NativeID] = append(states[th.NativeID], th)
 	}
 	for _, tid := range tids {
-		s.applyPython(states[tid], byTID[tid], c.arch)
+		states[tid] = s.applyPython(states[tid], byTID[tid], c.arch)
 	}
+	// Thread states that share a kernel thread follow one another,
+	// innermost interpreter first: read in order, they are its stack.
+	threads := make([]model.Thread, 0, len(snap.Threads))
+	done := map[int]bool{}
+	for _, th := range snap.Threads {
+		group := states[th.NativeID]
+		if len(group) < 2 {
+			threads = append(threads, th)
+			continue
+		}
+		if !done[th.NativeID] {
+			done[th.NativeID] = true
+			for _, g := range group {
+				threads = append(threads, *g)
+			}
+		}
+	}
+	snap.Threads = threads
 	for i := range c.threads {
 		rt := &c.threads[i]
 		if states[rt.tid] != nil {
@@ -163,11 +181,12 @@ func (s *Session) Apply(snap *model.Snapshot, c *Capture) {
 }
 
 // applyPython merges the native stack of one kernel thread with the
-// Python stacks of the thread states that run on it.
-func (s *Session) applyPython(ths []*model.Thread, rt *rawThread, arch target.Arch) {
+// Python stacks of the thread states that run on it, and returns them
+// innermost interpreter first when that is known.
+func (s *Session) applyPython(ths []*model.Thread, rt *rawThread, arch target.Arch) []*model.Thread {
 	nf, ok := s.prepare(ths, rt, arch)
 	if !ok {
-		return
+		return ths
 	}
 	stacks := make([]stack, len(ths))
 	var shims []uint64
@@ -177,7 +196,7 @@ func (s *Session) applyPython(ths []*model.Thread, rt *rawThread, arch target.Ar
 	}
 	markEval(nf, shims)
 	activity := classify(nf, rt)
-	merged, err := merge(nf, stacks, s.opts.All)
+	merged, order, err := merge(nf, stacks, s.opts.All)
 	for k, th := range ths {
 		th.Activity = activity
 		if err != nil {
@@ -187,6 +206,14 @@ func (s *Session) applyPython(ths []*model.Thread, rt *rawThread, arch target.Ar
 		}
 		th.Frames = merged[k]
 	}
+	if err != nil {
+		return ths
+	}
+	nested := make([]*model.Thread, 0, len(ths))
+	for _, k := range order {
+		nested = append(nested, ths[k])
+	}
+	return nested
 }
 
 // applyNative gives a thread without Python state its native stack.

@@ -2,6 +2,7 @@ package repl
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"pyscope/internal/model"
@@ -50,9 +51,28 @@ func (n *nativeStacks) Thread(tid int) (*model.Thread, error) {
 		n.sess.Apply(&snap, n.sess.Capture(n.t))
 		n.threads = map[int]*model.Thread{}
 		for i := range snap.Threads {
-			if th := &snap.Threads[i]; th.NativeID != 0 {
-				n.threads[th.NativeID] = th
+			th := &snap.Threads[i]
+			if th.NativeID == 0 {
+				continue
 			}
+			if in := n.threads[th.NativeID]; in != nil {
+				// Subinterpreters: the thread states of one kernel thread
+				// come innermost first; together they are its stack,
+				// shown under the outermost one (the thread's own).
+				out := *th
+				out.Frames = append(append([]model.Frame(nil), in.Frames...), th.Frames...)
+				if len(out.NativeFrames) == 0 {
+					out.NativeFrames = in.NativeFrames // the same native stack
+				}
+				out.Warnings = append([]string(nil), in.Warnings...)
+				for _, w := range th.Warnings {
+					if !slices.Contains(out.Warnings, w) {
+						out.Warnings = append(out.Warnings, w)
+					}
+				}
+				th = &out
+			}
+			n.threads[th.NativeID] = th
 		}
 	})
 	th, ok := n.threads[tid]
