@@ -161,9 +161,11 @@ type Frame struct {
 	// eval loop (_PyEval_EvalFrameDefault): native/Python merging pairs each
 	// such call with the run of frames ending at an Entry frame.
 	Entry bool `json:"-"`
-	// Shim (3.12+) is the address of the interpreter's entry frame that
-	// precedes an Entry frame: it lives on the C stack of the eval-loop
-	// call, which identifies that native frame without symbols.
+	// Shim, on an Entry frame, is an address on the C stack of the
+	// eval-loop call that runs it, which identifies that native frame
+	// without symbols or counting: the interpreter's entry frame (3.12+),
+	// or the call's _PyCFrame (3.10, 3.11; read only where thread states
+	// of several interpreters share a kernel thread). 0 when unknown.
 	Shim uint64 `json:"-"`
 	// Locals: the variables frame.f_locals shows, plus unbound ones
 	// (dump --locals; docs/json-schema.md).
