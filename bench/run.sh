@@ -55,11 +55,11 @@ for t in py4 py100; do
 done
 # Target pause, as pyscope measures it (median of RUNS dumps).
 for t in deb4 deb100 py4 py100; do
-  for _ in $(seq "$RUNS"); do "$work/pyscope" dump --json "$(pid $t)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pause_us"])'; done >"$work/pause-$t.txt"
-  for _ in $(seq "$RUNS"); do "$work/pyscope" dump --locals --json "$(pid $t)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pause_us"])'; done >"$work/pause-locals-$t.txt"
+  for _ in $(seq "$RUNS"); do "$work/pyscope" dump --json "$(pid $t)" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("pause_us", 0))'; done >"$work/pause-$t.txt"
+  for _ in $(seq "$RUNS"); do "$work/pyscope" dump --locals --json "$(pid $t)" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("pause_us", 0))'; done >"$work/pause-locals-$t.txt"
 done
 for t in deb4 deb100 py4 py100; do
-  for _ in $(seq "$RUNS"); do "$work/pyscope" dump --native --json "$(pid $t)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pause_us"])'; done >"$work/pause-native-$t.txt"
+  for _ in $(seq "$RUNS"); do "$work/pyscope" dump --native --json "$(pid $t)" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("pause_us", 0))'; done >"$work/pause-native-$t.txt"
 done
 python3 bench/summarize.py "$work"
 # The session: time to the first prompt and py-print latency on a big dict.

@@ -25,7 +25,7 @@ hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$work/tasks.json" \
   "$work/pyscope dump --tasks --json $pid" \
   "$PY314 -m asyncio ps $pid" \
   "$PY314 -m asyncio pstree $pid" >/dev/null
-pause=$("$work/pyscope" dump --tasks --json "$pid" | "$PY314" -c 'import json,sys; print(json.load(sys.stdin)["pause_us"])')
+pause=$("$work/pyscope" dump --tasks --json "$pid" | "$PY314" -c 'import json,sys; print(json.load(sys.stdin).get("pause_us", 0))')
 "$PY314" - "$work/tasks.json" "$N" "$pause" <<'PY'
 import json, sys
 res = json.load(open(sys.argv[1]))["results"]

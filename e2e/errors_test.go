@@ -77,7 +77,8 @@ func TestDumpPermissionDenied(t *testing.T) {
 	tg.CheckRunning(t)
 }
 
-// TestDumpAlreadyTraced dumps a target that gdb holds attached.
+// TestDumpAlreadyTraced dumps a target that gdb holds attached and
+// stopped: the default dump needs to stop nothing; --stop-all names gdb.
 func TestDumpAlreadyTraced(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
 	if _, err := exec.LookPath("gdb"); err != nil {
@@ -127,7 +128,13 @@ func TestDumpAlreadyTraced(t *testing.T) {
 			t.Fatalf("gdb did not attach within 60 s\n%s", gdbOut.String())
 		}
 	}
+	// gdb keeps every thread stopped, so none can change the snapshot:
+	// the default dump stops nothing and needs no ptrace.
 	r := runPyscope(t, bin, nil, "dump", "--json", strconv.Itoa(tg.PID))
+	if d := decodeStopDump(t, r); d.Stop.Policy != "gil" || len(d.Stop.Stopped) != 0 {
+		t.Errorf("a target gdb holds stopped: the default dump stopped %+v", d.Stop)
+	}
+	r = runPyscope(t, bin, nil, "dump", "--json", "--stop-all", strconv.Itoa(tg.PID))
 	checkOneLineError(t, r, "already traced", fmt.Sprintf("process %d (gdb)", gdb.Process.Pid), "--no-block")
 
 	os.WriteFile(release, nil, 0o644)

@@ -79,6 +79,11 @@ type greenletsOracle struct {
 type greenletsDump struct {
 	Greenlets []greenletEntry `json:"greenlets"`
 	Warnings  []string        `json:"warnings"`
+	Stop      *struct {
+		Policy  string `json:"policy"`
+		Stopped []int  `json:"stopped"`
+		Threads int    `json:"threads"`
+	} `json:"stop"`
 }
 
 func dumpGreenlets(t *testing.T, bin, arg string, more ...string) *greenletsDump {
@@ -199,8 +204,19 @@ func TestGreenlets(t *testing.T) {
 			}
 			t.Logf("greenlet %s: %d greenlets", o.Version, len(o.Greenlets))
 			pid := strconv.Itoa(tg.PID)
-			for _, m := range diffGreenlets(tg, o, dumpGreenlets(t, bin, pid)) {
+			// The default stops at most the GIL's holder: the threads left
+			// running have no registers, and their greenlets are placed by
+			// the stack glibc gave them. --stop-all places them by their
+			// stack pointers.
+			d := dumpGreenlets(t, bin, pid)
+			if !in.FreeThreaded && (d.Stop == nil || d.Stop.Policy != "gil" || len(d.Stop.Stopped) >= d.Stop.Threads) {
+				t.Errorf("the default dump --greenlets did not stop only the GIL's holder: %+v", d.Stop)
+			}
+			for _, m := range diffGreenlets(tg, o, d) {
 				t.Error("live: " + m)
+			}
+			for _, m := range diffGreenlets(tg, o, dumpGreenlets(t, bin, pid, "--stop-all")) {
+				t.Error("live, --stop-all: " + m)
 			}
 			tg.CheckRunning(t)
 

@@ -98,7 +98,9 @@ func TestDumpSurvivesSIGKILL(t *testing.T) {
 	// parallel while pyscope stops them.
 	for _, in := range pick(t, "pbs-3.10", "pbs-3.14", "src-3.13.5t") {
 		t.Run(in.Name, func(t *testing.T) {
-			tg := testenv.StartTarget(t, in, "shapes.py")
+			// A thread spins holding the GIL: the default dump stops it,
+			// so kills can land in the pause.
+			tg := testenv.StartTarget(t, in, "busy.py")
 			rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 			killedWhileStopped := 0
 			const rounds = 40

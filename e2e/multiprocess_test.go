@@ -632,7 +632,10 @@ func TestDumpSeveralOnePauseEach(t *testing.T) {
 		t.Fatalf("%d interpreters in the matrix, want 3", len(interps))
 	}
 	var tgs []*testenv.Target
-	args := []string{"dump", "--json"}
+	// --stop-all: the default stops at most each GIL holder
+	// (TestDumpSparesBlockedThreads); every thread's one pause is checked
+	// here.
+	args := []string{"dump", "--json", "--stop-all"}
 	owner := map[int]int{} // TID -> its process
 	for _, in := range interps[:3] {
 		tg := testenv.StartTarget(t, in, "shapes.py")

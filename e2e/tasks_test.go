@@ -52,6 +52,11 @@ type tasksDump struct {
 	Tasks      []DumpTask `json:"tasks"`
 	TaskCycles [][]uint64 `json:"task_cycles"`
 	Warnings   []string   `json:"warnings"`
+	Stop       *struct {
+		Policy  string `json:"policy"`
+		Stopped []int  `json:"stopped"`
+		Threads int    `json:"threads"`
+	} `json:"stop"`
 }
 
 func readTasksOracle(t *testing.T, tg *testenv.Target) *tasksOracle {
@@ -217,7 +222,13 @@ func TestTasks(t *testing.T) {
 			t.Parallel()
 			tg := testenv.StartTarget(t, in, "tasks.py")
 			o := readTasksOracle(t, tg)
-			for _, m := range diffTasks(o, dumpTasks(t, bin, strconv.Itoa(tg.PID), "--locals", "--max-repr", "100000")) {
+			// The tasks stage reads only what the GIL protects: the default
+			// stops at most the GIL's holder.
+			d := dumpTasks(t, bin, strconv.Itoa(tg.PID), "--locals", "--max-repr", "100000")
+			if !in.FreeThreaded && (d.Stop == nil || d.Stop.Policy != "gil" || len(d.Stop.Stopped) >= d.Stop.Threads) {
+				t.Errorf("the default dump --tasks did not stop only the GIL's holder: %+v", d.Stop)
+			}
+			for _, m := range diffTasks(o, d) {
 				t.Error("live: " + m)
 			}
 			tg.CheckRunning(t)

@@ -30,6 +30,7 @@ type debugFlags struct {
 	// subprocesses holds the process's Python descendants too, as
 	// inferiors.
 	subprocesses bool
+	redact       redactFlags
 }
 
 func newDebugCmd() *cobra.Command {
@@ -99,6 +100,7 @@ are looked for under the same root, as with --sysroot.`,
 	f.core.register(cmd)
 	f.symbols.register(cmd)
 	cmd.Flags().BoolVar(&f.noHist, "no-history", false, "do not read or write the history file")
+	f.redact.register(cmd)
 	return cmd
 }
 
@@ -113,6 +115,11 @@ func runDebug(arg, exe string, f debugFlags) error {
 		Stages: []engine.Stage{tasks.Stage{}, greenlets.Stage{}}}
 	opts.Stages = append(opts.Stages, lockStages(false)...)
 	f.core.apply(&opts, f.symbols)
+	red, err := f.redact.policy()
+	if err != nil {
+		return err
+	}
+	opts.Redact = red
 	if _, err := strconv.Atoi(arg); err != nil {
 		opts.Executable = exe // a live process's own executable is read through /proc
 	}

@@ -22,8 +22,10 @@ type dumpFlags struct {
 	tasks   bool
 	glets   bool
 	noBlock bool
+	stopAll bool
 	color   string
 	values  valueFlags
+	redact  redactFlags
 	native  nativeFlags
 	symbols symbolFlags
 	core    coreFlags
@@ -39,10 +41,19 @@ func newDumpCmd() *cobra.Command {
 		Short: "Print the Python stack of every thread",
 		Long: `dump prints the Python stack of every thread of a running CPython process.
 
-By default every thread is stopped for a consistent snapshot (typically well
-under a millisecond) and resumed before the output is printed. With
---no-block the process is never stopped: the snapshot may then be torn, as
-threads keep running while their stacks are read.
+By default dump stops only the threads that can change what it reads: on a
+GIL build, the thread holding the GIL while it runs (often none at all).
+Threads blocked in system calls without the GIL keep running, so their
+epoll_wait, semop or sigtimedwait never return EINTR because of pyscope.
+After the read pyscope checks that the GIL did not change hands and the
+thread list did not change; if it did, it reads again, and after a few
+attempts stops every thread. --native, free-threaded builds and processes
+with several interpreters stop every thread (native stacks need every
+thread's registers; without a single GIL nothing vouches for the read).
+The output says which threads were stopped and for how long (typically
+well under a millisecond). --stop-all stops every thread, as gdb does;
+--no-block stops none: the snapshot may then be torn, as threads keep
+running while their stacks are read.
 
 Given a core file instead of a PID (from the kernel, gdb's gcore or pyscope
 gcore; possibly compressed with zstd, xz, lz4 or gzip, or a pyscope gcore
@@ -73,22 +84,33 @@ meanwhile are listed as skipped, not failed.`,
 	cmd.Flags().BoolVar(&f.subprocesses, "subprocesses", false, "also dump every descendant of each PID (workers, pool processes)")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON (docs/json-schema.md)")
 	cmd.Flags().BoolVar(&f.noBlock, "no-block", false, "do not stop the process (the snapshot may be inconsistent)")
+	cmd.Flags().BoolVar(&f.stopAll, "stop-all", false, "stop every thread, as gdb does, not only those that can change what is read (blocked system calls of every thread may return EINTR)")
 	cmd.Flags().StringVar(&f.color, "color", "auto", "colour output: auto, always or never (NO_COLOR is honoured)")
 	cmd.Flags().BoolVar(&f.tasks, "tasks", false, "show the asyncio tasks of every event loop: what each awaits, as a tree, and tasks that await each other")
 	cmd.Flags().BoolVar(&f.glets, "greenlets", false, "show every greenlet (greenlet, gevent, eventlet): state, thread, parent and suspended stack")
 	f.values.register(cmd)
+	f.redact.register(cmd)
 	f.native.register(cmd)
 	f.symbols.register(cmd)
 	f.core.register(cmd)
 	return cmd
 }
 
-func (f dumpFlags) options() engine.Options {
+func (f dumpFlags) options() (engine.Options, error) {
 	opts := engine.Options{Values: f.values.options(f.json), Native: f.native.native || f.native.all, NativeAll: f.native.all}
 	opts.Stages = append(opts.Stages, lockStages(f.noBlock)...)
 	f.core.apply(&opts, f.symbols)
-	if f.noBlock {
+	var err error
+	if opts.Redact, err = f.redact.policy(); err != nil {
+		return opts, err
+	}
+	switch {
+	case f.noBlock && f.stopAll:
+		return opts, errors.New("--no-block and --stop-all contradict each other: give one")
+	case f.noBlock:
 		opts.Stop = engine.StopNone
+	case f.stopAll:
+		opts.Stop = engine.StopAll
 	}
 	if f.tasks {
 		opts.Stages = append(opts.Stages, tasks.Stage{})
@@ -96,11 +118,15 @@ func (f dumpFlags) options() engine.Options {
 	if f.glets {
 		opts.Stages = append(opts.Stages, greenlets.Stage{})
 	}
-	return opts
+	return opts, nil
 }
 
 func runDump(w io.Writer, arg string, f dumpFlags) error {
-	prog, err := engine.Open(arg, f.options())
+	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	prog, err := engine.Open(arg, opts)
 	if err != nil {
 		return err
 	}

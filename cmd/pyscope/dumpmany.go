@@ -15,11 +15,15 @@ import (
 // runDumpMany dumps several programs, or process trees with
 // --subprocesses: read concurrently, printed in order.
 func runDumpMany(w io.Writer, args []string, f dumpFlags) error {
+	opts, err := f.options()
+	if err != nil {
+		return err
+	}
 	targets, named, err := dumpTargets(args, f.subprocesses)
 	if err != nil {
 		return err
 	}
-	opened := engine.SnapshotAll(targets, f.options())
+	opened := engine.SnapshotAll(targets, opts)
 	defer func() {
 		for i := range opened {
 			opened[i].Close()

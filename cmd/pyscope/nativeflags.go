@@ -16,7 +16,7 @@ type nativeFlags struct {
 
 func (n *nativeFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.BoolVar(&n.native, "native", false, "merge native (C) frames into the Python stacks, list threads without Python state, and show what each thread is doing")
+	fl.BoolVar(&n.native, "native", false, "merge native (C) frames into the Python stacks, list threads without Python state, and show what each thread is doing (stops every thread: their registers are needed)")
 	fl.BoolVar(&n.all, "native-all", false, "like --native, also showing the interpreter's own C frames")
 }
 

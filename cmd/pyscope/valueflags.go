@@ -1,12 +1,39 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"pyscope/internal/cpython"
+	"pyscope/internal/redact"
 )
+
+// redactFlags say which values are left out of the output.
+type redactFlags struct {
+	off  bool
+	keys []string
+}
+
+func (r *redactFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.BoolVar(&r.off, "no-redact", false, "show every value: by default values held under secret-looking names (password, token, api_key, cookie, session, ... Sentry's list) and the values of environments (os.environ, a WSGI environ, Django's request.META) are shown as …(redacted)")
+	fl.StringSliceVar(&r.keys, "redact-keys", nil, "more names whose values are left out (comma-separated; matched as whole words, like the defaults)")
+}
+
+func (r *redactFlags) policy() (*redact.Policy, error) {
+	if r.off && len(r.keys) > 0 {
+		return nil, errors.New("--no-redact and --redact-keys contradict each other: give one")
+	}
+	if r.off {
+		return redact.None(), nil
+	}
+	if len(r.keys) > 0 {
+		return redact.Default().With(r.keys), nil
+	}
+	return nil, nil
+}
 
 // valueFlags are the flags that show frame variables and bound their reprs.
 // A limit of 0 means the default for the output: terminal-sized for text,

@@ -129,11 +129,13 @@ func probe(t target.Target, path string, maps []target.Mapping, exe string) (*In
 	}
 	defer ef.Close()
 
+	// The .PyRuntime section holds _PyRuntime alone, and costs no symbol
+	// table: a static interpreter exports tens of thousands of symbols.
 	var rtVaddr uint64
-	if s, ok := ef.DynSymbol("_PyRuntime"); ok {
-		rtVaddr = s.Value
-	} else if sec := ef.Section(".PyRuntime"); sec != nil {
+	if sec := ef.Section(".PyRuntime"); sec != nil {
 		rtVaddr = sec.Addr
+	} else if s, ok := ef.DynSymbol("_PyRuntime"); ok {
+		rtVaddr = s.Value
 	} else if s, ok := ef.Symbol("_PyRuntime"); ok {
 		rtVaddr = s.Value
 	} else {
@@ -150,14 +152,17 @@ func probe(t target.Target, path string, maps []target.Mapping, exe string) (*In
 	}
 	_, in.Debug = ef.DynSymbol("_Py_NegativeRefcount") // defined by Py_REF_DEBUG, which Py_DEBUG sets
 
-	// The version: Py_Version (3.11+), else the debug offsets, else the
-	// file name.
+	// The version: the debug offsets (3.13+), else Py_Version (3.11+),
+	// else the file name.
 	var hexVersion uint64
-	if s, ok := ef.DynSymbol("Py_Version"); ok {
-		var b [4]byte
-		if n, err := ef.ReadVaddr(b[:], s.Value); err == nil && n == 4 {
-			hexVersion = uint64(le32(b[:]))
+	pyVersion := func() uint64 {
+		if s, ok := ef.DynSymbol("Py_Version"); ok {
+			var b [4]byte
+			if n, err := ef.ReadVaddr(b[:], s.Value); err == nil && n == 4 {
+				return uint64(le32(b[:]))
+			}
 		}
+		return 0
 	}
 	// _Py_DebugOffsets is the first field of _PyRuntime (3.13+) and is
 	// statically initialised, so the file holds it.
@@ -166,6 +171,7 @@ func probe(t target.Target, path string, maps []target.Mapping, exe string) (*In
 	if n, err := ef.ReadVaddr(blob, rtVaddr); err == nil && n >= 24 && string(blob[:8]) == "xdebugpy" {
 		d, err := layout.ParseDebugOffsets(blob[:n])
 		if err != nil {
+			hexVersion = pyVersion()
 			if hexVersion>>24 == 3 && (hexVersion>>16)&0xff > 14 {
 				// A newer Python whose struct pyscope cannot read.
 				return nil, &UnsupportedVersionError{Version: versionString(hexVersion), Reason: err.Error()}
@@ -174,9 +180,10 @@ func probe(t target.Target, path string, maps []target.Mapping, exe string) (*In
 		}
 		dbg = d
 		in.FreeThreaded = d.FreeThreaded
-		if hexVersion == 0 {
-			hexVersion = d.Version
-		}
+		hexVersion = d.Version
+	}
+	if hexVersion == 0 {
+		hexVersion = pyVersion()
 	}
 	if hexVersion != 0 {
 		in.Version = versionString(hexVersion)

@@ -346,24 +346,26 @@ func deleteVar(vs []Var, name string) []Var {
 // the frame walk while the target is stopped.
 func (r *Reader) captureVars(rf *rawFrame, localsDict, globals uint64) {
 	opt := r.Values
+	rv := &rawVars{}
+	rf.vars = rv
 	if opt.Locals {
 		vars, fromDict, err := r.frameVars(rf.code, rf.addr, localsDict)
 		if err != nil {
-			rf.varErr = err.Error()
+			rv.varErr = err.Error()
 		}
 		if len(vars) > 0 {
-			rf.locals = make([]model.Local, len(vars))
+			rv.locals = make([]model.Local, len(vars))
 			for i, v := range vars {
-				l := &rf.locals[i]
+				l := &rv.locals[i]
 				l.Name, l.Kind = v.Name, v.Kind
 				if v.Ref == 0 {
 					l.Unbound = true
 				} else {
-					l.Value = r.dec.Decode(v.Ref, opt.Limits)
+					l.Value = r.dec.DecodeNamed(v.Ref, opt.Limits, v.Name)
 				}
 			}
 		}
-		rf.localsAddr = fromDict
+		rv.localsAddr = fromDict
 	}
 	if opt.Globals && validPtr(globals) {
 		g, ok := r.globals[globals]
@@ -374,7 +376,7 @@ func (r *Reader) captureVars(rf *rawFrame, localsDict, globals uint64) {
 			r.globals[globals] = g
 		}
 		if g != nil {
-			rf.globalsAddr = globals
+			rv.globalsAddr = globals
 		}
 	}
 }
@@ -399,7 +401,7 @@ func (r *Reader) moduleGlobals(dict uint64, lim Limits) []model.Local {
 		if _, ti := r.dec.typeOf(it.Value); ti.kind == model.ValueModule {
 			continue
 		}
-		out = append(out, model.Local{Name: name, Kind: "global", Value: r.dec.Decode(it.Value, lim)})
+		out = append(out, model.Local{Name: name, Kind: "global", Value: r.dec.DecodeNamed(it.Value, lim, name)})
 	}
 	return out
 }
@@ -416,6 +418,7 @@ func (r *Reader) beginValues() {
 	r.dec = NewDecoder(r.Obj)
 	r.dec.r = r
 	r.dec.Memoize()
+	r.dec.Redact(r.Redact)
 	r.reprs = map[*model.Value]string{}
 	r.globals = map[uint64][]model.Local{}
 	r.rendered = nil
@@ -432,6 +435,7 @@ func (r *Reader) renderVars(ls []model.Local, lim Limits) []model.Local {
 			continue
 		}
 		l.Type = l.Value.Type
+		l.Redacted = l.Value.Kind == model.ValueRedacted
 		s, ok := r.reprs[l.Value]
 		if !ok {
 			s = Repr(l.Value, lim)
@@ -455,18 +459,22 @@ func fieldOf(raw []byte, off layout.Off) uint64 {
 // resolveVars renders a captured frame's variables into f.
 func (r *Reader) resolveVars(f *model.Frame, rf rawFrame) {
 	lim := r.Values.Limits
-	f.Locals = r.renderVars(rf.locals, lim)
-	f.LocalsError = rf.varErr
-	f.LocalsAddr = rf.localsAddr
-	if rf.globalsAddr != 0 {
-		f.GlobalsAddr = rf.globalsAddr
+	rv := rf.vars
+	if rv == nil {
+		return
+	}
+	f.Locals = r.renderVars(rv.locals, lim)
+	f.LocalsError = rv.varErr
+	f.LocalsAddr = rv.localsAddr
+	if rv.globalsAddr != 0 {
+		f.GlobalsAddr = rv.globalsAddr
 		if r.rendered == nil {
 			r.rendered = map[uint64]bool{}
 		}
-		g := r.globals[rf.globalsAddr]
-		if !r.rendered[rf.globalsAddr] {
+		g := r.globals[rv.globalsAddr]
+		if !r.rendered[rv.globalsAddr] {
 			r.renderVars(g, lim)
-			r.rendered[rf.globalsAddr] = true
+			r.rendered[rv.globalsAddr] = true
 		}
 		f.Globals = g
 	}

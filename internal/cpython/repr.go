@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"pyscope/internal/model"
+	"pyscope/internal/redact"
 )
 
 // Abbreviations are written "…(note)" outside any literal, so they can
@@ -259,6 +260,8 @@ func (rd *render) value(b *reprWriter, v *model.Value) {
 		rd.future(b, v.Future)
 	case model.ValueElided:
 		writeElided(b, v)
+	case model.ValueRedacted:
+		b.WriteString(redact.Marker)
 	case model.ValueError:
 		if v.Type != "" {
 			fmt.Fprintf(b, "<%s object at %#x: unreadable: %s>", v.Type, v.Addr, v.Err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"pyscope/internal/model"
+	"pyscope/internal/target"
 )
 
 // glibcPthreadTIDOffset is where glibc's struct pthread keeps the kernel
@@ -21,6 +22,17 @@ const glibcPthreadTIDOffset = 0x2d0
 type Capture struct {
 	threads  []capturedThread
 	warnings []string
+	// What the capture walked, for Verify (stopgil.go): the head of the
+	// interpreter list, and every thread state of each interpreter with
+	// its OS thread (0 when unknown).
+	interpHead uint64
+	lists      []threadList
+}
+
+type threadList struct {
+	interp uint64
+	states []ThreadState
+	tids   []int // the OS thread of each state; 0 when unknown
 }
 
 type capturedThread struct {
@@ -94,11 +106,20 @@ func (r *Reader) Capture() (*Capture, error) {
 	if err != nil {
 		cp.warnings = append(cp.warnings, err.Error())
 	}
+	cp.interpHead = interps[0]
 	for _, ip := range interps {
 		tss, err := r.Threads(ip)
 		if err != nil {
 			cp.warnings = append(cp.warnings, err.Error())
 		}
+		list := threadList{interp: ip, states: tss, tids: make([]int, len(tss))}
+		for i, ts := range tss {
+			list.tids[i] = ts.NativeID
+			if ts.NativeID == 0 {
+				list.tids[i] = r.nativeIDFromPthread(r.Obj, ts.ThreadID, byFS, tids)
+			}
+		}
+		cp.lists = append(cp.lists, list)
 		tss = startedThreads(tss)
 		names, err := r.namesOf(ip, tss)
 		if err != nil {
@@ -111,7 +132,7 @@ func (r *Reader) Capture() (*Capture, error) {
 				th.NativeID = host
 			}
 			if th.NativeID == 0 {
-				th.NativeID = r.nativeIDFromPthread(ts.ThreadID, byFS, tids)
+				th.NativeID = r.nativeIDFromPthread(r.Obj, ts.ThreadID, byFS, tids)
 			}
 			if n, ok := names[ts.ThreadID]; ok {
 				th.Name = &n
@@ -207,11 +228,11 @@ func (r *Reader) Snapshot() (*model.Snapshot, error) {
 	return r.Resolve(cp), nil
 }
 
-func (r *Reader) nativeIDFromPthread(pt uint64, byFS map[uint64]int, tids map[int]bool) int {
+func (r *Reader) nativeIDFromPthread(o *Objects, pt uint64, byFS map[uint64]int, tids map[int]bool) int {
 	if tid, ok := byFS[pt]; ok {
 		return tid
 	}
-	if v, err := r.Obj.u32(pt + glibcPthreadTIDOffset); err == nil && tids[int(int32(v))] {
+	if v, err := o.u32(pt + glibcPthreadTIDOffset); err == nil && tids[int(int32(v))] {
 		return int(int32(v))
 	}
 	return 0
@@ -299,20 +320,31 @@ func (r *Reader) threadNames(interp uint64) (map[uint64]string, error) {
 	if err != nil {
 		return out, fmt.Errorf("threading._active not read: %w", err)
 	}
-	for _, it := range items {
+	// The idents, Thread objects and names are scattered: fetch the pages
+	// of each kind for every thread at once (target.Prefetcher).
+	r.prefetch(len(items), func(i int) uint64 { return items[i].Key }, 32)
+	r.prefetch(len(items), func(i int) uint64 { return items[i].Value - 32 }, 256)
+	ids := make([]uint64, len(items))
+	names := make([]uint64, len(items))
+	for i, it := range items {
 		id, err := o.Int(it.Key)
 		if err != nil || id.Sign() < 0 || id.BitLen() > 64 {
 			continue
 		}
 		nameObj, ok, err := o.Attr(it.Value, "_name")
-		if err != nil || !ok || !o.IsStr(nameObj) {
+		if err != nil || !ok {
 			continue
 		}
-		name, err := o.Str(nameObj)
-		if err != nil {
+		ids[i], names[i] = id.Uint64(), nameObj
+	}
+	r.prefetch(len(names), func(i int) uint64 { return names[i] }, 64)
+	for i, nameObj := range names {
+		if nameObj == 0 || !o.IsStr(nameObj) {
 			continue
 		}
-		out[id.Uint64()] = name
+		if name, err := o.Str(nameObj); err == nil {
+			out[ids[i]] = name
+		}
 	}
 	return out, nil
 }
@@ -339,6 +371,23 @@ func (r *Reader) ThreadObjects() map[uint64]uint64 {
 		}
 	}
 	return out
+}
+
+// prefetch asks the target to cache [addr(i), addr(i)+size) for i < n in
+// one go, when it can (target.Prefetcher); reads that follow then hit its
+// cache.
+func (r *Reader) prefetch(n int, addr func(i int) uint64, size int) {
+	pf, ok := r.t.(target.Prefetcher)
+	if !ok || n == 0 {
+		return
+	}
+	addrs := make([]uint64, 0, n)
+	for i := 0; i < n; i++ {
+		if a := addr(i); validPtr(a) {
+			addrs = append(addrs, a)
+		}
+	}
+	pf.Prefetch(addrs, size)
 }
 
 // SysVersion reads sys.version from the target (used to get the patch

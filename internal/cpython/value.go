@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"strings"
 
 	"pyscope/internal/cpython/layout"
 	"pyscope/internal/model"
+	"pyscope/internal/redact"
 	"pyscope/internal/target"
 )
 
@@ -92,6 +94,57 @@ type Decoder struct {
 	// the last limits given to Decode, and their normalised form
 	rawLim, normLim Limits
 	normOK          bool
+	// red says which values are left out (nil: redact.Default()); names
+	// repeat across frames and objects, so its verdicts are kept.
+	red     *redact.Policy
+	secrets map[string]bool
+}
+
+// secret reports whether a value under name is left out (cached).
+func (d *Decoder) secret(name string) bool {
+	if name == "" || d.red.Off() {
+		return false
+	}
+	s, ok := d.secrets[name]
+	if !ok {
+		s = d.red.Secret(name)
+		if d.secrets == nil {
+			d.secrets = map[string]bool{}
+		}
+		if len(d.secrets) < 1<<16 {
+			d.secrets[name] = s
+		}
+	}
+	return s
+}
+
+// Redact sets which values are left out: nil is redact.Default(),
+// redact.None() shows everything.
+func (d *Decoder) Redact(p *redact.Policy) { d.red, d.secrets = p, nil }
+
+// DecodeNamed decodes the value held under name (a variable): left out
+// when the name says secret, an environment when it names one.
+func (d *Decoder) DecodeNamed(addr uint64, lim Limits, name string) *model.Value {
+	if d.secret(name) {
+		return d.redacted(addr)
+	}
+	if d.red.Environ(name) {
+		// Not memoized: under another name the same dict shows its values.
+		if lim != d.rawLim || !d.normOK {
+			d.rawLim, d.normLim, d.normOK = lim, lim.normalise(), true
+		}
+		return d.decode(addr, d.normLim, true)
+	}
+	return d.Decode(addr, lim)
+}
+
+// redacted stands for the object at addr, left out.
+func (d *Decoder) redacted(addr uint64) *model.Value {
+	v := &model.Value{Kind: model.ValueRedacted, Addr: addr}
+	if _, ti := d.typeOf(addr); ti.err == nil {
+		v.Type = ti.name
+	}
+	return v
 }
 
 // Memoize makes Decode return the same tree for the same address and
@@ -125,6 +178,9 @@ type decoding struct {
 	readLeft  int
 	nodesLeft int
 	path      map[uint64]bool // containers being decoded: cycles
+	// environ makes the next value decoded an environment (its name said
+	// so): a mapping whose values are left out.
+	environ bool
 }
 
 // Decode reads the object at addr within lim. It never fails: problems
@@ -143,16 +199,16 @@ func (d *Decoder) Decode(addr uint64, lim Limits) *model.Value {
 		if v, ok := d.memo[addr]; ok {
 			return v
 		}
-		v := d.decode(addr, lim)
+		v := d.decode(addr, lim, false)
 		if len(d.memo) < 1<<20 {
 			d.memo[addr] = v
 		}
 		return v
 	}
-	return d.decode(addr, lim)
+	return d.decode(addr, lim, false)
 }
 
-func (d *Decoder) decode(addr uint64, lim Limits) *model.Value {
+func (d *Decoder) decode(addr uint64, lim Limits, environ bool) *model.Value {
 	st := &d.st
 	if st.path == nil {
 		st.path = map[uint64]bool{}
@@ -168,6 +224,7 @@ func (d *Decoder) decode(addr uint64, lim Limits) *model.Value {
 	d.bm = budgetMem{m: saved.m, calls: 64*lim.MaxNodes + 4096, bytes: 2*lim.MaxRead + 1<<16}
 	d.o.mem = mem{&d.bm}
 	defer func() { d.o.mem = saved }()
+	st.environ = environ
 	return st.value(addr, 0)
 }
 
@@ -304,6 +361,8 @@ func (d *Decoder) userClass(t, flags uint64) bool {
 }
 
 func (st *decoding) value(addr uint64, depth int) *model.Value {
+	environ := st.environ
+	st.environ = false
 	if addr == 0 {
 		return &model.Value{Kind: model.ValueError, Err: "NULL"}
 	}
@@ -417,7 +476,7 @@ func (st *decoding) value(addr uint64, depth int) *model.Value {
 			return elided(v)
 		}
 		st.path[addr] = true
-		err = st.container(v, t, addr, depth)
+		err = st.container(v, t, addr, depth, environ)
 		delete(st.path, addr)
 	}
 	if err != nil {
@@ -425,6 +484,9 @@ func (st *decoding) value(addr uint64, depth int) *model.Value {
 	}
 	return v
 }
+
+// maxEnvironScan bounds the keys looked at to tell an environment.
+const maxEnvironScan = 4096
 
 // elided marks a container that was not decoded (depth limit).
 func elided(v *model.Value) *model.Value {
@@ -687,7 +749,70 @@ func (st *decoding) containerLen(k model.ValueKind, addr uint64) int {
 	return int(n)
 }
 
-func (st *decoding) container(v *model.Value, t, addr uint64, depth int) error {
+// named decodes the value held under name (an attribute, a key): left
+// out when the name says secret, an environment when it names one.
+func (st *decoding) named(addr uint64, depth int, name string) *model.Value {
+	if st.secret(name) {
+		return st.redacted(addr)
+	}
+	st.environ = name != "" && st.red.Environ(name)
+	return st.value(addr, depth)
+}
+
+// keyName is a decoded str or bytes key as text ("" for other keys).
+func keyName(k *model.Value) string {
+	switch k.Kind {
+	case model.ValueStr:
+		return string(k.Runes)
+	case model.ValueBytes:
+		return string(k.Bytes)
+	}
+	return ""
+}
+
+// environKeys reports whether keys make a dict an environment: a WSGI
+// environ (Django's request.META too) or a copy of a process's.
+func environKeys(keys []*model.Value) bool {
+	wsgi, process := redact.EnvironMarkers()
+	found := 0
+	for _, k := range keys {
+		switch name := keyName(k); {
+		case name == wsgi:
+			return true
+		case slices.Contains(process, name):
+			found++
+		}
+	}
+	return found == len(process)
+}
+
+// environMarked is environKeys over every key of a dict (up to a bound).
+func (st *decoding) environMarked(addr uint64, n int) bool {
+	if n < 2 || n > maxEnvironScan {
+		return false
+	}
+	wsgi, process := redact.EnvironMarkers()
+	found := 0
+	st.o.DictEach(addr, func(k, _ uint64) bool {
+		st.charge(16)
+		switch {
+		case st.readLeft <= 0:
+			return false
+		case st.o.strEq(k, wsgi):
+			found = len(process)
+			return false
+		}
+		for _, p := range process {
+			if st.o.strEq(k, p) {
+				found++
+			}
+		}
+		return found < len(process)
+	})
+	return found >= len(process)
+}
+
+func (st *decoding) container(v *model.Value, t, addr uint64, depth int, environ bool) error {
 	o := st.o
 	L := o.L
 	lim := st.lim.MaxItems
@@ -716,7 +841,14 @@ func (st *decoding) container(v *model.Value, t, addr uint64, depth int) error {
 		}
 		v.Items = make([]*model.Value, 0, n)
 		for i := 0; i < n; i++ {
-			v.Items = append(v.Items, st.value(binary.LittleEndian.Uint64(b[8*i:]), depth+1))
+			item := binary.LittleEndian.Uint64(b[8*i:])
+			// A (name, value) pair, as HTTP headers are kept: the name
+			// says whether the value is left out.
+			if i == 1 && v.Kind == model.ValueTuple && v.Len == 2 {
+				v.Items = append(v.Items, st.named(item, depth+1, keyName(v.Items[0])))
+				continue
+			}
+			v.Items = append(v.Items, st.value(item, depth+1))
 		}
 	case model.ValueSet, model.ValueFrozenSet:
 		return st.set(v, addr, depth)
@@ -737,7 +869,17 @@ func (st *decoding) container(v *model.Value, t, addr uint64, depth int) error {
 		v.Items = make([]*model.Value, 0, len(items))
 		for _, it := range items {
 			v.Keys = append(v.Keys, st.value(it.Key, depth+1))
-			v.Items = append(v.Items, st.value(it.Value, depth+1))
+		}
+		if !environ && !st.red.Off() {
+			environ = environKeys(v.Keys) || (v.Len > len(items) && st.environMarked(addr, v.Len))
+		}
+		for i, it := range items {
+			name := keyName(v.Keys[i])
+			if environ && !redact.EnvironKeyShown(name) {
+				v.Items = append(v.Items, st.redacted(it.Value))
+				continue
+			}
+			v.Items = append(v.Items, st.named(it.Value, depth+1, name))
 		}
 	case model.ValueException:
 		if !L.Exc.Args.Valid() {
@@ -793,12 +935,21 @@ func (st *decoding) instance(v *model.Value, t, addr uint64, depth int) error {
 	o := st.o
 	chain := o.slotClasses(t)
 	more := false
+	// os.environ (os._Environ) keeps the environment in _data.
+	environ := v.Type == "_Environ"
 	add := func(name string, val uint64) {
 		if len(v.Attrs) >= st.lim.MaxItems {
 			more = true
 			return
 		}
-		v.Attrs = append(v.Attrs, model.Attr{Name: name, Value: st.value(val, depth+1)})
+		var a *model.Value
+		if environ && name == "_data" && !st.red.Off() {
+			st.environ = true
+			a = st.value(val, depth+1)
+		} else {
+			a = st.named(val, depth+1, name)
+		}
+		v.Attrs = append(v.Attrs, model.Attr{Name: name, Value: a})
 	}
 	for i := len(chain) - 1; i >= 0; i-- {
 		sc := chain[i]

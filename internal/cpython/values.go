@@ -8,6 +8,7 @@ import (
 
 	"pyscope/internal/cpython/layout"
 	"pyscope/internal/model"
+	"pyscope/internal/redact"
 )
 
 // Values reads the variables and objects of a target that does not run
@@ -27,6 +28,7 @@ func (r *Reader) NewValues() *Values {
 	dec := NewDecoder(r.Obj)
 	dec.r = r
 	dec.Memoize()
+	dec.Redact(r.Redact)
 	return &Values{r: r, o: r.Obj, dec: dec}
 }
 
@@ -476,4 +478,71 @@ func (v *Values) keyEquals(k uint64, key Key) bool {
 		}
 	}
 	return false
+}
+
+// ReprNamed is repr() of the value held under name (a variable): the
+// redaction marker when the name says secret, an environment's values
+// left out when the name says it is one (Reader.Redact).
+func (v *Values) ReprNamed(obj uint64, name string, lim Limits) string {
+	return Repr(v.dec.DecodeNamed(obj, lim, name), lim)
+}
+
+// PathStep is one step of an expression such as request.META['HTTP_COOKIE']:
+// the variable or an attribute (Name), or an item (Key), taken from the
+// object From (0 for the variable).
+type PathStep struct {
+	Name string
+	Key  *Key
+	From uint64
+}
+
+// PathRedacted reports whether the value an expression reaches is left
+// out: a name or a str or bytes key on its path says secret, or a step
+// takes an item of an environment (named so, os.environ's data, or a dict
+// with an environment's keys) under a key that does not just describe a
+// request.
+func (v *Values) PathRedacted(path []PathStep) bool {
+	red := v.r.Redact
+	if red.Off() {
+		return false
+	}
+	for i, st := range path {
+		name := st.Name
+		if st.Key != nil {
+			if st.Key.Kind != KeyStr && st.Key.Kind != KeyBytes {
+				continue
+			}
+			name = st.Key.Str
+			if i > 0 && v.environment(path[i-1], st.From) && !redact.EnvironKeyShown(name) {
+				return true
+			}
+		}
+		if red.Secret(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// environment reports whether obj, reached by step prev, is an
+// environment.
+func (v *Values) environment(prev PathStep, obj uint64) bool {
+	if prev.Key == nil && v.r.Redact.Environ(prev.Name) {
+		return true
+	}
+	if prev.Name == "_data" && prev.Key == nil && v.TypeName(prev.From) == "_Environ" {
+		return true
+	}
+	if v.TypeName(obj) == "_Environ" {
+		return true
+	}
+	if v.kind(obj) != model.ValueDict {
+		return false
+	}
+	n, err := v.o.DictLen(obj)
+	if err != nil {
+		return false
+	}
+	st := &decoding{Decoder: v.dec, lim: JSONLimits(), readLeft: 1 << 20}
+	return st.environMarked(obj, n)
 }

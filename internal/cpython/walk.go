@@ -7,6 +7,7 @@ import (
 
 	"pyscope/internal/cpython/layout"
 	"pyscope/internal/model"
+	"pyscope/internal/redact"
 	"pyscope/internal/target"
 )
 
@@ -32,6 +33,7 @@ type ThreadState struct {
 	CFrame    uint64 // 3.10-3.12: the innermost eval-loop call's _PyCFrame (tstate->cframe)
 	HoldsGIL  bool
 	State     string // attached, detached, suspended; "" when unknown
+	Next      uint64 // the next thread state in the interpreter's list
 }
 
 // Attach states (tstate->state, Include/internal/pycore_pystate.h).
@@ -85,6 +87,9 @@ type Reader struct {
 	// profile); 0 trusts the cache for the reader's life.
 	CodeMaxAge time.Duration
 	namesCache map[uint64]*namesCache
+
+	// Redact says which values are left out (nil: redact.Default()).
+	Redact *redact.Policy
 }
 
 // Retarget points the reader at another handle on the same process (e.g.
@@ -213,8 +218,9 @@ func (r *Reader) Threads(interp uint64) ([]ThreadState, error) {
 			// thread holds the GIL; nothing is ever suspended.
 			ts.State = attachStates[b2i(ts.HoldsGIL)]
 		}
+		ts.Next = get(int64(L.Thread.Next))
 		out = append(out, ts)
-		p = get(int64(L.Thread.Next))
+		p = ts.Next
 	}
 	return out, nil
 }
@@ -232,11 +238,15 @@ func le64(b []byte) uint64 {
 
 // GILAddress is the address of interp's GIL (struct
 // _gil_runtime_state), 0 when unknown.
-func (r *Reader) GILAddress(interp uint64) uint64 {
+func (r *Reader) GILAddress(interp uint64) uint64 { return r.gilAddr(r.Obj, interp) }
+
+// gilAddr is the address of the GIL interp takes (0 when unknown): the
+// runtime's on 3.10/3.11, the one interp->ceval.gil points to on 3.12+.
+func (r *Reader) gilAddr(o *Objects, interp uint64) uint64 {
 	L := r.In.Layout
 	switch {
 	case L.Interp.CevalGIL.Valid() && r.In.Minor >= 12:
-		p, err := r.Obj.u64(interp + uint64(L.Interp.CevalGIL))
+		p, err := o.u64(interp + uint64(L.Interp.CevalGIL))
 		if err != nil || !validPtr(p) {
 			return 0
 		}
@@ -251,7 +261,7 @@ func (r *Reader) GILAddress(interp uint64) uint64 {
 // whether it could be read.
 func (r *Reader) gil(interp uint64) (locked bool, holder uint64, ok bool) {
 	L := r.In.Layout
-	g := r.GILAddress(interp)
+	g := r.gilAddr(r.Obj, interp)
 	if g == 0 || !L.GIL.Locked.Valid() || !L.GIL.LastHolder.Valid() {
 		return false, 0, false
 	}
@@ -440,11 +450,16 @@ func setLocation(f *model.Frame, l Location) {
 // for an eval-loop call that has no Python frame left: only its shim.
 type rawFrame struct {
 	addr, code, ip uint64 // ip: instr_ptr/prev_instr (3.11+) or f_lasti (3.10)
+	shim           uint64 // 3.12+: the entry frame on the C stack below an Entry frame
 	owner          uint8
 	tlbc           int32 // free-threaded 3.14+: which copy of the bytecode ip points into
 	entry          bool
-	shim           uint64 // 3.12+: the entry frame on the C stack below an Entry frame
-	// With Reader.Values: variables decoded during capture.
+	// With Reader.Values: variables decoded during capture (apart, so
+	// that a plain dump's thousands of frames stay small).
+	vars *rawVars
+}
+
+type rawVars struct {
 	locals      []model.Local
 	varErr      string
 	localsAddr  uint64 // the f_locals dict the locals were read from

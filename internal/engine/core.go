@@ -86,6 +86,7 @@ func OpenCore(path string, opts Options) (_ *Core, err error) {
 	}
 	c.r = cpython.NewReader(c.c, c.in)
 	c.r.Values = opts.Values
+	c.r.Redact = opts.Redact
 	return c, nil
 }
 

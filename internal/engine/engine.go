@@ -14,6 +14,7 @@ import (
 	"pyscope/internal/cpython"
 	"pyscope/internal/model"
 	"pyscope/internal/native"
+	"pyscope/internal/redact"
 	"pyscope/internal/symbolize"
 	"pyscope/internal/target"
 	"pyscope/internal/target/live"
@@ -24,6 +25,10 @@ import (
 type Options struct {
 	// Values reads frame variables; nil reads none.
 	Values *cpython.ValueOptions
+	// Redact says which values dumps, sessions and analyses leave out:
+	// nil is redact.Default() (secret names, environments); redact.None()
+	// shows everything (--no-redact).
+	Redact *redact.Policy
 	// Native merges native stacks into every snapshot; NativeAll keeps
 	// the interpreter's own C frames too.
 	Native, NativeAll bool
@@ -40,7 +45,7 @@ type Options struct {
 	// path ends with the one the core records.
 	Executable string
 	// Stop says which threads of a live process Snapshot stops; nil is
-	// StopAll.
+	// StopGIL.
 	Stop StopPolicy
 	// Stages add to every capture, after the Python and native ones.
 	Stages []Stage
@@ -73,33 +78,19 @@ type Stage interface {
 	Close()
 }
 
+// PythonOnlyStage is a Stage whose Capture reads only Python objects
+// (no registers, no native memory): the GIL protects what it reads, so
+// StopGIL need not stop every thread for it. Any other Stage makes StopGIL
+// stop every thread.
+type PythonOnlyStage interface {
+	Stage
+	PythonOnly()
+}
+
 // Captured is one stage's part of one capture.
 type Captured interface {
 	Apply(snap *model.Snapshot)
 }
-
-// StopPolicy says which threads of a live process a capture stops. The
-// policies are the engine's, since stopping is the backend's business.
-type StopPolicy interface {
-	liveOptions() live.Options
-	String() string
-}
-
-type stopAll struct{}
-type stopNone struct{}
-
-func (stopAll) liveOptions() live.Options  { return live.Options{Cache: true} }
-func (stopAll) String() string             { return "all threads" }
-func (stopNone) liveOptions() live.Options { return live.Options{NoBlock: true, Cache: true} }
-func (stopNone) String() string            { return "no thread" }
-
-var (
-	// StopAll stops every thread for a consistent capture (the default).
-	StopAll StopPolicy = stopAll{}
-	// StopNone never stops the process: reads may be torn, and threads
-	// have no registers (so no native stacks).
-	StopNone StopPolicy = stopNone{}
-)
 
 // Program is an opened process or core, as dump reads it.
 type Program interface {

@@ -51,7 +51,7 @@ type Process struct {
 // interpreter.
 func OpenProcess(pid int, opts Options) (*Process, error) {
 	if opts.Stop == nil {
-		opts.Stop = StopAll
+		opts.Stop = StopGIL
 	}
 	if opts.Native && opts.Stop == StopNone {
 		return nil, errors.New("--native needs the threads' registers, which --no-block cannot read: drop --no-block")
@@ -73,6 +73,7 @@ func OpenProcess(pid int, opts Options) (*Process, error) {
 		p.r.Prefetch = true
 		p.r.CodeMaxAge = time.Second
 	}
+	p.r.Redact = opts.Redact
 	p.r.Prepare()
 	if opts.Native {
 		p.stages = append(p.stages, nativeStage{p.Native()})
@@ -127,29 +128,52 @@ type Capture struct {
 	threads []target.Thread
 	pause   time.Duration
 	stopped bool
+	stop    model.Stop
 }
 
 // Pause is how long the process was stopped for this capture (zero with
-// StopNone).
+// StopNone, or when StopGIL stopped no thread).
 func (c *Capture) Pause() time.Duration { return c.pause }
 
-// Threads are the OS threads as of the stop, with their registers and
-// kernel states.
+// Threads are the OS threads as of the stop, with their kernel states;
+// those the capture stopped have their registers.
 func (c *Capture) Threads() []target.Thread { return c.threads }
 
-// Capture stops the threads stop names, reads what changes, and resumes
-// the process before it returns, on every path. The process never stays
-// stopped, even if pyscope is killed: the live backend seizes, never
-// attaches.
+// Stop says which threads the capture stopped, and why all of them when
+// StopGIL had to.
+func (c *Capture) Stop() model.Stop { return stopReport(c) }
+
+// Capture stops the threads stop names (nil: StopGIL), reads what changes,
+// and resumes the process before it returns, on every path. The process
+// never stays stopped, even if pyscope is killed: the live backend seizes,
+// never attaches.
 func (p *Process) Capture(stop StopPolicy) (*Capture, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.usable(); err != nil {
 		return nil, err
 	}
+	if stop == nil {
+		stop = StopGIL
+	}
+	c, err := stop.capture(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.samePID(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// captureKept stops the process as policy says (StopAll or StopNone)
+// with the handle kept from the last capture that stopped it the same way,
+// reads a capture and resumes it, on every path; mu is held. A profiler's
+// many captures do not set up the stop again each time.
+func (p *Process) captureKept(policy StopPolicy, opts live.Options) (*Capture, error) {
 	p.probe.Forget()
-	s, err := p.stop(stop)
-	if p.opts.AfterStop != nil && stop != StopNone {
+	s, err := p.stop(policy, opts)
+	if p.opts.AfterStop != nil && !opts.NoBlock {
 		p.opts.AfterStop()
 	}
 	if err != nil {
@@ -167,17 +191,14 @@ func (p *Process) Capture(stop StopPolicy) (*Capture, error) {
 	if cerr != nil {
 		return nil, cerr
 	}
-	if err := p.samePID(); err != nil {
-		return nil, err
-	}
 	c.pause = s.PauseDuration()
-	c.stopped = stop != StopNone
+	c.stopped = !opts.NoBlock
 	return c, nil
 }
 
 // stop stops the process as policy says, with the handle of the last
 // capture when it stopped the same way; mu is held.
-func (p *Process) stop(policy StopPolicy) (*live.Process, error) {
+func (p *Process) stop(policy StopPolicy, opts live.Options) (*live.Process, error) {
 	if p.stopper != nil && samePolicy(p.stopperPolicy, policy) {
 		if err := p.stopper.Restop(); err != nil {
 			p.closeStopper()
@@ -186,7 +207,6 @@ func (p *Process) stop(policy StopPolicy) (*live.Process, error) {
 		return p.stopper, nil
 	}
 	p.closeStopper()
-	opts := policy.liveOptions()
 	opts.NoSignals = p.opts.OwnSignals
 	if p.opts.Sampling && opts.NoBlock {
 		opts.Cache = false
@@ -211,6 +231,50 @@ func (p *Process) closeStopper() {
 		p.stopper.Close()
 		p.stopper = nil
 	}
+}
+
+// captureOnce opens the process as opts says, reads a capture and
+// resumes it, on every path; mu is held. check, when set, runs while the
+// threads opts names are stopped: it calls read, which captures, and may
+// refuse the capture with an *inconsistent error. The live handle is
+// returned closed, for its pause.
+func (p *Process) captureOnce(opts live.Options, check func(s *live.Process, read func() (*Capture, error)) error) (*Capture, *live.Process, error) {
+	p.probe.Forget()
+	// The kept handle stops otherwise: release it (its tracer thread).
+	p.closeStopper()
+	opts.NoSignals = p.opts.OwnSignals
+	s, err := live.Open(p.pid, opts)
+	if p.opts.AfterStop != nil && !opts.NoBlock {
+		p.opts.AfterStop()
+	}
+	if err != nil {
+		return nil, nil, p.captureError(err)
+	}
+	var c *Capture
+	read := func() (*Capture, error) {
+		var err error
+		c, err = p.captureFrom(s)
+		return c, err
+	}
+	if check != nil {
+		err = check(s, read)
+	} else {
+		_, err = read()
+	}
+	p.r.Retarget(p.probe)
+	cerr := s.Close()
+	if err != nil {
+		if _, ok := err.(*inconsistent); ok {
+			return nil, s, err
+		}
+		return nil, s, p.captureError(err)
+	}
+	if cerr != nil {
+		return nil, s, cerr
+	}
+	c.pause = s.PauseDuration()
+	c.stopped = !opts.NoBlock
+	return c, s, nil
 }
 
 // captureFrom reads a capture from s (stopped, or running with StopNone);
@@ -244,6 +308,7 @@ func (p *Process) Resolve(c *Capture) *model.Snapshot {
 	if c.stopped {
 		snap.PauseMicros = c.pause.Microseconds()
 	}
+	setStop(snap, stopReport(c))
 	return snap
 }
 
@@ -255,6 +320,23 @@ func (p *Process) Stacks(c *Capture, buf []cpython.Stack) []cpython.Stack {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.r.Stacks(c.py, buf)
+}
+
+// setStop records which threads a live capture stopped, in the snapshot
+// and on each of its threads.
+func setStop(snap *model.Snapshot, st model.Stop) {
+	snap.Stop = &st
+	stopped := map[int]bool{}
+	for _, tid := range st.Stopped {
+		stopped[tid] = true
+	}
+	for i := range snap.Threads {
+		th := &snap.Threads[i]
+		if th.NativeID != 0 {
+			v := stopped[th.NativeID]
+			th.Stopped = &v
+		}
+	}
 }
 
 // Held is a process held stopped after a capture, as a session holds it:
@@ -284,7 +366,7 @@ func (p *Process) Hold() (*Held, error) {
 		}
 	}
 	p.probe.Forget()
-	s, err := live.Open(p.pid, StopAll.liveOptions())
+	s, err := live.Open(p.pid, live.Options{Cache: true})
 	if p.opts.AfterStop != nil {
 		p.opts.AfterStop()
 	}
@@ -306,6 +388,8 @@ func (p *Process) Hold() (*Held, error) {
 	for _, a := range c.stages {
 		a.Apply(snap)
 	}
+	c.stop.Policy = "all"
+	setStop(snap, stopReport(c))
 	p.held = &Held{p: p, s: s, snap: snap, threads: c.threads}
 	return p.held, nil
 }

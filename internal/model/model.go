@@ -12,6 +12,8 @@ type Snapshot struct {
 	Threads []Thread `json:"threads"`
 	// Pause is how long the target was stopped, in microseconds (live only).
 	PauseMicros int64 `json:"pause_us,omitempty"`
+	// Stop says which threads were stopped (live only).
+	Stop *Stop `json:"stop,omitempty"`
 	// Warnings are problems that did not stop the dump.
 	Warnings []string `json:"warnings,omitempty"`
 	// Core describes the core file (cores only).
@@ -37,6 +39,23 @@ type Snapshot struct {
 type Deadlock struct {
 	Threads []uint64 `json:"threads"`
 	Objects []uint64 `json:"objects"`
+}
+
+// Stop says which threads of a live process a snapshot stopped.
+type Stop struct {
+	// Policy is what was done: "gil" (only what can change Python state:
+	// the GIL's holder when it ran), "all" or "none" (--no-block).
+	Policy string `json:"policy"`
+	// Stopped are the TIDs of the threads stopped, main thread first.
+	Stopped []int `json:"stopped"`
+	// Threads is how many threads the process had.
+	Threads int `json:"threads"`
+	// Attempts is how many reads "gil" made; a read that threads running
+	// meanwhile could have torn is made again.
+	Attempts int `json:"attempts,omitempty"`
+	// Reason says why every thread was stopped although the default
+	// stops only what must stop.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Core describes the core file a snapshot was read from.
@@ -106,6 +125,10 @@ type Thread struct {
 	// that have no Python frame left, innermost first: the merge pairs
 	// them with their native frames too.
 	EmptyRuns []uint64 `json:"-"`
+
+	// Stopped says whether the thread was stopped for the snapshot (live
+	// only).
+	Stopped *bool `json:"stopped,omitempty"`
 }
 
 // Wait is what a blocked thread waits for: the highest-level object a

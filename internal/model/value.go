@@ -33,6 +33,7 @@ const (
 	ValueGenerator                  // a generator, coroutine or async generator: Name (its qualname)
 	ValueFuture                     // an asyncio Future or Task: Future
 	ValueRepr                       // an object whose repr() pyscope computes from its state (locks, events…): Name
+	ValueRedacted                   // left out: held under a secret name, or in an environment (Type)
 )
 
 // Value is one Python object as decoded from the target: a typed tree, so
@@ -96,4 +97,8 @@ type Local struct {
 	// Unbound: the name has no value yet (or was deleted).
 	Unbound bool   `json:"unbound,omitempty"`
 	Value   *Value `json:"-"`
+
+	// Redacted: the value is left out (Repr is "…(redacted)"): the name
+	// says secret, or the value lives in an environment (internal/redact).
+	Redacted bool `json:"redacted,omitempty"`
 }

@@ -14,6 +14,7 @@ import (
 
 	"pyscope/internal/cpython"
 	"pyscope/internal/model"
+	"pyscope/internal/redact"
 	"pyscope/internal/report"
 	"pyscope/internal/target"
 )
@@ -525,7 +526,7 @@ func (s *Session) traceback(full bool) error {
 		if full {
 			vars, err := v.Locals(f)
 			for _, x := range vars {
-				s.printf("        %s = %s\n", report.Safe(x.Name), s.repr(v, x.Ref))
+				s.printf("        %s = %s\n", report.Safe(x.Name), s.reprNamed(v, x.Ref, x.Name))
 			}
 			if err != nil {
 				s.printf("        <locals unreadable: %s>\n", report.Safe(err.Error()))
@@ -538,13 +539,14 @@ func (s *Session) traceback(full bool) error {
 	return nil
 }
 
-// repr is repr(ref) within the session's limits, which are those of
-// dump --locals unless changed with "set print".
-func (s *Session) repr(v *cpython.Values, ref uint64) string {
+// reprNamed is repr(ref) within the session's limits, which are those of
+// dump --locals unless changed with "set print"; a value held under a
+// secret name is redacted, as in dumps.
+func (s *Session) reprNamed(v *cpython.Values, ref uint64, name string) string {
 	if ref == 0 {
 		return "<unbound>"
 	}
-	return report.Safe(v.Repr(ref, s.lim.Budgeted()))
+	return report.Safe(v.ReprNamed(ref, name, s.lim.Budgeted()))
 }
 
 func cmdPyBt(s *Session, _ string) error     { return s.traceback(false) }
@@ -753,7 +755,7 @@ func cmdPyLocals(s *Session, _ string) error {
 	}
 	vars, err := v.Locals(*f)
 	for _, x := range vars {
-		s.printf("%s = %s\n", report.Safe(x.Name), s.repr(v, x.Ref))
+		s.printf("%s = %s\n", report.Safe(x.Name), s.reprNamed(v, x.Ref, x.Name))
 	}
 	if err == nil && len(vars) == 0 {
 		s.printf("(no locals)\n")
@@ -788,36 +790,42 @@ func (s *Session) resolveName(v *cpython.Values, f model.Frame, name string) (ui
 	return 0, "", errors.New(msg)
 }
 
-func (s *Session) eval(e Expr) (uint64, string, error) {
+// eval evaluates e; steps are its path, for redaction.
+func (s *Session) eval(e Expr) (ref uint64, scope string, steps []cpython.PathStep, err error) {
 	_, f, err := s.curFrame()
 	if err != nil {
-		return 0, "", err
+		return 0, "", nil, err
 	}
 	v, err := s.values()
 	if err != nil {
-		return 0, "", err
+		return 0, "", nil, err
 	}
-	ref, scope, err := s.resolveName(v, *f, e.Name)
+	ref, scope, err = s.resolveName(v, *f, e.Name)
 	if err != nil {
-		return 0, "", err
+		return 0, "", nil, err
 	}
+	steps = []cpython.PathStep{{Name: e.Name}}
 	path := e.Name
 	for _, op := range e.Ops {
+		from := ref
 		if op.Kind == OpAttr {
 			ref, err = v.Attr(ref, op.Attr)
 			path += "." + op.Attr
+			steps = append(steps, cpython.PathStep{Name: op.Attr, From: from})
 		} else {
 			ref, err = v.Item(ref, op.Key)
 			path += "[" + op.Key.String() + "]"
+			key := op.Key
+			steps = append(steps, cpython.PathStep{Key: &key, From: from})
 		}
 		if err != nil {
-			return 0, "", fmt.Errorf("%s: %v", report.Safe(path), err)
+			return 0, "", nil, fmt.Errorf("%s: %v", report.Safe(path), err)
 		}
 		if ref == 0 {
-			return 0, "", fmt.Errorf("%s: NULL", report.Safe(path))
+			return 0, "", nil, fmt.Errorf("%s: NULL", report.Safe(path))
 		}
 	}
-	return ref, scope, nil
+	return ref, scope, steps, nil
 }
 
 func cmdPyPrint(s *Session, args string) error {
@@ -828,15 +836,24 @@ func cmdPyPrint(s *Session, args string) error {
 	if err != nil {
 		return fmt.Errorf("cannot parse %q: %v", args, err)
 	}
-	ref, scope, err := s.eval(e)
+	ref, scope, steps, err := s.eval(e)
 	if err != nil {
 		return err
 	}
 	v, _ := s.values()
+	shown := redact.Marker
+	if !v.PathRedacted(steps) {
+		last := steps[len(steps)-1]
+		name := last.Name
+		if last.Key != nil && (last.Key.Kind == cpython.KeyStr || last.Key.Kind == cpython.KeyBytes) {
+			name = last.Key.Str
+		}
+		shown = s.reprNamed(v, ref, name)
+	}
 	if len(e.Ops) == 0 {
-		s.printf("%s '%s' = %s\n", scope, report.Safe(e.Name), s.repr(v, ref))
+		s.printf("%s '%s' = %s\n", scope, report.Safe(e.Name), shown)
 	} else {
-		s.printf("%s %s = %s\n", scope, report.Safe(e.String()), s.repr(v, ref))
+		s.printf("%s %s = %s\n", scope, report.Safe(e.String()), shown)
 	}
 	return nil
 }
@@ -967,7 +984,7 @@ func completeNames(s *Session, word string) []string {
 		if err != nil {
 			return nil
 		}
-		ref, _, err := s.eval(e)
+		ref, _, _, err := s.eval(e)
 		if err != nil {
 			return nil
 		}

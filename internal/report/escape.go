@@ -11,8 +11,16 @@ import (
 // escapes, so a hostile process cannot drive the user's terminal. Printable
 // text, including non-ASCII, passes unchanged.
 func Safe(s string) string {
+	// Most text is printable ASCII: check bytes before decoding runes.
+	i := 0
+	for i < len(s) && s[i] >= 0x20 && s[i] < 0x7f {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
 	clean := true
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		if unsafeRune(r, n) {
 			clean = false

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bufio"
 	"fmt"
 	"strings"
 
@@ -12,7 +13,7 @@ import (
 // returns to (gevent's hub, then the main greenlet), as a native `bt`
 // shows their C frames below it; then the thread's other greenlets, each
 // with its suspended stack.
-func writeGreenlets(b *strings.Builder, s *model.Snapshot, c palette) {
+func writeGreenlets(b *bufio.Writer, s *model.Snapshot, c palette) {
 	if s.Greenlets == nil {
 		return
 	}
@@ -57,7 +58,7 @@ func writeGreenlets(b *strings.Builder, s *model.Snapshot, c palette) {
 			header = fmt.Sprintf("%sThread %#x%s", c.bold, th, c.reset)
 			for _, t := range s.Threads {
 				if t.ThreadID == th {
-					header = threadHeader(t, c)
+					header = threadHeader(t, c, false)
 				}
 			}
 		}
@@ -90,7 +91,7 @@ func writeGreenlets(b *strings.Builder, s *model.Snapshot, c palette) {
 }
 
 // writeGreenlet writes one greenlet and its frames.
-func writeGreenlet(b *strings.Builder, g *model.Greenlet, prefix string, c palette, shown map[uint64]bool) {
+func writeGreenlet(b *bufio.Writer, g *model.Greenlet, prefix string, c palette, shown map[uint64]bool) {
 	shown[g.ID] = true
 	kind := g.Type
 	if kind == "" {

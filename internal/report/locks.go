@@ -99,9 +99,16 @@ func (n threadNames) wait(t *model.Thread) string {
 	return b.String()
 }
 
+// textWriter is what the text is written to: the dump's buffered output
+// or the session's string.
+type textWriter interface {
+	io.Writer
+	io.StringWriter
+}
+
 // writeDeadlocks writes the deadlocks and the interpreter's state, before
 // the threads.
-func writeDeadlocks(b *strings.Builder, s *model.Snapshot, c palette) {
+func writeDeadlocks(b textWriter, s *model.Snapshot, c palette) {
 	if s.Python.Finalizing {
 		fmt.Fprintf(b, "%sThe interpreter is finalizing (shutting down).%s\n", c.yellow, c.reset)
 	}
@@ -114,7 +121,7 @@ func writeDeadlocks(b *strings.Builder, s *model.Snapshot, c palette) {
 
 // deadlock writes one cycle: a title, then each thread, what it holds of
 // the cycle's objects and what it waits for, with the source lines.
-func (n threadNames) deadlock(b *strings.Builder, d model.Deadlock, c palette) {
+func (n threadNames) deadlock(b textWriter, d model.Deadlock, c palette) {
 	fmt.Fprintf(b, "%s%s%s\n", c.red+c.bold, deadlockTitle(n, d), c.reset)
 	for _, id := range d.Threads {
 		t, ok := n.byID[id]
@@ -156,14 +163,14 @@ func deadlockTitle(n threadNames, d model.Deadlock) string {
 }
 
 // writeHolds lists what a thread holds, under its header.
-func writeHolds(b *strings.Builder, s *model.Snapshot, t model.Thread, c palette) {
+func writeHolds(b textWriter, s *model.Snapshot, t model.Thread, c palette) {
 	if len(t.Holds) == 0 {
 		return
 	}
 	namesOf(s, nil).holds(b, t, "  ", c)
 }
 
-func (n threadNames) holds(b *strings.Builder, t model.Thread, indent string, c palette) {
+func (n threadNames) holds(b textWriter, t model.Thread, indent string, c palette) {
 	for _, h := range t.Holds {
 		via := ""
 		switch h.Via {

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bufio"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -10,7 +11,7 @@ import (
 
 // writeNativeFrame renders a native frame the way gdb's bt does:
 // `Native 0x7f… in take_gil+0x1c (libpython3.11.so.1.0) at Python/ceval_gil.c:260`.
-func writeNativeFrame(b *strings.Builder, f model.Frame, c palette) {
+func writeNativeFrame(b *bufio.Writer, f model.Frame, c palette) {
 	if f.Signal {
 		fmt.Fprintf(b, "  %s<signal handler called>%s\n", c.yellow, c.reset)
 		return
@@ -69,7 +70,7 @@ func activityTags(t model.Thread) []string {
 
 // writeNativeExtras writes a thread's warnings and, when its stacks could
 // not be merged, its native stack after the Python one.
-func writeNativeExtras(b *strings.Builder, t model.Thread, c palette) {
+func writeNativeExtras(b *bufio.Writer, t model.Thread, c palette) {
 	for _, w := range t.Warnings {
 		fmt.Fprintf(b, "  %swarning: %s%s\n", c.yellow, Safe(w), c.reset)
 	}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bufio"
 	"fmt"
 	"strings"
 
@@ -12,7 +13,7 @@ import (
 // task its coroutine chain (outermost first, file:line) and under its
 // innermost frame what it awaits: tasks (with their own chains) and
 // futures. Tasks that await each other come first, as a deadlock.
-func writeTasks(b *strings.Builder, s *model.Snapshot, c palette) {
+func writeTasks(b *bufio.Writer, s *model.Snapshot, c palette) {
 	if s.Tasks == nil {
 		return
 	}
@@ -68,7 +69,7 @@ func writeTasks(b *strings.Builder, s *model.Snapshot, c palette) {
 		}
 		for _, t := range s.Threads {
 			if t.ThreadID == th {
-				fmt.Fprintf(b, "%s, running an event loop\n", threadHeader(t, c))
+				fmt.Fprintf(b, "%s, running an event loop\n", threadHeader(t, c, false))
 				return
 			}
 		}
@@ -99,7 +100,7 @@ func writeTasks(b *strings.Builder, s *model.Snapshot, c palette) {
 }
 
 type taskTree struct {
-	b     *strings.Builder
+	b     *bufio.Writer
 	byID  map[uint64]*model.Task
 	c     palette
 	shown map[uint64]bool

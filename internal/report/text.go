@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -81,7 +82,8 @@ func colors(on bool) palette {
 // thread, then `File "…", line N, in qualname` per frame, innermost first.
 func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 	c := colors(opt.Color)
-	var b strings.Builder
+	// Streamed: a large dump's text is megabytes.
+	b := bufio.NewWriterSize(w, 64<<10)
 	lib := ""
 	if s.Python.Library != nil {
 		lib = " with " + Safe(*s.Python.Library)
@@ -94,68 +96,115 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 	if opt.Parent && s.PPID != 0 {
 		parent = fmt.Sprintf(" (parent %d)", s.PPID)
 	}
-	fmt.Fprintf(&b, "%sProcess %d%s%s: Python %s%s (%s%s)\n", c.bold, s.PID, c.reset, parent,
+	fmt.Fprintf(b, "%sProcess %d%s%s: Python %s%s (%s%s)\n", c.bold, s.PID, c.reset, parent,
 		Safe(s.Python.Version), build, Safe(s.Python.Executable), lib)
-	if s.PauseMicros > 0 {
-		fmt.Fprintf(&b, "%sTarget paused for %s%s\n", c.dim, pauseString(s.PauseMicros), c.reset)
+	if line := stopLine(s); line != "" {
+		fmt.Fprintf(b, "%s%s%s\n", c.dim, line, c.reset)
 	}
 	if s.Core != nil {
-		fmt.Fprintf(&b, "%sCore file %s%s\n", c.dim, Safe(s.Core.File), c.reset)
+		fmt.Fprintf(b, "%sCore file %s%s\n", c.dim, Safe(s.Core.File), c.reset)
 	}
 	if s.Crash != nil {
-		fmt.Fprintf(&b, "%sCrashed: %s%s\n", c.red, crashString(s.Crash), c.reset)
+		fmt.Fprintf(b, "%sCrashed: %s%s\n", c.red, crashString(s.Crash), c.reset)
 	}
 	for _, wmsg := range s.Warnings {
-		fmt.Fprintf(&b, "%swarning: %s%s\n", c.yellow, Safe(wmsg), c.reset)
+		fmt.Fprintf(b, "%swarning: %s%s\n", c.yellow, Safe(wmsg), c.reset)
 	}
 	for _, wmsg := range changedSources(s, opt) {
-		fmt.Fprintf(&b, "%swarning: %s%s\n", c.yellow, wmsg, c.reset)
+		fmt.Fprintf(b, "%swarning: %s%s\n", c.yellow, wmsg, c.reset)
 	}
 	for _, cyc := range s.TaskCycles {
-		fmt.Fprintf(&b, "%sDeadlock: %d asyncio tasks await each other (see the tasks below)%s\n", c.red, len(cyc), c.reset)
+		fmt.Fprintf(b, "%sDeadlock: %d asyncio tasks await each other (see the tasks below)%s\n", c.red, len(cyc), c.reset)
 	}
-	writeDeadlocks(&b, s, c)
+	writeDeadlocks(b, s, c)
+	// Deep stacks of many threads repeat the same frames: each distinct
+	// frame line (and its source line) is rendered once.
+	lines := map[frameKey]string{}
 	for _, t := range s.Threads {
 		seenGlobals := map[uint64]bool{}
 		b.WriteString("\n")
-		b.WriteString(threadHeader(t, c))
+		b.WriteString(threadHeader(t, c, s.Stop != nil && s.Stop.Policy == "gil"))
 		if w := WaitLine(s, &t); w != "" {
-			fmt.Fprintf(&b, " %s%s%s", c.red, w, c.reset)
+			fmt.Fprintf(b, " %s%s%s", c.red, w, c.reset)
 		}
 		b.WriteString("\n")
-		writeHolds(&b, s, t, c)
+		writeHolds(b, s, t, c)
 		for _, f := range t.Frames {
 			if f.Kind == "native" {
-				writeNativeFrame(&b, f, c)
+				writeNativeFrame(b, f, c)
 				continue
 			}
-			fmt.Fprintf(&b, "  File %s\"%s\"%s, line %s%d%s, in %s%s%s\n",
-				c.cyan, Safe(f.File), c.reset, c.yellow, f.Line, c.reset, c.green, Safe(frameName(f)), c.reset)
-			if opt.Sources != nil && f.Line > 0 {
-				if src, ok := opt.Sources.Line(f.File, f.Line); ok {
-					if src = strings.TrimSpace(src); src != "" {
-						fmt.Fprintf(&b, "    %s\n", Safe(src))
-						line := func(n int) (string, bool) { return opt.Sources.Line(f.File, n) }
-						if marks := Carets(s.Python.Version, f, line); marks != "" {
-							fmt.Fprintf(&b, "    %s%s%s\n", c.red, marks, c.reset)
-						}
-					}
-				}
+			k := frameKey{f.File, frameName(f), f.Line, deref(f.EndLine), deref(f.Column), deref(f.EndColumn)}
+			line, ok := lines[k]
+			if !ok {
+				line = frameLine(s.Python.Version, f, c, opt.Sources)
+				lines[k] = line
 			}
-			writeVars(&b, f, c, seenGlobals)
+			b.WriteString(line)
+			writeVars(b, f, c, seenGlobals)
 		}
 		if len(t.Frames) == 0 && t.Error == "" {
-			fmt.Fprintf(&b, "  %s(no Python frames)%s\n", c.dim, c.reset)
+			fmt.Fprintf(b, "  %s(no Python frames)%s\n", c.dim, c.reset)
 		}
 		if t.Error != "" {
-			fmt.Fprintf(&b, "  %s<unreadable: %s>%s\n", c.red, Safe(t.Error), c.reset)
+			fmt.Fprintf(b, "  %s<unreadable: %s>%s\n", c.red, Safe(t.Error), c.reset)
 		}
-		writeNativeExtras(&b, t, c)
+		writeNativeExtras(b, t, c)
 	}
-	writeTasks(&b, s, c)
-	writeGreenlets(&b, s, c)
-	_, err := io.WriteString(w, b.String())
-	return err
+	writeTasks(b, s, c)
+	writeGreenlets(b, s, c)
+	return b.Flush()
+}
+
+type frameKey struct {
+	file, name                string
+	line, end, column, endCol int
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return -1
+	}
+	return *p
+}
+
+// frameLine is `  File "…", line N, in name`, the source line under it,
+// and carets under the running expression (PEP 657).
+func frameLine(version string, f model.Frame, c palette, src Sources) string {
+	var b strings.Builder
+	b.WriteString("  File ")
+	b.WriteString(c.cyan)
+	b.WriteByte('"')
+	b.WriteString(Safe(f.File))
+	b.WriteByte('"')
+	b.WriteString(c.reset)
+	b.WriteString(", line ")
+	b.WriteString(c.yellow)
+	b.WriteString(strconv.Itoa(f.Line))
+	b.WriteString(c.reset)
+	b.WriteString(", in ")
+	b.WriteString(c.green)
+	b.WriteString(Safe(frameName(f)))
+	b.WriteString(c.reset)
+	b.WriteByte('\n')
+	if src != nil && f.Line > 0 {
+		if s, ok := src.Line(f.File, f.Line); ok {
+			if s = strings.TrimSpace(s); s != "" {
+				b.WriteString("    ")
+				b.WriteString(Safe(s))
+				b.WriteByte('\n')
+				line := func(n int) (string, bool) { return src.Line(f.File, n) }
+				if marks := Carets(version, f, line); marks != "" {
+					b.WriteString("    ")
+					b.WriteString(c.red)
+					b.WriteString(marks)
+					b.WriteString(c.reset)
+					b.WriteByte('\n')
+				}
+			}
+		}
+	}
+	return b.String()
 }
 
 // Skipped writes the line a dump of several gives a process it did not
@@ -194,7 +243,8 @@ func frameName(f model.Frame) string {
 }
 
 // threadHeader is `Thread 0x7f… (TID 1234) "worker-0" [holds GIL, attached]`.
-func threadHeader(t model.Thread, c palette) string {
+// partial marks the threads stopped when not all were.
+func threadHeader(t model.Thread, c palette, partial bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%sThread %#x%s", c.bold, t.ThreadID, c.reset)
 	if t.NativeID != 0 {
@@ -214,6 +264,9 @@ func threadHeader(t model.Thread, c palette) string {
 	}
 	if t.State != "" {
 		tags = append(tags, Safe(t.State))
+	}
+	if t.Stopped != nil && *t.Stopped && partial {
+		tags = append(tags, "stopped")
 	}
 	if t.Crashed {
 		tags = append(tags, "crashed")
@@ -242,6 +295,36 @@ func crashString(cr *model.Crash) string {
 		}
 	}
 	return s + fmt.Sprintf(" in thread TID %d", cr.TID)
+}
+
+// stopLine says how long the target was paused and which threads were
+// stopped for it.
+func stopLine(s *model.Snapshot) string {
+	st := s.Stop
+	if st == nil {
+		if s.PauseMicros > 0 {
+			return "Target paused for " + pauseString(s.PauseMicros)
+		}
+		return ""
+	}
+	switch {
+	case st.Policy == "none":
+		return "Target not stopped (--no-block): the snapshot may be torn"
+	case len(st.Stopped) == 0:
+		return "No thread stopped: none could change what was read (checked after the read)"
+	case st.Policy == "all" || len(st.Stopped) == st.Threads:
+		line := fmt.Sprintf("Target paused for %s: stopped all %d threads", pauseString(s.PauseMicros), len(st.Stopped))
+		if st.Reason != "" {
+			line += " (" + Safe(st.Reason) + ")"
+		}
+		return line
+	}
+	tids := make([]string, len(st.Stopped))
+	for i, tid := range st.Stopped {
+		tids[i] = fmt.Sprint(tid)
+	}
+	return fmt.Sprintf("Target paused for %s: stopped %d of %d threads (TID %s, the GIL's holder)",
+		pauseString(s.PauseMicros), len(st.Stopped), st.Threads, strings.Join(tids, ", "))
 }
 
 func pauseString(us int64) string {

@@ -1,8 +1,8 @@
 package report
 
 import (
+	"bufio"
 	"fmt"
-	"strings"
 
 	"pyscope/internal/model"
 )
@@ -16,7 +16,7 @@ import (
 // A module's globals are printed once per thread (seen), at its innermost
 // frame, and not under its own module-level frame, whose locals they are.
 // Everything from the target goes through Safe.
-func writeVars(b *strings.Builder, f model.Frame, c palette, seen map[uint64]bool) {
+func writeVars(b *bufio.Writer, f model.Frame, c palette, seen map[uint64]bool) {
 	if f.LocalsError != "" {
 		fmt.Fprintf(b, "      %s<locals unreadable: %s>%s\n", c.red, Safe(f.LocalsError), c.reset)
 	}
@@ -34,7 +34,7 @@ func writeVars(b *strings.Builder, f model.Frame, c palette, seen map[uint64]boo
 	}
 }
 
-func writeVar(b *strings.Builder, l model.Local, c palette) {
+func writeVar(b *bufio.Writer, l model.Local, c palette) {
 	repr := Safe(l.Repr)
 	if l.Unbound {
 		repr = c.dim + repr + c.reset

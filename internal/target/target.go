@@ -122,10 +122,19 @@ type (
 		ProcessInfo() (ProcessInfo, error)
 	}
 	// VectorReader reads many ranges of memory in one call where the
-	// backend can (a live process: process_vm_readv's iovecs); ok[i] says
-	// whether bufs[i] was read whole from addrs[i].
+	// backend can (a live process: process_vm_readv's iovecs), past any
+	// cache; ok[i] says whether bufs[i] was read whole from addrs[i]. A
+	// capture that leaves threads running re-reads with it what it relied
+	// on.
 	VectorReader interface {
 		ReadVector(addrs []uint64, bufs [][]byte, ok []bool)
+	}
+	// Prefetcher caches the memory of [addr, addr+n) for many addresses
+	// at once (a stopped or verified process's page cache), in as few
+	// system calls as it can: scattered objects (the threads' names) are
+	// fetched together.
+	Prefetcher interface {
+		Prefetch(addrs []uint64, n int)
 	}
 	// AnonymousReader says, per mapping start, whether a mapping holds
 	// anonymous (copy-on-write) pages; a mapping it omits is unknown.

@@ -211,6 +211,17 @@ func StartTarget(t testing.TB, interp Interp, script string, args ...string) *Ta
 	return tg
 }
 
+// StartTargetEnv is StartTarget with more environment variables
+// ("PYTHONPATH=...").
+func StartTargetEnv(t testing.TB, interp Interp, script string, env []string, args ...string) *Target {
+	t.Helper()
+	tg, err := startTarget(t, interp, script, env, args)
+	if err != nil {
+		t.Fatalf("%s on %s: %v\n%s", script, interp.Name, err, tg.stderrTail())
+	}
+	return tg
+}
+
 // StartPlain runs a target that writes no oracle (e.g. demo.py without
 // arguments) and returns once it printed a line starting with readyPrefix.
 func StartPlain(t testing.TB, interp Interp, script, readyPrefix string, args ...string) *Target {

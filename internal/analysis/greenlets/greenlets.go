@@ -31,7 +31,7 @@ import (
 // Stage reads the greenlets at every capture of a target.
 type Stage struct{}
 
-var _ engine.Stage = Stage{}
+var _ engine.PythonOnlyStage = Stage{}
 
 // Prepare walks the collector's lists while the target runs, so that the
 // stop only checks what it found (see cpython.Values.PrepareGreenlets).
@@ -51,11 +51,17 @@ func (Stage) Capture(t target.Target, r *cpython.Reader) engine.Captured {
 // Close releases nothing.
 func (Stage) Close() {}
 
+// PythonOnly: Capture reads Python objects and greenlet's own, which only
+// the GIL's holder changes (a greenlet switches with the GIL held), so the
+// default stop need not stop every thread (engine.PythonOnlyStage).
+func (Stage) PythonOnly() {}
+
 // Captured is what one stop read of the greenlets.
 type Captured struct {
 	r        *cpython.Reader
 	glets    []*cpython.Greenlet
-	tids     map[uint64]int // greenlet → kernel TID of its thread
+	maps     []target.Mapping
+	sps      map[int]uint64 // stopped thread's TID → its stack pointer
 	warnings []string
 	none     bool // greenlet is not imported
 }
@@ -63,7 +69,7 @@ type Captured struct {
 // Capture reads the greenlets of r's target, which must be stopped (or a
 // core).
 func Capture(t target.Target, r *cpython.Reader) *Captured {
-	out := &Captured{r: r, tids: map[uint64]int{}}
+	out := &Captured{r: r, sps: map[int]uint64{}}
 	interps, err := r.Interpreters()
 	if err != nil {
 		out.warnings = append(out.warnings, "greenlets: "+err.Error())
@@ -82,29 +88,55 @@ func Capture(t target.Target, r *cpython.Reader) *Captured {
 		out.glets = append(out.glets, gs...)
 	}
 	out.none = !imported
-	out.attribute(t)
+	// Where each thread's stack is, for attribute (after the resume).
+	out.maps = t.Mappings()
+	for _, th := range t.Threads() {
+		if th.Regs != nil {
+			out.sps[th.TID] = th.Regs.SP()
+		}
+	}
 	return out
 }
 
-// attribute finds each greenlet's thread: the thread whose stack mapping
-// holds the greenlet's stack address, else its main greenlet's thread.
-func (cp *Captured) attribute(t target.Target) {
+// attribute finds each greenlet's thread (by its ident): the thread whose
+// stack mapping holds the greenlet's stack address, else its main
+// greenlet's thread. A stopped thread's stack is the mapping its stack
+// pointer is in; a running one's (the default stop leaves threads that
+// cannot change Python state running, without registers) is the mapping
+// that holds its pthread_t, which glibc puts at the top of the stack it
+// allocates, or [stack] for the main thread. Greenlets switch only under
+// the GIL, so the default stop's argument covers what Capture read.
+func (cp *Captured) attribute(threads []model.Thread) map[uint64]uint64 {
+	owner := map[uint64]uint64{} // greenlet → thread ident
 	type span struct {
 		start, end uint64
-		tid        int
+		ident      uint64
+	}
+	in := func(addr uint64) (target.Mapping, bool) {
+		for _, m := range cp.maps {
+			if addr >= m.Start && addr < m.End {
+				return m, true
+			}
+		}
+		return target.Mapping{}, false
 	}
 	var stacks []span
-	maps := t.Mappings()
-	for _, th := range t.Threads() {
-		if th.Regs == nil {
-			continue
-		}
-		sp := th.Regs.SP()
-		for _, m := range maps {
-			if sp >= m.Start && sp < m.End {
-				stacks = append(stacks, span{m.Start, m.End, th.TID})
-				break
+	for _, th := range threads {
+		var m target.Mapping
+		ok := false
+		if sp, stopped := cp.sps[th.NativeID]; stopped && th.NativeID != 0 {
+			m, ok = in(sp)
+		} else if th.IsMain {
+			for _, mm := range cp.maps {
+				if mm.Path == "[stack]" {
+					m, ok = mm, true
+				}
 			}
+		} else {
+			m, ok = in(th.ThreadID)
+		}
+		if ok {
+			stacks = append(stacks, span{m.Start, m.End, th.ThreadID})
 		}
 	}
 	byAddr := map[uint64]*cpython.Greenlet{}
@@ -112,7 +144,7 @@ func (cp *Captured) attribute(t target.Target) {
 		byAddr[g.Addr] = g
 		for _, s := range stacks {
 			if g.StackAddr >= s.start && g.StackAddr < s.end {
-				cp.tids[g.Addr] = s.tid
+				owner[g.Addr] = s.ident
 				break
 			}
 		}
@@ -120,16 +152,16 @@ func (cp *Captured) attribute(t target.Target) {
 	// A main greenlet takes the thread of any greenlet it is the root of,
 	// and they take its thread.
 	for _, g := range cp.glets {
-		if tid, ok := cp.tids[g.Addr]; ok && g.Root != 0 && g.Root != g.Addr {
-			if _, known := cp.tids[g.Root]; !known {
-				cp.tids[g.Root] = tid
+		if id, ok := owner[g.Addr]; ok && g.Root != 0 && g.Root != g.Addr {
+			if _, known := owner[g.Root]; !known {
+				owner[g.Root] = id
 			}
 		}
 	}
 	for _, g := range cp.glets {
-		if _, ok := cp.tids[g.Addr]; !ok && g.Root != 0 {
-			if tid, ok := cp.tids[g.Root]; ok {
-				cp.tids[g.Addr] = tid
+		if _, ok := owner[g.Addr]; !ok && g.Root != 0 {
+			if id, ok := owner[g.Root]; ok {
+				owner[g.Addr] = id
 			}
 		}
 	}
@@ -138,15 +170,16 @@ func (cp *Captured) attribute(t target.Target) {
 	for _, g := range cp.glets {
 		p := g
 		for i := 0; i < 64 && p != nil; i++ {
-			if _, ok := cp.tids[p.Addr]; ok {
+			if _, ok := owner[p.Addr]; ok {
 				if p != g {
-					cp.tids[g.Addr] = cp.tids[p.Addr]
+					owner[g.Addr] = owner[p.Addr]
 				}
 				break
 			}
 			p = byAddr[p.Parent]
 		}
 	}
+	return owner
 }
 
 // Apply completes snap with the greenlets: their frames (code objects are
@@ -154,12 +187,7 @@ func (cp *Captured) attribute(t target.Target) {
 func (cp *Captured) Apply(snap *model.Snapshot) {
 	snap.Warnings = append(snap.Warnings, cp.warnings...)
 	snap.Greenlets = []model.Greenlet{}
-	idents := map[int]uint64{}
-	for _, th := range snap.Threads {
-		if th.NativeID != 0 {
-			idents[th.NativeID] = th.ThreadID
-		}
-	}
+	owner := cp.attribute(snap.Threads)
 	// The greenlet each main greenlet says runs in its thread.
 	running := map[uint64]bool{}
 	for _, g := range cp.glets {
@@ -183,10 +211,8 @@ func (cp *Captured) Apply(snap *model.Snapshot) {
 			p := g.Parent
 			mg.Parent = &p
 		}
-		if tid, ok := cp.tids[g.Addr]; ok {
-			if id, ok := idents[tid]; ok {
-				mg.ThreadID = &id
-			}
+		if id, ok := owner[g.Addr]; ok {
+			mg.ThreadID = &id
 		}
 		switch {
 		case g.State == cpython.GreenletRunning:

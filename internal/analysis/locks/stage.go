@@ -38,6 +38,14 @@ func NewStage(opts Options) *Stage { return &Stage{opts: opts} }
 // Prepare keeps the target the analysis reads after a stop.
 func (s *Stage) Prepare(t target.Target, _ *cpython.Reader) { s.probe = t }
 
+// PythonOnly lets the default stop spare threads blocked without the GIL:
+// what the analysis reads of them (their system call from the kernel, a
+// 3.13+ waiter's entry on its own stack, Python objects) does not change
+// while they stay blocked, which check confirms after the read.
+func (*Stage) PythonOnly() {}
+
+var _ engine.PythonOnlyStage = (*Stage)(nil)
+
 // Close releases nothing: the engine owns the target.
 func (s *Stage) Close() {}
 
@@ -111,8 +119,10 @@ func (s *Stage) Capture(t target.Target, r *cpython.Reader) engine.Captured {
 					ot.known = false // the number without its arguments says too little
 				}
 			}
-		} else if ar != nil && s.opts.Torn {
-			// --no-block: the kernel says, the thread moving meanwhile.
+		} else if ar != nil {
+			// A thread left running (--no-block, or the default stop that
+			// spares threads blocked without the GIL): the kernel says;
+			// check confirms afterwards that it stayed in that call.
 			ot.syscall, ot.args, ot.known = ar.SyscallArgs(th.TID)
 		}
 		if t.Arch() != target.AMD64 {

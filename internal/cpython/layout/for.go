@@ -148,6 +148,7 @@ var rules314 = []rule{
 	{Field: "Exc.Args", Anchors: []string{""}, Why: "PyBaseExceptionObject starts {HEAD, dict, args}"},
 	{Field: "CFunction.Ml", Anchors: []string{"Object.Type"}, Why: "PyCFunctionObject is {HEAD, m_ml, m_self, m_module, m_weakreflist, vectorcall}"},
 	{Field: "CFunction.Self", Anchors: []string{"Object.Type"}, Why: "as CFunction.Ml"},
+	{Field: "GIL.SwitchNumber", Anchors: []string{"GIL.Locked"}, Delta: delta(8), Why: "struct _gil_runtime_state keeps {interval, last_holder, int locked, unsigned long switch_number}: the int is padded to 8"},
 	{Field: "MethodDef.Name", Anchors: []string{""}, Why: "PyMethodDef is {ml_name, ml_meth, ml_flags, ml_doc}"},
 	{Field: "FutureIter.Future", Anchors: []string{""}, Why: "_asyncio's futureiterobject is {HEAD, future}"},
 	{Field: "Weakref.Object", Anchors: []string{""}, Why: "_PyWeakReference starts {HEAD, wr_object, wr_callback, hash}"},

@@ -362,6 +362,9 @@ type GILOffsets struct {
 	// Size: a thread blocked on an address inside the struct (its
 	// condition variables and mutexes) waits for the GIL.
 	Size Off `dwarf:"sizeof:_gil_runtime_state"`
+	// SwitchNumber counts hand-offs between thread states: a capture that
+	// stops only the GIL holder checks that none happened while it read.
+	SwitchNumber Off `dwarf:"_gil_runtime_state.switch_number"`
 }
 
 // SyncOffsets describes _thread.lock (lockobject), _thread.RLock

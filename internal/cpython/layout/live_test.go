@@ -285,6 +285,14 @@ func checkLive(t *testing.T, python string, l *Layout, gil bool, opts ...string)
 		eq("GIL.Locked", uint64(p.i32(at(gilState, l.GIL.Locked))), b2u(gil))
 		if gil {
 			eq("GIL.LastHolder", p.u64(at(gilState, l.GIL.LastHolder)), ts)
+			if has("GIL.SwitchNumber") {
+				before := p.u64(at(gilState, l.GIL.SwitchNumber))
+				p.cmdLine("switch")
+				if after := p.u64(at(gilState, l.GIL.SwitchNumber)); after < before+2 || after > before+1000 {
+					t.Errorf("GIL.SwitchNumber at %d: %d before a thread took the GIL and handed it back, %d after (want 2 or a few more)", l.GIL.SwitchNumber, before, after)
+				}
+				checked["GIL.SwitchNumber"] = true
+			}
 		}
 	}
 

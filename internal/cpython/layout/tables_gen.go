@@ -226,9 +226,10 @@ func init() {
 			Args: 24,
 		},
 		GIL: GILOffsets{
-			Locked:     16,
-			LastHolder: 8,
-			Size:       208,
+			Locked:       16,
+			LastHolder:   8,
+			Size:         208,
+			SwitchNumber: 24,
 		},
 		CFunction: CFunctionOffsets{
 			Ml:   16,
@@ -534,9 +535,10 @@ func init() {
 			Args: 24,
 		},
 		GIL: GILOffsets{
-			Locked:     16,
-			LastHolder: 8,
-			Size:       208,
+			Locked:       16,
+			LastHolder:   8,
+			Size:         208,
+			SwitchNumber: 24,
 		},
 		CFunction: CFunctionOffsets{
 			Ml:   16,
@@ -842,9 +844,10 @@ func init() {
 			Args: 24,
 		},
 		GIL: GILOffsets{
-			Locked:     16,
-			LastHolder: 8,
-			Size:       208,
+			Locked:       16,
+			LastHolder:   8,
+			Size:         208,
+			SwitchNumber: 24,
 		},
 		CFunction: CFunctionOffsets{
 			Ml:   16,
@@ -1150,9 +1153,10 @@ func init() {
 			Args: 24,
 		},
 		GIL: GILOffsets{
-			Locked:     16,
-			LastHolder: 8,
-			Size:       208,
+			Locked:       16,
+			LastHolder:   8,
+			Size:         208,
+			SwitchNumber: 24,
 		},
 		CFunction: CFunctionOffsets{
 			Ml:   16,
@@ -1459,9 +1463,10 @@ func init() {
 			Args: 40,
 		},
 		GIL: GILOffsets{
-			Locked:     24,
-			LastHolder: 16,
-			Size:       216,
+			Locked:       24,
+			LastHolder:   16,
+			Size:         216,
+			SwitchNumber: 32,
 		},
 		CFunction: CFunctionOffsets{
 			Ml:   32,

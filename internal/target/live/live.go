@@ -36,6 +36,20 @@ type Options struct {
 	// closes the handle on them; by default a handler resumes the process
 	// and exits.
 	NoSignals bool
+	// Subset stops only the threads Stop names (none when it is empty);
+	// the others are listed, without registers, and keep running. The
+	// caller must know that what it reads cannot change meanwhile (the
+	// engine's StopGIL proves it for Python state).
+	Subset bool
+	Stop   []int
+	// Maps, when set, is the memory map to use instead of reading
+	// /proc/PID/maps again (the caller read it a moment ago and reads
+	// nothing it could have changed).
+	Maps []target.Mapping
+	// StopRunning, with Subset, also stops every thread that was running
+	// (state R) when listed: stopping a thread that runs interrupts no
+	// blocking system call.
+	StopRunning bool
 }
 
 var (
@@ -119,17 +133,24 @@ func Open(pid int, opts Options) (p *Process, err error) {
 	}
 	p.exe = stripRoot(exe, p.rootPrefix)
 	p.otherPIDNS = otherPIDNamespace(p.ioPid)
-	if !opts.NoBlock {
+	switch {
+	case opts.Subset && !opts.NoBlock:
+		if err := p.attachSubset(opts.Stop, opts.StopRunning); err != nil {
+			return p, err
+		}
+	case !opts.NoBlock:
 		if err := p.attach(); err != nil {
 			return p, err
 		}
-	} else if !opts.NoThreads {
+	case !opts.NoThreads:
 		p.threads = p.listThreads()
 		if len(p.threads) == 0 {
 			return p, p.procError(os.ErrNotExist)
 		}
 	}
-	if err := p.readMaps(); err != nil {
+	if opts.Maps != nil {
+		p.maps = append([]target.Mapping(nil), opts.Maps...)
+	} else if err := p.readMaps(); err != nil {
 		return p, err
 	}
 	if !opts.NoBlock || opts.Cache {
@@ -351,6 +372,105 @@ func (p *Process) attach() error {
 		}
 		if len(p.threads) == 0 || (withRegs == 0 && exitingSoon(p.pid, p.ioPid)) {
 			return exitedError(p.pid)
+		}
+		return nil
+	})
+}
+
+// attachSubset lists every thread, then seizes and stops only those of
+// stop that exist. The list is read before anything stops, so a large
+// process costs no pause for it.
+func (p *Process) attachSubset(stop []int, running bool) error {
+	p.threads = p.listThreads()
+	if len(p.threads) == 0 {
+		return p.procError(os.ErrNotExist)
+	}
+	want := map[int]bool{}
+	for _, tid := range stop {
+		want[tid] = true
+	}
+	var idx []int
+	for i, th := range p.threads {
+		if want[th.TID] || (running && th.State == "R") {
+			idx = append(idx, i)
+		}
+	}
+	return p.stopThreads(idx)
+}
+
+// Stop stops more threads of a process opened with Options.Subset (those
+// of tids it listed and has not stopped yet), and reads their registers:
+// the engine stops the GIL's holder once the other threads are read.
+func (p *Process) Stop(tids []int) error {
+	if !p.opts.Subset || p.opts.NoBlock {
+		return errors.New("Stop needs a process opened with Options.Subset")
+	}
+	want := map[int]bool{}
+	for _, tid := range tids {
+		want[tid] = true
+	}
+	var idx []int
+	for i, th := range p.threads {
+		if want[th.TID] && th.Regs == nil {
+			idx = append(idx, i)
+		}
+	}
+	return p.stopThreads(idx)
+}
+
+// stopThreads seizes and stops the listed threads p.threads[idx] that are
+// not zombies, and reads the registers of those that stopped.
+func (p *Process) stopThreads(idx []int) error {
+	kept := idx[:0:0]
+	for _, i := range idx {
+		if st := p.threads[i].State; st != "Z" && st != "X" {
+			kept = append(kept, i)
+		}
+	}
+	idx = kept
+	if len(idx) == 0 {
+		return nil
+	}
+	p.mu.Lock()
+	if p.tr == nil {
+		p.tr = newPtracer()
+		p.installSignals()
+	}
+	p.mu.Unlock()
+	return p.tr.do(func() error {
+		var batch []*tracee
+		for _, i := range idx {
+			tid := p.threads[i].TID
+			if err := unix.PtraceSeize(tid); err != nil {
+				if err == unix.ESRCH || taskState(p.pid, tid) == "" || isZombie(p.pid, tid) {
+					continue // exited since it was listed
+				}
+				return attachError(p.pid, err)
+			}
+			tr := &tracee{tid: tid}
+			p.mu.Lock()
+			p.tracees = append(p.tracees, tr)
+			if p.pauseStart.IsZero() {
+				p.pauseStart = time.Now()
+			}
+			p.mu.Unlock()
+			if err := unix.PtraceInterrupt(tid); err != nil {
+				tr.gone = true
+				continue
+			}
+			batch = append(batch, tr)
+		}
+		waitStops(batch, time.Now().Add(stopTimeout))
+		stopped := map[int]bool{}
+		for _, tr := range batch {
+			stopped[tr.tid] = tr.stopped
+		}
+		for _, i := range idx {
+			if tid := p.threads[i].TID; stopped[tid] {
+				if regs, err := getRegs(tid); err == nil {
+					p.threads[i].Regs = regs
+				}
+			}
 		}
 		return nil
 	})

@@ -10,9 +10,6 @@ import (
 
 var _ target.VectorReader = (*Process)(nil)
 
-// maxIov is the kernel's limit on iovecs per call (UIO_MAXIOV).
-const maxIov = 1024
-
 // ReadVector reads every range in as few process_vm_readv calls as the
 // kernel allows, past the page cache; see target.VectorReader. A range
 // that cannot be read whole is skipped and the call resumed after it.
@@ -40,7 +37,7 @@ func (m *memReader) readVector(addrs []uint64, bufs [][]byte, ok []bool) {
 	defer func() { m.local, m.remote = local[:0], remote[:0] }()
 	for i := 0; i < len(bufs); {
 		local, remote = local[:0], remote[:0]
-		for j := i; j < len(bufs) && len(local) < maxIov; j++ {
+		for j := i; j < len(bufs) && len(local) < iovMax; j++ {
 			b := bufs[j]
 			if len(b) == 0 {
 				// An empty iovec would stand for nothing: never count it.

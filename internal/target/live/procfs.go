@@ -23,9 +23,15 @@ func procPath(pid int, rest string) string {
 }
 
 func readProcFile(path string) ([]byte, error) {
+	return readProcFileAt(unix.AT_FDCWD, path)
+}
+
+// readProcFileAt reads path relative to directory dir (a /proc/PID/task
+// descriptor spares the kernel the walk from /proc for each thread).
+func readProcFileAt(dir int, path string) ([]byte, error) {
 	// Raw syscalls: os.File would register each of the hundreds of /proc
 	// files a dump reads with the runtime poller, for nothing.
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(dir, path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -97,7 +103,13 @@ func statFields(b []byte) ([]string, error) {
 // taskStateComm reads a thread's state and name from its stat file in one
 // read (the name there is the same TASK_COMM_LEN text as in comm).
 func taskStateComm(pid, tid int) (state, comm string) {
-	b, err := readProcFile(procPath(pid, "task/"+strconv.Itoa(tid)+"/stat"))
+	return taskStateCommAt(unix.AT_FDCWD, procPath(pid, "task/"+strconv.Itoa(tid)+"/stat"))
+}
+
+// taskStateCommAt is taskStateComm of the stat file at path relative to
+// dir.
+func taskStateCommAt(dir int, path string) (state, comm string) {
+	b, err := readProcFileAt(dir, path)
 	if err != nil {
 		return "", ""
 	}
@@ -319,3 +331,67 @@ func parentsMap() map[int][]int {
 	}
 	return out
 }
+
+// Activity is what the scheduler says of a thread at one moment: its state
+// and how many times it has been switched out so far.
+type Activity struct {
+	State    byte   // R, S, D, T, t, Z, X
+	Switches uint64 // voluntary + involuntary context switches
+}
+
+// Asleep reports whether the thread was not running: it can only run
+// again after being woken, and once it has run it cannot be back asleep
+// without being switched out, which Switches counts.
+func (a Activity) Asleep() bool {
+	switch a.State {
+	case 'S', 'D', 'T', 't':
+		return true
+	}
+	return false
+}
+
+// TaskActivity reads a thread's Activity from /proc/PID/task/TID/status.
+// Two samples that are both asleep with the same Switches prove the
+// thread did not run in between (docs/reliability.md).
+func TaskActivity(pid, tid int) (Activity, error) {
+	b, err := readProcFile(procPath(pid, "task/"+strconv.Itoa(tid)+"/status"))
+	if err != nil {
+		return Activity{}, err
+	}
+	var a Activity
+	var seen int
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		key, val, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		val = bytes.TrimSpace(val)
+		switch string(key) {
+		case "State":
+			if len(val) > 0 {
+				a.State = val[0]
+				seen++
+			}
+		case "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches":
+			n, err := strconv.ParseUint(string(val), 10, 64)
+			if err != nil {
+				return Activity{}, fmt.Errorf("thread %d of process %d: malformed %s in status", tid, pid, key)
+			}
+			a.Switches += n
+			seen++
+		}
+	}
+	if seen != 3 {
+		return Activity{}, fmt.Errorf("thread %d of process %d: status lacks State or context switch counts", tid, pid)
+	}
+	return a, nil
+}
+
+// TaskIDs lists the threads of process pid, main thread first.
+func TaskIDs(pid int) ([]int, error) { return listTasks(pid) }

@@ -310,6 +310,12 @@ def probe(anchor):
         if line[0] == b"bump":
             HOLD.extend([REFOBJ] * 100)
             out.write(b"ok\n")
+        elif line[0] == b"switch":
+            # Another thread takes the GIL and hands it back: two switches.
+            t = threading.Thread(target=len, args=((),))
+            t.start()
+            t.join()
+            out.write(b"ok\n")
         else:
             out.write(read(int(line[1]), int(line[2])).hex().encode() + b"\n")
         out.flush()
