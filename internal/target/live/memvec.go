@@ -25,10 +25,7 @@ func (m *memReader) readVector(addrs []uint64, bufs [][]byte, ok []bool) {
 	useFile := m.useFile
 	m.mu.Unlock()
 	if useFile {
-		for i, b := range bufs {
-			n, err := m.ReadAt(b, addrs[i])
-			ok[i] = err == nil && n == len(b)
-		}
+		m.readEach(addrs, bufs, ok)
 		return
 	}
 	m.vecMu.Lock()
@@ -59,10 +56,7 @@ func (m *memReader) readVector(addrs []uint64, bufs [][]byte, ok []bool) {
 		if e == unix.EPERM || e == unix.ENOSYS {
 			// Filtered or not built in: range by range, which falls back
 			// to /proc/PID/mem.
-			for j := i; j < len(bufs); j++ {
-				got, err := m.ReadAt(bufs[j], addrs[j])
-				ok[j] = err == nil && got == len(bufs[j])
-			}
+			m.readEach(addrs[i:], bufs[i:], ok[i:])
 			return
 		}
 		if e == unix.ESRCH {
@@ -89,5 +83,19 @@ func (m *memReader) readVector(addrs []uint64, bufs [][]byte, ok []bool) {
 			continue
 		}
 		i = j + 1
+	}
+}
+
+// readEach reads range by range, past the page cache as readVector does.
+func (m *memReader) readEach(addrs []uint64, bufs [][]byte, ok []bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, b := range bufs {
+		if len(b) == 0 {
+			ok[i] = false // as readVector: an empty range never counts
+			continue
+		}
+		n, err := m.readRaw(b, addrs[i])
+		ok[i] = err == nil && n == len(b)
 	}
 }
