@@ -113,10 +113,15 @@ func (r *Reader) Capture() (*Capture, error) {
 			cp.warnings = append(cp.warnings, err.Error())
 		}
 		list := threadList{interp: ip, states: tss, tids: make([]int, len(tss))}
+		var found map[uint64]int // thread state → OS thread found through glibc (3.10)
 		for i, ts := range tss {
 			list.tids[i] = ts.NativeID
 			if ts.NativeID == 0 {
 				list.tids[i] = r.nativeIDFromPthread(r.Obj, ts.ThreadID, byFS, tids)
+				if found == nil {
+					found = map[uint64]int{}
+				}
+				found[ts.Addr] = list.tids[i]
 			}
 		}
 		cp.lists = append(cp.lists, list)
@@ -132,7 +137,7 @@ func (r *Reader) Capture() (*Capture, error) {
 				th.NativeID = host
 			}
 			if th.NativeID == 0 {
-				th.NativeID = r.nativeIDFromPthread(r.Obj, ts.ThreadID, byFS, tids)
+				th.NativeID = found[ts.Addr]
 			}
 			if n, ok := names[ts.ThreadID]; ok {
 				th.Name = &n
