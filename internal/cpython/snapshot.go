@@ -116,6 +116,9 @@ func (r *Reader) Capture() (*Capture, error) {
 		var found map[uint64]int // thread state → OS thread found through glibc (3.10)
 		for i, ts := range tss {
 			list.tids[i] = ts.NativeID
+			if host, ok := hostTID[ts.NativeID]; ok {
+				list.tids[i] = host
+			}
 			if ts.NativeID == 0 {
 				list.tids[i] = r.nativeIDFromPthread(r.Obj, ts.ThreadID, byFS, tids)
 				if found == nil {

@@ -214,6 +214,9 @@ func (p *Process) needsAll() string {
 		return "native stacks need every thread's registers"
 	case p.in.Layout.FreeThreaded:
 		return "a free-threaded build has no GIL to vouch for the snapshot"
+	case p.probe.OtherPIDNamespace():
+		// The GIL's holder is known by the thread ID its container gave it.
+		return "the process is in another PID namespace"
 	}
 	for _, st := range p.opts.Stages {
 		if _, ok := st.(PythonOnlyStage); !ok {

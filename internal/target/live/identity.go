@@ -262,6 +262,11 @@ func ParentPID(pid int) int {
 	return ppid
 }
 
+// OtherPIDNamespace says whether the process numbers its threads in a PID
+// namespace other than pyscope's (a container): the thread IDs CPython
+// records are then not the ones pyscope stops.
+func (p *Process) OtherPIDNamespace() bool { return p.otherPIDNS }
+
 // otherPIDNamespace says whether process pid lives in a PID namespace
 // other than pyscope's.
 func otherPIDNamespace(pid int) bool { return otherNamespace(pid, "pid") }
