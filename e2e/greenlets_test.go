@@ -48,8 +48,8 @@ func checkGreenletsRefused(t *testing.T, bin string, tg *testenv.Target) {
 	const why = "a free-threaded build keeps its objects in mimalloc heaps"
 	pid := strconv.Itoa(tg.PID)
 	r := runPyscope(t, bin, nil, "dump", "--greenlets", pid)
-	if r.code != 0 || !strings.Contains(r.stderr+r.stdout, why) {
-		t.Errorf("dump --greenlets: exit %d, no %q:\n%s%s", r.code, why, r.stdout, r.stderr)
+	if r.code != 0 || !strings.Contains(r.stderr+r.stdout, why) || !strings.Contains(r.stdout, "Greenlets: not read") {
+		t.Errorf("dump --greenlets: exit %d, no %q or \"Greenlets: not read\":\n%s%s", r.code, why, r.stdout, r.stderr)
 	}
 	r = runPyscope(t, bin, nil, "debug", "-ex", "info greenlets", pid)
 	if !strings.Contains(r.stderr+r.stdout, why) {

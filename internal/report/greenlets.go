@@ -3,6 +3,7 @@ package report
 import (
 	"bufio"
 	"fmt"
+	"slices"
 	"strings"
 
 	"pyscope/internal/model"
@@ -25,6 +26,10 @@ func writeGreenlets(b *bufio.Writer, s *model.Snapshot, c palette) {
 		counts[g.State]++
 	}
 	b.WriteString("\n")
+	if len(s.Greenlets) == 0 && slices.ContainsFunc(s.Warnings, func(w string) bool { return strings.HasPrefix(w, "greenlets") }) {
+		fmt.Fprintf(b, "%sGreenlets: not read (see the warning above)%s\n", c.bold, c.reset)
+		return
+	}
 	fmt.Fprintf(b, "%sGreenlets: %d%s", c.bold, len(s.Greenlets), c.reset)
 	var parts []string
 	for _, st := range []string{"running", "suspended", "dead"} {
