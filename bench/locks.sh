@@ -38,7 +38,7 @@ for t in deb4 deb100 py100 dl100 pydl100; do
     hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$work/h.json" \
       "$work/off dump $mode $(pid $t)" "$work/on dump $mode $(pid $t)" >/dev/null 2>&1
     for b in off on; do
-      for _ in $(seq "$RUNS"); do "$work/$b" dump --json "$(pid $t)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pause_us"])'; done >"$work/pause-$b.txt"
+      for _ in $(seq "$RUNS"); do "$work/$b" dump --json "$(pid $t)" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("pause_us", 0))'; done >"$work/pause-$b.txt"
     done
     python3 - "$work" "$t" "${mode:-text}" <<'PY'
 import json, statistics, sys
