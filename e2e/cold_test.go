@@ -20,7 +20,9 @@ import (
 //
 // Method: the CPU time (user + system) and the peak resident set of the
 // pyscope process, from its rusage, which a busy machine inflates far less
-// than wall time; the median of three cold runs. The dump must symbolize
+// than wall time, though still by a quarter when the suite's other
+// packages run beside it; the least of five cold runs, as benchmarks take
+// the least disturbed run (RSS: the median). The dump must symbolize
 // as the warm one does (the same frames, file:line and inlined calls).
 func TestNativeColdCost(t *testing.T) {
 	testenv.NeedPackages(t, "python3.11", "python3.11-dbg", "libc6-dbg")
@@ -41,18 +43,18 @@ func TestNativeColdCost(t *testing.T) {
 	var cpus []time.Duration
 	var rss []int64
 	var cold string
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 5; i++ {
 		out, cpu, kb := run(t.TempDir())
 		cpus, rss, cold = append(cpus, cpu), append(rss, kb), out
 	}
 	sort.Slice(cpus, func(i, j int) bool { return cpus[i] < cpus[j] })
 	sort.Slice(rss, func(i, j int) bool { return rss[i] < rss[j] })
-	t.Logf("cold dump --native: CPU %v (runs %v), peak RSS %d KiB (runs %v)", cpus[1], cpus, rss[1], rss)
-	if cpus[1] > 400*time.Millisecond {
-		t.Errorf("cold dump --native took %v of CPU, more than 400 ms", cpus[1])
+	t.Logf("cold dump --native: CPU %v (runs %v), peak RSS %d KiB (runs %v)", cpus[0], cpus, rss[2], rss)
+	if cpus[0] > 400*time.Millisecond {
+		t.Errorf("cold dump --native took %v of CPU, more than 400 ms", cpus[0])
 	}
-	if rss[1] > 80<<10 {
-		t.Errorf("cold dump --native peaked at %d KiB, more than 80 MiB", rss[1])
+	if rss[2] > 80<<10 {
+		t.Errorf("cold dump --native peaked at %d KiB, more than 80 MiB", rss[2])
 	}
 
 	// The same frames as a run with warm caches.

@@ -126,7 +126,7 @@ step "go vet" go vet "${PKGS[@]}"
 # plain go test shows (a line per package, the output of failed tests).
 gotest() {
 	go build -o "$RUN_TMP/testreport" ./internal/testenv/cmd/testreport || return 1
-	go test -json -count=1 -timeout 25m "${PKGS[@]}" 2>&1 | "$RUN_TMP/testreport" -summary "$COUNTS"
+	go test -json -count=1 -timeout 45m "${PKGS[@]}" 2>&1 | "$RUN_TMP/testreport" -summary "$COUNTS"
 	return "${PIPESTATUS[0]}"
 }
 step "go test" gotest
