@@ -32,15 +32,16 @@ def bystander():
 
 def poker(cmds, acks):
     po.checkin()
-    while True:
-        with open(cmds) as f:
-            for line in f:
-                parts = line.split()
-                if parts and parts[0] == "poke":
-                    data = bytes.fromhex(parts[2])
-                    ctypes.memmove(int(parts[1], 16), data, len(data))
-                with open(acks, "w") as a:
-                    a.write("done\n")
+    # Opened read-write, the FIFO never reads EOF: reopening it after each
+    # writer lost a poke written between the EOF and the close.
+    with open(os.open(cmds, os.O_RDWR), "r") as f:
+        for line in f:
+            parts = line.split()
+            if parts and parts[0] == "poke":
+                data = bytes.fromhex(parts[2])
+                ctypes.memmove(int(parts[1], 16), data, len(data))
+            with open(acks, "w") as a:
+                a.write("done\n")
 
 
 def main():
