@@ -95,8 +95,10 @@ func NewModuleMap(maps []target.Mapping, mem target.Memory, open func(string) (*
 		}
 		m := byPath[mp.Path]
 		// A far-away mapping of the same file (e.g. libffi mapping its
-		// trampoline page again) is a module of its own, with its own bias.
-		if m != nil && (mp.Start < m.Start || mp.Start-m.End > maxModuleGap) {
+		// trampoline page again) is a module of its own, with its own bias;
+		// so is what follows it from file offset 0 (the file's real load),
+		// even when that trampoline page landed just below it.
+		if m != nil && (mp.Start < m.Start || mp.Start-m.End > maxModuleGap || mp.Offset == 0) {
 			m = nil
 		}
 		if m == nil {
