@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"pyscope/internal/cache"
 )
 
@@ -34,38 +32,21 @@ func PyTools(t testing.TB) string {
 
 func pytools() (string, error) {
 	sum := sha256.Sum256(pytoolsRequirements)
-	root := cache.Dir("")
-	dir := filepath.Join(root, fmt.Sprintf("pytools-%x", sum[:6]))
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-		return dir, nil
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", err
-	}
-	// A venv cannot be moved once made, so it is built in place under a lock.
-	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return "", err
-	}
-	defer lock.Close()
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-		return dir, nil
-	}
-	os.RemoveAll(dir)
-	if out, err := exec.Command(DebianPython, "-m", "venv", dir).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("%s -m venv: %v\n%s", DebianPython, err, out)
-	}
-	req := filepath.Join(dir, "requirements.txt")
-	if err := os.WriteFile(req, pytoolsRequirements, 0o644); err != nil {
-		return "", err
-	}
-	pip := exec.Command(filepath.Join(dir, "bin", "python"), "-m", "pip", "install", "-q",
-		"--disable-pip-version-check", "--no-deps", "--only-binary", ":all:", "-r", req)
-	if out, err := pip.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("pip install -r %s: %v\n%s", req, err, out)
-	}
-	return dir, os.WriteFile(filepath.Join(dir, ".complete"), nil, 0o644)
+	dir := filepath.Join(cache.Dir(""), fmt.Sprintf("pytools-%x", sum[:6]))
+	// A venv cannot be moved once made, so it is built in place.
+	return dir, buildCached(dir, func() error {
+		if out, err := exec.Command(DebianPython, "-m", "venv", dir).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s -m venv: %v\n%s", DebianPython, err, out)
+		}
+		req := filepath.Join(dir, "requirements.txt")
+		if err := os.WriteFile(req, pytoolsRequirements, 0o644); err != nil {
+			return err
+		}
+		pip := exec.Command(filepath.Join(dir, "bin", "python"), "-m", "pip", "install", "-q",
+			"--disable-pip-version-check", "--no-deps", "--only-binary", ":all:", "-r", req)
+		if out, err := pip.CombinedOutput(); err != nil {
+			return fmt.Errorf("pip install -r %s: %v\n%s", req, err, out)
+		}
+		return nil
+	})
 }

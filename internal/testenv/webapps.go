@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"pyscope/internal/cache"
 )
 
@@ -34,35 +32,18 @@ func WebApps(t testing.TB) string {
 
 func webapps(python string) (string, error) {
 	sum := sha256.Sum256(webappsRequirements)
-	root := cache.Dir("")
-	dir := filepath.Join(root, fmt.Sprintf("webapps-%x", sum[:6]))
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-		return dir, nil
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", err
-	}
-	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return "", err
-	}
-	defer lock.Close()
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-		return dir, nil
-	}
-	os.RemoveAll(dir)
-	req := dir + ".requirements.txt"
-	if err := os.WriteFile(req, webappsRequirements, 0o644); err != nil {
-		return "", err
-	}
-	// Wheels for 3.12, whatever Python runs pip: they are pure Python.
-	pip := exec.Command(python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-		"--no-deps", "--only-binary", ":all:", "--python-version", "3.12", "--target", dir, "-r", req)
-	if out, err := pip.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("pip install -r %s: %v\n%s", req, err, out)
-	}
-	return dir, os.WriteFile(filepath.Join(dir, ".complete"), nil, 0o644)
+	dir := filepath.Join(cache.Dir(""), fmt.Sprintf("webapps-%x", sum[:6]))
+	return dir, buildCached(dir, func() error {
+		req := dir + ".requirements.txt"
+		if err := os.WriteFile(req, webappsRequirements, 0o644); err != nil {
+			return err
+		}
+		// Wheels for 3.12, whatever Python runs pip: they are pure Python.
+		pip := exec.Command(python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+			"--no-deps", "--only-binary", ":all:", "--python-version", "3.12", "--target", dir, "-r", req)
+		if out, err := pip.CombinedOutput(); err != nil {
+			return fmt.Errorf("pip install -r %s: %v\n%s", req, err, out)
+		}
+		return nil
+	})
 }
