@@ -26,12 +26,7 @@ func (s *Session) greenletList() []gletRow {
 	var rows []gletRow
 	for i := range snap.Greenlets {
 		g := &snap.Greenlets[i]
-		n, ok := s.gletNums[g.ID]
-		if !ok {
-			n = len(s.gletNums) + 1
-			s.gletNums[g.ID] = n
-		}
-		rows = append(rows, gletRow{num: n, g: g})
+		rows = append(rows, gletRow{num: sessionNumber(s.gletNums, g.ID), g: g})
 	}
 	return rows
 }

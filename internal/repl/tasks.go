@@ -23,14 +23,20 @@ func (s *Session) taskList() []taskRow {
 	var rows []taskRow
 	for i := range snap.Tasks {
 		t := &snap.Tasks[i]
-		n, ok := s.taskNums[t.ID]
-		if !ok {
-			n = len(s.taskNums) + 1
-			s.taskNums[t.ID] = n
-		}
-		rows = append(rows, taskRow{num: n, task: t})
+		rows = append(rows, taskRow{num: sessionNumber(s.taskNums, t.ID), task: t})
 	}
 	return rows
+}
+
+// sessionNumber is id's number in nums, the next one when id is new: a
+// task or greenlet keeps its number for the session.
+func sessionNumber(nums map[uint64]int, id uint64) int {
+	n, ok := nums[id]
+	if !ok {
+		n = len(nums) + 1
+		nums[id] = n
+	}
+	return n
 }
 
 // curTask is the selected task, if any.
