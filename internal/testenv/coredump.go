@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"pyscope/internal/cache"
 )
 
@@ -72,44 +70,29 @@ func SystemdCoredump(t testing.TB) Coredump {
 		t.Fatalf("apt-cache show systemd-coredump: no version in\n%s", out)
 	}
 	dir := filepath.Join(cache.Dir(""), "systemd-coredump-"+strings.NewReplacer(":", "_", "~", "_").Replace(version))
-	c := Coredump{Root: dir}
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-		return c
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	err = buildCached(dir, func() error {
+		dl := t.TempDir()
+		os.Chmod(dl, 0o777) // apt-get download drops to the _apt user when it can
+		get := exec.Command("apt-get", "download", "-q", "systemd-coredump="+version, "libsystemd-shared="+version)
+		get.Dir = dl
+		if out, err := get.CombinedOutput(); err != nil {
+			return fmt.Errorf("apt-get download systemd-coredump=%s libsystemd-shared=%s: %v\n%s", version, version, err, out)
+		}
+		debs, _ := filepath.Glob(filepath.Join(dl, "*.deb"))
+		if len(debs) != 2 {
+			return fmt.Errorf("apt-get download gave %v, want two packages", debs)
+		}
+		for _, deb := range debs {
+			if out, err := exec.Command("dpkg-deb", "-x", deb, dir).CombinedOutput(); err != nil {
+				return fmt.Errorf("dpkg-deb -x %s: %v\n%s", deb, err, out)
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Close()
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-		return c
-	}
-	dl := t.TempDir()
-	os.Chmod(dl, 0o777) // apt-get download drops to the _apt user when it can
-	get := exec.Command("apt-get", "download", "-q", "systemd-coredump="+version, "libsystemd-shared="+version)
-	get.Dir = dl
-	if out, err := get.CombinedOutput(); err != nil {
-		t.Fatalf("apt-get download systemd-coredump=%s libsystemd-shared=%s: %v\n%s", version, version, err, out)
-	}
-	debs, _ := filepath.Glob(filepath.Join(dl, "*.deb"))
-	if len(debs) != 2 {
-		t.Fatalf("apt-get download gave %v, want two packages", debs)
-	}
-	os.RemoveAll(dir)
-	for _, deb := range debs {
-		if out, err := exec.Command("dpkg-deb", "-x", deb, dir).CombinedOutput(); err != nil {
-			t.Fatalf("dpkg-deb -x %s: %v\n%s", deb, err, out)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, ".complete"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	c := Coredump{Root: dir}
 	return c
 }
 

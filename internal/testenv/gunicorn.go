@@ -2,12 +2,9 @@ package testenv
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"pyscope/internal/cache"
 )
@@ -22,28 +19,15 @@ const gunicornVersion = "27.0.1"
 func Gunicorn(t testing.TB) string {
 	t.Helper()
 	dir := cache.Dir("gunicorn-" + gunicornVersion)
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-		return dir
-	}
-	pip := filepath.Join(PyTools(t), "pip")
-	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	err := buildCached(dir, func() error {
+		cmd := exec.Command(filepath.Join(PyTools(t), "pip"), "install", "-q", "--disable-pip-version-check", "--no-deps",
+			"--only-binary", ":all:", "--target", dir, "gunicorn=="+gunicornVersion)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("pip install gunicorn: %v\n%s", err, out)
+		}
+		return nil
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-		return dir
-	}
-	os.RemoveAll(dir)
-	cmd := exec.Command(pip, "install", "-q", "--disable-pip-version-check", "--no-deps", "--only-binary", ":all:",
-		"--target", dir, "gunicorn=="+gunicornVersion)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatal(fmt.Errorf("pip install gunicorn: %v\n%s", err, out))
-	}
-	if err := os.WriteFile(filepath.Join(dir, ".complete"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir
