@@ -14,12 +14,13 @@ import (
 	"go/format"
 	"go/parser"
 	"go/token"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"pyscope/internal/gencmd"
 )
 
 // Arches are the tables written: the key's target.Arch name and the
@@ -29,21 +30,7 @@ var Arches = []struct{ Arch, GOARCH string }{
 	{"ARM64", "arm64"},
 }
 
-func main() {
-	out := "syscalls_gen.go"
-	if len(os.Args) > 1 {
-		out = os.Args[1]
-	}
-	src, err := Generate()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gen:", err)
-		os.Exit(1)
-	}
-	if err := os.WriteFile(out, src, 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "gen:", err)
-		os.Exit(1)
-	}
-}
+func main() { gencmd.Main("syscalls_gen.go", Generate) }
 
 // Generate builds the source of syscalls_gen.go.
 func Generate() ([]byte, error) {

@@ -9,9 +9,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"go/format"
-	"os"
 	"os/exec"
 
+	"pyscope/internal/gencmd"
 	"pyscope/internal/pybuilds"
 )
 
@@ -32,21 +32,7 @@ type facts struct {
 	Ops          []op   `json:"ops"`
 }
 
-func main() {
-	out := "tables_gen.go"
-	if len(os.Args) > 1 {
-		out = os.Args[1]
-	}
-	src, err := generate()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gen:", err)
-		os.Exit(1)
-	}
-	if err := os.WriteFile(out, src, 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "gen:", err)
-		os.Exit(1)
-	}
-}
+func main() { gencmd.Main("tables_gen.go", generate) }
 
 func generate() ([]byte, error) {
 	var b bytes.Buffer

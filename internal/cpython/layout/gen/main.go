@@ -16,6 +16,7 @@ import (
 
 	"pyscope/internal/cpython/layout"
 	"pyscope/internal/elfx"
+	"pyscope/internal/gencmd"
 	"pyscope/internal/pybuilds"
 )
 
@@ -41,21 +42,7 @@ func sources() []source {
 	return append(out, source{FreeThreadedKey, pybuilds.FreeThreadedMinor, func() (*pybuilds.Build, error) { return pybuilds.GetFreeThreaded(os.Stderr) }})
 }
 
-func main() {
-	out := "tables_gen.go"
-	if len(os.Args) > 1 {
-		out = os.Args[1]
-	}
-	src, err := Generate()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gen:", err)
-		os.Exit(1)
-	}
-	if err := os.WriteFile(out, src, 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "gen:", err)
-		os.Exit(1)
-	}
-}
+func main() { gencmd.Main("tables_gen.go", Generate) }
 
 // Generate builds the source of tables_gen.go.
 func Generate() ([]byte, error) {
