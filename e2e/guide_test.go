@@ -250,7 +250,7 @@ func testGuide(t *testing.T, doc string) {
 			typeLine(c.line + " <<'GUIDE_SESSION'")
 			for i, sc := range c.session {
 				typeLine(sc.line)
-				typeLine(fmt.Sprintf("echo @@session-%d-%d@@", k, i))
+				typeLine(fmt.Sprintf(`echo @@session-%d-%d@@\n`, k, i))
 			}
 			typeLine("GUIDE_SESSION")
 		}

@@ -96,7 +96,7 @@ func (d *driver) run(c string) string {
 	d.t.Helper()
 	d.n++
 	mark := fmt.Sprintf("@@end-%d@@", d.n)
-	if _, err := fmt.Fprintf(d.in, "%s\necho %s\n", c, mark); err != nil {
+	if _, err := fmt.Fprintf(d.in, "%s\necho %s\\n\n", c, mark); err != nil {
 		d.t.Fatalf("%s: %v (stderr: %s)", c, err, d.stderr)
 	}
 	var b strings.Builder
@@ -494,7 +494,7 @@ func TestSessionEx(t *testing.T) {
 		}
 		tg, _ := startSession(t, in)
 		main := threadByName(t, &tg.Oracle, "MainThread")
-		r := runPyscope(t, bin, nil, "debug", strconv.Itoa(tg.PID), "-ex", "py-frame 1", "-ex", "echo between", "--ex", "py-frame 0", "-batch")
+		r := runPyscope(t, bin, nil, "debug", strconv.Itoa(tg.PID), "-ex", "py-frame 1", "-ex", "echo between\\n", "--ex", "py-frame 0", "-batch")
 		if r.code != 0 {
 			t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
 		}

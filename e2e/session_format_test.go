@@ -178,7 +178,7 @@ func TestSessionAlignmentAndWording(t *testing.T) {
 	}
 	code += "print('ready', flush=True)\ntime.sleep(3600)\n"
 	pid := testenv.StartScript(t, py, code)
-	r := runPyscope(t, bin, nil, "debug", strconv.Itoa(pid), "-batch", "-ex", "info threads", "-ex", "echo @@", "-ex", "info sharedlibrary", "-ex", "echo @@", "-ex", "help")
+	r := runPyscope(t, bin, nil, "debug", strconv.Itoa(pid), "-batch", "-ex", "info threads", "-ex", "echo @@\\n", "-ex", "info sharedlibrary", "-ex", "echo @@\\n", "-ex", "help")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s%s", r.code, r.stdout, r.stderr)
 	}

@@ -133,8 +133,8 @@ set print repr N        characters of one value, "…(+M chars)" included
 		{name: "continue", aliases: []string{"c", "cont"}, usage: "continue", summary: "resume the process (live only)",
 			help: "The session keeps the last snapshot on view; `interrupt` stops the process again.", run: cmdContinue},
 		{name: "refresh", aliases: []string{"interrupt"}, usage: "refresh", summary: "stop the process (again) and take a new snapshot", run: cmdRefresh},
-		{name: "echo", usage: "echo TEXT", summary: "print TEXT (for scripts)",
-			run: func(s *Session, args string) error { s.printf("%s\n", args); return nil }},
+		{name: "echo", usage: "echo TEXT", summary: "print TEXT (for scripts), as gdb does: C escapes such as \\n, no newline unless written",
+			run: func(s *Session, args string) error { s.printf("%s", unescapeEcho(args)); return nil }},
 		{name: "detach", usage: "detach", summary: "resume the process and leave it (the session, when it was the last one)", run: cmdDetach},
 		{name: "quit", aliases: []string{"q", "exit"}, usage: "quit", summary: "leave the session (a live process is resumed)", run: cmdQuit},
 	}
@@ -488,7 +488,7 @@ func (s *Session) pyThread() (threadRow, error) {
 }
 
 func (s *Session) traceback(full bool) error {
-	if r, ok := s.current(); ok && s.task == 0 && r.py == nil {
+	if r, ok := s.current(); ok && s.task == 0 && s.glet == 0 && r.py == nil {
 		// As gdb's py-bt ("Unable to locate python frame"): a message, so
 		// that thread apply all py-bt goes through C threads.
 		s.printf("(no Python state: thread %d was created by C code, or is not running Python; see `bt`)\n", r.num)
@@ -1015,4 +1015,49 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// unescapeEcho reads echo's C escapes as gdb does: \n, \t, \\, \e,
+// octal \NNN...; any other escaped character stands for itself.
+func unescapeEcho(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			if c != '\\' {
+				b.WriteByte(c)
+			}
+			continue
+		}
+		i++
+		switch c = s[i]; c {
+		case 'n':
+			b.WriteByte('\n')
+		case 't':
+			b.WriteByte('\t')
+		case 'r':
+			b.WriteByte('\r')
+		case 'a':
+			b.WriteByte('\a')
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case 'v':
+			b.WriteByte('\v')
+		case 'e':
+			b.WriteByte(0x1b)
+		case '0', '1', '2', '3', '4', '5', '6', '7':
+			v := 0
+			for n := 0; n < 3 && i < len(s) && s[i] >= '0' && s[i] <= '7'; n++ {
+				v = v*8 + int(s[i]-'0')
+				i++
+			}
+			i--
+			b.WriteByte(byte(v))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
