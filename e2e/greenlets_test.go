@@ -290,6 +290,24 @@ func checkGreenletSession(t *testing.T, bin, arg string, o *greenletsOracle) {
 	if !strings.Contains(r.stdout, "in middle\n") || !strings.Contains(r.stdout, "\ni = ") {
 		t.Errorf("session: py-up to middle and its locals (i) not shown:\n%s", r.stdout)
 	}
+
+	// thread apply shows the threads' frames whatever greenlet is
+	// selected, and leaves it selected.
+	const marker = "=== selected ==="
+	r = runPyscope(t, bin, nil, "debug", arg, "-batch", "-ex", "thread apply all py-bt", "-ex", fmt.Sprintf("greenlet %d", num),
+		"-ex", "echo "+marker+"\\n", "-ex", "thread apply all py-bt", "-ex", "greenlet")
+	if r.code != 0 {
+		t.Fatalf("debug: thread apply with greenlet %d selected: exit %d\n%s%s", num, r.code, r.stdout, r.stderr)
+	}
+	before, after, _ := strings.Cut(r.stdout, marker+"\n")
+	before = before[:strings.LastIndex(before, "[Switching to greenlet")]
+	after, current, _ := strings.Cut(after, "[Current greenlet is ")
+	if before != after || !strings.Contains(before, "Traceback") {
+		t.Errorf("thread apply all py-bt with greenlet %d selected differs from without:\n%s\nvs\n%s", num, before, after)
+	}
+	if !strings.HasPrefix(current, strconv.Itoa(num)+" ") {
+		t.Errorf("after thread apply, greenlet %d is no longer selected:\n%s", num, r.stdout)
+	}
 }
 
 // TestGeventHub dumps a gevent program (Debian's python3-gevent on

@@ -91,7 +91,7 @@ type selection struct {
 }
 
 func newSelection() selection {
-	return selection{nums: map[threadKey]int{}, next: 1, warned: map[string]bool{}, taskNums: map[uint64]int{}}
+	return selection{nums: map[threadKey]int{}, next: 1, warned: map[string]bool{}, taskNums: map[uint64]int{}, gletNums: map[uint64]int{}}
 }
 
 // inferior is one program of a session, as gdb calls a program it

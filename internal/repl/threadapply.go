@@ -48,16 +48,16 @@ func cmdThreadApply(s *Session, args string) error {
 	// Every inferior's selection is as it was after, not only the
 	// current one's.
 	inf, out := s.inf, s.out
-	type sel struct{ thread, frame, task int }
+	type sel struct{ thread, frame, task, glet int }
 	saved := map[*inferior]sel{}
 	for _, i := range s.infs {
-		saved[i] = sel{i.sel.thread, i.sel.frame, i.sel.task}
+		saved[i] = sel{i.sel.thread, i.sel.frame, i.sel.task, i.sel.glet}
 	}
-	saved[inf] = sel{s.thread, s.frame, s.task}
+	saved[inf] = sel{s.thread, s.frame, s.task, s.glet}
 	defer func() {
 		for i, v := range saved {
 			s.use(i)
-			s.thread, s.frame, s.task = v.thread, v.frame, v.task
+			s.thread, s.frame, s.task, s.glet = v.thread, v.frame, v.task, v.glet
 		}
 		s.use(inf)
 		s.out = out
@@ -68,7 +68,7 @@ func cmdThreadApply(s *Session, args string) error {
 		}
 		var buf bytes.Buffer
 		s.use(r.inf)
-		s.thread, s.frame, s.task, s.out = r.num, 0, 0, &buf // the thread's frames, not a task's
+		s.thread, s.frame, s.task, s.glet, s.out = r.num, 0, 0, 0, &buf // the thread's frames, not a task's or greenlet's
 		err := s.run(line)
 		s.out = out
 		if fl.silent && (err != nil || buf.Len() == 0) {
