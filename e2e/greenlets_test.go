@@ -273,20 +273,7 @@ func checkGreenletSession(t *testing.T, bin, arg string, o *greenletsOracle) {
 	if r.code != 0 {
 		t.Fatalf("debug: greenlet %d: exit %d\n%s%s", num, r.code, r.stdout, r.stderr)
 	}
-	var want []string
-	for _, f := range deepest.Frames {
-		want = append(want, fmt.Sprintf("File \"%s\", line %d, in %s", f.File, f.Line, f.Qualname))
-	}
-	_, bt, _ := strings.Cut(r.stdout, "Traceback (most recent call first):\n")
-	var got []string
-	for _, l := range strings.Split(bt, "\n") {
-		if strings.HasPrefix(l, "  File ") {
-			got = append(got, strings.TrimSpace(l))
-		}
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("session py-bt of greenlet %d:\n got  %q\n want %q", num, got, want)
-	}
+	checkSessionPyBt(t, fmt.Sprintf("greenlet %d", num), r.stdout, deepest.Frames)
 	if !strings.Contains(r.stdout, "in middle\n") || !strings.Contains(r.stdout, "\ni = ") {
 		t.Errorf("session: py-up to middle and its locals (i) not shown:\n%s", r.stdout)
 	}

@@ -43,6 +43,11 @@ type DumpTask struct {
 	Error     string      `json:"error"`
 }
 
+// fileLine is the frame's line in a traceback.
+func (f DumpFrame) fileLine() string {
+	return fmt.Sprintf("File \"%s\", line %d, in %s", f.File, f.Line, f.Qualname)
+}
+
 type taskFrame struct {
 	DumpFrame
 	Locals []valueVar `json:"locals"`
@@ -289,20 +294,7 @@ func checkTaskSession(t *testing.T, bin, arg string, o *tasksOracle) {
 		if w.Name != "gather-a" {
 			continue
 		}
-		var want []string
-		for _, f := range w.Coroutine {
-			want = append(want, fmt.Sprintf("File \"%s\", line %d, in %s", f.File, f.Line, f.Qualname))
-		}
-		_, bt, _ := strings.Cut(r.stdout, "Traceback (most recent call first):\n")
-		var got []string
-		for _, l := range strings.Split(bt, "\n") {
-			if strings.HasPrefix(l, "  File ") {
-				got = append(got, strings.TrimSpace(l))
-			}
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("session py-bt of task gather-a:\n got  %q\n want %q", got, want)
-		}
+		checkSessionPyBt(t, "task gather-a", r.stdout, w.Coroutine)
 	}
 	if !strings.Contains(r.stdout, "in child\n") || !strings.Contains(r.stdout, "\nev = ") {
 		t.Errorf("session: py-up to child and its locals (ev) not shown:\n%s", r.stdout)
@@ -310,6 +302,26 @@ func checkTaskSession(t *testing.T, bin, arg string, o *tasksOracle) {
 	// py-print follows the registry's weakrefs to the tasks.
 	if !regexp.MustCompile(`<weakref at 0x[0-9a-f]+; to <Task pending name='[^']+' coro=<`).MatchString(r.stdout) {
 		t.Errorf("session: py-print %s does not follow its weakrefs to tasks:\n%s", reg, r.stdout)
+	}
+}
+
+// checkSessionPyBt compares the py-bt in a session's output with the
+// frames the target reported, innermost first.
+func checkSessionPyBt[F interface{ fileLine() string }](t *testing.T, what, out string, frames []F) {
+	t.Helper()
+	var want []string
+	for _, f := range frames {
+		want = append(want, f.fileLine())
+	}
+	_, bt, _ := strings.Cut(out, "Traceback (most recent call first):\n")
+	var got []string
+	for _, l := range strings.Split(bt, "\n") {
+		if strings.HasPrefix(l, "  File ") {
+			got = append(got, strings.TrimSpace(l))
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("session py-bt of %s:\n got  %q\n want %q", what, got, want)
 	}
 }
 
