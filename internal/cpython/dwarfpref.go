@@ -81,6 +81,7 @@ func dwarfLayout(t target.Target, ef *elfx.File, in *Interpreter) (*layout.Layou
 		if buildID != "" {
 			id = "build-id:" + buildID
 		}
+		defer elfx.Parsing()()
 		d, derr := elfx.LoadDWARF(src, raw, id, false)
 		if derr != nil {
 			err = derr

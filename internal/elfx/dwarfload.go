@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"sync"
 
 	kflate "github.com/klauspost/compress/flate"
@@ -371,4 +372,35 @@ func (f *File) Raw() io.ReaderAt {
 		return nil
 	}
 	return f.f
+}
+
+var (
+	parsingMu  sync.Mutex
+	parsing    int
+	parsingOld int
+)
+
+// Parsing paces the collector at GOGC 100 until the returned function is
+// called: debug/dwarf allocates an entry for every DIE it reads, tens of
+// megabytes of short-lived garbage for a distribution's debug file, which
+// the relaxed pace a dump runs at (main's GOGC 400) lets pile up to half
+// of a cold --native dump's peak memory. A pace the user set lower (or
+// off) stands. Concurrent parsers share one change.
+func Parsing() (done func()) {
+	parsingMu.Lock()
+	defer parsingMu.Unlock()
+	if parsing == 0 {
+		parsingOld = debug.SetGCPercent(100)
+		if parsingOld < 100 {
+			debug.SetGCPercent(parsingOld)
+		}
+	}
+	parsing++
+	return func() {
+		parsingMu.Lock()
+		defer parsingMu.Unlock()
+		if parsing--; parsing == 0 {
+			debug.SetGCPercent(parsingOld)
+		}
+	}
 }

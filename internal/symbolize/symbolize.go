@@ -312,6 +312,7 @@ func (m *module) lookup(pc uint64) []Symbol {
 }
 
 func (m *module) lookupSlow(vaddr uint64) []Symbol {
+	defer elfx.Parsing()()
 	if !m.dwarfDone {
 		m.dwarfDone = true
 		m.dw = loadDWARF(m.debug, m.file)
