@@ -9,22 +9,10 @@ import (
 	"pyscope/internal/target"
 )
 
-const (
-	ntPrstatus = 1
-	ntFpregset = 2
-	ntPrpsinfo = 3
-	ntAuxv     = 6
-	ntFile     = 0x46494c45
-
-	prpsinfoSize = 136
-	// elf_prstatus up to pr_reg, the same on x86-64 and arm64.
-	prstatusRegOff = 112
-)
-
 // prstatusSize is sizeof(struct elf_prstatus): pr_reg, then int pr_fpvalid,
 // padded to 8.
 func prstatusSize(arch target.Arch) int {
-	return (prstatusRegOff + target.PrstatusRegsSize(arch) + 4 + 7) &^ 7
+	return (target.PrstatusRegOff + target.PrstatusRegsSize(arch) + 4 + 7) &^ 7
 }
 
 // procInfo reads what the notes need beyond the Target: from a live
@@ -58,16 +46,16 @@ func buildNotes(p target.Target, threads []target.Thread, maps []target.Mapping,
 		if t.Regs == nil {
 			warn(fmt.Sprintf("thread %d of process %d: registers unavailable, written as zeros", t.TID, pid))
 		}
-		addNote(&b, "CORE", ntPrstatus, prstatus(p.Arch(), t, pi, len(fpregs) > 0))
+		addNote(&b, "CORE", target.NtPrstatus, prstatus(p.Arch(), t, pi, len(fpregs) > 0))
 		if i == 0 {
-			addNote(&b, "CORE", ntPrpsinfo, prpsinfo(pi, pid))
+			addNote(&b, "CORE", target.NtPrpsinfo, prpsinfo(pi, pid))
 			if len(pi.Auxv) > 0 {
-				addNote(&b, "CORE", ntAuxv, pi.Auxv)
+				addNote(&b, "CORE", target.NtAuxv, pi.Auxv)
 			}
-			addNote(&b, "CORE", ntFile, fileNote(maps))
+			addNote(&b, "CORE", target.NtFile, fileNote(maps))
 		}
 		if len(fpregs) > 0 {
-			addNote(&b, "CORE", ntFpregset, fpregs)
+			addNote(&b, "CORE", target.NtFpregset, fpregs)
 		}
 	}
 	addNote(&b, target.PyscopeNoteName, target.NtPyscopeThreads, threadNames(threads))
@@ -103,16 +91,16 @@ func prstatus(arch target.Arch, t target.Thread, pi target.ProcessInfo, fpvalid 
 	le.PutUint32(d[40:], uint32(pi.PGRP))
 	le.PutUint32(d[44:], uint32(pi.SID))
 	if t.Regs != nil && t.Regs.Arch() == arch {
-		copy(d[prstatusRegOff:], t.Regs.Prstatus())
+		copy(d[target.PrstatusRegOff:], t.Regs.Prstatus())
 	}
 	if fpvalid {
-		le.PutUint32(d[prstatusRegOff+target.PrstatusRegsSize(arch):], 1)
+		le.PutUint32(d[target.PrstatusRegOff+target.PrstatusRegsSize(arch):], 1)
 	}
 	return d
 }
 
 func prpsinfo(pi target.ProcessInfo, pid int) []byte {
-	d := make([]byte, prpsinfoSize)
+	d := make([]byte, target.PrpsinfoSize)
 	le := binary.LittleEndian
 	// pr_state is the index of the state letter in the kernel's "RSDTZW".
 	st := byte(0)

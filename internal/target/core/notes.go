@@ -9,30 +9,12 @@ import (
 	"pyscope/internal/target"
 )
 
-// Note types (linux/elf.h); pyscope's own are in package target.
-const (
-	ntPrstatus = 1
-	ntFpregset = 2
-	ntPrpsinfo = 3
-	ntAuxv     = 6
-	ntFile     = 0x46494c45
-	ntSiginfo  = 0x53494749
-)
-
 // Bounds on untrusted note contents.
 const (
 	maxNotes       = 1 << 20
 	maxFileEntries = 1 << 20
 	maxPathLen     = 4096
 	maxAuxv        = 1024
-)
-
-// Struct sizes and offsets, the same on x86-64 and arm64 up to pr_reg,
-// whose size is the architecture's.
-const (
-	prstatusPidOff = 32
-	prstatusRegOff = 112
-	prpsinfoSize   = 136
 )
 
 // fpregsSize is the size of NT_FPREGSET: x86-64's user_fpregs_struct
@@ -116,25 +98,25 @@ func decodeNotes(ns []rawNote, arch target.Arch) *notes {
 	regsSize := target.PrstatusRegsSize(arch)
 	for _, r := range ns {
 		switch {
-		case r.name == "CORE" && r.typ == ntPrstatus:
-			if len(r.desc) < prstatusRegOff+regsSize {
+		case r.name == "CORE" && r.typ == target.NtPrstatus:
+			if len(r.desc) < target.PrstatusRegOff+regsSize {
 				n.problems = append(n.problems, "short NT_PRSTATUS note")
 				continue
 			}
 			d := r.desc
 			n.threads = append(n.threads, target.Thread{
-				TID:  int(int32(binary.LittleEndian.Uint32(d[prstatusPidOff:]))),
-				Regs: target.DecodePrstatusRegs(arch, d[prstatusRegOff:prstatusRegOff+regsSize]),
+				TID:  int(int32(binary.LittleEndian.Uint32(d[target.PrstatusPidOff:]))),
+				Regs: target.DecodePrstatusRegs(arch, d[target.PrstatusRegOff:target.PrstatusRegOff+regsSize]),
 			})
 			n.cursig = append(n.cursig, int(int16(binary.LittleEndian.Uint16(d[12:]))))
 			n.fpregs = append(n.fpregs, nil)
-		case r.name == "CORE" && r.typ == ntFpregset:
+		case r.name == "CORE" && r.typ == target.NtFpregset:
 			// Belongs to the thread of the NT_PRSTATUS before it.
 			if k := len(n.fpregs) - 1; k >= 0 && n.fpregs[k] == nil && len(r.desc) == fpregsSize(arch) {
 				n.fpregs[k] = r.desc
 			}
-		case r.name == "CORE" && r.typ == ntPrpsinfo:
-			if len(r.desc) < prpsinfoSize {
+		case r.name == "CORE" && r.typ == target.NtPrpsinfo:
+			if len(r.desc) < target.PrpsinfoSize {
 				n.problems = append(n.problems, "short NT_PRPSINFO note")
 				continue
 			}
@@ -142,7 +124,7 @@ func decodeNotes(ns []rawNote, arch target.Arch) *notes {
 			n.pid = int(int32(binary.LittleEndian.Uint32(d[24:])))
 			n.comm = cString(d[40:56])
 			n.cmdline = strings.TrimRight(cString(d[56:136]), " ")
-		case r.name == "CORE" && r.typ == ntAuxv:
+		case r.name == "CORE" && r.typ == target.NtAuxv:
 			d := r.desc
 			for len(d) >= 16 && len(n.auxv) < maxAuxv {
 				k, v := binary.LittleEndian.Uint64(d), binary.LittleEndian.Uint64(d[8:])
@@ -152,13 +134,13 @@ func decodeNotes(ns []rawNote, arch target.Arch) *notes {
 				}
 				n.auxv = append(n.auxv, [2]uint64{k, v})
 			}
-		case r.name == "CORE" && r.typ == ntFile:
+		case r.name == "CORE" && r.typ == target.NtFile:
 			files, err := decodeFileNote(r.desc)
 			if err != nil {
 				n.problems = append(n.problems, "NT_FILE note: "+err.Error())
 			}
 			n.files = files
-		case r.name == "CORE" && r.typ == ntSiginfo:
+		case r.name == "CORE" && r.typ == target.NtSiginfo:
 			if n.siginfo == nil && len(r.desc) >= 16 {
 				n.siginfo = r.desc
 			}
