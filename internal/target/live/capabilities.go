@@ -101,17 +101,14 @@ func (p *Process) SyscallArgs(tid int) (int, [6]uint64, bool) {
 }
 
 // CPUTime is the CPU time the thread has used: the scheduler's nanosecond
-// count (schedstat), else user + system time from stat in clock ticks.
+// count (schedstat, kept open: a profiler reads it at every sample), else
+// user + system time from stat in clock ticks (kernels
+// without CONFIG_SCHED_INFO have no schedstat).
 func (p *Process) CPUTime(tid int) (time.Duration, error) {
-	task := "task/" + strconv.Itoa(tid) + "/"
-	if b, err := readProcFile(procPath(p.pid, task+"schedstat")); err == nil {
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			if ns, err := strconv.ParseInt(f[0], 10, 64); err == nil && ns >= 0 {
-				return time.Duration(ns), nil
-			}
-		}
+	if ns, err := p.tasks.runtime(tid); err == nil {
+		return time.Duration(ns), nil
 	}
-	b, err := readProcFile(procPath(p.pid, task+"stat"))
+	b, err := readProcFile(procPath(p.pid, "task/"+strconv.Itoa(tid)+"/stat"))
 	if err != nil {
 		return 0, p.threadError(tid, err)
 	}

@@ -83,6 +83,17 @@ print("started", repr(started), flush=True)
 	if math.Abs(float64(got-want)) > float64(20*time.Millisecond) {
 		t.Errorf("CPUTime(%d) = %v; the thread says %v", burner, got, want)
 	}
+	// A profiler reads it at every sample: the file stays open, and the
+	// spinner's clock reads forward from it.
+	if _, ok := p.tasks.scheds[burner]; !ok {
+		t.Errorf("CPUTime(%d) did not keep the thread's schedstat open", burner)
+	}
+	s0, err0 := p.CPUTime(spinner)
+	time.Sleep(50 * time.Millisecond)
+	s1, err1 := p.CPUTime(spinner)
+	if err0 != nil || err1 != nil || s1 <= s0 {
+		t.Errorf("CPUTime(spinning) = %v (%v), then %v (%v): not forward", s0, err0, s1, err1)
+	}
 	if st, err := p.ThreadState(burner); err != nil || st != "S" {
 		t.Errorf("ThreadState(blocked) = %q, %v; want S", st, err)
 	}

@@ -3,6 +3,7 @@ package live
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 
@@ -17,21 +18,27 @@ const maxStatFiles = 4096
 // threads is far lower in practice).
 const maxTasks = 1 << 22
 
-// taskFiles keeps /proc/PID/task and each thread's stat file open, so that
-// a handle stopped again and again (a profiler's captures) lists threads
-// and reads their states with one system call each instead of three.
+// taskFiles keeps /proc/PID/task and each thread's stat and schedstat
+// files open, so that a handle stopped again and again (a profiler's
+// captures) lists threads and reads their states and CPU times with one
+// system call each instead of three.
 type taskFiles struct {
 	pid int
 
-	mu    sync.Mutex
-	dir   int // /proc/PID/task, -1 until opened
-	stats map[int]int
-	buf   []byte
-	alive int // the main thread's schedstat, -1 until opened
+	mu     sync.Mutex
+	dir    int // /proc/PID/task, -1 until opened
+	stats  map[int]int
+	scheds map[int]int // schedstat files, as stats
+	buf    []byte
+	alive  int // the main thread's schedstat, -1 until opened
+	// over counts reads past maxStatFiles, which now and then close the
+	// files of threads gone (a handle that never lists threads, as a
+	// profiler's probe, has no retain to do it).
+	over int
 }
 
 func newTaskFiles(pid int) *taskFiles {
-	return &taskFiles{pid: pid, dir: -1, stats: map[int]int{}, alive: -1}
+	return &taskFiles{pid: pid, dir: -1, stats: map[int]int{}, scheds: map[int]int{}, alive: -1}
 }
 
 // live reports whether the process whose main thread's schedstat was
@@ -124,13 +131,42 @@ func (f *taskFiles) stateComm(tid int) (state, comm string) {
 // stat reads a thread's stat line into buf from its kept file; the error
 // wraps ESRCH when the thread is gone.
 func (f *taskFiles) stat(tid int, buf []byte) ([]byte, error) {
+	return f.read(f.stats, "stat", tid, buf)
+}
+
+// runtime is the time a thread has been on a CPU, in nanoseconds: the
+// first field of its schedstat (sum_exec_runtime), read from its kept file.
+func (f *taskFiles) runtime(tid int) (int64, error) {
+	var buf [96]byte
+	b, err := f.read(f.scheds, "schedstat", tid, buf[:])
+	if err != nil {
+		return 0, err
+	}
+	var ns int64
+	i := 0
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9' && i < 19; i++ {
+		ns = ns*10 + int64(b[i]-'0')
+	}
+	if i == 0 || i < len(b) && b[i] != ' ' && b[i] != '\n' {
+		return 0, fmt.Errorf("malformed schedstat %q", b)
+	}
+	return ns, nil
+}
+
+// read reads a thread's file name into buf from files, where it is kept
+// open; the error wraps ESRCH when the thread is gone.
+func (f *taskFiles) read(files map[int]int, name string, tid int, buf []byte) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for attempt := 0; ; attempt++ {
-		fd, ok := f.stats[tid]
+		fd, ok := files[tid]
 		if !ok {
-			path := procPath(f.pid, "task/"+strconv.Itoa(tid)+"/stat")
-			if len(f.stats) >= maxStatFiles {
+			path := procPath(f.pid, "task/"+strconv.Itoa(tid)+"/"+name)
+			if len(files) >= maxStatFiles && f.over%256 == 0 {
+				sweep(files)
+			}
+			if len(files) >= maxStatFiles {
+				f.over++
 				b, err := readProcFile(path)
 				return b, err
 			}
@@ -139,7 +175,7 @@ func (f *taskFiles) stat(tid int, buf []byte) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			f.stats[tid] = fd
+			files[tid] = fd
 		}
 		n, err := unix.Pread(fd, buf, 0)
 		if err == nil && n > 0 {
@@ -148,12 +184,23 @@ func (f *taskFiles) stat(tid int, buf []byte) ([]byte, error) {
 		// The thread is gone; its TID may now be another thread's, which
 		// a second try opens.
 		unix.Close(fd)
-		delete(f.stats, tid)
+		delete(files, tid)
 		if err == nil {
 			err = unix.ESRCH
 		}
 		if attempt > 0 || !errors.Is(err, unix.ESRCH) {
 			return nil, err
+		}
+	}
+}
+
+// sweep closes the files of threads gone: they read nothing.
+func sweep(files map[int]int) {
+	var buf [64]byte
+	for tid, fd := range files {
+		if n, err := unix.Pread(fd, buf[:], 0); err != nil && err != unix.EINTR || err == nil && n == 0 {
+			unix.Close(fd)
+			delete(files, tid)
 		}
 	}
 }
@@ -215,7 +262,7 @@ func stateAfter(rest []byte) string {
 	return string(rest[:k])
 }
 
-// retain closes the stat files of threads not in tids.
+// retain closes the files of threads not in tids.
 func (f *taskFiles) retain(tids []int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -223,10 +270,12 @@ func (f *taskFiles) retain(tids []int) {
 	for _, t := range tids {
 		live[t] = true
 	}
-	for tid, fd := range f.stats {
-		if !live[tid] {
-			unix.Close(fd)
-			delete(f.stats, tid)
+	for _, files := range []map[int]int{f.stats, f.scheds} {
+		for tid, fd := range files {
+			if !live[tid] {
+				unix.Close(fd)
+				delete(files, tid)
+			}
 		}
 	}
 }
@@ -242,8 +291,10 @@ func (f *taskFiles) close() {
 		unix.Close(f.alive)
 		f.alive = -1
 	}
-	for _, fd := range f.stats {
-		unix.Close(fd)
+	for _, files := range []map[int]int{f.stats, f.scheds} {
+		for _, fd := range files {
+			unix.Close(fd)
+		}
+		clear(files)
 	}
-	clear(f.stats)
 }
