@@ -12,7 +12,8 @@ import (
 
 // WriteCollapsed writes Brendan Gregg's folded stacks: one line per
 // distinct stack, frames from the root, `;`-separated, then a space and
-// the number of samples. Lines are sorted, so equal profiles give equal
+// the number of samples (with Options.Weight cpu: their CPU time in
+// nanoseconds, stacks of none left out). Lines are sorted, so equal profiles give equal
 // files. Frame names are escaped as for a terminal, and `;` as \x3b, so a
 // name from the target can neither split a frame nor drive a terminal or
 // break flamegraph.pl's SVG.
@@ -24,8 +25,9 @@ func (p *Profile) WriteCollapsed(w io.Writer) error {
 	var lines []string
 	var buf []int32
 	var b strings.Builder
+	weights := p.weights()
 	for n := range p.nodes {
-		self := p.nodes[n].self
+		self := weights[n]
 		if self == 0 {
 			continue
 		}

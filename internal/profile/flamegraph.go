@@ -44,6 +44,7 @@ type fgNode struct {
 	V int64     `json:"v"`
 	L string    `json:"l,omitempty"`
 	C []*fgNode `json:"c,omitempty"`
+	U string    `json:"u,omitempty"` // the root's: "ns" when values are CPU time
 }
 
 // WriteFlamegraph writes one self-contained HTML page: the call tree of
@@ -54,13 +55,16 @@ type fgNode struct {
 // then as text; a Content-Security-Policy lets only the page's own scripts
 // run.
 func (p *Profile) WriteFlamegraph(w io.Writer) error {
-	tot := p.totals()
+	tot := p.weightTotals()
 	title := p.opts.Name
 	if title == "" {
 		title = "pyscope profile"
 	}
 	fg := make([]*fgNode, len(p.nodes))
 	fg[0] = &fgNode{N: report.Safe(title), V: tot[0]}
+	if p.opts.Weight == WeightCPU {
+		fg[0].U = "ns"
+	}
 	for i := 1; i < len(p.nodes); i++ {
 		fi := &p.frames[p.nodes[i].frame]
 		n := &fgNode{N: report.Safe(fi.label), V: tot[i]}
@@ -99,6 +103,9 @@ func (p *Profile) summary(s Stats) string {
 	}
 	fmt.Fprintf(&b, ", every %v", p.opts.Interval)
 	var notes []string
+	if p.opts.Weight == WeightCPU {
+		notes = append(notes, fmt.Sprintf("weighted by CPU time, %v", s.CPU.Round(time.Millisecond)))
+	}
 	if p.opts.ByFunction {
 		notes = append(notes, "by function")
 	} else {

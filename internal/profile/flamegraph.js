@@ -16,7 +16,8 @@
     .setDetailsElement(details)
     .setLabelHandler(function (d) {
       var pct = (100 * d.value / total).toFixed(2);
-      return d.data.n + "\n" + d.value + " samples, " + pct + "%";
+      var v = data.u === "ns" ? (d.value / 1e6).toFixed(2) + " ms CPU" : d.value + " samples";
+      return d.data.n + "\n" + v + ", " + pct + "%";
     })
     .setSearchMatch(function (d, term) {
       if (!term) return false;

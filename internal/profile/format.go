@@ -35,6 +35,26 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown profile format %q (use one of %s)", s, strings.Join(names, ", "))
 }
 
+// Weight is what a stack weighs in the formats that have one value per
+// stack (flame graph, collapsed stacks).
+type Weight string
+
+const (
+	WeightSamples Weight = "samples" // samples taken (default)
+	WeightCPU     Weight = "cpu"     // CPU time the threads used, in nanoseconds
+)
+
+// ParseWeight returns the weight named s ("" is samples).
+func ParseWeight(s string) (Weight, error) {
+	switch Weight(s) {
+	case "", WeightSamples:
+		return WeightSamples, nil
+	case WeightCPU:
+		return WeightCPU, nil
+	}
+	return "", fmt.Errorf("unknown weight %q (use samples or cpu)", s)
+}
+
 // Ext is the usual file name extension of the format.
 func (f Format) Ext() string {
 	switch f {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"time"
 
 	"github.com/google/pprof/profile"
 
@@ -12,21 +13,23 @@ import (
 
 // WritePprof writes a gzipped profile.proto with github.com/google/pprof,
 // as `go tool pprof`, Pyroscope and Parca read it. Sample types are
-// samples/count and cpu/nanoseconds (wall/nanoseconds when idle samples are
-// kept); each sample carries its thread as labels (thread, thread_id, pid,
-// gil), so pprof's -tagfocus and -tagroot split by thread. Thread and
-// process roots are left to those labels rather than made frames.
+// samples/count and cpu/nanoseconds, the CPU time the threads used
+// (Sample.CPU; count × period where it was not measured), the default;
+// with idle samples kept, wall/nanoseconds (count × period) comes second
+// and is the default, cpu third. Each sample carries its thread as labels
+// (thread, thread_id, pid, gil), so pprof's -tagfocus and -tagroot split
+// by thread. Thread and process roots are left to those labels rather
+// than made frames.
 func (p *Profile) WritePprof(w io.Writer) error {
 	kind := "cpu"
+	types := []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}}
 	if p.opts.Idle {
 		kind = "wall"
+		types = []*profile.ValueType{types[0], {Type: "wall", Unit: "nanoseconds"}, types[1]}
 	}
 	period := p.opts.Interval.Nanoseconds()
 	out := &profile.Profile{
-		SampleType: []*profile.ValueType{
-			{Type: "samples", Unit: "count"},
-			{Type: kind, Unit: "nanoseconds"},
-		},
+		SampleType:        types,
 		DefaultSampleType: kind,
 		PeriodType:        &profile.ValueType{Type: kind, Unit: "nanoseconds"},
 		Period:            period,
@@ -87,7 +90,7 @@ func (p *Profile) WritePprof(w io.Writer) error {
 		return !a.idle && b.idle
 	})
 	for _, k := range keys {
-		n := p.counts[k]
+		t := p.counts[k]
 		var stack []*profile.Location
 		for id := k.node; id > 0; id = p.nodes[id].parent { // innermost first
 			if f := p.nodes[id].frame; !p.frames[f].pseudo() {
@@ -97,7 +100,7 @@ func (p *Profile) WritePprof(w io.Writer) error {
 		th := p.threads[k.thread]
 		s := &profile.Sample{
 			Location: stack,
-			Value:    []int64{n, n * period},
+			Value:    []int64{t.n, t.cpu},
 			Label:    map[string][]string{"gil": {fmt.Sprint(k.gil)}},
 			NumLabel: map[string][]int64{"thread_id": {int64(th.key.tid)}, "pid": {int64(th.key.pid)}},
 		}
@@ -109,6 +112,7 @@ func (p *Profile) WritePprof(w io.Writer) error {
 		}
 		if p.opts.Idle {
 			s.Label["idle"] = []string{fmt.Sprint(k.idle)}
+			s.Value = []int64{t.n, t.n * period, t.cpu}
 		}
 		out.Sample = append(out.Sample, s)
 	}
@@ -127,6 +131,9 @@ func (p *Profile) comments() []string {
 	}
 	c = append(c, "pyscope "+version.Version)
 	c = append(c, fmt.Sprintf("%d samples kept of %d, interval %v", s.Kept, s.Samples, p.opts.Interval))
+	if s.Measured > 0 {
+		c = append(c, fmt.Sprintf("CPU time %v, measured for %d of them", s.CPU.Round(time.Microsecond), s.Measured))
+	}
 	if !p.opts.Idle && s.Idle > 0 {
 		c = append(c, fmt.Sprintf("%d idle samples left out", s.Idle))
 	}

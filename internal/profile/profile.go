@@ -44,6 +44,11 @@ type Sample struct {
 	// the same StackKey have the same frames (the caller's promise),
 	// which spares walking them again.
 	StackKey uint64
+	// CPU is the CPU time the thread used since its previous sample (a
+	// live target's scheduler clock), when CPUKnown. Without it a sample
+	// is taken to weigh one Interval of CPU when running, none when idle.
+	CPU      time.Duration
+	CPUKnown bool
 }
 
 // Options shape what a Profile keeps and how it names things.
@@ -65,18 +70,25 @@ type Options struct {
 	// MaxRuns bounds the timeline (default 2^21 runs, about 64 MiB); past
 	// it, time-ordered formats stop early while the others stay complete.
 	MaxRuns int
+	// Weight is what a stack weighs in the flame graph and the collapsed
+	// stacks: its samples (default) or its CPU time. pprof has both.
+	Weight Weight
 }
 
 // Stats counts what a Profile was given and what it kept.
 type Stats struct {
-	Samples int64            // samples given to Add
-	Kept    int64            // samples in the profile, after the filters
-	Idle    int64            // samples of idle threads (kept only with Options.Idle)
-	GIL     int64            // samples of threads holding the GIL
-	Empty   int64            // samples without frames (not kept)
-	Failed  map[string]int64 // samples that could not be taken, by reason
-	Start   time.Time        // first sample
-	End     time.Time        // last sample
+	Samples int64 // samples given to Add
+	Kept    int64 // samples in the profile, after the filters
+	Idle    int64 // samples of idle threads (kept only with Options.Idle)
+	GIL     int64 // samples of threads holding the GIL
+	Empty   int64 // samples without frames (not kept)
+	// CPU is the CPU time of the kept samples (Sample.CPU, or its
+	// estimate), Measured how many of them had theirs measured.
+	CPU      time.Duration
+	Measured int64
+	Failed   map[string]int64 // samples that could not be taken, by reason
+	Start    time.Time        // first sample
+	End      time.Time        // last sample
 	// TimelineFull is set when Options.MaxRuns was reached.
 	TimelineFull bool
 }
@@ -109,6 +121,7 @@ type node struct {
 	frame  int32
 	parent int32
 	self   int64
+	cpu    int64 // the CPU time of self's samples, ns
 }
 
 type edge struct{ parent, frame int32 }
@@ -145,6 +158,9 @@ type countKey struct {
 	idle   bool
 }
 
+// tally is the samples of a countKey and their CPU time (ns).
+type tally struct{ n, cpu int64 }
+
 // Profile aggregates samples. It is not safe for concurrent use.
 type Profile struct {
 	opts     Options
@@ -156,7 +172,7 @@ type Profile struct {
 	children map[edge]int32
 	threads  []*threadInfo
 	thrIdx   map[threadKey]int32
-	counts   map[countKey]int64
+	counts   map[countKey]tally
 	runs     int
 	stats    Stats
 	t0, last time.Time
@@ -184,7 +200,7 @@ func New(opts Options) *Profile {
 		nodes:    []node{{frame: -1, parent: -1}},
 		children: map[edge]int32{},
 		thrIdx:   map[threadKey]int32{},
-		counts:   map[countKey]int64{},
+		counts:   map[countKey]tally{},
 		stats:    Stats{Failed: map[string]int64{}},
 	}
 }
@@ -260,11 +276,31 @@ func (p *Profile) Add(s Sample) {
 			p.leaves[lk] = leaf
 		}
 	}
+	cpu := p.cpuOf(&s)
 	p.nodes[leaf].self++
-	p.counts[countKey{node: leaf, thread: p.thrIdx[th.key], gil: s.HoldsGIL, idle: s.Idle}]++
+	p.nodes[leaf].cpu += cpu
+	ck := countKey{node: leaf, thread: p.thrIdx[th.key], gil: s.HoldsGIL, idle: s.Idle}
+	t := p.counts[ck]
+	p.counts[ck] = tally{n: t.n + 1, cpu: t.cpu + cpu}
 	p.stats.Kept++
+	p.stats.CPU += time.Duration(cpu)
+	if s.CPUKnown {
+		p.stats.Measured++
+	}
 	th.kept++
 	p.extendRun(th, leaf, now)
+}
+
+// cpuOf is a sample's CPU time in nanoseconds: measured, else one
+// Interval when running and none when idle, as a sampler would estimate.
+func (p *Profile) cpuOf(s *Sample) int64 {
+	switch {
+	case s.CPUKnown:
+		return max(s.CPU.Nanoseconds(), 0)
+	case s.Idle:
+		return 0
+	}
+	return p.opts.Interval.Nanoseconds()
 }
 
 type leafKey struct {
@@ -467,6 +503,29 @@ func (p *Profile) totals() []int64 {
 		if i > 0 {
 			t[p.nodes[i].parent] += t[i]
 		}
+	}
+	return t
+}
+
+// weights returns each node's own weight, as Options.Weight says: its
+// samples or their CPU time in nanoseconds.
+func (p *Profile) weights() []int64 {
+	w := make([]int64, len(p.nodes))
+	for i := range p.nodes {
+		if p.opts.Weight == WeightCPU {
+			w[i] = p.nodes[i].cpu
+		} else {
+			w[i] = p.nodes[i].self
+		}
+	}
+	return w
+}
+
+// weightTotals is weights including each node's descendants.
+func (p *Profile) weightTotals() []int64 {
+	t := p.weights()
+	for i := len(p.nodes) - 1; i > 0; i-- {
+		t[p.nodes[i].parent] += t[i]
 	}
 	return t
 }
