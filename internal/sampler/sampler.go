@@ -2,8 +2,9 @@
 // steady rate, through the engine: each process is opened once and
 // captured at every tick (stopped or not, as asked), and every Python
 // thread of a capture becomes one profile sample, idle or running by its
-// kernel state, holding the GIL or not. Captures that fail are counted
-// with their reason, never dropped or made up.
+// kernel state, holding the GIL or not, weighing the CPU time its thread
+// used since its previous sample. Captures that fail are counted with
+// their reason, never dropped or made up.
 package sampler
 
 import (
@@ -127,6 +128,19 @@ type proc struct {
 	name    string
 	threads int // Python threads in the last capture: what a failed capture weighs
 	fails   int // consecutive failed captures
+
+	// The threads' CPU clocks (nil when the target has none), each
+	// thread's reading at its last sample, and the captures made.
+	clock    target.CPUTimeReader
+	cpu      map[int]cpuMark
+	captures int64
+	lastAt   time.Time // the previous capture
+}
+
+// cpuMark is a thread's CPU time as read at its last sample.
+type cpuMark struct {
+	used    time.Duration
+	capture int64 // proc.captures then
 }
 
 // retry is when to try a process again.
@@ -203,7 +217,8 @@ func (s *Sampler) open(pid int) error {
 	if err != nil {
 		return err
 	}
-	pr := &proc{pid: pid, p: p, name: processName(p)}
+	pr := &proc{pid: pid, p: p, name: processName(p), cpu: map[int]cpuMark{}}
+	pr.clock, _ = p.Target().(target.CPUTimeReader)
 	s.procs = append(s.procs, pr)
 	s.byPID[pid] = pr
 	delete(s.others, pid)
@@ -390,6 +405,7 @@ func (s *Sampler) sample(pr *proc, at time.Time, sink Sink) bool {
 		return s.failed(pr, err, sink)
 	}
 	s.stats.Pause += c.Pause()
+	pr.captures++
 	running := make(map[int]bool, len(c.Threads()))
 	for _, th := range c.Threads() {
 		running[th.TID] = isRunning(th)
@@ -401,8 +417,49 @@ func (s *Sampler) sample(pr *proc, at time.Time, sink Sink) bool {
 		s.stacks = pr.p.Stacks(c, s.stacks)
 		s.sampleStacks(pr, at, running, sink)
 	}
+	pr.lastAt = at
+	s.pruneCPU(pr)
 	s.stats.Busy += time.Since(t0)
 	return true
+}
+
+// cpuSince is the CPU time thread tid used since its previous sample, read
+// at the sample taken at at; false when the target has no CPU clock or the
+// thread's could not be read. A thread's first sample weighs nothing at the
+// process's first capture (it opens the recording: what the thread used
+// before is not the recording's), and else the thread's whole CPU time, up
+// to the time since the previous capture: it started since, most likely
+// (a thread ID used again reads as such a new thread).
+func (s *Sampler) cpuSince(pr *proc, tid int, at time.Time) (time.Duration, bool) {
+	if pr.clock == nil || tid <= 0 {
+		return 0, false
+	}
+	used, err := pr.clock.CPUTime(tid)
+	if err != nil {
+		return 0, false
+	}
+	m, seen := pr.cpu[tid]
+	pr.cpu[tid] = cpuMark{used: used, capture: pr.captures}
+	switch {
+	case seen && used >= m.used:
+		return used - m.used, true
+	case pr.captures <= 1:
+		return 0, true
+	}
+	return min(used, max(at.Sub(pr.lastAt), 0)), true
+}
+
+// pruneCPU forgets the CPU clocks of threads the last capture did not
+// sample, once they outnumber those it did.
+func (s *Sampler) pruneCPU(pr *proc) {
+	if len(pr.cpu) <= 2*pr.threads+64 {
+		return
+	}
+	for tid, m := range pr.cpu {
+		if m.capture != pr.captures {
+			delete(pr.cpu, tid)
+		}
+	}
 }
 
 // sampleStacks hands the threads of one capture to sink.
@@ -410,6 +467,8 @@ func (s *Sampler) sampleStacks(pr *proc, at time.Time, running map[int]bool, sin
 	pr.threads = len(s.stacks)
 	for i := range s.stacks {
 		st := &s.stacks[i]
+		// Read for a failed sample too: its CPU time goes with it.
+		cpu, cpuKnown := s.cpuSince(pr, st.NativeID, at)
 		if st.Err != nil {
 			s.stats.Failures++
 			sink.AddFailed(Reason(st.Err.Error()))
@@ -419,7 +478,7 @@ func (s *Sampler) sampleStacks(pr *proc, at time.Time, running map[int]bool, sin
 		s.stats.Samples++
 		sink.Add(profile.Sample{Time: at, PID: pr.pid, ProcessName: pr.name, ThreadID: st.ThreadID,
 			NativeID: st.NativeID, ThreadName: st.Name, Frames: frames, HoldsGIL: st.HoldsGIL,
-			Idle: idle(running, st.NativeID), StackKey: st.Key})
+			Idle: idle(running, st.NativeID), StackKey: st.Key, CPU: cpu, CPUKnown: cpuKnown})
 	}
 }
 
@@ -482,6 +541,7 @@ func (s *Sampler) sampleSnapshot(pr *proc, snap *model.Snapshot, at time.Time, r
 			continue // --native lists threads without Python state too
 		}
 		n++
+		cpu, cpuKnown := s.cpuSince(pr, th.NativeID, at)
 		if th.Truncated {
 			s.stats.Failures++
 			sink.AddFailed(Reason(th.Error))
@@ -490,6 +550,7 @@ func (s *Sampler) sampleSnapshot(pr *proc, snap *model.Snapshot, at time.Time, r
 		smp := &samples[i]
 		smp.ProcessName = pr.name
 		smp.Idle = idle(running, th.NativeID)
+		smp.CPU, smp.CPUKnown = cpu, cpuKnown
 		s.stats.Samples++
 		sink.Add(*smp)
 	}
