@@ -56,6 +56,7 @@ type recordFlags struct {
 	format     string
 	threads    bool
 	byFunction bool
+	weight     string
 }
 
 func newRecordCmd() *cobra.Command {
@@ -74,6 +75,14 @@ counted as failed samples. A thread is idle when the kernel has it asleep
 (waiting for I/O, a lock or the GIL); idle samples are left out unless
 --idle. Samples that could not be read are counted and reported, never
 dropped silently.
+
+Each sample also carries the CPU time its thread used since the thread's
+previous sample, read from the kernel's scheduler clock: a thread that is
+runnable but waits for a CPU is present in the samples, not in its CPU
+time. pprof has both (sample types samples and cpu, the default; with
+--idle also wall, then the default); --weight cpu weighs the flame graph's
+and the collapsed stacks' frames by CPU time (nanoseconds) instead of
+samples.
 
 Formats: flamegraph (self-contained HTML, the default), speedscope (open in
 https://www.speedscope.app), pprof (go tool pprof, Pyroscope, Parca),
@@ -105,6 +114,7 @@ collapsed (Brendan Gregg's folded stacks), chrome (Trace Event Format: Perfetto)
 	fl.StringVarP(&f.format, "format", "f", string(profile.Flamegraph), "flamegraph, speedscope, pprof, collapsed or chrome")
 	fl.BoolVarP(&f.threads, "threads", "t", false, "split the profile by thread")
 	fl.BoolVarP(&f.byFunction, "function", "F", false, "aggregate by function, not by line")
+	fl.StringVar(&f.weight, "weight", string(profile.WeightSamples), "what a stack weighs in flamegraph and collapsed: samples, or cpu (the CPU time its threads used, ns)")
 	return cmd
 }
 
@@ -119,6 +129,10 @@ func parsePID(s string) (int, error) {
 func runRecord(stderr io.Writer, pid int, command []string, f recordFlags) error {
 	longRunning()
 	format, err := profile.ParseFormat(f.format)
+	if err != nil {
+		return err
+	}
+	weight, err := profile.ParseWeight(f.weight)
 	if err != nil {
 		return err
 	}
@@ -153,7 +167,7 @@ func runRecord(stderr io.Writer, pid int, command []string, f recordFlags) error
 		name = "pyscope record -- " + filepath.Base(command[0])
 	}
 	prof := profile.New(profile.Options{Name: name, Interval: smp.Period(), ByFunction: f.byFunction,
-		SplitThreads: f.threads, SplitProcesses: f.subprocesses, Idle: f.idle, GILOnly: f.gil})
+		SplitThreads: f.threads, SplitProcesses: f.subprocesses, Idle: f.idle, GILOnly: f.gil, Weight: weight})
 	st := smp.Run(ctx, prof)
 	smp.Close()
 	stopSignals()
@@ -277,6 +291,9 @@ func summarize(w io.Writer, pid int, st sampler.Stats, ps profile.Stats, f recor
 	}
 	fmt.Fprintln(w)
 	kept := fmt.Sprintf("pyscope: %d samples kept", ps.Kept)
+	if ps.Measured > 0 {
+		kept += fmt.Sprintf(" (%.2f s of CPU time)", ps.CPU.Seconds())
+	}
 	var left []string
 	if ps.Idle > 0 && !f.idle {
 		left = append(left, fmt.Sprintf("%d idle (--idle keeps them)", ps.Idle))
