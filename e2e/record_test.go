@@ -12,8 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,8 +127,12 @@ var shareFuncs = []string{"alpha", "beta", "gamma", "delta", "epsilon"}
 
 // TestRecordAccuracy: on a target that spends known shares of its CPU
 // time in known functions, measured by the target with
-// time.thread_time(), every function's share of its thread in the profile
-// is within 3 percentage points of the target's own, on every interpreter.
+// time.thread_time(), every function's share of its thread in the samples,
+// and, weighed by the CPU time each sample carries, every function's share
+// of the process and the split between the two workers, are within 3
+// percentage points of the target's own, on every interpreter. CPU burners
+// make the workers wait for a CPU while they hold the GIL: present in the
+// samples, absent from their CPU time, which is what the weights fix.
 func TestRecordAccuracy(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
 	ins := testenv.Interpreters(t)
@@ -142,6 +149,7 @@ func TestRecordAccuracy(t *testing.T) {
 	for _, in := range pick(t, "pbs-3.10", "pbs-3.14") {
 		runs = append(runs, run{in, []string{"--nonblocking"}})
 	}
+	burn(t, runtime.NumCPU())
 	for _, r := range runs {
 		name := r.in.Name + strings.Join(r.args, "")
 		t.Run(name, func(t *testing.T) {
@@ -151,7 +159,7 @@ func TestRecordAccuracy(t *testing.T) {
 			before := sharesOf(t, tg)
 			// 16 s: under load a preempted worker stays in one function for
 			// several ticks, so samples come in runs and count for less.
-			args := append([]string{"--rate", "1000", "--duration", "16", "--function", "--format", "collapsed"}, r.args...)
+			args := append([]string{"--rate", "1000", "--duration", "16", "--function", "--format", "pprof"}, r.args...)
 			out, res := record(t, bin, 2*time.Minute, append(args, strconv.Itoa(tg.PID))...)
 			after := sharesOf(t, tg)
 			tg.CheckRunning(t)
@@ -164,50 +172,34 @@ func TestRecordAccuracy(t *testing.T) {
 				want[k] = v - before[k]
 				wantSum += want[k]
 			}
-			// The profile's: each worker sample goes to the innermost of
-			// the five functions on its stack, else to "work".
-			got := map[string]int64{}
-			var gotSum int64
-			stacks, counts := collapsedStacks(t, out)
-			for i, st := range stacks {
-				bucket := ""
-				for j := len(st) - 1; j >= 0 && bucket == ""; j-- {
-					for _, f := range shareFuncs {
-						if funcName(st[j]) == f {
-							bucket = f
-						}
-					}
-				}
-				if bucket == "" {
-					for _, fr := range st {
-						if funcName(fr) == "work" {
-							bucket = "work"
-						}
-					}
-				}
-				if bucket != "" {
-					got[bucket] += counts[i]
-					gotSum += counts[i]
-				}
+			// The profile's, in samples and in CPU time: each worker sample
+			// goes to the innermost of the five functions on its stack,
+			// else to "work".
+			got, gotCPU := sharesInPprof(t, out)
+			var gotSum, cpuSum float64
+			for k := range got {
+				gotSum += got[k]
+				cpuSum += gotCPU[k]
 			}
 			// 3 points must be well beyond sampling noise: with n samples
 			// a share's standard error is at most 50/sqrt(n) points.
 			if gotSum < 2500 {
-				t.Fatalf("only %d samples of the workers: too few to tell 3 points apart", gotSum)
+				t.Fatalf("only %.0f samples of the workers: too few to tell 3 points apart", gotSum)
 			}
-			// Shares are compared within each worker (shares.py's PLANS).
-			// How the workers split the process's time is the kernel's
-			// doing: on a loaded machine a worker holding the GIL may
-			// wait for a CPU, which its thread_time() does not count and
-			// a wall-clock sampler does (measured: workers 48/52 in the
-			// profile, 39/61 in CPU time, while each worker's functions
-			// agreed within a point).
+			if cpuSum <= 0 {
+				t.Fatalf("the profile's samples carry no CPU time")
+			}
 			var rows []string
-			for _, group := range [][]string{{"alpha", "beta", "gamma"}, {"delta", "epsilon"}} {
+			// In samples, shares are right within each worker (shares.py's
+			// PLANS) but not across: a worker holding the GIL while it waits
+			// for a CPU is sampled as running without using CPU time
+			// (measured: workers 48/52 in samples, 39/61 in CPU time).
+			workers := [][]string{{"alpha", "beta", "gamma"}, {"delta", "epsilon"}}
+			for _, group := range workers {
 				var w0, g0 float64
 				for _, f := range group {
 					w0 += want[f]
-					g0 += float64(got[f])
+					g0 += got[f]
 				}
 				if w0 == 0 || g0 == 0 {
 					t.Errorf("worker of %v: %.2f CPU seconds, %.0f samples", group, w0, g0)
@@ -215,20 +207,111 @@ func TestRecordAccuracy(t *testing.T) {
 				}
 				for _, f := range group {
 					w := 100 * want[f] / w0
-					g := 100 * float64(got[f]) / g0
-					rows = append(rows, fmt.Sprintf("%-8s target %5.1f%%  profile %5.1f%%  (%+.1f) of its worker", f, w, g, g-w))
+					g := 100 * got[f] / g0
+					rows = append(rows, fmt.Sprintf("%-8s target %5.1f%%  samples %5.1f%%  (%+.1f) of its worker", f, w, g, g-w))
 					if math.Abs(g-w) > 3 {
 						t.Errorf("%s: %.1f%% of its worker's samples, %.1f%% of its worker's CPU time (more than 3 points apart)", f, g, w)
 					}
 				}
 			}
-			rows = append(rows, fmt.Sprintf("work     target %5.1f%%  profile %5.1f%%  of both", 100*want["work"]/wantSum, 100*float64(got["work"])/float64(gotSum)))
-			t.Logf("%d worker samples, %.2f CPU seconds:\n%s", gotSum, wantSum, strings.Join(rows, "\n"))
-			if keptSamples(t, res.stderr) < gotSum {
-				t.Errorf("the collapsed stacks hold more samples than record kept")
+			// Weighed by CPU time, across the workers and the process too.
+			share := func(m map[string]float64, sum float64, fs ...string) float64 {
+				var v float64
+				for _, f := range fs {
+					v += m[f]
+				}
+				return 100 * v / sum
+			}
+			var five []string
+			for _, g := range workers {
+				five = append(five, g...)
+			}
+			w0, wAll := share(want, 1, workers[0]...), share(want, 1, five...)
+			g0, gAll := share(got, 1, workers[0]...), share(got, 1, five...)
+			c0, cAll := share(gotCPU, 1, workers[0]...), share(gotCPU, 1, five...)
+			w, g, c := 100*w0/wAll, 100*g0/gAll, 100*c0/cAll
+			rows = append(rows, fmt.Sprintf("workers  target %.1f/%.1f  samples %.1f/%.1f  (%+.1f)  CPU %.1f/%.1f  (%+.1f)", w, 100-w, g, 100-g, g-w, c, 100-c, c-w))
+			if math.Abs(c-w) > 3 {
+				t.Errorf("workers: %.1f/%.1f of the profile's CPU time, %.1f/%.1f of the target's (more than 3 points apart)", c, 100-c, w, 100-w)
+			}
+			for _, f := range append(five, "work") {
+				w, g, c := share(want, wantSum, f), share(got, gotSum, f), share(gotCPU, cpuSum, f)
+				rows = append(rows, fmt.Sprintf("%-8s target %5.1f%%  samples %5.1f%%  (%+.1f)  CPU %5.1f%%  (%+.1f)  of the process", f, w, g, g-w, c, c-w))
+				if math.Abs(c-w) > 3 {
+					t.Errorf("%s: %.1f%% of the profile's CPU time, %.1f%% of the target's (more than 3 points apart)", f, c, w)
+				}
+			}
+			t.Logf("%.0f worker samples, %.2f CPU seconds in the profile, %.2f by the target:\n%s", gotSum, cpuSum/1e9, wantSum, strings.Join(rows, "\n"))
+			if keptSamples(t, res.stderr) < int64(gotSum) {
+				t.Errorf("the profile holds more samples than record kept")
 			}
 		})
 	}
+}
+
+// sharesInPprof reads a pprof profile recorded with --function: the
+// samples and CPU nanoseconds of each of shareFuncs (the innermost on a
+// stack) and of "work" (the workers' loop outside them).
+func sharesInPprof(t *testing.T, path string) (samples, cpu map[string]float64) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp, err := profile.Parse(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("not a pprof profile: %v", err)
+	}
+	ci := -1
+	for i, st := range pp.SampleType {
+		if st.Type == "cpu" && st.Unit == "nanoseconds" {
+			ci = i
+		}
+	}
+	if ci < 0 || pp.SampleType[0].Type != "samples" {
+		t.Fatalf("sample types %v: want samples and cpu/nanoseconds", pp.SampleType)
+	}
+	samples, cpu = map[string]float64{}, map[string]float64{}
+	for _, s := range pp.Sample {
+		bucket := ""
+		for _, loc := range s.Location { // innermost first
+			for _, ln := range loc.Line {
+				if bucket == "" && slices.Contains(shareFuncs, ln.Function.Name) {
+					bucket = ln.Function.Name
+				}
+			}
+		}
+		if bucket == "" {
+			for _, loc := range s.Location {
+				for _, ln := range loc.Line {
+					if ln.Function.Name == "work" {
+						bucket = "work"
+					}
+				}
+			}
+		}
+		if bucket != "" {
+			samples[bucket] += float64(s.Value[0])
+			cpu[bucket] += float64(s.Value[ci])
+		}
+	}
+	return samples, cpu
+}
+
+// burn keeps n CPUs busy until the test ends, so that threads wait for a
+// CPU as on a loaded machine.
+func burn(t *testing.T, n int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for x := 0; ctx.Err() == nil; x++ {
+			}
+		}()
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
 }
 
 // TestRecordFormats: each format, written by `pyscope record`, is accepted
