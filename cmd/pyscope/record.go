@@ -82,7 +82,7 @@ runnable but waits for a CPU is present in the samples, not in its CPU
 time. pprof has both (sample types samples and cpu, the default; with
 --idle also wall, then the default); --weight cpu weighs the flame graph's
 and the collapsed stacks' frames by CPU time (nanoseconds) instead of
-samples.
+samples. speedscope and chrome keep the wall clock's time order.
 
 Formats: flamegraph (self-contained HTML, the default), speedscope (open in
 https://www.speedscope.app), pprof (go tool pprof, Pyroscope, Parca),
