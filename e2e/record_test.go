@@ -420,6 +420,29 @@ func TestRecordFormats(t *testing.T) {
 				}
 			}
 		}
+		// Weighed by CPU time: nanoseconds adding up to the CPU time
+		// record reported (rounded to 10 ms), most of it in the spinning
+		// function, which uses a CPU whenever it runs.
+		out, r := record(t, bin, time.Minute, "-d", "2", "-r", "200", "-f", "collapsed", "--weight", "cpu", pid)
+		m := regexp.MustCompile(`samples kept \(([\d.]+) s of CPU time\)`).FindStringSubmatch(r.stderr)
+		if m == nil {
+			t.Fatalf("--weight cpu: record did not say the CPU time it kept:\n%s", r.stderr)
+		}
+		said, _ := strconv.ParseFloat(m[1], 64)
+		stacks, counts := collapsedStacks(t, out)
+		var sum, spun int64
+		for i, st := range stacks {
+			sum += counts[i]
+			if funcName(st[len(st)-1]) == spin {
+				spun += counts[i]
+			}
+		}
+		if math.Abs(float64(sum)/1e9-said) > 0.006 || sum == 0 {
+			t.Errorf("--weight cpu: the stacks weigh %d ns, record kept %.2f s of CPU time", sum, said)
+		}
+		if spun < sum*8/10 {
+			t.Errorf("--weight cpu: %d of %d ns in %s, the function the target spins in", spun, sum, spin)
+		}
 	})
 	t.Run("chrome", func(t *testing.T) {
 		out, _ := record1("chrome")
