@@ -61,3 +61,20 @@ objs = [str(i) * 3 for i in range(200000)]
 		}
 	}
 }
+
+// BenchmarkCPUTime is what a profiler pays per thread and sample for its
+// CPU time: a pread of the thread's schedstat, kept open.
+func BenchmarkCPUTime(b *testing.B) {
+	c := startPython(b, ``)
+	c.until(b, "ready")
+	p, err := Open(c.pid, Options{NoBlock: true, NoThreads: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	for b.Loop() {
+		if _, err := p.CPUTime(c.pid); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
