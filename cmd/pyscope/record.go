@@ -46,7 +46,7 @@ func (f *sampleFlags) register(cmd *cobra.Command) {
 
 func (f *sampleFlags) options() sampler.Options {
 	return sampler.Options{Rate: f.rate, Native: f.native, NonBlocking: f.nonblocking,
-		Subprocesses: f.subprocesses, Symbols: f.symbols.options()}
+		Subprocesses: f.subprocesses, Symbols: f.symbols.options(), Idle: f.idle}
 }
 
 type recordFlags struct {

@@ -48,6 +48,11 @@ type Options struct {
 	// run Python yet (a shell, the dynamic loader), so it is waited for
 	// instead of refused.
 	Launched bool
+	// Idle says the sink keeps idle samples: their CPU time is read too.
+	// Otherwise an idle thread's clock is read only when first seen, and
+	// what it used before it slept goes to its next running sample: a
+	// sample costs a system call per running thread, not per thread.
+	Idle bool
 }
 
 // Sink receives the samples; a *profile.Profile is one. The sampler calls
@@ -423,22 +428,28 @@ func (s *Sampler) sample(pr *proc, at time.Time, sink Sink) bool {
 	return true
 }
 
-// cpuSince is the CPU time thread tid used since its previous sample, read
-// at the sample taken at at; false when the target has no CPU clock or the
-// thread's could not be read. A thread's first sample weighs nothing at the
-// process's first capture (it opens the recording: what the thread used
-// before is not the recording's), and else the thread's whole CPU time, up
-// to the time since the previous capture: it started since, most likely
-// (a thread ID used again reads as such a new thread).
-func (s *Sampler) cpuSince(pr *proc, tid int, at time.Time) (time.Duration, bool) {
+// cpuSince is the CPU time thread tid used since its previous sample whose
+// clock was read (every sample, or with !Options.Idle every running one),
+// read at the sample taken at at; false when the target has no CPU clock
+// or the thread's was not read. A thread's first sample weighs nothing at
+// the process's first capture (it opens the recording: what the thread
+// used before is not the recording's), and else the thread's whole CPU
+// time, up to the time since the previous capture: it started since, most
+// likely (a thread ID used again reads as such a new thread).
+func (s *Sampler) cpuSince(pr *proc, tid int, at time.Time, idle bool) (time.Duration, bool) {
 	if pr.clock == nil || tid <= 0 {
+		return 0, false
+	}
+	m, seen := pr.cpu[tid]
+	if seen && idle && !s.opts.Idle {
+		m.capture = pr.captures
+		pr.cpu[tid] = m
 		return 0, false
 	}
 	used, err := pr.clock.CPUTime(tid)
 	if err != nil {
 		return 0, false
 	}
-	m, seen := pr.cpu[tid]
 	pr.cpu[tid] = cpuMark{used: used, capture: pr.captures}
 	switch {
 	case seen && used >= m.used:
@@ -468,7 +479,8 @@ func (s *Sampler) sampleStacks(pr *proc, at time.Time, running map[int]bool, sin
 	for i := range s.stacks {
 		st := &s.stacks[i]
 		// Read for a failed sample too: its CPU time goes with it.
-		cpu, cpuKnown := s.cpuSince(pr, st.NativeID, at)
+		isIdle := idle(running, st.NativeID)
+		cpu, cpuKnown := s.cpuSince(pr, st.NativeID, at, isIdle)
 		if st.Err != nil {
 			s.stats.Failures++
 			sink.AddFailed(Reason(st.Err.Error()))
@@ -478,7 +490,7 @@ func (s *Sampler) sampleStacks(pr *proc, at time.Time, running map[int]bool, sin
 		s.stats.Samples++
 		sink.Add(profile.Sample{Time: at, PID: pr.pid, ProcessName: pr.name, ThreadID: st.ThreadID,
 			NativeID: st.NativeID, ThreadName: st.Name, Frames: frames, HoldsGIL: st.HoldsGIL,
-			Idle: idle(running, st.NativeID), StackKey: st.Key, CPU: cpu, CPUKnown: cpuKnown})
+			Idle: isIdle, StackKey: st.Key, CPU: cpu, CPUKnown: cpuKnown})
 	}
 }
 
@@ -541,7 +553,8 @@ func (s *Sampler) sampleSnapshot(pr *proc, snap *model.Snapshot, at time.Time, r
 			continue // --native lists threads without Python state too
 		}
 		n++
-		cpu, cpuKnown := s.cpuSince(pr, th.NativeID, at)
+		isIdle := idle(running, th.NativeID)
+		cpu, cpuKnown := s.cpuSince(pr, th.NativeID, at, isIdle)
 		if th.Truncated {
 			s.stats.Failures++
 			sink.AddFailed(Reason(th.Error))
@@ -549,7 +562,7 @@ func (s *Sampler) sampleSnapshot(pr *proc, snap *model.Snapshot, at time.Time, r
 		}
 		smp := &samples[i]
 		smp.ProcessName = pr.name
-		smp.Idle = idle(running, th.NativeID)
+		smp.Idle = isIdle
 		smp.CPU, smp.CPUKnown = cpu, cpuKnown
 		s.stats.Samples++
 		sink.Add(*smp)
