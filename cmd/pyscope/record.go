@@ -77,7 +77,8 @@ counted as failed samples. A thread is idle when the kernel has it asleep
 dropped silently.
 
 Each sample also carries the CPU time its thread used since the thread's
-previous sample, read from the kernel's scheduler clock: a thread that is
+previous sample (its previous running one, unless --idle), read from the
+kernel's scheduler clock: a thread that is
 runnable but waits for a CPU is present in the samples, not in its CPU
 time. pprof has both (sample types samples and cpu, the default; with
 --idle also wall, then the default); --weight cpu weighs the flame graph's
