@@ -127,10 +127,10 @@ var shareFuncs = []string{"alpha", "beta", "gamma", "delta", "epsilon"}
 
 // TestRecordAccuracy: on a target that spends known shares of its CPU
 // time in known functions, measured by the target with
-// time.thread_time(), every function's share of its thread in the samples,
-// and, weighed by the CPU time each sample carries, every function's share
-// of the process and the split between the two workers, are within 3
-// percentage points of the target's own, on every interpreter. CPU burners
+// time.thread_time(), weighed by the CPU time each sample carries, every
+// function's share of its thread and of the process, and the split between
+// the two workers, are within 3 percentage points of the target's own, on
+// every interpreter. CPU burners
 // make the workers wait for a CPU while they hold the GIL: present in the
 // samples, absent from their CPU time, which is what the weights fix.
 func TestRecordAccuracy(t *testing.T) {
@@ -190,27 +190,32 @@ func TestRecordAccuracy(t *testing.T) {
 				t.Fatalf("the profile's samples carry no CPU time")
 			}
 			var rows []string
-			// In samples, shares are right within each worker (shares.py's
-			// PLANS) but not across: a worker holding the GIL while it waits
-			// for a CPU is sampled as running without using CPU time
-			// (measured: workers 48/52 in samples, 39/61 in CPU time).
+			// Weighed by samples, shares drift under contention: across the
+			// workers, as a worker holding the GIL while it waits for a CPU
+			// is sampled as running without using CPU time (measured:
+			// workers 48/52 in samples, 39/61 in CPU time), and within a
+			// worker, as the samples it leaves in one function while it
+			// waits come in runs (measured: 3.5 points off, at times, with
+			// no burner). They are shown, and checked weighed by CPU time.
 			workers := [][]string{{"alpha", "beta", "gamma"}, {"delta", "epsilon"}}
 			for _, group := range workers {
-				var w0, g0 float64
+				var w0, g0, c0 float64
 				for _, f := range group {
 					w0 += want[f]
 					g0 += got[f]
+					c0 += gotCPU[f]
 				}
-				if w0 == 0 || g0 == 0 {
-					t.Errorf("worker of %v: %.2f CPU seconds, %.0f samples", group, w0, g0)
+				if w0 == 0 || g0 == 0 || c0 == 0 {
+					t.Errorf("worker of %v: %.2f CPU seconds, %.0f samples, %.2f CPU seconds in them", group, w0, g0, c0/1e9)
 					continue
 				}
 				for _, f := range group {
 					w := 100 * want[f] / w0
 					g := 100 * got[f] / g0
-					rows = append(rows, fmt.Sprintf("%-8s target %5.1f%%  samples %5.1f%%  (%+.1f) of its worker", f, w, g, g-w))
-					if math.Abs(g-w) > 3 {
-						t.Errorf("%s: %.1f%% of its worker's samples, %.1f%% of its worker's CPU time (more than 3 points apart)", f, g, w)
+					c := 100 * gotCPU[f] / c0
+					rows = append(rows, fmt.Sprintf("%-8s target %5.1f%%  samples %5.1f%%  (%+.1f)  CPU %5.1f%%  (%+.1f)  of its worker", f, w, g, g-w, c, c-w))
+					if math.Abs(c-w) > 3 {
+						t.Errorf("%s: %.1f%% of its worker's CPU time in the profile, %.1f%% by the target (more than 3 points apart)", f, c, w)
 					}
 				}
 			}
