@@ -70,7 +70,7 @@ func compareSessionWithDump(t *testing.T, bin, core string) {
 	// Session thread numbers, by TID.
 	var script strings.Builder
 	for n := 1; n <= len(nd.Threads); n++ {
-		fmt.Fprintf(&script, "thread %d\necho @@thread %d\n", n, n)
+		fmt.Fprintf(&script, "thread %d\necho @@thread %d\\n\n", n, n)
 	}
 	nums := map[int]int{}
 	for n, out := range sessionSections(t, bin, core, script.String(), "thread") {
@@ -91,9 +91,9 @@ func compareSessionWithDump(t *testing.T, bin, core string) {
 			t.Errorf("the session has no thread with TID %d", th.NativeID)
 			continue
 		}
-		fmt.Fprintf(&script, "thread %d\necho @@thread\nbt\necho @@bt %d\n", n, th.NativeID)
+		fmt.Fprintf(&script, "thread %d\necho @@thread\\n\nbt\necho @@bt %d\\n\n", n, th.NativeID)
 		for i := range locals[th.NativeID] {
-			fmt.Fprintf(&script, "py-frame %d\necho @@frame\npy-locals\necho @@locals %d/%d\n", i, th.NativeID, i)
+			fmt.Fprintf(&script, "py-frame %d\necho @@frame\\n\npy-locals\necho @@locals %d/%d\\n\n", i, th.NativeID, i)
 		}
 	}
 	bts := sessionSections(t, bin, core, script.String(), "bt")
