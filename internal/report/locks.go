@@ -162,14 +162,6 @@ func deadlockTitle(n threadNames, d model.Deadlock) string {
 	return fmt.Sprintf("Deadlock: %d threads wait in a cycle", len(d.Threads))
 }
 
-// writeHolds lists what a thread holds, under its header.
-func writeHolds(b textWriter, s *model.Snapshot, t model.Thread, c palette) {
-	if len(t.Holds) == 0 {
-		return
-	}
-	namesOf(s, nil).holds(b, t, "  ", c)
-}
-
 func (n threadNames) holds(b textWriter, t model.Thread, indent string, c palette) {
 	for _, h := range t.Holds {
 		via := ""

@@ -120,15 +120,18 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 	// Deep stacks of many threads repeat the same frames: each distinct
 	// frame line (and its source line) is rendered once.
 	lines := map[frameKey]string{}
+	// Built once: per thread, the index of every thread made the text of
+	// many threads quadratic.
+	names := namesOf(s, nil)
 	for _, t := range s.Threads {
 		seenGlobals := map[uint64]bool{}
 		b.WriteString("\n")
 		b.WriteString(threadHeader(t, c, s.Stop != nil && s.Stop.Policy == "gil"))
-		if w := WaitLine(s, &t); w != "" {
+		if w := names.wait(&t); w != "" {
 			fmt.Fprintf(b, " %s%s%s", c.red, w, c.reset)
 		}
 		b.WriteString("\n")
-		writeHolds(b, s, t, c)
+		names.holds(b, t, "  ", c)
 		for _, f := range t.Frames {
 			if f.Kind == "native" {
 				writeNativeFrame(b, f, c)
