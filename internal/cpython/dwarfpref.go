@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 
 	pcache "pyscope/internal/cache"
 	"pyscope/internal/cpython/layout"
@@ -60,7 +61,7 @@ func dwarfLayout(t target.Target, ef *elfx.File, in *Interpreter) (*layout.Layou
 		return nil, nil
 	}
 	// A layout cached before fields were added would read them as 0.
-	cache := filepath.Join(pcache.Dir("layouts"), key+"-"+layoutSchema+".json")
+	cache := filepath.Join(pcache.Dir("layouts"), key+"-"+layoutSchema()+".json")
 	if b, err := os.ReadFile(cache); err == nil {
 		var l layout.Layout
 		if json.Unmarshal(b, &l) == nil && l.Version == short {
@@ -99,8 +100,9 @@ func dwarfLayout(t target.Target, ef *elfx.File, in *Interpreter) (*layout.Layou
 	return l, nil
 }
 
-// layoutSchema fingerprints the fields of layout.Layout.
-var layoutSchema = func() string {
+// layoutSchema fingerprints the fields of layout.Layout. Computed on first
+// use: only a build read through DWARF needs it, not every command's start.
+var layoutSchema = sync.OnceValue(func() string {
 	h := sha256.New()
 	var walk func(t reflect.Type, prefix string)
 	walk = func(t reflect.Type, prefix string) {
@@ -114,4 +116,4 @@ var layoutSchema = func() string {
 	}
 	walk(reflect.TypeFor[layout.Layout](), "")
 	return hex.EncodeToString(h.Sum(nil)[:6])
-}()
+})

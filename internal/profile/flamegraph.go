@@ -9,6 +9,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"pyscope/internal/report"
@@ -25,11 +26,17 @@ var (
 	//go:embed flamegraph.html
 	flamegraphHTML string
 
-	flamegraphPage = template.Must(template.New("flamegraph").Parse(flamegraphHTML))
+	// Built on first use: hashing the scripts at start-up cost every
+	// pyscope command, a dump too, half a millisecond.
+	flamegraphPage = sync.OnceValue(func() *template.Template {
+		return template.Must(template.New("flamegraph").Parse(flamegraphHTML))
+	})
 	// Only the page's own three scripts may run, whatever the data holds;
 	// nothing may be fetched.
-	flamegraphCSP = fmt.Sprintf("default-src 'none'; script-src %s %s %s; style-src 'unsafe-inline'",
-		scriptHash(d3JS), scriptHash(flameGraphJS), scriptHash(mainJS))
+	flamegraphCSP = sync.OnceValue(func() string {
+		return fmt.Sprintf("default-src 'none'; script-src %s %s %s; style-src 'unsafe-inline'",
+			scriptHash(d3JS), scriptHash(flameGraphJS), scriptHash(mainJS))
+	})
 )
 
 func scriptHash(js string) string {
@@ -79,8 +86,8 @@ func (p *Profile) WriteFlamegraph(w io.Writer) error {
 		parent.C = append(parent.C, n)
 	}
 	s := p.Stats()
-	return flamegraphPage.Execute(w, map[string]any{
-		"CSP":        flamegraphCSP,
+	return flamegraphPage().Execute(w, map[string]any{
+		"CSP":        flamegraphCSP(),
 		"Generator":  "pyscope " + version.Version,
 		"Title":      title,
 		"Summary":    p.summary(s),
