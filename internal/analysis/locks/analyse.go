@@ -719,7 +719,13 @@ func (a *analysis) startPolls() {
 	a.back = map[*osThread]bool{}
 	var pending []*osThread
 	for _, ot := range a.c.threads {
-		if ot.known && ot.syscall >= 0 {
+		switch {
+		case !ot.known || ot.syscall < 0:
+		case !ot.stopped:
+			// Left running in its call: nothing to wait for (check looks
+			// again at the end, as for the others).
+			a.back[ot] = true
+		default:
 			pending = append(pending, ot)
 		}
 	}

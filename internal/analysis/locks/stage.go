@@ -65,6 +65,9 @@ type osThread struct {
 	// parked is the address a 3.13+ thread parked in the parking lot
 	// waits on (its wait_entry.addr), 0 when none or unknown.
 	parked uint64
+	// stopped: the stop interrupted the thread (its registers say), so it
+	// must go back into its call once resumed; one left running never left.
+	stopped bool
 }
 
 // blocked reports whether the thread sleeps in a futex wait.
@@ -108,6 +111,7 @@ func (s *Stage) Capture(t target.Target, r *cpython.Reader) engine.Captured {
 	for _, th := range t.Threads() {
 		ot := &osThread{tid: th.TID, state: th.State, syscall: -1}
 		if th.Regs != nil {
+			ot.stopped = true
 			if tp, ok := th.Regs.ThreadPointer(); ok {
 				c.alive[tp] = true
 			}
