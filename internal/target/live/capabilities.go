@@ -72,7 +72,8 @@ func (p *Process) Syscall(tid int) (int, bool) {
 // thread is blocked in and its six arguments ("running": nr -1).
 func (p *Process) SyscallArgs(tid int) (int, [6]uint64, bool) {
 	var args [6]uint64
-	b, err := readProcFile(procPath(p.pid, "task/"+strconv.Itoa(tid)+"/syscall"))
+	var buf [256]byte
+	b, err := p.tasks.syscallLine(tid, buf[:])
 	if err != nil {
 		return -1, args, false
 	}

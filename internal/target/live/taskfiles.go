@@ -205,6 +205,36 @@ func sweep(files map[int]int) {
 	}
 }
 
+// syscallLine reads a thread's syscall file into buf (the line is under
+// 200 bytes): relative to the task directory when it is open, which spares
+// the kernel the walk from /proc. The lock analysis reads it for every
+// thread a stop left running, and again at the end.
+func (f *taskFiles) syscallLine(tid int, buf []byte) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	dir, name := unix.AT_FDCWD, procPath(f.pid, "task/"+strconv.Itoa(tid)+"/syscall")
+	if f.dir >= 0 {
+		dir, name = f.dir, strconv.Itoa(tid)+"/syscall"
+	}
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	for {
+		n, err := unix.Read(fd, buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return nil, err
+		case n >= len(buf):
+			return nil, errors.New("syscall file too long")
+		}
+		return buf[:n], nil
+	}
+}
+
 // statField is field k of a stat line, numbered as proc(5) does (3 is the
 // state); nil when the line is shorter.
 func statField(b []byte, k int) []byte {
