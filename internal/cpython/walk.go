@@ -434,13 +434,19 @@ func (c *codeInfo) location(minor int, addr int) Location {
 
 // setLocation fills a frame's line and, where known, the rest of its
 // location.
-func setLocation(f *model.Frame, l Location) {
+func setLocation(f *model.Frame, l Location, slab *[]int) {
 	f.Line = l.Line
+	// The optional parts point into slab: one allocation for a stack
+	// rather than three per frame.
 	known := func(v int) *int {
 		if v < 0 {
 			return nil
 		}
-		return &v
+		if len(*slab) == cap(*slab) {
+			*slab = make([]int, 0, 96)
+		}
+		*slab = append(*slab, v)
+		return &(*slab)[len(*slab)-1]
 	}
 	f.EndLine, f.Column, f.EndColumn = known(l.EndLine), known(l.Column), known(l.EndColumn)
 }
@@ -640,6 +646,7 @@ func frameBuf(size layout.Off, need ...span) ([]byte, error) {
 // interpreter itself hides them.
 func (r *Reader) resolveFrames(raws []rawFrame) ([]model.Frame, error) {
 	out := make([]model.Frame, 0, len(raws))
+	slab := make([]int, 0, 3*len(raws))
 	for _, rf := range raws {
 		if rf.frameless() {
 			continue
@@ -653,7 +660,7 @@ func (r *Reader) resolveFrames(raws []rawFrame) ([]model.Frame, error) {
 		}
 		out = append(out, model.Frame{Kind: "python", Function: c.name, Qualname: c.qualname,
 			File: c.file, Addr: rf.addr, Code: rf.code, Entry: rf.entry, Shim: rf.shim})
-		setLocation(&out[len(out)-1], loc)
+		setLocation(&out[len(out)-1], loc, &slab)
 		out[len(out)-1].Instr = instr
 		if r.Values != nil {
 			r.resolveVars(&out[len(out)-1], rf)
