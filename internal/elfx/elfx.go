@@ -5,10 +5,12 @@ package elfx
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 )
 
@@ -20,6 +22,9 @@ type File struct {
 
 	dynsyms, syms         []elf.Symbol
 	dynsymsDone, symsDone bool
+	// .dynsym and its strings, raw, for DynSymbol.
+	dynRaw     dynTable
+	dynRawDone bool
 
 	buildIDOnce sync.Once
 	buildID     string
@@ -98,8 +103,74 @@ func (f *File) Symbol(name string) (elf.Symbol, bool) {
 }
 
 // DynSymbol looks a symbol up in .dynsym only (cheap: no .symtab load).
+// The table is searched in place, as findSymbol searches DynSyms: building
+// every symbol of a static interpreter (thousands, each with its name)
+// cost half a millisecond of each dump's discovery for three look-ups.
 func (f *File) DynSymbol(name string) (elf.Symbol, bool) {
-	return findSymbol(f.DynSyms(), name)
+	if f.dynsymsDone {
+		return findSymbol(f.dynsyms, name)
+	}
+	t, ok := f.dynTable()
+	if !ok {
+		return findSymbol(f.DynSyms(), name)
+	}
+	return t.lookup(f.ByteOrder, name)
+}
+
+// dynTable is a 64-bit .dynsym and its string table, as in the file.
+type dynTable struct{ syms, strs []byte }
+
+// dynTable reads .dynsym and its strings once; false for a 32-bit file or
+// a table debug/elf would refuse (DynSymbol then asks debug/elf).
+func (f *File) dynTable() (dynTable, bool) {
+	if !f.dynRawDone {
+		f.dynRawDone = true
+		func() {
+			defer func() { _ = recover() }()
+			s := f.SectionByType(elf.SHT_DYNSYM)
+			if f.Class != elf.ELFCLASS64 || s == nil || int(s.Link) <= 0 || int(s.Link) >= len(f.Sections) {
+				return
+			}
+			str := f.Sections[s.Link]
+			if str.Type != elf.SHT_STRTAB {
+				return
+			}
+			syms, err := s.Data()
+			if err != nil || len(syms)%elf.Sym64Size != 0 {
+				return
+			}
+			strs, err := str.Data()
+			if err != nil {
+				return
+			}
+			f.dynRaw = dynTable{syms: syms, strs: strs}
+		}()
+	}
+	return f.dynRaw, f.dynRaw.syms != nil
+}
+
+// lookup is findSymbol over the table's symbols: the first one named name
+// with a non-zero value. Entry 0 is the null symbol, which debug/elf skips.
+func (t dynTable) lookup(order binary.ByteOrder, name string) (elf.Symbol, bool) {
+	if name == "" || strings.IndexByte(name, 0) >= 0 {
+		return elf.Symbol{}, false // no name debug/elf reads holds a NUL
+	}
+	for off := elf.Sym64Size; off+elf.Sym64Size <= len(t.syms); off += elf.Sym64Size {
+		e := t.syms[off : off+elf.Sym64Size]
+		value := order.Uint64(e[8:])
+		if value == 0 {
+			continue
+		}
+		// debug/elf names a symbol whose string runs off the table "".
+		at := uint64(order.Uint32(e[0:]))
+		end := at + uint64(len(name))
+		if end >= uint64(len(t.strs)) || t.strs[end] != 0 || string(t.strs[at:end]) != name {
+			continue
+		}
+		return elf.Symbol{Name: name, Info: e[4], Other: e[5],
+			Section: elf.SectionIndex(order.Uint16(e[6:])), Value: value, Size: order.Uint64(e[16:])}, true
+	}
+	return elf.Symbol{}, false
 }
 
 func findSymbol(syms []elf.Symbol, name string) (elf.Symbol, bool) {

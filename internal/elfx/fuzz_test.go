@@ -39,7 +39,21 @@ func FuzzELF(f *testing.F) {
 		defer ef.Close()
 		ef.Symbol("work")
 		ef.Symbol("_start")
-		ef.DynSymbol("counter")
+		// In place, DynSymbol finds what debug/elf's table has.
+		got, gotOK := ef.DynSymbol("counter")
+		if syms := ef.DynSyms(); syms != nil {
+			var want elf.Symbol
+			wantOK := false
+			for _, s := range syms {
+				if s.Name == "counter" && s.Value != 0 {
+					want, wantOK = s, true
+					break
+				}
+			}
+			if gotOK != wantOK || got.Value != want.Value || got.Size != want.Size || got.Info != want.Info {
+				t.Errorf("DynSymbol = %+v, %v; debug/elf has %+v, %v", got, gotOK, want, wantOK)
+			}
+		}
 		ef.BuildID()
 		ef.Debuglink()
 		ef.HasDWARF()
