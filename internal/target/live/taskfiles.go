@@ -35,6 +35,8 @@ type taskFiles struct {
 	// files of threads gone (a handle that never lists threads, as a
 	// profiler's probe, has no retain to do it).
 	over int
+	// closed: the handle is closed; nothing is opened to be kept any more.
+	closed bool
 }
 
 func newTaskFiles(pid int) *taskFiles {
@@ -170,8 +172,13 @@ func (f *taskFiles) read(files map[int]int, name string, tid int, buf []byte) ([
 				b, err := readProcFile(path)
 				return b, err
 			}
+			dir, rel := unix.AT_FDCWD, path
+			if f.dir >= 0 {
+				// Relative to the task directory: no walk from /proc.
+				dir, rel = f.dir, strconv.Itoa(tid)+"/"+name
+			}
 			var err error
-			fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			fd, err = unix.Openat(dir, rel, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			if err != nil {
 				return nil, err
 			}
@@ -212,6 +219,12 @@ func sweep(files map[int]int) {
 func (f *taskFiles) syscallLine(tid int, buf []byte) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.dir < 0 && !f.closed {
+		// A handle that never listed its threads (the engine's probe).
+		if fd, err := unix.Open(procPath(f.pid, "task"), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			f.dir = fd
+		}
+	}
 	dir, name := unix.AT_FDCWD, procPath(f.pid, "task/"+strconv.Itoa(tid)+"/syscall")
 	if f.dir >= 0 {
 		dir, name = f.dir, strconv.Itoa(tid)+"/syscall"
@@ -313,6 +326,7 @@ func (f *taskFiles) retain(tids []int) {
 func (f *taskFiles) close() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.closed = true
 	if f.dir >= 0 {
 		unix.Close(f.dir)
 		f.dir = -1
