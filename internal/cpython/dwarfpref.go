@@ -4,13 +4,10 @@ import (
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
-	"sync"
 
 	pcache "pyscope/internal/cache"
 	"pyscope/internal/cpython/layout"
@@ -60,12 +57,12 @@ func dwarfLayout(t target.Target, ef *elfx.File, in *Interpreter) (*layout.Layou
 	if src == nil || key == "" {
 		return nil, nil
 	}
-	// A layout cached before fields were added would read them as 0.
-	cache := filepath.Join(pcache.Dir("layouts"), key+"-"+layoutSchema()+".json")
+	// The file lists every field by name: one cached before fields were
+	// added or renamed fails to parse, and the DWARF is read again.
+	cache := filepath.Join(pcache.Dir("layouts"), key+".layout")
 	if b, err := os.ReadFile(cache); err == nil {
-		var l layout.Layout
-		if json.Unmarshal(b, &l) == nil && l.Version == short {
-			return &l, nil
+		if l, err := layout.ParseCache(b); err == nil && l.Version == short {
+			return l, nil
 		}
 	}
 	var l *layout.Layout
@@ -94,26 +91,6 @@ func dwarfLayout(t target.Target, ef *elfx.File, in *Interpreter) (*layout.Layou
 		return nil, err
 	}
 	l.Source = "DWARF (" + key + ")"
-	if b, err := json.Marshal(l); err == nil {
-		_ = pcache.Write(cache, b)
-	}
+	_ = pcache.Write(cache, l.MarshalCache())
 	return l, nil
 }
-
-// layoutSchema fingerprints the fields of layout.Layout. Computed on first
-// use: only a build read through DWARF needs it, not every command's start.
-var layoutSchema = sync.OnceValue(func() string {
-	h := sha256.New()
-	var walk func(t reflect.Type, prefix string)
-	walk = func(t reflect.Type, prefix string) {
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			fmt.Fprintf(h, "%s%s %s\n", prefix, f.Name, f.Type)
-			if f.Type.Kind() == reflect.Struct {
-				walk(f.Type, prefix+f.Name+".")
-			}
-		}
-	}
-	walk(reflect.TypeFor[layout.Layout](), "")
-	return hex.EncodeToString(h.Sum(nil)[:6])
-})
