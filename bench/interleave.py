@@ -2,7 +2,7 @@
 each, ... so that a machine whose load changes (shared CI, other jobs)
 weighs on all of them alike. Prints a Markdown table: median and minimum of
 the wall time and of the CPU time (user + system, from wait4) of each
-command, and the ratio of the last command's median to each one's.
+command, and the ratios of the last command's medians to each one's.
 
 usage: python3 interleave.py RUNS LABEL=COMMAND ... (COMMAND split as a shell would)
 """
@@ -33,8 +33,10 @@ for r in range(runs + 2):  # two warm-up rounds
             wall[i].append((time.perf_counter() - t0) * 1e3)
             cpu[i].append((ru.ru_utime + ru.ru_stime) * 1e3)
 peer = statistics.median(wall[-1])
-print("| command | wall median | wall min | CPU median | CPU min | %s ÷ this (wall median) |" % specs[-1][0])
-print("|---|---|---|---|---|---|")
+peer_cpu = statistics.median(cpu[-1])
+print("| command | wall median | wall min | CPU median | CPU min | %s ÷ this (wall median) | (CPU median) |" % specs[-1][0])
+print("|---|---|---|---|---|---|---|")
 for (label, _), w, c in zip(specs, wall, cpu):
-    print("| %s | %.1f ms | %.1f ms | %.1f ms | %.1f ms | %.2f× |" % (
-        label, statistics.median(w), min(w), statistics.median(c), min(c), peer / statistics.median(w)))
+    print("| %s | %.1f ms | %.1f ms | %.1f ms | %.1f ms | %.2f× | %.2f× |" % (
+        label, statistics.median(w), min(w), statistics.median(c), min(c),
+        peer / statistics.median(w), peer_cpu / statistics.median(c)))
