@@ -37,7 +37,8 @@ type FrameSync struct {
 	Entering Entered
 	// Objects are the objects in the frame's variables and value stack
 	// slots (stale slots included: a caller must match them against
-	// other evidence).
+	// other evidence), when the frame's code had them read; nil otherwise
+	// (FrameObjects reads them).
 	Objects []uint64
 	// Calls is the method the current instruction calls, X.name(…), when X
 	// is a variable or an attribute chain: X's value now and name.
@@ -177,12 +178,18 @@ func (c *syncCode) name(i int) string {
 	return s
 }
 
+// Empty reports whether the frame says nothing about locks.
+func (fs *FrameSync) Empty() bool {
+	return len(fs.With) == 0 && len(fs.Acquired) == 0 && fs.Entering == (Entered{}) &&
+		fs.Objects == nil && fs.Calls.Receiver == 0 && fs.Calls.Method == ""
+}
+
 // FrameSync reads what frame f says about locks. Its thread must not run
 // (a stopped process, a core, or a thread blocked since the capture).
 //
 // The code object says what may be there (cached per code object); the
-// frame's slots are read only when it does, or when want.Objects asks
-// for them, so that frames that hold nothing cost no read.
+// frame's slots are read only when it does, so that frames that hold
+// nothing cost no read.
 func (v *Values) FrameSync(f model.Frame, want SyncWant) (FrameSync, error) {
 	var fs FrameSync
 	if f.Kind != "python" || f.Addr == 0 || f.Code == 0 {
@@ -205,12 +212,6 @@ func (v *Values) FrameSync(f model.Frame, want SyncWant) (FrameSync, error) {
 			slots, stack, slotsErr = v.frameSlots(f, sc)
 		}
 		return slots, stack, slotsErr
-	}
-	if want.Objects {
-		if _, _, err := get(); err != nil {
-			return fs, err
-		}
-		fs.Objects = slots
 	}
 	info := v.r.code(f.Code)
 	line := func(off int) int { return info.location(v.r.In.Minor, off).Line }
@@ -247,14 +248,30 @@ func (v *Values) FrameSync(f model.Frame, want SyncWant) (FrameSync, error) {
 			fs.Calls.Receiver, fs.Calls.Method = v.calls(f, sc, cur, slots)
 		}
 	}
+	if read && slotsErr == nil {
+		fs.Objects = slots // read anyway: spares FrameObjects a read
+	}
 	return fs, nil
 }
 
 // SyncWant says what FrameSync reads beyond what the code calls for.
 type SyncWant struct {
-	Objects  bool // every variable and stack slot (to match a lock)
 	Entering bool // what the current instruction takes (with, acquire)
 	Calls    bool // the receiver of the method the frame calls
+}
+
+// FrameObjects are the objects in frame f's variables and value stack
+// slots (see FrameSync.Objects); its thread must not run.
+func (v *Values) FrameObjects(f model.Frame) ([]uint64, error) {
+	if f.Kind != "python" || f.Addr == 0 || f.Code == 0 {
+		return nil, errors.New("no Python frame")
+	}
+	sc := v.r.syncCode(f.Code)
+	if sc.err != nil {
+		return nil, sc.err
+	}
+	all, _, err := v.frameSlots(f, sc)
+	return all, err
 }
 
 // calls finds X.name(args) at instruction cur, args being constants.

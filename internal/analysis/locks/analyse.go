@@ -101,8 +101,12 @@ type threadInfo struct {
 	th     *model.Thread
 	os     *osThread
 	frames []model.Frame // Python frames, innermost first
-	fs     []cpython.FrameSync
-	fsErr  []error
+	// fs is what each frame says about locks; nil for most frames, which
+	// say nothing (a dump of 100 threads has thousands).
+	fs []*frameSync
+	// inner: the innermost frames whose objects may name the lock the
+	// thread sleeps on, or the self of a blocking method.
+	inner int
 	// run is the number of innermost frames that are the standard
 	// library's blocking methods; high the object the outermost of them
 	// runs for.
@@ -113,12 +117,50 @@ type threadInfo struct {
 	released map[uint64]bool
 }
 
+// frameSync is one frame's part: what it says about locks, or why it
+// could not be read.
+type frameSync struct {
+	cpython.FrameSync
+	err error
+	// objectsRead: Objects were read (see objects).
+	objectsRead bool
+}
+
+var noSync frameSync
+
+// sync is what frame i says (nothing, for most frames).
+func (ti *threadInfo) sync(i int) *frameSync {
+	if fs := ti.fs[i]; fs != nil {
+		return fs
+	}
+	return &noSync
+}
+
+// frameObjects are the objects in the variables and stack slots of inner frame
+// i, read when first asked for: most threads need one to three frames'.
+func (a *analysis) frameObjects(ti *threadInfo, i int) []uint64 {
+	fs := ti.fs[i]
+	if fs == nil {
+		fs = &frameSync{}
+		ti.fs[i] = fs
+	}
+	if fs.err != nil || i >= ti.inner {
+		return nil
+	}
+	if !fs.objectsRead {
+		fs.objectsRead = true
+		if fs.Objects == nil {
+			fs.Objects, fs.err = a.v.FrameObjects(ti.frames[i])
+		}
+	}
+	return fs.Objects
+}
+
 func (a *analysis) run() {
 	c := a.c
 	if c.finalizing {
 		a.snap.Python.Finalizing = true
 	}
-	a.objects = c.r.ThreadObjects()
 	a.startPolls()
 	var infos []*threadInfo
 	for _, th := range a.threads {
@@ -132,22 +174,24 @@ func (a *analysis) run() {
 			}
 		}
 		// A thread sleeping in another call (sleep, I/O) is in no
-		// blocking method: only what it holds is read. Otherwise its
-		// innermost frames are read whole (the lock it sleeps on is among
-		// their objects, their self says which blocking methods they run).
+		// blocking method: only what it holds is read. Otherwise the
+		// objects of its innermost frames are read as blockingRun and
+		// physical need them (the lock it sleeps on is among them, their
+		// self says which blocking methods they run).
 		_, blocked := ti.os.futex()
-		inner := 0
 		if blocked || ti.os == nil || !ti.os.known || ti.os.syscall < 0 {
-			inner = min(len(ti.frames), maxRun+1)
+			ti.inner = min(len(ti.frames), maxRun+1)
 		}
-		ti.fs = make([]cpython.FrameSync, len(ti.frames))
-		ti.fsErr = make([]error, len(ti.frames))
+		ti.fs = make([]*frameSync, len(ti.frames))
 		for i, f := range ti.frames {
-			want := cpython.SyncWant{Objects: i < inner, Entering: i == 0,
+			want := cpython.SyncWant{Entering: i == 0,
 				Calls: c.collecting[th.Interpreter] || (blocked && i == 0)}
-			ti.fs[i], ti.fsErr[i] = a.v.FrameSync(f, want)
+			fs, err := a.v.FrameSync(f, want)
+			if err != nil || !fs.Empty() {
+				ti.fs[i] = &frameSync{FrameSync: fs, err: err}
+			}
 		}
-		if inner > 0 {
+		if ti.inner > 0 {
 			a.blockingRun(ti)
 		}
 		infos = append(infos, ti)
@@ -188,8 +232,8 @@ func (a *analysis) holds(ti *threadInfo) {
 	// methods' own locks (a condition's waiter) are theirs, not the
 	// thread's.
 	for i := len(ti.frames) - 1; i >= ti.run; i-- {
-		fs := ti.fs[i]
-		if ti.fsErr[i] != nil {
+		fs := ti.sync(i)
+		if fs.err != nil {
 			continue
 		}
 		f := ti.frames[i]
@@ -263,10 +307,14 @@ var waitFrames = map[string][]cpython.SyncKind{
 func (a *analysis) self(ti *threadInfo, i int) *cpython.SyncObject {
 	f := ti.frames[i]
 	kinds, ok := waitFrames[f.Function]
-	if !ok || ti.fsErr[i] != nil || len(ti.fs[i].Objects) == 0 || a.v.FirstArgName(f) != "self" {
+	if !ok || ti.sync(i).err != nil || a.v.FirstArgName(f) != "self" {
 		return nil
 	}
-	self := a.v.Deref(ti.fs[i].Objects[0])
+	objs := a.frameObjects(ti, i)
+	if len(objs) == 0 {
+		return nil
+	}
+	self := a.v.Deref(objs[0])
 	if self == 0 {
 		// 3.10 moves an argument a closure captures into its cell.
 		vars, _ := a.v.Locals(f)
@@ -339,8 +387,11 @@ func (a *analysis) collector(infos []*threadInfo) {
 			if th.Interpreter != interp {
 				continue
 			}
-			for i := range ti.fs {
-				if c := ti.fs[i].Calls; ti.fsErr[i] == nil && c.Method == "collect" && a.v.ModuleName(c.Receiver) == "gc" {
+			for _, fs := range ti.fs {
+				if fs == nil {
+					continue
+				}
+				if c := fs.Calls; fs.err == nil && c.Method == "collect" && a.v.ModuleName(c.Receiver) == "gc" {
 					explicit = append(explicit, th)
 					break
 				}
@@ -454,11 +505,15 @@ func (a *analysis) physical(ti *threadInfo, run int) found {
 		return try(so.Inner, depth+1)
 	}
 	for i := 0; i <= run && i < len(ti.frames); i++ {
-		if ti.fsErr[i] != nil {
+		fs := ti.sync(i)
+		if fs.err != nil {
 			continue
 		}
-		fs := ti.fs[i]
-		for _, o := range append([]uint64{fs.Entering.Object}, fs.Objects...) {
+		objs := a.frameObjects(ti, i)
+		if fs.err != nil {
+			continue
+		}
+		for _, o := range append([]uint64{fs.Entering.Object}, objs...) {
 			if so := try(o, 0); so != nil {
 				// A thread's tstate lock (3.10–3.12), which only threading
 				// takes: the interpreter waiting for the thread's end.
@@ -480,8 +535,8 @@ func (a *analysis) physical(ti *threadInfo, run int) found {
 			return f
 		}
 	}
-	if len(ti.fs) > 0 && ti.fsErr[0] == nil && run == 0 {
-		fs := ti.fs[0]
+	if len(ti.fs) > 0 && ti.sync(0).err == nil && run == 0 {
+		fs := ti.sync(0)
 		if c := fs.Calls; c.Method == "get" && c.Receiver != 0 && a.v.TypeName(c.Receiver) == "_queue.SimpleQueue" {
 			f.queue = c.Receiver
 		} else if fs.Entering.Object != 0 {
@@ -503,10 +558,10 @@ func shutdown(ti *threadInfo) bool {
 // innermost frame's code says; nothing proves it is blocked.
 func (a *analysis) byCode(ti *threadInfo) found {
 	var f found
-	if len(ti.fs) == 0 || ti.fsErr[0] != nil || ti.fs[0].Entering.Object == 0 {
+	if len(ti.fs) == 0 || ti.sync(0).err != nil || ti.sync(0).Entering.Object == 0 {
 		return f
 	}
-	so := a.obj(ti.fs[0].Entering.Object)
+	so := a.obj(ti.sync(0).Entering.Object)
 	if lk := a.lockOf(so); lk != nil && lk.State.Locked && so == lk {
 		f.lock = lk
 	}
@@ -519,7 +574,8 @@ func (a *analysis) byCode(ti *threadInfo) found {
 func (a *analysis) joinedBy(uaddr, parked uint64) *cpython.SyncObject {
 	if a.ends == nil {
 		// What a thread's end is waited on by, for every thread threading
-		// knows; built once, when first needed.
+		// knows; built once, when first needed (few dumps need it).
+		a.objects = a.c.r.ThreadObjects()
 		a.ends = map[uint64]*cpython.SyncObject{}
 		a.endsMutex = map[uint64]*cpython.SyncObject{}
 		for ident, tobj := range a.objects {
