@@ -60,6 +60,45 @@ type syncCode struct {
 	hasWith     bool  // 3.10: a with statement is there
 	acquires    []int // instructions loading an attribute named acquire
 	err         error
+	// at: what the code alone says at an instruction offset, for the
+	// frames stopped there (a deep recursion's are all at one).
+	at map[int]*syncAt
+}
+
+// syncAt is what a code object says at one instruction.
+type syncAt struct {
+	cur      int                // the instruction's index, -1 when none
+	chain    []bytecode.Handler // withChain (3.11+)
+	opens    bytecode.Handler   // opensWith (3.11+), when opensOK
+	opensOK  bool
+	mayEnter bool
+	cands    []acquireSite
+}
+
+// maxSyncAt bounds the instructions remembered per code object.
+const maxSyncAt = 4096
+
+// atInstr is what the code says at offset off (cached).
+func (c *syncCode) atInstr(off, minor int) *syncAt {
+	if a, ok := c.at[off]; ok {
+		return a
+	}
+	a := &syncAt{cur: bytecode.At(c.ins, off)}
+	if a.cur >= 0 {
+		if minor >= 11 {
+			a.chain = c.withChain(a.cur)
+			a.opens, a.opensOK = c.opensWith(a.cur)
+		}
+		a.mayEnter = c.mayEnter(a.cur, minor)
+		a.cands = c.acquireCandidates(a.cur, minor)
+	}
+	if c.at == nil {
+		c.at = map[int]*syncAt{}
+	}
+	if len(c.at) < maxSyncAt {
+		c.at[off] = a
+	}
+	return a
 }
 
 const maxStack = 1 << 16
@@ -199,9 +238,14 @@ func (v *Values) FrameSync(f model.Frame, want SyncWant) (FrameSync, error) {
 	if sc.err != nil {
 		return fs, sc.err
 	}
-	cur := bytecode.At(sc.ins, f.Instr)
+	minor := v.r.In.Minor
+	at := sc.atInstr(f.Instr, minor)
+	cur := at.cur
 	if cur < 0 {
 		return fs, fmt.Errorf("frame at %#x: no instruction at offset %d", f.Addr, f.Instr)
+	}
+	if minor >= 11 && len(at.chain) == 0 && !(want.Entering && (at.opensOK || at.mayEnter)) && len(at.cands) == 0 && !want.Calls {
+		return fs, nil // the code says the frame holds and takes nothing
 	}
 	var slots, stack []uint64
 	var slotsErr error
@@ -214,18 +258,18 @@ func (v *Values) FrameSync(f model.Frame, want SyncWant) (FrameSync, error) {
 		return slots, stack, slotsErr
 	}
 	info := v.r.code(f.Code)
-	line := func(off int) int { return info.location(v.r.In.Minor, off).Line }
-	if v.r.In.Minor <= 10 {
+	line := func(off int) int { return info.location(minor, off).Line }
+	if minor <= 10 {
 		if sc.hasWith {
 			fs.With = v.withBlocks310(f, sc, line)
 		}
 	} else {
-		if handlers := sc.withChain(cur); len(handlers) > 0 {
+		if handlers := at.chain; len(handlers) > 0 {
 			if _, stack, err := get(); err == nil {
 				fs.With = v.withBlocks311(sc, handlers, stack, line)
 			}
 		}
-		if next, ok := sc.opensWith(cur); ok && want.Entering {
+		if next, ok := at.opens, at.opensOK; ok && want.Entering {
 			if _, stack, err := get(); err == nil {
 				if e := v.manager(stack, next.Depth); e != 0 {
 					fs.Entering = Entered{Object: e, Line: line(sc.ins[cur].Offset), Via: "with"}
@@ -233,12 +277,12 @@ func (v *Values) FrameSync(f model.Frame, want SyncWant) (FrameSync, error) {
 			}
 		}
 	}
-	if want.Entering && fs.Entering.Object == 0 && sc.mayEnter(cur, v.r.In.Minor) {
+	if want.Entering && fs.Entering.Object == 0 && at.mayEnter {
 		if slots, _, err := get(); err == nil {
 			fs.Entering = v.enteringByName(f, sc, cur, slots, line)
 		}
 	}
-	if cands := sc.acquireCandidates(cur, v.r.In.Minor); len(cands) > 0 {
+	if cands := at.cands; len(cands) > 0 {
 		if slots, _, err := get(); err == nil {
 			fs.Acquired = v.acquired(f, sc, cands, slots, line)
 		}
