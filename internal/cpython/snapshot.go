@@ -43,6 +43,7 @@ type capturedThread struct {
 	shared  bool    // raw belongs to the walk cache
 	// The thread state and its innermost _PyCFrame (3.10-3.12).
 	tstate, cframe uint64
+	top            stackTop // its innermost frames (Reader.KeepFrames)
 }
 
 // Prepare does the work that does not need the target stopped: it locates
@@ -177,8 +178,8 @@ func (r *Reader) Capture() (*Capture, error) {
 // stack is unchanged.
 func (r *Reader) walk(th model.Thread, ts ThreadState) capturedThread {
 	if !r.walkCacheOn() {
-		raw, err := r.captureFrames(ts.FrameHead, ts.Chunk)
-		return capturedThread{Thread: th, raw: raw, walkErr: err}
+		raw, top, err := r.captureFramesTop(ts.FrameHead, ts.Chunk)
+		return capturedThread{Thread: th, raw: raw, walkErr: err, top: top}
 	}
 	if w := r.cachedWalk(ts.Addr, ts.FrameHead, ts.Chunk); w != nil {
 		return capturedThread{Thread: th, raw: w.raws, walkErr: w.err, walk: w, shared: true}
@@ -204,6 +205,7 @@ func (r *Reader) Resolve(cp *Capture) *model.Snapshot {
 		Warnings: append(r.In.Warnings(), cp.warnings...),
 		Threads:  []model.Thread{},
 	}
+	r.keepTops(cp)
 	for _, ct := range cp.threads {
 		th := ct.Thread
 		frames, err := r.resolveFrames(ct.raw)

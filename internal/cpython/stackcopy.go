@@ -7,6 +7,8 @@ package cpython
 // cost on deep stacks; frames elsewhere (generators, the C stack) are read
 // one by one as before.
 
+import "pyscope/internal/target"
+
 const (
 	// chunkHeader is sizeof(_PyStackChunk) before its data: three
 	// pointers, the same in every version that has data stacks.
@@ -25,6 +27,63 @@ type stackCopy struct {
 	buf    *[]byte // storage reused across threads and captures
 	used   int
 }
+
+// stackTop is what a capture keeps of a thread's innermost frames: the
+// pages that hold them, as the target's page cache lent them during the
+// stop (never written again), so keeping them copies nothing while the
+// target is stopped; the last one holds the innermost frame's variables,
+// unless they run onto the next page.
+type stackTop struct {
+	pages []keptPage
+}
+
+type keptPage struct {
+	base uint64
+	data []byte
+}
+
+// maxTopPages bounds the pages kept per thread.
+const maxTopPages = 4
+
+// top keeps the pages of the innermost keep frames of raws that lie in
+// the newest chunk, when the copy of that chunk went through the page
+// cache (pager, and small enough for it: then lending them reads nothing).
+func (sc *stackCopy) top(pager target.Pager, raws []rawFrame, keep int) stackTop {
+	if keep <= 0 || sc == nil || len(sc.chunks) == 0 || pager == nil {
+		return stackTop{}
+	}
+	c := &sc.chunks[0] // the newest
+	if len(c.copied) > maxCachedCopy {
+		return stackTop{}
+	}
+	end := c.base + uint64(len(c.copied))
+	lo := end
+	for i := 0; i < len(raws) && i < keep; i++ {
+		if a := raws[i].addr; a >= c.base+chunkHeader && a < end && a < lo {
+			lo = a
+		}
+	}
+	if lo >= end {
+		return stackTop{}
+	}
+	first, last := lo&^(pageSize-1), (end-1)&^(pageSize-1)
+	if (last-first)/pageSize >= maxTopPages {
+		return stackTop{}
+	}
+	var t stackTop
+	for b := first; b <= last; b += pageSize {
+		pg, ok := pager.Page(b)
+		if !ok {
+			return stackTop{}
+		}
+		t.pages = append(t.pages, keptPage{b, pg})
+	}
+	return t
+}
+
+// maxCachedCopy: a target's page cache takes reads this long (live's
+// takes 16 pages).
+const maxCachedCopy = 16 * pageSize
 
 // chunkCopy is one chunk: its address range and what was copied of it.
 type chunkCopy struct {
@@ -154,4 +213,44 @@ func (sc *stackCopy) copy(r *Reader, c *chunkCopy, upto uint64) bool {
 	sc.used += n
 	c.copied = b
 	return true
+}
+
+// maxTops bounds the pages kept of one capture's stacks.
+const maxTops = 1 << 14
+
+// keepTops makes the pages of innermost frames cp kept what frameBytes
+// serves, until the next capture is resolved.
+func (r *Reader) keepTops(cp *Capture) {
+	clear(r.tops)
+	for _, ct := range cp.threads {
+		for _, p := range ct.top.pages {
+			if len(r.tops) >= maxTops {
+				return
+			}
+			if r.tops == nil {
+				r.tops = map[uint64][]byte{}
+			}
+			r.tops[p.base] = p.data
+		}
+	}
+}
+
+// frameBytes reads n bytes at addr of a frame: from the kept pages of its
+// thread's innermost frames when they hold them, else from the target.
+func (r *Reader) frameBytes(addr uint64, n int) ([]byte, error) {
+	if n <= 0 || n > pageSize || addr > maxUserAddr {
+		return r.Obj.read(addr, n)
+	}
+	base, off := addr&^(pageSize-1), int(addr&(pageSize-1))
+	if pg, ok := r.tops[base]; ok && len(pg) == pageSize {
+		if off+n <= pageSize {
+			return pg[off : off+n : off+n], nil
+		}
+		if next, ok := r.tops[base+pageSize]; ok && len(next) == pageSize {
+			b := make([]byte, n)
+			copy(b[copy(b, pg[off:]):], next)
+			return b, nil
+		}
+	}
+	return r.Obj.read(addr, n)
 }

@@ -280,6 +280,7 @@ func (r *Reader) Recapture(cp *Capture, tid int) error {
 		cp.threads[i].HoldsGIL = holds
 		cp.threads[i].raw, cp.threads[i].walkErr = raw, werr
 		cp.threads[i].walk, cp.threads[i].shared = nil, false
+		cp.threads[i].top = stackTop{} // what it kept ran on since
 	}
 	return nil
 }

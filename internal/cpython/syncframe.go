@@ -379,7 +379,7 @@ func (v *Values) frameSlots(f model.Frame, sc *syncCode) (all, stack []uint64, e
 		nvars = sc.nlocalsplus
 		stackBase = base + 8*uint64(nvars)
 	}
-	raw, err := o.read(base, 8*(nvars+sc.stacksize))
+	raw, err := v.r.frameBytes(base, 8*(nvars+sc.stacksize))
 	if err != nil {
 		return nil, nil, fmt.Errorf("frame at %#x: %w", f.Addr, err)
 	}

@@ -79,6 +79,12 @@ type Reader struct {
 	// while they are younger than this and no thread came since (a
 	// profiler's many captures); 0 reads them at every capture.
 	NamesMaxAge time.Duration
+	// KeepFrames makes a capture keep the bytes of each thread's innermost
+	// frames this many deep, with their variables and value stacks, as its
+	// copy of the data stack holds them (3.11+), for FrameSync and
+	// FrameObjects after the target resumed: they read no memory again.
+	KeepFrames int
+	tops       map[uint64][]byte // the resolved capture's kept pages, by address
 	// Prefetch reads, at the start of each capture, all that the last
 	// one read, in one call (prefetch.go).
 	Prefetch bool
@@ -479,10 +485,24 @@ func (f rawFrame) frameless() bool { return f.code == 0 }
 // skips shim and C-stack-owned frames, and returns what it could read plus
 // an error when the walk stopped early.
 func (r *Reader) captureFrames(head, chunk uint64) ([]rawFrame, error) {
+	raws, _, err := r.captureFramesTop(head, chunk)
+	return raws, err
+}
+
+// captureFramesTop is captureFrames that also keeps the innermost frames'
+// bytes, as KeepFrames asks.
+func (r *Reader) captureFramesTop(head, chunk uint64) ([]rawFrame, stackTop, error) {
 	if r.In.Minor <= 10 {
-		return r.capture310(head, r.rawSlice())
+		raws, err := r.capture310(head, r.rawSlice())
+		return raws, stackTop{}, err
 	}
-	return r.capture311(head, r.newStackCopy(chunk), r.rawSlice())
+	sc := r.newStackCopy(chunk)
+	raws, err := r.capture311(head, sc, r.rawSlice())
+	var pager target.Pager
+	if pm, ok := r.Obj.mem.m.(*pagedMem); ok && pm.pf == nil {
+		pager = pm.pager
+	}
+	return raws, sc.top(pager, raws, r.KeepFrames), err
 }
 
 func (r *Reader) capture310(head uint64, out []rawFrame) ([]rawFrame, error) {

@@ -35,8 +35,13 @@ var _ engine.Stage = (*Stage)(nil)
 // NewStage returns the lock analysis stage.
 func NewStage(opts Options) *Stage { return &Stage{opts: opts} }
 
-// Prepare keeps the target the analysis reads after a stop.
-func (s *Stage) Prepare(t target.Target, _ *cpython.Reader) { s.probe = t }
+// Prepare keeps the target the analysis reads after a stop, and has each
+// capture keep the innermost frames the analysis reads (the blocking run
+// and its caller), as the stop copied them.
+func (s *Stage) Prepare(t target.Target, r *cpython.Reader) {
+	s.probe = t
+	r.KeepFrames = max(r.KeepFrames, maxRun+1)
+}
 
 // PythonOnly lets the default stop spare threads blocked without the GIL:
 // what the analysis reads of them (their system call from the kernel, a
