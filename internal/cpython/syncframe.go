@@ -228,25 +228,26 @@ func (fs *FrameSync) Empty() bool {
 //
 // The code object says what may be there (cached per code object); the
 // frame's slots are read only when it does, so that frames that hold
-// nothing cost no read.
-func (v *Values) FrameSync(f model.Frame, want SyncWant) (FrameSync, error) {
+// nothing cost no read. (f by reference: a dump has thousands.)
+func (v *Values) FrameSync(fp *model.Frame, want SyncWant) (FrameSync, error) {
 	var fs FrameSync
-	if f.Kind != "python" || f.Addr == 0 || f.Code == 0 {
+	if fp.Kind != "python" || fp.Addr == 0 || fp.Code == 0 {
 		return fs, errors.New("no Python frame")
 	}
-	sc := v.r.syncCode(f.Code)
+	sc := v.r.syncCode(fp.Code)
 	if sc.err != nil {
 		return fs, sc.err
 	}
 	minor := v.r.In.Minor
-	at := sc.atInstr(f.Instr, minor)
+	at := sc.atInstr(fp.Instr, minor)
 	cur := at.cur
 	if cur < 0 {
-		return fs, fmt.Errorf("frame at %#x: no instruction at offset %d", f.Addr, f.Instr)
+		return fs, fmt.Errorf("frame at %#x: no instruction at offset %d", fp.Addr, fp.Instr)
 	}
 	if minor >= 11 && len(at.chain) == 0 && !(want.Entering && (at.opensOK || at.mayEnter)) && len(at.cands) == 0 && !want.Calls {
 		return fs, nil // the code says the frame holds and takes nothing
 	}
+	f := *fp
 	var slots, stack []uint64
 	var slotsErr error
 	read := false

@@ -156,6 +156,17 @@ func (a *analysis) frameObjects(ti *threadInfo, i int) []uint64 {
 	return fs.Objects
 }
 
+// pythonOnly reports whether frames are all Python frames (looked at in
+// place: a dump has thousands).
+func pythonOnly(frames []model.Frame) bool {
+	for i := range frames {
+		if frames[i].Kind != "python" {
+			return false
+		}
+	}
+	return true
+}
+
 func (a *analysis) run() {
 	c := a.c
 	if c.finalizing {
@@ -165,11 +176,11 @@ func (a *analysis) run() {
 	var infos []*threadInfo
 	for _, th := range a.threads {
 		ti := &threadInfo{th: th, os: c.threads[th.NativeID], frames: th.Frames}
-		if slices.ContainsFunc(th.Frames, func(f model.Frame) bool { return f.Kind != "python" }) {
+		if !pythonOnly(th.Frames) {
 			ti.frames = make([]model.Frame, 0, len(th.Frames))
-			for _, f := range th.Frames {
-				if f.Kind == "python" {
-					ti.frames = append(ti.frames, f)
+			for i := range th.Frames {
+				if th.Frames[i].Kind == "python" {
+					ti.frames = append(ti.frames, th.Frames[i])
 				}
 			}
 		}
@@ -183,10 +194,10 @@ func (a *analysis) run() {
 			ti.inner = min(len(ti.frames), maxRun+1)
 		}
 		ti.fs = make([]*frameSync, len(ti.frames))
-		for i, f := range ti.frames {
+		for i := range ti.frames {
 			want := cpython.SyncWant{Entering: i == 0,
 				Calls: c.collecting[th.Interpreter] || (blocked && i == 0)}
-			fs, err := a.v.FrameSync(f, want)
+			fs, err := a.v.FrameSync(&ti.frames[i], want)
 			if err != nil || !fs.Empty() {
 				ti.fs[i] = &frameSync{FrameSync: fs, err: err}
 			}
