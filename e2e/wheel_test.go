@@ -305,7 +305,7 @@ func checkInstalled(t *testing.T, in testenv.Interp, binDir string) {
 	if r.code != 0 {
 		t.Fatalf("installed pyscope dump: exit %d: %s", r.code, r.stderr)
 	}
-	compareDump(t, tg, decodeDump(t, r.stdout))
+	compareDump(t, tg, settledDump(t, bin, tg, decodeDump(t, r.stdout)))
 	tg.CheckRunning(t)
 }
 
