@@ -1017,47 +1017,42 @@ func plural(n int, noun string) string {
 	return strconv.Itoa(n) + " " + noun + "s"
 }
 
-// unescapeEcho reads echo's C escapes as gdb does: \n, \t, \\, \e,
-// octal \NNN...; any other escaped character stands for itself.
+// unescapeEcho reads echo's C escapes as gdb does: Go's (\n, \t, \\,
+// \x41...), \e, and octal of up to three digits; any other escaped
+// character stands for itself.
 func unescapeEcho(s string) string {
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' || i+1 == len(s) {
-			if c != '\\' {
-				b.WriteByte(c)
+	for len(s) > 0 {
+		if s[0] != '\\' || len(s) == 1 {
+			if s[0] != '\\' {
+				b.WriteByte(s[0])
 			}
+			s = s[1:]
 			continue
 		}
-		i++
-		switch c = s[i]; c {
-		case 'n':
-			b.WriteByte('\n')
-		case 't':
-			b.WriteByte('\t')
-		case 'r':
-			b.WriteByte('\r')
-		case 'a':
-			b.WriteByte('\a')
-		case 'b':
-			b.WriteByte('\b')
-		case 'f':
-			b.WriteByte('\f')
-		case 'v':
-			b.WriteByte('\v')
-		case 'e':
-			b.WriteByte(0x1b)
-		case '0', '1', '2', '3', '4', '5', '6', '7':
-			v := 0
-			for n := 0; n < 3 && i < len(s) && s[i] >= '0' && s[i] <= '7'; n++ {
-				v = v*8 + int(s[i]-'0')
-				i++
+		if c := s[1]; c == 'e' || c >= '0' && c <= '7' {
+			v, n := 0x1b, 2
+			if c != 'e' {
+				for v, n = 0, 1; n < 4 && n < len(s) && s[n] >= '0' && s[n] <= '7'; n++ {
+					v = v*8 + int(s[n]-'0')
+				}
 			}
-			i--
 			b.WriteByte(byte(v))
-		default:
-			b.WriteByte(c)
+			s = s[n:]
+			continue
 		}
+		r, multibyte, tail, err := strconv.UnquoteChar(s, 0)
+		switch {
+		case err != nil:
+			b.WriteByte(s[1])
+			s = s[2:]
+			continue
+		case multibyte:
+			b.WriteRune(r)
+		default:
+			b.WriteByte(byte(r))
+		}
+		s = tail
 	}
 	return b.String()
 }

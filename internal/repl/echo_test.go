@@ -13,6 +13,7 @@ func TestUnescapeEcho(t *testing.T) {
 		`trailing\`:    "trailing",
 		`\e[1m`:        "\x1b[1m",
 		`no escape`:    "no escape",
+		`\x41\u00e9`:   "Aé",
 		`\q unknown`:   "q unknown",
 		`\777 too big`: "\xff too big",
 	} {
