@@ -14,12 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-30}
 REF=${2:-}
-go run ./internal/testenv/cmd/provision >/dev/null
-CACHE=${PYSCOPE_CACHE:-$HOME/.cache/pyscope}
-PY314=$CACHE/pythons/3.14.6/bin/python3.14
-PY311=/usr/bin/python3.11
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+. bench/common.sh
 go build -o "$work/pyscope" ./cmd/pyscope
 if [ -n "$REF" ]; then
   mkdir "$work/ref"

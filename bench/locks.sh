@@ -9,12 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-20}
 command -v hyperfine >/dev/null || apt-get install -y -q hyperfine >/dev/null
-go run ./internal/testenv/cmd/provision >/dev/null
-CACHE=${PYSCOPE_CACHE:-$HOME/.cache/pyscope}
-PY314=$CACHE/pythons/3.14.6/bin/python3.14
-PY311=/usr/bin/python3.11
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+. bench/common.sh
 go build -o "$work/on" ./cmd/pyscope
 go build -tags nolocks -o "$work/off" ./cmd/pyscope
 
