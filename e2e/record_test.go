@@ -259,14 +259,7 @@ func TestRecordAccuracy(t *testing.T) {
 // stack) and of "work" (the workers' loop outside them).
 func sharesInPprof(t *testing.T, path string) (samples, cpu map[string]float64) {
 	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pp, err := profile.Parse(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatalf("not a pprof profile: %v", err)
-	}
+	pp := readPprof(t, path)
 	ci := -1
 	for i, st := range pp.SampleType {
 		if st.Type == "cpu" && st.Unit == "nanoseconds" {
@@ -348,14 +341,7 @@ func TestRecordFormats(t *testing.T) {
 
 	t.Run("pprof", func(t *testing.T) {
 		out, kept := record1("pprof")
-		raw, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pp, err := profile.Parse(bytes.NewReader(raw))
-		if err != nil {
-			t.Fatalf("not a pprof profile: %v", err)
-		}
+		pp := readPprof(t, out)
 		var n int64
 		for _, s := range pp.Sample {
 			n += s.Value[0]
@@ -476,4 +462,18 @@ func TestRecordFormats(t *testing.T) {
 		}
 	})
 	tg.CheckRunning(t)
+}
+
+// readPprof parses the pprof file record wrote at path.
+func readPprof(t *testing.T, path string) *profile.Profile {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp, err := profile.Parse(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("not a pprof profile: %v", err)
+	}
+	return pp
 }
