@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -115,6 +117,18 @@ func runPyscope(t *testing.T, bin string, cred *syscall.Credential, args ...stri
 		t.Errorf("pyscope %s crashed:\n%s%s", strings.Join(args, " "), r.stdout, r.stderr)
 	}
 	return r
+}
+
+// targetJSON decodes a JSON file the target wrote into its directory.
+func targetJSON(t *testing.T, tg *testenv.Target, name string, v any) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(tg.Dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
 }
 
 func crashed(s string) bool {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -167,14 +166,8 @@ func diffGreenlets(tg *testenv.Target, o *greenletsOracle, d *greenletsDump) []s
 
 func readGreenletsOracle(t *testing.T, tg *testenv.Target) *greenletsOracle {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(tg.Dir, "oracle.json.greenlets.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var o greenletsOracle
-	if err := json.Unmarshal(raw, &o); err != nil {
-		t.Fatal(err)
-	}
+	targetJSON(t, tg, "oracle.json.greenlets.json", &o)
 	return &o
 }
 
@@ -317,18 +310,12 @@ func TestGeventHub(t *testing.T) {
 				args = append(args, site)
 			}
 			tg := testenv.StartTarget(t, in, "gevent_hub.py", args...)
-			raw, err := os.ReadFile(filepath.Join(tg.Dir, "oracle.json.greenlets.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
 			var o struct {
 				greenletsOracle
 				Gevent string `json:"gevent"`
 				Hub    uint64 `json:"hub"`
 			}
-			if err := json.Unmarshal(raw, &o); err != nil {
-				t.Fatal(err)
-			}
+			targetJSON(t, tg, "oracle.json.greenlets.json", &o)
 			t.Logf("gevent %s, greenlet %s: %d greenlets", o.Gevent, o.Version, len(o.Greenlets))
 			handlers := 0
 			for _, g := range o.Greenlets {

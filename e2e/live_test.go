@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"encoding/json"
 	"math/rand"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -154,17 +152,11 @@ func TestSubinterpreters(t *testing.T) {
 		t.Run(in.Name, func(t *testing.T) {
 			t.Parallel()
 			tg := testenv.StartTarget(t, in, "subinterp.py")
-			raw, err := os.ReadFile(filepath.Join(tg.Dir, "oracle.json.sub"))
-			if err != nil {
-				t.Fatal(err)
-			}
 			var sub struct {
 				NativeID int                   `json:"native_id"`
 				Frames   []testenv.OracleFrame `json:"frames"`
 			}
-			if err := json.Unmarshal(raw, &sub); err != nil {
-				t.Fatal(err)
-			}
+			targetJSON(t, tg, "oracle.json.sub", &sub)
 			r := runPyscope(t, bin, nil, "dump", "--json", strconv.Itoa(tg.PID))
 			if r.code != 0 {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)

@@ -45,14 +45,8 @@ type lockFacts struct {
 
 func readLockFacts(t *testing.T, tg *testenv.Target) *lockFacts {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(tg.Dir, "locks.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var f lockFacts
-	if err := json.Unmarshal(raw, &f); err != nil {
-		t.Fatal(err)
-	}
+	targetJSON(t, tg, "locks.json", &f)
 	return &f
 }
 
@@ -474,10 +468,6 @@ func TestLocksFinalizing(t *testing.T) {
 			t.Run(in.Name+"/"+mode, func(t *testing.T) {
 				tg := testenv.StartPlain(t, in, "locks_exit.py", "ready", mode)
 				testenv.WaitSleeping(t, tg.PID)
-				raw, err := os.ReadFile(filepath.Join(tg.Dir, "locks_exit.json"))
-				if err != nil {
-					t.Fatal(err)
-				}
 				var f struct {
 					Lock       uint64 `json:"lock"`
 					Holder     uint64 `json:"holder"`
@@ -485,9 +475,7 @@ func TestLocksFinalizing(t *testing.T) {
 					Blocked    uint64 `json:"blocked"`
 					BlockedObj uint64 `json:"blocked_obj"`
 				}
-				if err := json.Unmarshal(raw, &f); err != nil {
-					t.Fatal(err)
-				}
+				targetJSON(t, tg, "locks_exit.json", &f)
 				pid := strconv.Itoa(tg.PID)
 				d := dumpLocks(t, bin, pid)
 				if !d.Python.Finalizing {

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,14 +39,8 @@ func TestRedaction(t *testing.T) {
 				args = append(args, "django")
 			}
 			tg := testenv.StartTargetEnv(t, in, "redaction.py", []string{"PYTHONPATH=" + webapps}, args...)
-			raw, err := os.ReadFile(filepath.Join(tg.Dir, "redaction.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
 			var o redactionOracle
-			if err := json.Unmarshal(raw, &o); err != nil {
-				t.Fatal(err)
-			}
+			targetJSON(t, tg, "redaction.json", &o)
 			pid := strconv.Itoa(tg.PID)
 			for _, args := range [][]string{
 				{"dump", "--locals", "--globals", pid},

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -49,14 +48,8 @@ func sessionInterps(t *testing.T) []testenv.Interp {
 func startSession(t *testing.T, in testenv.Interp) (*testenv.Target, *sessionOracle) {
 	t.Helper()
 	tg := testenv.StartTarget(t, in, "session.py")
-	raw, err := os.ReadFile(filepath.Join(tg.Dir, "session.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var so sessionOracle
-	if err := json.Unmarshal(raw, &so); err != nil {
-		t.Fatal(err)
-	}
+	targetJSON(t, tg, "session.json", &so)
 	return tg, &so
 }
 

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -57,14 +56,8 @@ func readLevelOracles(t *testing.T, tg *testenv.Target) []levelOracle {
 	var out []levelOracle
 	for c := 0; c < subChains; c++ {
 		for l := 1; l <= subDepth; l++ {
-			raw, err := os.ReadFile(filepath.Join(tg.Dir, fmt.Sprintf("oracle.json.chain-%d.%d", c, l)))
-			if err != nil {
-				t.Fatal(err)
-			}
 			o := levelOracle{Chain: c, Level: l}
-			if err := json.Unmarshal(raw, &o); err != nil {
-				t.Fatal(err)
-			}
+			targetJSON(t, tg, fmt.Sprintf("oracle.json.chain-%d.%d", c, l), &o)
 			out = append(out, o)
 		}
 	}

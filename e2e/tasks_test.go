@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -66,14 +65,8 @@ type tasksDump struct {
 
 func readTasksOracle(t *testing.T, tg *testenv.Target) *tasksOracle {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(tg.Dir, "oracle.json.tasks.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var o tasksOracle
-	if err := json.Unmarshal(raw, &o); err != nil {
-		t.Fatal(err)
-	}
+	targetJSON(t, tg, "oracle.json.tasks.json", &o)
 	return &o
 }
 
@@ -336,17 +329,11 @@ func TestManyTasks(t *testing.T) {
 		}
 		t.Run(in.Name, func(t *testing.T) {
 			tg := testenv.StartTarget(t, in, "many_tasks.py")
-			raw, err := os.ReadFile(filepath.Join(tg.Dir, "oracle.json.tasks.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
 			var o struct {
 				N      int    `json:"n"`
 				Parent uint64 `json:"parent"`
 			}
-			if err := json.Unmarshal(raw, &o); err != nil {
-				t.Fatal(err)
-			}
+			targetJSON(t, tg, "oracle.json.tasks.json", &o)
 			start := time.Now()
 			d := dumpTasks(t, bin, strconv.Itoa(tg.PID))
 			el := time.Since(start)
