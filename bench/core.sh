@@ -17,28 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-10}
 HEAP_MB=${2:-2048}
-for p in hyperfine gdb python3.11-dbg; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || apt-get install -y -q "$p" >/dev/null
-done
-PY=/usr/bin/python3.11
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-go build -o "$work/pyscope" ./cmd/pyscope
-
-start() { # name heap_mb
-  "$PY" bench/targets/heap.py "$2" 8 "$work/$1.ready" &
-  echo $! >"$work/$1.pid"
-  for _ in $(seq 600); do [ -f "$work/$1.ready" ] && return; sleep 0.1; done
-  echo "target $1 did not start" >&2; exit 1
-}
-pid() { cat "$work/$1.pid"; }
-gap() { # name: the target's longest stop since the last call, in ms
-  rm -f "$work/$1.ready.gap"; kill -USR1 "$(pid "$1")"
-  for _ in $(seq 100); do [ -f "$work/$1.ready.gap" ] && break; sleep 0.02; done
-  cat "$work/$1.ready.gap"
-}
-now() { date +%s%N; }
-ms() { echo "scale=1; ($2 - $1) / 1000000" | bc; }
+. bench/heaptarget.sh hyperfine gdb python3.11-dbg
 
 start small 0
 start big "$HEAP_MB"
@@ -48,7 +27,6 @@ echo
 row() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
 row target tool "core size" "wall ms" "target stopped ms"
 row --- --- ---: ---: ---:
-stat3() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {printf "%.1f (%.1f-%.1f)", v[int((NR+1)/2)], v[1], v[NR]}'; }
 for t in small big; do
   for tool in pyscope gdb; do
     walls=(); pauses=()

@@ -17,32 +17,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
 HEAP_MB=${2:-5120}
-for p in gdb python3.11-dbg libc6-dbg time; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || apt-get install -y -q "$p" >/dev/null
-done
-PY=/usr/bin/python3.11
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-go build -o "$work/pyscope" ./cmd/pyscope
-
-start() { # name heap_mb
-  "$PY" bench/targets/heap.py "$2" 8 "$work/$1.ready" random &
-  echo $! >"$work/$1.pid"
-  for _ in $(seq 1200); do [ -f "$work/$1.ready" ] && return; sleep 0.1; done
-  echo "target $1 did not start" >&2; exit 1
-}
-pid() { cat "$work/$1.pid"; }
-gap() { # name: the target's longest stop since the last call, in ms
-  rm -f "$work/$1.ready.gap"; kill -USR1 "$(pid "$1")"
-  for _ in $(seq 100); do [ -f "$work/$1.ready.gap" ] && break; sleep 0.02; done
-  cat "$work/$1.ready.gap"
-}
-now() { date +%s%N; }
-ms() { echo "scale=1; ($2 - $1) / 1000000" | bc; }
-stat3() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {printf "%.1f (%.1f-%.1f)", v[int((NR+1)/2)], v[1], v[NR]}'; }
+. bench/heaptarget.sh gdb python3.11-dbg libc6-dbg time
 row() { printf '| %s | %s | %s | %s |\n' "$@"; }
 
-start big "$HEAP_MB"
+start big "$HEAP_MB" random
 echo "## gcore of a ${HEAP_MB} MiB heap of random bytes: target stopped and wall time (median of $RUNS, min-max)"
 echo
 row tool "target stopped ms (inside)" "pyscope says stopped" "wall ms"
