@@ -364,7 +364,7 @@ func TestSessionLive(t *testing.T) {
 			wantContains(t, "py-print in exec", d.run("py-print job.name"), "local job.name = 'work'")
 
 			// bt: native frames with the Python frames merged in order, on
-			// every build (the stripped static 3.14 too): TestSessionBtIsDumpNative
+			// every build (the stripped static 3.14 too): TestSessionMatchesDump
 			// compares it frame by frame with dump --native.
 			out = d.run("bt")
 			want = nil
