@@ -654,6 +654,18 @@ func TestCoreMoved(t *testing.T) {
 			}
 			r = runPyscope(t, bin, nil, "dump", "--sysroot", sysroot, ab.core)
 			wantContains(t, "source lines through the sysroot", r.stdout, "    waiter.acquire()\n")
+			// debug takes it as dump does: bt = dump --native, py-locals =
+			// dump --locals, and without it the same one line.
+			r = runPyscope(t, bin, nil, "debug", ab.core, "--batch", "-ex", "bt")
+			checkOneLineError(t, r, "--sysroot", "missing")
+			compareSessionWithDump(t, bin, ab.core, "--sysroot", sysroot)
+
+			// --lib-path: the mapped files found by name in one directory.
+			libs := filepath.Join(base, "libs")
+			linkMappedFiles(t, dst, libs)
+			d = dumpCore(t, bin, "--lib-path", libs, ab.core)
+			checkCrash(t, ab, d, "SIGABRT")
+			compareSessionWithDump(t, bin, ab.core, "--lib-path", libs)
 
 			// The bundle carries its own files.
 			bd := dumpCore(t, bin, bundle)
@@ -676,6 +688,32 @@ func TestCoreMoved(t *testing.T) {
 				t.Errorf("unpacked bundle left behind in %s: %v", tmp, left)
 			}
 		})
+	}
+}
+
+// linkMappedFiles hard-links the executables and shared objects of an
+// interpreter tree into one flat directory, as --lib-path takes them.
+func linkMappedFiles(t *testing.T, tree, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err := filepath.WalkDir(tree, func(p string, e os.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return err
+		}
+		name := e.Name()
+		if !strings.Contains(name, ".so") && filepath.Base(filepath.Dir(p)) != "bin" {
+			return nil
+		}
+		if err := os.Link(p, filepath.Join(dir, name)); err == nil {
+			n++
+		}
+		return nil
+	})
+	if err != nil || n == 0 {
+		t.Fatalf("linking %s into %s: %v (%d files)", tree, dir, err, n)
 	}
 }
 

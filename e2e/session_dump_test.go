@@ -44,14 +44,15 @@ func TestSessionMatchesDump(t *testing.T) {
 	}
 }
 
-func compareSessionWithDump(t *testing.T, bin, core string) {
+// opts (such as --sysroot) are given to dump and debug alike.
+func compareSessionWithDump(t *testing.T, bin, core string, opts ...string) {
 	t.Helper()
-	r := runPyscope(t, bin, nil, "dump", "--locals", "--color", "never", core)
+	r := runPyscope(t, bin, nil, append(append([]string{"dump", "--locals", "--color", "never"}, opts...), core)...)
 	if r.code != 0 {
 		t.Fatalf("dump --locals: exit %d\n%s", r.code, r.stderr)
 	}
 	locals := parseDumpLocals(t, r.stdout)
-	r = runPyscope(t, bin, nil, "dump", "--native", "--json", core)
+	r = runPyscope(t, bin, nil, append(append([]string{"dump", "--native", "--json"}, opts...), core)...)
 	if r.code != 0 {
 		t.Fatalf("dump --native: exit %d\n%s", r.code, r.stderr)
 	}
@@ -73,7 +74,7 @@ func compareSessionWithDump(t *testing.T, bin, core string) {
 		fmt.Fprintf(&script, "thread %d\necho @@thread %d\\n\n", n, n)
 	}
 	nums := map[int]int{}
-	for n, out := range sessionSections(t, bin, core, script.String(), "thread") {
+	for n, out := range sessionSections(t, bin, core, script.String(), "thread", opts...) {
 		m := regexp.MustCompile(`\(TID (\d+)\)`).FindStringSubmatch(out)
 		if m == nil {
 			t.Fatalf("thread %s: no TID in %q", n, out)
@@ -96,8 +97,8 @@ func compareSessionWithDump(t *testing.T, bin, core string) {
 			fmt.Fprintf(&script, "py-frame %d\necho @@frame\\n\npy-locals\necho @@locals %d/%d\\n\n", i, th.NativeID, i)
 		}
 	}
-	bts := sessionSections(t, bin, core, script.String(), "bt")
-	got := sessionSections(t, bin, core, script.String(), "locals")
+	bts := sessionSections(t, bin, core, script.String(), "bt", opts...)
+	got := sessionSections(t, bin, core, script.String(), "locals", opts...)
 
 	frames, vars := 0, 0
 	for tid, fs := range locals {
@@ -136,11 +137,11 @@ func compareSessionWithDump(t *testing.T, bin, core string) {
 // sessionSections runs a session on core with script on stdin and returns
 // the output before each "@@kind KEY" marker (since the previous marker of
 // any kind), by KEY.
-func sessionSections(t *testing.T, bin, core, script, kind string) map[string]string {
+func sessionSections(t *testing.T, bin, core, script, kind string, opts ...string) map[string]string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "debug", core)
+	cmd := exec.CommandContext(ctx, bin, append(append([]string{"debug"}, opts...), core)...)
 	cmd.Stdin = strings.NewReader(script)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
