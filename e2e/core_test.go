@@ -603,24 +603,27 @@ func copyTree(t *testing.T, src, dst string) {
 
 // TestCoreMoved opens cores whose interpreter is no longer where the
 // process had it: through --sysroot, and from a pyscope gcore --bundle
-// archive. It runs on the python-build-standalone trees, which can be
-// copied and removed (Debian's python3.11 cannot be hidden).
+// archive. It runs on the python-build-standalone trees and the
+// free-threaded 3.13t built from source, which can be copied and removed
+// (Debian's python3.11 cannot be hidden).
 func TestCoreMoved(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
 	needCoreFiles(t)
 	for _, in := range testenv.Interpreters(t) {
-		if !strings.HasPrefix(in.Name, "pbs-") {
+		if !strings.HasPrefix(in.Name, "pbs-") && !in.FreeThreaded {
 			continue
 		}
 		t.Run(in.Name, func(t *testing.T) {
 			t.Parallel()
 			base := t.TempDir()
+			// python3.X, or python3.13t, whose library directory is named the same.
+			exe := filepath.Base(in.Path)
 			root := filepath.Dir(filepath.Dir(in.Path)) // .../pythons/3.X.Y
 			tree := filepath.Join(base, "prod", "python")
 			os.MkdirAll(filepath.Dir(tree), 0o755)
 			copyTree(t, root, tree)
-			moved := testenv.Interp{Name: in.Name + "-copy", Minor: in.Minor, Path: filepath.Join(tree, "bin", "python"+in.Minor)}
-			threadingPy := filepath.Join(tree, "lib", "python"+in.Minor, "threading.py")
+			moved := testenv.Interp{Name: in.Name + "-copy", Minor: in.Minor, Path: filepath.Join(tree, "bin", exe), FreeThreaded: in.FreeThreaded}
+			threadingPy := filepath.Join(tree, "lib", exe, "threading.py")
 
 			// A bundle of a live target, and a crash, both from the copy.
 			tg := testenv.StartTarget(t, moved, "shapes.py")
