@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -96,8 +97,8 @@ func startFakeRuntime(t *testing.T, version uint64, img []byte) int {
 
 // TestDumpNewerVersion: a process laid out as 3.15 (its _Py_DebugOffsets
 // built from CPython's 3.15 header) is read with one warning that names
-// its version and the newest tested one, in text and JSON, and nothing
-// else is made up: no thread, no garbage.
+// its version and the newest tested one, in text and JSON and at the start
+// of a debug session, and nothing else is made up: no thread, no garbage.
 func TestDumpNewerVersion(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
 	pid := startFakeRuntime(t, 0x030F00F0, image315(t))
@@ -127,6 +128,20 @@ func TestDumpNewerVersion(t *testing.T) {
 	}
 	if d.Python.Version != "3.15.0" || len(d.Threads) != 0 || len(j.Warnings) != 1 || !strings.Contains(j.Warnings[0], "3.15.0") {
 		t.Errorf("JSON: version %q, %d threads, warnings %q", d.Python.Version, len(d.Threads), j.Warnings)
+	}
+
+	// A session says it once too, at its start, and goes on.
+	r = runPyscope(t, bin, nil, "debug", strconv.Itoa(pid), "--batch", "-ex", "info threads")
+	if r.code != 0 {
+		t.Fatalf("debug: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	head := strings.SplitN(r.stderr, "\n", 3)
+	if len(head) < 3 || head[0] != fmt.Sprintf("Process %d: Python 3.15.0 (%s).", pid, d.Python.Executable) || !strings.HasPrefix(head[2], "warning: ") ||
+		strings.Count(r.stderr+r.stdout, "warning: ") != 1 || !strings.Contains(head[2], "Python 3.15.0") || !strings.Contains(head[2], "("+layout.NewestTested+")") || !strings.Contains(head[2], "untested") {
+		t.Errorf("debug: want the banner and one warning naming 3.15.0 and %s at the start; stderr:\n%s\nstdout:\n%s", layout.NewestTested, r.stderr, r.stdout)
+	}
+	if !regexp.MustCompile(fmt.Sprintf(`(?m)^\* 1 +%d `, pid)).MatchString(r.stdout) {
+		t.Errorf("debug: info threads does not list the process's one thread %d:\n%s", pid, r.stdout)
 	}
 	if err := testenv.NotStopped(pid); err != nil {
 		t.Error(err)
