@@ -516,9 +516,11 @@ func (p *Process) captureError(err error) error {
 		return exitedDuring(p.pid)
 	}
 	if st, serr := live.StartTicks(p.pid); serr == nil && p.start != 0 && st != p.start {
-		return p.samePID()
+		if rerr := p.samePID(); rerr != nil {
+			return rerr
+		}
 	}
-	return err
+	return err // never nil for an error: callers return it with no capture
 }
 
 func describeProcess(pid int, err error) error {
