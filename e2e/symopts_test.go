@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,14 +25,14 @@ import (
 // /usr/lib/debug is an empty tmpfs, so the default debug directory finds
 // nothing, with a symbol cache of its own (nothing remembered from a run
 // that had the debug files).
-func withoutDefaultDebug(t *testing.T, bin string, args ...string) result {
+func withoutDefaultDebug(t *testing.T, bin string, env []string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "unshare", append([]string{"--mount", "--propagation", "private",
 		"sh", "-c", `mount -t tmpfs none ` + elfx.DefaultDebugDir + ` && exec "$@"`, "sh", bin}, args...)...)
 	cmd.Dir = "/"
-	cmd.Env = append(os.Environ(), "PYSCOPE_CACHE="+t.TempDir())
+	cmd.Env = append(append(os.Environ(), "PYSCOPE_CACHE="+t.TempDir()), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -72,9 +74,10 @@ func nativeLines(t *testing.T, what, out string) map[int][]string {
 }
 
 // TestDebugDir: with Debian's debug files hidden from their default place
-// and given with --debug-dir (a private copy laid out by build-id), dump
-// --native and the session's bt find the same file:line and inlined frames
-// as the default place gives, gdb's names and PCs; without the option they
+// and given with --debug-dir (a private copy laid out by build-id), or
+// served by a real debuginfod server with --debuginfod, dump --native and
+// the session's bt find the same file:line and inlined frames as the
+// default place gives, and gdb's names and PCs; without an option they
 // find none, so the option is what made the difference.
 func TestDebugDir(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
@@ -112,7 +115,7 @@ func TestDebugDir(t *testing.T) {
 		t.Fatalf("the default debug directory gave python3.11 no file:line:\n%s", strings.Join(want[o.MainTID], "\n"))
 	}
 
-	r := withoutDefaultDebug(t, bin, "dump", "--native-all", "--json", pid)
+	r := withoutDefaultDebug(t, bin, nil, "dump", "--native-all", "--json", pid)
 	if r.code != 0 {
 		t.Fatalf("dump, debug files hidden: exit %d\n%s", r.code, r.stderr)
 	}
@@ -124,7 +127,7 @@ func TestDebugDir(t *testing.T) {
 		}
 	}
 
-	r = withoutDefaultDebug(t, bin, "dump", "--native-all", "--json", "--debug-dir", dbg, pid)
+	r = withoutDefaultDebug(t, bin, nil, "dump", "--native-all", "--json", "--debug-dir", dbg, pid)
 	if r.code != 0 {
 		t.Fatalf("dump --debug-dir: exit %d\n%s", r.code, r.stderr)
 	}
@@ -148,7 +151,7 @@ func TestDebugDir(t *testing.T) {
 	for n := 1; n <= len(want); n++ {
 		script = append(script, "-ex", fmt.Sprintf("thread %d", n), "-ex", "bt")
 	}
-	r = withoutDefaultDebug(t, bin, append([]string{"debug", pid, "--batch", "--debug-dir", dbg}, script...)...)
+	r = withoutDefaultDebug(t, bin, nil, append([]string{"debug", pid, "--batch", "--debug-dir", dbg}, script...)...)
 	if r.code != 0 {
 		t.Fatalf("debug --debug-dir: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -161,11 +164,63 @@ func TestDebugDir(t *testing.T) {
 	if a, b := sessionBts(withDir), sessionBts(defSession.stdout); a != b || !strings.Contains(a, " at ../") {
 		t.Errorf("debug --debug-dir's bt:\n%s\nbut with the default debug directory:\n%s", a, b)
 	}
-	r = withoutDefaultDebug(t, bin, append([]string{"debug", pid, "--batch"}, script...)...)
+	r = withoutDefaultDebug(t, bin, nil, append([]string{"debug", pid, "--batch"}, script...)...)
 	if regexp.MustCompile(`(?m)^0x\S+ +0x\S+ +Yes +Yes +\S+ +`+regexp.QuoteMeta(deb.Path)+`\b`).MatchString(r.stdout) || strings.Contains(sessionBts(r.stdout), " at ../") {
 		t.Errorf("debug found debug information with /usr/lib/debug hidden and no --debug-dir:\n%s", r.stdout)
 	}
+
+	// --debuginfod: the same files from a real debuginfod server.
+	env := []string{"DEBUGINFOD_URLS=" + startDebuginfod(t, dbg, pyID), "DEBUGINFOD_CACHE_PATH=" + t.TempDir()}
+	r = withoutDefaultDebug(t, bin, env, "dump", "--native-all", "--json", "--debuginfod", pid)
+	if r.code != 0 {
+		t.Fatalf("dump --debuginfod: exit %d\n%s", r.code, r.stderr)
+	}
+	got = nativeLines(t, "--debuginfod", r.stdout)
+	for tid, w := range want {
+		if fmt.Sprint(got[tid]) != fmt.Sprint(w) {
+			t.Errorf("thread %d: dump --debuginfod\n  %s\nbut the default debug directory\n  %s", tid, strings.Join(got[tid], "\n  "), strings.Join(w, "\n  "))
+		}
+	}
+	r = withoutDefaultDebug(t, bin, env, append([]string{"debug", pid, "--batch", "--debuginfod"}, script...)...)
+	if r.code != 0 {
+		t.Fatalf("debug --debuginfod: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if a, b := sessionBts(r.stdout), sessionBts(defSession.stdout); a != b {
+		t.Errorf("debug --debuginfod's bt:\n%s\nbut with the default debug directory:\n%s", a, b)
+	}
 	tg.CheckRunning(t)
+}
+
+// startDebuginfod serves the debug files under dir with elfutils'
+// debuginfod and returns its URL once it serves the debug file of id.
+func startDebuginfod(t *testing.T, dir, id string) string {
+	t.Helper()
+	testenv.NeedPackages(t, "debuginfod")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command("debuginfod", "-F", "-L", "-d", filepath.Join(t.TempDir(), "db.sqlite"), "-p", strconv.Itoa(port), "-t", "1", dir)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		if resp, err := http.Get(url + "/buildid/" + id + "/debuginfo"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("debuginfod never served %s:\n%s", id, logs.String())
+		}
+	}
 }
 
 // sessionBts is a batch session's output without info sharedlibrary's
