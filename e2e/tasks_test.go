@@ -23,6 +23,7 @@ type tasksOracle struct {
 		State     string            `json:"state"`
 		ThreadID  *uint64           `json:"thread_id"`
 		Awaits    []string          `json:"awaits"`
+		Futures   []uint64          `json:"futures"`
 		Coroutine []DumpFrame       `json:"coroutine"`
 		Locals    map[string]string `json:"locals"`
 	} `json:"tasks"`
@@ -156,14 +157,20 @@ func diffTasks(o *tasksOracle, d *tasksDump) []string {
 			wantA = append(wantA, byName[n])
 			awaitedBy[byName[n]] = append(awaitedBy[byName[n]], w.ID)
 		}
-		var gotA []uint64
+		var gotA, gotF []uint64
 		for _, a := range g.Awaits {
 			if _, isTask := got[a]; isTask {
 				gotA = append(gotA, a)
+			} else {
+				gotF = append(gotF, a)
 			}
 		}
 		if !sameIDs(gotA, wantA) {
 			out = append(out, fmt.Sprintf("%s: awaits tasks %v, want %v", who, nameList(gotA, names), w.Awaits))
+		}
+		// Any other id it awaits is the future it is suspended on.
+		if !sameIDs(gotF, w.Futures) {
+			out = append(out, fmt.Sprintf("%s: awaits futures %#x, want %#x (its _fut_waiter)", who, gotF, w.Futures))
 		}
 	}
 	for _, w := range o.Tasks {

@@ -8,8 +8,9 @@ another directly, a Task subclass, a pure-Python task, an eager task
 running holds one task; a worker thread's loop runs a task that blocks the
 thread. Once everything is parked, a thread writes ORACLE.tasks.json:
 per task its name, state, thread, its coroutine chain walked with cr_await
-(gi_yieldfrom, ag_await) and each frame's f_lineno, innermost first, and
-which tasks it awaits by construction; then pyscope_oracle reports the
+(gi_yieldfrom, ag_await) and each frame's f_lineno, innermost first,
+which tasks it awaits by construction, and the future it is suspended on
+(_fut_waiter) when it awaits no task; then pyscope_oracle reports the
 threads.
 
 usage: python tasks.py ORACLE_PATH
@@ -179,6 +180,10 @@ def report(path, loops, running):
             else:
                 entry["state"] = "pending"
                 entry["coroutine"] = chain(t)
+                # The future it is suspended on, when it awaits no task
+                # by construction (sleep, an Event): asyncio's own record.
+                waiter = t._fut_waiter
+                entry["futures"] = [id(waiter)] if waiter is not None and not AWAITS.get(name) else []
                 # asyncio's own repr of the futures and tasks its
                 # coroutine holds (not of the cycle's: asyncio's repr of a
                 # task that waits for itself recurses until it fails).
