@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"pyscope/internal/testenv"
 )
@@ -242,10 +243,8 @@ func TestTasks(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("dump --tasks: exit %d\n%s", r.code, r.stderr)
 			}
-			for _, w := range o.Tasks {
-				if !strings.Contains(r.stdout, "'"+w.Name+"'") {
-					t.Errorf("text: task %q missing", w.Name)
-				}
+			for _, m := range diffTaskTree(o, r.stdout) {
+				t.Error("text: " + m)
 			}
 			if !strings.Contains(r.stdout, "Deadlock: tasks await each other") {
 				t.Errorf("text: no deadlock shown:\n%s", r.stdout)
@@ -262,6 +261,104 @@ func TestTasks(t *testing.T) {
 			checkTaskSession(t, bin, core, o)
 		})
 	}
+}
+
+// diffTaskTree checks the text tree of `dump --tasks` against the
+// target's view: each task's line, its chain under it outermost first,
+// one level deeper per frame (`qualname  file:line`), the tasks it
+// awaits one level below its innermost frame, and each task that no
+// task awaits under the header of the thread running its loop.
+func diffTaskTree(o *tasksOracle, text string) []string {
+	var out []string
+	lines := strings.Split(text, "\n")
+	// col is where a tree line's branch (├── or └──) starts, in runes.
+	col := func(l string) int {
+		i := strings.Index(l, "── ")
+		if i < 3 {
+			return -1
+		}
+		return utf8.RuneCountInString(l[:i-3])
+	}
+	taskLine := func(id uint64) *regexp.Regexp {
+		return regexp.MustCompile(fmt.Sprintf(`[├└]── \(T\) '[^']*' %#x \[`, id))
+	}
+	awaited := map[string]bool{}
+	for _, w := range o.Tasks {
+		for _, a := range w.Awaits {
+			awaited[a] = true
+		}
+	}
+	byName := map[string]uint64{}
+	for _, w := range o.Tasks {
+		byName[w.Name] = w.ID
+	}
+	for _, w := range o.Tasks {
+		who := fmt.Sprintf("task %q", w.Name)
+		re := taskLine(w.ID)
+		at := -1
+		for i, l := range lines {
+			if re.MatchString(l) && !strings.HasSuffix(l, "(shown above)") {
+				at = i
+				break
+			}
+		}
+		if at < 0 {
+			out = append(out, fmt.Sprintf("%s: no line of its own", who))
+			continue
+		}
+		c := col(lines[at])
+		// Its chain, outermost first.
+		for k := range w.Coroutine {
+			f := w.Coroutine[len(w.Coroutine)-1-k]
+			want := fmt.Sprintf("└── %s  %s:%d", f.Qualname, f.File, f.Line)
+			i := at + 1 + k
+			if i >= len(lines) || col(lines[i]) != c+4*(k+1) || !strings.HasSuffix(lines[i], want) {
+				got := ""
+				if i < len(lines) {
+					got = lines[i]
+				}
+				out = append(out, fmt.Sprintf("%s: frame %d of its chain\n  got  %q\n  want %q at column %d", who, k, got, want, c+4*(k+1)))
+				break
+			}
+		}
+		// The tasks it awaits, in its subtree one level below its chain.
+		end := at + 1
+		for end < len(lines) && col(lines[end]) > c {
+			end++
+		}
+		for _, a := range w.Awaits {
+			re := taskLine(byName[a])
+			found := false
+			for _, l := range lines[at+1 : end] {
+				if re.MatchString(l) && col(l) == c+4*(len(w.Coroutine)+1) {
+					found = true
+				}
+			}
+			if !found {
+				out = append(out, fmt.Sprintf("%s: awaited task %q not under its innermost frame", who, a))
+			}
+		}
+		// A root: under the header of its loop's thread.
+		if !awaited[w.Name] {
+			header := ""
+			for i := at; i >= 0 && header == ""; i-- {
+				if strings.HasPrefix(lines[i], "Thread 0x") || strings.HasPrefix(lines[i], "Tasks ") {
+					header = lines[i]
+				}
+			}
+			want := "Tasks of event loops that are not running"
+			if w.ThreadID != nil {
+				want = fmt.Sprintf("Thread %#x ", *w.ThreadID)
+			}
+			if !strings.HasPrefix(header, want) {
+				out = append(out, fmt.Sprintf("%s: under %q, want %q", who, header, want))
+			}
+		}
+	}
+	if len(out) > 0 {
+		out = append(out, "the tree:\n"+text)
+	}
+	return out
 }
 
 // checkTaskSession selects a task in a session (info tasks, task N) and
