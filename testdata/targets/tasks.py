@@ -2,11 +2,13 @@
 of them (the tasks oracle).
 
 The main thread's loop runs a tree of named tasks: nested gather, a
-TaskGroup (3.11+), wait_for, shield, an async generator, a task awaiting
-another directly, a Task subclass, a pure-Python task, an eager task
-(3.12+), and two tasks that await each other. A second loop that is not
-running holds one task; a worker thread's loop runs a task that blocks the
-thread. Once everything is parked, a thread writes ORACLE.tasks.json:
+TaskGroup (3.11+), wait_for, shield, asyncio.wait, an async generator, a
+`yield from` chain of @types.coroutine generators, a task awaiting another
+directly, a Task subclass, a pure-Python task, an eager task (3.12+), a
+task holding finished futures (result, exception, cancelled), and two
+tasks that await each other. A second loop that is not running holds one
+task; a worker thread's loop runs a task that blocks the thread, and a
+task awaiting a future that is done but whose wakeup never runs. Once everything is parked, a thread writes ORACLE.tasks.json:
 per task its name, state, thread, its coroutine chain walked with cr_await
 (gi_yieldfrom, ag_await) and each frame's f_lineno, innermost first,
 which tasks it awaits by construction, and the future it is suspended on
@@ -23,12 +25,14 @@ import json
 import os
 import sys
 import threading
+import types
 
 import pyscope_oracle as po
 
 HOUR = 3600
 AWAITS = {}  # task name -> names of the tasks it awaits, by construction
 CYCLE = []
+KEEP = []
 
 
 async def leaf_sleep():
@@ -94,6 +98,45 @@ async def direct():
     await t
 
 
+async def waiting():
+    a = named(leaf_sleep(), "wait-a")
+    b = named(leaf_sleep(), "wait-b")
+    await asyncio.wait([a, b])
+
+
+@types.coroutine
+def legacy_inner():
+    fut = asyncio.get_running_loop().create_future()
+    KEEP.append(fut)  # nothing else holds it (and so its task)
+    yield from fut
+
+
+@types.coroutine
+def legacy_outer():
+    yield from legacy_inner()
+
+
+async def legacy():
+    await legacy_outer()
+
+
+async def holding():
+    # Finished futures held by a frame: a result, an exception, cancelled.
+    loop = asyncio.get_running_loop()
+    ok = loop.create_future()
+    ok.set_result(42)
+    bad = loop.create_future()
+    bad.set_exception(KeyError("k"))
+    bad.exception()  # retrieved: no "never retrieved" log
+    gone = loop.create_future()
+    gone.cancel()
+    await leaf_sleep()
+
+
+async def await_finished(fut):
+    await fut
+
+
 async def cyclic(other):
     await asyncio.sleep(0)
     await other()
@@ -114,8 +157,14 @@ worker_loop = []
 
 
 async def blocker():
-    worker_loop.append(asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+    named(await_finished(fut), "finished-future-waiter")
     await asyncio.sleep(0)
+    # Its future is done, but the wakeup this schedules never runs: the
+    # loop's thread blocks below. The task still awaits the future.
+    fut.set_result(42)
+    worker_loop.append(loop)
     block_thread()
 
 
@@ -205,6 +254,9 @@ async def main():
     named(waiting_for(), "waitfor", ["waitfor-inner"])
     named(shielding(), "shielder", ["shield-inner"])
     named(direct(), "direct", ["direct-inner"])
+    named(waiting(), "waiter", ["wait-a", "wait-b"])
+    named(legacy(), "yield-from")
+    named(holding(), "finished-futures")
     AWAITS["subclass-task"] = []
     MyTask(leaf_sleep(), name="subclass-task")
     AWAITS["py-task"] = []
@@ -233,7 +285,7 @@ async def main():
         wloop = worker_loop[0]
         while not any(t.get_coro().cr_running for t in asyncio.all_tasks(wloop)):
             threading.Event().wait(0.01)
-        running = next(iter(asyncio.all_tasks(wloop)))
+        running = next(t for t in asyncio.all_tasks(wloop) if t.get_coro().cr_running)
         AWAITS[running.get_name()] = []
         report(os.path.abspath(sys.argv[1]) + ".tasks.json",
                [(loop, threading.main_thread().ident), (idle, None), (wloop, wt.ident)], running)
