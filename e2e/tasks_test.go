@@ -28,8 +28,14 @@ type tasksOracle struct {
 		Coroutine []DumpFrame       `json:"coroutine"`
 		Locals    map[string]string `json:"locals"`
 	} `json:"tasks"`
-	Cycle   []uint64 `json:"cycle"`
-	Version []int    `json:"version"`
+	Cycle []uint64 `json:"cycle"`
+	// Finished tasks the target holds: not listed, as in asyncio.all_tasks().
+	Finished []struct {
+		ID    uint64 `json:"id"`
+		Name  string `json:"name"`
+		State string `json:"state"`
+	} `json:"finished"`
+	Version []int `json:"version"`
 }
 
 // DumpTask is a task of `pyscope dump --tasks --json`.
@@ -179,6 +185,19 @@ func diffTasks(o *tasksOracle, d *tasksDump) []string {
 			out = append(out, fmt.Sprintf("task %q: awaited by %v, want %v", w.Name, nameList(g.AwaitedBy, names), nameList(awaitedBy[w.ID], names)))
 		}
 	}
+	if len(o.Finished) < 4 {
+		out = append(out, fmt.Sprintf("the target holds %d finished tasks, want 4", len(o.Finished)))
+	}
+	for _, f := range o.Finished {
+		if _, ok := got[f.ID]; ok {
+			out = append(out, fmt.Sprintf("task %q is %s: listed, but asyncio.all_tasks() leaves it out", f.Name, f.State))
+		}
+		for _, t := range d.Tasks {
+			if slices.Contains(t.Awaits, f.ID) {
+				out = append(out, fmt.Sprintf("task %q awaits task %q, which is %s", t.Name, f.Name, f.State))
+			}
+		}
+	}
 	if len(d.TaskCycles) != 1 || !sameIDs(d.TaskCycles[0], o.Cycle) {
 		out = append(out, fmt.Sprintf("task cycles %v, want one: %v", d.TaskCycles, o.Cycle))
 	} else if d.TaskCycles[0][0] != slices.Min(o.Cycle) {
@@ -217,10 +236,13 @@ func nameList(ids []uint64, names map[uint64]string) []string {
 // TestTasks dumps the asyncio tasks of tasks.py, live and from a core,
 // on every interpreter, and compares them with the target's own view:
 // names, states, threads, each task's chain (cr_await walked with
-// f_lineno) and who awaits whom by construction (nested gather,
-// TaskGroup, wait_for, shield, an async generator, a task awaiting
-// another, a Task subclass, a pure-Python task, an eager task, a loop
-// that is not running, a running task, and an await cycle).
+// f_lineno), who awaits whom by construction (nested gather, TaskGroup,
+// wait_for, shield, asyncio.wait, an async generator, a yield-from chain,
+// a task awaiting another, a Task subclass, a pure-Python task, an eager
+// task, a loop that is not running, a running task, and an await cycle),
+// the future each awaits (its _fut_waiter, done or not), the reprs of the
+// futures and tasks its frame holds, and that finished tasks are left
+// out; and the text tree.
 func TestTasks(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
 	for _, in := range testenv.Interpreters(t) {

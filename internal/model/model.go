@@ -217,7 +217,7 @@ type Frame struct {
 type Task struct {
 	ID    uint64 `json:"id"` // the task object's address
 	Name  string `json:"name"`
-	State string `json:"state"` // pending, running, done or cancelled
+	State string `json:"state"` // pending or running: finished tasks are not listed
 	// ThreadID is the thread whose event loop runs the task (its loop is
 	// running there); nil when its loop is not running.
 	ThreadID *uint64 `json:"thread_id"`

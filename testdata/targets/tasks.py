@@ -5,8 +5,9 @@ The main thread's loop runs a tree of named tasks: nested gather, a
 TaskGroup (3.11+), wait_for, shield, asyncio.wait, an async generator, a
 `yield from` chain of @types.coroutine generators, a task awaiting another
 directly, a Task subclass, a pure-Python task, an eager task (3.12+), a
-task holding finished futures (result, exception, cancelled), and two
-tasks that await each other. A second loop that is not running holds one
+task holding finished futures (result, exception, cancelled), a gather
+with one child done, finished tasks (done, failed, cancelled: listed as
+such in the oracle, not as tasks), and two tasks that await each other. A second loop that is not running holds one
 task; a worker thread's loop runs a task that blocks the thread, and a
 task awaiting a future that is done but whose wakeup never runs. Once everything is parked, a thread writes ORACLE.tasks.json:
 per task its name, state, thread, its coroutine chain walked with cr_await
@@ -33,6 +34,7 @@ HOUR = 3600
 AWAITS = {}  # task name -> names of the tasks it awaits, by construction
 CYCLE = []
 KEEP = []
+FINISHED = []  # finished tasks, held so that no registry loses them
 
 
 async def leaf_sleep():
@@ -135,6 +137,21 @@ async def holding():
 
 async def await_finished(fut):
     await fut
+
+
+async def returns():
+    return 7
+
+
+async def raises():
+    raise ValueError("kaboom")
+
+
+async def gather_partly():
+    d = asyncio.create_task(returns(), name="gather-done-child")
+    FINISHED.append(d)
+    p = named(leaf_sleep(), "gather-pending-child")
+    await asyncio.gather(d, p)
 
 
 async def cyclic(other):
@@ -240,8 +257,11 @@ def report(path, loops, running):
                                    if isinstance(v, asyncio.Future) and v not in CYCLE and t not in CYCLE}
             tasks.append(entry)
     cycle = sorted(id(t) for t in CYCLE)
+    finished = [{"id": id(t), "name": t.get_name(), "state": "cancelled" if t.cancelled() else "done"}
+                for t in FINISHED if t.done()]
     with open(path + ".tmp", "w") as f:
-        json.dump({"tasks": tasks, "cycle": cycle, "version": list(sys.version_info[:2])}, f, indent=1)
+        json.dump({"tasks": tasks, "cycle": cycle, "finished": finished,
+                   "version": list(sys.version_info[:2])}, f, indent=1)
     os.replace(path + ".tmp", path)
 
 
@@ -257,6 +277,13 @@ async def main():
     named(waiting(), "waiter", ["wait-a", "wait-b"])
     named(legacy(), "yield-from")
     named(holding(), "finished-futures")
+    named(gather_partly(), "gather-partly", ["gather-pending-child"])
+    # Finished tasks: asyncio.all_tasks() leaves them out, and so must pyscope.
+    failed = asyncio.create_task(raises(), name="failed-task")
+    cancelled = asyncio.create_task(leaf_sleep(), name="cancelled-task")
+    FINISHED.extend([asyncio.create_task(returns(), name="done-task"), failed, cancelled])
+    await asyncio.sleep(0)
+    cancelled.cancel()
     AWAITS["subclass-task"] = []
     MyTask(leaf_sleep(), name="subclass-task")
     AWAITS["py-task"] = []
@@ -276,6 +303,7 @@ async def main():
     wt.start()
     for _ in range(5):
         await asyncio.sleep(0.05)
+    failed.exception()  # retrieved: no "never retrieved" log
     me = asyncio.current_task()
     AWAITS[me.get_name()] = []
     done = asyncio.Event()

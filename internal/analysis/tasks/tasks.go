@@ -131,7 +131,10 @@ func Capture(r *cpython.Reader) *Captured {
 		c.index(id)
 	}
 	for _, id := range ids {
-		if t := c.task(id); t != nil {
+		// Finished tasks are left out, as asyncio.all_tasks() and `python
+		// -m asyncio ps` leave them: 3.14's per-thread lists drop them at
+		// once, 3.10–3.13's registries only when they are collected.
+		if t := c.task(id); t != nil && !t.finished() {
 			out.tasks = append(out.tasks, t)
 		}
 	}
@@ -397,6 +400,9 @@ func (c *capture) task(id uint64) *rawTask {
 				continue
 			}
 			seen[a] = true
+			if af := c.future(a); af != nil && af.IsTask && af.State != cpython.FuturePending {
+				continue // a finished task holds nothing up (and is not listed)
+			}
 			t.awaits = append(t.awaits, a)
 			if af := c.future(a); af != nil && !af.IsTask {
 				t.futures[a] = af
@@ -404,6 +410,10 @@ func (c *capture) task(id uint64) *rawTask {
 		}
 	}
 	return t
+}
+
+func (t *rawTask) finished() bool {
+	return t.state == "done" || t.state == "cancelled"
 }
 
 // resolve turns an awaited future into what it stands for: a task is
