@@ -1,14 +1,17 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -61,6 +64,7 @@ type taskFrame struct {
 }
 
 type tasksDump struct {
+	PauseUS    int64      `json:"pause_us"`
 	Tasks      []DumpTask `json:"tasks"`
 	TaskCycles [][]uint64 `json:"task_cycles"`
 	Warnings   []string   `json:"warnings"`
@@ -444,15 +448,31 @@ func checkSessionPyBt[F interface{ fileLine() string }](t *testing.T, what, out 
 	}
 }
 
-// TestManyTasks dumps 10,000 pending tasks on 3.11 (Debian) and 3.14, within
+// manyTasksInterps are the interpreters TestManyTasks runs on: each
+// layout of the registries and of the tasks (3.10, 3.11 Debian, 3.12's
+// eager registry, 3.13t free-threaded, 3.14's per-thread lists), within
+// about a minute of CI time.
+var manyTasksInterps = []string{"pbs-3.10", "debian-3.11", "pbs-3.12", "src-3.13", "pbs-3.14"}
+
+// Resource bounds of docs/reliability.md §8 for dumping many_tasks.py's
+// 10,000 tasks (dump --tasks --json, live or from a core): the pyscope
+// process's CPU time (user + system) and peak RSS, from its rusage.
+const (
+	manyTasksCPU = 1500 * time.Millisecond
+	manyTasksRSS = 256 << 10 // KiB
+)
+
+// TestManyTasks dumps 10,000 pending tasks, live and from a core, within
 // the resource bounds of docs/reliability.md: every task is found, with
 // its chain, awaited by the parent that gathers them.
 func TestManyTasks(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
+	ran := 0
 	for _, in := range testenv.Interpreters(t) {
-		if in.Name != "debian-3.11" && in.Minor != "3.14" {
+		if !slices.ContainsFunc(manyTasksInterps, func(p string) bool { return strings.HasPrefix(in.Name, p) }) {
 			continue
 		}
+		ran++
 		t.Run(in.Name, func(t *testing.T) {
 			tg := testenv.StartTarget(t, in, "many_tasks.py")
 			var o struct {
@@ -460,34 +480,75 @@ func TestManyTasks(t *testing.T) {
 				Parent uint64 `json:"parent"`
 			}
 			targetJSON(t, tg, "oracle.json.tasks.json", &o)
-			start := time.Now()
-			d := dumpTasks(t, bin, strconv.Itoa(tg.PID))
-			el := time.Since(start)
-			t.Logf("%d tasks in %v", len(d.Tasks), el)
-			tg.CheckRunning(t)
-			workers := 0
-			for _, tk := range d.Tasks {
-				if tk.ID == o.Parent {
-					if len(tk.Awaits) != o.N {
-						t.Errorf("parent awaits %d tasks, want %d", len(tk.Awaits), o.N)
+			check := func(what, arg string) {
+				t.Helper()
+				d, cost := dumpTasksCost(t, bin, arg)
+				t.Logf("%s: %d tasks in %v: CPU %v, peak RSS %d KiB, pause %v",
+					what, len(d.Tasks), cost.wall, cost.cpu, cost.rss, time.Duration(d.PauseUS)*time.Microsecond)
+				workers := 0
+				for _, tk := range d.Tasks {
+					if tk.ID == o.Parent {
+						if len(tk.Awaits) != o.N {
+							t.Errorf("%s: parent awaits %d tasks, want %d", what, len(tk.Awaits), o.N)
+						}
+						continue
 					}
-					continue
+					if !strings.HasPrefix(tk.Name, "worker-") {
+						continue
+					}
+					workers++
+					if len(tk.Coroutine) < 3 || tk.Coroutine[len(tk.Coroutine)-1].Function != "worker" ||
+						len(tk.AwaitedBy) != 1 || tk.AwaitedBy[0] != o.Parent || tk.State != "pending" {
+						t.Fatalf("%s: task %s: state %s, awaited by %v, chain %+v", what, tk.Name, tk.State, tk.AwaitedBy, tk.Coroutine)
+					}
 				}
-				if !strings.HasPrefix(tk.Name, "worker-") {
-					continue
+				if workers != o.N {
+					t.Errorf("%s: %d worker tasks, want %d", what, workers, o.N)
 				}
-				workers++
-				if len(tk.Coroutine) < 3 || tk.Coroutine[len(tk.Coroutine)-1].Function != "worker" ||
-					len(tk.AwaitedBy) != 1 || tk.AwaitedBy[0] != o.Parent || tk.State != "pending" {
-					t.Fatalf("task %s: state %s, awaited by %v, chain %+v", tk.Name, tk.State, tk.AwaitedBy, tk.Coroutine)
+				if cost.cpu > manyTasksCPU {
+					t.Errorf("%s: dumping %d tasks took %v of CPU, more than %v", what, o.N, cost.cpu, manyTasksCPU)
+				}
+				if cost.rss > manyTasksRSS {
+					t.Errorf("%s: dumping %d tasks peaked at %d KiB, more than %d KiB", what, o.N, cost.rss, manyTasksRSS)
 				}
 			}
-			if workers != o.N {
-				t.Errorf("%d worker tasks, want %d", workers, o.N)
-			}
-			if el > 30*time.Second {
-				t.Errorf("dumping %d tasks took %v", o.N, el)
-			}
+			check("live", strconv.Itoa(tg.PID))
+			tg.CheckRunning(t)
+			core := filepath.Join(t.TempDir(), "many_tasks.core")
+			pyscopeGcore(t, bin, tg, core)
+			check("core", core)
 		})
 	}
+	if ran != len(manyTasksInterps) {
+		t.Errorf("ran on %d interpreters, want %d: %v", ran, len(manyTasksInterps), manyTasksInterps)
+	}
+}
+
+// dumpCost is what one pyscope run cost, from its rusage.
+type dumpCost struct {
+	wall, cpu time.Duration
+	rss       int64 // peak resident set, KiB
+}
+
+// dumpTasksCost runs `dump --tasks --json` and measures it.
+func dumpTasksCost(t *testing.T, bin, arg string) (*tasksDump, dumpCost) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "dump", "--tasks", "--json", arg)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	out, err := cmd.Output()
+	wall := time.Since(start)
+	if err != nil {
+		t.Fatalf("pyscope dump --tasks --json %s: %v\n%s", arg, err, stderr.String())
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	cost := dumpCost{wall: wall, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), rss: ru.Maxrss}
+	var d tasksDump
+	if err := json.Unmarshal(out, &d); err != nil {
+		t.Fatalf("dump is not JSON: %v", err)
+	}
+	return &d, cost
 }
