@@ -26,7 +26,7 @@ func writeTasks(b *bufio.Writer, s *model.Snapshot, c palette) {
 	b.WriteString("\n")
 	fmt.Fprintf(b, "%sAsyncio tasks: %d%s", c.bold, len(s.Tasks), c.reset)
 	var parts []string
-	for _, st := range []string{"running", "pending", "done", "cancelled"} {
+	for _, st := range []string{"running", "pending"} { // finished tasks are not listed
 		if counts[st] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
 		}

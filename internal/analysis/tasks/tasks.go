@@ -520,7 +520,7 @@ func (cp *Captured) Apply(snap *model.Snapshot) {
 	}
 	for _, rt := range cp.tasks {
 		for _, by := range rt.awaitedBy {
-			if i, ok := byID[by]; ok && by != rt.id && rt.state != "done" && rt.state != "cancelled" {
+			if i, ok := byID[by]; ok && by != rt.id && !rt.finished() {
 				awaits[i].add(rt.id)
 			}
 		}
