@@ -105,7 +105,12 @@ func (s *Stage) Capture(t target.Target, r *cpython.Reader) engine.Captured {
 	c := &captured{s: s, r: r, threads: map[int]*osThread{}, collecting: map[int64]bool{},
 		gil: map[int64]uint64{}, arch: t.Arch(), alive: map[uint64]bool{}}
 	L := r.In.Layout
-	ar, _ := t.(target.SyscallArgsReader)
+	// Through the probe, which keeps the files open for check's second
+	// read of the same threads.
+	ar, ok := s.probe.(target.SyscallArgsReader)
+	if !ok {
+		ar, _ = t.(target.SyscallArgsReader)
+	}
 	u64 := func(a uint64) (uint64, bool) {
 		var b [8]byte
 		if n, err := t.ReadAt(b[:], a); err != nil || n != 8 {

@@ -29,8 +29,11 @@ type taskFiles struct {
 	dir    int // /proc/PID/task, -1 until opened
 	stats  map[int]int
 	scheds map[int]int // schedstat files, as stats
-	buf    []byte
-	alive  int // the main thread's schedstat, -1 until opened
+	// syscalls: syscall files, as stats (the lock analysis reads each
+	// spared thread's twice per capture).
+	syscalls map[int]int
+	buf      []byte
+	alive    int // the main thread's schedstat, -1 until opened
 	// over counts reads past maxStatFiles, which now and then close the
 	// files of threads gone (a handle that never lists threads, as a
 	// profiler's probe, has no retain to do it).
@@ -40,7 +43,7 @@ type taskFiles struct {
 }
 
 func newTaskFiles(pid int) *taskFiles {
-	return &taskFiles{pid: pid, dir: -1, stats: map[int]int{}, scheds: map[int]int{}, alive: -1}
+	return &taskFiles{pid: pid, dir: -1, stats: map[int]int{}, scheds: map[int]int{}, syscalls: map[int]int{}, alive: -1}
 }
 
 // live reports whether the process whose main thread's schedstat was
@@ -213,39 +216,23 @@ func sweep(files map[int]int) {
 }
 
 // syscallLine reads a thread's syscall file into buf (the line is under
-// 200 bytes): relative to the task directory when it is open, which spares
-// the kernel the walk from /proc. The lock analysis reads it for every
-// thread a stop left running, and again at the end.
+// 200 bytes), from its file kept open as the stat files are. The lock
+// analysis reads it for every thread a stop left running, and again at
+// the end: the second read costs the kernel no open and no walk.
 func (f *taskFiles) syscallLine(tid int, buf []byte) ([]byte, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.dir < 0 && !f.closed {
 		// A handle that never listed its threads (the engine's probe).
 		if fd, err := unix.Open(procPath(f.pid, "task"), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
 			f.dir = fd
 		}
 	}
-	dir, name := unix.AT_FDCWD, procPath(f.pid, "task/"+strconv.Itoa(tid)+"/syscall")
-	if f.dir >= 0 {
-		dir, name = f.dir, strconv.Itoa(tid)+"/syscall"
+	f.mu.Unlock()
+	b, err := f.read(f.syscalls, "syscall", tid, buf)
+	if err == nil && len(b) >= len(buf) {
+		return nil, errors.New("syscall file too long")
 	}
-	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	for {
-		n, err := unix.Read(fd, buf)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return nil, err
-		case n >= len(buf):
-			return nil, errors.New("syscall file too long")
-		}
-		return buf[:n], nil
-	}
+	return b, err
 }
 
 // statField is field k of a stat line, numbered as proc(5) does (3 is the
@@ -313,7 +300,7 @@ func (f *taskFiles) retain(tids []int) {
 	for _, t := range tids {
 		live[t] = true
 	}
-	for _, files := range []map[int]int{f.stats, f.scheds} {
+	for _, files := range []map[int]int{f.stats, f.scheds, f.syscalls} {
 		for tid, fd := range files {
 			if !live[tid] {
 				unix.Close(fd)
@@ -335,7 +322,7 @@ func (f *taskFiles) close() {
 		unix.Close(f.alive)
 		f.alive = -1
 	}
-	for _, files := range []map[int]int{f.stats, f.scheds} {
+	for _, files := range []map[int]int{f.stats, f.scheds, f.syscalls} {
 		for _, fd := range files {
 			unix.Close(fd)
 		}
