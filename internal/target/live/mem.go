@@ -183,7 +183,7 @@ func (m *memReader) fill(base, end uint64) (*[pageSize]byte, error) {
 // fillRange reads [start, end) and caches every page it got. ok reports
 // whether want was read or is known unreadable.
 func (m *memReader) fillRange(start, end, want uint64) (*[pageSize]byte, bool, error) {
-	buf := make([]byte, end-start)
+	buf := pageBuffer(int(end - start))
 	got, err := m.readRaw(buf, start)
 	if err != nil {
 		return nil, false, err
@@ -294,7 +294,7 @@ func (m *memReader) prefetch(addrs []uint64, n int) {
 	if len(m.pages)+len(want) >= cacheMaxPages {
 		clear(m.pages)
 	}
-	buf := make([]byte, len(want)*pageSize)
+	buf := pageBuffer(len(want) * pageSize)
 	bufs := make([][]byte, len(want))
 	for i := range want {
 		bufs[i] = buf[i*pageSize : (i+1)*pageSize]
