@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	"pyscope/internal/model"
@@ -40,5 +41,59 @@ func TestJSONStreamsTheSameBytes(t *testing.T) {
 		if got.String() != want.String() {
 			t.Errorf("pid %d:\n got %s\nwant %s", s.PID, got.String(), want.String())
 		}
+	}
+}
+
+// JSON writes frames without encoding/json (frameWriter): every field of
+// model.Frame, set alone and all together, must come out as encoding/json
+// writes it, so that a field added to Frame and not to frameWriter fails
+// here.
+func TestJSONFramesAsEncodingJSON(t *testing.T) {
+	ft := reflect.TypeFor[model.Frame]()
+	set := func(f *model.Frame, i int) {
+		v := reflect.ValueOf(f).Elem().Field(i)
+		switch v.Kind() {
+		case reflect.String:
+			v.SetString("s" + ft.Field(i).Name + "<é>")
+		case reflect.Int:
+			v.SetInt(int64(i + 1))
+		case reflect.Uint64:
+			v.SetUint(uint64(1) << 40)
+		case reflect.Bool:
+			v.SetBool(true)
+		case reflect.Pointer:
+			p := reflect.New(v.Type().Elem()) // zero, yet present
+			if p.Elem().CanUint() {
+				p.Elem().SetUint(7)
+			}
+			v.Set(p)
+		case reflect.Slice:
+			v.Set(reflect.ValueOf([]model.Local{{Name: "x", Repr: "1"}}))
+		default:
+			t.Fatalf("model.Frame.%s: a kind (%s) this test cannot set", ft.Field(i).Name, v.Kind())
+		}
+	}
+	var frames []model.Frame
+	all := model.Frame{Kind: "python"}
+	for i := 0; i < ft.NumField(); i++ {
+		f := model.Frame{Kind: "python", Function: "f", File: "/a.py", Line: 1}
+		set(&f, i)
+		set(&all, i)
+		frames = append(frames, f)
+	}
+	frames = append(frames, all, model.Frame{Function: "q\"\\\x7f\n", File: "\xff"})
+	s := model.Snapshot{PID: 1, Source: "live", Threads: []model.Thread{{ThreadID: 1, Frames: frames}, {ThreadID: 2, Frames: frames[:1]}}}
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&s); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if err := JSON(&got, &s); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != want.String() {
+		t.Errorf("\n got %s\nwant %s", got.String(), want.String())
 	}
 }

@@ -371,15 +371,46 @@ func JSON(w io.Writer, s *model.Snapshot) error {
 	var one bytes.Buffer
 	enc = json.NewEncoder(&one)
 	enc.SetEscapeHTML(false)
+	fw := newFrameWriter()
 	for i := range s.Threads {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
 		one.Reset()
-		if err := enc.Encode(&s.Threads[i]); err != nil {
+		th := &s.Threads[i]
+		if len(th.Frames) == 0 {
+			if err := enc.Encode(th); err != nil {
+				return err
+			}
+			bw.Write(bytes.TrimSuffix(one.Bytes(), []byte("\n")))
+			continue
+		}
+		// The thread without its frames, then the frames spliced in
+		// where its empty list is (frameWriter).
+		bare := *th
+		bare.Frames = []model.Frame{}
+		if err := enc.Encode(&bare); err != nil {
 			return err
 		}
-		bw.Write(bytes.TrimSuffix(one.Bytes(), []byte("\n")))
+		b := bytes.TrimSuffix(one.Bytes(), []byte("\n"))
+		const frames = `"frames":[]`
+		at := bytes.Index(b, []byte(frames))
+		if at < 0 || bytes.Count(b, []byte(frames)) != 1 {
+			one.Reset()
+			if err := enc.Encode(th); err != nil {
+				return err
+			}
+			bw.Write(bytes.TrimSuffix(one.Bytes(), []byte("\n")))
+			continue
+		}
+		at += len(frames) - 2
+		fw.b = fw.b[:0]
+		if err := fw.appendFrames(th.Frames); err != nil {
+			return err
+		}
+		bw.Write(b[:at])
+		bw.Write(fw.b)
+		bw.Write(b[at+2:])
 	}
 	bw.Write(head.Bytes()[at:])
 	return bw.Flush()
