@@ -17,6 +17,9 @@ type frameWriter struct {
 	b   []byte
 	tmp bytes.Buffer
 	enc *json.Encoder
+	// The last plain file and function names: a thread's frames mostly
+	// repeat them, and comparing a string with itself costs nothing.
+	file, function string
 }
 
 func newFrameWriter() *frameWriter {
@@ -49,11 +52,11 @@ func (w *frameWriter) appendFrames(frames []model.Frame) error {
 		w.b = append(w.b, `{"kind":`...)
 		w.appendString(f.Kind)
 		w.b = append(w.b, `,"function":`...)
-		w.appendString(f.Function)
+		w.appendRepeated(f.Function, &w.function)
 		w.b = append(w.b, `,"qualname":`...)
 		w.appendString(f.Qualname)
 		w.b = append(w.b, `,"file":`...)
-		w.appendString(f.File)
+		w.appendRepeated(f.File, &w.file)
 		w.b = append(w.b, `,"line":`...)
 		w.b = strconv.AppendInt(w.b, int64(f.Line), 10)
 		w.appendIntPtr(`,"end_line":`, f.EndLine)
@@ -94,14 +97,37 @@ func (w *frameWriter) appendIntPtr(key string, p *int) {
 	}
 }
 
-// appendString quotes s; anything but printable ASCII without quotes or
-// backslashes is left to encoding/json, whose escapes are the format's.
-func (w *frameWriter) appendString(s string) {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+// appendRepeated is appendString for a string that is often *last.
+func (w *frameWriter) appendRepeated(s string, last *string) {
+	if s != *last {
+		if !plain(s) {
 			w.appendValue(s)
 			return
 		}
+		*last = s
+	}
+	w.b = append(w.b, '"')
+	w.b = append(w.b, s...)
+	w.b = append(w.b, '"')
+}
+
+// plain reports whether s is printable ASCII without quotes or
+// backslashes: quoted as it is.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// appendString quotes s; anything but printable ASCII without quotes or
+// backslashes is left to encoding/json, whose escapes are the format's.
+func (w *frameWriter) appendString(s string) {
+	if !plain(s) {
+		w.appendValue(s)
+		return
 	}
 	w.b = append(w.b, '"')
 	w.b = append(w.b, s...)
