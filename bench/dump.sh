@@ -5,7 +5,8 @@
 # run (bench/interleave.py), on 3.14.6 next to
 # `RemoteUnwinder(pid, all_threads=True).get_stack_trace()`, and on
 # Debian's 3.11 (RemoteUnwinder reads only its own version). With a git
-# ref, that build is timed in the same run too ("before").
+# ref, that build is timed in the same run too ("before"). Both are built
+# as the wheel is.
 #
 #   bench/dump.sh [RUNS] [REF]      (as root; defaults 30 and none)
 #
@@ -15,11 +16,14 @@ cd "$(dirname "$0")/.."
 RUNS=${1:-30}
 REF=${2:-}
 . bench/common.sh
-go build -o "$work/pyscope" ./cmd/pyscope
+# Built as scripts/build-wheel.sh builds what users install: static
+# (CGO_ENABLED=0: no dynamic loader at start-up), stripped.
+build() { CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$1" ./cmd/pyscope; }
+build "$work/pyscope"
 if [ -n "$REF" ]; then
   mkdir "$work/ref"
   git archive "$REF" | tar -x -C "$work/ref"
-  (cd "$work/ref" && go build -o "$work/pyscope-ref" ./cmd/pyscope)
+  (cd "$work/ref" && build "$work/pyscope-ref")
 fi
 
 start() { # name python
