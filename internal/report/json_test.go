@@ -97,3 +97,134 @@ func TestJSONFramesAsEncodingJSON(t *testing.T) {
 		t.Errorf("\n got %s\nwant %s", got.String(), want.String())
 	}
 }
+
+// fill sets every field of v, recursively, to a value that encoding/json
+// writes (not zero, or zero behind a pointer): strings that need no
+// escape and some that do, one element per slice.
+func fill(t *testing.T, v reflect.Value, odd bool) {
+	if v.Type() == reflect.TypeFor[model.Local]() {
+		// Variables go through encoding/json whole: one will do.
+		v.Set(reflect.ValueOf(model.Local{Name: "x", Kind: "local", Type: "int"}))
+		return
+	}
+	switch v.Kind() {
+	case reflect.String:
+		if odd {
+			v.SetString("<é\"\\\n>")
+		} else {
+			v.SetString("plain")
+		}
+	case reflect.Int, reflect.Int64:
+		v.SetInt(-3)
+	case reflect.Uint64:
+		v.SetUint(1 << 40)
+	case reflect.Uint8:
+		v.SetUint(1)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Pointer:
+		p := reflect.New(v.Type().Elem())
+		fill(t, p.Elem(), odd)
+		v.Set(p)
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 1, 1)
+		fill(t, s.Index(0), odd)
+		v.Set(s)
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				fill(t, v.Field(i), odd)
+			}
+		}
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		fill(t, k, odd)
+		fill(t, e, odd)
+		m.SetMapIndex(k, e)
+		v.Set(m)
+	case reflect.Int32, reflect.Int8, reflect.Int16:
+		v.SetInt(-3)
+	case reflect.Uint, reflect.Uint16, reflect.Uint32, reflect.Uintptr:
+		v.SetUint(9)
+	case reflect.Float64, reflect.Float32:
+		v.SetFloat(1.5)
+	case reflect.Interface:
+		v.Set(reflect.ValueOf("any"))
+	default:
+		t.Fatalf("%s: a kind this test cannot fill", v.Type())
+	}
+}
+
+// JSON writes threads without encoding/json too: each field of
+// model.Thread set alone, and all of them, must come out as encoding/json
+// writes them.
+func TestJSONThreadsAsEncodingJSON(t *testing.T) {
+	tt := reflect.TypeFor[model.Thread]()
+	var threads []model.Thread
+	for _, odd := range []bool{false, true} {
+		var all model.Thread
+		fill(t, reflect.ValueOf(&all).Elem(), odd)
+		threads = append(threads, all)
+		for i := 0; i < tt.NumField(); i++ {
+			th := model.Thread{ThreadID: uint64(i), Frames: []model.Frame{{Kind: "python"}}}
+			fill(t, reflect.ValueOf(&th).Elem().Field(i), odd)
+			threads = append(threads, th)
+		}
+	}
+	empty := model.Thread{ThreadID: 1, Frames: []model.Frame{}, Holds: []model.Held{}, Warnings: []string{}, NativeFrames: []model.Frame{},
+		WaitingFor: &model.Wait{HeldBy: []uint64{}}}
+	threads = append(threads, empty, model.Thread{WaitingFor: &model.Wait{}})
+	s := model.Snapshot{PID: 1, Source: "live", Threads: threads}
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&s); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if err := JSON(&got, &s); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != want.String() {
+		g, w := got.String(), want.String()
+		i := 0
+		for i < len(g) && i < len(w) && g[i] == w[i] {
+			i++
+		}
+		t.Errorf("differ at byte %d:\n got …%s\nwant …%s", i, g[max(0, i-80):min(len(g), i+80)], w[max(0, i-80):min(len(w), i+80)])
+	}
+}
+
+// And each field of model.Snapshot, set alone and all together.
+func TestJSONSnapshotsAsEncodingJSON(t *testing.T) {
+	st := reflect.TypeFor[model.Snapshot]()
+	var snaps []model.Snapshot
+	for _, odd := range []bool{false, true} {
+		var all model.Snapshot
+		fill(t, reflect.ValueOf(&all).Elem(), odd)
+		snaps = append(snaps, all)
+		for i := 0; i < st.NumField(); i++ {
+			s := model.Snapshot{PID: i, Threads: []model.Thread{{ThreadID: 1}}}
+			fill(t, reflect.ValueOf(&s).Elem().Field(i), odd)
+			snaps = append(snaps, s)
+		}
+	}
+	snaps = append(snaps, model.Snapshot{Threads: []model.Thread{{}}, Tasks: []model.Task{}, TaskCycles: [][]uint64{}, Greenlets: []model.Greenlet{},
+		Warnings: []string{}, Deadlocks: []model.Deadlock{}})
+	for _, s := range snaps {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(&s); err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		if err := JSON(&got, &s); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("pid %d:\n got %s\nwant %s", s.PID, got.String(), want.String())
+		}
+	}
+}

@@ -8,9 +8,9 @@ import (
 	"pyscope/internal/model"
 )
 
-// frameWriter appends a thread's frames as encoding/json writes them
-// (compact, HTML left unescaped), without its reflection: a JSON dump of
-// 100 threads × 50 frames spent a fifth of its CPU encoding frames. Frames
+// frameWriter appends threads and their frames as encoding/json writes
+// them (compact, HTML left unescaped), without its reflection: a JSON dump
+// of 100 threads × 50 frames spent a fifth of its CPU encoding them. Frames
 // with variables, and strings that need escaping, go through encoding/json
 // itself.
 type frameWriter struct {
@@ -32,6 +32,129 @@ func newFrameWriter() *frameWriter {
 // plainFrame reports whether f has only the fields appendFrame writes.
 func plainFrame(f *model.Frame) bool {
 	return len(f.Locals) == 0 && f.LocalsError == "" && len(f.Globals) == 0
+}
+
+// appendThread appends th, its fields in model.Thread's order.
+func (w *frameWriter) appendThread(th *model.Thread) error {
+	w.b = append(w.b, `{"thread_id":`...)
+	w.b = strconv.AppendUint(w.b, th.ThreadID, 10)
+	w.b = append(w.b, `,"native_id":`...)
+	w.b = strconv.AppendInt(w.b, int64(th.NativeID), 10)
+	w.b = append(w.b, `,"name":`...)
+	w.appendStringPtr(th.Name)
+	w.b = append(w.b, `,"os_name":`...)
+	w.appendStringPtr(th.OSName)
+	w.b = append(w.b, `,"is_main":`...)
+	w.b = strconv.AppendBool(w.b, th.IsMain)
+	if th.Crashed {
+		w.b = append(w.b, `,"crashed":true`...)
+	}
+	w.b = append(w.b, `,"holds_gil":`...)
+	w.b = strconv.AppendBool(w.b, th.HoldsGIL)
+	if th.State != "" {
+		w.b = append(w.b, `,"state":`...)
+		w.appendString(th.State)
+	}
+	w.b = append(w.b, `,"interpreter":`...)
+	w.b = strconv.AppendInt(w.b, th.Interpreter, 10)
+	w.b = append(w.b, `,"frames":`...)
+	if th.Frames == nil {
+		w.b = append(w.b, "null"...)
+	} else if err := w.appendFrames(th.Frames); err != nil {
+		return err
+	}
+	if th.Truncated {
+		w.b = append(w.b, `,"truncated":true`...)
+	}
+	if th.Error != "" {
+		w.b = append(w.b, `,"error":`...)
+		w.appendString(th.Error)
+	}
+	if th.Python != nil {
+		w.b = append(w.b, `,"python":`...)
+		w.b = strconv.AppendBool(w.b, *th.Python)
+	}
+	if th.Activity != "" {
+		w.b = append(w.b, `,"activity":`...)
+		w.appendString(th.Activity)
+	}
+	if th.Syscall != "" {
+		w.b = append(w.b, `,"syscall":`...)
+		w.appendString(th.Syscall)
+	}
+	if len(th.NativeFrames) > 0 {
+		w.b = append(w.b, `,"native_frames":`...)
+		if err := w.appendFrames(th.NativeFrames); err != nil {
+			return err
+		}
+	}
+	if len(th.Warnings) > 0 {
+		w.b = append(w.b, `,"warnings":[`...)
+		for i, s := range th.Warnings {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.appendString(s)
+		}
+		w.b = append(w.b, ']')
+	}
+	if wf := th.WaitingFor; wf != nil {
+		w.b = append(w.b, `,"waiting_for":`...)
+		w.appendObject(wf.Kind, wf.Address, wf.Repr)
+		w.b = w.b[:len(w.b)-1] // reopened for held_by
+		w.b = append(w.b, `,"held_by":`...)
+		if wf.HeldBy == nil {
+			w.b = append(w.b, "null"...)
+		} else {
+			w.b = append(w.b, '[')
+			for i, id := range wf.HeldBy {
+				if i > 0 {
+					w.b = append(w.b, ',')
+				}
+				w.b = strconv.AppendUint(w.b, id, 10)
+			}
+			w.b = append(w.b, ']')
+		}
+		w.b = append(w.b, '}')
+	}
+	if len(th.Holds) > 0 {
+		w.b = append(w.b, `,"holds":[`...)
+		for i, h := range th.Holds {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.appendObject(h.Kind, h.Address, h.Repr)
+		}
+		w.b = append(w.b, ']')
+	}
+	if th.GC {
+		w.b = append(w.b, `,"gc":true`...)
+	}
+	if th.Stopped != nil {
+		w.b = append(w.b, `,"stopped":`...)
+		w.b = strconv.AppendBool(w.b, *th.Stopped)
+	}
+	w.b = append(w.b, '}')
+	return nil
+}
+
+// appendObject appends a model.Wait's or model.Held's common fields.
+func (w *frameWriter) appendObject(kind string, addr uint64, repr string) {
+	w.b = append(w.b, `{"kind":`...)
+	w.appendString(kind)
+	w.b = append(w.b, `,"address":`...)
+	w.b = strconv.AppendUint(w.b, addr, 10)
+	w.b = append(w.b, `,"repr":`...)
+	w.appendString(repr)
+	w.b = append(w.b, '}')
+}
+
+func (w *frameWriter) appendStringPtr(p *string) {
+	if p == nil {
+		w.b = append(w.b, "null"...)
+		return
+	}
+	w.appendString(*p)
 }
 
 // appendFrames appends frames as a JSON array.

@@ -3,7 +3,6 @@ package report
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -349,70 +348,65 @@ func JSON(w io.Writer, s *model.Snapshot) error {
 	}
 	// Compact, the threads one by one: encoding/json builds a whole
 	// document in memory before writing it, a megabyte for 100 threads ×
-	// 50 frames, every page of it fresh. The bytes are the same: the
-	// document without threads, `"threads":[` closed by their encodings
-	// joined with commas (encoding/json writes arrays so).
-	var head bytes.Buffer
-	enc := json.NewEncoder(&head)
-	enc.SetEscapeHTML(false)
-	rest := *s
-	rest.Threads = []model.Thread{}
-	if err := enc.Encode(&rest); err != nil {
+	// 50 frames, every page of it fresh, and compiles an encoder for every
+	// type the snapshot can hold. The bytes are the same: snapshotWriter
+	// writes what encoding/json would, the rare parts through it.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	fw := newFrameWriter()
+	fw.b = append(fw.b, `{"pid":`...)
+	fw.b = strconv.AppendInt(fw.b, int64(s.PID), 10)
+	if s.PPID != 0 {
+		fw.b = append(fw.b, `,"ppid":`...)
+		fw.b = strconv.AppendInt(fw.b, int64(s.PPID), 10)
+	}
+	fw.b = append(fw.b, `,"source":`...)
+	fw.appendString(s.Source)
+	fw.b = append(fw.b, `,"python":`...)
+	if err := fw.appendValue(&s.Python); err != nil {
 		return err
 	}
-	const open = `"threads":[`
-	at := bytes.Index(head.Bytes(), []byte(open+"]"))
-	if at < 0 || bytes.Count(head.Bytes(), []byte(open+"]")) != 1 {
-		return JSONValue(w, s) // another empty "threads" (a deadlock's): no way to tell
-	}
-	at += len(open)
-	bw := bufio.NewWriterSize(w, 64<<10)
-	bw.Write(head.Bytes()[:at])
-	var one bytes.Buffer
-	enc = json.NewEncoder(&one)
-	enc.SetEscapeHTML(false)
-	fw := newFrameWriter()
+	fw.b = append(fw.b, `,"threads":[`...)
 	for i := range s.Threads {
 		if i > 0 {
-			bw.WriteByte(',')
+			fw.b = append(fw.b, ',')
 		}
-		one.Reset()
-		th := &s.Threads[i]
-		if len(th.Frames) == 0 {
-			if err := enc.Encode(th); err != nil {
-				return err
-			}
-			bw.Write(bytes.TrimSuffix(one.Bytes(), []byte("\n")))
-			continue
-		}
-		// The thread without its frames, then the frames spliced in
-		// where its empty list is (frameWriter).
-		bare := *th
-		bare.Frames = []model.Frame{}
-		if err := enc.Encode(&bare); err != nil {
+		if err := fw.appendThread(&s.Threads[i]); err != nil {
 			return err
 		}
-		b := bytes.TrimSuffix(one.Bytes(), []byte("\n"))
-		const frames = `"frames":[]`
-		at := bytes.Index(b, []byte(frames))
-		if at < 0 || bytes.Count(b, []byte(frames)) != 1 {
-			one.Reset()
-			if err := enc.Encode(th); err != nil {
-				return err
-			}
-			bw.Write(bytes.TrimSuffix(one.Bytes(), []byte("\n")))
-			continue
-		}
-		at += len(frames) - 2
-		fw.b = fw.b[:0]
-		if err := fw.appendFrames(th.Frames); err != nil {
-			return err
-		}
-		bw.Write(b[:at])
 		bw.Write(fw.b)
-		bw.Write(b[at+2:])
+		fw.b = fw.b[:0]
 	}
-	bw.Write(head.Bytes()[at:])
+	fw.b = append(fw.b, ']')
+	if s.PauseMicros != 0 {
+		fw.b = append(fw.b, `,"pause_us":`...)
+		fw.b = strconv.AppendInt(fw.b, s.PauseMicros, 10)
+	}
+	for _, part := range []struct {
+		key  string
+		omit bool
+		v    any
+	}{
+		{"stop", s.Stop == nil, s.Stop},
+		{"warnings", len(s.Warnings) == 0, s.Warnings},
+		{"core", s.Core == nil, s.Core},
+		{"crash", s.Crash == nil, s.Crash},
+		{"tasks", s.Tasks == nil, s.Tasks},
+		{"task_cycles", s.TaskCycles == nil, s.TaskCycles},
+		{"greenlets", s.Greenlets == nil, s.Greenlets},
+		{"deadlocks", len(s.Deadlocks) == 0, s.Deadlocks},
+	} {
+		if part.omit {
+			continue
+		}
+		fw.b = append(fw.b, `,"`...)
+		fw.b = append(fw.b, part.key...)
+		fw.b = append(fw.b, `":`...)
+		if err := fw.appendValue(part.v); err != nil {
+			return err
+		}
+	}
+	fw.b = append(fw.b, "}\n"...)
+	bw.Write(fw.b)
 	return bw.Flush()
 }
 
