@@ -1,6 +1,7 @@
 package live
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -77,22 +78,36 @@ func (p *Process) SyscallArgs(tid int) (int, [6]uint64, bool) {
 	if err != nil {
 		return -1, args, false
 	}
-	f := strings.Fields(string(b))
+	// Fields taken in place: the lock analysis reads a line per thread,
+	// twice per dump.
+	var f [8][]byte
+	nf := 0
+	for rest := b; nf < len(f); nf++ {
+		rest = bytes.TrimLeft(rest, " \n")
+		end := bytes.IndexAny(rest, " \n")
+		if end < 0 {
+			end = len(rest)
+		}
+		if end == 0 {
+			break
+		}
+		f[nf], rest = rest[:end], rest[end:]
+	}
 	switch {
-	case len(f) == 0:
+	case nf == 0:
 		return -1, args, false
-	case f[0] == "running":
+	case string(f[0]) == "running":
 		return -1, args, true
 	}
-	n, err := strconv.Atoi(f[0])
+	n, err := strconv.Atoi(string(f[0]))
 	if err != nil {
 		return -1, args, false
 	}
-	if n < 0 || len(f) < 7 {
+	if n < 0 || nf < 7 {
 		return max(n, -1), args, true
 	}
 	for i := range args {
-		v, err := strconv.ParseUint(strings.TrimPrefix(f[1+i], "0x"), 16, 64)
+		v, err := strconv.ParseUint(string(bytes.TrimPrefix(f[1+i], []byte("0x"))), 16, 64)
 		if err != nil {
 			return n, args, false
 		}
