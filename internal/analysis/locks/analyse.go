@@ -698,29 +698,15 @@ func (a *analysis) check(infos []*threadInfo) {
 	a.polls.Wait()
 	back := a.back
 	still := map[*osThread]bool{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	work := make(chan *osThread)
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ot := range work {
-				nr, args, ok := ar.SyscallArgs(ot.tid)
-				same := back[ot] && ok && (nr == ot.syscall && args[0] == ot.args[0] || nr == sysRestartSyscall)
-				mu.Lock()
-				still[ot] = same
-				mu.Unlock()
-			}
-		}()
-	}
+	// One after the other: the live backend reads the files of a process
+	// under one lock, so workers would only contend for it.
 	for _, ti := range infos {
 		if th := ti.th; (th.WaitingFor != nil || len(th.Holds) > 0) && ti.os != nil && ti.os.known && ti.os.syscall >= 0 {
-			work <- ti.os
+			ot := ti.os
+			nr, args, ok := ar.SyscallArgs(ot.tid)
+			still[ot] = back[ot] && ok && (nr == ot.syscall && args[0] == ot.args[0] || nr == sysRestartSyscall)
 		}
 	}
-	close(work)
-	wg.Wait()
 	for _, ti := range infos {
 		th := ti.th
 		if th.WaitingFor == nil && len(th.Holds) == 0 {
