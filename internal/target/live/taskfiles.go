@@ -167,6 +167,9 @@ func (f *taskFiles) read(files map[int]int, name string, tid int, buf []byte) ([
 		fd, ok := files[tid]
 		if !ok {
 			path := procPath(f.pid, "task/"+strconv.Itoa(tid)+"/"+name)
+			if f.closed {
+				return readProcFile(path) // nothing is kept by a closed handle
+			}
 			if len(files) >= maxStatFiles && f.over%256 == 0 {
 				sweep(files)
 			}
