@@ -140,6 +140,17 @@ type proc struct {
 	cpu      map[int]cpuMark
 	captures int64
 	lastAt   time.Time // the previous capture
+	// kernel is what the last capture's thread listing said of each
+	// thread, by TID.
+	kernel map[int]kernelView
+}
+
+// kernelView is a thread as the kernel showed it to a capture: running or
+// not, and the CPU time it had used when the listing read it (hasCPU).
+type kernelView struct {
+	running bool
+	cpu     time.Duration
+	hasCPU  bool
 }
 
 // cpuMark is a thread's CPU time as read at its last sample.
@@ -222,7 +233,7 @@ func (s *Sampler) open(pid int) error {
 	if err != nil {
 		return err
 	}
-	pr := &proc{pid: pid, p: p, name: processName(p), cpu: map[int]cpuMark{}}
+	pr := &proc{pid: pid, p: p, name: processName(p), cpu: map[int]cpuMark{}, kernel: map[int]kernelView{}}
 	pr.clock, _ = p.Target().(target.CPUTimeReader)
 	s.procs = append(s.procs, pr)
 	s.byPID[pid] = pr
@@ -411,16 +422,16 @@ func (s *Sampler) sample(pr *proc, at time.Time, sink Sink) bool {
 	}
 	s.stats.Pause += c.Pause()
 	pr.captures++
-	running := make(map[int]bool, len(c.Threads()))
+	clear(pr.kernel)
 	for _, th := range c.Threads() {
-		running[th.TID] = isRunning(th)
+		pr.kernel[th.TID] = kernelView{running: isRunning(th), cpu: th.CPU, hasCPU: th.HasCPU}
 	}
 	pr.fails = 0
 	if s.opts.Native {
-		s.sampleSnapshot(pr, pr.p.Resolve(c), at, running, sink)
+		s.sampleSnapshot(pr, pr.p.Resolve(c), at, sink)
 	} else {
 		s.stacks = pr.p.Stacks(c, s.stacks)
-		s.sampleStacks(pr, at, running, sink)
+		s.sampleStacks(pr, at, sink)
 	}
 	pr.lastAt = at
 	s.pruneCPU(pr)
@@ -430,8 +441,9 @@ func (s *Sampler) sample(pr *proc, at time.Time, sink Sink) bool {
 
 // cpuSince is the CPU time thread tid used since its previous sample whose
 // clock was read (every sample, or with !Options.Idle every running one),
-// read at the sample taken at at; false when the target has no CPU clock
-// or the thread's was not read. A thread's first sample weighs nothing at
+// read at the sample taken at at (by the capture's thread listing, when it
+// read it); false when the target has no CPU clock or the thread's was
+// not read. A thread's first sample weighs nothing at
 // the process's first capture (it opens the recording: what the thread
 // used before is not the recording's), and else the thread's whole CPU
 // time, up to the time since the previous capture: it started since, most
@@ -446,9 +458,12 @@ func (s *Sampler) cpuSince(pr *proc, tid int, at time.Time, idle bool) (time.Dur
 		pr.cpu[tid] = m
 		return 0, false
 	}
-	used, err := pr.clock.CPUTime(tid)
-	if err != nil {
-		return 0, false
+	used := pr.kernel[tid].cpu
+	if !pr.kernel[tid].hasCPU {
+		var err error
+		if used, err = pr.clock.CPUTime(tid); err != nil {
+			return 0, false
+		}
 	}
 	pr.cpu[tid] = cpuMark{used: used, capture: pr.captures}
 	switch {
@@ -474,12 +489,12 @@ func (s *Sampler) pruneCPU(pr *proc) {
 }
 
 // sampleStacks hands the threads of one capture to sink.
-func (s *Sampler) sampleStacks(pr *proc, at time.Time, running map[int]bool, sink Sink) {
+func (s *Sampler) sampleStacks(pr *proc, at time.Time, sink Sink) {
 	pr.threads = len(s.stacks)
 	for i := range s.stacks {
 		st := &s.stacks[i]
 		// Read for a failed sample too: its CPU time goes with it.
-		isIdle := idle(running, st.NativeID)
+		isIdle := idle(pr.kernel, st.NativeID)
 		cpu, cpuKnown := s.cpuSince(pr, st.NativeID, at, isIdle)
 		if st.Err != nil {
 			s.stats.Failures++
@@ -544,7 +559,7 @@ func (s *Sampler) pruneBuilt() {
 
 // sampleSnapshot hands the Python threads of a resolved capture (with
 // native frames) to sink.
-func (s *Sampler) sampleSnapshot(pr *proc, snap *model.Snapshot, at time.Time, running map[int]bool, sink Sink) {
+func (s *Sampler) sampleSnapshot(pr *proc, snap *model.Snapshot, at time.Time, sink Sink) {
 	samples := profile.FromSnapshot(snap, at)
 	n := 0
 	for i := range samples {
@@ -553,7 +568,7 @@ func (s *Sampler) sampleSnapshot(pr *proc, snap *model.Snapshot, at time.Time, r
 			continue // --native lists threads without Python state too
 		}
 		n++
-		isIdle := idle(running, th.NativeID)
+		isIdle := idle(pr.kernel, th.NativeID)
 		cpu, cpuKnown := s.cpuSince(pr, th.NativeID, at, isIdle)
 		if th.Truncated {
 			s.stats.Failures++
@@ -576,9 +591,9 @@ const maxRefs = 1 << 20
 
 // idle says whether a thread was idle: not running by its kernel state.
 // A thread whose state is unknown (its TID is) counts as running.
-func idle(running map[int]bool, tid int) bool {
-	run, known := running[tid]
-	return tid != 0 && known && !run
+func idle(kernel map[int]kernelView, tid int) bool {
+	k, known := kernel[tid]
+	return tid != 0 && known && !k.running
 }
 
 // isRunning says whether the kernel has a thread running: runnable (R),

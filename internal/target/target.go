@@ -52,6 +52,11 @@ type Thread struct {
 	// NSTID is the thread's ID in the process's own PID namespace (the
 	// one CPython records) when that namespace is not pyscope's; else 0.
 	NSTID int
+	// CPU is the CPU time the thread had used when listed, where the
+	// listing read it (HasCPU): a live process's non-blocking listing
+	// does, to tell which threads ran since the last one.
+	CPU    time.Duration
+	HasCPU bool
 }
 
 // Mapping is one entry of the target's memory map.

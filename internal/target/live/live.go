@@ -72,7 +72,14 @@ type Process struct {
 	// thread unless it exited (a zombie leader has no mm, maps or exe).
 	ioPid int
 
-	threads    []target.Thread
+	threads []target.Thread
+	// A non-blocking listing's schedstat of each thread (by index in
+	// threads), when it was read; and when every thread's stat was last
+	// read (relistThreads).
+	scheds     []schedStat
+	noSched    bool // the kernel has no schedstat files
+	statsAt    time.Time
+	statBuf    [1024]byte // a stat line, as relistThreads reads it
 	maps       []target.Mapping
 	tasks      *taskFiles
 	exe        string
@@ -193,7 +200,9 @@ func (p *Process) readMaps() error {
 	return nil
 }
 
-// listThreads is the NoBlock snapshot: no registers.
+// listThreads is the NoBlock snapshot: no registers. A handle that lists
+// again (a profiler's, through Restop) reads each thread's schedstat too,
+// before its state, for relistThreads.
 func (p *Process) listThreads() []target.Thread {
 	tids, err := p.tasks.list()
 	if err != nil {
@@ -201,46 +210,110 @@ func (p *Process) listThreads() []target.Thread {
 	}
 	p.tasks.retain(tids)
 	out := make([]target.Thread, 0, len(tids))
+	p.scheds = p.scheds[:0]
 	for _, tid := range tids {
+		ss, sched := p.threadSched(tid)
 		st, comm := p.tasks.stateComm(tid)
 		if st == "" {
 			continue
 		}
-		out = append(out, target.Thread{TID: tid, Comm: comm, State: st, NSTID: p.nsTID(tid)})
+		th := target.Thread{TID: tid, Comm: comm, State: st, NSTID: p.nsTID(tid)}
+		if sched {
+			th.CPU, th.HasCPU = time.Duration(ss.runtime), true
+		}
+		out = append(out, th)
+		p.scheds = append(p.scheds, ss)
 	}
+	p.statsAt = time.Now()
 	return out
 }
+
+// threadSched reads a thread's schedstat when the handle lists again;
+// false when it did not.
+func (p *Process) threadSched(tid int) (schedStat, bool) {
+	if !p.opts.NoBlock || p.noSched {
+		return schedStat{}, false
+	}
+	ss, err := p.tasks.sched(tid)
+	if errors.Is(err, os.ErrNotExist) && tid == p.pid && taskState(p.pid, tid) != "" {
+		p.noSched = true // CONFIG_SCHED_INFO off: stat it is
+	}
+	return ss, err == nil
+}
+
+// statsEvery is how often relistThreads reads every thread's stat: the
+// names of threads that slept all along, and a bound on any state kept.
+var statsEvery = time.Second
 
 // relistThreads is listThreads for a handle listed before: when the
 // process has as many threads as then and each of them is still there,
 // the set is the same (a thread that came and one that went would leave
 // the count alone, but the one that went fails to read), and only their
 // states are read.
+//
+// A thread's state costs a stat line, which the kernel formats from some
+// fifty fields; its schedstat costs a third of that. A thread that was
+// asleep (S, D, I) at the last listing and whose schedstat did not move
+// since has not been switched onto a CPU since: it is still asleep, or
+// woken and waiting for its first timeslice. It keeps its state, without
+// a stat read. The second case, runnable in the kernel's eyes, counts as
+// not running: the thread has run nothing since it slept and its stack
+// is still where it slept (the stop's own wake-ups count the same way).
+// A thread that runs without ever leaving its CPU still moves its
+// schedstat at every scheduler tick, so a state read just as it was about
+// to sleep and did not is corrected within a tick; every stat is read
+// again each statsEvery anyway.
 func (p *Process) relistThreads() []target.Thread {
 	prev := p.threads
-	if len(prev) == 0 || prev[0].TID != p.pid {
+	if len(prev) == 0 || prev[0].TID != p.pid || len(p.scheds) != len(prev) {
 		return p.listThreads()
 	}
+	same, counted := p.tasks.sameThreadCount()
+	if counted && !same {
+		return p.listThreads()
+	}
+	all := time.Since(p.statsAt) >= statsEvery
 	out := make([]target.Thread, 0, len(prev))
-	var buf [1024]byte
+	buf := p.statBuf[:]
 	for i, th := range prev {
-		b, err := p.tasks.stat(th.TID, buf[:])
-		if err != nil {
-			return p.listThreads()
+		ss, sched := p.threadSched(th.TID)
+		if !sched && !p.noSched {
+			return p.listThreads() // gone, most likely
 		}
-		st, comm := parseStateCommLike(b, th.Comm)
-		if st == "" || st == "Z" || st == "X" {
-			return p.listThreads()
-		}
-		if i == 0 {
-			n, err := strconv.Atoi(string(statField(b, 20)))
-			if err != nil || n != len(prev) {
+		st, comm := th.State, th.Comm
+		if all || !sched || ss != p.scheds[i] || ss.slices == 0 || !asleep(st) || i == 0 && !counted {
+			b, err := p.tasks.stat(th.TID, buf)
+			if err != nil {
 				return p.listThreads()
 			}
+			st, comm = parseStateCommLike(b, th.Comm)
+			if st == "" || st == "Z" || st == "X" {
+				return p.listThreads()
+			}
+			if i == 0 && !counted {
+				n, err := strconv.Atoi(string(statField(b, 20)))
+				if err != nil || n != len(prev) {
+					return p.listThreads()
+				}
+			}
 		}
-		out = append(out, target.Thread{TID: th.TID, Comm: comm, State: st, NSTID: th.NSTID})
+		p.scheds[i] = ss
+		nt := target.Thread{TID: th.TID, Comm: comm, State: st, NSTID: th.NSTID}
+		if sched {
+			nt.CPU, nt.HasCPU = time.Duration(ss.runtime), true
+		}
+		out = append(out, nt)
+	}
+	if all {
+		p.statsAt = time.Now()
 	}
 	return out
+}
+
+// asleep says whether a kernel state is a sleep a thread leaves only by
+// being woken and run.
+func asleep(state string) bool {
+	return state == "S" || state == "D" || state == "I"
 }
 
 // Alive fails when the process this handle opened has exited, even if

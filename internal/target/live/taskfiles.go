@@ -33,7 +33,13 @@ type taskFiles struct {
 	// spared thread's twice per capture).
 	syscalls map[int]int
 	buf      []byte
+	// schedBuf holds a schedstat line (three numbers) while it is parsed.
+	schedBuf [96]byte
 	alive    int // the main thread's schedstat, -1 until opened
+	// links is the task directory's link count when last listed, and
+	// linksCount says that it was found to be 2 plus the threads listed.
+	links      uint64
+	linksCount bool
 	// over counts reads past maxStatFiles, which now and then close the
 	// files of threads gone (a handle that never lists threads, as a
 	// profiler's probe, has no retain to do it).
@@ -82,6 +88,9 @@ func (f *taskFiles) list() ([]int, error) {
 	} else if _, err := unix.Seek(f.dir, 0, 0); err != nil {
 		return nil, err
 	}
+	// The link count before the listing: a thread that comes or goes
+	// after it changes it, so the next threadCount sees the change.
+	links, linked := f.linkCount()
 	if f.buf == nil {
 		f.buf = make([]byte, 16<<10)
 	}
@@ -119,7 +128,36 @@ func (f *taskFiles) list() ([]int, error) {
 		// An exited process lists no task: say so as listTasks would.
 		return nil, unix.ESRCH
 	}
+	if linked {
+		after, ok := f.linkCount()
+		f.links = links
+		f.linksCount = f.linksCount || ok && after == links && links == 2+uint64(len(tids))
+	}
 	return tids, nil
+}
+
+// linkCount is the task directory's link count: proc adds the process's
+// thread count to a directory's 2 (proc_task_getattr), so one fstat
+// counts the threads without the formatting of a stat line.
+func (f *taskFiles) linkCount() (uint64, bool) {
+	var st unix.Stat_t
+	if f.dir < 0 || unix.Fstat(f.dir, &st) != nil {
+		return 0, false
+	}
+	return st.Nlink, true
+}
+
+// sameThreadCount says whether the process has as many threads as at the
+// last listing; known is false where the task directory's link count was
+// not seen to count threads (the caller counts them another way).
+func (f *taskFiles) sameThreadCount() (same, known bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.linksCount {
+		return false, false
+	}
+	n, ok := f.linkCount()
+	return n == f.links, ok
 }
 
 // stateComm reads a thread's state and name as taskStateComm does, from
@@ -142,20 +180,42 @@ func (f *taskFiles) stat(tid int, buf []byte) ([]byte, error) {
 // runtime is the time a thread has been on a CPU, in nanoseconds: the
 // first field of its schedstat (sum_exec_runtime), read from its kept file.
 func (f *taskFiles) runtime(tid int) (int64, error) {
-	var buf [96]byte
-	b, err := f.read(f.scheds, "schedstat", tid, buf[:])
+	ss, err := f.sched(tid)
+	return ss.runtime, err
+}
+
+// schedStat is a thread's schedstat line, three cumulative counts: its
+// time on a CPU (ns, updated when it leaves one and at each scheduler
+// tick while it runs), its time waiting for one (ns), and its timeslices
+// (switches onto a CPU; 0 on kernels that do not count them).
+type schedStat struct {
+	runtime, delay, slices int64
+}
+
+// sched reads a thread's schedstat from its kept file.
+func (f *taskFiles) sched(tid int) (schedStat, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, err := f.readLocked(f.scheds, "schedstat", tid, f.schedBuf[:])
 	if err != nil {
-		return 0, err
+		return schedStat{}, err
 	}
-	var ns int64
-	i := 0
-	for ; i < len(b) && b[i] >= '0' && b[i] <= '9' && i < 19; i++ {
-		ns = ns*10 + int64(b[i]-'0')
+	var v [3]int64
+	rest := b
+	for k := range v {
+		i := 0
+		for ; i < len(rest) && rest[i] >= '0' && rest[i] <= '9' && i < 19; i++ {
+			v[k] = v[k]*10 + int64(rest[i]-'0')
+		}
+		if i == 0 || i < len(rest) && rest[i] != ' ' && rest[i] != '\n' {
+			return schedStat{}, fmt.Errorf("malformed schedstat %q", b)
+		}
+		if i < len(rest) {
+			i++
+		}
+		rest = rest[i:]
 	}
-	if i == 0 || i < len(b) && b[i] != ' ' && b[i] != '\n' {
-		return 0, fmt.Errorf("malformed schedstat %q", b)
-	}
-	return ns, nil
+	return schedStat{runtime: v[0], delay: v[1], slices: v[2]}, nil
 }
 
 // read reads a thread's file name into buf from files, where it is kept
@@ -163,6 +223,11 @@ func (f *taskFiles) runtime(tid int) (int64, error) {
 func (f *taskFiles) read(files map[int]int, name string, tid int, buf []byte) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.readLocked(files, name, tid, buf)
+}
+
+// readLocked is read with f.mu held.
+func (f *taskFiles) readLocked(files map[int]int, name string, tid int, buf []byte) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
 		fd, ok := files[tid]
 		if !ok {

@@ -1,0 +1,153 @@
+package live
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRelistThreads checks a profiler's relisting (Restop without a stop),
+// which reads a thread's state only when its schedstat moved or it was not
+// asleep: a thread asleep all along stays asleep, one that wakes and runs
+// is seen running from then on, a thread started meanwhile is listed, and
+// each listed CPU time is the thread's clock, as CPUTime reads it.
+func TestRelistThreads(t *testing.T) {
+	// Only what the schedstats say: no stat read of every thread meanwhile.
+	defer func(d time.Duration) { statsEvery = d }(statsEvery)
+	statsEvery = time.Hour
+	c := startPython(t, `
+import hashlib, sys, threading, time
+data = b"x" * (1 << 22)
+def say(*words):  # one write: lines of threads do not mix
+    sys.stdout.write(" ".join(map(str, words)) + "\n")
+    sys.stdout.flush()
+def work():
+    while True:
+        hashlib.sha256(data).digest()  # without the GIL
+def spin():
+    say("spin", threading.get_native_id())
+    work()
+def sleeper():
+    say("sleeper", threading.get_native_id())
+    time.sleep(2)
+    say("woken")
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        hashlib.sha256(data).digest()
+    threading.Thread(target=third, daemon=True).start()
+    work()
+def third():
+    say("third", threading.get_native_id())
+    time.sleep(3600)
+threading.Thread(target=spin, daemon=True).start()
+threading.Thread(target=sleeper, daemon=True).start()
+`)
+	tids := map[string]int{}
+	// When the sleeper is surely in its 2 s sleep: once it had time to
+	// get there from its line, and with a margin before it ends.
+	var asleepFrom, asleepUntil time.Time
+	for tids["spin"] == 0 || tids["sleeper"] == 0 {
+		if f := strings.Fields(c.out.next(t, 60*time.Second)); len(f) == 2 {
+			tids[f[0]], _ = strconv.Atoi(f[1])
+			if f[0] == "sleeper" {
+				asleepFrom, asleepUntil = time.Now().Add(300*time.Millisecond), time.Now().Add(1500*time.Millisecond)
+			}
+		}
+	}
+	woken, started := make(chan bool, 1), make(chan int, 1)
+	go func() {
+		for {
+			f := strings.Fields(c.out.next(t, 60*time.Second))
+			switch {
+			case len(f) == 1 && f[0] == "woken":
+				woken <- true
+			case len(f) == 2 && f[0] == "third":
+				third, _ := strconv.Atoi(f[1])
+				started <- third
+				return
+			}
+		}
+	}()
+
+	p, err := Open(c.pid, Options{NoBlock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	state := func(tid int) (string, bool) {
+		for _, th := range p.Threads() {
+			if th.TID == tid {
+				return th.State, true
+			}
+		}
+		return "", false
+	}
+	var before, after struct{ spinR, sleeperR, n int }
+	awake := false
+	var lastCPU time.Duration
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the sleeper never woke")
+		}
+		select {
+		case <-woken:
+			awake = true
+		default:
+		}
+		if err := p.Restop(); err != nil {
+			t.Fatal(err)
+		}
+		n := &after
+		switch now := time.Now(); {
+		case now.After(asleepFrom) && now.Before(asleepUntil):
+			n = &before
+		case !awake:
+			continue
+		}
+		n.n++
+		if st, _ := state(tids["spin"]); st == "R" {
+			n.spinR++
+		}
+		if st, _ := state(tids["sleeper"]); st == "R" {
+			n.sleeperR++
+		}
+		for _, th := range p.Threads() {
+			if th.TID != tids["spin"] {
+				continue
+			}
+			clock, err := p.CPUTime(th.TID)
+			if !th.HasCPU || err != nil {
+				t.Fatalf("spinner: listed CPU time known %v, CPUTime %v", th.HasCPU, err)
+			}
+			if th.CPU < lastCPU || th.CPU > clock {
+				t.Fatalf("spinner: listed CPU time %v, previous %v, CPUTime after %v", th.CPU, lastCPU, clock)
+			}
+			lastCPU = th.CPU
+		}
+		if awake && after.n >= 50 {
+			break
+		}
+	}
+	// The sleeper starts a third thread 3 s after it woke.
+	third := <-started
+	for i := 0; i < 3; i++ {
+		if err := p.Restop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := state(third); !ok {
+		t.Errorf("thread %d, started before the last 3 listings, is not listed", third)
+	}
+	t.Logf("before the wake-up: %d listings, spinner running in %d, sleeper in %d; after: %d, %d, %d",
+		before.n, before.spinR, before.sleeperR, after.n, after.spinR, after.sleeperR)
+	if before.sleeperR > 0 {
+		t.Errorf("the sleeper was listed running %d times of %d while it slept", before.sleeperR, before.n)
+	}
+	if before.spinR < before.n/2 || after.spinR < after.n/2 {
+		t.Errorf("the spinner was listed running in %d of %d listings, then %d of %d", before.spinR, before.n, after.spinR, after.n)
+	}
+	if after.sleeperR < after.n/2 {
+		t.Errorf("once woken, the sleeper was listed running in only %d of %d listings", after.sleeperR, after.n)
+	}
+}
