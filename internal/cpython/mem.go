@@ -35,6 +35,7 @@ type pagedMem struct {
 	base  uint64
 	page  []byte
 	pf    *prefetch // during a capture that prefetched (prefetch.go)
+	word  [8]byte   // what mem.u64 and u32 read into: on the stack it would escape
 }
 
 func newPagedMem(m target.Memory) *pagedMem {
@@ -111,6 +112,12 @@ func (r mem) readInto(b []byte, addr uint64) error {
 }
 
 func (r mem) u64(addr uint64) (uint64, error) {
+	if pm, ok := r.m.(*pagedMem); ok {
+		if err := r.readInto(pm.word[:], addr); err != nil {
+			return 0, err
+		}
+		return binary.LittleEndian.Uint64(pm.word[:]), nil
+	}
 	var b [8]byte
 	if err := r.readInto(b[:], addr); err != nil {
 		return 0, err
@@ -119,6 +126,12 @@ func (r mem) u64(addr uint64) (uint64, error) {
 }
 
 func (r mem) u32(addr uint64) (uint32, error) {
+	if pm, ok := r.m.(*pagedMem); ok {
+		if err := r.readInto(pm.word[:4], addr); err != nil {
+			return 0, err
+		}
+		return binary.LittleEndian.Uint32(pm.word[:4]), nil
+	}
 	var b [4]byte
 	if err := r.readInto(b[:], addr); err != nil {
 		return 0, err

@@ -22,6 +22,9 @@ const glibcPthreadTIDOffset = 0x2d0
 type Capture struct {
 	threads  []capturedThread
 	warnings []string
+	// names backs the threads' Name and OSName (one allocation, not two
+	// per thread).
+	names []string
 	// What the capture walked, for Verify (stopgil.go): the head of the
 	// interpreter list, and every thread state of each interpreter with
 	// its OS thread (0 when unknown).
@@ -46,6 +49,65 @@ type capturedThread struct {
 	top            stackTop // its innermost frames (Reader.KeepFrames)
 }
 
+// captureScratch are the maps a capture uses while it runs, kept by the
+// reader from one capture to the next.
+type captureScratch struct {
+	comm    map[int]string
+	byFS    map[uint64]int
+	tids    map[int]bool
+	hostTID map[int]int
+	perTID  map[int]int
+}
+
+func (sc *captureScratch) reset() {
+	if sc.comm == nil {
+		*sc = captureScratch{comm: map[int]string{}, byFS: map[uint64]int{}, tids: map[int]bool{},
+			hostTID: map[int]int{}, perTID: map[int]int{}}
+	}
+	clear(sc.comm)
+	clear(sc.byFS)
+	clear(sc.tids)
+	clear(sc.hostTID)
+	clear(sc.perTID)
+}
+
+// newCapture is a capture to fill: the one Stacks gave back, emptied, or
+// a new one.
+func (r *Reader) newCapture() *Capture {
+	cp := r.spare
+	if cp == nil {
+		return &Capture{}
+	}
+	r.spare = nil
+	clear(cp.threads)
+	clear(cp.names)
+	for i := range cp.lists {
+		clear(cp.lists[i].states)
+	}
+	*cp = Capture{threads: cp.threads[:0], names: cp.names[:0], lists: cp.lists[:0]}
+	return cp
+}
+
+// statesFor is the storage of the thread states of the capture's list i,
+// the recycled capture's.
+func (cp *Capture) statesFor(i int) []ThreadState {
+	if i < cap(cp.lists) {
+		return cp.lists[:i+1][i].states[:0]
+	}
+	return nil
+}
+
+// tidsFor is the OS thread slice of the capture's list i, n long, reusing
+// the storage of the capture it recycles.
+func (cp *Capture) tidsFor(i, n int) []int {
+	if i < cap(cp.lists) {
+		if old := cp.lists[:i+1][i].tids; cap(old) >= n {
+			return old[:n]
+		}
+	}
+	return make([]int, n)
+}
+
 // Prepare does the work that does not need the target stopped: it locates
 // threading._active of each interpreter, whose address does not change.
 func (r *Reader) Prepare() {
@@ -67,7 +129,7 @@ func (r *Reader) Prepare() {
 // Capture reads the volatile state. Call it while the target is stopped.
 func (r *Reader) Capture() (*Capture, error) {
 	t := r.t
-	cp := &Capture{}
+	cp := r.newCapture()
 	// Strs are cached by address, and a reused Reader (the session) must
 	// not show a freed thread name for a new str at the same address.
 	clear(r.Obj.strCache)
@@ -84,10 +146,10 @@ func (r *Reader) Capture() (*Capture, error) {
 	if r.captures%64 == 0 {
 		r.pruneWalks()
 	}
-	comm := map[int]string{}
-	byFS := map[uint64]int{}
-	tids := map[int]bool{}
-	hostTID := map[int]int{} // a container's TIDs, which thread states record, to the ones pyscope sees
+	sc := &r.scratch
+	sc.reset()
+	comm, byFS, tids := sc.comm, sc.byFS, sc.tids
+	hostTID := sc.hostTID // a container's TIDs, which thread states record, to the ones pyscope sees
 	for _, th := range t.Threads() {
 		comm[th.TID] = th.Comm
 		tids[th.TID] = true
@@ -109,11 +171,11 @@ func (r *Reader) Capture() (*Capture, error) {
 	}
 	cp.interpHead = interps[0]
 	for _, ip := range interps {
-		tss, err := r.Threads(ip)
+		tss, err := r.threadsInto(ip, cp.statesFor(len(cp.lists)))
 		if err != nil {
 			cp.warnings = append(cp.warnings, err.Error())
 		}
-		list := threadList{interp: ip, states: tss, tids: make([]int, len(tss))}
+		list := threadList{interp: ip, states: tss, tids: cp.tidsFor(len(cp.lists), len(tss))}
 		var found map[uint64]int // thread state → OS thread found through glibc (3.10)
 		for i, ts := range tss {
 			list.tids[i] = ts.NativeID
@@ -134,6 +196,7 @@ func (r *Reader) Capture() (*Capture, error) {
 		if err != nil {
 			cp.warnings = append(cp.warnings, "thread names: "+err.Error())
 		}
+		cp.names = slices.Grow(cp.names, 2*len(tss)) // no reallocation: the pointers below stay valid
 		for _, ts := range tss {
 			th := model.Thread{ThreadID: ts.ThreadID, NativeID: ts.NativeID,
 				HoldsGIL: ts.HoldsGIL, State: ts.State, Interpreter: ts.InterpID}
@@ -144,10 +207,12 @@ func (r *Reader) Capture() (*Capture, error) {
 				th.NativeID = found[ts.Addr]
 			}
 			if n, ok := names[ts.ThreadID]; ok {
-				th.Name = &n
+				cp.names = append(cp.names, n)
+				th.Name = &cp.names[len(cp.names)-1]
 			}
 			if c, ok := comm[th.NativeID]; ok && th.NativeID != 0 {
-				th.OSName = &c
+				cp.names = append(cp.names, c)
+				th.OSName = &cp.names[len(cp.names)-1]
 			}
 			th.IsMain = th.NativeID == t.PID() && ts.InterpID == 0
 			ct := r.walk(th, ts)
@@ -158,7 +223,7 @@ func (r *Reader) Capture() (*Capture, error) {
 	// Thread states of nested interpreters share a kernel thread: before
 	// 3.12 only their _PyCFrame chains tell the native merge which eval
 	// loops are whose (read only then: it costs a read per eval loop).
-	perTID := map[int]int{}
+	perTID := sc.perTID
 	for _, ct := range cp.threads {
 		perTID[ct.NativeID]++
 	}
@@ -431,6 +496,9 @@ func (r *Reader) SysVersion() (string, error) {
 // 3.12+) or carrying its own id until the new thread runs (3.10/3.11). They
 // have no frames yet, and sys._current_frames() does not show them either.
 func startedThreads(tss []ThreadState) []ThreadState {
+	if !slices.ContainsFunc(tss, func(ts ThreadState) bool { return ts.FrameHead == 0 }) {
+		return tss // every thread runs (a profiler's usual case): nothing to drop
+	}
 	withFrames := map[uint64]bool{}
 	for _, ts := range tss {
 		if ts.FrameHead != 0 {

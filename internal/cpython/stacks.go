@@ -89,6 +89,7 @@ func (r *Reader) Stacks(cp *Capture, buf []Stack) []Stack {
 		}
 		ct.raw = nil
 	}
+	r.spare = cp
 	return out
 }
 

@@ -3,6 +3,7 @@ package cpython
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"pyscope/internal/cpython/layout"
@@ -74,6 +75,10 @@ type Reader struct {
 	walkScratch []byte
 	tsBuf       []byte // one thread state, reused (Threads)
 	captures    uint64 // captures so far
+	scratch     captureScratch
+	seenStates  map[uint64]bool // thread states a listing went through (Threads)
+	spare       *Capture        // the capture Stacks consumed, to fill again
+	paged       [2]*pagedMem    // the memories of the last two targets (Retarget)
 
 	// NamesMaxAge lets a capture use the thread names an earlier one read,
 	// while they are younger than this and no thread came since (a
@@ -102,7 +107,22 @@ type Reader struct {
 // from a running probe to a stopped one), keeping what it has learnt.
 func (r *Reader) Retarget(t target.Target) {
 	r.t = t
-	r.Obj.mem = mem{newPagedMem(t)}
+	r.Obj.mem = mem{r.pagedFor(t)}
+}
+
+// pagedFor is the paged memory of t, without its memo: the one made for
+// it before when t is one of the last two targets (a profiler's captures
+// switch between a probe and a stop handle), else a new one.
+func (r *Reader) pagedFor(t target.Target) *pagedMem {
+	for _, p := range r.paged {
+		if p != nil && p.m == target.Memory(t) {
+			p.base, p.page, p.pf = 0, nil, nil
+			return p
+		}
+	}
+	p := newPagedMem(t)
+	r.paged[0], r.paged[1] = p, r.paged[0]
+	return p
 }
 
 // NewReader prepares to read in's runtime from t.
@@ -120,15 +140,13 @@ func (r *Reader) Interpreters() ([]uint64, error) {
 		return nil, fmt.Errorf("read interpreter list: %w", err)
 	}
 	var out []uint64
-	seen := map[uint64]bool{}
 	for p := head; p != 0; {
-		if seen[p] {
+		if slices.Contains(out, p) { // at most maxInterps: no map needed
 			return out, fmt.Errorf("interpreter list has a cycle at %#x", p)
 		}
 		if len(out) >= maxInterps {
 			return out, fmt.Errorf("more than %d interpreters", maxInterps)
 		}
-		seen[p] = true
 		out = append(out, p)
 		next, err := r.Obj.u64(p + uint64(L.Interp.Next))
 		if err != nil {
@@ -145,6 +163,11 @@ func (r *Reader) Interpreters() ([]uint64, error) {
 // Threads lists the thread states of one interpreter, in list order
 // (newest first).
 func (r *Reader) Threads(interp uint64) ([]ThreadState, error) {
+	return r.threadsInto(interp, nil)
+}
+
+// threadsInto is Threads appending to out[:0].
+func (r *Reader) threadsInto(interp uint64, out []ThreadState) ([]ThreadState, error) {
 	L := r.In.Layout
 	id, _ := r.Obj.u64(interp + uint64(L.Interp.ID))
 	head, err := r.Obj.u64(interp + uint64(L.Interp.ThreadsHead))
@@ -157,8 +180,12 @@ func (r *Reader) Threads(interp uint64) ([]ThreadState, error) {
 	if sz <= 0 || sz > 1<<16 {
 		sz = 4096
 	}
-	var out []ThreadState
-	seen := map[uint64]bool{}
+	out = out[:0]
+	if r.seenStates == nil {
+		r.seenStates = map[uint64]bool{}
+	}
+	seen := r.seenStates
+	clear(seen)
 	for p := head; p != 0; {
 		if seen[p] {
 			return out, fmt.Errorf("thread list has a cycle at %#x", p)

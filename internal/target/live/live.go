@@ -76,14 +76,16 @@ type Process struct {
 	// A non-blocking listing's schedstat of each thread (by index in
 	// threads), when it was read; and when every thread's stat was last
 	// read (relistThreads).
-	scheds     []schedStat
-	noSched    bool // the kernel has no schedstat files
-	statsAt    time.Time
-	statBuf    [1024]byte // a stat line, as relistThreads reads it
-	maps       []target.Mapping
-	tasks      *taskFiles
-	exe        string
-	rootPrefix string
+	scheds  []schedStat
+	noSched bool // the kernel has no schedstat files
+	statsAt time.Time
+	statBuf [1024]byte // a stat line, as relistThreads reads it
+	// spareThreads is a listing no longer in use, for relistThreads to fill.
+	spareThreads []target.Thread
+	maps         []target.Mapping
+	tasks        *taskFiles
+	exe          string
+	rootPrefix   string
 	// otherPIDNS: the process numbers its threads in a PID namespace of
 	// its own (a container), which CPython's thread states record.
 	otherPIDNS bool
@@ -273,7 +275,9 @@ func (p *Process) relistThreads() []target.Thread {
 		return p.listThreads()
 	}
 	all := time.Since(p.statsAt) >= statsEvery
-	out := make([]target.Thread, 0, len(prev))
+	// The listing before last is free: Threads hands out copies.
+	out := p.spareThreads[:0]
+	p.spareThreads = nil
 	buf := p.statBuf[:]
 	for i, th := range prev {
 		ss, sched := p.threadSched(th.TID)
@@ -307,6 +311,7 @@ func (p *Process) relistThreads() []target.Thread {
 	if all {
 		p.statsAt = time.Now()
 	}
+	p.spareThreads = prev
 	return out
 }
 

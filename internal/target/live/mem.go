@@ -253,7 +253,10 @@ func (m *memReader) close() {
 func (m *memReader) forget() {
 	m.mu.Lock()
 	if m.caching {
-		m.pages = make(map[uint64]*[pageSize]byte)
+		if m.pages == nil {
+			m.pages = make(map[uint64]*[pageSize]byte)
+		}
+		clear(m.pages) // lent pages stay valid: they are never reused
 	}
 	m.mu.Unlock()
 }
