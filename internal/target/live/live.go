@@ -152,7 +152,7 @@ func Open(pid int, opts Options) (p *Process, err error) {
 			return p, err
 		}
 	case !opts.NoThreads:
-		p.threads = p.listThreads()
+		p.threads = p.listThreads(false)
 		if len(p.threads) == 0 {
 			return p, p.procError(os.ErrNotExist)
 		}
@@ -202,10 +202,10 @@ func (p *Process) readMaps() error {
 	return nil
 }
 
-// listThreads is the NoBlock snapshot: no registers. A handle that lists
-// again (a profiler's, through Restop) reads each thread's schedstat too,
-// before its state, for relistThreads.
-func (p *Process) listThreads() []target.Thread {
+// listThreads is the NoBlock snapshot: no registers. With sched (a
+// relisting, a profiler's through Restop) it reads each thread's schedstat
+// too, before its state, for the next relistThreads.
+func (p *Process) listThreads(sched bool) []target.Thread {
 	tids, err := p.tasks.list()
 	if err != nil {
 		return nil
@@ -214,13 +214,17 @@ func (p *Process) listThreads() []target.Thread {
 	out := make([]target.Thread, 0, len(tids))
 	p.scheds = p.scheds[:0]
 	for _, tid := range tids {
-		ss, sched := p.threadSched(tid)
+		var ss schedStat
+		read := false
+		if sched {
+			ss, read = p.threadSched(tid)
+		}
 		st, comm := p.tasks.stateComm(tid)
 		if st == "" {
 			continue
 		}
 		th := target.Thread{TID: tid, Comm: comm, State: st, NSTID: p.nsTID(tid)}
-		if sched {
+		if read {
 			th.CPU, th.HasCPU = time.Duration(ss.runtime), true
 		}
 		out = append(out, th)
@@ -230,10 +234,9 @@ func (p *Process) listThreads() []target.Thread {
 	return out
 }
 
-// threadSched reads a thread's schedstat when the handle lists again;
-// false when it did not.
+// threadSched reads a thread's schedstat; false when it did not.
 func (p *Process) threadSched(tid int) (schedStat, bool) {
-	if !p.opts.NoBlock || p.noSched {
+	if p.noSched {
 		return schedStat{}, false
 	}
 	ss, err := p.tasks.sched(tid)
@@ -268,11 +271,11 @@ var statsEvery = time.Second
 func (p *Process) relistThreads() []target.Thread {
 	prev := p.threads
 	if len(prev) == 0 || prev[0].TID != p.pid || len(p.scheds) != len(prev) {
-		return p.listThreads()
+		return p.listThreads(true)
 	}
 	same, counted := p.tasks.sameThreadCount()
 	if counted && !same {
-		return p.listThreads()
+		return p.listThreads(true)
 	}
 	all := time.Since(p.statsAt) >= statsEvery
 	// The listing before last is free: Threads hands out copies.
@@ -282,22 +285,22 @@ func (p *Process) relistThreads() []target.Thread {
 	for i, th := range prev {
 		ss, sched := p.threadSched(th.TID)
 		if !sched && !p.noSched {
-			return p.listThreads() // gone, most likely
+			return p.listThreads(true) // gone, most likely
 		}
 		st, comm := th.State, th.Comm
 		if all || !sched || ss != p.scheds[i] || ss.slices == 0 || !asleep(st) || i == 0 && !counted {
 			b, err := p.tasks.stat(th.TID, buf)
 			if err != nil {
-				return p.listThreads()
+				return p.listThreads(true)
 			}
 			st, comm = parseStateCommLike(b, th.Comm)
 			if st == "" || st == "Z" || st == "X" {
-				return p.listThreads()
+				return p.listThreads(true)
 			}
 			if i == 0 && !counted {
 				n, err := strconv.Atoi(string(statField(b, 20)))
 				if err != nil || n != len(prev) {
-					return p.listThreads()
+					return p.listThreads(true)
 				}
 			}
 		}
@@ -459,7 +462,7 @@ func (p *Process) attach() error {
 // stop that exist. The list is read before anything stops, so a large
 // process costs no pause for it.
 func (p *Process) attachSubset(stop []int, running bool) error {
-	p.threads = p.listThreads()
+	p.threads = p.listThreads(false)
 	if len(p.threads) == 0 {
 		return p.procError(os.ErrNotExist)
 	}
