@@ -230,6 +230,14 @@ func (p *Process) listThreads(sched bool) []target.Thread {
 		out = append(out, th)
 		p.scheds = append(p.scheds, ss)
 	}
+	if sched {
+		// A thread created after the count and by a thread read before
+		// it came may be missing, and its creator will not move: list
+		// again next time.
+		if same, ok := p.tasks.sameThreadCount(); ok && !same {
+			p.scheds = nil
+		}
+	}
 	p.statsAt = time.Now()
 	return out
 }
@@ -268,15 +276,17 @@ var statsEvery = time.Second
 // schedstat at every scheduler tick, so a state read just as it was about
 // to sleep and did not is corrected within a tick; every stat is read
 // again each statsEvery anyway.
+//
+// Only a thread that runs creates threads: when no listed thread was on a
+// CPU since its last reading, none was created since the thread count
+// taken after those readings, and the count is not taken again.
 func (p *Process) relistThreads() []target.Thread {
 	prev := p.threads
 	if len(prev) == 0 || prev[0].TID != p.pid || len(p.scheds) != len(prev) {
 		return p.listThreads(true)
 	}
-	same, counted := p.tasks.sameThreadCount()
-	if counted && !same {
-		return p.listThreads(true)
-	}
+	counted := p.tasks.countsThreads()
+	moved := false // a listed thread may have run since its last reading
 	all := time.Since(p.statsAt) >= statsEvery
 	// The listing before last is free: Threads hands out copies.
 	out := p.spareThreads[:0]
@@ -289,6 +299,7 @@ func (p *Process) relistThreads() []target.Thread {
 		}
 		st, comm := th.State, th.Comm
 		if all || !sched || ss != p.scheds[i] || ss.slices == 0 || !asleep(st) || i == 0 && !counted {
+			moved = true
 			b, err := p.tasks.stat(th.TID, buf)
 			if err != nil {
 				return p.listThreads(true)
@@ -310,6 +321,13 @@ func (p *Process) relistThreads() []target.Thread {
 			nt.CPU, nt.HasCPU = time.Duration(ss.runtime), true
 		}
 		out = append(out, nt)
+	}
+	if counted && moved {
+		// After the readings: a thread created after it was counted is
+		// created by one whose reading moves by the next listing.
+		if same, ok := p.tasks.sameThreadCount(); !ok || !same {
+			return p.listThreads(true)
+		}
 	}
 	if all {
 		p.statsAt = time.Now()

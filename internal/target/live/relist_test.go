@@ -151,3 +151,71 @@ threading.Thread(target=sleeper, daemon=True).start()
 		t.Errorf("once woken, the sleeper was listed running in only %d of %d listings", after.sleeperR, after.n)
 	}
 }
+
+// TestRelistNewThreadOfSleepers checks that a relisting sees a thread that
+// a sleeping process starts: the thread count is taken again only when a
+// listed thread ran, and the one that started it did.
+func TestRelistNewThreadOfSleepers(t *testing.T) {
+	c := startPython(t, `
+import sys, threading, time
+def say(*words):  # one write: lines of threads do not mix
+    sys.stdout.write(" ".join(map(str, words)) + "\n")
+    sys.stdout.flush()
+def child():
+    time.sleep(3600)
+def creator():
+    time.sleep(1)
+    th = threading.Thread(target=child, daemon=True)
+    th.start()
+    say("created", th.native_id)
+    time.sleep(3600)
+threading.Thread(target=creator, daemon=True).start()
+`)
+	p, err := Open(c.pid, Options{NoBlock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	created := make(chan int, 1)
+	go func() {
+		for {
+			if f := strings.Fields(c.out.next(t, 60*time.Second)); len(f) == 2 && f[0] == "created" {
+				tid, _ := strconv.Atoi(f[1])
+				created <- tid
+				return
+			}
+		}
+	}()
+	listed := func(tid int) bool {
+		for _, th := range p.Threads() {
+			if th.TID == tid {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the creator never started its thread")
+		}
+		if err := p.Restop(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case tid := <-created:
+			// The thread runs from before its line: the next listing,
+			// after everything went back to sleep, must have it.
+			time.Sleep(100 * time.Millisecond)
+			for i := 0; i < 3; i++ {
+				if err := p.Restop(); err != nil {
+					t.Fatal(err)
+				}
+				if !listed(tid) {
+					t.Errorf("listing %d after the creator started thread %d does not list it", i+1, tid)
+				}
+			}
+			return
+		default:
+		}
+	}
+}

@@ -147,6 +147,14 @@ func (f *taskFiles) linkCount() (uint64, bool) {
 	return st.Nlink, true
 }
 
+// countsThreads says whether the task directory's link count was seen to
+// count the threads (sameThreadCount can tell).
+func (f *taskFiles) countsThreads() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.linksCount
+}
+
 // sameThreadCount says whether the process has as many threads as at the
 // last listing; known is false where the task directory's link count was
 // not seen to count threads (the caller counts them another way).
