@@ -51,7 +51,8 @@ type Options struct {
 	// Idle says the sink keeps idle samples: their CPU time is read too.
 	// Otherwise an idle thread's clock is read only when first seen, and
 	// what it used before it slept goes to its next running sample: a
-	// sample costs a system call per running thread, not per thread.
+	// stopping sample costs a system call per running thread, not per
+	// thread (a non-blocking capture's listing reads every clock anyway).
 	Idle bool
 }
 
