@@ -7,6 +7,19 @@ import (
 	"time"
 )
 
+// said splits a line of the target's into words, the first without the
+// "ready" that the main thread's print may have written just before it
+// (print writes its newline apart).
+func said(line string) []string {
+	f := strings.Fields(line)
+	if len(f) > 0 {
+		for strings.HasPrefix(f[0], "ready") && len(f[0]) > len("ready") {
+			f[0] = f[0][len("ready"):]
+		}
+	}
+	return f
+}
+
 // TestRelistThreads checks a profiler's relisting (Restop without a stop),
 // which reads a thread's state only when its schedstat moved or it was not
 // asleep: a thread asleep all along stays asleep, one that wakes and runs
@@ -48,7 +61,7 @@ threading.Thread(target=sleeper, daemon=True).start()
 	// get there from its line, and with a margin before it ends.
 	var asleepFrom, asleepUntil time.Time
 	for tids["spin"] == 0 || tids["sleeper"] == 0 {
-		if f := strings.Fields(c.out.next(t, 60*time.Second)); len(f) == 2 {
+		if f := said(c.out.next(t, 60*time.Second)); len(f) == 2 {
 			tids[f[0]], _ = strconv.Atoi(f[1])
 			if f[0] == "sleeper" {
 				asleepFrom, asleepUntil = time.Now().Add(300*time.Millisecond), time.Now().Add(1500*time.Millisecond)
@@ -58,7 +71,7 @@ threading.Thread(target=sleeper, daemon=True).start()
 	woken, started := make(chan bool, 1), make(chan int, 1)
 	go func() {
 		for {
-			f := strings.Fields(c.out.next(t, 60*time.Second))
+			f := said(c.out.next(t, 60*time.Second))
 			switch {
 			case len(f) == 1 && f[0] == "woken":
 				woken <- true
@@ -179,7 +192,7 @@ threading.Thread(target=creator, daemon=True).start()
 	created := make(chan int, 1)
 	go func() {
 		for {
-			if f := strings.Fields(c.out.next(t, 60*time.Second)); len(f) == 2 && f[0] == "created" {
+			if f := said(c.out.next(t, 60*time.Second)); len(f) == 2 && f[0] == "created" {
 				tid, _ := strconv.Atoi(f[1])
 				created <- tid
 				return
@@ -218,4 +231,18 @@ threading.Thread(target=creator, daemon=True).start()
 		default:
 		}
 	}
+}
+
+// FuzzSchedstat checks that any schedstat line parses without a panic,
+// into three counts that are never negative.
+func FuzzSchedstat(f *testing.F) {
+	for _, seed := range []string{"356142470 268383556 61260\n", "0 0 0\n", "1 2", "", "9999999999999999999999 1 1\n", "12 x 3\n"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ss, err := parseSchedstat(b)
+		if err == nil && (ss.runtime < 0 || ss.delay < 0 || ss.slices < 0) {
+			t.Fatalf("parseSchedstat(%q) = %+v", b, ss)
+		}
+	})
 }

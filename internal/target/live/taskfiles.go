@@ -208,11 +208,16 @@ func (f *taskFiles) sched(tid int) (schedStat, error) {
 	if err != nil {
 		return schedStat{}, err
 	}
+	return parseSchedstat(b)
+}
+
+// parseSchedstat reads a schedstat line: three decimal numbers.
+func parseSchedstat(b []byte) (schedStat, error) {
 	var v [3]int64
 	rest := b
 	for k := range v {
 		i := 0
-		for ; i < len(rest) && rest[i] >= '0' && rest[i] <= '9' && i < 19; i++ {
+		for ; i < len(rest) && rest[i] >= '0' && rest[i] <= '9' && i < 18; i++ {
 			v[k] = v[k]*10 + int64(rest[i]-'0')
 		}
 		if i == 0 || i < len(rest) && rest[i] != ' ' && rest[i] != '\n' {
