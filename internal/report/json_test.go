@@ -28,19 +28,7 @@ func TestJSONStreamsTheSameBytes(t *testing.T) {
 		{PID: 4, Source: "live"},
 		{PID: 5, Source: "live", Threads: []model.Thread{}},
 	} {
-		var want bytes.Buffer
-		enc := json.NewEncoder(&want)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(&s); err != nil {
-			t.Fatal(err)
-		}
-		var got bytes.Buffer
-		if err := JSON(&got, &s); err != nil {
-			t.Fatal(err)
-		}
-		if got.String() != want.String() {
-			t.Errorf("pid %d:\n got %s\nwant %s", s.PID, got.String(), want.String())
-		}
+		checkAsEncodingJSON(t, &s)
 	}
 }
 
@@ -83,19 +71,7 @@ func TestJSONFramesAsEncodingJSON(t *testing.T) {
 	}
 	frames = append(frames, all, model.Frame{Function: "q\"\\\x7f\n", File: "\xff"})
 	s := model.Snapshot{PID: 1, Source: "live", Threads: []model.Thread{{ThreadID: 1, Frames: frames}, {ThreadID: 2, Frames: frames[:1]}}}
-	var want bytes.Buffer
-	enc := json.NewEncoder(&want)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&s); err != nil {
-		t.Fatal(err)
-	}
-	var got bytes.Buffer
-	if err := JSON(&got, &s); err != nil {
-		t.Fatal(err)
-	}
-	if got.String() != want.String() {
-		t.Errorf("\n got %s\nwant %s", got.String(), want.String())
-	}
+	checkAsEncodingJSON(t, &s)
 }
 
 // fill sets every field of v, recursively, to a value that encoding/json
@@ -176,24 +152,7 @@ func TestJSONThreadsAsEncodingJSON(t *testing.T) {
 		WaitingFor: &model.Wait{HeldBy: []uint64{}}}
 	threads = append(threads, empty, model.Thread{WaitingFor: &model.Wait{}})
 	s := model.Snapshot{PID: 1, Source: "live", Threads: threads}
-	var want bytes.Buffer
-	enc := json.NewEncoder(&want)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&s); err != nil {
-		t.Fatal(err)
-	}
-	var got bytes.Buffer
-	if err := JSON(&got, &s); err != nil {
-		t.Fatal(err)
-	}
-	if got.String() != want.String() {
-		g, w := got.String(), want.String()
-		i := 0
-		for i < len(g) && i < len(w) && g[i] == w[i] {
-			i++
-		}
-		t.Errorf("differ at byte %d:\n got …%s\nwant …%s", i, g[max(0, i-80):min(len(g), i+80)], w[max(0, i-80):min(len(w), i+80)])
-	}
+	checkAsEncodingJSON(t, &s)
 }
 
 // And each field of model.Snapshot, set alone and all together.
@@ -213,18 +172,28 @@ func TestJSONSnapshotsAsEncodingJSON(t *testing.T) {
 	snaps = append(snaps, model.Snapshot{Threads: []model.Thread{{}}, Tasks: []model.Task{}, TaskCycles: [][]uint64{}, Greenlets: []model.Greenlet{},
 		Warnings: []string{}, Deadlocks: []model.Deadlock{}})
 	for _, s := range snaps {
-		var want bytes.Buffer
-		enc := json.NewEncoder(&want)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(&s); err != nil {
-			t.Fatal(err)
+		checkAsEncodingJSON(t, &s)
+	}
+}
+
+// checkAsEncodingJSON: JSON writes the bytes encoding/json writes for s.
+func checkAsEncodingJSON(t *testing.T, s *model.Snapshot) {
+	t.Helper()
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if err := JSON(&got, s); err != nil {
+		t.Fatal(err)
+	}
+	if g, w := got.String(), want.String(); g != w {
+		i := 0
+		for i < len(g) && i < len(w) && g[i] == w[i] {
+			i++
 		}
-		var got bytes.Buffer
-		if err := JSON(&got, &s); err != nil {
-			t.Fatal(err)
-		}
-		if got.String() != want.String() {
-			t.Errorf("pid %d:\n got %s\nwant %s", s.PID, got.String(), want.String())
-		}
+		t.Errorf("pid %d: differ at byte %d:\n got …%s\nwant …%s", s.PID, i, g[max(0, i-80):min(len(g), i+80)], w[max(0, i-80):min(len(w), i+80)])
 	}
 }
