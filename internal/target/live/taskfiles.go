@@ -144,7 +144,7 @@ func (f *taskFiles) linkCount() (uint64, bool) {
 	if f.dir < 0 || unix.Fstat(f.dir, &st) != nil {
 		return 0, false
 	}
-	return st.Nlink, true
+	return uint64(st.Nlink), true
 }
 
 // countsThreads says whether the task directory's link count was seen to
