@@ -32,13 +32,14 @@ func TestNativeColdCost(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command(bin, "dump", "--native", strconv.Itoa(tg.PID))
 		cmd.Env = append(os.Environ(), "PYSCOPE_CACHE="+cache)
+		peakRSS := peakRSSUnderTime(t, cmd)
 		out, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("pyscope dump --native: %v", err)
 		}
 		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		return string(out), cpu, ru.Maxrss // KiB
+		return string(out), cpu, peakRSS() // KiB
 	}
 	var cpus []time.Duration
 	var rss []int64

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -34,24 +33,7 @@ func record(t *testing.T, bin string, timeout time.Duration, args ...string) (st
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append([]string{"record", "-o", out}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("pyscope record %s: no answer after %v\n%s", strings.Join(args, " "), timeout, stderr.String())
-	}
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		t.Fatal(err)
-	}
-	if crashed(r.stderr) {
-		t.Fatalf("pyscope record crashed:\n%s", r.stderr)
-	}
+	r := runUntil(t, ctx, cmd, "pyscope record "+strings.Join(args, " "))
 	if r.code != 0 {
 		t.Fatalf("pyscope record %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -33,22 +32,7 @@ func withoutDefaultDebug(t *testing.T, bin string, env []string, args ...string)
 		"sh", "-c", `mount -t tmpfs none ` + elfx.DefaultDebugDir + ` && exec "$@"`, "sh", bin}, args...)...)
 	cmd.Dir = "/"
 	cmd.Env = append(append(os.Environ(), "PYSCOPE_CACHE="+t.TempDir()), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("unshare pyscope %v: %v", args, err)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("pyscope %v: no answer after 2 min", args)
-	}
-	return r
+	return runUntil(t, ctx, cmd, "pyscope "+strings.Join(args, " ")+" (no default debug files)")
 }
 
 // nativeLines is every thread's frames as btFromJSON lines (file:line and

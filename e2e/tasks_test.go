@@ -538,6 +538,7 @@ func dumpTasksCost(t *testing.T, bin, arg string) (*tasksDump, dumpCost) {
 	cmd := exec.CommandContext(ctx, bin, "dump", "--tasks", "--json", arg)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
+	peakRSS := peakRSSUnderTime(t, cmd)
 	start := time.Now()
 	out, err := cmd.Output()
 	wall := time.Since(start)
@@ -545,7 +546,7 @@ func dumpTasksCost(t *testing.T, bin, arg string) (*tasksDump, dumpCost) {
 		t.Fatalf("pyscope dump --tasks --json %s: %v\n%s", arg, err, stderr.String())
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	cost := dumpCost{wall: wall, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), rss: ru.Maxrss}
+	cost := dumpCost{wall: wall, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), rss: peakRSS()}
 	var d tasksDump
 	if err := json.Unmarshal(out, &d); err != nil {
 		t.Fatalf("dump is not JSON: %v", err)
