@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -95,17 +94,7 @@ func checkCelery(t *testing.T, bin string, in testenv.Interp, site string) {
 	}
 
 	t.Run("json", func(t *testing.T) {
-		r := runPyscope(t, bin, nil, "dump", "--subprocesses", "--json", strconv.Itoa(master))
-		if r.code != 0 {
-			t.Fatalf("exit %d: %s", r.code, r.stderr)
-		}
-		procs, skipped := decodeProcesses(t, r.stdout)
-		if len(skipped) != 0 {
-			t.Errorf("skipped %+v", skipped)
-		}
-		if len(procs) != 4 || procs[0].PID != master {
-			t.Fatalf("%d processes; want the master %d first and its 3 pool children", len(procs), master)
-		}
+		procs := dumpTree(t, bin, master, 4)
 		for _, m := range diffCeleryMaster(&mo, procs[0].Dump) {
 			t.Errorf("master %d: %s", master, m)
 		}
@@ -124,17 +113,7 @@ func checkCelery(t *testing.T, bin string, in testenv.Interp, site string) {
 		}
 	})
 	t.Run("text", func(t *testing.T) {
-		r := runPyscope(t, bin, nil, "dump", "--subprocesses", strconv.Itoa(master))
-		if r.code != 0 {
-			t.Fatalf("exit %d: %s", r.code, r.stderr)
-		}
-		secs, skipped := parseSections(t, r.stdout)
-		if len(skipped) != 0 {
-			t.Errorf("skipped %v", skipped)
-		}
-		if len(secs) != 4 || secs[0].pid != master {
-			t.Fatalf("%d sections; want the master %d first and its 3 pool children:\n%s", len(secs), master, r.stdout)
-		}
+		secs := dumpTreeText(t, bin, master, 4)
 		m := secs[0]
 		if len(m.threads) != len(mo.Threads) {
 			t.Errorf("master: %d threads in text, it has %d", len(m.threads), len(mo.Threads))

@@ -71,6 +71,41 @@ var (
 	textFrameLine = regexp.MustCompile(`^  File "(.*)", line (-?\d+), in (.*)$`)
 )
 
+// dumpTree dumps master --subprocesses --json, which must give n
+// processes, the master first, and skip none.
+func dumpTree(t *testing.T, bin string, master, n int) []multiDump {
+	t.Helper()
+	r := runPyscope(t, bin, nil, "dump", "--subprocesses", "--json", strconv.Itoa(master))
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	procs, skipped := decodeProcesses(t, r.stdout)
+	if len(skipped) != 0 {
+		t.Errorf("skipped %+v", skipped)
+	}
+	if len(procs) != n || procs[0].PID != master {
+		t.Fatalf("%d processes; want the master %d first and %d more:\n%.3000s", len(procs), master, n-1, r.stdout)
+	}
+	return procs
+}
+
+// dumpTreeText is dumpTree in text, one section per process.
+func dumpTreeText(t *testing.T, bin string, master, n int) []textSection {
+	t.Helper()
+	r := runPyscope(t, bin, nil, "dump", "--subprocesses", strconv.Itoa(master))
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	secs, skipped := parseSections(t, r.stdout)
+	if len(skipped) != 0 {
+		t.Errorf("skipped %v", skipped)
+	}
+	if len(secs) != n || secs[0].pid != master {
+		t.Fatalf("%d sections; want the master %d first and %d more:\n%s", len(secs), master, n-1, r.stdout)
+	}
+	return secs
+}
+
 // parseSections reads a text dump of several processes.
 func parseSections(t *testing.T, out string) (secs []textSection, skipped map[int]string) {
 	t.Helper()
@@ -274,17 +309,7 @@ func TestDumpGunicorn(t *testing.T) {
 	}
 
 	t.Run("json", func(t *testing.T) {
-		r := runPyscope(t, bin, nil, "dump", "--subprocesses", "--json", strconv.Itoa(master))
-		if r.code != 0 {
-			t.Fatalf("exit %d: %s", r.code, r.stderr)
-		}
-		procs, skipped := decodeProcesses(t, r.stdout)
-		if len(skipped) != 0 {
-			t.Errorf("skipped %+v", skipped)
-		}
-		if len(procs) != 4 || procs[0].PID != master {
-			t.Fatalf("%d processes, the first %d; want the master %d and its 3 workers", len(procs), procs[0].PID, master)
-		}
+		procs := dumpTree(t, bin, master, 4)
 		for _, p := range procs {
 			o := oracles[p.PID]
 			if o == nil {
@@ -300,17 +325,7 @@ func TestDumpGunicorn(t *testing.T) {
 		}
 	})
 	t.Run("text", func(t *testing.T) {
-		r := runPyscope(t, bin, nil, "dump", "--subprocesses", strconv.Itoa(master))
-		if r.code != 0 {
-			t.Fatalf("exit %d: %s", r.code, r.stderr)
-		}
-		secs, skipped := parseSections(t, r.stdout)
-		if len(skipped) != 0 {
-			t.Errorf("skipped %v", skipped)
-		}
-		if len(secs) != 4 || secs[0].pid != master {
-			t.Fatalf("%d sections; want the master %d and its 3 workers:\n%s", len(secs), master, r.stdout)
-		}
+		secs := dumpTreeText(t, bin, master, 4)
 		for _, s := range secs {
 			if o := oracles[s.pid]; o == nil {
 				t.Errorf("process %d is not of the tree", s.pid)
