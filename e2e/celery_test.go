@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"pyscope/internal/testenv"
@@ -52,19 +51,8 @@ func checkCelery(t *testing.T, bin string, in testenv.Interp, site string) {
 	cmd.Dir = dir
 	cmd.Env = append([]string{"PYSCOPE_ORACLE_DIR=" + dir, "PYTHONPATH=" + targets + ":" + site,
 		"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", "LC_ALL=C.UTF-8", "PATH=/usr/bin:/bin"}, in.Env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var stderr lockedBuf
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	master := cmd.Process.Pid
-	t.Cleanup(func() {
-		syscall.Kill(-master, syscall.SIGKILL)
-		cmd.Wait()
-	})
-	alive := func() bool { return syscall.Kill(master, 0) == nil && testenv.TaskState(master, master) != 'Z' }
-	waitOracles(t, filepath.Join(dir, "oracle-master.json"), 1, stderr.String, alive)
+	master, stderr, alive := startService(t, cmd)
+	waitOracles(t, filepath.Join(dir, "oracle-master.json"), 1, stderr, alive)
 	var mo celeryMaster
 	if raw, err := os.ReadFile(filepath.Join(dir, "oracle-master.json")); err != nil {
 		t.Fatal(err)
@@ -74,7 +62,7 @@ func checkCelery(t *testing.T, bin string, in testenv.Interp, site string) {
 	if mo.PID != master {
 		t.Fatalf("the master's oracle is process %d's, not the master %d's", mo.PID, master)
 	}
-	children := waitOracles(t, filepath.Join(dir, "oracle-[0-9]*.json"), 3, stderr.String, alive)
+	children := waitOracles(t, filepath.Join(dir, "oracle-[0-9]*.json"), 3, stderr, alive)
 	for pid, o := range children {
 		waitThreads(t, pid, o)
 	}
@@ -149,7 +137,7 @@ func checkCelery(t *testing.T, bin string, in testenv.Interp, site string) {
 		}
 	}
 	if !alive() {
-		t.Errorf("the worker ended:\n%s", stderr.String())
+		t.Errorf("the worker ended:\n%s", stderr())
 	}
 }
 

@@ -71,6 +71,26 @@ var (
 	textFrameLine = regexp.MustCompile(`^  File "(.*)", line (-?\d+), in (.*)$`)
 )
 
+// startService starts cmd, a service's master, leading a process group
+// killed whole at the end; it returns the master's PID, its stderr so far,
+// and whether it is still alive (not a zombie).
+func startService(t *testing.T, cmd *exec.Cmd) (int, func() string, func() bool) {
+	t.Helper()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr := &lockedBuf{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	master := cmd.Process.Pid
+	t.Cleanup(func() {
+		syscall.Kill(-master, syscall.SIGKILL)
+		cmd.Wait()
+	})
+	alive := func() bool { return syscall.Kill(master, 0) == nil && testenv.TaskState(master, master) != 'Z' }
+	return master, stderr.String, alive
+}
+
 // dumpTree dumps master --subprocesses --json, which must give n
 // processes, the master first, and skip none.
 func dumpTree(t *testing.T, bin string, master, n int) []multiDump {
@@ -264,19 +284,8 @@ func TestDumpGunicorn(t *testing.T) {
 	script := testenv.TargetPath(t, "gunicorn_service.py")
 	cmd := exec.Command(testenv.DebianPython, "-m", "gunicorn", "--chdir", filepath.Dir(script), "-c", script, "gunicorn_service:app")
 	cmd.Env = []string{"PYSCOPE_ORACLE_DIR=" + dir, "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", "LC_ALL=C.UTF-8", "PATH=/usr/bin:/bin"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var stderr lockedBuf
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	master := cmd.Process.Pid
-	t.Cleanup(func() {
-		syscall.Kill(-master, syscall.SIGKILL)
-		cmd.Wait()
-	})
-	alive := func() bool { return syscall.Kill(master, 0) == nil && testenv.TaskState(master, master) != 'Z' }
-	mo := waitOracles(t, filepath.Join(dir, "oracle-master.json"), 1, stderr.String, alive)[master]
+	master, stderr, alive := startService(t, cmd)
+	mo := waitOracles(t, filepath.Join(dir, "oracle-master.json"), 1, stderr, alive)[master]
 	if mo == nil {
 		t.Fatalf("the master's oracle is not the master's (pid %d)", master)
 	}
@@ -293,7 +302,7 @@ func TestDumpGunicorn(t *testing.T) {
 			}
 		}()
 	}
-	oracles := waitOracles(t, filepath.Join(dir, "oracle-[0-9]*.json"), 3, stderr.String, alive)
+	oracles := waitOracles(t, filepath.Join(dir, "oracle-[0-9]*.json"), 3, stderr, alive)
 	oracles[master] = mo
 	for pid, o := range oracles {
 		waitThreads(t, pid, o)
