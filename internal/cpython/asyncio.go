@@ -143,7 +143,7 @@ func (r *Reader) asyncioModuleDWARF() *layout.Layout {
 			defer func() { recover() }() // malformed DWARF: no layout
 			d, err := src.DWARF()
 			if err == nil {
-				l, _ = layout.FromDWARF(d, r.In.ShortVersion())
+				l, _ = layout.FromDWARF(d, nil, r.In.ShortVersion())
 			}
 		}()
 		return l

@@ -74,18 +74,23 @@ func dwarfLayout(t target.Target, ef *elfx.File, in *Interpreter) (*layout.Layou
 			}
 		}()
 		// Only the sections the layout reads, shared with the native
-		// symbolizer (elfx.LoadDWARF).
+		// symbolizer (elfx.LoadDWARF), the type names found without
+		// decoding every entry (TopLevel).
 		id := ""
 		if buildID != "" {
 			id = "build-id:" + buildID
 		}
 		defer elfx.Parsing()()
-		d, derr := elfx.LoadDWARF(src, raw, id, false)
+		d, s, derr := elfx.LoadDWARFSections(src, raw, id, false)
 		if derr != nil {
 			err = derr
 			return
 		}
-		l, err = layout.FromDWARF(d, short)
+		var scan layout.TopLevelScan
+		if s != nil {
+			scan = s.TopLevel
+		}
+		l, err = layout.FromDWARF(d, scan, short)
 	}()
 	if err != nil {
 		return nil, err

@@ -224,28 +224,38 @@ func (s *DWARFSections) Data(info []byte) (*dwarf.Data, error) {
 // LoadDWARF returns the whole DWARF of f (see Sections for raw and id);
 // lines loads the line tables too.
 func LoadDWARF(f *elf.File, raw io.ReaderAt, id string, lines bool) (d *dwarf.Data, err error) {
+	d, _, err = LoadDWARFSections(f, raw, id, lines)
+	return d, err
+}
+
+// LoadDWARFSections is LoadDWARF that also returns the sections d reads,
+// for TopLevel; nil for a relocatable object, whose relocations debug/elf
+// applies to copies of its own.
+func LoadDWARFSections(f *elf.File, raw io.ReaderAt, id string, lines bool) (d *dwarf.Data, s *DWARFSections, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			d, err = nil, fmt.Errorf("malformed DWARF: %v", r)
+			d, s, err = nil, nil, fmt.Errorf("malformed DWARF: %v", r)
 		}
 	}()
 	if f.Type == elf.ET_REL {
-		// Relocatable objects need their relocations applied.
-		return f.DWARF()
+		d, err = f.DWARF()
+		return d, nil, err
 	}
-	s, err := Sections(f, raw, id)
-	if err != nil {
-		return nil, err
+	if s, err = Sections(f, raw, id); err != nil {
+		return nil, nil, err
 	}
 	if err := s.Info.Upto(s.Info.Len()); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if lines && s.Line != nil {
 		if err := s.Line.Upto(s.Line.Len()); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return s.Data(s.Info.Bytes())
+	if d, err = s.Data(s.Info.Bytes()); err != nil {
+		return nil, nil, err
+	}
+	return d, s, nil
 }
 
 // lazySection opens .debug_<name>, or the older compressed .zdebug_<name>;

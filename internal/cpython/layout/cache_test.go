@@ -20,7 +20,7 @@ func TestCacheRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v: apt-get install python3.11-dbg", err)
 	}
-	deb, err := FromDWARF(d, "3.11")
+	deb, err := FromDWARF(d, nil, "3.11")
 	if err != nil {
 		t.Fatal(err)
 	}

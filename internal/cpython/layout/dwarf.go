@@ -105,15 +105,15 @@ func OpenDWARF(path string) (*dwarf.Data, error) {
 // minor ("3.12") is recorded as Layout.Version. Fields whose path does not
 // exist are -1. It scans the unit-level DIEs once, indexing only the type
 // names the tags start from, and resolves members through the cached types
-// of debug/dwarf.
-func FromDWARF(d *dwarf.Data, minor string) (*Layout, error) {
+// of debug/dwarf. scan, if not nil, reads those DIEs faster than d's Reader.
+func FromDWARF(d *dwarf.Data, scan TopLevelScan, minor string) (*Layout, error) {
 	need := map[string]bool{}
 	for _, f := range layoutFields {
 		for _, p := range f.DWARF {
 			need[rootName(p)] = true
 		}
 	}
-	ix, err := indexTypes(d, need)
+	ix, err := indexTypes(d, scan, need)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func FromDWARF(d *dwarf.Data, minor string) (*Layout, error) {
 		}
 	}
 	if len(tags) > 0 {
-		more, err := indexTypes(d, tags)
+		more, err := indexTypes(d, scan, tags)
 		if err != nil {
 			return nil, err
 		}
@@ -188,41 +188,75 @@ type typeIndex struct {
 	typedefs map[string]dwarf.Offset
 }
 
+// TopLevelScan calls visit for every entry directly under a unit of some
+// DWARF, in section order, name nil when it has none (see
+// elfx.DWARFSections.TopLevel, which reads only these attributes).
+type TopLevelScan func(visit func(off dwarf.Offset, tag dwarf.Tag, name []byte, decl, children bool)) error
+
+// readerScan is a TopLevelScan through debug/dwarf's Reader.
+func readerScan(d *dwarf.Data) TopLevelScan {
+	return func(visit func(dwarf.Offset, dwarf.Tag, []byte, bool, bool)) error {
+		r := d.Reader()
+		for {
+			e, err := r.Next()
+			if err != nil {
+				return fmt.Errorf("reading DWARF: %w", err)
+			}
+			if e == nil {
+				return nil
+			}
+			switch e.Tag {
+			case dwarf.TagCompileUnit, dwarf.TagPartialUnit, dwarf.TagTypeUnit:
+				continue // descend into the unit
+			case 0:
+				continue // the end of a unit's entries
+			}
+			var name []byte
+			if s, ok := e.Val(dwarf.AttrName).(string); ok {
+				name = []byte(s)
+			}
+			decl, _ := e.Val(dwarf.AttrDeclaration).(bool)
+			visit(e.Offset, e.Tag, name, decl, e.Children)
+			if e.Children {
+				r.SkipChildren()
+			}
+		}
+	}
+}
+
 // indexTypes scans the DIEs directly under each unit and records the first
 // complete struct or union definition and the first typedef of each wanted
-// name. It never descends into functions, which hold most DIEs.
-func indexTypes(d *dwarf.Data, want map[string]bool) (*typeIndex, error) {
+// name. It never descends into functions, which hold most DIEs. scan, if
+// not nil, is tried first, then the Reader.
+func indexTypes(d *dwarf.Data, scan TopLevelScan, want map[string]bool) (*typeIndex, error) {
+	if scan != nil {
+		if ix, err := indexWith(scan, want); err == nil {
+			return ix, nil
+		}
+	}
+	return indexWith(readerScan(d), want)
+}
+
+func indexWith(scan TopLevelScan, want map[string]bool) (*typeIndex, error) {
 	ix := &typeIndex{structs: map[string]dwarf.Offset{}, typedefs: map[string]dwarf.Offset{}}
-	r := d.Reader()
-	for {
-		e, err := r.Next()
-		if err != nil {
-			return nil, fmt.Errorf("reading DWARF: %w", err)
-		}
-		if e == nil {
-			break
-		}
-		switch e.Tag {
-		case dwarf.TagCompileUnit, dwarf.TagPartialUnit, dwarf.TagTypeUnit:
-			continue // descend into the unit
+	err := scan(func(off dwarf.Offset, tag dwarf.Tag, name []byte, decl, children bool) {
+		switch tag {
 		case dwarf.TagStructType, dwarf.TagUnionType:
-			if name, ok := e.Val(dwarf.AttrName).(string); ok && want[name] {
-				if _, seen := ix.structs[name]; !seen {
-					if decl, _ := e.Val(dwarf.AttrDeclaration).(bool); !decl && e.Children {
-						ix.structs[name] = e.Offset
-					}
+			if want[string(name)] && !decl && children {
+				if _, seen := ix.structs[string(name)]; !seen {
+					ix.structs[string(name)] = off
 				}
 			}
 		case dwarf.TagTypedef:
-			if name, ok := e.Val(dwarf.AttrName).(string); ok && want[name] {
-				if _, seen := ix.typedefs[name]; !seen {
-					ix.typedefs[name] = e.Offset
+			if want[string(name)] {
+				if _, seen := ix.typedefs[string(name)]; !seen {
+					ix.typedefs[string(name)] = off
 				}
 			}
 		}
-		if e.Children {
-			r.SkipChildren()
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return ix, nil
 }

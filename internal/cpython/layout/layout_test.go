@@ -71,7 +71,7 @@ func dwarfLayout(t testing.TB, b *pybuilds.Build) *Layout {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := FromDWARF(d, b.Minor)
+	l, err := FromDWARF(d, nil, b.Minor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestRelocatedDWARF312(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unrelocated, err := FromDWARF(d, "3.12")
+	unrelocated, err := FromDWARF(d, nil, "3.12")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestDebianDebugFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	opened := time.Since(start)
-	l, err := FromDWARF(d, "3.11")
+	l, err := FromDWARF(d, nil, "3.11")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func TestDebianDebugFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ml, err := FromDWARF(md, "3.11")
+	ml, err := FromDWARF(md, nil, "3.11")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestDebugOffsets313MatchesDWARF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix, err := indexTypes(d, map[string]bool{"_Py_DebugOffsets": true})
+	ix, err := indexTypes(d, nil, map[string]bool{"_Py_DebugOffsets": true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func Generate() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		l, err := layout.FromDWARF(d, minor)
+		l, err := layout.FromDWARF(d, nil, minor)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", bld.Libpython, err)
 		}
