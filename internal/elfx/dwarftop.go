@@ -3,9 +3,10 @@ package elfx
 import (
 	"bytes"
 	"debug/dwarf"
-	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"pyscope/internal/dwarfbuf"
 )
 
 // TopLevel calls visit for every debugging entry directly under a unit of
@@ -54,45 +55,45 @@ type unitHeader struct {
 }
 
 func readUnitHeader(info []byte, off int) (u unitHeader, err error) {
-	c := cursor{b: info, pos: off}
+	c := dwarfbuf.Buf{B: info, Off: off}
 	u.start, u.offSize = off, 4
-	n := uint64(c.u32())
+	n := uint64(c.U32())
 	if n == 0xffffffff {
 		u.offSize = 8
-		n = c.u64()
+		n = c.U64()
 	} else if n >= 0xfffffff0 {
 		return u, fmt.Errorf("unit at %#x: reserved length %#x", off, n)
 	}
-	if c.err != nil || n > uint64(len(info)-c.pos) {
+	if c.Err != nil || n > uint64(len(info)-c.Off) {
 		return u, fmt.Errorf("unit at %#x: length %d past the section", off, n)
 	}
-	u.end = c.pos + int(n)
-	c.b = info[:u.end]
-	u.version = int(c.u16())
+	u.end = c.Off + int(n)
+	c.B = info[:u.end]
+	u.version = int(c.U16())
 	switch {
 	case u.version >= 2 && u.version <= 4:
-		u.abbrevOff = c.offset(u.offSize)
-		u.addrSize = int(c.u8())
+		u.abbrevOff = c.Offset(u.offSize)
+		u.addrSize = int(c.U8())
 	case u.version == 5:
-		typ := c.u8()
-		u.addrSize = int(c.u8())
-		u.abbrevOff = c.offset(u.offSize)
+		typ := c.U8()
+		u.addrSize = int(c.U8())
+		u.abbrevOff = c.Offset(u.offSize)
 		switch typ {
 		case 0x01, 0x03: // DW_UT_compile, DW_UT_partial
 		case 0x04, 0x05: // DW_UT_skeleton, DW_UT_split_compile: dwo_id
-			c.skip(8)
+			c.Skip(uint64(8))
 		case 0x02, 0x06: // DW_UT_type, DW_UT_split_type: signature, type offset
-			c.skip(8 + u.offSize)
+			c.Skip(uint64(8 + u.offSize))
 		default:
 			return u, fmt.Errorf("unit at %#x: unit type %#x", off, typ)
 		}
 	default:
 		return u, fmt.Errorf("unit at %#x: DWARF version %d", off, u.version)
 	}
-	if c.err != nil {
-		return u, fmt.Errorf("unit at %#x: %w", off, c.err)
+	if c.Err != nil {
+		return u, fmt.Errorf("unit at %#x: %w", off, c.Err)
 	}
-	u.dies = c.pos
+	u.dies = c.Off
 	return u, nil
 }
 
@@ -114,12 +115,12 @@ func parseAbbrevs(sec []byte, off uint64) ([]abbrev, error) {
 	if off >= uint64(len(sec)) {
 		return nil, fmt.Errorf("abbreviations at %#x past .debug_abbrev", off)
 	}
-	c := cursor{b: sec, pos: int(off)}
+	c := dwarfbuf.Buf{B: sec, Off: int(off)}
 	var tab []abbrev
 	for {
-		code := c.uleb()
-		if c.err != nil {
-			return nil, fmt.Errorf(".debug_abbrev at %#x: %w", off, c.err)
+		code := c.Uleb()
+		if c.Err != nil {
+			return nil, fmt.Errorf(".debug_abbrev at %#x: %w", off, c.Err)
 		}
 		if code == 0 {
 			return tab, nil
@@ -127,20 +128,20 @@ func parseAbbrevs(sec []byte, off uint64) ([]abbrev, error) {
 		if code != uint64(len(tab))+1 {
 			return nil, fmt.Errorf(".debug_abbrev at %#x: code %d out of order", off, code)
 		}
-		a := abbrev{tag: dwarf.Tag(c.uleb()), children: c.u8() != 0}
-		for c.err == nil {
-			at, form := c.uleb(), c.uleb()
+		a := abbrev{tag: dwarf.Tag(c.Uleb()), children: c.U8() != 0}
+		for c.Err == nil {
+			at, form := c.Uleb(), c.Uleb()
 			if at == 0 && form == 0 {
 				break
 			}
 			x := abbrevAttr{attr: dwarf.Attr(at), form: form}
 			if form == formImplicitConst {
-				x.value = c.sleb()
+				x.value = c.Sleb()
 			}
 			a.attrs = append(a.attrs, x)
 		}
-		if c.err != nil {
-			return nil, fmt.Errorf(".debug_abbrev at %#x: %w", off, c.err)
+		if c.Err != nil {
+			return nil, fmt.Errorf(".debug_abbrev at %#x: %w", off, c.Err)
 		}
 		tab = append(tab, a)
 	}
@@ -201,15 +202,15 @@ const (
 // decoded and visited, anything deeper only skipped (by DW_AT_sibling
 // where the producer gave one).
 func (s *DWARFSections) scanUnit(info []byte, u unitHeader, tab []abbrev, visit func(dwarf.Offset, dwarf.Tag, []byte, bool, bool)) (err error) {
-	c := cursor{b: info, pos: u.dies}
+	c := dwarfbuf.Buf{B: info, Off: u.dies}
 	var strBase uint64
 	haveStrBase := false
 	depth := 0 // of the next entry: 0 is the unit DIE
-	for c.pos < len(info) {
-		at := c.pos
-		code := c.uleb()
-		if c.err != nil {
-			return c.err
+	for c.Off < len(info) {
+		at := c.Off
+		code := c.Uleb()
+		if c.Err != nil {
+			return c.Err
 		}
 		if code == 0 {
 			if depth--; depth <= 0 {
@@ -227,44 +228,44 @@ func (s *DWARFSections) scanUnit(info []byte, u unitHeader, tab []abbrev, visit 
 		for _, x := range a.attrs {
 			form := x.form
 			if form == formIndirect {
-				if form = c.uleb(); form == formIndirect || form == formImplicitConst {
+				if form = c.Uleb(); form == formIndirect || form == formImplicitConst {
 					return fmt.Errorf("entry at %#x: indirect form %#x", at, form)
 				}
 			}
 			switch {
 			case depth == 0 && x.attr == dwarf.AttrStrOffsetsBase && (form == formSecOffset || form == formData4 || form == formData8):
-				strBase, haveStrBase = c.offset(formSize(form, u)), true
+				strBase, haveStrBase = c.Offset(formSize(form, u)), true
 			case depth == 1 && x.attr == dwarf.AttrName:
 				if name, err = s.readName(&c, form, u, strBase, haveStrBase); err != nil {
 					return fmt.Errorf("entry at %#x: %w", at, err)
 				}
 			case depth == 1 && x.attr == dwarf.AttrDeclaration && (form == formFlag || form == formFlagPresent):
-				decl = form == formFlagPresent || c.u8() != 0
+				decl = form == formFlagPresent || c.U8() != 0
 			case x.attr == dwarf.AttrSibling && form >= formRef1 && form <= formRefUdata:
 				var ref uint64
 				switch form {
 				case formRef1:
-					ref = uint64(c.u8())
+					ref = uint64(c.U8())
 				case formRef2:
-					ref = uint64(c.u16())
+					ref = uint64(c.U16())
 				case formRef4:
-					ref = uint64(c.u32())
+					ref = uint64(c.U32())
 				case formRef8:
-					ref = c.u64()
+					ref = c.U64()
 				case formRefUdata:
-					ref = c.uleb()
+					ref = c.Uleb()
 				}
 				if ref < uint64(len(info)-u.start) {
 					sibling = u.start + int(ref)
 				}
 			default:
-				if err := c.skipForm(form, u); err != nil {
+				if err := skipForm(&c, form, u); err != nil {
 					return fmt.Errorf("entry at %#x: %w", at, err)
 				}
 			}
 		}
-		if c.err != nil {
-			return fmt.Errorf("entry at %#x: %w", at, c.err)
+		if c.Err != nil {
+			return fmt.Errorf("entry at %#x: %w", at, c.Err)
 		}
 		if depth == 1 {
 			visit(dwarf.Offset(at), a.tag, name, decl, a.children)
@@ -273,8 +274,8 @@ func (s *DWARFSections) scanUnit(info []byte, u unitHeader, tab []abbrev, visit 
 		case !a.children && depth == 0:
 			return nil // a unit without entries
 		case !a.children:
-		case depth >= 1 && sibling > c.pos:
-			c.pos = sibling // the Reader's SkipChildren does the same
+		case depth >= 1 && sibling > c.Off:
+			c.Off = sibling // the Reader's SkipChildren does the same
 		default:
 			depth++
 		}
@@ -284,42 +285,42 @@ func (s *DWARFSections) scanUnit(info []byte, u unitHeader, tab []abbrev, visit 
 
 // readName reads a string attribute; nil where it needs a section this
 // does not have (a supplementary file's, or a string index without base).
-func (s *DWARFSections) readName(c *cursor, form uint64, u unitHeader, strBase uint64, haveStrBase bool) ([]byte, error) {
+func (s *DWARFSections) readName(c *dwarfbuf.Buf, form uint64, u unitHeader, strBase uint64, haveStrBase bool) ([]byte, error) {
 	switch form {
 	case formString:
-		return c.cstring(), c.err
+		return c.CString(), c.Err
 	case formStrp, formLineStrp:
-		off := c.offset(u.offSize)
+		off := c.Offset(u.offSize)
 		sec := s.Str
 		if form == formLineStrp {
 			sec = s.LineStr
 		}
-		return cstringAt(sec, off), c.err
+		return cstringAt(sec, off), c.Err
 	case formStrx, formGNUStrIndex, formStrx1, formStrx2, formStrx3, formStrx4:
 		var i uint64
 		switch form {
 		case formStrx1:
-			i = uint64(c.u8())
+			i = uint64(c.U8())
 		case formStrx2:
-			i = uint64(c.u16())
+			i = uint64(c.U16())
 		case formStrx3:
-			i = uint64(c.u24())
+			i = uint64(uint32(c.Uint(3)))
 		case formStrx4:
-			i = uint64(c.u32())
+			i = uint64(c.U32())
 		default:
-			i = c.uleb()
+			i = c.Uleb()
 		}
-		if !haveStrBase || c.err != nil {
-			return nil, c.err
+		if !haveStrBase || c.Err != nil {
+			return nil, c.Err
 		}
 		p := strBase + i*uint64(u.offSize)
 		if p > uint64(len(s.StrOffsets)) || uint64(len(s.StrOffsets))-p < uint64(u.offSize) {
 			return nil, nil
 		}
-		oc := cursor{b: s.StrOffsets, pos: int(p)}
-		return cstringAt(s.Str, oc.offset(u.offSize)), nil
+		oc := dwarfbuf.Buf{B: s.StrOffsets, Off: int(p)}
+		return cstringAt(s.Str, oc.Offset(u.offSize)), nil
 	default:
-		return nil, c.skipForm(form, u)
+		return nil, skipForm(c, form, u)
 	}
 }
 
@@ -364,161 +365,29 @@ func formSize(form uint64, u unitHeader) int {
 	return -1
 }
 
-// cursor reads little-endian DWARF; past the end it reads zeros and
-// records the error.
-type cursor struct {
-	b   []byte
-	pos int
-	err error
-}
-
-var errShort = errors.New("truncated")
-
-func (c *cursor) need(n int) bool {
-	if c.err != nil {
-		return false
-	}
-	if n < 0 || n > len(c.b)-c.pos {
-		c.err = errShort
-		return false
-	}
-	return true
-}
-
-func (c *cursor) skip(n int) {
-	if c.need(n) {
-		c.pos += n
-	}
-}
-
-func (c *cursor) u8() uint8 {
-	if !c.need(1) {
-		return 0
-	}
-	c.pos++
-	return c.b[c.pos-1]
-}
-
-func (c *cursor) u16() uint16 {
-	if !c.need(2) {
-		return 0
-	}
-	c.pos += 2
-	return binary.LittleEndian.Uint16(c.b[c.pos-2:])
-}
-
-func (c *cursor) u24() uint32 {
-	if !c.need(3) {
-		return 0
-	}
-	c.pos += 3
-	b := c.b[c.pos-3:]
-	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16
-}
-
-func (c *cursor) u32() uint32 {
-	if !c.need(4) {
-		return 0
-	}
-	c.pos += 4
-	return binary.LittleEndian.Uint32(c.b[c.pos-4:])
-}
-
-func (c *cursor) u64() uint64 {
-	if !c.need(8) {
-		return 0
-	}
-	c.pos += 8
-	return binary.LittleEndian.Uint64(c.b[c.pos-8:])
-}
-
-func (c *cursor) offset(size int) uint64 {
-	if size == 8 {
-		return c.u64()
-	}
-	return uint64(c.u32())
-}
-
-func (c *cursor) uleb() uint64 {
-	var v uint64
-	for shift := uint(0); c.need(1); shift += 7 {
-		b := c.b[c.pos]
-		c.pos++
-		if shift < 64 {
-			v |= uint64(b&0x7f) << shift
-		}
-		if b < 0x80 {
-			return v
-		}
-	}
-	return 0
-}
-
-func (c *cursor) sleb() int64 {
-	var v int64
-	shift := uint(0)
-	for c.need(1) {
-		b := c.b[c.pos]
-		c.pos++
-		if shift < 64 {
-			v |= int64(b&0x7f) << shift
-		}
-		shift += 7
-		if b < 0x80 {
-			if shift < 64 && b&0x40 != 0 {
-				v |= -1 << shift
-			}
-			return v
-		}
-	}
-	return 0
-}
-
-func (c *cursor) cstring() []byte {
-	if c.err != nil {
-		return nil
-	}
-	i := bytes.IndexByte(c.b[c.pos:], 0)
-	if i < 0 {
-		c.err = errShort
-		return nil
-	}
-	s := c.b[c.pos : c.pos+i]
-	c.pos += i + 1
-	return s
-}
-
 // skipForm moves past one attribute value.
-func (c *cursor) skipForm(form uint64, u unitHeader) error {
+func skipForm(c *dwarfbuf.Buf, form uint64, u unitHeader) error {
 	if n := formSize(form, u); n >= 0 {
-		c.skip(n)
-		return c.err
+		c.Skip(uint64(n))
+		return c.Err
 	}
 	switch form {
 	case formString:
-		c.cstring()
+		c.CString()
 	case formSdata:
-		c.sleb()
+		c.Sleb()
 	case formUdata, formRefUdata, formStrx, formAddrx, formLoclistx, formRnglistx, formGNUAddrIndex, formGNUStrIndex:
-		c.uleb()
+		c.Uleb()
 	case formBlock1:
-		c.skip(int(c.u8()))
+		c.Skip(uint64(c.U8()))
 	case formBlock2:
-		c.skip(int(c.u16()))
+		c.Skip(uint64(c.U16()))
 	case formBlock4:
-		n := c.u32()
-		if uint64(n) > uint64(len(c.b)) {
-			c.err = errShort
-		}
-		c.skip(int(n))
+		c.Skip(uint64(c.U32()))
 	case formBlock, formExprloc:
-		n := c.uleb()
-		if n > uint64(len(c.b)) {
-			c.err = errShort
-		}
-		c.skip(int(n))
+		c.Skip(c.Uleb())
 	default:
 		return fmt.Errorf("form %#x", form)
 	}
-	return c.err
+	return c.Err
 }

@@ -114,7 +114,7 @@ func (c *CFI) parseHdr() {
 	if len(c.hdr.Data) < 4 || c.hdr.Data[0] != 1 {
 		return
 	}
-	r := &buf{b: c.hdr.Data, off: 4}
+	r := &buf{B: c.hdr.Data, Off: 4}
 	ptrEnc, cntEnc, tabEnc := c.hdr.Data[1], c.hdr.Data[2], c.hdr.Data[3]
 	ehPtr, err := c.readEncoded(r, ptrEnc, c.hdr.Addr, c.hdr.Addr)
 	if err != nil {
@@ -146,10 +146,10 @@ func (c *CFI) parseHdr() {
 	if app := tabEnc & peApplMask; (app != peAbsptr && app != peDatarel) || tabEnc&peIndir != 0 {
 		return
 	}
-	if cnt > uint64(r.left()/(2*size)) {
+	if cnt > uint64(r.Left()/(2*size)) {
 		return
 	}
-	c.hdrTable = r.b[r.off : r.off+int(cnt)*2*size]
+	c.hdrTable = r.B[r.Off : r.Off+int(cnt)*2*size]
 	c.hdrEnc, c.hdrCount, c.hdrEntSize = tabEnc, int(cnt), size
 }
 
@@ -181,24 +181,24 @@ func (c *CFI) readEncoded(r *buf, enc byte, pcBase, dataBase uint64) (uint64, er
 	var v uint64
 	switch enc & peFormatMask {
 	case peAbsptr, peUdata8, peSdata8:
-		v = r.u64()
+		v = r.U64()
 	case peUleb:
-		v = r.uleb()
+		v = r.Uleb()
 	case peUdata2:
-		v = uint64(r.u16())
+		v = uint64(r.U16())
 	case peUdata4:
-		v = uint64(r.u32())
+		v = uint64(r.U32())
 	case peSleb:
-		v = uint64(r.sleb())
+		v = uint64(r.Sleb())
 	case peSdata2:
-		v = uint64(int64(int16(r.u16())))
+		v = uint64(int64(int16(r.U16())))
 	case peSdata4:
-		v = uint64(int64(int32(r.u32())))
+		v = uint64(int64(int32(r.U32())))
 	default:
 		return 0, fmt.Errorf("unknown pointer encoding %#x", enc)
 	}
-	if r.err != nil {
-		return 0, r.err
+	if r.Err != nil {
+		return 0, r.Err
 	}
 	if v == 0 && enc&peApplMask != peAbsptr {
 		// A zero relative value means "no pointer" (e.g. a discarded FDE).
@@ -238,39 +238,39 @@ type entry struct {
 }
 
 func readEntry(data []byte, off int, debug bool) (entry, bool, error) {
-	r := &buf{b: data, off: off}
+	r := &buf{B: data, Off: off}
 	e := entry{off: off}
-	l := uint64(r.u32())
-	if r.err != nil {
-		return e, false, r.err
+	l := uint64(r.U32())
+	if r.Err != nil {
+		return e, false, r.Err
 	}
 	if l == 0 {
 		return e, false, nil // terminator
 	}
 	if l == dwarf64Length {
 		e.is64 = true
-		l = r.u64()
+		l = r.U64()
 	} else if l >= reservedLengthMin {
 		return e, false, fmt.Errorf("reserved CFI length %#x at %#x", l, off)
 	}
-	if l > uint64(r.left()) {
+	if l > uint64(r.Left()) {
 		return e, false, fmt.Errorf("CFI entry at %#x overruns its section", off)
 	}
-	end := r.off + int(l)
+	end := r.Off + int(l)
 	e.next = end
-	e.idOff = r.off
+	e.idOff = r.Off
 	if e.is64 && debug {
-		e.id = r.u64()
+		e.id = r.U64()
 	} else {
-		e.id = uint64(r.u32())
+		e.id = uint64(r.U32())
 		if debug && e.id == debugFrameCIEID32 {
 			e.id = ^uint64(0)
 		}
 	}
-	if r.err != nil || r.off > end {
+	if r.Err != nil || r.Off > end {
 		return e, false, errTruncated
 	}
-	e.body = &buf{b: data[:end], off: r.off}
+	e.body = &buf{B: data[:end], Off: r.Off}
 	return e, true, nil
 }
 
@@ -315,45 +315,45 @@ func (c *CFI) parseCIE(off int, debug bool) (*CIE, error) {
 	}
 	r := e.body
 	ci := &CIE{debugFrame: debug, is64: e.is64, AddrSize: 8, FDEEnc: peAbsptr, LSDAEnc: peOmit}
-	ci.Version = r.u8()
+	ci.Version = r.U8()
 	if ci.Version != 1 && ci.Version != 3 && ci.Version != 4 {
 		return nil, fmt.Errorf("CIE at %#x: unsupported version %d", off, ci.Version)
 	}
-	ci.Aug = r.cstring()
+	ci.Aug = string(r.CString())
 	if len(ci.Aug) > 0 && ci.Aug[0] != 'z' && ci.Aug != "eh" {
 		return nil, fmt.Errorf("CIE at %#x: unknown augmentation %q", off, ci.Aug)
 	}
 	if ci.Aug == "eh" {
-		r.u64() // old GCC eh_ptr
+		r.U64() // old GCC eh_ptr
 	}
 	if ci.Version == 4 {
-		ci.AddrSize = int(r.u8())
-		if seg := r.u8(); seg != 0 || (ci.AddrSize != 8 && ci.AddrSize != 4) {
+		ci.AddrSize = int(r.U8())
+		if seg := r.U8(); seg != 0 || (ci.AddrSize != 8 && ci.AddrSize != 4) {
 			return nil, fmt.Errorf("CIE at %#x: unsupported address size", off)
 		}
 	}
-	ci.CodeAlign = r.uleb()
-	ci.DataAlign = r.sleb()
+	ci.CodeAlign = r.Uleb()
+	ci.DataAlign = r.Sleb()
 	if ci.Version == 1 {
-		ci.RAReg = uint64(r.u8())
+		ci.RAReg = uint64(r.U8())
 	} else {
-		ci.RAReg = r.uleb()
+		ci.RAReg = r.Uleb()
 	}
 	if len(ci.Aug) > 0 && ci.Aug[0] == 'z' {
 		ci.hasAugData = true
-		n := r.uleb()
-		ad := &buf{b: r.bytes(n)}
-		if r.err != nil {
-			return nil, r.err
+		n := r.Uleb()
+		ad := &buf{B: r.Bytes(n)}
+		if r.Err != nil {
+			return nil, r.Err
 		}
 		for _, ch := range ci.Aug[1:] {
 			switch ch {
 			case 'R':
-				ci.FDEEnc = ad.u8()
+				ci.FDEEnc = ad.U8()
 			case 'L':
-				ci.LSDAEnc = ad.u8()
+				ci.LSDAEnc = ad.U8()
 			case 'P':
-				enc := ad.u8()
+				enc := ad.U8()
 				// The personality routine is irrelevant here; skip it,
 				// without dereferencing an indirect pointer.
 				if _, err := c.readEncoded(ad, enc&^peIndir, 0, 0); err != nil {
@@ -369,14 +369,14 @@ func (c *CFI) parseCIE(off int, debug bool) (*CIE, error) {
 			}
 		}
 	done:
-		if ad.err != nil {
+		if ad.Err != nil {
 			return nil, fmt.Errorf("CIE at %#x: truncated augmentation data", off)
 		}
 	}
-	if r.err != nil {
-		return nil, r.err
+	if r.Err != nil {
+		return nil, r.Err
 	}
-	ci.Initial = r.b[r.off:]
+	ci.Initial = r.B[r.Off:]
 	return ci, nil
 }
 
@@ -413,7 +413,7 @@ func (c *CFI) parseFDE(off int, debug bool) (*FDE, error) {
 	if debug && enc == peAbsptr && ci.AddrSize == 4 {
 		enc = peUdata4
 	}
-	f.Begin, err = c.readEncoded(r, enc, sec.Addr+uint64(r.off), c.hdr.Addr)
+	f.Begin, err = c.readEncoded(r, enc, sec.Addr+uint64(r.Off), c.hdr.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("FDE at %#x: %v", off, err)
 	}
@@ -427,13 +427,13 @@ func (c *CFI) parseFDE(off int, debug bool) (*FDE, error) {
 		return nil, fmt.Errorf("FDE at %#x: range overflows", off)
 	}
 	if ci.hasAugData {
-		n := r.uleb()
-		r.bytes(n)
+		n := r.Uleb()
+		r.Bytes(n)
 	}
-	if r.err != nil {
+	if r.Err != nil {
 		return nil, fmt.Errorf("FDE at %#x: truncated", off)
 	}
-	f.Instructions = r.b[r.off:]
+	f.Instructions = r.B[r.Off:]
 	return f, nil
 }
 

@@ -34,20 +34,20 @@ type exprMachine struct {
 // no frame base, no calls) and returns the top of the stack. initial
 // values are pushed first (the CFA for DW_CFA_expression rules).
 func evalExpr(expr []byte, env exprEnv, initial ...uint64) (uint64, error) {
-	m := &exprMachine{r: &buf{b: expr}, env: env}
+	m := &exprMachine{r: &buf{B: expr}, env: env}
 	for _, v := range initial {
 		if err := m.push(v); err != nil {
 			return 0, err
 		}
 	}
-	for steps := 0; m.r.left() > 0; steps++ {
+	for steps := 0; m.r.Left() > 0; steps++ {
 		if steps >= maxExprSteps {
 			return 0, errors.New("DWARF expression: too many steps")
 		}
-		if err := m.exec(m.r.u8()); err != nil {
+		if err := m.exec(m.r.U8()); err != nil {
 			return 0, err
 		}
-		if m.r.err != nil {
+		if m.r.Err != nil {
 			return 0, fmt.Errorf("DWARF expression: truncated")
 		}
 	}
@@ -103,23 +103,23 @@ func (m *exprMachine) constant(op byte) uint64 {
 	r := m.r
 	switch op {
 	case DW_OP_addr, DW_OP_const8u, DW_OP_const8s:
-		return r.u64()
+		return r.U64()
 	case DW_OP_const1u:
-		return uint64(r.u8())
+		return uint64(r.U8())
 	case DW_OP_const1s:
-		return uint64(int64(int8(r.u8())))
+		return uint64(int64(int8(r.U8())))
 	case DW_OP_const2u:
-		return uint64(r.u16())
+		return uint64(r.U16())
 	case DW_OP_const2s:
-		return uint64(int64(int16(r.u16())))
+		return uint64(int64(int16(r.U16())))
 	case DW_OP_const4u:
-		return uint64(r.u32())
+		return uint64(r.U32())
 	case DW_OP_const4s:
-		return uint64(int64(int32(r.u32())))
+		return uint64(int64(int32(r.U32())))
 	case DW_OP_constu:
-		return r.uleb()
+		return r.Uleb()
 	case DW_OP_consts:
-		return uint64(r.sleb())
+		return uint64(r.Sleb())
 	}
 	return uint64(op - DW_OP_lit0)
 }
@@ -131,13 +131,13 @@ func (m *exprMachine) register(op byte) error {
 	var off int64
 	switch {
 	case op == DW_OP_regx:
-		n = m.r.uleb()
+		n = m.r.Uleb()
 	case op == DW_OP_bregx:
-		n = m.r.uleb()
-		off = m.r.sleb()
+		n = m.r.Uleb()
+		off = m.r.Sleb()
 	case op >= DW_OP_breg0:
 		n = uint64(op - DW_OP_breg0)
-		off = m.r.sleb()
+		off = m.r.Sleb()
 	default:
 		n = uint64(op - DW_OP_reg0)
 	}
@@ -169,7 +169,7 @@ func (m *exprMachine) stackOp(op byte) error {
 		}
 		return m.push(s[sp-2])
 	case DW_OP_pick:
-		i := int(m.r.u8())
+		i := int(m.r.U8())
 		if i >= sp {
 			return errExprStack
 		}
@@ -192,7 +192,7 @@ func (m *exprMachine) stackOp(op byte) error {
 func (m *exprMachine) deref(op byte) error {
 	size := 8
 	if op == DW_OP_deref_size {
-		size = int(m.r.u8())
+		size = int(m.r.U8())
 		if size < 1 || size > 8 {
 			return fmt.Errorf("DWARF expression: bad deref size %d", size)
 		}
@@ -224,7 +224,7 @@ func (m *exprMachine) unary(op byte) error {
 	case DW_OP_not:
 		*top = ^*top
 	case DW_OP_plus_uconst:
-		*top += m.r.uleb()
+		*top += m.r.Uleb()
 	}
 	return nil
 }
@@ -246,7 +246,7 @@ func (m *exprMachine) binary(op byte) error {
 
 // branch runs DW_OP_skip, and DW_OP_bra, which pops its condition.
 func (m *exprMachine) branch(op byte) error {
-	off := int(int16(m.r.u16()))
+	off := int(int16(m.r.U16()))
 	if op == DW_OP_bra {
 		if err := m.need(1); err != nil {
 			return err
@@ -260,11 +260,11 @@ func (m *exprMachine) branch(op byte) error {
 }
 
 func jump(r *buf, off int) error {
-	n := r.off + off
-	if n < 0 || n > len(r.b) {
+	n := r.Off + off
+	if n < 0 || n > len(r.B) {
 		return errors.New("DWARF expression: branch out of range")
 	}
-	r.off = n
+	r.Off = n
 	return nil
 }
 

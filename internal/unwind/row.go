@@ -86,17 +86,17 @@ var errCFATruncated = fmt.Errorf("truncated CFA instructions")
 // execCFA runs call frame instructions on row until the location passes
 // pc. init is the CIE's row (for DW_CFA_restore).
 func execCFA(ci *CIE, ins []byte, row *Row, init *Row, loc, pc uint64) (uint64, error) {
-	p := &cfaProgram{ci: ci, r: &buf{b: ins}, row: row, init: init, loc: loc, pc: pc}
-	for p.r.left() > 0 {
-		done, err := p.exec(p.r.u8())
+	p := &cfaProgram{ci: ci, r: &buf{B: ins}, row: row, init: init, loc: loc, pc: pc}
+	for p.r.Left() > 0 {
+		done, err := p.exec(p.r.U8())
 		if err != nil || done {
 			return p.loc, err
 		}
-		if p.r.err != nil {
+		if p.r.Err != nil {
 			return p.loc, errCFATruncated
 		}
 	}
-	if p.r.err != nil {
+	if p.r.Err != nil {
 		return p.loc, errCFATruncated
 	}
 	return p.loc, nil
@@ -108,7 +108,7 @@ func (p *cfaProgram) exec(op byte) (done bool, err error) {
 	case DW_CFA_advance_loc:
 		return p.advance(uint64(op & cfaOperandMask)), nil
 	case DW_CFA_offset:
-		p.setRule(uint64(op&cfaOperandMask), rule{kind: ruleOffset, off: int64(p.r.uleb()) * p.ci.DataAlign})
+		p.setRule(uint64(op&cfaOperandMask), rule{kind: ruleOffset, off: int64(p.r.Uleb()) * p.ci.DataAlign})
 		return false, nil
 	case DW_CFA_restore:
 		p.restore(uint64(op & cfaOperandMask))
@@ -124,7 +124,7 @@ func (p *cfaProgram) exec(op byte) (done bool, err error) {
 		DW_CFA_def_cfa_sf, DW_CFA_def_cfa_offset_sf:
 		p.defineCFA(op)
 	case DW_CFA_GNU_args_size:
-		p.r.uleb()
+		p.r.Uleb()
 	default:
 		return false, p.registerRule(op)
 	}
@@ -159,11 +159,11 @@ func (p *cfaProgram) move(op byte) (done bool, err error) {
 	r := p.r
 	switch op {
 	case DW_CFA_advance_loc1:
-		return p.advance(uint64(r.u8())), nil
+		return p.advance(uint64(r.U8())), nil
 	case DW_CFA_advance_loc2:
-		return p.advance(uint64(r.u16())), nil
+		return p.advance(uint64(r.U16())), nil
 	case DW_CFA_advance_loc4:
-		return p.advance(uint64(r.u32())), nil
+		return p.advance(uint64(r.U32())), nil
 	}
 	v, err := p.setLocAddress()
 	if err != nil {
@@ -182,20 +182,20 @@ func (p *cfaProgram) setLocAddress() (uint64, error) {
 	ci, r := p.ci, p.r
 	if ci.debugFrame && ci.FDEEnc == peAbsptr {
 		if ci.AddrSize == 4 {
-			return uint64(r.u32()), nil
+			return uint64(r.U32()), nil
 		}
-		return r.u64(), nil
+		return r.U64(), nil
 	}
 	// pcrel bases are unknown here; set_loc is not emitted by GCC or LLVM
 	// for .eh_frame, so only absolute forms.
 	var v uint64
 	switch ci.FDEEnc & peFormatMask {
 	case peUdata4, peSdata4:
-		v = uint64(r.u32())
+		v = uint64(r.U32())
 	case peUdata2, peSdata2:
-		v = uint64(r.u16())
+		v = uint64(r.U16())
 	default:
-		v = r.u64()
+		v = r.U64()
 	}
 	if ci.FDEEnc&peApplMask != 0 {
 		return 0, fmt.Errorf("DW_CFA_set_loc with relative encoding")
@@ -226,22 +226,22 @@ func (p *cfaProgram) defineCFA(op byte) {
 	r, row, align := p.r, p.row, p.ci.DataAlign
 	switch op {
 	case DW_CFA_def_cfa:
-		row.CFAReg = r.uleb()
-		row.CFAOffset = int64(r.uleb())
+		row.CFAReg = r.Uleb()
+		row.CFAOffset = int64(r.Uleb())
 		row.CFAExpr = nil
 	case DW_CFA_def_cfa_register:
-		row.CFAReg = r.uleb()
+		row.CFAReg = r.Uleb()
 		row.CFAExpr = nil
 	case DW_CFA_def_cfa_offset:
-		row.CFAOffset = int64(r.uleb())
+		row.CFAOffset = int64(r.Uleb())
 	case DW_CFA_def_cfa_expression:
-		row.CFAExpr = r.bytes(r.uleb())
+		row.CFAExpr = r.Bytes(r.Uleb())
 	case DW_CFA_def_cfa_sf:
-		row.CFAReg = r.uleb()
-		row.CFAOffset = r.sleb() * align
+		row.CFAReg = r.Uleb()
+		row.CFAOffset = r.Sleb() * align
 		row.CFAExpr = nil
 	case DW_CFA_def_cfa_offset_sf:
-		row.CFAOffset = r.sleb() * align
+		row.CFAOffset = r.Sleb() * align
 	}
 }
 
@@ -250,35 +250,35 @@ func (p *cfaProgram) registerRule(op byte) error {
 	r, align := p.r, p.ci.DataAlign
 	switch op {
 	case DW_CFA_offset_extended:
-		reg := r.uleb()
-		p.setRule(reg, rule{kind: ruleOffset, off: int64(r.uleb()) * align})
+		reg := r.Uleb()
+		p.setRule(reg, rule{kind: ruleOffset, off: int64(r.Uleb()) * align})
 	case DW_CFA_restore_extended:
-		p.restore(r.uleb())
+		p.restore(r.Uleb())
 	case DW_CFA_undefined:
-		p.setRule(r.uleb(), rule{kind: ruleUndefined})
+		p.setRule(r.Uleb(), rule{kind: ruleUndefined})
 	case DW_CFA_same_value:
-		p.setRule(r.uleb(), rule{kind: ruleSame})
+		p.setRule(r.Uleb(), rule{kind: ruleSame})
 	case DW_CFA_register:
-		reg := r.uleb()
-		p.setRule(reg, rule{kind: ruleRegister, reg: r.uleb()})
+		reg := r.Uleb()
+		p.setRule(reg, rule{kind: ruleRegister, reg: r.Uleb()})
 	case DW_CFA_expression:
-		reg := r.uleb()
-		p.setRule(reg, rule{kind: ruleExpr, expr: r.bytes(r.uleb())})
+		reg := r.Uleb()
+		p.setRule(reg, rule{kind: ruleExpr, expr: r.Bytes(r.Uleb())})
 	case DW_CFA_offset_extended_sf:
-		reg := r.uleb()
-		p.setRule(reg, rule{kind: ruleOffset, off: r.sleb() * align})
+		reg := r.Uleb()
+		p.setRule(reg, rule{kind: ruleOffset, off: r.Sleb() * align})
 	case DW_CFA_val_offset:
-		reg := r.uleb()
-		p.setRule(reg, rule{kind: ruleValOffset, off: int64(r.uleb()) * align})
+		reg := r.Uleb()
+		p.setRule(reg, rule{kind: ruleValOffset, off: int64(r.Uleb()) * align})
 	case DW_CFA_val_offset_sf:
-		reg := r.uleb()
-		p.setRule(reg, rule{kind: ruleValOffset, off: r.sleb() * align})
+		reg := r.Uleb()
+		p.setRule(reg, rule{kind: ruleValOffset, off: r.Sleb() * align})
 	case DW_CFA_val_expression:
-		reg := r.uleb()
-		p.setRule(reg, rule{kind: ruleValExpr, expr: r.bytes(r.uleb())})
+		reg := r.Uleb()
+		p.setRule(reg, rule{kind: ruleValExpr, expr: r.Bytes(r.Uleb())})
 	case DW_CFA_GNU_negative_offset_extended:
-		reg := r.uleb()
-		p.setRule(reg, rule{kind: ruleOffset, off: -int64(r.uleb()) * align})
+		reg := r.Uleb()
+		p.setRule(reg, rule{kind: ruleOffset, off: -int64(r.Uleb()) * align})
 	default:
 		return fmt.Errorf("unknown CFA instruction %#x", op)
 	}
