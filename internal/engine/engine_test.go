@@ -148,10 +148,9 @@ func TestExitDuringCapture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	tg.Cmd.Process.Kill()
-	tg.Cmd.Wait()
-	if _, err := p.Capture(StopAll); !errors.Is(err, target.ErrExited) {
+	defer closeBounded(t, p)
+	killReaped(t, tg)
+	if _, err := bounded(t, "capture of the exited process", func() (*Capture, error) { return p.Capture(StopAll) }); !errors.Is(err, target.ErrExited) {
 		t.Errorf("Capture of an exited process: %v, want ErrExited", err)
 	}
 }
