@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"context"
 	"os/exec"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"pyscope/internal/testenv"
 )
@@ -31,9 +33,17 @@ func TestOnlyEngineImportsBackends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}|{{join .Imports \",\"}}", "./...")
+	// Bounded: a go list that waits on a lock or the network must fail
+	// the test, not hang the package.
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "list", "-deps", "-f", "{{.ImportPath}}|{{join .Imports \",\"}}", "./...")
 	cmd.Dir = root
+	cmd.WaitDelay = 10 * time.Second
 	out, err := cmd.Output()
+	if ctx.Err() != nil {
+		t.Fatalf("go list -deps ./... did not finish within %v: %v", callTimeout, err)
+	}
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}

@@ -2,10 +2,12 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"pyscope/internal/model"
 	"pyscope/internal/target"
@@ -56,9 +58,9 @@ func TestCaptureMany(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer p.Close()
+			defer closeBounded(t, p)
 			for i := 0; i < 20; i++ {
-				c, err := p.Capture(StopAll)
+				c, err := bounded(t, fmt.Sprintf("capture %d", i), func() (*Capture, error) { return p.Capture(StopAll) })
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -75,7 +77,7 @@ func TestCaptureMany(t *testing.T) {
 				checkOracle(t, tg, snap)
 			}
 			// Without stopping: no registers, no pause.
-			c, err := p.Capture(StopNone)
+			c, err := bounded(t, "capture with StopNone", func() (*Capture, error) { return p.Capture(StopNone) })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,8 +99,8 @@ func TestHold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	h, err := p.Hold()
+	defer closeBounded(t, p)
+	h, err := bounded(t, "hold", p.Hold)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,25 +117,25 @@ func TestHold(t *testing.T) {
 			t.Errorf("the held snapshot was changed by the native one (thread %d activity %q)", th.NativeID, th.Activity)
 		}
 	}
-	if err := h.Resume(); err != nil {
+	if err := boundedErr(t, "resume", h.Resume); err != nil {
 		t.Fatal(err)
 	}
 	if err := testenv.NotStopped(tg.PID); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Resume(); err == nil {
+	if err := boundedErr(t, "a second resume", h.Resume); err == nil {
 		t.Error("a second Resume: no error")
 	}
-	if _, err := p.Hold(); err != nil {
+	if _, err := bounded(t, "hold again", p.Hold); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Close(); err != nil {
+	if err := boundedErr(t, "close of the held process", p.Close); err != nil {
 		t.Fatal(err)
 	}
 	if err := testenv.NotStopped(tg.PID); err != nil {
 		t.Fatalf("after Close: %v", err)
 	}
-	if _, err := p.Capture(StopAll); err == nil {
+	if _, err := bounded(t, "capture after Close", func() (*Capture, error) { return p.Capture(StopAll) }); err == nil {
 		t.Error("Capture after Close: no error")
 	}
 	tg.CheckRunning(t)
@@ -158,20 +160,30 @@ func TestExitDuringCapture(t *testing.T) {
 // TestSubprocesses lists a real process tree.
 func TestSubprocesses(t *testing.T) {
 	sh := exec.Command("sh", "-c", "sleep 60 & sleep 60 & sh -c 'sleep 60; true' & wait")
+	sh.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := sh.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { sh.Process.Kill(); sh.Wait() }()
+	defer func() {
+		// The whole tree, which is the shell's process group.
+		syscall.Kill(-sh.Process.Pid, syscall.SIGKILL)
+		done := make(chan struct{})
+		go func() {
+			sh.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("the shell (pid %d) was not reaped within 30 s of SIGKILL", sh.Process.Pid)
+		}
+	}()
 	var got []int
-	for i := 0; i < 200 && len(got) < 4; i++ {
+	for deadline := time.Now().Add(20 * time.Second); len(got) < 4 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		got, _ = Subprocesses(sh.Process.Pid)
-		exec.Command("sleep", "0.01").Run()
 	}
 	if len(got) != 4 {
-		t.Fatalf("Subprocesses = %v, want two sleeps, a shell and its sleep", got)
-	}
-	for _, pid := range got {
-		exec.Command("kill", "-9", strconv.Itoa(pid)).Run()
+		t.Fatalf("Subprocesses = %v after 20 s, want two sleeps, a shell and its sleep", got)
 	}
 }
 
@@ -188,7 +200,9 @@ func TestCore(t *testing.T) {
 		if bundle {
 			path += ".tar.zst"
 		}
-		cf, err := WriteCore(tg.PID, path, CoreFileOptions{Bundle: bundle, Warn: func(s string) { t.Log(s) }})
+		cf, err := bounded(t, "WriteCore", func() (CoreFile, error) {
+			return WriteCore(tg.PID, path, CoreFileOptions{Bundle: bundle, Warn: func(s string) { t.Log(s) }})
+		})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -66,17 +66,12 @@ func TestPIDReuse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer p.Close()
+			defer closeBounded(t, p)
 			// Killed and reaped (by testenv's own Wait): its PID is free.
-			first.Cmd.Process.Kill()
-			for deadline := time.Now().Add(30 * time.Second); !first.Exited(); time.Sleep(5 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatal("the killed target was not reaped")
-				}
-			}
+			killReaped(t, first)
 			second := reusePID(t, first.PID, func() *testenv.Target { return testenv.StartTarget(t, in, "demo.py") })
 
-			err = c.capture(p)
+			err = boundedErr(t, c.name+" of the reused PID", func() error { return c.capture(p) })
 			if err == nil || !strings.Contains(err.Error(), "its PID now belongs to another process") {
 				t.Errorf("capture of PID %d, now another process: %v; want the reuse named", first.PID, err)
 			}
@@ -88,8 +83,8 @@ func TestPIDReuse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer q.Close()
-			snap, err := q.Snapshot()
+			defer closeBounded(t, q)
+			snap, err := bounded(t, "snapshot of the new process", q.Snapshot)
 			if err != nil {
 				t.Fatal(err)
 			}
