@@ -187,6 +187,8 @@ func (o *Oracle) Thread(id uint64) *OracleThread {
 
 // Target is a running target process.
 type Target struct {
+	// Cmd is waited on by testenv already: never call Cmd.Wait (a second
+	// concurrent Wait can block forever); poll Exited instead.
 	Cmd    *exec.Cmd
 	PID    int
 	Oracle Oracle
