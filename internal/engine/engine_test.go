@@ -157,6 +157,44 @@ func TestExitDuringCapture(t *testing.T) {
 	}
 }
 
+// TestExitMidCapture kills a target while captures of it run back to
+// back: the capture under way, or the next one, reports the exit, none
+// hangs, and pyscope lets the process go.
+func TestExitMidCapture(t *testing.T) {
+	in := testenv.Interpreters(t)[0]
+	for _, policy := range []StopPolicy{StopAll, StopGIL} {
+		t.Run(policy.String(), func(t *testing.T) {
+			tg := testenv.StartTarget(t, in, "demo.py")
+			p, err := OpenProcess(tg.PID, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeBounded(t, p)
+			captures := 0
+			ended := make(chan error, 1)
+			go func() {
+				for {
+					if _, err := p.Capture(policy); err != nil {
+						ended <- err
+						return
+					}
+					captures++
+				}
+			}()
+			time.Sleep(100 * time.Millisecond)
+			killReaped(t, tg)
+			select {
+			case err := <-ended:
+				if !errors.Is(err, target.ErrExited) {
+					t.Errorf("after %d captures, the target killed: %v, want ErrExited", captures, err)
+				}
+			case <-time.After(callTimeout):
+				t.Fatalf("captures of the killed target still running %v after SIGKILL; goroutines:\n%s", callTimeout, allStacks())
+			}
+		})
+	}
+}
+
 // TestSubprocesses lists a real process tree.
 func TestSubprocesses(t *testing.T) {
 	sh := exec.Command("sh", "-c", "sleep 60 & sleep 60 & sh -c 'sleep 60; true' & wait")

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"pyscope/internal/cpython"
@@ -512,7 +513,7 @@ func (p *Process) samePID() error {
 
 // captureError names the exit when the process is gone.
 func (p *Process) captureError(err error) error {
-	if _, serr := live.StartTicks(p.pid); errors.Is(serr, target.ErrNoProcess) || errors.Is(err, target.ErrExited) {
+	if errors.Is(err, target.ErrExited) || p.exited() {
 		return exitedDuring(p.pid)
 	}
 	if st, serr := live.StartTicks(p.pid); serr == nil && p.start != 0 && st != p.start {
@@ -521,6 +522,53 @@ func (p *Process) captureError(err error) error {
 		}
 	}
 	return err // never nil for an error: callers return it with no capture
+}
+
+// exitWait is how long a failed capture waits for the process to show
+// as exited, when that is what failed it.
+const exitWait = 100 * time.Millisecond
+
+// exited reports whether the process opened is gone or a zombie (every
+// thread exited). A kill during a capture fails it with whatever the kill
+// interrupted (a vanished thread, a seize refused to an exiting one, a
+// zombie its parent has not reaped) a moment before the process shows as
+// exited: a failed capture waits that moment, never more than exitWait.
+func (p *Process) exited() bool {
+	for end := time.Now().Add(exitWait); ; time.Sleep(time.Millisecond) {
+		st, err := live.StartTicks(p.pid)
+		if errors.Is(err, target.ErrNoProcess) {
+			return true
+		}
+		if err == nil && p.start != 0 && st != p.start {
+			return false // another process now: samePID says so
+		}
+		if err == nil && !anyThreadAlive(p.pid) {
+			return true
+		}
+		if time.Now().After(end) {
+			return false
+		}
+	}
+}
+
+// anyThreadAlive reports whether a thread of pid is neither a zombie nor
+// dead, or it cannot tell; a main thread that exited before the others is
+// a zombie of a live process.
+func anyThreadAlive(pid int) bool {
+	tids, err := live.TaskIDs(pid)
+	if err != nil || len(tids) == 0 {
+		return true
+	}
+	for _, tid := range tids {
+		a, err := live.TaskActivity(pid, tid)
+		if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ESRCH) { // not gone
+			return true
+		}
+		if err == nil && a.State != 'Z' && a.State != 'X' {
+			return true
+		}
+	}
+	return false
 }
 
 func describeProcess(pid int, err error) error {
