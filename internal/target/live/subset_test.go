@@ -143,22 +143,26 @@ func TestReadVector(t *testing.T) {
 func TestTaskActivity(t *testing.T) {
 	c, tids, _ := startThreads(t)
 	main, sleeper := tids[0], tids[1]
-	deadline := time.Now().Add(5 * time.Second)
-	var a1 Activity
-	for {
-		var err error
-		if a1, err = TaskActivity(c.pid, main); err != nil {
-			t.Fatal(err)
+	// Both settle asleep: on a loaded machine a thread that just started,
+	// or took the GIL on its way into a sleep, may still be running.
+	settle := func(tid int) Activity {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			a, err := TaskActivity(c.pid, tid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Asleep() || time.Now().After(deadline) {
+				return a
+			}
+			time.Sleep(time.Millisecond)
 		}
-		if a1.Asleep() || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Millisecond)
 	}
-	s1, err := TaskActivity(c.pid, sleeper)
-	if err != nil || !s1.Asleep() || s1.Switches == 0 {
-		t.Fatalf("sleeper: %+v, %v", s1, err)
+	s1 := settle(sleeper)
+	if !s1.Asleep() || s1.Switches == 0 {
+		t.Fatalf("sleeper: %+v after 5 s", s1)
 	}
+	a1 := settle(main)
 	c.ping(t) // the main thread runs
 	a2, _ := TaskActivity(c.pid, main)
 	if a2.Asleep() && a2.Switches == a1.Switches {
