@@ -70,7 +70,11 @@ func closeBounded(t *testing.T, p *Process) {
 func killReaped(t *testing.T, tg *testenv.Target) {
 	t.Helper()
 	// By PID: os.Process.Kill refuses once the process's waitid returned,
-	// and testenv's returns at a ptrace-stop of the target too.
+	// and testenv's returns at a ptrace-stop of the target too. Not once
+	// reaped: the PID may be another process's by then.
+	if tg.Exited() {
+		t.Fatalf("target %d exited before the test killed it", tg.PID)
+	}
 	if err := syscall.Kill(tg.PID, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill target %d: %v", tg.PID, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"pyscope/internal/cpython"
 	"pyscope/internal/model"
 	"pyscope/internal/target"
 	"pyscope/internal/testenv"
@@ -157,9 +158,38 @@ func TestExitDuringCapture(t *testing.T) {
 	}
 }
 
+// TestCaptureErrorOfLiveProcess: a capture of a live process that fails
+// for a reason of its own (here, no interpreter: one starting or ending)
+// keeps its error and does not wait to see the process exit, as a
+// sampler meets it at every sample; one that may come from a dying
+// process looks for exitWait at most.
+func TestCaptureErrorOfLiveProcess(t *testing.T) {
+	in := testenv.Interpreters(t)[0]
+	tg := testenv.StartTarget(t, in, "demo.py")
+	p, err := OpenProcess(tg.PID, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeBounded(t, p)
+	for _, c := range []struct {
+		err  error
+		most time.Duration
+	}{
+		{fmt.Errorf("capture: %w", cpython.ErrNoInterpreter), exitWait / 4},
+		{fmt.Errorf("seize: %w", target.ErrPermission), 5 * exitWait},
+	} {
+		start := time.Now()
+		got := p.captureError(c.err)
+		if took := time.Since(start); got != c.err || took > c.most {
+			t.Errorf("captureError(%v) = %v after %v, want the error itself within %v", c.err, got, took, c.most)
+		}
+	}
+	tg.CheckRunning(t)
+}
+
 // TestExitMidCapture kills a target while captures of it run back to
-// back: the capture under way, or the next one, reports the exit, none
-// hangs, and pyscope lets the process go.
+// back: the capture under way, or the next one, reports the exit, and
+// none hangs.
 func TestExitMidCapture(t *testing.T) {
 	in := testenv.Interpreters(t)[0]
 	for _, policy := range []StopPolicy{StopAll, StopGIL} {

@@ -511,12 +511,16 @@ func (p *Process) samePID() error {
 	return nil
 }
 
-// captureError names the exit when the process is gone.
+// captureError names the exit when the process is gone, and the reuse
+// when its PID now belongs to another process.
 func (p *Process) captureError(err error) error {
-	if errors.Is(err, target.ErrExited) || p.exited() {
+	if errors.Is(err, target.ErrExited) {
 		return exitedDuring(p.pid)
 	}
-	if st, serr := live.StartTicks(p.pid); serr == nil && p.start != 0 && st != p.start {
+	switch p.fate(mayBeExit(err)) {
+	case processGone:
+		return exitedDuring(p.pid)
+	case processReplaced:
 		if rerr := p.samePID(); rerr != nil {
 			return rerr
 		}
@@ -528,25 +532,43 @@ func (p *Process) captureError(err error) error {
 // as exited, when that is what failed it.
 const exitWait = 100 * time.Millisecond
 
-// exited reports whether the process opened is gone or a zombie (every
-// thread exited). A kill during a capture fails it with whatever the kill
-// interrupted (a vanished thread, a seize refused to an exiting one, a
-// zombie its parent has not reaped) a moment before the process shows as
-// exited: a failed capture waits that moment, never more than exitWait.
-func (p *Process) exited() bool {
-	for end := time.Now().Add(exitWait); ; time.Sleep(time.Millisecond) {
+// mayBeExit says whether a capture may have failed with err because the
+// process was dying: not for what a live process fails with as well (no
+// interpreter yet, not Python, another tracer), which a sampler meets at
+// every sample of a process starting or ending and must not wait on.
+func mayBeExit(err error) bool {
+	return !errors.Is(err, cpython.ErrNoInterpreter) && !errors.Is(err, cpython.ErrNotPython) && !errors.Is(err, target.ErrTraced)
+}
+
+type processFate int
+
+const (
+	processAlive    processFate = iota
+	processGone                 // exited, or a zombie (every thread exited)
+	processReplaced             // its PID belongs to another process now
+)
+
+// fate says what became of the process opened. A kill during a capture
+// fails it with whatever the kill interrupted (a vanished thread, a seize
+// refused to an exiting one, a zombie its parent has not reaped) a moment
+// before the process shows as exited: with wait, a failed capture waits
+// that moment, never more than exitWait; without, it looks once.
+func (p *Process) fate(wait bool) processFate {
+	end := time.Now()
+	if wait {
+		end = end.Add(exitWait)
+	}
+	for ; ; time.Sleep(time.Millisecond) {
 		st, err := live.StartTicks(p.pid)
-		if errors.Is(err, target.ErrNoProcess) {
-			return true
-		}
-		if err == nil && p.start != 0 && st != p.start {
-			return false // another process now: samePID says so
-		}
-		if err == nil && !anyThreadAlive(p.pid) {
-			return true
-		}
-		if time.Now().After(end) {
-			return false
+		switch {
+		case errors.Is(err, target.ErrNoProcess):
+			return processGone
+		case err == nil && p.start != 0 && st != p.start:
+			return processReplaced
+		case err == nil && !anyThreadAlive(p.pid):
+			return processGone
+		case time.Now().After(end):
+			return processAlive
 		}
 	}
 }
