@@ -143,26 +143,38 @@ func TestReadVector(t *testing.T) {
 func TestTaskActivity(t *testing.T) {
 	c, tids, _ := startThreads(t)
 	main, sleeper := tids[0], tids[1]
-	// Both settle asleep: on a loaded machine a thread that just started,
-	// or took the GIL on its way into a sleep, may still be running.
-	settle := func(tid int) Activity {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			a, err := TaskActivity(c.pid, tid)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a.Asleep() || time.Now().After(deadline) {
-				return a
-			}
-			time.Sleep(time.Millisecond)
+	// The main thread settles asleep first (it lets the GIL go), then the
+	// sleeper is taken once it stays asleep with the same count for 50 ms:
+	// on a loaded machine it may still be starting, or asleep waiting for
+	// the GIL on its way into time.sleep, both of which it leaves soon.
+	deadline := time.Now().Add(5 * time.Second)
+	var a1, s1 Activity
+	for {
+		var err error
+		if a1, err = TaskActivity(c.pid, main); err != nil {
+			t.Fatal(err)
+		}
+		if a1.Asleep() || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for {
+		a, err := TaskActivity(c.pid, sleeper)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if s1, err = TaskActivity(c.pid, sleeper); err != nil {
+			t.Fatal(err)
+		}
+		if (s1.Asleep() && s1 == a) || time.Now().After(deadline) {
+			break
 		}
 	}
-	s1 := settle(sleeper)
 	if !s1.Asleep() || s1.Switches == 0 {
 		t.Fatalf("sleeper: %+v after 5 s", s1)
 	}
-	a1 := settle(main)
 	c.ping(t) // the main thread runs
 	a2, _ := TaskActivity(c.pid, main)
 	if a2.Asleep() && a2.Switches == a1.Switches {
