@@ -1,7 +1,6 @@
 package elfx
 
 import (
-	"bytes"
 	"debug/dwarf"
 	"errors"
 	"fmt"
@@ -9,18 +8,14 @@ import (
 	"pyscope/internal/dwarfbuf"
 )
 
-// TopLevel calls visit for every debugging entry directly under a unit of
-// .debug_info (Info must be filled), in section order: its offset, tag,
-// DW_AT_name (nil if none, or in a form this does not read; valid during
-// the call only), DW_AT_declaration, and whether it has children. It reads
-// what debug/dwarf's Reader would give for those entries, with
-// SkipChildren below them, but decodes only the attributes asked for:
-// scanning a distribution's CPython for a few dozen type names through the
-// Reader allocated an entry per DIE and cost a sixth of a cold dump.
-//
-// It fails on anything it does not know (a form, a unit type, a version),
-// so the caller can fall back to the Reader; visit has then seen a prefix.
-func (s *DWARFSections) TopLevel(visit func(off dwarf.Offset, tag dwarf.Tag, name []byte, decl, children bool)) (err error) {
+// TopLevel calls visit for every entry directly under a unit of
+// .debug_info (Info filled), in section order, as debug/dwarf's Reader with
+// SkipChildren lists them: offset, tag, DW_AT_name (nil if none; valid
+// during the call), DW_AT_declaration, children. It decodes only those
+// attributes: the Reader allocated every entry, a sixth of a cold dump.
+// It fails on anything but well-formed DWARF it knows, for the caller to
+// fall back to the Reader; visit has then seen a prefix.
+func (s *DWARFSections) TopLevel(visit func(off dwarf.Offset, tag dwarf.Tag, name []byte, decl, children bool)) error {
 	if s.Info == nil || s.Info.have != len(s.Info.buf) {
 		return errors.New("TopLevel: .debug_info not loaded")
 	}
@@ -47,19 +42,17 @@ func (s *DWARFSections) TopLevel(visit func(off dwarf.Offset, tag dwarf.Tag, nam
 }
 
 type unitHeader struct {
+	dwarfbuf.Sizes
 	start, end, dies int // offsets in .debug_info
-	version          int
-	offSize          int // 4, or 8 for 64-bit DWARF
-	addrSize         int
 	abbrevOff        uint64
 }
 
 func readUnitHeader(info []byte, off int) (u unitHeader, err error) {
 	c := dwarfbuf.Buf{B: info, Off: off}
-	u.start, u.offSize = off, 4
+	u.start, u.OffSize = off, 4
 	n := uint64(c.U32())
 	if n == 0xffffffff {
-		u.offSize = 8
+		u.OffSize = 8
 		n = c.U64()
 	} else if n >= 0xfffffff0 {
 		return u, fmt.Errorf("unit at %#x: reserved length %#x", off, n)
@@ -69,26 +62,26 @@ func readUnitHeader(info []byte, off int) (u unitHeader, err error) {
 	}
 	u.end = c.Off + int(n)
 	c.B = info[:u.end]
-	u.version = int(c.U16())
+	u.Version = int(c.U16())
 	switch {
-	case u.version >= 2 && u.version <= 4:
-		u.abbrevOff = c.Offset(u.offSize)
-		u.addrSize = int(c.U8())
-	case u.version == 5:
+	case u.Version >= 2 && u.Version <= 4:
+		u.abbrevOff = c.Offset(u.OffSize)
+		u.AddrSize = int(c.U8())
+	case u.Version == 5:
 		typ := c.U8()
-		u.addrSize = int(c.U8())
-		u.abbrevOff = c.Offset(u.offSize)
+		u.AddrSize = int(c.U8())
+		u.abbrevOff = c.Offset(u.OffSize)
 		switch typ {
 		case 0x01, 0x03: // DW_UT_compile, DW_UT_partial
 		case 0x04, 0x05: // DW_UT_skeleton, DW_UT_split_compile: dwo_id
-			c.Skip(uint64(8))
+			c.Skip(8)
 		case 0x02, 0x06: // DW_UT_type, DW_UT_split_type: signature, type offset
-			c.Skip(uint64(8 + u.offSize))
+			c.Skip(uint64(8 + u.OffSize))
 		default:
 			return u, fmt.Errorf("unit at %#x: unit type %#x", off, typ)
 		}
 	default:
-		return u, fmt.Errorf("unit at %#x: DWARF version %d", off, u.version)
+		return u, fmt.Errorf("unit at %#x: DWARF version %d", off, u.Version)
 	}
 	if c.Err != nil {
 		return u, fmt.Errorf("unit at %#x: %w", off, c.Err)
@@ -104,13 +97,12 @@ type abbrev struct {
 }
 
 type abbrevAttr struct {
-	attr  dwarf.Attr
-	form  uint64
-	value int64 // DW_FORM_implicit_const
+	attr dwarf.Attr
+	form uint64
 }
 
-// parseAbbrevs reads one abbreviation table, indexed by code (a code is
-// usually its position; a sparse table falls back to a search).
+// parseAbbrevs reads one abbreviation table, indexed by code - 1: it
+// refuses codes out of order, which no producer pyscope met emits.
 func parseAbbrevs(sec []byte, off uint64) ([]abbrev, error) {
 	if off >= uint64(len(sec)) {
 		return nil, fmt.Errorf("abbreviations at %#x past .debug_abbrev", off)
@@ -129,16 +121,18 @@ func parseAbbrevs(sec []byte, off uint64) ([]abbrev, error) {
 			return nil, fmt.Errorf(".debug_abbrev at %#x: code %d out of order", off, code)
 		}
 		a := abbrev{tag: dwarf.Tag(c.Uleb()), children: c.U8() != 0}
+		if a.tag == 0 {
+			return nil, fmt.Errorf(".debug_abbrev at %#x: code %d has tag 0", off, code)
+		}
 		for c.Err == nil {
 			at, form := c.Uleb(), c.Uleb()
 			if at == 0 && form == 0 {
 				break
 			}
-			x := abbrevAttr{attr: dwarf.Attr(at), form: form}
-			if form == formImplicitConst {
-				x.value = c.Sleb()
+			if form == dwarfbuf.FormImplicitConst {
+				c.Sleb() // the value, which no attribute read here takes
 			}
-			a.attrs = append(a.attrs, x)
+			a.attrs = append(a.attrs, abbrevAttr{attr: dwarf.Attr(at), form: form})
 		}
 		if c.Err != nil {
 			return nil, fmt.Errorf(".debug_abbrev at %#x: %w", off, c.Err)
@@ -147,61 +141,10 @@ func parseAbbrevs(sec []byte, off uint64) ([]abbrev, error) {
 	}
 }
 
-// DWARF forms (DWARF 5 §7.5.6, with the GNU extensions GCC emits).
-const (
-	formAddr          = 0x01
-	formBlock2        = 0x03
-	formBlock4        = 0x04
-	formData2         = 0x05
-	formData4         = 0x06
-	formData8         = 0x07
-	formString        = 0x08
-	formBlock         = 0x09
-	formBlock1        = 0x0a
-	formData1         = 0x0b
-	formFlag          = 0x0c
-	formSdata         = 0x0d
-	formStrp          = 0x0e
-	formUdata         = 0x0f
-	formRefAddr       = 0x10
-	formRef1          = 0x11
-	formRef2          = 0x12
-	formRef4          = 0x13
-	formRef8          = 0x14
-	formRefUdata      = 0x15
-	formIndirect      = 0x16
-	formSecOffset     = 0x17
-	formExprloc       = 0x18
-	formFlagPresent   = 0x19
-	formStrx          = 0x1a
-	formAddrx         = 0x1b
-	formRefSup4       = 0x1c
-	formStrpSup       = 0x1d
-	formData16        = 0x1e
-	formLineStrp      = 0x1f
-	formRefSig8       = 0x20
-	formImplicitConst = 0x21
-	formLoclistx      = 0x22
-	formRnglistx      = 0x23
-	formRefSup8       = 0x24
-	formStrx1         = 0x25
-	formStrx2         = 0x26
-	formStrx3         = 0x27
-	formStrx4         = 0x28
-	formAddrx1        = 0x29
-	formAddrx2        = 0x2a
-	formAddrx3        = 0x2b
-	formAddrx4        = 0x2c
-	formGNUAddrIndex  = 0x1f01
-	formGNUStrIndex   = 0x1f02
-	formGNURefAlt     = 0x1f20
-	formGNUStrpAlt    = 0x1f21
-)
-
 // scanUnit walks one unit's entries: those directly under the unit DIE are
 // decoded and visited, anything deeper only skipped (by DW_AT_sibling
 // where the producer gave one).
-func (s *DWARFSections) scanUnit(info []byte, u unitHeader, tab []abbrev, visit func(dwarf.Offset, dwarf.Tag, []byte, bool, bool)) (err error) {
+func (s *DWARFSections) scanUnit(info []byte, u unitHeader, tab []abbrev, visit func(dwarf.Offset, dwarf.Tag, []byte, bool, bool)) error {
 	c := dwarfbuf.Buf{B: info, Off: u.dies}
 	var strBase uint64
 	haveStrBase := false
@@ -214,7 +157,7 @@ func (s *DWARFSections) scanUnit(info []byte, u unitHeader, tab []abbrev, visit 
 		}
 		if code == 0 {
 			if depth--; depth <= 0 {
-				return nil // the unit DIE's children are done (or padding)
+				return zerosOnly(info[c.Off:]) // the unit's entries are done
 			}
 			continue
 		}
@@ -222,46 +165,42 @@ func (s *DWARFSections) scanUnit(info []byte, u unitHeader, tab []abbrev, visit 
 			return fmt.Errorf("entry at %#x: abbreviation %d not defined", at, code)
 		}
 		a := &tab[code-1]
+		if depth == 0 {
+			switch a.tag {
+			case dwarf.TagCompileUnit, dwarf.TagPartialUnit, dwarf.TagTypeUnit:
+			default:
+				return fmt.Errorf("entry at %#x: a unit of tag %v", at, a.tag)
+			}
+		}
 		var name []byte
 		decl := false
 		sibling := -1
+		var seen struct{ name, decl, sibling bool } // the first of each counts, as for the Reader
 		for _, x := range a.attrs {
 			form := x.form
-			if form == formIndirect {
-				if form = c.Uleb(); form == formIndirect || form == formImplicitConst {
+			if form == dwarfbuf.FormIndirect {
+				if form = c.Uleb(); form == dwarfbuf.FormIndirect || form == dwarfbuf.FormImplicitConst {
 					return fmt.Errorf("entry at %#x: indirect form %#x", at, form)
 				}
 			}
+			var err error
 			switch {
-			case depth == 0 && x.attr == dwarf.AttrStrOffsetsBase && (form == formSecOffset || form == formData4 || form == formData8):
-				strBase, haveStrBase = c.Offset(formSize(form, u)), true
-			case depth == 1 && x.attr == dwarf.AttrName:
-				if name, err = s.readName(&c, form, u, strBase, haveStrBase); err != nil {
-					return fmt.Errorf("entry at %#x: %w", at, err)
-				}
-			case depth == 1 && x.attr == dwarf.AttrDeclaration && (form == formFlag || form == formFlagPresent):
-				decl = form == formFlagPresent || c.U8() != 0
-			case x.attr == dwarf.AttrSibling && form >= formRef1 && form <= formRefUdata:
-				var ref uint64
-				switch form {
-				case formRef1:
-					ref = uint64(c.U8())
-				case formRef2:
-					ref = uint64(c.U16())
-				case formRef4:
-					ref = uint64(c.U32())
-				case formRef8:
-					ref = c.U64()
-				case formRefUdata:
-					ref = c.Uleb()
-				}
-				if ref < uint64(len(info)-u.start) {
-					sibling = u.start + int(ref)
-				}
+			case depth == 0 && x.attr == dwarf.AttrStrOffsetsBase && (form == dwarfbuf.FormSecOffset || form == dwarfbuf.FormData4 || form == dwarfbuf.FormData8):
+				strBase, haveStrBase = c.Offset(u.FormSize(form)), true
+			case depth == 1 && x.attr == dwarf.AttrName && !seen.name:
+				seen.name = true
+				name, err = s.readName(&c, form, u, strBase, haveStrBase)
+			case depth == 1 && x.attr == dwarf.AttrDeclaration && !seen.decl && (form == dwarfbuf.FormFlag || form == dwarfbuf.FormFlagPresent):
+				seen.decl = true
+				decl = form == dwarfbuf.FormFlagPresent || c.U8() == 1
+			case depth >= 1 && x.attr == dwarf.AttrSibling && !seen.sibling:
+				seen.sibling = true
+				sibling, err = readSibling(&c, form, u)
 			default:
-				if err := skipForm(&c, form, u); err != nil {
-					return fmt.Errorf("entry at %#x: %w", at, err)
-				}
+				err = c.SkipForm(form, u.Sizes)
+			}
+			if err != nil {
+				return fmt.Errorf("entry at %#x: %w", at, err)
 			}
 		}
 		if c.Err != nil {
@@ -272,10 +211,10 @@ func (s *DWARFSections) scanUnit(info []byte, u unitHeader, tab []abbrev, visit 
 		}
 		switch {
 		case !a.children && depth == 0:
-			return nil // a unit without entries
+			return zerosOnly(info[c.Off:]) // a unit without entries
 		case !a.children:
-		case depth >= 1 && sibling > c.Off:
-			c.Off = sibling // the Reader's SkipChildren does the same
+		case sibling >= 0:
+			c.Off = sibling // as the Reader's SkipChildren
 		default:
 			depth++
 		}
@@ -283,111 +222,97 @@ func (s *DWARFSections) scanUnit(info []byte, u unitHeader, tab []abbrev, visit 
 	return nil
 }
 
-// readName reads a string attribute; nil where it needs a section this
-// does not have (a supplementary file's, or a string index without base).
-func (s *DWARFSections) readName(c *dwarfbuf.Buf, form uint64, u unitHeader, strBase uint64, haveStrBase bool) ([]byte, error) {
+// readSibling reads a DW_AT_sibling as the offset in .debug_info to go on
+// from; -1 where the Reader would walk the children instead (a sibling
+// behind). It refuses one the Reader would follow somewhere else: to the
+// entry itself, out of the unit, or in a form of another section.
+func readSibling(c *dwarfbuf.Buf, form uint64, u unitHeader) (int, error) {
+	var ref uint64
 	switch form {
-	case formString:
-		return c.CString(), c.Err
-	case formStrp, formLineStrp:
-		off := c.Offset(u.offSize)
-		sec := s.Str
-		if form == formLineStrp {
-			sec = s.LineStr
-		}
-		return cstringAt(sec, off), c.Err
-	case formStrx, formGNUStrIndex, formStrx1, formStrx2, formStrx3, formStrx4:
-		var i uint64
-		switch form {
-		case formStrx1:
-			i = uint64(c.U8())
-		case formStrx2:
-			i = uint64(c.U16())
-		case formStrx3:
-			i = uint64(uint32(c.Uint(3)))
-		case formStrx4:
-			i = uint64(c.U32())
-		default:
-			i = c.Uleb()
-		}
-		if !haveStrBase || c.Err != nil {
-			return nil, c.Err
-		}
-		p := strBase + i*uint64(u.offSize)
-		if p > uint64(len(s.StrOffsets)) || uint64(len(s.StrOffsets))-p < uint64(u.offSize) {
-			return nil, nil
-		}
-		oc := dwarfbuf.Buf{B: s.StrOffsets, Off: int(p)}
-		return cstringAt(s.Str, oc.Offset(u.offSize)), nil
+	case dwarfbuf.FormRef1:
+		ref = uint64(c.U8())
+	case dwarfbuf.FormRef2:
+		ref = uint64(c.U16())
+	case dwarfbuf.FormRef4:
+		ref = uint64(c.U32())
+	case dwarfbuf.FormRef8:
+		ref = c.U64()
+	case dwarfbuf.FormRefUdata:
+		ref = c.Uleb()
 	default:
-		return nil, skipForm(c, form, u)
+		return -1, fmt.Errorf("DW_AT_sibling of form %#x", form)
 	}
+	switch {
+	case c.Err != nil:
+		return -1, c.Err
+	case ref >= uint64(len(c.B)-u.start):
+		return -1, fmt.Errorf("DW_AT_sibling %#x past the unit", ref)
+	case u.start+int(ref) < c.Off:
+		return -1, nil
+	case u.start+int(ref) == c.Off:
+		return -1, fmt.Errorf("DW_AT_sibling %#x to the entry's end", ref)
+	}
+	return u.start + int(ref), nil
 }
 
-func cstringAt(sec []byte, off uint64) []byte {
-	if off >= uint64(len(sec)) {
-		return nil
-	}
-	b := sec[off:]
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		return b[:i]
+// zerosOnly accepts what follows a unit's entries if it is padding: the
+// Reader would read anything else as more entries.
+func zerosOnly(b []byte) error {
+	for _, x := range b {
+		if x != 0 {
+			return errors.New("bytes after the unit's entries")
+		}
 	}
 	return nil
 }
 
-// formSize is the size of a fixed-size form, -1 for the others.
-func formSize(form uint64, u unitHeader) int {
+// readName reads a string attribute: nil for a supplementary file's
+// string, which the Reader does not give as a string either.
+func (s *DWARFSections) readName(c *dwarfbuf.Buf, form uint64, u unitHeader, strBase uint64, haveStrBase bool) ([]byte, error) {
 	switch form {
-	case formFlagPresent, formImplicitConst:
-		return 0
-	case formData1, formRef1, formFlag, formStrx1, formAddrx1:
-		return 1
-	case formData2, formRef2, formStrx2, formAddrx2:
-		return 2
-	case formStrx3, formAddrx3:
-		return 3
-	case formData4, formRef4, formRefSup4, formStrx4, formAddrx4:
-		return 4
-	case formData8, formRef8, formRefSig8, formRefSup8:
-		return 8
-	case formData16:
-		return 16
-	case formAddr:
-		return u.addrSize
-	case formRefAddr:
-		if u.version == 2 {
-			return u.addrSize
+	case dwarfbuf.FormString:
+		return c.CString(), c.Err
+	case dwarfbuf.FormStrp, dwarfbuf.FormLineStrp:
+		off := c.Offset(u.OffSize)
+		sec := s.Str
+		if form == dwarfbuf.FormLineStrp {
+			sec = s.LineStr
 		}
-		return u.offSize
-	case formStrp, formLineStrp, formSecOffset, formStrpSup, formGNURefAlt, formGNUStrpAlt:
-		return u.offSize
+		return stringAt(sec, off)
+	case dwarfbuf.FormStrx, dwarfbuf.FormGNUStrIndex, dwarfbuf.FormStrx1, dwarfbuf.FormStrx2, dwarfbuf.FormStrx3, dwarfbuf.FormStrx4:
+		var i uint64
+		switch form {
+		case dwarfbuf.FormStrx1, dwarfbuf.FormStrx2, dwarfbuf.FormStrx3, dwarfbuf.FormStrx4:
+			i = c.Uint(u.FormSize(form))
+		default:
+			i = c.Uleb()
+		}
+		if c.Err != nil {
+			return nil, c.Err
+		}
+		if !haveStrBase {
+			return nil, errors.New("a string index without DW_AT_str_offsets_base")
+		}
+		ix := dwarfbuf.Buf{B: s.StrOffsets, Off: len(s.StrOffsets)}
+		if p := strBase + i*uint64(u.OffSize); p <= uint64(len(s.StrOffsets)) {
+			ix.Off = int(p)
+		}
+		off := ix.Offset(u.OffSize)
+		if ix.Err != nil {
+			return nil, fmt.Errorf("string index %d past .debug_str_offsets", i)
+		}
+		return stringAt(s.Str, off)
+	default:
+		return nil, c.SkipForm(form, u.Sizes)
 	}
-	return -1
 }
 
-// skipForm moves past one attribute value.
-func skipForm(c *dwarfbuf.Buf, form uint64, u unitHeader) error {
-	if n := formSize(form, u); n >= 0 {
-		c.Skip(uint64(n))
-		return c.Err
+// stringAt is the string at off of a string section.
+func stringAt(sec []byte, off uint64) ([]byte, error) {
+	if off >= uint64(len(sec)) {
+		return nil, fmt.Errorf("string at %#x past its section", off)
 	}
-	switch form {
-	case formString:
-		c.CString()
-	case formSdata:
-		c.Sleb()
-	case formUdata, formRefUdata, formStrx, formAddrx, formLoclistx, formRnglistx, formGNUAddrIndex, formGNUStrIndex:
-		c.Uleb()
-	case formBlock1:
-		c.Skip(uint64(c.U8()))
-	case formBlock2:
-		c.Skip(uint64(c.U16()))
-	case formBlock4:
-		c.Skip(uint64(c.U32()))
-	case formBlock, formExprloc:
-		c.Skip(c.Uleb())
-	default:
-		return fmt.Errorf("form %#x", form)
-	}
-	return c.Err
+	r := dwarfbuf.Buf{B: sec, Off: int(off)}
+	s := r.CString()
+	return s, r.Err
 }

@@ -64,35 +64,23 @@ func lineHeaderOK(data []byte, off int64) bool {
 	return c.Err == nil
 }
 
-// skipForm skips one attribute value of a form debug/dwarf accepts in line
+// lineForms are the forms debug/dwarf accepts in a line table's
+// directory and file entries; it refuses any other.
+var lineForms = map[uint64]bool{
+	dwarfbuf.FormString: true, dwarfbuf.FormStrp: true, dwarfbuf.FormLineStrp: true,
+	dwarfbuf.FormStrx: true, dwarfbuf.FormUdata: true, dwarfbuf.FormBlock: true,
+	dwarfbuf.FormStrx1: true, dwarfbuf.FormStrx2: true, dwarfbuf.FormStrx3: true, dwarfbuf.FormStrx4: true,
+	dwarfbuf.FormData1: true, dwarfbuf.FormData2: true, dwarfbuf.FormData4: true, dwarfbuf.FormData8: true, dwarfbuf.FormData16: true,
+}
+
+// skipLineForm skips one value of a form debug/dwarf accepts in line
 // tables; any other form is refused, as debug/dwarf would.
 func skipLineForm(c *dwarfbuf.Buf, form uint64, dwarf64 bool) {
-	offSize := 4
+	sizes := dwarfbuf.Sizes{Version: 5, OffSize: 4}
 	if dwarf64 {
-		offSize = 8
+		sizes.OffSize = 8
 	}
-	switch form {
-	case 0x08: // string
-		c.CString()
-	case 0x0e, 0x1f: // strp, line_strp
-		c.Skip(uint64(offSize))
-	case 0x1a, 0x0f: // strx, udata
-		c.Uleb()
-	case 0x25, 0x0b: // strx1, data1
-		c.Skip(1)
-	case 0x26, 0x05: // strx2, data2
-		c.Skip(2)
-	case 0x27: // strx3
-		c.Skip(3)
-	case 0x28, 0x06: // strx4, data4
-		c.Skip(4)
-	case 0x07: // data8
-		c.Skip(8)
-	case 0x1e: // data16
-		c.Skip(16)
-	case 0x09: // block
-		c.Skip(c.Uleb())
-	default:
+	if !lineForms[form] || c.SkipForm(form, sizes) != nil {
 		c.Fail()
 	}
 }

@@ -198,7 +198,7 @@ func (c *CFI) readEncoded(r *buf, enc byte, pcBase, dataBase uint64) (uint64, er
 		return 0, fmt.Errorf("unknown pointer encoding %#x", enc)
 	}
 	if r.Err != nil {
-		return 0, r.Err
+		return 0, cfiErr(r.Err)
 	}
 	if v == 0 && enc&peApplMask != peAbsptr {
 		// A zero relative value means "no pointer" (e.g. a discarded FDE).
@@ -242,7 +242,7 @@ func readEntry(data []byte, off int, debug bool) (entry, bool, error) {
 	e := entry{off: off}
 	l := uint64(r.U32())
 	if r.Err != nil {
-		return e, false, r.Err
+		return e, false, cfiErr(r.Err)
 	}
 	if l == 0 {
 		return e, false, nil // terminator
@@ -344,7 +344,7 @@ func (c *CFI) parseCIE(off int, debug bool) (*CIE, error) {
 		n := r.Uleb()
 		ad := &buf{B: r.Bytes(n)}
 		if r.Err != nil {
-			return nil, r.Err
+			return nil, cfiErr(r.Err)
 		}
 		for _, ch := range ci.Aug[1:] {
 			switch ch {
@@ -374,7 +374,7 @@ func (c *CFI) parseCIE(off int, debug bool) (*CIE, error) {
 		}
 	}
 	if r.Err != nil {
-		return nil, r.Err
+		return nil, cfiErr(r.Err)
 	}
 	ci.Initial = r.B[r.Off:]
 	return ci, nil

@@ -2,12 +2,20 @@ package unwind
 
 import (
 	"errors"
+	"fmt"
 
 	"pyscope/internal/dwarfbuf"
 )
 
 var errTruncated = errors.New("truncated CFI")
 
-// buf reads little-endian DWARF data; the first overrun sets Err and every
-// later read returns zero.
+// buf is the CFI parser's and the expression evaluator's reader.
 type buf = dwarfbuf.Buf
+
+// cfiErr says a read error was the CFI's.
+func cfiErr(err error) error {
+	if errors.Is(err, dwarfbuf.ErrTruncated) {
+		return errTruncated
+	}
+	return fmt.Errorf("CFI: %w", err)
+}

@@ -113,7 +113,7 @@ func FromDWARF(d *dwarf.Data, scan TopLevelScan, minor string) (*Layout, error) 
 			need[rootName(p)] = true
 		}
 	}
-	ix, err := indexTypes(d, scan, need)
+	ix, scan, err := indexTypes(d, scan, need)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func FromDWARF(d *dwarf.Data, scan TopLevelScan, minor string) (*Layout, error) 
 		}
 	}
 	if len(tags) > 0 {
-		more, err := indexTypes(d, scan, tags)
+		more, _, err := indexTypes(d, scan, tags)
 		if err != nil {
 			return nil, err
 		}
@@ -227,14 +227,16 @@ func readerScan(d *dwarf.Data) TopLevelScan {
 // indexTypes scans the DIEs directly under each unit and records the first
 // complete struct or union definition and the first typedef of each wanted
 // name. It never descends into functions, which hold most DIEs. scan, if
-// not nil, is tried first, then the Reader.
-func indexTypes(d *dwarf.Data, scan TopLevelScan, want map[string]bool) (*typeIndex, error) {
+// not nil, is tried first, then the Reader; it returns scan if that
+// worked, else nil, for the next index of the same DWARF.
+func indexTypes(d *dwarf.Data, scan TopLevelScan, want map[string]bool) (*typeIndex, TopLevelScan, error) {
 	if scan != nil {
 		if ix, err := indexWith(scan, want); err == nil {
-			return ix, nil
+			return ix, scan, nil
 		}
 	}
-	return indexWith(readerScan(d), want)
+	ix, err := indexWith(readerScan(d), want)
+	return ix, nil, err
 }
 
 func indexWith(scan TopLevelScan, want map[string]bool) (*typeIndex, error) {

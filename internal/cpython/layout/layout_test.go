@@ -268,7 +268,7 @@ func TestDebugOffsets313MatchesDWARF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix, err := indexTypes(d, nil, map[string]bool{"_Py_DebugOffsets": true})
+	ix, _, err := indexTypes(d, nil, map[string]bool{"_Py_DebugOffsets": true})
 	if err != nil {
 		t.Fatal(err)
 	}

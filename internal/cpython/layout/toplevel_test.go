@@ -3,7 +3,6 @@ package layout
 import (
 	"debug/dwarf"
 	"debug/elf"
-
 	"os"
 	"testing"
 	"time"
@@ -38,9 +37,9 @@ func collect(t *testing.T, scan TopLevelScan) ([]topDIE, time.Duration) {
 // runs on, visits exactly the entries debug/dwarf's Reader gives (with
 // SkipChildren below them), with the same names, declarations and
 // children, on every kind of DWARF pyscope reads types from: the reference
-// builds (DWARF 4 and 5, one relocated by debug/elf), the free-threaded
-// build, and Debian's compressed debug files of python3.11, of its
-// _asyncio module and of libc.
+// builds (DWARF 4 and 5; both sides read 3.12's unrelocated, as the
+// layout does), the free-threaded build, and Debian's compressed debug
+// files of python3.11, of its _asyncio module and of libc.
 func TestTopLevelMatchesReader(t *testing.T) {
 	files := map[string]string{}
 	for _, minor := range []string{"3.10", "3.11", "3.12", "3.13"} {
