@@ -13,7 +13,7 @@ import (
 // ErrTruncated is Err after a read past the end.
 var ErrTruncated = errors.New("truncated")
 
-// Buf reads B from Off.
+// Buf reads B from Off, which a caller sets within [0, len(B)].
 type Buf struct {
 	B   []byte
 	Off int
