@@ -62,6 +62,19 @@ func closeBounded(t *testing.T, p *Process) {
 	}
 }
 
+// openDemo starts demo.py under in and opens it; the process is closed
+// (bounded) when the test ends.
+func openDemo(t *testing.T, in testenv.Interp, opts Options) (*testenv.Target, *Process) {
+	t.Helper()
+	tg := testenv.StartTarget(t, in, "demo.py")
+	p, err := OpenProcess(tg.PID, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeBounded(t, p) })
+	return tg, p
+}
+
 // killReaped kills the target and waits until testenv's own Wait reaped
 // it, so that its PID is free. It never calls tg.Cmd.Wait: testenv waits
 // on the command already, and two concurrent Waits on one exec.Cmd share

@@ -54,12 +54,7 @@ func checkOracle(t *testing.T, tg *testenv.Target, snap *model.Snapshot) {
 func TestCaptureMany(t *testing.T) {
 	for _, in := range testenv.Interpreters(t)[:2] {
 		t.Run(in.Name, func(t *testing.T) {
-			tg := testenv.StartTarget(t, in, "demo.py")
-			p, err := OpenProcess(tg.PID, Options{Native: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer closeBounded(t, p)
+			tg, p := openDemo(t, in, Options{Native: true})
 			for i := 0; i < 20; i++ {
 				c, err := bounded(t, fmt.Sprintf("capture %d", i), func() (*Capture, error) { return p.Capture(StopAll) })
 				if err != nil {
@@ -95,12 +90,7 @@ func TestCaptureMany(t *testing.T) {
 // again; Close resumes a held process.
 func TestHold(t *testing.T) {
 	in := testenv.Interpreters(t)[0]
-	tg := testenv.StartTarget(t, in, "demo.py")
-	p, err := OpenProcess(tg.PID, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeBounded(t, p)
+	tg, p := openDemo(t, in, Options{})
 	h, err := bounded(t, "hold", p.Hold)
 	if err != nil {
 		t.Fatal(err)
@@ -146,12 +136,7 @@ func TestHold(t *testing.T) {
 // reported as exited, not as some read error.
 func TestExitDuringCapture(t *testing.T) {
 	in := testenv.Interpreters(t)[0]
-	tg := testenv.StartTarget(t, in, "demo.py")
-	p, err := OpenProcess(tg.PID, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeBounded(t, p)
+	tg, p := openDemo(t, in, Options{})
 	killReaped(t, tg)
 	if _, err := bounded(t, "capture of the exited process", func() (*Capture, error) { return p.Capture(StopAll) }); !errors.Is(err, target.ErrExited) {
 		t.Errorf("Capture of an exited process: %v, want ErrExited", err)
@@ -165,12 +150,7 @@ func TestExitDuringCapture(t *testing.T) {
 // process looks for exitWait at most.
 func TestCaptureErrorOfLiveProcess(t *testing.T) {
 	in := testenv.Interpreters(t)[0]
-	tg := testenv.StartTarget(t, in, "demo.py")
-	p, err := OpenProcess(tg.PID, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeBounded(t, p)
+	tg, p := openDemo(t, in, Options{})
 	for _, c := range []struct {
 		err  error
 		most time.Duration
@@ -194,12 +174,7 @@ func TestExitMidCapture(t *testing.T) {
 	in := testenv.Interpreters(t)[0]
 	for _, policy := range []StopPolicy{StopAll, StopGIL} {
 		t.Run(policy.String(), func(t *testing.T) {
-			tg := testenv.StartTarget(t, in, "demo.py")
-			p, err := OpenProcess(tg.PID, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer closeBounded(t, p)
+			tg, p := openDemo(t, in, Options{})
 			captures := 0
 			ended := make(chan error, 1)
 			go func() {
