@@ -14,28 +14,33 @@ import (
 // failing long before the package's 20-minute timeout.
 const callTimeout = 2 * time.Minute
 
-// bounded runs f and fails the test, naming what it waited for and with
-// every goroutine's stack, if f has not returned within callTimeout. f is
-// left running: the test's cleanup kills the target, which ends any wait
-// on it.
-func bounded[T any](t *testing.T, what string, f func() (T, error)) (T, error) {
-	t.Helper()
-	type result struct {
-		v   T
-		err error
-	}
-	ch := make(chan result, 1)
+// returnsWithin runs f and reports whether it returned within d; f is
+// left running otherwise (the test's cleanup kills the target, which ends
+// any wait on it).
+func returnsWithin(d time.Duration, f func()) bool {
+	done := make(chan struct{})
 	go func() {
-		v, err := f()
-		ch <- result{v, err}
+		f()
+		close(done)
 	}()
 	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-time.After(callTimeout):
-		t.Fatalf("%s did not return within %v; goroutines:\n%s", what, callTimeout, allStacks())
-		panic("unreachable")
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
 	}
+}
+
+// bounded runs f and fails the test, naming what it waited for and with
+// every goroutine's stack, if f has not returned within callTimeout.
+func bounded[T any](t *testing.T, what string, f func() (T, error)) (T, error) {
+	t.Helper()
+	var v T
+	var err error
+	if !returnsWithin(callTimeout, func() { v, err = f() }) {
+		t.Fatalf("%s did not return within %v; goroutines:\n%s", what, callTimeout, allStacks())
+	}
+	return v, err
 }
 
 // boundedErr is bounded for a call that returns only an error.
@@ -50,14 +55,7 @@ func boundedErr(t *testing.T, what string, f func() error) error {
 // a second time from a deferred call.
 func closeBounded(t *testing.T, p *Process) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		p.Close()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(callTimeout):
+	if !returnsWithin(callTimeout, func() { p.Close() }) {
 		t.Errorf("Close of process %d did not return within %v; goroutines:\n%s", p.PID(), callTimeout, allStacks())
 	}
 }

@@ -210,14 +210,7 @@ func TestSubprocesses(t *testing.T) {
 	defer func() {
 		// The whole tree, which is the shell's process group.
 		syscall.Kill(-sh.Process.Pid, syscall.SIGKILL)
-		done := make(chan struct{})
-		go func() {
-			sh.Wait()
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
+		if !returnsWithin(30*time.Second, func() { sh.Wait() }) {
 			t.Errorf("the shell (pid %d) was not reaped within 30 s of SIGKILL", sh.Process.Pid)
 		}
 	}()
