@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"pyscope/internal/cpython"
@@ -565,32 +564,12 @@ func (p *Process) fate(wait bool) processFate {
 			return processGone
 		case err == nil && p.start != 0 && st != p.start:
 			return processReplaced
-		case err == nil && !anyThreadAlive(p.pid):
+		case err == nil && live.AllThreadsExited(p.pid):
 			return processGone
 		case time.Now().After(end):
 			return processAlive
 		}
 	}
-}
-
-// anyThreadAlive reports whether a thread of pid is neither a zombie nor
-// dead, or it cannot tell; a main thread that exited before the others is
-// a zombie of a live process.
-func anyThreadAlive(pid int) bool {
-	tids, err := live.TaskIDs(pid)
-	if err != nil || len(tids) == 0 {
-		return true
-	}
-	for _, tid := range tids {
-		a, err := live.TaskActivity(pid, tid)
-		if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ESRCH) { // not gone
-			return true
-		}
-		if err == nil && a.State != 'Z' && a.State != 'X' {
-			return true
-		}
-	}
-	return false
 }
 
 func describeProcess(pid int, err error) error {

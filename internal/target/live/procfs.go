@@ -395,3 +395,24 @@ func TaskActivity(pid, tid int) (Activity, error) {
 
 // TaskIDs lists the threads of process pid, main thread first.
 func TaskIDs(pid int) ([]int, error) { return listTasks(pid) }
+
+// AllThreadsExited reports whether every thread of pid is a zombie or
+// dead: a process killed whose parent has not reaped it yet. False when
+// it cannot tell, and for a live process whose main thread exited before
+// the others (a zombie leader).
+func AllThreadsExited(pid int) bool {
+	tids, err := listTasks(pid)
+	if err != nil || len(tids) == 0 {
+		return false
+	}
+	for _, tid := range tids {
+		a, err := TaskActivity(pid, tid)
+		if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ESRCH) { // not gone
+			return false
+		}
+		if err == nil && a.State != 'Z' && a.State != 'X' {
+			return false
+		}
+	}
+	return true
+}
