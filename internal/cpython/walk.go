@@ -546,7 +546,10 @@ func (r *Reader) capture310(head uint64, out []rawFrame) ([]rawFrame, error) {
 		if len(out) >= maxFrames {
 			return out, fmt.Errorf("more than %d frames", maxFrames)
 		}
-		if err := r.Obj.readInto(raw, f); err != nil {
+		// Through readFrame, which notes the bytes for the walk cache: a
+		// frame object at the same address (a code object's zombie frame
+		// is reused) may now have another caller.
+		if err := r.readFrame(nil, raw, f); err != nil {
 			return out, fmt.Errorf("read frame at %#x: %w", f, err)
 		}
 		// 3.10 runs every frame in its own _PyEval_EvalFrameDefault call.
