@@ -16,6 +16,12 @@ import (
 // stack that grew, a new thread) is read as before and noted for the next
 // time. Without a stop, the overlay is also more consistent than reads
 // spread over the capture.
+//
+// When no thread of the process has run since the last capture
+// (target.Unmoving: every thread asleep, its scheduler counts unchanged),
+// nothing that capture read has changed, and when the overlay alone served
+// it, the overlay serves this one too without a read: a parked process
+// costs no memory read per sample.
 
 const (
 	maxPlanRegions = 1024    // ranges noted per capture
@@ -32,6 +38,10 @@ type prefetch struct {
 	addrs   []uint64
 	bufs    [][]byte
 	ok      []bool
+	// last is the overlay of the last capture when it served every read
+	// (nothing was noted), kept for a capture of a process that did not
+	// run since.
+	last []region
 }
 
 type region struct {
@@ -44,6 +54,16 @@ type region struct {
 // begin reads what the last capture noted from t in one call and starts
 // noting anew.
 func (p *prefetch) begin(t target.Target) {
+	if u, ok := t.(target.Unmoving); ok && len(p.last) > 0 && u.Unmoved() {
+		p.regions, p.last = p.last, p.regions[:0]
+		for i := range p.regions {
+			p.regions[i].used = false
+		}
+		p.plan = p.plan[:0]
+		p.on = true
+		return
+	}
+	p.last = p.last[:0] // its bytes are overwritten below
 	p.regions = p.regions[:0]
 	plan := p.plan
 	p.plan = nil
@@ -99,11 +119,17 @@ func (p *prefetch) begin(t target.Target) {
 // read: the ranges of the overlay it used, and those it missed.
 func (p *prefetch) end() {
 	p.on = false
+	missed := len(p.plan) > 0
 	for _, r := range p.regions {
 		if r.used && len(p.plan) < maxPlanRegions {
 			p.plan = append(p.plan, region{addr: r.addr, n: r.n})
 		}
 	}
+	if !missed && len(p.regions) > 0 {
+		p.regions, p.last = p.last[:0], p.regions
+		return
+	}
+	p.last = p.last[:0]
 	p.regions = p.regions[:0]
 }
 

@@ -134,6 +134,12 @@ type (
 	VectorReader interface {
 		ReadVector(addrs []uint64, bufs [][]byte, ok []bool)
 	}
+	// Unmoving tells a profiler's reader that no thread of a live process
+	// has run since the previous listing: what it read of the process's
+	// private memory after that listing is still what the memory holds.
+	Unmoving interface {
+		Unmoved() bool
+	}
 	// Prefetcher caches the memory of [addr, addr+n) for many addresses
 	// at once (a stopped or verified process's page cache), in as few
 	// system calls as it can: scattered objects (the threads' names) are

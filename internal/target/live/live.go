@@ -78,6 +78,9 @@ type Process struct {
 	// read (relistThreads).
 	scheds  []schedStat
 	noSched bool // the kernel has no schedstat files
+	// unmoved: the last relisting found that no thread had been on a CPU
+	// since the listing before it (Unmoved).
+	unmoved bool
 	statsAt time.Time
 	statBuf [1024]byte // a stat line, as relistThreads reads it
 	// spareThreads is a listing no longer in use, for relistThreads to fill.
@@ -206,6 +209,7 @@ func (p *Process) readMaps() error {
 // relisting, a profiler's through Restop) it reads each thread's schedstat
 // too, before its state, for the next relistThreads.
 func (p *Process) listThreads(sched bool) []target.Thread {
+	p.unmoved = false
 	tids, err := p.tasks.list()
 	if err != nil {
 		return nil
@@ -286,7 +290,8 @@ func (p *Process) relistThreads() []target.Thread {
 		return p.listThreads(true)
 	}
 	counted := p.tasks.countsThreads()
-	moved := false // a listed thread may have run since its last reading
+	moved := false // a listed thread's state is read again
+	ran := false   // a listed thread may have run since its last reading
 	all := time.Since(p.statsAt) >= statsEvery
 	// The listing before last is free: Threads hands out copies.
 	out := p.spareThreads[:0]
@@ -298,7 +303,10 @@ func (p *Process) relistThreads() []target.Thread {
 			return p.listThreads(true) // gone, most likely
 		}
 		st, comm := th.State, th.Comm
-		if all || !sched || ss != p.scheds[i] || ss.slices == 0 || !asleep(st) || i == 0 && !counted {
+		if !sched || ss != p.scheds[i] || ss.slices == 0 || !asleep(st) {
+			ran = true
+		}
+		if ran || all || i == 0 && !counted {
 			moved = true
 			b, err := p.tasks.stat(th.TID, buf)
 			if err != nil {
@@ -333,8 +341,16 @@ func (p *Process) relistThreads() []target.Thread {
 		p.statsAt = time.Now()
 	}
 	p.spareThreads = prev
+	p.unmoved = !ran
 	return out
 }
+
+// Unmoved says whether the last relisting (Restop in NoBlock mode) found
+// that no thread of the process had been on a CPU since the listing
+// before it: then nothing the process writes itself has changed since
+// that listing, and what was read after it still holds. Memory another
+// process or a device writes (shared mappings) is not covered.
+func (p *Process) Unmoved() bool { return p.unmoved }
 
 // asleep says whether a kernel state is a sleep a thread leaves only by
 // being woken and run.
@@ -758,6 +774,7 @@ func (p *Process) Restop() error {
 		return fmt.Errorf("process %d: the handle is closed", p.pid)
 	}
 	p.mem.forget()
+	p.unmoved = false
 	if p.opts.NoBlock {
 		if !p.opts.NoThreads {
 			p.threads = p.relistThreads()

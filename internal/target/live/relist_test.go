@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"pyscope/internal/testenv"
 )
 
 // said splits a line of the target's into words, the first without the
@@ -245,4 +247,72 @@ func FuzzSchedstat(f *testing.F) {
 			t.Fatalf("parseSchedstat(%q) = %+v", b, ss)
 		}
 	})
+}
+
+// TestUnmoved checks what a profiler's reader relies on to skip its read:
+// a relisting says no thread moved only when none ran since the listing
+// before. A process asleep says so from its second relisting on; one
+// that wakes to answer a line does not, for the relisting after it; one
+// with a thread that spins never does.
+func TestUnmoved(t *testing.T) {
+	c := startPython(t, `
+import threading, time
+threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+`)
+	c.until(t, "ready")
+	testenv.WaitSleeping(t, c.pid)
+	p, err := Open(c.pid, Options{NoBlock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	relist := func() bool {
+		t.Helper()
+		if err := p.Restop(); err != nil {
+			t.Fatal(err)
+		}
+		return p.Unmoved()
+	}
+	if relist() {
+		t.Error("the first relisting, with no schedstat read before it, says no thread moved")
+	}
+	for i := 0; i < 5; i++ {
+		if !relist() {
+			t.Fatalf("relisting %d of a process asleep says a thread moved", i+2)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		c.ping(t) // the main thread wakes, answers and sleeps again
+		if relist() {
+			t.Fatalf("answer %d: the relisting after the main thread ran says no thread moved", i+1)
+		}
+		testenv.WaitSleeping(t, c.pid)
+		relist()
+		if !relist() {
+			t.Fatalf("answer %d: once asleep again, the process is said to move", i+1)
+		}
+	}
+
+	busy := startPython(t, `
+import threading
+def spin():
+    while True:
+        pass
+threading.Thread(target=spin, daemon=True).start()
+`)
+	busy.until(t, "ready")
+	q, err := Open(busy.pid, Options{NoBlock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for i := 0; i < 20; i++ {
+		if err := q.Restop(); err != nil {
+			t.Fatal(err)
+		}
+		if q.Unmoved() {
+			t.Fatalf("relisting %d of a process with a spinning thread says no thread moved", i+1)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
