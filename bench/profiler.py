@@ -31,9 +31,9 @@ PYSPY, AUSTIN = os.path.join(PEERS, "py-spy"), os.path.join(PEERS, "austin")
 procs = []
 
 
-def start_threads(py, n, depth):
-    ready = os.path.join(WORK, "ready-%s-%d-%d" % (os.path.basename(py), n, depth))
-    p = subprocess.Popen([py, os.path.join(REPO, "bench/targets/threads.py"), str(n), str(depth), ready])
+def start_threads(py, n, depth, busy=False):
+    ready = os.path.join(WORK, "ready-%s-%d-%d%s" % (os.path.basename(py), n, depth, "busy" if busy else ""))
+    p = subprocess.Popen([py, os.path.join(REPO, "bench/targets/threads.py"), str(n), str(depth), ready] + (["busy"] if busy else []))
     procs.append(p)
     for _ in range(600):
         if os.path.exists(ready):
@@ -69,13 +69,16 @@ print((time.perf_counter() - t) / n * 1e6, (time.process_time() - c) / n * 1e6)
 
 
 def cost():
-    shapes = [(3, 5, 5000), (4, 50, 3000), (100, 50, 300)]
-    pids = {"%dx%d" % (n, d): start_threads(PY314, n, d) for n, d, _ in shapes}
+    # "busy": one more thread spins, so every sample reads the process
+    # (one of a process none of whose threads ran since the last reads
+    # nothing).
+    shapes = [(3, 5, 5000, ""), (3, 5, 5000, "busy"), (4, 50, 3000, ""), (100, 50, 300, "")]
+    pids = {"%dx%d%s" % (n, d, b): start_threads(PY314, n, d, b == "busy") for n, d, _, b in shapes}
     ru, ps = {}, {}
     env = dict(E, BENCH_TARGETS=",".join("%s=%d" % kv for kv in pids.items()))
     for _round in range(2):
-        for n, d, calls in shapes:
-            k = "%dx%d" % (n, d)
+        for n, d, calls, b in shapes:
+            k = "%dx%d%s" % (n, d, b)
             out = subprocess.run([PY314, "-c", UNWIND, str(pids[k]), str(calls)], capture_output=True, text=True, check=True).stdout
             w, c = map(float, out.split())
             old = ru.get(k, (1e18, 1e18))
@@ -90,13 +93,13 @@ def cost():
     print("\n### Per-sample cost against RemoteUnwinder (3.14.6; best of 2 rounds)\n")
     print("| target | RemoteUnwinder wall / CPU | pyscope `--nonblocking` wall / CPU | RemoteUnwinder ÷ pyscope (CPU) | pyscope blocking wall / CPU |")
     print("|---|---|---|---|---|")
-    for n, d, _ in shapes:
-        k = "%dx%d" % (n, d)
+    for n, d, _, b in shapes:
+        k = "%dx%d%s" % (n, d, b)
         rw, rc = ru[k]
         nw, nc = ps[(k, "nonblocking")]
         bw, bc = ps[(k, "blocking")]
-        print("| %d threads × %d frames | %s / %s | %s / %s | **%.2f×** | %s / %s |" % (
-            n, d, us(rw), us(rc), us(nw), us(nc), rc / nc, us(bw), us(bc)))
+        print("| %d threads × %d frames%s | %s / %s | %s / %s | **%.2f×** | %s / %s |" % (
+            n, d, ", one more spinning" if b else "", us(rw), us(rc), us(nw), us(nc), rc / nc, us(bw), us(bc)))
 
 
 def us(v):

@@ -15,15 +15,19 @@ import (
 )
 
 // startThreads runs bench/targets/threads.py: n threads parked depth
-// frames deep.
-func startThreads(b *testing.B, python, n, depth string) int {
+// frames deep, and with busy one more that spins.
+func startThreads(b *testing.B, python, n, depth string, busy bool) int {
 	b.Helper()
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		b.Fatal(err)
 	}
 	ready := filepath.Join(b.TempDir(), "ready")
-	cmd := exec.Command(python, filepath.Join(root, "bench", "targets", "threads.py"), n, depth, ready)
+	args := []string{filepath.Join(root, "bench", "targets", "threads.py"), n, depth, ready}
+	if busy {
+		args = append(args, "busy")
+	}
+	cmd := exec.Command(python, args...)
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -42,6 +46,8 @@ func startThreads(b *testing.B, python, n, depth string) int {
 // pyscope's own CPU time per sample. BENCH_TARGETS=3x5=PID,... samples
 // running threads.py processes (bench/profiler.sh) instead of starting
 // them, BENCH_PYTHON picks the interpreter otherwise (3.14 by default).
+// 3x5busy has a thread that spins: a sample reads the process again,
+// where one of a process that did not run since the last reads nothing.
 func BenchmarkTick(b *testing.B) {
 	given := map[string]int{}
 	for _, kv := range strings.Split(os.Getenv("BENCH_TARGETS"), ",") {
@@ -54,16 +60,17 @@ func BenchmarkTick(b *testing.B) {
 		ins := testenv.Interpreters(b)
 		python = ins[len(ins)-3].Path // 3.14
 	}
-	for _, shape := range [][2]string{{"3", "5"}, {"4", "50"}, {"100", "50"}} {
-		pid, ok := given[shape[0]+"x"+shape[1]]
+	for _, shape := range [][3]string{{"3", "5"}, {"3", "5", "busy"}, {"4", "50"}, {"100", "50"}} {
+		key := shape[0] + "x" + shape[1] + shape[2]
+		pid, ok := given[key]
 		if len(given) > 0 && !ok {
 			continue
 		}
 		if !ok {
-			pid = startThreads(b, python, shape[0], shape[1])
+			pid = startThreads(b, python, shape[0], shape[1], shape[2] == "busy")
 		}
 		for _, nonblocking := range []bool{false, true} {
-			name := shape[0] + "x" + shape[1]
+			name := key
 			if nonblocking {
 				name += "/nonblocking"
 			} else {
