@@ -303,10 +303,9 @@ func (p *Process) relistThreads() []target.Thread {
 			return p.listThreads(true) // gone, most likely
 		}
 		st, comm := th.State, th.Comm
-		if !sched || ss != p.scheds[i] || ss.slices == 0 || !asleep(st) {
-			ran = true
-		}
-		if ran || all || i == 0 && !counted {
+		thRan := !sched || ss != p.scheds[i] || ss.slices == 0 || !asleep(st)
+		ran = ran || thRan
+		if thRan || all || i == 0 && !counted {
 			moved = true
 			b, err := p.tasks.stat(th.TID, buf)
 			if err != nil {
