@@ -1,10 +1,7 @@
 package engine
 
 import (
-	"bufio"
 	"fmt"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,78 +11,33 @@ import (
 	"pyscope/internal/testenv"
 )
 
-// stepper parks its main thread in a read at another depth after each
-// line it is given, and says where first: its native ID and its stack,
-// innermost first, as traceback sees it from the line it blocks on.
-const stepper = `
-import sys, threading, time, traceback
-threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
-def report():
-    st = traceback.extract_stack(sys._getframe(1))
-    sys.stdout.write("stack %d %s\n" % (threading.get_native_id(),
-        ";".join("%s:%d" % (f.name, f.lineno) for f in reversed(st))))
-    sys.stdout.flush()
-    return -1
-def level(n):
-    if n == 0:
-        return sys.stdin.readline(report())
-    return level(n - 1)
-k = 0
-while level(k % 4):
-    k += 1
-`
-
 // TestSamplingSeesEveryMove checks a profiler's captures of a process
-// that is parked between moves: a capture may reuse what the last one
-// read only while no thread ran since, so every capture after a move
-// shows the new stack, and the ones after those the same.
+// that is parked between moves (testdata/targets/stepper.py): a capture
+// may reuse what the last one read only while no thread ran since, so
+// every capture after a move shows the new stack, as the target printed
+// it, and so do the ones after those.
 func TestSamplingSeesEveryMove(t *testing.T) {
 	for _, in := range testenv.Interpreters(t) {
 		t.Run(in.Name, func(t *testing.T) {
-			cmd := exec.Command(in.Path, "-c", stepper)
-			cmd.Env = append(os.Environ(), in.Env...)
-			cmd.Stderr = os.Stderr
-			stdin, err := cmd.StdinPipe()
+			tg := testenv.StartPlain(t, in, "stepper.py", "ready")
+			p, err := OpenProcess(tg.PID, Options{Sampling: true})
 			if err != nil {
 				t.Fatal(err)
 			}
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-			lines := make(chan string, 16)
-			go func() {
-				for s := bufio.NewScanner(stdout); s.Scan(); {
-					lines <- s.Text()
-				}
-				close(lines)
-			}()
-			var p *Process
+			defer closeBounded(t, p)
 			var buf []cpython.Stack
 			for step := 0; step < 8; step++ {
-				var line string
-				select {
-				case line = <-lines:
-				case <-time.After(30 * time.Second):
-					t.Fatalf("step %d: the target said nothing", step)
+				reply, err := tg.Request("", "stack ", 30*time.Second)
+				if err != nil {
+					t.Fatalf("step %d: %v", step, err)
 				}
-				if p == nil { // once the interpreter runs
-					if p, err = OpenProcess(cmd.Process.Pid, Options{Sampling: true}); err != nil {
-						t.Fatal(err)
-					}
-					defer closeBounded(t, p)
+				f := strings.Fields(reply)
+				if len(f) != 2 {
+					t.Fatalf("step %d: the target said %q", step, reply)
 				}
-				f := strings.Fields(line)
-				if len(f) != 3 || f[0] != "stack" {
-					t.Fatalf("step %d: the target said %q", step, line)
-				}
-				tid, _ := strconv.Atoi(f[1])
-				want := f[2]
-				testenv.WaitSleeping(t, cmd.Process.Pid)
+				tid, _ := strconv.Atoi(f[0])
+				want := f[1]
+				testenv.WaitSleeping(t, tg.PID)
 				for i := 0; i < 3; i++ {
 					c, err := bounded(t, "capture", func() (*Capture, error) { return p.Capture(StopNone) })
 					if err != nil {
@@ -105,9 +57,6 @@ func TestSamplingSeesEveryMove(t *testing.T) {
 					if got != want {
 						t.Fatalf("step %d, capture %d: main thread at %s, the target says %s", step, i+1, got, want)
 					}
-				}
-				if _, err := stdin.Write([]byte("\n")); err != nil {
-					t.Fatal(err)
 				}
 			}
 		})
