@@ -76,7 +76,10 @@ type Process struct {
 	// A non-blocking listing's schedstat of each thread (by index in
 	// threads), when it was read; and when every thread's stat was last
 	// read (relistThreads).
-	scheds  []schedStat
+	scheds []schedStat
+	// settled: the thread's state was read asleep while its schedstat
+	// stood still since the reading before (relistThreads).
+	settled []bool
 	noSched bool // the kernel has no schedstat files
 	// unmoved: the last relisting found that no thread had been on a CPU
 	// since the listing before it (Unmoved).
@@ -216,7 +219,7 @@ func (p *Process) listThreads(sched bool) []target.Thread {
 	}
 	p.tasks.retain(tids)
 	out := make([]target.Thread, 0, len(tids))
-	p.scheds = p.scheds[:0]
+	p.scheds, p.settled = p.scheds[:0], p.settled[:0]
 	for _, tid := range tids {
 		var ss schedStat
 		read := false
@@ -232,14 +235,14 @@ func (p *Process) listThreads(sched bool) []target.Thread {
 			th.CPU, th.HasCPU = time.Duration(ss.runtime), true
 		}
 		out = append(out, th)
-		p.scheds = append(p.scheds, ss)
+		p.scheds, p.settled = append(p.scheds, ss), append(p.settled, false)
 	}
 	if sched {
 		// A thread created after the count and by a thread read before
 		// it came may be missing, and its creator will not move: list
 		// again next time.
 		if same, ok := p.tasks.sameThreadCount(); ok && !same {
-			p.scheds = nil
+			p.scheds, p.settled = nil, nil
 		}
 	}
 	p.statsAt = time.Now()
@@ -272,21 +275,23 @@ var statsEvery = time.Second
 // fifty fields; its schedstat costs a third of that. A thread that was
 // asleep (S, D, I) at the last listing and whose schedstat did not move
 // since has not been switched onto a CPU since: it is still asleep, or
-// woken and waiting for its first timeslice. It keeps its state, without
-// a stat read. The second case, runnable in the kernel's eyes, counts as
-// not running: the thread has run nothing since it slept and its stack
-// is still where it slept (the stop's own wake-ups count the same way).
-// A thread that runs without ever leaving its CPU still moves its
-// schedstat at every scheduler tick, so a state read just as it was about
-// to sleep and did not is corrected within a tick; every stat is read
-// again each statsEvery anyway.
+// woken and waiting for its first timeslice. The second case, runnable in
+// the kernel's eyes, counts as not running: the thread has run nothing
+// since it slept and its stack is still where it slept (the stop's own
+// wake-ups count the same way). Such a thread keeps its state without a
+// stat read once that state is settled: read asleep while the schedstat
+// stood still since the reading before. A state read just as the thread
+// set it, before it switched out, can be a sleep it never took (woken
+// first, it ran on), and a thread that does not leave its CPU moves its
+// run time only at the next tick: the read after the one that saw a move
+// confirms the sleep. Every stat is read again each statsEvery anyway.
 //
 // Only a thread that runs creates threads: when no listed thread was on a
 // CPU since its last reading, none was created since the thread count
 // taken after those readings, and the count is not taken again.
 func (p *Process) relistThreads() []target.Thread {
 	prev := p.threads
-	if len(prev) == 0 || prev[0].TID != p.pid || len(p.scheds) != len(prev) {
+	if len(prev) == 0 || prev[0].TID != p.pid || len(p.scheds) != len(prev) || len(p.settled) != len(prev) {
 		return p.listThreads(true)
 	}
 	counted := p.tasks.countsThreads()
@@ -303,7 +308,8 @@ func (p *Process) relistThreads() []target.Thread {
 			return p.listThreads(true) // gone, most likely
 		}
 		st, comm := th.State, th.Comm
-		thRan := !sched || ss != p.scheds[i] || ss.slices == 0 || !asleep(st)
+		still := sched && ss == p.scheds[i] && ss.slices != 0
+		thRan := !still || !asleep(st) || !p.settled[i]
 		ran = ran || thRan
 		if thRan || all || i == 0 && !counted {
 			moved = true
@@ -323,6 +329,7 @@ func (p *Process) relistThreads() []target.Thread {
 			}
 		}
 		p.scheds[i] = ss
+		p.settled[i] = still && asleep(st)
 		nt := target.Thread{TID: th.TID, Comm: comm, State: st, NSTID: th.NSTID}
 		if sched {
 			nt.CPU, nt.HasCPU = time.Duration(ss.runtime), true
@@ -756,6 +763,7 @@ func (p *Process) Close() error {
 func (p *Process) Resume() error {
 	if p.opts.NoBlock {
 		p.mem.forget()
+		p.unmoved = false // the process runs on from here
 		return nil
 	}
 	return p.resume(false)
