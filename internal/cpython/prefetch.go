@@ -40,8 +40,11 @@ type prefetch struct {
 	ok      []bool
 	// last is the overlay of the last capture when it served every read
 	// (nothing was noted), kept for a capture of a process that did not
-	// run since.
-	last []region
+	// run since, through the same target (lastFrom), which says so.
+	last     []region
+	lastFrom target.Target
+	from     target.Target // the target of the current overlay
+	reused   int           // captures served from last
 }
 
 type region struct {
@@ -54,7 +57,9 @@ type region struct {
 // begin reads what the last capture noted from t in one call and starts
 // noting anew.
 func (p *prefetch) begin(t target.Target) {
-	if u, ok := t.(target.Unmoving); ok && len(p.last) > 0 && u.Unmoved() {
+	p.from = t
+	if u, ok := t.(target.Unmoving); ok && len(p.last) > 0 && t == p.lastFrom && u.Unmoved() {
+		p.reused++
 		p.regions, p.last = p.last, p.regions[:0]
 		for i := range p.regions {
 			p.regions[i].used = false
@@ -63,7 +68,7 @@ func (p *prefetch) begin(t target.Target) {
 		p.on = true
 		return
 	}
-	p.last = p.last[:0] // its bytes are overwritten below
+	p.last, p.lastFrom = p.last[:0], nil // its bytes are overwritten below
 	p.regions = p.regions[:0]
 	plan := p.plan
 	p.plan = nil
@@ -126,10 +131,10 @@ func (p *prefetch) end() {
 		}
 	}
 	if !missed && len(p.regions) > 0 {
-		p.regions, p.last = p.last[:0], p.regions
+		p.regions, p.last, p.lastFrom = p.last[:0], p.regions, p.from
 		return
 	}
-	p.last = p.last[:0]
+	p.last, p.lastFrom = p.last[:0], nil
 	p.regions = p.regions[:0]
 }
 
@@ -167,3 +172,7 @@ func (p *prefetch) note(addr uint64, n int) {
 	}
 	p.plan = append(p.plan, region{addr: addr, n: n})
 }
+
+// OverlayReuses is how many captures were served from the last capture's
+// overlay without reading the process (a parked process's samples).
+func (r *Reader) OverlayReuses() int { return r.pf.reused }
