@@ -43,8 +43,7 @@ type prefetch struct {
 	// run since, through the same target (lastFrom), which says so.
 	last     []region
 	lastFrom target.Target
-	from     target.Target // the target of the current overlay
-	reused   int           // captures served from last
+	reused   int // captures served from last
 }
 
 type region struct {
@@ -57,7 +56,6 @@ type region struct {
 // begin reads what the last capture noted from t in one call and starts
 // noting anew.
 func (p *prefetch) begin(t target.Target) {
-	p.from = t
 	if u, ok := t.(target.Unmoving); ok && len(p.last) > 0 && t == p.lastFrom && u.Unmoved() {
 		p.reused++
 		p.regions, p.last = p.last, p.regions[:0]
@@ -121,8 +119,9 @@ func (p *prefetch) begin(t target.Target) {
 
 // end stops the overlay: what follows (code objects, after the process
 // resumed) is read from the process. The next capture reads what this one
-// read: the ranges of the overlay it used, and those it missed.
-func (p *prefetch) end() {
+// read: the ranges of the overlay it used, and those it missed. t is the
+// target begin read the overlay from.
+func (p *prefetch) end(t target.Target) {
 	p.on = false
 	missed := len(p.plan) > 0
 	for _, r := range p.regions {
@@ -131,7 +130,7 @@ func (p *prefetch) end() {
 		}
 	}
 	if !missed && len(p.regions) > 0 {
-		p.regions, p.last, p.lastFrom = p.last[:0], p.regions, p.from
+		p.regions, p.last, p.lastFrom = p.last[:0], p.regions, t
 		return
 	}
 	p.last, p.lastFrom = p.last[:0], nil

@@ -137,7 +137,7 @@ func (r *Reader) Capture() (*Capture, error) {
 		pm.pf = &r.pf
 		r.pf.begin(t)
 		defer func() {
-			r.pf.end()
+			r.pf.end(t)
 			pm.pf = nil
 		}()
 	}
