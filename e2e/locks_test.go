@@ -52,7 +52,12 @@ func readLockFacts(t *testing.T, tg *testenv.Target) *lockFacts {
 
 // lockDump is the lock analysis's part of `dump --json`.
 type lockDump struct {
-	Warnings  []string `json:"warnings"`
+	Warnings []string `json:"warnings"`
+	Stop     *struct {
+		Stopped  []int `json:"stopped"`
+		Attempts int   `json:"attempts"`
+		Late     bool  `json:"late"`
+	} `json:"stop"`
 	Deadlocks []struct {
 		Threads []uint64 `json:"threads"`
 		Objects []uint64 `json:"objects"`
@@ -403,6 +408,47 @@ func checkSessionLocks(t *testing.T, bin string, tg *testenv.Target, f *lockFact
 				t.Errorf("info locks does not say what %s waits for:\n%s", ft.Name, r.stdout)
 			}
 		}
+	}
+}
+
+// TestLocksWhileHolderRuns: the analysis adds nothing to the pause. With
+// a thread spinning in Python, the GIL's holder runs whenever a dump comes:
+// a default dump reads every other thread while it runs and stops it only
+// for its own stack (stop.late), and must still find every situation
+// TestLocks checks. A capture that stopped the holder before reading (as
+// one for --locals does) cannot say late, so the count can fail.
+func TestLocksWhileHolderRuns(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	for _, in := range pick(t, "pbs-3.10", "pbs-3.13", "pbs-3.14", "debian-3.11") {
+		t.Run(in.Name, func(t *testing.T) {
+			tg := testenv.StartTarget(t, in, "locks.py", "busy")
+			f := readLockFacts(t, tg)
+			pid := strconv.Itoa(tg.PID)
+			const dumps = 10
+			late := 0
+			for i := 0; i < dumps; i++ {
+				d := dumpLocks(t, bin, pid)
+				checkLocks(t, tg, f, d, dumpText(t, bin, pid), fmt.Sprintf("dump %d", i))
+				if d.Stop == nil {
+					t.Fatal("a live dump without stop")
+				}
+				if d.Stop.Late {
+					if len(d.Stop.Stopped) != 1 || d.Stop.Attempts != 1 {
+						t.Errorf("dump %d: late, yet it stopped %v on attempt %d", i, d.Stop.Stopped, d.Stop.Attempts)
+					}
+					late++
+				}
+			}
+			t.Logf("%d of %d dumps read the other threads while the holder ran", late, dumps)
+			if late < dumps/2 {
+				t.Errorf("only %d of %d dumps stopped the spinning holder late, after reading the others", late, dumps)
+			}
+			d := dumpLocks(t, bin, "--locals", pid)
+			if d.Stop.Late {
+				t.Errorf("--locals: late, yet the holder may change any variable while the others are read")
+			}
+			tg.CheckRunning(t)
+		})
 	}
 }
 

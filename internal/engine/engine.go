@@ -87,6 +87,17 @@ type PythonOnlyStage interface {
 	PythonOnly()
 }
 
+// HolderStage is a PythonOnlyStage whose capture may be taken while the
+// GIL's holder still runs and completed once it is stopped: StopGIL then
+// reads the other threads first and stops the holder for its own stack
+// alone, so the pause does not grow with the stage's work either.
+type HolderStage interface {
+	PythonOnlyStage
+	// Recapture brings c, captured from t while thread tid ran, up to
+	// date now that t has tid stopped.
+	Recapture(c Captured, t target.Target, tid int)
+}
+
 // Captured is one stage's part of one capture.
 type Captured interface {
 	Apply(snap *model.Snapshot)

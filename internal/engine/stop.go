@@ -103,8 +103,9 @@ func (stopGIL) capture(p *Process) (*Capture, error) {
 		// are read (none of them can change its own stack without taking
 		// the GIL), then stopped to read its stack alone: the pause does
 		// not grow with the number of threads. Variables are objects the
-		// holder may change, so a capture of values stops it first.
-		late := len(stop) == 1 && attempt == 1 && p.opts.Values == nil && len(p.stages) == 0
+		// holder may change, so a capture of values stops it first, as
+		// does a stage that cannot complete its capture afterwards.
+		late := len(stop) == 1 && attempt == 1 && p.opts.Values == nil && p.holderStages()
 		// A Python capture reads no mapping: the probe's map serves.
 		opts := live.Options{Subset: true, Stop: stop, StopRunning: attempt > 1, Cache: true, Maps: p.probe.Mappings()}
 		if late {
@@ -141,6 +142,9 @@ func (stopGIL) capture(p *Process) (*Capture, error) {
 				if err := p.r.Recapture(c.py, plan.HolderTID); err != nil {
 					return &inconsistent{err}
 				}
+				for i, st := range p.stages {
+					st.(HolderStage).Recapture(c.stages[i], s, plan.HolderTID)
+				}
 				c.threads = s.Threads()
 			}
 			if err := p.verify(s, c.py, start, plan.HolderTID, asleep); err != nil {
@@ -160,6 +164,7 @@ func (stopGIL) capture(p *Process) (*Capture, error) {
 			}
 			c.stop.Policy = "gil"
 			c.stop.Attempts = attempt
+			c.stop.Late = late
 			c.pause = pause
 			return c, nil
 		}
@@ -169,6 +174,17 @@ func (stopGIL) capture(p *Process) (*Capture, error) {
 		why = err.Error()
 	}
 	return p.captureAll(fmt.Sprintf("no consistent read in %d attempts without stopping every thread (%s)", gilAttempts, why), gilAttempts, pause)
+}
+
+// holderStages reports whether every stage can complete its capture once
+// the GIL's holder is stopped (see HolderStage).
+func (p *Process) holderStages() bool {
+	for _, st := range p.stages {
+		if _, ok := st.(HolderStage); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // inconsistent is a read that threads running meanwhile may have torn.

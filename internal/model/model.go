@@ -56,6 +56,10 @@ type Stop struct {
 	// Reason says why every thread was stopped although the default
 	// stops only what must stop.
 	Reason string `json:"reason,omitempty"`
+	// Late says the GIL's holder ran while the other threads were read
+	// and was stopped afterwards for its own stack alone: the pause did
+	// not grow with the number of threads.
+	Late bool `json:"late,omitempty"`
 }
 
 // Core describes the core file a snapshot was read from.

@@ -3,7 +3,8 @@
 usage: python locks.py ORACLE_PATH SCENARIO
 
 SCENARIO is "all" (every situation below at once, each with its own
-objects), "gil" (threads contending for the GIL), or one situation:
+objects), "busy" (all, and a thread spinning in Python), "gil" (threads
+contending for the GIL), or one situation:
 cycle2, cycle3, acquire2, acquire3, rlock, gone, waiters, reprs.
 
 Besides the oracle, the target writes locks.json next to it: for each
@@ -364,10 +365,20 @@ def scenario_all():
         globals()["scenario_" + s]()
 
 
+def scenario_busy():
+    """Every situation, while a thread spins in Python: the GIL's holder
+    runs at any moment a dump comes. The spinner starts first: started
+    last, it could be given the ident of the thread scenario_gone ended."""
+    run(spinner)
+    scenario_all()
+
+
 def main():
     globals()["scenario_" + sys.argv[2]]()
     facts["main"] = threading.get_ident()
     idents = {t.name: t.ident for t in threading.enumerate()}
+    reused = set(idents.values()) & set(facts["gone"])
+    assert not reused, "a living thread has the ident of one that ended: %s" % reused
 
     def ident(n):
         return n if isinstance(n, int) else idents[n]

@@ -104,70 +104,105 @@ type captured struct {
 func (s *Stage) Capture(t target.Target, r *cpython.Reader) engine.Captured {
 	c := &captured{s: s, r: r, threads: map[int]*osThread{}, collecting: map[int64]bool{},
 		gil: map[int64]uint64{}, arch: t.Arch(), alive: map[uint64]bool{}}
-	L := r.In.Layout
 	// Through the probe, which keeps the files open for check's second
 	// read of the same threads.
 	ar, ok := s.probe.(target.SyscallArgsReader)
 	if !ok {
 		ar, _ = t.(target.SyscallArgsReader)
 	}
-	u64 := func(a uint64) (uint64, bool) {
-		var b [8]byte
-		if n, err := t.ReadAt(b[:], a); err != nil || n != 8 {
-			return 0, false
-		}
-		return binary.LittleEndian.Uint64(b[:]), true
+	for _, th := range t.Threads() {
+		c.thread(t, th, ar)
+	}
+	c.runtime(t)
+	return c
+}
+
+// Recapture completes a capture taken while the GIL's holder tid ran, now
+// that t has it stopped: its registers, and what only it could change
+// meanwhile (a collection, finalization).
+func (s *Stage) Recapture(cc engine.Captured, t target.Target, tid int) {
+	c, ok := cc.(*captured)
+	if !ok {
+		return
 	}
 	for _, th := range t.Threads() {
-		ot := &osThread{tid: th.TID, state: th.State, syscall: -1}
-		if th.Regs != nil {
-			ot.stopped = true
-			if tp, ok := th.Regs.ThreadPointer(); ok {
-				c.alive[tp] = true
-			}
-			if nr, ok := th.Regs.Syscall(); ok {
-				ot.syscall, ot.known = nr, true
-				if args, ok := th.Regs.SyscallArgs(); ok {
-					ot.args = args
-				} else if nr >= 0 {
-					ot.known = false // the number without its arguments says too little
-				}
-			}
-		} else if ar != nil {
-			// A thread left running (--no-block, or the default stop that
-			// spares threads blocked without the GIL): the kernel says;
-			// check confirms afterwards that it stayed in that call.
-			ot.syscall, ot.args, ot.known = ar.SyscallArgs(th.TID)
+		if th.TID == tid {
+			c.thread(t, th, nil)
 		}
-		if t.Arch() != target.AMD64 {
-			ot.known = false // the numbers above are x86-64's
-		}
-		if uaddr, ok := ot.futex(); ok && L.Sync.WaitEntryAddr.Valid() && L.Sync.WaitEntrySema.Valid() {
-			// A 3.13+ parked thread sleeps on the semaphore inside its
-			// wait_entry, which names the address it waits on.
-			entry := uaddr - uint64(L.Sync.WaitEntrySema)
-			if a, ok := u64(entry + uint64(L.Sync.WaitEntryAddr)); ok {
-				ot.parked = a
-			}
-		}
-		c.threads[th.TID] = ot
 	}
+	c.runtime(t)
+}
+
+var _ engine.HolderStage = (*Stage)(nil)
+
+// u64 reads a word of t; false when it cannot.
+func u64(t target.Target, a uint64) (uint64, bool) {
+	var b [8]byte
+	if n, err := t.ReadAt(b[:], a); err != nil || n != 8 {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint64(b[:]), true
+}
+
+// thread keeps what the stop tells of th: from its registers when it is
+// stopped, else from the kernel through ar (nil: nothing).
+func (c *captured) thread(t target.Target, th target.Thread, ar target.SyscallArgsReader) {
+	L := c.r.In.Layout
+	ot := &osThread{tid: th.TID, state: th.State, syscall: -1}
+	if th.Regs != nil {
+		ot.stopped = true
+		if tp, ok := th.Regs.ThreadPointer(); ok {
+			c.alive[tp] = true
+		}
+		if nr, ok := th.Regs.Syscall(); ok {
+			ot.syscall, ot.known = nr, true
+			if args, ok := th.Regs.SyscallArgs(); ok {
+				ot.args = args
+			} else if nr >= 0 {
+				ot.known = false // the number without its arguments says too little
+			}
+		}
+	} else if ar != nil {
+		// A thread left running (--no-block, or the default stop that
+		// spares threads blocked without the GIL): the kernel says;
+		// check confirms afterwards that it stayed in that call.
+		ot.syscall, ot.args, ot.known = ar.SyscallArgs(th.TID)
+	}
+	if t.Arch() != target.AMD64 {
+		ot.known = false // the numbers above are x86-64's
+	}
+	if uaddr, ok := ot.futex(); ok && L.Sync.WaitEntryAddr.Valid() && L.Sync.WaitEntrySema.Valid() {
+		// A 3.13+ parked thread sleeps on the semaphore inside its
+		// wait_entry, which names the address it waits on.
+		entry := uaddr - uint64(L.Sync.WaitEntrySema)
+		if a, ok := u64(t, entry+uint64(L.Sync.WaitEntryAddr)); ok {
+			ot.parked = a
+		}
+	}
+	c.threads[th.TID] = ot
+}
+
+// runtime keeps the interpreters' GILs and collections, and whether the
+// runtime finalizes.
+func (c *captured) runtime(t target.Target) {
+	L, r := c.r.In.Layout, c.r
+	clear(c.collecting)
+	c.finalizing = false
 	interps, _ := r.Interpreters()
 	for _, ip := range interps {
-		id, _ := u64(ip + uint64(L.Interp.ID))
+		id, _ := u64(t, ip+uint64(L.Interp.ID))
 		c.gil[int64(id)] = r.GILAddress(ip)
 		if L.Interp.GC.Valid() && L.GC.Collecting.Valid() {
-			if v, ok := u64(ip + uint64(L.Interp.GC+L.GC.Collecting)); ok && uint32(v) != 0 {
+			if v, ok := u64(t, ip+uint64(L.Interp.GC+L.GC.Collecting)); ok && uint32(v) != 0 {
 				c.collecting[int64(id)] = true
 			}
 		}
 	}
 	if L.Runtime.Finalizing.Valid() {
-		if v, ok := u64(r.In.Runtime + uint64(L.Runtime.Finalizing)); ok && v != 0 {
+		if v, ok := u64(t, r.In.Runtime+uint64(L.Runtime.Finalizing)); ok && v != 0 {
 			c.finalizing = true
 		}
 	}
-	return c
 }
 
 // Apply runs the analysis: after the target resumed for a live process.
