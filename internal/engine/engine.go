@@ -93,9 +93,9 @@ type PythonOnlyStage interface {
 // alone, so the pause does not grow with the stage's work either.
 type HolderStage interface {
 	PythonOnlyStage
-	// Recapture brings c, captured from t while thread tid ran, up to
-	// date now that t has tid stopped.
-	Recapture(c Captured, t target.Target, tid int)
+	// Recapture brings c, captured from t while the holder ran, up to
+	// date now that t has it stopped.
+	Recapture(c Captured, t target.Target, holder target.Thread)
 }
 
 // Captured is one stage's part of one capture.

@@ -142,10 +142,15 @@ func (stopGIL) capture(p *Process) (*Capture, error) {
 				if err := p.r.Recapture(c.py, plan.HolderTID); err != nil {
 					return &inconsistent{err}
 				}
-				for i, st := range p.stages {
-					st.(HolderStage).Recapture(c.stages[i], s, plan.HolderTID)
-				}
 				c.threads = s.Threads()
+				for _, th := range c.threads {
+					if th.TID != plan.HolderTID {
+						continue
+					}
+					for i, st := range p.stages {
+						st.(HolderStage).Recapture(c.stages[i], s, th)
+					}
+				}
 			}
 			if err := p.verify(s, c.py, start, plan.HolderTID, asleep); err != nil {
 				return &inconsistent{err}

@@ -117,19 +117,15 @@ func (s *Stage) Capture(t target.Target, r *cpython.Reader) engine.Captured {
 	return c
 }
 
-// Recapture completes a capture taken while the GIL's holder tid ran, now
+// Recapture completes a capture taken while the GIL's holder ran, now
 // that t has it stopped: its registers, and what only it could change
 // meanwhile (a collection, finalization).
-func (s *Stage) Recapture(cc engine.Captured, t target.Target, tid int) {
+func (s *Stage) Recapture(cc engine.Captured, t target.Target, holder target.Thread) {
 	c, ok := cc.(*captured)
 	if !ok {
 		return
 	}
-	for _, th := range t.Threads() {
-		if th.TID == tid {
-			c.thread(t, th, nil)
-		}
-	}
+	c.thread(t, holder, nil)
 	c.runtime(t)
 }
 
