@@ -3,10 +3,12 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"pyscope/internal/cpython"
 	"pyscope/internal/model"
+	"pyscope/internal/target"
 	"pyscope/internal/target/live"
 )
 
@@ -142,8 +144,12 @@ func (stopGIL) capture(p *Process) (*Capture, error) {
 				if err := p.r.Recapture(c.py, plan.HolderTID); err != nil {
 					return &inconsistent{err}
 				}
-				c.threads = s.Threads()
-				for _, th := range c.threads {
+				// The holder alone changed: the thread list is not copied
+				// again inside the pause (0.8 MB for 10,000 threads).
+				for _, th := range s.Stopped() {
+					if i := slices.IndexFunc(c.threads, func(o target.Thread) bool { return o.TID == th.TID }); i >= 0 {
+						c.threads[i] = th
+					}
 					if th.TID != plan.HolderTID {
 						continue
 					}
@@ -199,21 +205,14 @@ func (e *inconsistent) Error() string { return e.err.Error() }
 
 // stoppedThread reports whether s stopped thread tid.
 func stoppedThread(s *live.Process, tid int) bool {
-	for _, th := range s.Threads() {
-		if th.TID == tid {
-			return th.Regs != nil
-		}
-	}
-	return false
+	return slices.ContainsFunc(s.Stopped(), func(th target.Thread) bool { return th.TID == tid })
 }
 
 // verify runs after a read with some threads running: see cpython.Verify.
 func (p *Process) verify(s *live.Process, py *cpython.Capture, start cpython.GILWord, holder int, asleep live.Activity) error {
 	stopped := map[int]bool{}
-	for _, th := range s.Threads() {
-		if th.Regs != nil {
-			stopped[th.TID] = true
-		}
+	for _, th := range s.Stopped() {
+		stopped[th.TID] = true
 	}
 	vouched := func(tid int) bool {
 		if stopped[tid] {

@@ -85,12 +85,45 @@ func TestAttachSubset(t *testing.T) {
 			if len(stop) == 0 && p.PauseDuration() != 0 {
 				t.Errorf("nothing stopped, yet a pause of %v", p.PauseDuration())
 			}
+			checkStopped(t, p, want)
+			// Stopping more later (the engine stops the GIL's holder last).
+			if !want[sleeper] {
+				if err := p.Stop([]int{sleeper}); err != nil {
+					t.Fatal(err)
+				}
+				want[sleeper] = true
+				if s := threadStates(t, c.pid)[sleeper]; s != "t" {
+					t.Errorf("Stop left thread %d in state %s", sleeper, s)
+				}
+				checkStopped(t, p, want)
+			}
 			if err := p.Close(); err != nil {
 				t.Fatal(err)
 			}
 			assertRunning(t, c.pid)
 			c.ping(t)
 		})
+	}
+}
+
+// checkStopped: Stopped lists exactly the threads of want that exist,
+// with their registers.
+func checkStopped(t *testing.T, p *Process, want map[int]bool) {
+	t.Helper()
+	got := map[int]bool{}
+	for _, th := range p.Stopped() {
+		if th.Regs == nil {
+			t.Errorf("Stopped lists thread %d without registers", th.TID)
+		}
+		got[th.TID] = true
+	}
+	for _, th := range p.Threads() {
+		if got[th.TID] != want[th.TID] {
+			t.Errorf("thread %d: in Stopped %v, stopped %v", th.TID, got[th.TID], want[th.TID])
+		}
+	}
+	if len(got) > len(want) {
+		t.Errorf("Stopped lists %v, want %v", got, want)
 	}
 }
 
