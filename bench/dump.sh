@@ -15,10 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-30}
 REF=${2:-}
-. bench/common.sh
-# Built as scripts/build-wheel.sh builds what users install: static
-# (CGO_ENABLED=0: no dynamic loader at start-up), stripped.
-build() { CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$1" ./cmd/pyscope; }
+. bench/common.sh # build: as scripts/build-wheel.sh builds what users install
 build "$work/pyscope"
 if [ -n "$REF" ]; then
   mkdir "$work/ref"

@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 RUNS=${1:-20}
 command -v hyperfine >/dev/null || apt-get install -y -q hyperfine >/dev/null
 . bench/common.sh
-go build -o "$work/on" ./cmd/pyscope
-go build -tags nolocks -o "$work/off" ./cmd/pyscope
+build "$work/on"
+build "$work/off" -tags nolocks
 
 start() { # name python script threads depth [busy]
   "$2" "bench/targets/$3" "$4" "$5" "$work/$1.ready" "${@:6}" &
