@@ -395,6 +395,9 @@ func (p *Process) StartTicks() (uint64, error) {
 // new thread shows up (a thread can only be created by a running thread,
 // so once all listed threads are stopped the list is final).
 func (p *Process) attach() error {
+	if p.opts.Cache {
+		prefault(prefaultCapture)
+	}
 	p.mu.Lock()
 	if p.tr == nil {
 		p.tr = newPtracer()
@@ -516,7 +519,7 @@ func (p *Process) attachSubset(stop []int, running bool) error {
 			idx = append(idx, i)
 		}
 	}
-	return p.stopThreads(idx)
+	return p.stopThreads(idx, prefaultCapture)
 }
 
 // Stop stops more threads of a process opened with Options.Subset (those
@@ -536,12 +539,12 @@ func (p *Process) Stop(tids []int) error {
 			idx = append(idx, i)
 		}
 	}
-	return p.stopThreads(idx)
+	return p.stopThreads(idx, prefaultStack)
 }
 
 // stopThreads seizes and stops the listed threads p.threads[idx] that are
 // not zombies, and reads the registers of those that stopped.
-func (p *Process) stopThreads(idx []int) error {
+func (p *Process) stopThreads(idx []int, ahead int) error {
 	kept := idx[:0:0]
 	for _, i := range idx {
 		if st := p.threads[i].State; st != "Z" && st != "X" {
@@ -551,6 +554,9 @@ func (p *Process) stopThreads(idx []int) error {
 	idx = kept
 	if len(idx) == 0 {
 		return nil
+	}
+	if p.opts.Cache {
+		prefault(ahead)
 	}
 	p.mu.Lock()
 	if p.tr == nil {
