@@ -38,11 +38,11 @@ const (
 
 // prefault faults the arena's huge pages within ahead bytes of what is
 // handed out, so that a capture that fills them while the target is
-// stopped does not: a huge page's
-// fault zeroes 2 MiB (0.2-0.55 ms here), and where the kernel compacts
-// memory to find one (THP defrag "madvise") it took 6 ms. It writes one
-// zero per huge page (a read would map the shared zero page). Where THP
-// is off it faults a 4 KiB page per huge page, which costs nothing.
+// stopped does not: a huge page's fault zeroes 2 MiB (0.2-0.55 ms here),
+// and where the kernel compacts memory to find one (THP defrag
+// "madvise") it took 6 ms. It writes one zero per huge page (a read would
+// map the shared zero page). Where THP is off it faults a 4 KiB page per
+// huge page, which costs nothing.
 func prefault(ahead int) {
 	a := &pageArena
 	a.mu.Lock()
