@@ -28,7 +28,7 @@ func TestPrefault(t *testing.T) {
 	// THP backs the region).
 	start := uintptr(unsafe.Pointer(&free[0])) // page-aligned: buffers are whole pages
 	reach := min(len(free), prefaultCapture)
-	for off := 0; off < reach; off = int((start+uintptr(off))&^(hugePage-1)+hugePage-start) {
+	for off := 0; off < reach; off = int((start+uintptr(off))&^(hugePage-1) + hugePage - start) {
 		var vec [1]byte
 		page := free[off : off+pageSize]
 		if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&page[0])), pageSize, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
