@@ -275,12 +275,13 @@ func (r *Reader) Recapture(cp *Capture, tid int) error {
 			return err
 		}
 		// Read afresh, not through the walk cache: the frames may have
-		// changed while the holder ran.
-		raw, werr := r.captureFrames(head, 0)
+		// changed while the holder ran. Its innermost frames are kept
+		// as of this stop (KeepFrames), as the first read kept them.
+		raw, top, werr := r.captureFramesTop(head, 0)
 		cp.threads[i].HoldsGIL = holds
 		cp.threads[i].raw, cp.threads[i].walkErr = raw, werr
 		cp.threads[i].walk, cp.threads[i].shared = nil, false
-		cp.threads[i].top = stackTop{} // what it kept ran on since
+		cp.threads[i].top = top
 	}
 	return nil
 }
