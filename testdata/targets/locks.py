@@ -3,7 +3,8 @@
 usage: python locks.py ORACLE_PATH SCENARIO
 
 SCENARIO is "all" (every situation below at once, each with its own
-objects), "busy" (all, and a thread spinning in Python), "gil" (threads
+objects), "busy" (all, and a thread spinning in Python inside a lock
+another waits for), "gil" (threads
 contending for the GIL), or one situation:
 cycle2, cycle3, acquire2, acquire3, rlock, gone, waiters, reprs.
 
@@ -365,11 +366,34 @@ def scenario_all():
         globals()["scenario_" + s]()
 
 
+def spin_forever():
+    x = 0
+    while True:
+        x += 1
+
+
 def scenario_busy():
-    """Every situation, while a thread spins in Python: the GIL's holder
-    runs at any moment a dump comes. The spinner starts first: started
-    last, it could be given the ident of the thread scenario_gone ended."""
-    run(spinner)
+    """Every situation, while a thread spins in Python holding a lock that
+    another thread waits for: the GIL's holder runs at any moment a dump
+    comes. It starts first: started last, it could be given the ident of
+    the thread scenario_gone ended."""
+    lk = threading.Lock()
+    taken = threading.Event()
+
+    def busy_holder():
+        with lk:
+            me([(lk, line_of(busy_holder, "with", "lk"))])
+            po.mark_busy()
+            taken.set()
+            spin_forever()  # a call: the with block's frame stays put
+
+    def busy_waiter():
+        me([], lk, "lock", ["busy_holder"])
+        lk.acquire()
+    run(busy_holder)
+    taken.wait()
+    run(busy_waiter)
+    obj("busy-lock", lk)
     scenario_all()
 
 
