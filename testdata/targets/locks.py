@@ -264,12 +264,16 @@ def scenario_waiters():
 
 # GIL contention ------------------------------------------------------------
 
-def spinner():
-    po.mark_busy()
-    me()
+def spin_forever():
     x = 0
     while True:
         x += 1
+
+
+def spinner():
+    po.mark_busy()
+    me()
+    spin_forever()
 
 
 def scenario_gil():
@@ -364,12 +368,6 @@ def scenario_reprs():
 def scenario_all():
     for s in ("cycle2", "cycle3", "acquire2", "acquire3", "rlock", "gone", "waiters", "reprs"):
         globals()["scenario_" + s]()
-
-
-def spin_forever():
-    x = 0
-    while True:
-        x += 1
 
 
 def scenario_busy():
