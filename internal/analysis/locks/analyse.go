@@ -244,10 +244,10 @@ func (a *analysis) holds(ti *threadInfo) {
 	// thread's.
 	for i := len(ti.frames) - 1; i >= ti.run; i-- {
 		fs := ti.sync(i)
-		if fs.err != nil {
-			continue
+		if fs.err != nil || len(fs.With)+len(fs.Acquired) == 0 {
+			continue // most frames: looked at in place, not copied
 		}
-		f := ti.frames[i]
+		f := &ti.frames[i]
 		for _, e := range append(slices.Clip(fs.With), fs.Acquired...) {
 			so := a.obj(e.Object)
 			if so == nil || seen[so.Addr] {
