@@ -48,6 +48,9 @@ var ownerRe = regexp.MustCompile(`owner=(\d+)`)
 // named when it is a thread of the process: owner=140… ("worker-3").
 func (n threadNames) repr(r string) string {
 	r = Safe(r)
+	if !strings.Contains(r, "owner=") {
+		return r // most reprs: no regular expression to run
+	}
 	return ownerRe.ReplaceAllStringFunc(r, func(m string) string {
 		id, err := strconv.ParseUint(m[len("owner="):], 10, 64)
 		if err != nil || id == 0 {
