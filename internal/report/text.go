@@ -52,7 +52,8 @@ func changedSources(s *model.Snapshot, opt TextOptions) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, t := range s.Threads {
-		for _, f := range t.Frames {
+		for i := range t.Frames {
+			f := &t.Frames[i]
 			if f.Kind == "native" || f.Line <= 0 || seen[f.File] {
 				continue
 			}
