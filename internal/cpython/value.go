@@ -378,7 +378,9 @@ func (st *decoding) value(addr uint64, depth int) *model.Value {
 	if ti.err != nil {
 		return errValue(addr, "", ti.err)
 	}
-	if st.r != nil && (ti.kind == model.ValueInstance || ti.kind == model.ValueObject) {
+	// A synchronisation primitive is no asyncio future: its repr needs
+	// neither asyncio's layout nor the type's bases.
+	if st.r != nil && ti.sync == nil && (ti.kind == model.ValueInstance || ti.kind == model.ValueObject) {
 		if ft, _ := st.r.futureTypeOf(addr); ft != notFuture && ft != badLayout {
 			if st.path[addr] || depth >= st.lim.MaxDepth {
 				return &model.Value{Kind: model.ValueElided, Of: model.ValueInstance, Type: ti.name, Addr: addr, Len: -1}
