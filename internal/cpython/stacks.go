@@ -103,7 +103,9 @@ func (r *Reader) rawSlice() []rawFrame {
 		r.rawPool = r.rawPool[:n-1]
 		return s
 	}
-	return make([]rawFrame, 0, 16)
+	// As deep as the last thread walked: threads of one pool are alike,
+	// and growing from a small buffer copied and faulted twice the bytes.
+	return make([]rawFrame, 0, min(max(16, r.rawHint), 1024))
 }
 
 func (r *Reader) giveRaw(s []rawFrame) {

@@ -69,6 +69,7 @@ type Reader struct {
 	firstArgs   map[uint64]string        // code object → its first argument's name
 	stackBuf    []byte                   // copies of data stacks (stackcopy.go), reused
 	rawPool     [][]rawFrame             // frame buffers Stacks gave back (stacks.go)
+	rawHint     int                      // frames of the last thread walked
 	pf          prefetch                 // what the last capture read (prefetch.go)
 	walks       map[uint64]*walked       // thread state → its last walk (walkcache.go)
 	recording   *walked                  // the walk being recorded
@@ -521,10 +522,12 @@ func (r *Reader) captureFrames(head, chunk uint64) ([]rawFrame, error) {
 func (r *Reader) captureFramesTop(head, chunk uint64) ([]rawFrame, stackTop, error) {
 	if r.In.Minor <= 10 {
 		raws, err := r.capture310(head, r.rawSlice())
+		r.rawHint = len(raws)
 		return raws, stackTop{}, err
 	}
 	sc := r.newStackCopy(chunk)
 	raws, err := r.capture311(head, sc, r.rawSlice())
+	r.rawHint = len(raws)
 	var pager target.Pager
 	if pm, ok := r.Obj.mem.m.(*pagedMem); ok && pm.pf == nil {
 		pager = pm.pager
