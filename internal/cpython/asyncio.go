@@ -29,7 +29,7 @@ type asyncio struct {
 	L      *layout.Layout // the interpreter's layout with the asyncio members
 	Reason string         // why C tasks cannot be read ("" when they can)
 	types  map[uint64]futureType
-	retry  bool // _asyncio was not loaded: look again next time
+	retry  bool // _asyncio was not loaded: look again at the next capture
 }
 
 // asyncioLayout finds the offsets of _asyncio's objects, once: 3.14+'s
@@ -39,7 +39,9 @@ type asyncio struct {
 // the minor version. Every source is checked against the Task type's
 // tp_basicsize when a task is first read.
 func (r *Reader) asyncioLayout() *asyncio {
-	if r.aio != nil && !r.aio.retry {
+	// Once per capture at most when _asyncio is not loaded: looking opens
+	// the ELF files of the mapped modules, and every object decoded asks.
+	if r.aio != nil {
 		return r.aio
 	}
 	a := &asyncio{L: r.In.Layout, types: map[uint64]futureType{}}

@@ -133,6 +133,9 @@ func (r *Reader) Capture() (*Capture, error) {
 	// Strs are cached by address, and a reused Reader (the session) must
 	// not show a freed thread name for a new str at the same address.
 	clear(r.Obj.strCache)
+	if r.aio != nil && r.aio.retry {
+		r.aio = nil // asyncio may have been imported since
+	}
 	if pm, ok := r.Obj.mem.m.(*pagedMem); ok && r.Prefetch {
 		pm.pf = &r.pf
 		r.pf.begin(t)
