@@ -161,6 +161,71 @@ func TestLocks(t *testing.T) {
 	}
 }
 
+// TestLocksSeveralProcesses: a dump of several processes (as
+// --subprocesses makes of a pre-fork server's workers) reads them at once,
+// and each one's analysis must read its own threads' system calls, not
+// another process's: every process's report is what it alone would give.
+func TestLocksSeveralProcesses(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	var tgs []*testenv.Target
+	facts := map[int]*lockFacts{}
+	var pids []string
+	for range 2 {
+		for _, in := range pick(t, "pbs-3.14", "debian-3.11") {
+			tg := testenv.StartTarget(t, in, "locks.py", "all")
+			tgs = append(tgs, tg)
+			facts[tg.PID] = readLockFacts(t, tg)
+			pids = append(pids, strconv.Itoa(tg.PID))
+		}
+	}
+	for round := range 3 {
+		r := runPyscope(t, bin, nil, append([]string{"dump", "--json"}, pids...)...)
+		if r.code != 0 {
+			t.Fatalf("pyscope dump --json %v: exit %d: %s", pids, r.code, r.stderr)
+		}
+		var ps struct {
+			Processes []json.RawMessage `json:"processes"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &ps); err != nil {
+			t.Fatalf("not a dump of several processes: %v", err)
+		}
+		dumps := map[int]*lockDump{}
+		for _, raw := range ps.Processes {
+			var d lockDump
+			var id struct {
+				PID int `json:"pid"`
+			}
+			if err := json.Unmarshal(raw, &d); err != nil {
+				t.Fatal(err)
+			}
+			json.Unmarshal(raw, &id)
+			dumps[id.PID] = &d
+		}
+		sections := map[int]string{}
+		pid := 0
+		for _, l := range strings.SplitAfter(dumpText(t, bin, pids...), "\n") {
+			if m := sectionRe.FindStringSubmatch(l); m != nil {
+				pid, _ = strconv.Atoi(m[1])
+			}
+			sections[pid] += l
+		}
+		for _, tg := range tgs {
+			what := fmt.Sprintf("round %d, process %d", round, tg.PID)
+			d, text := dumps[tg.PID], sections[tg.PID]
+			if d == nil || text == "" {
+				t.Fatalf("%s: missing from the dump of %v", what, pids)
+			}
+			for _, w := range d.Warnings {
+				t.Errorf("%s: warning %q", what, w)
+			}
+			checkLocks(t, tg, facts[tg.PID], d, text, what)
+		}
+	}
+	for _, tg := range tgs {
+		tg.CheckRunning(t)
+	}
+}
+
 func checkLocks(t *testing.T, tg *testenv.Target, f *lockFacts, d *lockDump, text, what string) {
 	t.Helper()
 	byID := map[uint64]int{}

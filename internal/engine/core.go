@@ -164,7 +164,7 @@ func (c *Core) snapshot() (*model.Snapshot, error) {
 		stages = append(stages, nativeCaptured{n, n.Capture(c.c)})
 	}
 	for _, s := range c.opts.Stages {
-		s.Prepare(c.c, r)
+		s = s.Prepare(c.c, r)
 		stages = append(stages, s.Capture(c.c, r))
 	}
 	snap := r.Resolve(cp)

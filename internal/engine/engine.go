@@ -72,8 +72,12 @@ func (o Options) native() native.Options {
 // target runs (parse files, find addresses), Capture while it is stopped
 // (read only what changes), and what Capture returns completes the
 // snapshot after the target resumed. Lock and task analyses plug in here.
+//
+// Options.Stages are shared by every program a command opens, and
+// several are read at once (SnapshotAll): Prepare returns the stage that
+// serves this program, a new one when the stage keeps anything of it.
 type Stage interface {
-	Prepare(t target.Target, r *cpython.Reader)
+	Prepare(t target.Target, r *cpython.Reader) Stage
 	Capture(t target.Target, r *cpython.Reader) Captured
 	Close()
 }

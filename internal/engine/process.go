@@ -79,8 +79,8 @@ func OpenProcess(pid int, opts Options) (*Process, error) {
 		p.stages = append(p.stages, nativeStage{p.Native()})
 	}
 	p.stages = append(p.stages, opts.Stages...)
-	for _, s := range p.stages {
-		s.Prepare(probe, p.r)
+	for i, s := range p.stages {
+		p.stages[i] = s.Prepare(probe, p.r)
 	}
 	return p, nil
 }
@@ -593,7 +593,7 @@ type nativeStage struct{ s *native.Session }
 
 // Prepare opens every module and parses its CFI while the process runs,
 // so that the stop only walks stacks.
-func (n nativeStage) Prepare(target.Target, *cpython.Reader) { n.s.Prepare() }
+func (n nativeStage) Prepare(target.Target, *cpython.Reader) Stage { n.s.Prepare(); return n }
 func (n nativeStage) Capture(t target.Target, _ *cpython.Reader) Captured {
 	return nativeCaptured{n.s, n.s.Capture(t)}
 }

@@ -35,12 +35,13 @@ var _ engine.PythonOnlyStage = Stage{}
 
 // Prepare walks the collector's lists while the target runs, so that the
 // stop only checks what it found (see cpython.Values.PrepareGreenlets).
-func (Stage) Prepare(_ target.Target, r *cpython.Reader) {
+func (s Stage) Prepare(_ target.Target, r *cpython.Reader) engine.Stage {
 	interps, _ := r.Interpreters()
 	v := r.NewValues()
 	for _, ip := range interps {
 		v.PrepareGreenlets(ip)
 	}
+	return s
 }
 
 // Capture reads every greenlet while the target is stopped.

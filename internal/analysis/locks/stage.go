@@ -35,12 +35,13 @@ var _ engine.Stage = (*Stage)(nil)
 // NewStage returns the lock analysis stage.
 func NewStage(opts Options) *Stage { return &Stage{opts: opts} }
 
-// Prepare keeps the target the analysis reads after a stop, and has each
-// capture keep the innermost frames the analysis reads (the blocking run
-// and its caller), as the stop copied them.
-func (s *Stage) Prepare(t target.Target, r *cpython.Reader) {
-	s.probe = t
+// Prepare returns the stage of one program, which keeps the target the
+// analysis reads after a stop, and has each capture keep the innermost
+// frames the analysis reads (the blocking run and its caller), as the
+// stop copied them.
+func (s *Stage) Prepare(t target.Target, r *cpython.Reader) engine.Stage {
 	r.KeepFrames = max(r.KeepFrames, maxRun+1)
+	return &Stage{opts: s.opts, probe: t}
 }
 
 // PythonOnly lets the default stop spare threads blocked without the GIL:

@@ -45,7 +45,7 @@ var _ engine.Stage = Stage{}
 
 // Prepare has nothing to learn ahead: asyncio's registries are looked up
 // at each stop (asyncio may be imported later).
-func (Stage) Prepare(target.Target, *cpython.Reader) {}
+func (s Stage) Prepare(target.Target, *cpython.Reader) engine.Stage { return s }
 
 // Capture reads every task while the target is stopped.
 func (Stage) Capture(_ target.Target, r *cpython.Reader) engine.Captured {
