@@ -18,7 +18,7 @@ type redactFlags struct {
 
 func (r *redactFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.BoolVar(&r.off, "no-redact", false, "show every value: by default values held under secret-looking names (password, token, api_key, cookie, session, ... Sentry's list) and the values of environments (os.environ, a WSGI environ, Django's request.META) are shown as …(redacted)")
+	fl.BoolVar(&r.off, "no-redact", false, "show every value: by default values held under secret-looking names (password, token, api_key, cookie, session, ... Sentry's list) the values of environments (os.environ, a WSGI environ, Django's request.META) and secrets inside texts (a query string's token, a URL's password) are shown as …(redacted)")
 	fl.StringSliceVar(&r.keys, "redact-keys", nil, "more names whose values are left out (comma-separated; matched as whole words, like the defaults)")
 }
 

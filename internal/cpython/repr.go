@@ -127,7 +127,7 @@ func (rd *render) value(b *reprWriter, v *model.Value) {
 	case model.ValueComplex:
 		b.WriteString(ComplexRepr(v.Float, v.Imag))
 	case model.ValueStr:
-		b.WriteString(StrRepr(v.Runes))
+		writeHidden(b, len(v.Runes), v.Hidden, func(i, j int) string { return StrRepr(v.Runes[i:j]) })
 		if v.Len > len(v.Runes) {
 			fmt.Fprintf(b, "%s(+%d %s)", ellipsis, v.Len-len(v.Runes), plural(v.Len-len(v.Runes), "char"))
 		}
@@ -135,7 +135,7 @@ func (rd *render) value(b *reprWriter, v *model.Value) {
 		if v.Kind == model.ValueByteArray {
 			b.WriteString("bytearray(")
 		}
-		b.WriteString(bytesRepr(v.Bytes, v.Kind == model.ValueByteArray))
+		writeHidden(b, len(v.Bytes), v.Hidden, func(i, j int) string { return bytesRepr(v.Bytes[i:j], v.Kind == model.ValueByteArray) })
 		if v.Len > len(v.Bytes) {
 			fmt.Fprintf(b, "%s(+%d %s)", ellipsis, v.Len-len(v.Bytes), plural(v.Len-len(v.Bytes), "byte"))
 		}
@@ -301,6 +301,27 @@ func (rd *render) future(b *reprWriter, f *model.FutureValue) {
 		fmt.Fprintf(b, " cb=[%s]", strings.Join(f.Callbacks, ", "))
 	}
 	b.WriteString(">")
+}
+
+// writeHidden writes a text of n characters whose parts hidden are left
+// out: the literals of the parts around them (lit of a range), with the
+// marker between, outside any literal: 'a=1&token='…(redacted)'&b=2'.
+func writeHidden(b *reprWriter, n int, hidden [][2]int, lit func(i, j int) string) {
+	at, wrote := 0, false
+	for _, h := range hidden {
+		from, to := max(h[0], at), min(h[1], n)
+		if from >= to {
+			continue
+		}
+		if from > at {
+			b.WriteString(lit(at, from))
+		}
+		b.WriteString(redact.Marker)
+		at, wrote = to, true
+	}
+	if at < n || !wrote {
+		b.WriteString(lit(at, n))
+	}
 }
 
 func writeElided(b *reprWriter, v *model.Value) {

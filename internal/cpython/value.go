@@ -451,10 +451,13 @@ func (st *decoding) value(addr uint64, depth int) *model.Value {
 	case model.ValueStr:
 		st.charge(st.lim.MaxString * 4) // normalise bounds MaxString
 		v.Runes, v.Len, err = o.StrData(addr, st.lim.MaxString)
+		v.Hidden = st.red.Hidden(v.Runes)
 	case model.ValueBytes:
 		err = st.bytes(v, addr+uint64(L.Bytes.Sval))
+		v.Hidden = st.hiddenBytes(v.Bytes)
 	case model.ValueByteArray:
 		err = st.byteArray(v)
+		v.Hidden = st.hiddenBytes(v.Bytes)
 	case model.ValueFunction:
 		v.Name, err = st.strField(addr, L.Func.Qualname, "function qualname")
 	case model.ValueBuiltin:
@@ -540,6 +543,18 @@ func (st *decoding) bytes(v *model.Value, data uint64) error {
 	st.charge(n)
 	v.Bytes, err = st.o.read(data, n)
 	return err
+}
+
+// hiddenBytes is redact's Hidden of bytes, each byte a character.
+func (st *decoding) hiddenBytes(b []byte) [][2]int {
+	if st.red.Off() || len(b) == 0 {
+		return nil
+	}
+	s := make([]rune, len(b))
+	for i, c := range b {
+		s[i] = rune(c)
+	}
+	return st.red.Hidden(s)
 }
 
 func (st *decoding) byteArray(v *model.Value) error {
@@ -775,11 +790,11 @@ func keyName(k *model.Value) string {
 // environKeys reports whether keys make a dict an environment: a WSGI
 // environ (Django's request.META too) or a copy of a process's.
 func environKeys(keys []*model.Value) bool {
-	wsgi, process := redact.EnvironMarkers()
+	request, process := redact.EnvironMarkers()
 	found := 0
 	for _, k := range keys {
 		switch name := keyName(k); {
-		case name == wsgi:
+		case slices.Contains(request, name):
 			return true
 		case slices.Contains(process, name):
 			found++
@@ -793,16 +808,18 @@ func (st *decoding) environMarked(addr uint64, n int) bool {
 	if n < 2 || n > maxEnvironScan {
 		return false
 	}
-	wsgi, process := redact.EnvironMarkers()
+	request, process := redact.EnvironMarkers()
 	found := 0
 	st.o.DictEach(addr, func(k, _ uint64) bool {
 		st.charge(16)
-		switch {
-		case st.readLeft <= 0:
+		if st.readLeft <= 0 {
 			return false
-		case st.o.strEq(k, wsgi):
-			found = len(process)
-			return false
+		}
+		for _, r := range request {
+			if st.o.strEq(k, r) {
+				found = len(process)
+				return false
+			}
 		}
 		for _, p := range process {
 			if st.o.strEq(k, p) {

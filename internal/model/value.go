@@ -49,6 +49,10 @@ type Value struct {
 	Imag  float64
 	Runes []rune // str contents; may hold lone surrogates
 	Bytes []byte
+	// Hidden are the parts of Runes or Bytes left out, [from, to) in
+	// order: secrets inside the text, as a query string's token or a
+	// URL's password (internal/redact).
+	Hidden [][2]int
 	// Len is the full length: characters, bytes, items or attributes. It
 	// exceeds the shown length when the decoder stopped early.
 	Len   int

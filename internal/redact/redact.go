@@ -170,11 +170,18 @@ func (p *Policy) Environ(name string) bool {
 func EnvironKeyShown(key string) bool { return environKeysShown[key] }
 
 // EnvironMarkers are keys that make a dict an environment whatever its
-// name: a WSGI environ (and so Django's META) has wsgi.version; a copy of
-// a process environment has PATH and HOME.
-func EnvironMarkers() (wsgi string, process []string) {
-	return "wsgi.version", []string{"PATH", "HOME"}
+// name: any one of request's (a WSGI environ, and so Django's META, has
+// wsgi.version; a CGI one, as wsgiref's handlers keep before the wsgi.*
+// keys are added, REQUEST_METHOD and GATEWAY_INTERFACE), or all of
+// process's (a copy of a process environment has PATH and HOME).
+func EnvironMarkers() (request, process []string) {
+	return requestMarkers, processMarkers
 }
+
+var (
+	requestMarkers = []string{"wsgi.version", "REQUEST_METHOD", "GATEWAY_INTERFACE"}
+	processMarkers = []string{"PATH", "HOME"}
+)
 
 // Words splits a name into lower-case words at non-alphanumeric
 // characters, at lower-to-upper case changes (apiKey), before the last

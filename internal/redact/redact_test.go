@@ -108,3 +108,59 @@ func FuzzSecret(f *testing.F) {
 		}
 	})
 }
+
+// TestHidden: secrets inside a text, as real servers hold them: the value
+// after a secret key, a URL's password, a header line's value, a bearer
+// token; nothing else.
+func TestHidden(t *testing.T) {
+	p := Default()
+	for text, want := range map[string][]string{
+		"s=40&access_token=QS-SECRET-333":                                           {"QS-SECRET-333"},
+		"GET /slow?api_key=K1&x=2 HTTP/1.1\r\n":                                     {"K1"},
+		"/sleep?s=40&access_token=T2":                                               {"T2"},
+		"sessionid=S3; csrftoken=C4; theme=dark":                                    {"S3", "C4"},
+		"postgres://user:URLPASS@host:5432/db":                                      {"URLPASS"},
+		"redis://:P5@cache/0":                                                       {"P5"},
+		"https://example.com:8443/path?q=1":                                         nil,
+		"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Basic QWxh\r\nCookie: a=b\r\n": {"Basic QWxh", "a=b"},
+		"Bearer eyJhbGci.x.y":                                                       {"eyJhbGci.x.y"},
+		"token=":                                                                    nil,
+		"author=Ann&tokenizer=bpe":                                                  nil,
+		"x = 1, password = 2":                                                       nil, // code, not a query string
+		"":                                                                          nil,
+	} {
+		s := []rune(text)
+		var got []string
+		for _, h := range p.Hidden(s) {
+			got = append(got, string(s[h[0]:h[1]]))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("Hidden(%q) = %q, want %q", text, got, want)
+		}
+	}
+	if None().Hidden([]rune("password=x")) != nil {
+		t.Error("None hides")
+	}
+	if got := p.With([]string{"pin"}).Hidden([]rune("card=1&pin=1234")); len(got) != 1 {
+		t.Errorf("--redact-keys: %v", got)
+	}
+}
+
+// FuzzHidden: texts come from the target: any must be scanned without a
+// panic, into ordered, disjoint parts within it.
+func FuzzHidden(f *testing.F) {
+	for _, s := range []string{"a=1&token=x", "postgres://u:p@h/d", "Authorization: Bearer x", "bearer", "::////@@", "=\n:", "\xff=\xfe"} {
+		f.Add(s)
+	}
+	p := Default()
+	f.Fuzz(func(t *testing.T, text string) {
+		s := []rune(text)
+		at := 0
+		for _, h := range p.Hidden(s) {
+			if h[0] < at || h[1] <= h[0] || h[1] > len(s) {
+				t.Fatalf("Hidden(%q): part %v after %d", text, h, at)
+			}
+			at = h[1]
+		}
+	})
+}

@@ -1,6 +1,7 @@
 """Secrets wherever a dump shows values: variables, attributes, dict keys,
-(name, value) pairs, the process environment (os.environ and a copy of
-it), a real WSGI environ (wsgiref, parked inside the application while it
+(name, value) pairs, inside texts (a URL's password, a query string's
+token in the servers' request lines), the process environment (os.environ
+and a copy of it), a real WSGI environ (wsgiref, parked inside the application while it
 serves a request) and, with "django", Django's request.META (runserver's
 server, parked inside a view).
 
@@ -48,6 +49,7 @@ def variables():
     api_key = made("apikey", "secrets")
     db_password = made("dbpassword", "secrets")
     user = made("user", "shown")
+    upstream = "postgres://app:%s@%s/app" % (made("urlpassword", "secrets"), made("urlhost", "shown"))
     config = {
         "user": made("configuser", "shown"),
         "password": made("dictkey", "secrets"),
@@ -60,13 +62,16 @@ def variables():
     environ_copy = dict(os.environ)  # a neutral name: known by its keys
     ready()
     never.wait()
-    return password, api_key, db_password, user, config, headers, account, env, environ_copy
+    return password, api_key, db_password, user, upstream, config, headers, account, env, environ_copy
 
 
 def request(port, kind):
-    """A client request with credentials in headers and the query string."""
+    """A client request with credentials in headers and the query string:
+    the server's request objects hold the request line and the query string
+    apart from the environ, where the access token must not show either."""
     req = urllib.request.Request(
-        "http://127.0.0.1:%d/%s?q=%s" % (port, made(kind + "path", "shown"), made(kind + "query", "environ")),
+        "http://127.0.0.1:%d/%s?q=%s&access_token=%s"
+        % (port, made(kind + "path", "shown"), made(kind + "query", "environ"), made(kind + "qtoken", "secrets")),
         headers={
             "Cookie": "sessionid=" + made(kind + "cookie", "secrets"),
             "Authorization": "Bearer " + made(kind + "bearer", "secrets"),
