@@ -918,7 +918,10 @@ func (st *decoding) container(v *model.Value, t, addr uint64, depth int, environ
 		if _, ti := st.typeOf(args); ti.kind != model.ValueTuple {
 			return fmt.Errorf("exception args is not a tuple")
 		}
-		a := st.value(args, depth+1)
+		// The repr shows the arguments, not their tuple: the tuple is no
+		// level of nesting of its own, lest an exception at the depth
+		// limit show as one without arguments (ValueError()).
+		a := st.value(args, depth)
 		if a.Kind == model.ValueTuple {
 			v.Items, v.Len = a.Items, a.Len
 		}

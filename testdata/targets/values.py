@@ -366,6 +366,11 @@ def objects(n):
     mod_fake = types.ModuleType("fake")
     errs = [ValueError("msg"), KeyError("k"), OSError(2, "No such file"), Exception(),
             MyError("x", 1)]
+    # An exception as deep as --json's depth allows a container with items:
+    # its arguments are its items, their tuple no level of its own.
+    err_deep = ValueError("deep")
+    for _ in range(15):
+        err_deep = [err_deep]
     p = Point(1, "y")
     p_dict = Point([1], {"k": "v"})
     p_dict.__dict__  # materialise the dict
