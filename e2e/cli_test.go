@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +29,16 @@ func TestMissingCoreFile(t *testing.T) {
 	// A directory is not a core either.
 	r := runPyscope(t, bin, nil, "dump", t.TempDir())
 	checkOneLineError(t, r, "is a directory")
+	// Nor a FIFO, refused before it is opened: opening one that no
+	// process writes to would block for ever.
+	fifo := filepath.Join(t.TempDir(), "core.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"dump", "debug"} {
+		r = runPyscope(t, bin, nil, cmd, fifo)
+		checkOneLineError(t, r, fifo+" is not a core file (not a regular file)")
+	}
 }
 
 // TestMissingArgument: cobra's "accepts 1 arg(s), received 0" alone does

@@ -151,6 +151,9 @@ func checkFile(arg string) error {
 		return fmt.Errorf("cannot open %s: %v", arg, err)
 	case st.IsDir():
 		return fmt.Errorf("%s is a directory; give a process ID, or a core file (possibly compressed) or a bundle", arg)
+	case !st.Mode().IsRegular():
+		// Before any open: opening a FIFO without a writer blocks.
+		return fmt.Errorf("%s is not a core file (not a regular file); give a process ID, or a core file (possibly compressed) or a bundle", arg)
 	}
 	return nil
 }
