@@ -223,6 +223,34 @@ func TestGreenlets(t *testing.T) {
 			if !strings.Contains(r.stdout, "below it, its parent:") {
 				t.Errorf("text: the running greenlet's parent is not shown below it:\n%.3000s", r.stdout)
 			}
+			// With --locals, a suspended greenlet's frames show their
+			// variables under them, as the JSON has them (the target's own
+			// frames: they do not move while parked).
+			dl := dumpGreenlets(t, bin, pid, "--locals", "--max-repr", "100000")
+			r = runPyscope(t, bin, nil, "dump", "--greenlets", "--locals", "--max-repr", "100000", pid)
+			if r.code != 0 {
+				t.Fatalf("dump --greenlets --locals: exit %d\n%s", r.code, r.stderr)
+			}
+			shown := 0
+			for _, g := range dl.Greenlets {
+				for _, f := range g.Frames {
+					if g.State != "suspended" || g.Main || filepath.Base(f.File) != "greenlets.py" {
+						continue
+					}
+					for _, l := range f.Locals {
+						if len(l.Repr) > 100 {
+							continue // cut at other limits in the text
+						}
+						if line := " " + l.Name + " = " + l.Repr + "\n"; !strings.Contains(r.stdout, line) {
+							t.Errorf("text --locals: greenlet %#x, %s: no line %q", g.ID, f.Qualname, line)
+						}
+						shown++
+					}
+				}
+			}
+			if shown == 0 {
+				t.Error("--locals: no suspended greenlet's variables to look for")
+			}
 			checkGreenletSession(t, bin, pid, o)
 			tg.CheckRunning(t)
 

@@ -275,6 +275,24 @@ func TestTasks(t *testing.T) {
 			if !strings.Contains(r.stdout, "Deadlock: tasks await each other") {
 				t.Errorf("text: no deadlock shown:\n%s", r.stdout)
 			}
+			// With --locals, the tree shows each coroutine's variables
+			// under it, as the JSON has them.
+			r = runPyscope(t, bin, nil, "dump", "--tasks", "--locals", "--max-repr", "100000", strconv.Itoa(tg.PID))
+			if r.code != 0 {
+				t.Fatalf("dump --tasks --locals: exit %d\n%s", r.code, r.stderr)
+			}
+			shown := 0
+			for _, w := range o.Tasks {
+				for name, want := range w.Locals {
+					if line := " " + name + " = " + want + "\n"; !strings.Contains(r.stdout, line) {
+						t.Errorf("text --locals: task %s: no line %q", w.Name, line)
+					}
+					shown++
+				}
+			}
+			if shown == 0 {
+				t.Error("the oracle has no task's locals to look for")
+			}
 
 			checkTaskSession(t, bin, strconv.Itoa(tg.PID), o)
 			tg.CheckRunning(t)

@@ -122,5 +122,6 @@ func writeGreenlet(b *bufio.Writer, g *model.Greenlet, prefix string, c palette,
 	for _, f := range g.Frames {
 		fmt.Fprintf(b, "%s    File %s\"%s\"%s, line %s%d%s, in %s%s%s\n", prefix,
 			c.cyan, Safe(f.File), c.reset, c.yellow, f.Line, c.reset, c.green, Safe(frameName(f)), c.reset)
+		writeLocals(b, prefix+"      ", f, c) // with --locals
 	}
 }

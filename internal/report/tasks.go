@@ -138,6 +138,7 @@ func (tw *taskTree) task(t *model.Task, prefix string, last bool) {
 		fmt.Fprintf(b, "%s└── %s%s%s  %s%s%s:%s%d%s\n", prefix, c.green, Safe(frameName(f)), c.reset,
 			c.cyan, Safe(f.File), c.reset, c.yellow, f.Line, c.reset)
 		prefix += "    "
+		writeLocals(b, prefix+"  ", f, c) // with --locals
 	}
 	for i, a := range t.Awaits {
 		lastA := i == len(t.Awaits)-1
