@@ -69,7 +69,9 @@ a command it starts, at --rate samples per second, and writes a profile when
 the duration is over, the process exits, or on Ctrl-C.
 
 Each sample stops the process briefly (tens of microseconds for a few
-threads; the mean pause is reported); --nonblocking never stops it: stacks
+threads with a CPU to spare; when every CPU is busy, a stopped thread waits
+for one before it stops, and the pause can reach milliseconds; the mean
+pause is reported); --nonblocking never stops it: stacks
 are then read while threads move, and those that cannot be read whole are
 counted as failed samples. A thread is idle when the kernel has it asleep
 (waiting for I/O, a lock or the GIL); idle samples are left out unless
