@@ -82,6 +82,34 @@ func TestDumpWritesNothing(t *testing.T) {
 	}
 }
 
+// TestContinueJobStopped: a session's continue leaves a process that a
+// signal stopped before the session stopped, and says so rather than that
+// it runs; a process that ran before runs again.
+func TestContinueJobStopped(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	tg := testenv.StartTarget(t, anyInterp(t), "shapes.py")
+	pid := strconv.Itoa(tg.PID)
+	r := runPyscope(t, bin, nil, "debug", pid, "-batch", "-ex", "continue")
+	if r.code != 0 || !strings.Contains(r.stdout, "process "+pid+" runs") {
+		t.Fatalf("continue of a running process: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if err := syscall.Kill(tg.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(tg.PID, syscall.SIGCONT)
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end) && !allStopped(tg.PID); time.Sleep(10 * time.Millisecond) {
+	}
+	r = runPyscope(t, bin, nil, "debug", pid, "-batch", "-ex", "continue")
+	if r.code != 0 || !strings.Contains(r.stdout, "process "+pid+" stays stopped") || strings.Contains(r.stdout, " runs.") {
+		t.Errorf("continue of a process stopped by SIGSTOP: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !allStopped(tg.PID) {
+		t.Error("the session resumed a process that SIGSTOP had stopped")
+	}
+	syscall.Kill(tg.PID, syscall.SIGCONT)
+	tg.CheckRunning(t)
+}
+
 func allStopped(pid int) bool {
 	tids, err := testenv.Tasks(pid)
 	if err != nil {

@@ -890,8 +890,13 @@ func cmdContinue(s *Session, _ string) error {
 	if !live {
 		return errors.New("a core cannot run: it is a picture of a dead process")
 	}
-	if err := r.Continue(); err != nil {
+	jobStopped, err := r.Continue()
+	if err != nil {
 		return err
+	}
+	if jobStopped {
+		s.printf("Continuing: process %d stays stopped, as it was before the session: a signal (SIGSTOP, ^Z) stopped it, and `kill -CONT %d` resumes it. `interrupt` takes a new snapshot.\n", s.prog.PID(), s.prog.PID())
+		return nil
 	}
 	s.printf("Continuing: process %d runs. `interrupt` stops it and takes a new snapshot; until then the last one stays on view.\n", s.prog.PID())
 	return nil

@@ -48,8 +48,10 @@ type Program interface {
 type Runner interface {
 	// Stopped is true while the session holds the process stopped.
 	Stopped() bool
-	// Continue resumes the process.
-	Continue() error
+	// Continue resumes the process; jobStopped says it was stopped by a
+	// signal (job control: SIGSTOP, ^Z) before the session stopped it, and
+	// so stays stopped until it gets SIGCONT.
+	Continue() (jobStopped bool, err error)
 	// Refresh stops the process (again) and takes a new snapshot.
 	Refresh() error
 }
@@ -172,15 +174,19 @@ func (p *liveProg) Stopped() bool {
 	return p.held != nil
 }
 
-func (p *liveProg) Continue() error {
+func (p *liveProg) Continue() (bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.held == nil {
-		return errors.New("the process is already running")
+		return false, errors.New("the process is already running")
 	}
 	h := p.held
+	jobStopped := len(p.thr) > 0
+	for _, th := range p.thr {
+		jobStopped = jobStopped && th.State == "T"
+	}
 	p.held, p.values, p.native = nil, nil, nil
-	return h.Resume()
+	return jobStopped, h.Resume()
 }
 
 // Refresh stops the process again (through the engine, with its PID-reuse
