@@ -118,7 +118,8 @@ func Open(path string, opts Options) (c *Core, err error) {
 	}()
 	var head [8]byte
 	n, _ := f.ReadAt(head[:], 0)
-	if kind := compression(head[:n]); kind != "" {
+	kind := compression(head[:n])
+	if kind != "" {
 		tmp, warn, err := decompressToTemp(f, kind)
 		if err != nil {
 			return c, err
@@ -135,6 +136,9 @@ func Open(path string, opts Options) (c *Core, err error) {
 	}
 	if !st.Mode().IsRegular() {
 		return c, fmt.Errorf("%s is not a core file (not a regular file)", path)
+	}
+	if st.Size() < 64 && kind != "" {
+		return c, fmt.Errorf("%s is not a core file (its %s data holds only %d bytes: a truncated or corrupt file)", path, kind, st.Size())
 	}
 	if st.Size() < 64 {
 		return c, fmt.Errorf("%s is not a core file (only %d bytes)", path, st.Size())

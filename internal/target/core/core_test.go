@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
+
 	"pyscope/internal/elfx"
 	"pyscope/internal/gcore"
 	"pyscope/internal/target"
@@ -238,6 +240,11 @@ func TestBadInput(t *testing.T) {
 	for i := range random {
 		random[i] = byte(i*7919 + i>>8)
 	}
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zcore := enc.EncodeAll(random, nil)
 	for _, tc := range []struct {
 		name, path, want string
 	}{
@@ -247,6 +254,9 @@ func TestBadInput(t *testing.T) {
 		{"missing", filepath.Join(dir, "nope"), "no such file"},
 		{"directory", dir, "not a regular file"},
 		{"bad-zstd", write("bad.zst", append([]byte{0x28, 0xb5, 0x2f, 0xfd}, random[:100]...)), "zstd"},
+		// A compressed core (or bundle) cut before its first block: the
+		// file is compressed, not a tiny core.
+		{"truncated-zstd", write("cut.zst", zcore[:min(len(zcore), 12)]), "its zstd data holds only 0 bytes: a truncated or corrupt file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := core.Open(tc.path, core.Options{})
