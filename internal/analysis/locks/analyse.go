@@ -298,9 +298,15 @@ func (a *analysis) addHolder(obj, ident uint64) {
 }
 
 // waitFrames are the standard library's blocking methods, by function
-// name, with the kinds of self they block on.
+// name, with the kinds of self they block on. _acquire_restore is where
+// Condition.wait takes back a plain Lock (a Condition(Lock()), as Event,
+// Semaphore and Barrier make): a Python method of the condition's, where
+// an RLock's is C code. Without it in the run, a waiter notified and
+// blocked there would keep the condition's lock its wait let go of, and
+// wait for itself.
 var waitFrames = map[string][]cpython.SyncKind{
 	"wait":                  {cpython.SyncCondition, cpython.SyncEvent, cpython.SyncBarrier},
+	"_acquire_restore":      {cpython.SyncCondition},
 	"wait_for":              {cpython.SyncCondition},
 	"_wait":                 {cpython.SyncBarrier},
 	"_enter":                {cpython.SyncBarrier},
