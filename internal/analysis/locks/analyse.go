@@ -220,6 +220,7 @@ func (a *analysis) run() {
 	for _, ti := range infos {
 		a.waits(ti)
 	}
+	a.plainLocks(infos)
 	a.owners()
 	a.check(infos)
 	for _, ti := range infos {
@@ -275,6 +276,83 @@ func (a *analysis) holds(ti *threadInfo) {
 			seen[so.Addr] = true
 			a.hold(ti.th, so, model.Held{File: f.File, Line: e.Line, Via: e.Via})
 			a.holdFrame[ti.th.ThreadID] = append(a.holdFrame[ti.th.ThreadID], i)
+		}
+	}
+}
+
+// plainLocks drops the holds of plain Locks that rest only on an
+// X.acquire() statement (Held.Via "acquire") when the lock says otherwise.
+// A plain Lock has no owner: any thread may release it, so an acquire()
+// still in effect in a frame says the thread took the lock, not that it
+// still holds it. Such a hold is dropped
+//   - when another thread is inside a with block on the lock (or on a
+//     Condition over it): a with block that is in effect holds the lock,
+//     and a plain Lock has one holder at most; the lock was handed over
+//     (L.acquire() in one thread, L.release() in another);
+//   - when the thread itself blocks acquiring that lock: the program
+//     counts on another thread to release it (a lock used as a signal:
+//     done.acquire(), start a worker that calls done.release(),
+//     done.acquire()). The waiter is left with no known holder (held_by
+//     empty, "holder unknown"), not a cycle of one: a thread waiting for
+//     itself is only reported when it is inside a with block on the lock.
+//
+// RLocks name their owner, and Semaphores may have several holders: they
+// are left alone.
+func (a *analysis) plainLocks(infos []*threadInfo) {
+	plain := func(addr uint64) *cpython.SyncObject {
+		so := a.obj(addr)
+		if so == nil || (so.Kind != cpython.SyncLock && so.Kind != cpython.SyncCondition) {
+			return nil
+		}
+		if lk := a.lockOf(so); lk != nil && lk.Kind == cpython.SyncLock {
+			return lk
+		}
+		return nil
+	}
+	// The plain locks threads hold through a with block, and which threads.
+	certain := map[uint64][]uint64{}
+	for _, ti := range infos {
+		for _, h := range ti.th.Holds {
+			if h.Via == "with" {
+				if lk := plain(h.Address); lk != nil {
+					certain[lk.Addr] = append(certain[lk.Addr], ti.th.ThreadID)
+				}
+			}
+		}
+	}
+	for _, ti := range infos {
+		th := ti.th
+		waits := a.physLock[th.ThreadID]
+		var dropped []model.Held
+		keep, frames := th.Holds[:0], a.holdFrame[th.ThreadID][:0]
+		for i, h := range th.Holds {
+			lk := plain(h.Address)
+			if h.Via == "acquire" && lk != nil && !slices.Contains(certain[lk.Addr], th.ThreadID) &&
+				(len(certain[lk.Addr]) > 0 || lk == waits) {
+				dropped = append(dropped, h)
+				continue
+			}
+			keep = append(keep, h)
+			frames = append(frames, a.holdFrame[th.ThreadID][i])
+		}
+		if len(dropped) == 0 {
+			continue
+		}
+		th.Holds, a.holdFrame[th.ThreadID] = keep, frames
+		// The thread is no holder of what only the dropped holds said.
+		held := map[uint64]bool{}
+		for _, h := range keep {
+			held[h.Address] = true
+			if lk := plain(h.Address); lk != nil {
+				held[lk.Addr] = true
+			}
+		}
+		for _, h := range dropped {
+			for _, addr := range []uint64{h.Address, plain(h.Address).Addr} {
+				if !held[addr] {
+					a.holders[addr] = slices.DeleteFunc(a.holders[addr], func(id uint64) bool { return id == th.ThreadID })
+				}
+			}
 		}
 	}
 }
