@@ -28,7 +28,8 @@ type lockFacts struct {
 			ID   uint64 `json:"id"`
 			Line int    `json:"line"`
 		} `json:"holds"`
-		Waits *struct {
+		NotHolds []uint64 `json:"not_holds"`
+		Waits    *struct {
 			ID     uint64   `json:"id"`
 			Kind   string   `json:"kind"`
 			HeldBy []uint64 `json:"held_by"`
@@ -134,8 +135,11 @@ func sortedIDs(ids []uint64) string {
 // acquire(), an RLock cycle, a waiter on an RLock whose owner ended,
 // waiters on a lock held by a sleeping thread, a waiter on a lock whose
 // holder is unknown (taken in a call that returned), a Condition, an Event, a
-// Semaphore, a Queue, a Barrier, a Future, a join on a blocked thread, and
-// the reprs of every primitive in every state. The same checks run on the
+// Semaphore, a Queue, a Barrier, a Future, a join on a blocked thread, a
+// notified waiter taking back a Condition's plain Lock, a plain Lock taken
+// with acquire() and handed over to another thread (no cycle with a third),
+// a plain Lock used as a signal (taken twice by its waiter: no cycle of
+// one, holder unknown), and the reprs of every primitive in every state. The same checks run on the
 // live process, on a core of it, with --no-block, and in the session.
 func TestLocks(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
@@ -263,6 +267,16 @@ func checkLocks(t *testing.T, tg *testenv.Target, f *lockFacts, d *lockDump, tex
 			// The text names the line of the with statement or acquire().
 			if !holdsLine(text, h.ID, h.Line) {
 				t.Errorf("%s: the text does not show %s holding %#x from locks.py:%d", what, ft.Name, h.ID, h.Line)
+			}
+		}
+		// What its frames suggest it holds, but it does not (a lock its
+		// Condition.wait let go of, a plain lock handed over to another
+		// thread or left for another to release).
+		for _, id := range ft.NotHolds {
+			for _, g := range th.Holds {
+				if g.Address == id {
+					t.Errorf("%s: %s holds %#x (%s), it does not", what, ft.Name, id, g.Repr)
+				}
 			}
 		}
 	}

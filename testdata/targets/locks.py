@@ -6,14 +6,15 @@ SCENARIO is "all" (every situation below at once, each with its own
 objects), "busy" (all, and a thread spinning in Python inside a lock
 another waits for), "gil" (threads
 contending for the GIL), or one situation:
-cycle2, cycle3, acquire2, acquire3, rlock, gone, waiters, reprs.
+cycle2, cycle3, acquire2, acquire3, rlock, gone, waiters, condlock,
+handoff, signal, reprs.
 
 Besides the oracle, the target writes locks.json next to it: for each
 thread it started, its ident and what it holds (object id, and the line of
 the with statement or acquire() call, found by the target's own ast of
 this file) and what it waits for (object id, kind, and the names of the
-threads it waits on); the ids and repr() of the objects; the cycles of
-threads it made. Every line number and repr comes from the target itself.
+threads it waits on), and the objects it must not be said to hold; the
+ids and repr() of the objects; the cycles of threads it made. Every line number and repr comes from the target itself.
 """
 
 import ast
@@ -51,14 +52,15 @@ def obj(name, o):
     facts["objects"][name] = {"id": id(o), "repr": repr(o)}
 
 
-def me(holds=(), waits=None, kind=None, held_by=()):
+def me(holds=(), waits=None, kind=None, held_by=(), not_holds=()):
     """Record what the calling thread holds ([(object, line)]), the object
-    and kind it is about to wait for, and the names of the threads that
-    hold it."""
+    and kind it is about to wait for, the names of the threads that hold
+    it, and objects its frames may suggest it holds but it does not."""
     with _facts_lock:
         facts["threads"][str(threading.get_ident())] = {
             "name": threading.current_thread().name,
             "holds": [{"id": id(o), "line": line} for o, line in holds],
+            "not_holds": [id(o) for o in not_holds],
             "waits": {"id": id(waits), "kind": kind, "held_by": list(held_by)} if waits is not None else None,
         }
 
@@ -262,6 +264,106 @@ def scenario_waiters():
         obj(name, o)
 
 
+def innermost(t, fn):
+    """Wait until thread t runs function fn (its innermost frame)."""
+    while True:
+        f = sys._current_frames().get(t.ident)
+        if f is not None and f.f_code.co_name == fn:
+            return
+        del f
+        time.sleep(0.01)
+
+
+def scenario_condlock():
+    # A Condition over a plain Lock: its waiter, notified, takes the lock
+    # back in Condition._acquire_restore (Python code; an RLock's is C)
+    # while the notifier keeps it. The waiter's with block does not hold
+    # the lock its wait let go of: no thread waits for itself.
+    lk = threading.Lock()
+    c = threading.Condition(lk)
+
+    def cond_notified():
+        with c:
+            me([], c, "condition", ["cond_notifier"], not_holds=[c, lk])
+            c.wait()
+
+    def cond_notifier():
+        with c:
+            c.notify()
+            me()  # holds c: its repr names its lock, not itself
+            time.sleep(3600)
+    w = run(cond_notified)[0]
+    while len(c._waiters) < 1:
+        time.sleep(0.01)
+    run(cond_notifier)
+    innermost(w, "_acquire_restore")
+    obj("condlock", c)
+
+
+def scenario_handoff():
+    # A plain Lock handed over: taken with acquire() by one thread,
+    # released by another, which then holds it in a with block. The first
+    # thread's acquire() no longer holds it; it waits for a lock the third
+    # thread holds, which waits for the one handed over: no cycle.
+    lk, m = threading.Lock(), threading.Lock()
+    taken, handed, m_taken = threading.Event(), threading.Event(), threading.Event()
+
+    def handoff_a1():
+        lk.acquire()
+        me([], m, "lock", ["handoff_a3"], not_holds=[lk])
+        taken.set()
+        handed.wait()
+        with m:
+            pass
+
+    def handoff_a2():
+        taken.wait()
+        lk.release()
+        with lk:
+            me([(lk, line_of(handoff_a2, "with", "lk"))])
+            handed.set()
+            time.sleep(3600)
+
+    def handoff_a3():
+        with m:
+            me([(m, line_of(handoff_a3, "with", "m"))], lk, "lock", ["handoff_a2"])
+            m_taken.set()
+            handed.wait()
+            with lk:
+                pass
+    run(handoff_a3)
+    m_taken.wait()
+    run(handoff_a1, handoff_a2)
+    handed.wait()
+    obj("handoff-lock", lk)
+    obj("handoff-m", m)
+
+
+def scenario_signal():
+    # A plain Lock used as a signal: taken, then taken again to wait for a
+    # worker to release it. The waiter's first acquire() does not make it
+    # its own holder: its holder is unknown, and it waits for no one.
+    done = threading.Lock()
+    ready = threading.Event()
+
+    def signal_worker():
+        me()
+        ready.set()
+        time.sleep(3600)
+        done.release()
+
+    def signal_waiter():
+        done.acquire()
+        run(signal_worker)
+        ready.wait()
+        me([], done, "lock", [], not_holds=[done])
+        done.acquire()
+    run(signal_waiter)
+    while not done.locked():
+        time.sleep(0.01)
+    obj("signal-lock", done)
+
+
 # GIL contention ------------------------------------------------------------
 
 def spin_forever():
@@ -366,7 +468,8 @@ def scenario_reprs():
 
 
 def scenario_all():
-    for s in ("cycle2", "cycle3", "acquire2", "acquire3", "rlock", "gone", "waiters", "reprs"):
+    for s in ("cycle2", "cycle3", "acquire2", "acquire3", "rlock", "gone", "waiters", "condlock", "handoff", "signal",
+              "reprs"):
         globals()["scenario_" + s]()
 
 
