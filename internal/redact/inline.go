@@ -1,6 +1,9 @@
 package redact
 
-import "unicode"
+import (
+	"strings"
+	"unicode"
+)
 
 // Bounds on what a text's scan looks at: keys longer than maxKey are not
 // names, and a text longer than maxScan (the decoder's string limit is far
@@ -90,19 +93,10 @@ func keyRune(c rune) bool {
 // stops, or the end of s.
 func valueEnd(s []rune, from int, stops string) int {
 	j := from
-	for j < len(s) && !containsRune(stops, s[j]) {
+	for j < len(s) && !strings.ContainsRune(stops, s[j]) {
 		j++
 	}
 	return j
-}
-
-func containsRune(set string, c rune) bool {
-	for _, x := range set {
-		if x == c {
-			return true
-		}
-	}
-	return false
 }
 
 // urlPassword finds the password of the URL authority that starts at
