@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -653,4 +655,51 @@ func stoppedThroughout(pid int, d time.Duration) []int {
 	}
 	sort.Ints(out)
 	return out
+}
+
+// TestRecordShapes: every thread of shapes.py, parked in every shape of
+// ordinary code the dump tests cover, is sampled at every tick with the
+// stack the interpreter itself reports (root first, each frame's function,
+// file and line), and no sample fails. A finalizer run as a function called
+// from C returns puts, on 3.12+, an eval loop's shim with no Python frame of
+// its own between __del__ and its caller: the profiler's stacks failed on
+// it at every tick while dumps skipped it.
+func TestRecordShapes(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	for _, in := range testenv.Interpreters(t) {
+		t.Run(in.Name, func(t *testing.T) {
+			t.Parallel()
+			tg := testenv.StartTarget(t, in, "shapes.py")
+			out, r := record(t, bin, time.Minute, "-d", "1", "-r", "20", "--idle", "-f", "collapsed", strconv.Itoa(tg.PID))
+			tg.CheckRunning(t)
+			if f := failedRE.FindStringSubmatch(r.stderr); f != nil {
+				t.Errorf("%s samples failed: %s", f[1], f[2])
+			}
+			m := takenRE.FindStringSubmatch(r.stderr)
+			if m == nil {
+				t.Fatalf("record did not say how many ticks it took:\n%s", r.stderr)
+			}
+			ticks, _ := strconv.ParseInt(m[2], 10, 64)
+			stacks, counts := collapsedStacks(t, out)
+			got := map[string]int64{}
+			for i, st := range stacks {
+				got[strings.Join(st, ";")] += counts[i]
+			}
+			for _, th := range tg.Oracle.Threads {
+				var labels []string
+				for i := len(th.Frames) - 1; i >= 0; i-- {
+					f := th.Frames[i]
+					labels = append(labels, fmt.Sprintf("%s (%s:%d)", f.Qualname, f.File, f.Line))
+				}
+				want := strings.Join(labels, ";")
+				// Threads parked alike (the same stack) share a line.
+				if n := got[want]; n < ticks {
+					t.Errorf("thread %d: %d samples of its stack in %d ticks; want every tick:\n%s", th.ThreadID, n, ticks, want)
+				}
+			}
+			if t.Failed() {
+				t.Logf("recorded stacks:\n%s", strings.Join(slices.Sorted(maps.Keys(got)), "\n"))
+			}
+		})
+	}
 }

@@ -66,6 +66,9 @@ func (r *Reader) Stacks(cp *Capture, buf []Stack) []Stack {
 			st.Err, st.Key = w.resolveErr, w.key
 		} else {
 			for j := range ct.raw {
+				if ct.raw[j].frameless() {
+					continue // an eval loop's shim alone: no code, as in Resolve
+				}
 				c, loc, _, skip, err := r.locate(&ct.raw[j])
 				if err != nil {
 					st.Err = err

@@ -169,6 +169,15 @@ func checkShapes(t *testing.T, in Interp, script string, o *Oracle) {
 		need("genexpr", func(th *OracleThread, f *OracleFrame) bool { return f.Function == "<genexpr>" })
 		need("list comprehension", func(th *OracleThread, f *OracleFrame) bool { return f.Function == "wait_in_listcomp" })
 		need("class body", func(th *OracleThread, f *OracleFrame) bool { return f.Function == "Config" })
+		need("finalizer run as a call from C returns", func(th *OracleThread, f *OracleFrame) bool {
+			fs := th.Frames
+			for i := 0; i+1 < len(fs); i++ {
+				if &fs[i] == f && f.Function == "__del__" && fs[i+1].Function == "finalize_on_return" {
+					return true
+				}
+			}
+			return false
+		})
 		if newQual {
 			need("nested class method", qual("Service.Handler.helper"))
 			need("nested function", qual("outer.<locals>.middle.<locals>.inner"))

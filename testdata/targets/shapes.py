@@ -84,6 +84,23 @@ namespace = {"never": never}
 exec("def from_exec():\n    never.wait()\n", namespace)
 
 
+# A finalizer run as a function called from C returns: 3.12+ unlink the
+# returning frame first, so the eval loop's entry shim, with no Python frame
+# of its own, sits between __del__ and the caller of map().
+class Finalized:
+    def __del__(self):
+        never.wait()
+
+
+def returns_finalized(x):
+    f = Finalized()
+    return x
+
+
+def finalize_on_return():
+    return list(map(returns_finalized, [1]))
+
+
 def unnamed():
     po.checkin()
     never.wait()
@@ -100,6 +117,7 @@ def main():
         threading.Thread(target=wait_in_dictcomp, name="dictcomp"),
         threading.Thread(target=namespace["from_exec"], name="exec"),
         threading.Thread(target=lambda: never.wait(), name="lambda"),
+        threading.Thread(target=finalize_on_return, name="finalizer"),
     ]
     for t in threads:
         t.daemon = True
