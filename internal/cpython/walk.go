@@ -319,6 +319,7 @@ type codeInfo struct {
 	codeUnits            int64  // code units of the main copy (Py_SIZE of the code object); 0 if unknown
 	tlbc                 uint64 // free-threaded 3.14+: co_tlbc, the per-thread copies of the bytecode
 	firstTraceable       int64  // in code units
+	trampoline           bool   // 3.12's eval-loop entry shim code
 	locations            map[int]Location
 	err                  error
 	checked              time.Time // with CodeMaxAge: when ident was last found
@@ -442,8 +443,15 @@ func (r *Reader) readCode(addr uint64) *codeInfo {
 			c.firstTraceable = int64(int32(v))
 		}
 	}
+	c.trampoline = r.In.Minor == 12 && c.name == trampolineName && c.file == trampolineFile
 	return c
 }
+
+// 3.12 runs each eval loop's entry frame on a shim code object of these
+// names (_Py_MakeShimCode). The prologue makes that frame current before
+// it marks it as the C stack's, so a stop there finds it looking like a
+// Python frame.
+const trampolineName, trampolineFile = "<interpreter trampoline>", "<shim>"
 
 func (c *codeInfo) location(minor int, addr int) Location {
 	// Deep recursion hits the same instruction of the same code many
@@ -747,6 +755,9 @@ func (r *Reader) locate(rf *rawFrame) (c *codeInfo, loc Location, instr int, ski
 	c = r.code(rf.code)
 	if c.err != nil {
 		return nil, loc, -1, false, fmt.Errorf("frame at %#x: %w", rf.addr, c.err)
+	}
+	if c.trampoline {
+		return c, loc, -1, true, nil // a shim, as the interpreter skips it
 	}
 	var addr int
 	if r.In.Minor <= 10 {
