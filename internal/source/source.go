@@ -1,6 +1,8 @@
 // Package source reads the Python source files a target runs, as the target
 // sees them (through /proc/PID/root for a live process, or a sysroot for a
-// core), including modules imported from zip archives.
+// core), including modules imported from zip archives, and decodes them as
+// Python does: a UTF-8 byte order mark, or the encoding a PEP 263
+// declaration names.
 package source
 
 import (
@@ -41,7 +43,8 @@ func (f *Files) Line(path string, n int) (string, bool) {
 	return lines[n-1], true
 }
 
-// Lines returns all lines of path.
+// Lines returns all lines of path, decoded as Python decodes the file
+// (Decode).
 func (f *Files) Lines(path string) ([]string, error) {
 	if c, ok := f.cache[path]; ok {
 		return c.lines, c.err
@@ -50,7 +53,7 @@ func (f *Files) Lines(path string) ([]string, error) {
 	var data []byte
 	data, c.mtime, c.err = f.read(path)
 	if c.err == nil {
-		c.lines = strings.Split(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n")
+		c.lines = strings.Split(strings.ReplaceAll(Decode(data), "\r\n", "\n"), "\n")
 	}
 	f.cache[path] = c
 	return c.lines, c.err
