@@ -44,7 +44,7 @@ func (f *Files) Line(path string, n int) (string, bool) {
 }
 
 // Lines returns all lines of path, decoded as Python decodes the file
-// (Decode).
+// (Decode), without their line ends.
 func (f *Files) Lines(path string) ([]string, error) {
 	if c, ok := f.cache[path]; ok {
 		return c.lines, c.err
@@ -53,10 +53,30 @@ func (f *Files) Lines(path string) ([]string, error) {
 	var data []byte
 	data, c.mtime, c.err = f.read(path)
 	if c.err == nil {
-		c.lines = strings.Split(strings.ReplaceAll(Decode(data), "\r\n", "\n"), "\n")
+		c.lines = splitLines(Decode(data))
 	}
 	f.cache[path] = c
 	return c.lines, c.err
+}
+
+// splitLines splits text as linecache does (readlines with universal
+// newlines): "\r\n", "\r" and "\n" end a line, and a newline at the end
+// starts none. The compiler counts lines the same way.
+func splitLines(text string) []string {
+	var lines []string
+	for len(text) > 0 {
+		i := strings.IndexAny(text, "\r\n")
+		if i < 0 {
+			lines = append(lines, text)
+			break
+		}
+		lines = append(lines, text[:i])
+		if text[i] == '\r' && i+1 < len(text) && text[i+1] == '\n' {
+			i++
+		}
+		text = text[i+1:]
+	}
+	return lines
 }
 
 // ModTime returns the modification time of path, if it was read.

@@ -1,9 +1,10 @@
 """Modules in the encodings their PEP 263 declarations name (Latin-1,
-cp1252 declared on line 2, Shift_JIS) and a UTF-8 one with a byte order
-mark, each with a thread blocked in a C call on a line whose non-ASCII
-characters come before the call, so that the markers under it depend on
-the decoding. Also writes what linecache reads of each module
-(sources.json in the oracle's directory) and the threads' names for them.
+cp1252 declared on line 2, Shift_JIS), a UTF-8 one with a byte order mark
+and one whose lines end in carriage returns, each with a thread blocked in
+a C call on a line whose non-ASCII characters come before the call, so
+that the markers under it depend on the decoding (and on counting lines as
+Python does). Also writes what linecache reads of each module
+(sources.json in the oracle's directory).
 
 usage: python pep263.py ORACLE_PATH
 """
@@ -41,14 +42,23 @@ MODULES = {
     "mod_bom": ("utf-8-sig",
                 'def mit_bom(verrou): straße = "ß"; return verrou.acquire(bool(straße))\n' + TAIL,
                 "mit_bom"),
+    # Lines that end in a carriage return (classic Mac OS; written so:
+    # see NEWLINES), which Python counts as line ends too. ASCII: before
+    # 3.14, linecache reads such a file's first "line" (all of it) as UTF-8.
+    "mod_cr": ("ascii",
+               '"""Carriage returns."""\n\n\ndef wait_cr(lock):\n'
+               '    size = len("abc"); done = lock.acquire(bool(size))\n' + TAIL,
+               "wait_cr"),
 }
+NEWLINES = {"mod_cr": "\r"}
 
 
 def main():
     src_dir = os.path.join(po.workdir(), "src")
     os.mkdir(src_dir)
     for name, (encoding, text, _) in MODULES.items():
-        with open(os.path.join(src_dir, name + ".py"), "w", encoding=encoding) as f:
+        with open(os.path.join(src_dir, name + ".py"), "w", encoding=encoding,
+                  newline=NEWLINES.get(name)) as f:
             f.write(text)
     sys.path.insert(0, src_dir)
     sources = {}
