@@ -1,6 +1,7 @@
 package source
 
 import (
+	"archive/zip"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -93,5 +94,43 @@ json.dump({p: lines(p) for p in sys.argv[1:]}, sys.stdout)`
 				t.Errorf("linecache read only %d of %d files", compared, len(paths))
 			}
 		})
+	}
+}
+
+// TestZipMembersDecoded: a module imported from a zip archive is decoded
+// and split as the same bytes in a plain file (the compiler read it so;
+// zipimport's get_source, which only knows UTF-8, is no guide).
+func TestZipMembersDecoded(t *testing.T) {
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "mods.zip")
+	f, err := os.Create(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := zip.NewWriter(f)
+	srcs := append(append([]string{}, newlineSources...), detectSources()...)
+	for i, s := range srcs {
+		w, err := z.Create(fmt.Sprintf("pkg/m%d.py", i))
+		if err == nil {
+			_, err = w.Write([]byte(s))
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, fmt.Sprintf("m%d.py", i)), []byte(s), 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	files := New(func(p string) (*os.File, error) { return os.Open(p) })
+	for i, s := range srcs {
+		plain, err1 := files.Lines(filepath.Join(dir, fmt.Sprintf("m%d.py", i)))
+		zipped, err2 := files.Lines(filepath.Join(archive, fmt.Sprintf("pkg/m%d.py", i)))
+		if err1 != nil || err2 != nil || !slices.Equal(plain, zipped) {
+			t.Errorf("%q: plain %q (%v), zipped %q (%v)", s, plain, err1, zipped, err2)
+		}
 	}
 }
