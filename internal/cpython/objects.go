@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"pyscope/internal/cpython/layout"
+	"pyscope/internal/wtf8"
 )
 
 // Type flags (Include/object.h), stable across 3.10–3.14.
@@ -109,7 +110,8 @@ func (o *Objects) hasFlag(obj uint64, flag uint64) bool {
 // IsStr reports whether obj is a str (or subclass).
 func (o *Objects) IsStr(obj uint64) bool { return o.hasFlag(obj, tpflagsUnicodeSub) }
 
-// Str reads a str object as Go text. Lone surrogates become U+FFFD.
+// Str reads a str object as Go text; a lone surrogate keeps its
+// generalized UTF-8 form (package wtf8), not valid UTF-8.
 func (o *Objects) Str(obj uint64) (string, error) {
 	if s, ok := o.strCache[obj]; ok {
 		return s, nil
@@ -121,7 +123,7 @@ func (o *Objects) Str(obj uint64) (string, error) {
 	if truncated {
 		return "", fmt.Errorf("string at %#x is longer than %d characters", obj, maxStrBytes)
 	}
-	s := string(r)
+	s := wtf8.FromRunes(r)
 	if len(o.strCache) < 1<<16 {
 		o.strCache[obj] = s
 	}
@@ -548,7 +550,7 @@ func (o *Objects) strEq(obj uint64, s string) bool {
 	}
 	want := utf8.RuneCountInString(s)
 	r, n, err := o.StrData(obj, want+1)
-	return err == nil && n == want && string(r) == s
+	return err == nil && n == want && wtf8.FromRunes(r) == s
 }
 
 // InstanceAttrs returns the attribute dict items of an instance, from

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"pyscope/internal/model"
+	"pyscope/internal/wtf8"
 )
 
 // Synchronisation primitives: their state as the interpreter keeps it, and
@@ -325,7 +326,7 @@ func (a attrs) str(name string, max int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s := string(r)
+	s := wtf8.FromRunes(r)
 	if n > len(r) {
 		s += fmt.Sprintf("%s(+%d %s)", ellipsis, n-len(r), plural(n-len(r), "char"))
 	}

@@ -13,6 +13,7 @@ import (
 	"pyscope/internal/model"
 	"pyscope/internal/redact"
 	"pyscope/internal/target"
+	"pyscope/internal/wtf8"
 )
 
 // Limits bound what one value may cost to read and to show.
@@ -599,7 +600,7 @@ func (st *decoding) str(p uint64) (string, error) {
 		return "", err
 	}
 	st.charge(len(r) * 4)
-	s := string(r)
+	s := wtf8.FromRunes(r)
 	if n > len(r) {
 		s += "…"
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"pyscope/internal/version"
+	"pyscope/internal/wtf8"
 )
 
 // Trace Event Format: https://docs.google.com/document/d/1CvAClvFfyA5R-PhYUmn5OOQtYMH4h6I0nSsKchNAySU
@@ -93,7 +94,7 @@ func (p *Profile) WriteChrome(w io.Writer) error {
 				}
 				args := map[string]any{}
 				if k.file != "" {
-					args["file"] = k.file
+					args["file"] = wtf8.ToUTF8(k.file)
 				}
 				if k.line > 0 {
 					args["line"] = k.line
@@ -101,7 +102,7 @@ func (p *Profile) WriteChrome(w io.Writer) error {
 				if k.module != "" {
 					args["module"] = k.module
 				}
-				if err := emit(&traceEvent{Name: p.frames[s.frame].label, Cat: cat, Ph: "X", Ts: start, Dur: &dur, PID: pid, TID: tid, Args: args}); err != nil {
+				if err := emit(&traceEvent{Name: wtf8.ToUTF8(p.frames[s.frame].label), Cat: cat, Ph: "X", Ts: start, Dur: &dur, PID: pid, TID: tid, Args: args}); err != nil {
 					return err
 				}
 			}

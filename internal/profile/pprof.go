@@ -9,6 +9,7 @@ import (
 	"github.com/google/pprof/profile"
 
 	"pyscope/internal/version"
+	"pyscope/internal/wtf8"
 )
 
 // WritePprof writes a gzipped profile.proto with github.com/google/pprof,
@@ -62,7 +63,9 @@ func (p *Profile) WritePprof(w io.Writer) error {
 		}
 		fn := fns[fk]
 		if fn == nil {
-			fn = &profile.Function{ID: uint64(len(out.Function) + 1), Name: fk.name, SystemName: fk.system, Filename: fk.file}
+			// Protocol buffers' strings are UTF-8: a lone surrogate is U+FFFD.
+			fn = &profile.Function{ID: uint64(len(out.Function) + 1), Name: wtf8.ToUTF8(fk.name),
+				SystemName: wtf8.ToUTF8(fk.system), Filename: wtf8.ToUTF8(fk.file)}
 			fns[fk] = fn
 			out.Function = append(out.Function, fn)
 		}
@@ -105,7 +108,7 @@ func (p *Profile) WritePprof(w io.Writer) error {
 			NumLabel: map[string][]int64{"thread_id": {int64(th.key.tid)}, "pid": {int64(th.key.pid)}},
 		}
 		if th.name != "" {
-			s.Label["thread"] = []string{th.name}
+			s.Label["thread"] = []string{wtf8.ToUTF8(th.name)}
 		}
 		if th.nativeID != 0 {
 			s.NumLabel["tid"] = []int64{int64(th.nativeID)}

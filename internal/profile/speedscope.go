@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"pyscope/internal/version"
+	"pyscope/internal/wtf8"
 )
 
 // speedscope's file format (https://www.speedscope.app/file-format-schema.json).
@@ -72,6 +73,8 @@ func (p *Profile) WriteSpeedscope(w io.Writer) error {
 					sf.File = k.module
 				}
 			}
+			// JSON: a lone surrogate is U+FFFD (see report's JSON).
+			sf.Name, sf.File = wtf8.ToUTF8(sf.Name), wtf8.ToUTF8(sf.File)
 			f.Shared.Frames = append(f.Shared.Frames, sf)
 		}
 		return idx[fr]

@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"pyscope/internal/wtf8"
 )
 
 // Safe makes text from the target harmless for a terminal: control
 // characters (C0, DEL, C1), bidi overrides and invalid UTF-8 are shown as
-// escapes, so a hostile process cannot drive the user's terminal. Printable
-// text, including non-ASCII, passes unchanged.
+// escapes, so a hostile process cannot drive the user's terminal. A lone
+// surrogate of a Python str (package wtf8) is \udc80, as repr() writes
+// it. Printable text, including non-ASCII, passes unchanged.
 func Safe(s string) string {
 	// Most text is printable ASCII: check bytes before decoding runes.
 	i := 0
@@ -33,6 +36,11 @@ func Safe(s string) string {
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); {
+		if r, ok := wtf8.Surrogate(s[i:]); ok {
+			fmt.Fprintf(&b, `\u%04x`, r)
+			i += 3
+			continue
+		}
 		r, n := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && n == 1:

@@ -262,6 +262,12 @@ func (w *frameWriter) appendValue(v any) error {
 	if err := w.enc.Encode(v); err != nil {
 		return err
 	}
+	if invalidUTF8(w.tmp.Bytes()) {
+		w.tmp.Reset()
+		if err := w.enc.Encode(validUTF8Copy(v)); err != nil {
+			return err
+		}
+	}
 	w.b = append(w.b, bytes.TrimSuffix(w.tmp.Bytes(), []byte("\n"))...)
 	return nil
 }

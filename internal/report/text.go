@@ -3,6 +3,7 @@ package report
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -419,8 +420,8 @@ func isTerminal(w io.Writer) bool {
 // JSONValue writes any of the model's documents (a snapshot, several,
 // ps's list) as JSON does.
 func JSONValue(w io.Writer, s any) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := json.NewEncoder(bw)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	if isTerminal(w) {
 		enc.SetIndent("", "  ")
 	}
@@ -428,5 +429,12 @@ func JSONValue(w io.Writer, s any) error {
 	if err := enc.Encode(s); err != nil {
 		return err
 	}
-	return bw.Flush()
+	if invalidUTF8(buf.Bytes()) {
+		buf.Reset()
+		if err := enc.Encode(validUTF8Copy(s)); err != nil {
+			return err
+		}
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
 }
