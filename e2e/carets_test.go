@@ -45,13 +45,20 @@ func parseText(out string) map[uint64][]textFrame {
 }
 
 // parseFrames reads traceback-style frames (dump's text, py-bt): each
-// `File` line with the source and marker lines under it.
+// `File` line with the source and marker lines under it; a run folded as
+// `[Previous line repeated N more times]` is the frame above N more times.
 func parseFrames(out string) []textFrame {
 	var frames []textFrame
 	for _, l := range strings.Split(out, "\n") {
 		if m := textFrameRe.FindStringSubmatch(l); m != nil {
 			n, _ := strconv.Atoi(m[2])
 			frames = append(frames, textFrame{file: m[1], line: n})
+			continue
+		}
+		if n, ok := repeatedFrames(l); ok && len(frames) > 0 {
+			for range n {
+				frames = append(frames, frames[len(frames)-1])
+			}
 			continue
 		}
 		if len(frames) == 0 || !strings.HasPrefix(l, "    ") {
@@ -66,6 +73,19 @@ func parseFrames(out string) []textFrame {
 		}
 	}
 	return frames
+}
+
+var repeatedRe = regexp.MustCompile(`^ *\[Previous line repeated (\d+) more times?\]$`)
+
+// repeatedFrames reads the line that folds a run of identical frames: how
+// many more there were.
+func repeatedFrames(l string) (int, bool) {
+	m := repeatedRe.FindStringSubmatch(l)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(m[1])
+	return n, err == nil
 }
 
 // tracebackMarks is the source line and the marker line (relative to the

@@ -20,7 +20,7 @@ import (
 func (p *Profile) WriteCollapsed(w io.Writer) error {
 	labels := make([]string, len(p.frames))
 	for i := range p.frames {
-		labels[i] = strings.ReplaceAll(report.Safe(p.frames[i].label), ";", `\x3b`)
+		labels[i] = strings.ReplaceAll(report.Safe(textLabel(p.frames[i].key)), ";", `\x3b`)
 	}
 	var lines []string
 	var buf []int32

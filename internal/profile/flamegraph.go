@@ -74,7 +74,7 @@ func (p *Profile) WriteFlamegraph(w io.Writer) error {
 	}
 	for i := 1; i < len(p.nodes); i++ {
 		fi := &p.frames[p.nodes[i].frame]
-		n := &fgNode{N: report.Safe(fi.label), V: tot[i]}
+		n := &fgNode{N: report.Safe(textLabel(fi.key)), V: tot[i]}
 		switch {
 		case fi.pseudo():
 			n.L = "jit"

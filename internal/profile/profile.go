@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"pyscope/internal/report"
 )
 
 // Frame is one stack frame of a sample.
@@ -449,7 +451,14 @@ func (p *Profile) child(parent, frame int32) int32 {
 
 // label names a frame on one line: `qualname (file:line)` for Python,
 // `symbol (module)` for C, `Thread 0x… (TID n) "name"`, `Process PID "name"`.
-func label(k frameKey) string {
+func label(k frameKey) string { return labelWith(k, func(s string) string { return s }) }
+
+// textLabel is label with the names of Python code, threads and processes
+// cut as the text dump cuts them (report.CutName): a line of folded stacks
+// or a flame graph's box names every frame of its stack.
+func textLabel(k frameKey) string { return labelWith(k, report.CutName) }
+
+func labelWith(k frameKey, cut func(string) string) string {
 	switch k.kind {
 	case kindThread:
 		s := fmt.Sprintf("Thread %#x", k.offset)
@@ -457,13 +466,13 @@ func label(k frameKey) string {
 			s += fmt.Sprintf(" (TID %d)", k.line)
 		}
 		if k.function != "" {
-			s += fmt.Sprintf(" %q", k.function)
+			s += fmt.Sprintf(" %q", cut(k.function))
 		}
 		return s
 	case kindProcess:
 		s := fmt.Sprintf("Process %d", k.offset)
 		if k.function != "" {
-			s += fmt.Sprintf(" %q", k.function)
+			s += fmt.Sprintf(" %q", cut(k.function))
 		}
 		return s
 	case kindNative:
@@ -481,14 +490,14 @@ func label(k frameKey) string {
 		}
 		return name
 	}
-	name := k.qualname
+	name := cut(k.qualname)
 	if name == "" {
 		name = "<unknown>"
 	}
 	if k.line > 0 {
-		return fmt.Sprintf("%s (%s:%d)", name, k.file, k.line)
+		return fmt.Sprintf("%s (%s:%d)", name, cut(k.file), k.line)
 	}
-	return fmt.Sprintf("%s (%s)", name, k.file)
+	return fmt.Sprintf("%s (%s)", name, cut(k.file))
 }
 
 // pseudo reports whether a frame is a thread or process root, not code.

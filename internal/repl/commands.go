@@ -236,7 +236,7 @@ func cmdInfo(s *Session, args string) error {
 func threadLabel(r threadRow) string {
 	switch {
 	case r.py != nil && r.py.Name != nil:
-		return report.Safe(*r.py.Name)
+		return report.Name(*r.py.Name)
 	case r.os != "":
 		return "[os: " + report.Safe(r.os) + "]"
 	}
@@ -244,7 +244,7 @@ func threadLabel(r threadRow) string {
 }
 
 func frameShort(f model.Frame) string {
-	return fmt.Sprintf("%s (%s:%d)", report.Safe(qualname(f)), report.Safe(f.File), f.Line)
+	return fmt.Sprintf("%s (%s:%d)", report.Name(qualname(f)), report.Name(f.File), f.Line)
 }
 
 func qualname(f model.Frame) string {
@@ -455,7 +455,7 @@ func cmdThread(s *Session, args string) error {
 
 // printFrame shows a selected frame like py-up does: location and line.
 func (s *Session) printFrame(i int, f model.Frame) {
-	s.printf("#%d File \"%s\", line %d, in %s\n", i, report.Safe(f.File), f.Line, report.Safe(qualname(f)))
+	s.printf("#%d File \"%s\", line %d, in %s\n", i, report.Name(f.File), f.Line, report.Name(qualname(f)))
 	s.printSourceLine(f)
 }
 
@@ -514,24 +514,35 @@ func (s *Session) traceback(full bool) error {
 		s.sourceLines(f.File)
 	}
 	s.printf("Traceback (most recent call first):\n")
-	for i, f := range r.py.Frames {
-		if s.interrupt.Load() {
-			return errors.New("Quit")
+	// Deep recursion folded as a traceback and dump fold it (the numbers
+	// of py-bt full stay each frame's own, for py-frame N).
+	quit := false
+	report.Fold(r.py.Frames, func(i int) {
+		if quit = quit || s.interrupt.Load(); quit {
+			return
 		}
+		f := r.py.Frames[i]
 		if full {
 			s.printf("#%d ", i)
 		}
-		s.printf("  File \"%s\", line %d, in %s\n", report.Safe(f.File), f.Line, report.Safe(qualname(f)))
+		s.printf("  File \"%s\", line %d, in %s\n", report.Name(f.File), f.Line, report.Name(qualname(f)))
 		s.printSourceLine(f)
 		if full {
 			vars, err := v.Locals(f)
 			for _, x := range vars {
-				s.printf("        %s = %s\n", report.Safe(x.Name), s.reprNamed(v, x.Ref, x.Name))
+				s.printf("        %s = %s\n", report.Name(x.Name), s.reprNamed(v, x.Ref, x.Name))
 			}
 			if err != nil {
 				s.printf("        <locals unreadable: %s>\n", report.Safe(err.Error()))
 			}
 		}
+	}, func(n int) {
+		if !quit {
+			s.printf("  %s\n", report.Repeated(n))
+		}
+	})
+	if quit {
+		return errors.New("Quit")
 	}
 	if r.py.Error != "" {
 		s.printf("  <the walk stopped early: %s>\n", report.Safe(r.py.Error))
@@ -663,7 +674,7 @@ func cmdPyList(s *Session, args string) error {
 		return err
 	}
 	if start > len(lines) {
-		return fmt.Errorf("line %d is past the end of %s (%s)", start, report.Safe(f.File), plural(len(lines), "line"))
+		return fmt.Errorf("line %d is past the end of %s (%s)", start, report.Name(f.File), plural(len(lines), "line"))
 	}
 	end = min(end, len(lines))
 	for i := start; i <= end; i++ {
@@ -755,7 +766,7 @@ func cmdPyLocals(s *Session, _ string) error {
 	}
 	vars, err := v.Locals(*f)
 	for _, x := range vars {
-		s.printf("%s = %s\n", report.Safe(x.Name), s.reprNamed(v, x.Ref, x.Name))
+		s.printf("%s = %s\n", report.Name(x.Name), s.reprNamed(v, x.Ref, x.Name))
 	}
 	if err == nil && len(vars) == 0 {
 		s.printf("(no locals)\n")

@@ -19,7 +19,7 @@ func infoLocks(s *Session) error {
 	name := func(t *model.Thread) string {
 		out := fmt.Sprintf("Thread %d", nums[t.ThreadID])
 		if t.Name != nil {
-			out += fmt.Sprintf(" \"%s\"", report.Safe(*t.Name))
+			out += fmt.Sprintf(" \"%s\"", report.Name(*t.Name))
 		}
 		return out
 	}

@@ -572,11 +572,11 @@ func (s *Session) noSource(file string, err error) error {
 	var ns *source.ErrNoSource
 	switch {
 	case strings.HasPrefix(file, "<frozen "):
-		return fmt.Errorf("no source for %s: a frozen module, compiled into the interpreter", report.Safe(file))
+		return fmt.Errorf("no source for %s: a frozen module, compiled into the interpreter", report.Name(file))
 	case strings.HasPrefix(file, "<"):
-		return fmt.Errorf("no source for %s: the code was not loaded from a file (exec, eval, or input typed at a prompt)", report.Safe(file))
+		return fmt.Errorf("no source for %s: the code was not loaded from a file (exec, eval, or input typed at a prompt)", report.Name(file))
 	case errors.As(err, &ns):
-		return fmt.Errorf("no source for %s: not a regular file", report.Safe(file))
+		return fmt.Errorf("no source for %s: not a regular file", report.Name(file))
 	}
 	via := fmt.Sprintf("through /proc/%d/root", s.prog.PID())
 	if _, live := s.prog.(Runner); !live {
@@ -586,7 +586,7 @@ func (s *Session) noSource(file string, err error) error {
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	return fmt.Errorf("cannot read %s %s: %v", report.Safe(file), via, err)
+	return fmt.Errorf("cannot read %s %s: %v", report.Name(file), via, err)
 }
 
 // pythonView is a thread with its Python frames only (a snapshot with

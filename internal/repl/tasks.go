@@ -39,7 +39,7 @@ func sessionNumber(nums map[uint64]int, id uint64) int {
 }
 
 // taskTitle is how the session names a task: its name, quoted.
-func taskTitle(t *model.Task) string { return "'" + report.Safe(t.Name) + "'" }
+func taskTitle(t *model.Task) string { return "'" + report.Name(t.Name) + "'" }
 
 func taskWhere(t *model.Task) string {
 	if len(t.Coroutine) == 0 {

@@ -83,3 +83,30 @@ func escapeRune(r rune) string {
 	}
 	return fmt.Sprintf(`\u%04x`, r)
 }
+
+// MaxName is how many characters of a name the text output shows: a
+// thread's, a function's, a file's, a task's. The target bounds them only
+// by what pyscope reads (a million characters), and a name is printed on
+// every line that shows it.
+const MaxName = 256
+
+// Name is CutName(s) made Safe: how the text output shows a name.
+func Name(s string) string { return Safe(CutName(s)) }
+
+// CutName is s cut after MaxName characters (as Python counts them), with
+// the note reprs use for a cut, `name…(+N chars)`; not escaped.
+func CutName(s string) string {
+	if len(s) <= MaxName { // bytes: never more characters than that
+		return s
+	}
+	n := wtf8.Len(s)
+	if n <= MaxName {
+		return s
+	}
+	more := n - MaxName
+	unit := "chars"
+	if more == 1 {
+		unit = "char"
+	}
+	return wtf8.Prefix(s, MaxName) + fmt.Sprintf("…(+%d %s)", more, unit)
+}

@@ -106,7 +106,7 @@ func writeGreenlet(b *bufio.Writer, g *model.Greenlet, prefix string, c palette,
 	if g.NotStarted {
 		state = "not started"
 	}
-	fmt.Fprintf(b, "%s%s(G) %s %#x%s [%s%s%s]", prefix, c.bold, Safe(kind), g.ID, c.reset, c.yellow, state, c.reset)
+	fmt.Fprintf(b, "%s%s(G) %s %#x%s [%s%s%s]", prefix, c.bold, Name(kind), g.ID, c.reset, c.yellow, state, c.reset)
 	if g.Main {
 		b.WriteString(" main greenlet")
 	} else if g.Parent != nil {
@@ -119,9 +119,12 @@ func writeGreenlet(b *bufio.Writer, g *model.Greenlet, prefix string, c palette,
 	if g.Error != "" {
 		fmt.Fprintf(b, "%s    %s<%s>%s\n", prefix, c.red, Safe(g.Error), c.reset)
 	}
-	for _, f := range g.Frames {
+	Fold(g.Frames, func(i int) {
+		f := g.Frames[i]
 		fmt.Fprintf(b, "%s    File %s\"%s\"%s, line %s%d%s, in %s%s%s\n", prefix,
-			c.cyan, Safe(f.File), c.reset, c.yellow, f.Line, c.reset, c.green, Safe(frameName(f)), c.reset)
+			c.cyan, Name(f.File), c.reset, c.yellow, f.Line, c.reset, c.green, Name(frameName(f)), c.reset)
 		writeLocals(b, prefix+"      ", f, c) // with --locals
-	}
+	}, func(n int) {
+		fmt.Fprintf(b, "%s    %s%s%s\n", prefix, c.dim, Repeated(n), c.reset)
+	})
 }

@@ -37,7 +37,7 @@ func (n threadNames) thread(id uint64) string {
 	case n.name != nil:
 		return n.name(t)
 	case t.Name != nil:
-		return fmt.Sprintf("Thread %#x \"%s\"", id, Safe(*t.Name))
+		return fmt.Sprintf("Thread %#x \"%s\"", id, Name(*t.Name))
 	}
 	return fmt.Sprintf("Thread %#x", id)
 }
@@ -57,7 +57,7 @@ func (n threadNames) repr(r string) string {
 			return m
 		}
 		if t, ok := n.byID[id]; ok && t.Name != nil {
-			return fmt.Sprintf("%s (\"%s\")", m, Safe(*t.Name))
+			return fmt.Sprintf("%s (\"%s\")", m, Name(*t.Name))
 		}
 		return m
 	})
@@ -68,7 +68,7 @@ func place(file string, line int) string {
 	if file == "" || line <= 0 {
 		return ""
 	}
-	return fmt.Sprintf(" (%s:%d)", Safe(filepath.Base(file)), line)
+	return fmt.Sprintf(" (%s:%d)", Name(filepath.Base(file)), line)
 }
 
 // WaitLine is what a thread waits for and who holds it:

@@ -3,6 +3,7 @@ package report
 import (
 	"bufio"
 	"fmt"
+	"slices"
 	"strings"
 
 	"pyscope/internal/model"
@@ -110,7 +111,7 @@ func taskLabel(t *model.Task, id uint64, c palette) string {
 	if t == nil {
 		return fmt.Sprintf("%#x", id)
 	}
-	return fmt.Sprintf("%s'%s'%s %#x", c.bold, Safe(t.Name), c.reset, t.ID)
+	return fmt.Sprintf("%s'%s'%s %#x", c.bold, Name(t.Name), c.reset, t.ID)
 }
 
 // task writes one task node and its subtree; a task already shown is
@@ -132,14 +133,20 @@ func (tw *taskTree) task(t *model.Task, prefix string, last bool) {
 	if t.Error != "" {
 		fmt.Fprintf(b, "%s%s<%s>%s\n", prefix, c.red, Safe(t.Error), c.reset)
 	}
-	// The chain, outermost first, each frame one level deeper.
-	for i := len(t.Coroutine) - 1; i >= 0; i-- {
-		f := t.Coroutine[i]
-		fmt.Fprintf(b, "%s└── %s%s%s  %s%s%s:%s%d%s\n", prefix, c.green, Safe(frameName(f)), c.reset,
-			c.cyan, Safe(f.File), c.reset, c.yellow, f.Line, c.reset)
+	// The chain, outermost first, each frame one level deeper; a deep
+	// recursion folded as a traceback folds it.
+	chain := slices.Clone(t.Coroutine)
+	slices.Reverse(chain)
+	Fold(chain, func(i int) {
+		f := chain[i]
+		fmt.Fprintf(b, "%s└── %s%s%s  %s%s%s:%s%d%s\n", prefix, c.green, Name(frameName(f)), c.reset,
+			c.cyan, Name(f.File), c.reset, c.yellow, f.Line, c.reset)
 		prefix += "    "
 		writeLocals(b, prefix+"  ", f, c) // with --locals
-	}
+	}, func(n int) {
+		fmt.Fprintf(b, "%s└── %s%s%s\n", prefix, c.dim, Repeated(n), c.reset)
+		prefix += "    "
+	})
 	for i, a := range t.Awaits {
 		lastA := i == len(t.Awaits)-1
 		if at, ok := tw.byID[a]; ok {

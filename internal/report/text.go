@@ -41,7 +41,7 @@ type TextOptions struct {
 // SourceChanged is the warning for a source file modified after epoch.
 func SourceChanged(file, what string, mtime, epoch time.Time) string {
 	return fmt.Sprintf("%s was modified after %s (%s > %s): the lines shown may not be the code that runs",
-		Safe(file), what, mtime.Format(time.DateTime), epoch.Format(time.DateTime))
+		Name(file), what, mtime.Format(time.DateTime), epoch.Format(time.DateTime))
 }
 
 // changedSources warns once per source file that changed after the epoch,
@@ -134,10 +134,13 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 		}
 		b.WriteString("\n")
 		names.holds(b, t, "  ", c)
-		for _, f := range t.Frames {
+		// Deep recursion is folded as a traceback folds it; the variables
+		// of the frames left out are left out with them.
+		Fold(t.Frames, func(i int) {
+			f := t.Frames[i]
 			if f.Kind == "native" {
 				writeNativeFrame(b, f, c)
-				continue
+				return
 			}
 			k := frameKey{f.File, frameName(f), f.Line, deref(f.EndLine), deref(f.Column), deref(f.EndColumn)}
 			line, ok := lines[k]
@@ -147,7 +150,9 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 			}
 			b.WriteString(line)
 			writeVars(b, f, c, seenGlobals)
-		}
+		}, func(n int) {
+			fmt.Fprintf(b, "  %s%s%s\n", c.dim, Repeated(n), c.reset)
+		})
 		if len(t.Frames) == 0 && t.Error == "" {
 			fmt.Fprintf(b, "  %s(no Python frames)%s\n", c.dim, c.reset)
 		}
@@ -180,7 +185,7 @@ func frameLine(version string, f model.Frame, c palette, src Sources) string {
 	b.WriteString("  File ")
 	b.WriteString(c.cyan)
 	b.WriteByte('"')
-	b.WriteString(Safe(f.File))
+	b.WriteString(Name(f.File))
 	b.WriteByte('"')
 	b.WriteString(c.reset)
 	b.WriteString(", line ")
@@ -189,7 +194,7 @@ func frameLine(version string, f model.Frame, c palette, src Sources) string {
 	b.WriteString(c.reset)
 	b.WriteString(", in ")
 	b.WriteString(c.green)
-	b.WriteString(Safe(frameName(f)))
+	b.WriteString(Name(frameName(f)))
 	b.WriteString(c.reset)
 	b.WriteByte('\n')
 	if src != nil && f.Line > 0 {
@@ -256,7 +261,7 @@ func threadHeader(t model.Thread, c palette, partial bool) string {
 		fmt.Fprintf(&b, " (TID %d)", t.NativeID)
 	}
 	if t.Name != nil {
-		fmt.Fprintf(&b, " %s\"%s\"%s", c.bold, Safe(*t.Name), c.reset)
+		fmt.Fprintf(&b, " %s\"%s\"%s", c.bold, Name(*t.Name), c.reset)
 	} else if t.OSName != nil {
 		fmt.Fprintf(&b, " [os: %s]", Safe(*t.OSName))
 	}

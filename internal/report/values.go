@@ -56,7 +56,7 @@ func writeVar(b *bufio.Writer, indent string, l model.Local, c palette) {
 	b.WriteString(c.reset)
 	b.WriteByte(' ')
 	b.WriteString(c.bold)
-	b.WriteString(Safe(l.Name))
+	b.WriteString(Name(l.Name))
 	b.WriteString(c.reset)
 	b.WriteString(" = ")
 	b.WriteString(repr)

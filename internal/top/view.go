@@ -236,14 +236,14 @@ func (v *view) secs(n int64) string {
 
 // name is `qualname (file[:line])`, made safe for a terminal.
 func (v *view) name(f profile.FunctionStat) string {
-	file := filepath.Base(f.File)
+	file := report.CutName(filepath.Base(f.File))
 	if f.File == "" {
 		file = "?"
 	}
 	if f.Line > 0 {
 		file += fmt.Sprintf(":%d", f.Line)
 	}
-	name := f.Name
+	name := report.CutName(f.Name)
 	if name == "" {
 		name = "<unknown>"
 	}
