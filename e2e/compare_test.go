@@ -18,7 +18,7 @@ func perfectDump(t *testing.T, tg *testenv.Target) *Dump {
 		if err != nil {
 			t.Fatal(err)
 		}
-		osName := strings.TrimSuffix(string(comm), "\n")
+		osName := string([]rune(strings.TrimSuffix(string(comm), "\n"))) // as JSON carries it
 		dt := DumpThread{ThreadID: ot.ThreadID, NativeID: ot.NativeID, Name: ot.Name, OSName: &osName,
 			IsMain: ot.IsMain, HoldsGIL: ot.HoldsGIL != nil && *ot.HoldsGIL, State: ot.State}
 		for _, f := range ot.Frames {

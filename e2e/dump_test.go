@@ -156,9 +156,12 @@ func diffThread(pid int, ot *testenv.OracleThread, dt *DumpThread) []string {
 	if dt.State != ot.State {
 		errorf("%s: state %q, want %q", who, dt.State, ot.State)
 	}
-	// The kernel's thread name, read now, is the truth for os_name.
+	// The kernel's thread name, read now, is the truth for os_name, as
+	// JSON carries it: a byte that is not UTF-8 is U+FFFD (the kernel cuts
+	// a name at 15 bytes, inside a character if need be, and 3.14 names
+	// the OS thread after the Python one).
 	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/comm", pid, ot.NativeID)); err == nil {
-		if want := strings.TrimSuffix(string(comm), "\n"); str(dt.OSName) != strconv.Quote(want) {
+		if want := string([]rune(strings.TrimSuffix(string(comm), "\n"))); str(dt.OSName) != strconv.Quote(want) {
 			errorf("%s: os_name %s, want %q", who, str(dt.OSName), want)
 		}
 	}

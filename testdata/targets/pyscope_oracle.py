@@ -44,8 +44,10 @@ def workdir():
 
 def _state(native_id):
     try:
-        with open("/proc/self/task/%d/stat" % native_id) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
+        # Bytes: the name in it is the thread's, cut to 15 bytes (3.14 sets
+        # it from Thread.name), maybe inside a character.
+        with open("/proc/self/task/%d/stat" % native_id, "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0].decode()
     except OSError:
         return "?"
 
