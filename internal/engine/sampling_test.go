@@ -70,3 +70,63 @@ func TestSamplingSeesEveryMove(t *testing.T) {
 		})
 	}
 }
+
+// TestSamplingGeneratorFromC profiles a generator that a C function
+// resumes item by item (testdata/targets/genspin.py: sum() over a
+// generator expression). Just after each yield, 3.12+ has only the eval
+// loop's entry shim innermost, a frame with no code: every capture must
+// still give the stack, the one the target saw from inside the generator
+// or its caller's part of it, with no failure.
+func TestSamplingGeneratorFromC(t *testing.T) {
+	for _, in := range testenv.Interpreters(t) {
+		t.Run(in.Name, func(t *testing.T) {
+			tg := testenv.StartPlain(t, in, "genspin.py", "ready")
+			line, err := tg.Request("", "stack ", 30*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := strings.Split(line, ";")
+			if len(want) != 3 {
+				t.Fatalf("the target said %q", line)
+			}
+			p, err := OpenProcess(tg.PID, Options{Sampling: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeBounded(t, p)
+			var buf []cpython.Stack
+			inGen := 0
+			const captures = 1500
+			for i := 0; i < captures; i++ {
+				c, err := bounded(t, "capture", func() (*Capture, error) { return p.Capture(StopAll) })
+				if err != nil {
+					t.Fatal(err)
+				}
+				buf = p.Stacks(c, buf)
+				if len(buf) != 1 {
+					t.Fatalf("capture %d: %d threads, want 1", i, len(buf))
+				}
+				st := buf[0]
+				var got []string
+				for j := len(st.Frames) - 1; j >= 0; j-- {
+					got = append(got, st.Frames[j].Qualname())
+				}
+				if st.Err != nil {
+					t.Fatalf("capture %d: %v (frames %v)", i, st.Err, got)
+				}
+				if len(got) < 2 || len(got) > 3 || strings.Join(got, ";") != strings.Join(want[:len(got)], ";") {
+					t.Fatalf("capture %d: stack %v, the target's is %v", i, got, want)
+				}
+				if len(got) == 3 {
+					inGen++
+				}
+			}
+			if inGen == 0 || inGen == captures {
+				t.Errorf("%d of %d captures inside the generator: the test saw only one side of the yield", inGen, captures)
+			}
+			if err := testenv.NotStopped(tg.PID); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
