@@ -548,6 +548,73 @@ func TestSessionEnds(t *testing.T) {
 	}
 }
 
+// TestSessionTargetKilled: a held process can still be killed (SIGKILL
+// stops at nothing; gunicorn's arbiter kills a worker that stopped
+// answering). The session says so at the next command, as gdb does, keeps
+// the last snapshot on view, and no longer talks of the process as held or
+// running: continue, interrupt and values say it exited, bt shows the
+// Python frames without a broken native unwind, quit detaches from nothing.
+func TestSessionTargetKilled(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	var in testenv.Interp
+	for _, i := range sessionInterps(t) {
+		if i.Minor == "3.12" {
+			in = i
+		}
+	}
+	tg, _ := startSession(t, in)
+	main := threadByName(t, &tg.Oracle, "MainThread")
+	pid := strconv.Itoa(tg.PID)
+	d := startDriver(t, bin, pid)
+	d.run("py-bt")
+	checkHeld(t, tg.PID, true)
+	if err := syscall.Kill(tg.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// A traced process that dies stays a zombie its parent cannot reap
+	// until its tracer lets it go.
+	dead := func() bool {
+		tids, _ := testenv.Tasks(tg.PID)
+		for _, tid := range tids {
+			if st := testenv.TaskState(tg.PID, tid); st != 'Z' && st != 'X' && st != 0 {
+				return false
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(10 * time.Second); !dead(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the target did not die of SIGKILL")
+		}
+	}
+	exited := "process " + pid + " has exited"
+	wantContains(t, "first command after the kill", d.run("info threads"), "Process "+pid+" has exited", exited+": this is the snapshot of its last stop")
+	for deadline := time.Now().Add(10 * time.Second); !tg.Exited(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the session noticed the exit but its parent still cannot reap the process")
+		}
+	}
+	wantContains(t, "py-bt", d.run("py-bt"), frameLine(main.Frames[0]))
+	bt := d.run("bt")
+	wantContains(t, "bt", bt, "no native frames: "+exited, frameLine(main.Frames[0]))
+	for c, want := range map[string]string{"continue": exited, "interrupt": exited, "py-locals": exited, "info inferiors": "exited", "info sharedlibrary": exited} {
+		out := d.run(c)
+		wantContains(t, c, out, want)
+		if strings.Contains(out, "Continuing") || strings.Contains(out, "running") || strings.Contains(out, "during the dump") {
+			t.Errorf("%s after the kill: %q", c, out)
+		}
+	}
+	for _, bad := range []string{"warning", "during the dump", "??"} {
+		if strings.Contains(bt, bad) {
+			t.Errorf("bt after the kill says %q:\n%s", bad, bt)
+		}
+	}
+	if out := d.last("quit"); strings.Contains(out, "runs on") {
+		t.Errorf("quit after the kill: %q", out)
+	}
+	d.waitOpen()
+}
+
 // ptyTerm is a session on a real pseudo-terminal.
 type ptyTerm struct {
 	t   *testing.T

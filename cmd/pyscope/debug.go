@@ -48,7 +48,9 @@ it and "interrupt" stops it again. With --subprocesses, the process and
 every descendant that runs Python are held, each one a gdb inferior with
 its own thread numbers: "info inferiors" lists them, "inferior N" or
 "thread N.M" switches, "thread apply all" goes through all of them. However the session ends (quit, EOF,
-SIGTERM, SIGHUP, or pyscope being killed) the process runs on.
+SIGTERM, SIGHUP, or pyscope being killed) the process runs on. A process
+that exits or is killed meanwhile is said so at the next command; its last
+snapshot stays on view.
 
 Commands are read from the terminal with line editing, history
 ($XDG_STATE_HOME/pyscope/history) and tab completion, or from stdin when it

@@ -474,6 +474,14 @@ func (p *Process) Close() error {
 	return err
 }
 
+// Exited says whether the process opened is gone: it exited (a zombie
+// too: every thread exited), or its PID belongs to another process now.
+// A held process can be killed (SIGKILL stops at nothing), and a session
+// must not go on as if it held it. One look at /proc, no wait.
+func (p *Process) Exited() bool {
+	return p.fate(false) != processAlive
+}
+
 func (p *Process) usable() error {
 	if p.closed {
 		return fmt.Errorf("process %d: the session has detached", p.pid)

@@ -316,13 +316,14 @@ func infoThreads(s *Session) error {
 			tid = strconv.Itoa(r.tid)
 		}
 		s.printf("%s %-*s %-8s %s %s%s\n", mark, idWidth, r.id(s), tid, nameColumn(threadLabel(r), width), where, tag)
-		running[r.inf] = stateOf(r.inf.prog) == "running"
+		running[r.inf] = true
 	}
 	for _, inf := range s.infs {
-		if !running[inf] {
+		if st := stateOf(inf.prog); !running[inf] || (st != "running" && st != "exited") {
 			continue
-		}
-		if len(s.infs) > 1 {
+		} else if st == "exited" {
+			s.printf("(process %d has exited: this is the snapshot of its last stop)\n", inf.prog.PID())
+		} else if len(s.infs) > 1 {
 			s.printf("(process %d is running: this is the snapshot of its last stop)\n", inf.prog.PID())
 		} else {
 			s.printf("(the process is running: this is the snapshot of the last stop)\n")
@@ -334,6 +335,9 @@ func infoThreads(s *Session) error {
 func infoShared(s *Session) error {
 	n := s.prog.Native()
 	if n == nil {
+		if stateOf(s.prog) == "exited" {
+			return fmt.Errorf("process %d has exited: its libraries are unmapped", s.prog.PID())
+		}
 		return errors.New("the process is running: `interrupt` first")
 	}
 	mods := n.Modules()
@@ -570,7 +574,11 @@ func cmdBt(s *Session, _ string) error {
 	}
 	n := s.prog.Native()
 	if n == nil {
-		s.printf("(no native frames while the process runs; Python frames of the last snapshot:)\n")
+		if stateOf(s.prog) == "exited" {
+			s.printf("(no native frames: process %d has exited; Python frames of its last snapshot:)\n", s.prog.PID())
+		} else {
+			s.printf("(no native frames while the process runs; Python frames of the last snapshot:)\n")
+		}
 		return s.traceback(false)
 	}
 	th, err := n.Thread(r.tid)
@@ -920,6 +928,9 @@ func cmdRefresh(s *Session, _ string) error {
 	}
 	prev := s.thread
 	if err := r.Refresh(); err != nil {
+		if r.Exited(false) {
+			return err
+		}
 		return fmt.Errorf("cannot stop process %d: %v", s.prog.PID(), err)
 	}
 	s.frame = 0
@@ -933,13 +944,16 @@ func cmdRefresh(s *Session, _ string) error {
 func cmdQuit(s *Session, _ string) error {
 	s.quit = true
 	for _, inf := range s.infs {
-		if _, live := inf.prog.(Runner); !live || inf.gone {
+		r, live := inf.prog.(Runner)
+		if !live || inf.gone {
 			continue
 		}
 		if err := inf.prog.Close(); err != nil {
 			return err
 		}
-		s.printf("Detached from process %d: it runs on.\n", inf.prog.PID())
+		if !r.Exited(false) {
+			s.printf("Detached from process %d: it runs on.\n", inf.prog.PID())
+		}
 	}
 	return nil
 }

@@ -24,12 +24,14 @@ func describe(p Program) string {
 	return fmt.Sprintf("core %d", p.PID())
 }
 
-// stateOf is "stopped", "running" or "core".
+// stateOf is "stopped", "running", "exited" or "core".
 func stateOf(p Program) string {
 	r, live := p.(Runner)
 	switch {
 	case !live:
 		return "core"
+	case r.Exited(false):
+		return "exited"
 	case r.Stopped():
 		return "stopped"
 	}
@@ -153,7 +155,11 @@ func (s *Session) detachCurrent() error {
 		return err
 	}
 	inf.gone = true
-	s.printf("Detached from %s: it runs on.\n", describe(inf.prog))
+	if r, ok := inf.prog.(Runner); ok && r.Exited(false) {
+		s.printf("Left %s, which had exited.\n", describe(inf.prog))
+	} else {
+		s.printf("Detached from %s: it runs on.\n", describe(inf.prog))
+	}
 	for _, next := range s.infs {
 		if !next.gone {
 			s.switchTo(next)

@@ -26,7 +26,10 @@ func infoLocks(s *Session) error {
 	if err := report.Locks(s.out, s.prog.Snapshot(), name); err != nil {
 		return err
 	}
-	if r, live := s.prog.(Runner); live && !r.Stopped() {
+	switch stateOf(s.prog) {
+	case "exited":
+		s.printf("(process %d has exited: this is the snapshot of its last stop)\n", s.prog.PID())
+	case "running":
 		s.printf("(the process is running: this is the snapshot of the last stop)\n")
 	}
 	return nil

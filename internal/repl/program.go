@@ -54,6 +54,11 @@ type Runner interface {
 	Continue() (jobStopped bool, err error)
 	// Refresh stops the process (again) and takes a new snapshot.
 	Refresh() error
+	// Exited says whether the process is gone (killed while held, or
+	// exited while running). With look it looks again, else it says
+	// what the last look found; once true it stays true, the process is
+	// released and its last snapshot stays on view.
+	Exited(look bool) bool
 }
 
 var (
@@ -138,6 +143,7 @@ type liveProg struct {
 
 	mu     sync.Mutex
 	held   *engine.Held // nil while running
+	exited bool
 	snap   *model.Snapshot
 	thr    []target.Thread
 	values *cpython.Values
@@ -174,9 +180,24 @@ func (p *liveProg) Stopped() bool {
 	return p.held != nil
 }
 
+func (p *liveProg) Exited(look bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exited || !look || !p.p.Exited() {
+		return p.exited
+	}
+	p.exited = true
+	p.held, p.values, p.native = nil, nil, nil
+	p.p.Close() // what it held is gone with it
+	return true
+}
+
 func (p *liveProg) Continue() (bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.exited {
+		return false, p.gone()
+	}
 	if p.held == nil {
 		return false, errors.New("the process is already running")
 	}
@@ -189,11 +210,22 @@ func (p *liveProg) Continue() (bool, error) {
 	return jobStopped, h.Resume()
 }
 
+// gone is the error of what needs the process once it has exited.
+func (p *liveProg) gone() error {
+	return fmt.Errorf("process %d has exited: only its last snapshot is left (py-bt, py-list, info threads)", p.p.PID())
+}
+
 // Refresh stops the process again (through the engine, with its PID-reuse
 // guard) and takes a new snapshot.
 func (p *liveProg) Refresh() error {
+	if p.Exited(true) {
+		return p.gone()
+	}
 	h, err := p.p.Hold()
 	if err != nil {
+		if p.Snapshot() != nil && p.Exited(true) {
+			return p.gone() // it exited while this stop was being made
+		}
 		return err
 	}
 	p.mu.Lock()

@@ -293,6 +293,8 @@ func (s *Session) prompt() string {
 	switch {
 	case !live:
 		return fmt.Sprintf("(pyscope core %d) ", s.prog.PID())
+	case r.Exited(false):
+		return fmt.Sprintf("(pyscope %d exited) ", s.prog.PID())
 	case r.Stopped():
 		return fmt.Sprintf("(pyscope %d stopped) ", s.prog.PID())
 	}
@@ -382,8 +384,23 @@ func (s *Session) saveHistory() {
 // session goes on.
 func (s *Session) Exec(line string) {
 	s.interrupt.Store(false)
+	s.noticeExits()
 	if err := s.run(line); err != nil {
 		s.errorf("%s", err.Error())
+	}
+}
+
+// noticeExits looks whether a live process of the session has exited
+// since the last command (a held process can be killed too: gunicorn's
+// arbiter kills a worker that stops answering), and says so once, as gdb
+// does; what follows then works on its last snapshot.
+func (s *Session) noticeExits() {
+	for _, inf := range s.infs {
+		r, live := inf.prog.(Runner)
+		if !live || inf.gone || r.Exited(false) || !r.Exited(true) {
+			continue
+		}
+		s.printf("[Process %d has exited; its last snapshot stays on view: py-bt, py-list, info threads]\n", inf.prog.PID())
 	}
 }
 
@@ -545,6 +562,9 @@ func (s *Session) curFrame() (threadRow, *model.Frame, error) {
 func (s *Session) values() (*cpython.Values, error) {
 	v := s.prog.Values()
 	if v == nil {
+		if r, ok := s.prog.(Runner); ok && r.Exited(false) {
+			return nil, fmt.Errorf("process %d has exited: its values went with it (py-bt, py-list and info threads show its last snapshot)", s.prog.PID())
+		}
 		return nil, ErrRunning
 	}
 	return v, nil
