@@ -105,6 +105,41 @@ func TestPprof(t *testing.T) {
 	}
 }
 
+// TestPprofNames: go tool pprof shows every Python function under its own
+// name, the target's qualnames: <module>, <lambda> and <genexpr> too, which
+// pprof's C++ heuristics would empty (and show as the mapping, [python])
+// when a function's system name equals its name.
+func TestPprofNames(t *testing.T) {
+	rec := busyRecording(t)
+	path := write(t, build(rec.python(), Options{Name: "busy.py", Idle: true}), Pprof)
+	out, err := exec.Command("go", "tool", "pprof", "-traces", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool pprof -traces: %v\n%s", err, out)
+	}
+	names := map[string]bool{}
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 2 && strings.HasSuffix(f[0], "s"): // "1s   <module>": a stack's innermost frame
+			names[f[1]] = true
+		case len(f) == 1:
+			names[f[0]] = true
+		}
+	}
+	module := false
+	for _, th := range rec.oracle.Threads {
+		for _, fr := range th.Frames {
+			module = module || fr.Qualname == "<module>"
+			if !names[fr.Qualname] {
+				t.Errorf("go tool pprof -traces does not name %s (thread %#x):\n%s", fr.Qualname, th.ThreadID, out)
+			}
+		}
+	}
+	if !module {
+		t.Error("no thread of the target runs <module>: the test checks nothing pprof would rename")
+	}
+}
+
 // TestSpeedscopeSchema: the output validates against speedscope's published
 // schema (with the reference JSON-schema validator), and its samples are
 // the recording's, per thread, root first, in units the file declares.

@@ -52,6 +52,12 @@ func (p *Profile) WritePprof(w io.Writer) error {
 		}
 		k := p.frames[f].key
 		fk := fnKey{name: k.qualname, system: k.function, file: k.file}
+		if k.kind == kindPython && fk.system == fk.name {
+			// A Python name has no mangled form. pprof takes a system
+			// name equal to the name for C++ it may simplify, and cuts
+			// <...> out of it: <module> and <lambda> came out empty.
+			fk.system = ""
+		}
 		if k.kind == kindNative {
 			if fk.name == "" {
 				fk.name = fmt.Sprintf("%#x", k.offset)
