@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -271,5 +272,50 @@ func TestSessionAlignmentAndWording(t *testing.T) {
 	if strings.Contains(r.stderr+r.stdout, "1 threads") || !strings.Contains(r.stderr, "Its one thread is stopped") ||
 		!strings.Contains(r.stdout, "new snapshot of 1 thread.") {
 		t.Errorf("one thread:\n%s%s", r.stderr, r.stdout)
+	}
+}
+
+// TestSessionPrintCharactersUnlimited: `set print characters 0` shows
+// whole strings and takes nothing from the other limits: a dict of short
+// strings still shows its first `elements` items (each one the target's
+// own repr), none of them cut by the read limit.
+func TestSessionPrintCharactersUnlimited(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	var py string
+	for _, in := range testenv.Interpreters(t) {
+		if in.Name == "pbs-3.12.3" {
+			py = in.Path
+		}
+	}
+	oracle := filepath.Join(t.TempDir(), "items")
+	code := fmt.Sprintf(`import time
+d = {i: "v%%d" %% i for i in range(50)}
+long = "x" * 5000
+with open(%q, "w") as f:
+    f.write("\n".join("%%r: %%r" %% kv for kv in list(d.items())[:20]) + "\n" + repr(long))
+print("ready", flush=True)
+time.sleep(3600)
+`, oracle)
+	pid := testenv.StartScript(t, py, code)
+	r := runPyscope(t, bin, nil, "debug", strconv.Itoa(pid), "-batch", "-ex", "set print characters 0", "-ex", "set print repr 0", "-ex", "py-print d", "-ex", "py-print long")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	raw, err := os.ReadFile(oracle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Split(string(raw), "\n")
+	items, long := want[:len(want)-1], want[len(want)-1]
+	for _, it := range items {
+		if !strings.Contains(r.stdout, it) {
+			t.Errorf("py-print d does not show %s:\n%s", it, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stdout, "…(+30 items)") || strings.Contains(r.stdout, "read limit") {
+		t.Errorf("py-print d: want 20 items and …(+30 items), nothing cut by the read limit:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stdout, "= "+long+"\n") {
+		t.Errorf("py-print long: not the whole string:\n%s", r.stdout)
 	}
 }

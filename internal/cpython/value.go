@@ -450,8 +450,12 @@ func (st *decoding) value(addr uint64, depth int) *model.Value {
 			v.Imag = math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))
 		}
 	case model.ValueStr:
-		st.charge(st.lim.MaxString * 4) // normalise bounds MaxString
+		// Charged for what it holds, as bytes are: charging MaxString
+		// (16M once unlimited) left a dict's fifth str to the read limit.
+		// StrData reads at most 4 bytes a character, within the hard
+		// budget of budgetMem.
 		v.Runes, v.Len, err = o.StrData(addr, st.lim.MaxString)
+		st.charge(4 * min(v.Len, st.lim.MaxString))
 		v.Hidden = st.red.Hidden(v.Runes)
 	case model.ValueBytes:
 		err = st.bytes(v, addr+uint64(L.Bytes.Sval))
