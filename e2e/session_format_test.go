@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mattn/go-runewidth"
 
@@ -318,4 +319,53 @@ time.sleep(3600)
 	if !strings.Contains(r.stdout, "= "+long+"\n") {
 		t.Errorf("py-print long: not the whole string:\n%s", r.stdout)
 	}
+}
+
+// TestSessionSelectedThreadExits: when the selected thread exits while the
+// process runs, `interrupt` says which thread the commands now work on, as
+// gdb does, rather than switching without a word.
+func TestSessionSelectedThreadExits(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	var py string
+	for _, in := range testenv.Interpreters(t) {
+		if in.Name == "pbs-3.12.3" {
+			py = in.Path
+		}
+	}
+	gate := filepath.Join(t.TempDir(), "go")
+	code := fmt.Sprintf(`import os, threading, time
+def short():
+    while not os.path.exists(%q):
+        time.sleep(0.02)
+t = threading.Thread(target=short, name="short")
+t.start()
+print("ready", flush=True)
+t.join()
+time.sleep(3600)
+`, gate)
+	pid := testenv.StartScript(t, py, code)
+	d := startDriver(t, bin, strconv.Itoa(pid))
+	var num, tid int
+	for _, m := range threadRowRe.FindAllStringSubmatch(d.run("info threads"), -1) {
+		if m[4] == "short" {
+			num, _ = strconv.Atoi(m[2])
+			tid, _ = strconv.Atoi(m[3])
+		}
+	}
+	if num == 0 {
+		t.Fatal("info threads does not list the thread named short")
+	}
+	wantContains(t, "thread N", d.run(fmt.Sprintf("thread %d", num)), "short")
+	d.run("continue")
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); testenv.TaskState(pid, tid) != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the thread did not exit")
+		}
+	}
+	wantContains(t, "interrupt", d.run("interrupt"), fmt.Sprintf("[Thread %d exited; switching to thread 1 (TID %d) MainThread]", num, pid))
+	d.last("quit")
+	d.wait()
 }

@@ -934,10 +934,16 @@ func cmdRefresh(s *Session, _ string) error {
 		return fmt.Errorf("cannot stop process %d: %v", s.prog.PID(), err)
 	}
 	s.frame = 0
-	if _, ok := s.current(); !ok || prev == 0 {
+	_, ok := s.current()
+	if !ok || prev == 0 {
 		s.selectInitial()
 	}
 	s.printf("Process %d stopped: new snapshot of %s.\n", s.prog.PID(), plural(len(s.prog.OSThreads()), "thread"))
+	if r, now := s.current(); !ok && prev != 0 && now {
+		// As gdb does: the thread selected before exited meanwhile; the
+		// commands that follow work on another one.
+		s.printf("[Thread %d exited; switching to thread %s (TID %d) %s]\n", prev, r.id(s), r.tid, threadLabel(r))
+	}
 	return nil
 }
 
