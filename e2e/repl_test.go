@@ -501,12 +501,7 @@ func TestSessionEx(t *testing.T) {
 // must run on each time.
 func TestSessionEnds(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	var in testenv.Interp
-	for _, i := range sessionInterps(t) {
-		if i.Minor == "3.12" {
-			in = i
-		}
-	}
+	in := pick(t, "pbs-3.12")[0]
 	tg, _ := startSession(t, in)
 	pid := strconv.Itoa(tg.PID)
 	cases := []struct {
@@ -556,12 +551,7 @@ func TestSessionEnds(t *testing.T) {
 // Python frames without a broken native unwind, quit detaches from nothing.
 func TestSessionTargetKilled(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	var in testenv.Interp
-	for _, i := range sessionInterps(t) {
-		if i.Minor == "3.12" {
-			in = i
-		}
-	}
+	in := pick(t, "pbs-3.12")[0]
 	tg, _ := startSession(t, in)
 	main := threadByName(t, &tg.Oracle, "MainThread")
 	pid := strconv.Itoa(tg.PID)
@@ -680,12 +670,7 @@ func (p *ptyTerm) send(s string) {
 // prompt; history kept across sessions; Ctrl-D.
 func TestSessionTerminal(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	var in testenv.Interp
-	for _, i := range sessionInterps(t) {
-		if i.Minor == "3.12" {
-			in = i
-		}
-	}
+	in := pick(t, "pbs-3.12")[0]
 	tg, so := startSession(t, in)
 	main := threadByName(t, &tg.Oracle, "MainThread")
 	k := frameIndex(t, main, "handle")

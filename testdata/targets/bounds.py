@@ -40,15 +40,7 @@ never = threading.Event()
 
 def named(src, file, name):
     """The function src defines, compiled as file and renamed name."""
-    ns = {"never": never}
-    exec(compile(src, file, "exec"), ns)
-    fn = ns["waiter"]
-    code = fn.__code__
-    if hasattr(code, "co_qualname"):
-        fn.__code__ = code.replace(co_name=name, co_qualname=name)
-    else:
-        fn.__code__ = code.replace(co_name=name)
-    return fn
+    return po.renamed(src, file, name, {"never": never})
 
 
 def three(n):

@@ -18,25 +18,8 @@ EVIL_HTML_FILE = "/nonexistent/\"><svg onload=\"document.body.dataset['p'+'wned'
 
 never = threading.Event()
 
-src = "def waiter():\n    never.wait()\n"
-ns = {"never": never}
-exec(compile(src, EVIL_FILE, "exec"), ns)
-waiter = ns["waiter"]
-code = waiter.__code__
-if hasattr(code, "co_qualname"):
-    waiter.__code__ = code.replace(co_name=EVIL_FUNC, co_qualname=EVIL_FUNC)
-else:
-    waiter.__code__ = code.replace(co_name=EVIL_FUNC)
-
-src = "def caller():\n    waiter()\n"
-ns = {"waiter": waiter}
-exec(compile(src, EVIL_HTML_FILE, "exec"), ns)
-caller = ns["caller"]
-code = caller.__code__
-if hasattr(code, "co_qualname"):
-    caller.__code__ = code.replace(co_name=EVIL_HTML, co_qualname=EVIL_HTML)
-else:
-    caller.__code__ = code.replace(co_name=EVIL_HTML)
+waiter = po.renamed("def waiter():\n    never.wait()\n", EVIL_FILE, EVIL_FUNC, {"never": never})
+caller = po.renamed("def caller():\n    waiter()\n", EVIL_HTML_FILE, EVIL_HTML, {"waiter": waiter}, "caller")
 
 
 def main():

@@ -42,6 +42,20 @@ def workdir():
     return os.path.dirname(os.path.abspath(sys.argv[1]))
 
 
+def renamed(src, file, name, namespace, defined="waiter"):
+    """The function `defined` that src defines, compiled as file with the
+    globals namespace, and renamed name (co_name, and co_qualname from
+    3.11): for targets that need unusual or hostile names and files."""
+    exec(compile(src, file, "exec"), namespace)
+    fn = namespace[defined]
+    code = fn.__code__
+    if hasattr(code, "co_qualname"):
+        fn.__code__ = code.replace(co_name=name, co_qualname=name)
+    else:
+        fn.__code__ = code.replace(co_name=name)
+    return fn
+
+
 def _state(native_id):
     try:
         # Bytes: the name in it is the thread's, cut to 15 bytes (3.14 sets
