@@ -291,13 +291,12 @@ func (r *Reader) Recapture(cp *Capture, tid int) error {
 func (r *Reader) frameHead(ts uint64) (uint64, bool, error) {
 	L := r.In.Layout
 	o := r.Obj
-	var head uint64
+	var head, cf uint64
 	var err error
 	switch {
 	case L.Thread.CurrentFrame.Valid():
 		head, err = o.u64(ts + uint64(L.Thread.CurrentFrame))
 	case L.Thread.CFrame.Valid() && L.Thread.CFrameCurrent.Valid():
-		var cf uint64
 		if cf, err = o.u64(ts + uint64(L.Thread.CFrame)); err == nil && cf != 0 {
 			head, err = o.u64(cf + uint64(L.Thread.CFrameCurrent))
 		}
@@ -315,5 +314,6 @@ func (r *Reader) frameHead(ts uint64) (uint64, bool, error) {
 		locked, holder, _ := r.gil(interp)
 		holds = locked && holder == ts
 	}
+	_, head = r.enteredCFrame(cf, head, holds)
 	return head, holds, nil
 }

@@ -242,9 +242,7 @@ func (r *Reader) threadsInto(interp uint64, out []ThreadState) ([]ThreadState, e
 		} else {
 			ts.HoldsGIL = gilLocked && gilHolder == p
 		}
-		if r.In.Minor == 12 && ts.HoldsGIL && ts.CFrame != 0 {
-			ts.CFrame, ts.FrameHead = r.enteredCFrame(ts.CFrame, ts.FrameHead)
-		}
+		ts.CFrame, ts.FrameHead = r.enteredCFrame(ts.CFrame, ts.FrameHead, ts.HoldsGIL)
 		switch {
 		case L.Thread.State.Valid():
 			if st := uint32(get(int64(L.Thread.State))); st < uint32(len(attachStates)) {
@@ -633,19 +631,21 @@ func (r *Reader) capture311(head uint64, sc *stackCopy, out []rawFrame) ([]rawFr
 	return out, nil
 }
 
-// enteredCFrame checks a running 3.12 thread's innermost eval-loop call,
-// cf, and its current frame, head. _PyEval_EvalFrameDefault makes its
-// _PyCFrame the thread's before it sets the cframe's current frame, so a
-// stop in that prologue finds head uninitialised: whatever the stack slot
-// held. In a call under way the call's entry frame (the shim owned by the
-// C stack), the first from head, links to the calling loop's current
-// frame; when it does not, or the walk to it fails, the thread is still in
-// the calling loop, whose cframe and frame are returned instead. (3.11 has
-// the same prologue; a stale slot there mostly holds the frame being
-// entered, and no fallback was measured to help.)
-func (r *Reader) enteredCFrame(cf, head uint64) (uint64, uint64) {
+// enteredCFrame checks the innermost eval-loop call, cf, and current frame,
+// head, of a 3.12 thread that holds the GIL (no other can be entering an
+// eval loop), as the capture and the late stop of the holder read them.
+// _PyEval_EvalFrameDefault makes its _PyCFrame the thread's before it sets
+// the cframe's current frame, so a stop in that prologue finds head
+// uninitialised: whatever the stack slot held. In a call under way the
+// call's entry frame (the shim owned by the C stack), the first from head,
+// links to the calling loop's current frame; when it does not, or the walk
+// to it fails, the thread is still in the calling loop, whose cframe and
+// frame are returned instead. 3.11 has the same prologue, but there its
+// compiler stores the thread's cframe pointer before any link of the new
+// cframe, so the calling loop cannot be found from memory.
+func (r *Reader) enteredCFrame(cf, head uint64, holdsGIL bool) (uint64, uint64) {
 	L := r.In.Layout
-	if !L.Thread.CFramePrevious.Valid() || !L.Frame.Previous.Valid() || !L.Frame.Owner.Valid() {
+	if r.In.Minor != 12 || !holdsGIL || cf == 0 || !L.Thread.CFramePrevious.Valid() || !L.Frame.Previous.Valid() || !L.Frame.Owner.Valid() {
 		return cf, head
 	}
 	caller, err := r.Obj.u64(cf + uint64(L.Thread.CFramePrevious))
