@@ -46,7 +46,10 @@ func openSymCache(file, debug *elfx.File) *symCache {
 	if fi == "" || di == "" || fi == "none" {
 		return nil
 	}
-	h := sha256.Sum256([]byte("v1\x00" + fi + "\x00" + di))
+	// The version drops what older symbolizers stored: before v3 the
+	// standalone builds' libpython was remembered without lines or
+	// inlined frames.
+	h := sha256.Sum256([]byte("v3\x00" + fi + "\x00" + di))
 	c := &symCache{path: filepath.Join(cache.Dir("symbols"), hex.EncodeToString(h[:16])+".json"), pcs: map[uint64][]Symbol{}}
 	if b, err := os.ReadFile(c.path); err == nil && len(b) < 64<<20 {
 		var stored map[uint64][]Symbol

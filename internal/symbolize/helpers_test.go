@@ -71,7 +71,11 @@ func gdbBT(t *testing.T, pid int, thread int) []frame {
 	if thread > 0 {
 		args = append(args, "-ex", fmt.Sprintf("thread %d", thread))
 	}
-	args = append(args, "-ex", "bt")
+	// gdb adds frames for tail calls from the call sites DWARF records
+	// (tail call frames, with no return address of their own); an
+	// unwinder sees only the real frames. Their levels are printed after
+	// the backtrace and left out.
+	args = append(args, "-ex", "bt", "-ex", tailCallsPy)
 	cmd := exec.Command("gdb", args...)
 	env := []string{}
 	for _, e := range os.Environ() {
@@ -84,9 +88,18 @@ func gdbBT(t *testing.T, pid int, thread int) []frame {
 	if err != nil {
 		t.Fatalf("gdb: %v\n%s", err, out)
 	}
+	tail := map[string]bool{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if lvl, ok := strings.CutPrefix(l, "TAILCALL "); ok {
+			tail[lvl] = true
+		}
+	}
 	var fs []frame
 	for _, l := range strings.Split(string(out), "\n") {
 		if !strings.HasPrefix(l, "#") {
+			continue
+		}
+		if lvl, _, _ := strings.Cut(l[1:], " "); tail[lvl] {
 			continue
 		}
 		if strings.Contains(l, "<signal handler called>") {
@@ -110,6 +123,10 @@ func gdbBT(t *testing.T, pid int, thread int) []frame {
 	waitSleeping(t, pid)
 	return fs
 }
+
+// tailCallsPy prints the level of each tail call frame of the selected
+// thread, as "TAILCALL N".
+const tailCallsPy = `python exec("f = gdb.newest_frame()\ni = 0\nwhile f is not None:\n    if f.type() == gdb.TAILCALL_FRAME: print('TAILCALL %d' % i)\n    f = f.older()\n    i += 1")`
 
 // ourBT unwinds and symbolizes the thread tid (0: the main thread) of pid.
 func ourBT(t *testing.T, pid, tid int, opts symbolize.Options) ([]frame, []unwind.Frame) {

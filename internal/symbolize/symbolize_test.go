@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"pyscope/internal/elfx"
+	"pyscope/internal/pybuilds"
 	"pyscope/internal/symbolize"
 	"pyscope/internal/target/live"
 )
@@ -66,6 +67,29 @@ func TestMatchesGDBStripped314(t *testing.T) {
 	ours, _ := ourBT(t, pid, 0, symbolize.Options{})
 	compareBT(t, gdb, ours, true)
 	requireFuncs(t, ours, "__GI___clock_nanosleep", "PyEval_EvalCode", "Py_RunMain", "__libc_start_call_main")
+}
+
+// The standalone builds (3.10-3.13) are built with clang, whose
+// .debug_aranges lists only the assembly units: the line tables and
+// inlined frames of every C unit must still be found, as gdb finds them.
+func TestMatchesGDBStandalone(t *testing.T) {
+	ensurePackages(t, "gdb", "libc6-dbg")
+	for _, minor := range []string{"3.10", "3.12", "3.13"} {
+		t.Run(minor, func(t *testing.T) {
+			b, err := pybuilds.Get(minor)
+			if err != nil {
+				t.Fatalf("%s build: %v", minor, err)
+			}
+			// Symbols remembered on disk by an earlier run would hide
+			// what the DWARF gives.
+			t.Setenv("PYSCOPE_CACHE", t.TempDir())
+			pid := startPython(t, b.Python, sleepScript)
+			gdb := gdbBT(t, pid, 0)
+			ours, _ := ourBT(t, pid, 0, symbolize.Options{})
+			compareBT(t, gdb, ours, true)
+			requireFuncs(t, ours, "time_sleep", "_PyEval_EvalFrameDefault", "Py_RunMain")
+		})
+	}
 }
 
 // A C-level handler (libc's pause, installed with ctypes) blocks inside
