@@ -245,6 +245,9 @@ func (r *Reader) Capture() (*Capture, error) {
 // walk captures a thread's frames, from the walk cache when the thread's
 // stack is unchanged.
 func (r *Reader) walk(th model.Thread, ts ThreadState) capturedThread {
+	if ts.Err != nil {
+		return capturedThread{Thread: th, walkErr: ts.Err}
+	}
 	if !r.walkCacheOn() {
 		raw, top, err := r.captureFramesTop(ts.FrameHead, ts.Chunk)
 		return capturedThread{Thread: th, raw: raw, walkErr: err, top: top}
@@ -499,7 +502,7 @@ func (r *Reader) SysVersion() (string, error) {
 // 3.12+) or carrying its own id until the new thread runs (3.10/3.11). They
 // have no frames yet, and sys._current_frames() does not show them either.
 func startedThreads(tss []ThreadState) []ThreadState {
-	if !slices.ContainsFunc(tss, func(ts ThreadState) bool { return ts.FrameHead == 0 }) {
+	if !slices.ContainsFunc(tss, func(ts ThreadState) bool { return ts.FrameHead == 0 && ts.Err == nil }) {
 		return tss // every thread runs (a profiler's usual case): nothing to drop
 	}
 	withFrames := map[uint64]bool{}
@@ -511,7 +514,7 @@ func startedThreads(tss []ThreadState) []ThreadState {
 	out := tss[:0:0]
 	seen := map[uint64]bool{}
 	for _, ts := range tss {
-		if ts.FrameHead == 0 && (ts.ThreadID == 0 || withFrames[ts.ThreadID] || seen[ts.ThreadID]) {
+		if ts.FrameHead == 0 && ts.Err == nil && (ts.ThreadID == 0 || withFrames[ts.ThreadID] || seen[ts.ThreadID]) {
 			continue
 		}
 		seen[ts.ThreadID] = true

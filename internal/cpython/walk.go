@@ -35,6 +35,10 @@ type ThreadState struct {
 	HoldsGIL  bool
 	State     string // attached, detached, suspended; "" when unknown
 	Next      uint64 // the next thread state in the interpreter's list
+	// Err says why the thread's innermost frame could not be found (its
+	// _PyCFrame, on its C stack, unreadable: a core cut short); the
+	// thread is kept, with no frames, and the list goes on.
+	Err error
 }
 
 // Attach states (tstate->state, Include/internal/pycore_pystate.h).
@@ -228,7 +232,7 @@ func (r *Reader) threadsInto(interp uint64, out []ThreadState) ([]ThreadState, e
 			if cf != 0 {
 				ts.FrameHead, err = r.Obj.u64(cf + uint64(L.Thread.CFrameCurrent))
 				if err != nil {
-					return out, fmt.Errorf("read frame of thread %#x: %w", ts.ThreadID, err)
+					ts.FrameHead, ts.Err = 0, fmt.Errorf("read frame of thread %#x: %w", ts.ThreadID, err)
 				}
 			}
 		default:
