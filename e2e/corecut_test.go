@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -120,5 +121,55 @@ func TestCoreCutBeforeThreadStacks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCoreBtCount: bt N shows the innermost N frames and says more follow,
+// bt -N the outermost N, as gdb's bt; anything else is refused. The count
+// was ignored and every frame printed.
+func TestCoreBtCount(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	needCoreFiles(t)
+	cr := crash(t, debianInterp(t).Path, "abort", true)
+	frames := func(out string) []string {
+		var fs []string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "#") {
+				fs = append(fs, l)
+			}
+		}
+		return fs
+	}
+	run := func(cmd string) result {
+		t.Helper()
+		r := runPyscope(t, bin, nil, "debug", cr.core, "-batch", "-ex", cmd)
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s", cmd, r.code, r.stderr)
+		}
+		return r
+	}
+	all := frames(run("bt").stdout)
+	if len(all) < 8 || !strings.Contains(strings.Join(all, "\n"), "[Python]") {
+		t.Fatalf("bt of the crashed thread: %q", all)
+	}
+	r := run("bt 3")
+	if got := frames(r.stdout); !reflect.DeepEqual(got, all[:3]) {
+		t.Errorf("bt 3:\n%s\nwant the first 3 of:\n%s", strings.Join(got, "\n"), strings.Join(all, "\n"))
+	}
+	wantContains(t, "bt 3", r.stdout, "(More stack frames follow...)\n")
+	r = run("bt -2")
+	if got := frames(r.stdout); !reflect.DeepEqual(got, all[len(all)-2:]) {
+		t.Errorf("bt -2:\n%s\nwant the last 2 of:\n%s", strings.Join(got, "\n"), strings.Join(all, "\n"))
+	}
+	if strings.Contains(r.stdout, "More stack frames") {
+		t.Errorf("bt -2 says more frames follow:\n%s", r.stdout)
+	}
+	if got := frames(run(fmt.Sprintf("bt %d", len(all)+5)).stdout); !reflect.DeepEqual(got, all) {
+		t.Errorf("bt with a count past the last frame:\n%s", strings.Join(got, "\n"))
+	}
+	r = runPyscope(t, bin, nil, "debug", cr.core, "-batch", "-ex", "bt sideways")
+	wantContains(t, "bt sideways", r.stdout+r.stderr, "bt takes a frame count")
+	if len(frames(r.stdout)) != 0 {
+		t.Errorf("bt sideways printed frames:\n%s", r.stdout)
 	}
 }

@@ -88,10 +88,11 @@ thread apply LIST [-q] [-s | -c] COMMAND
 			run: cmdThread, complete: completeThreads},
 		{name: "taas", usage: "taas COMMAND", summary: "thread apply all -s COMMAND: run COMMAND in every thread where it works",
 			run: cmdTaas, complete: func(s *Session, w string) []string { return commandNames(w) }},
-		{name: "bt", aliases: []string{"backtrace", "where"}, usage: "bt", summary: "native backtrace of the current thread, with its Python frames",
+		{name: "bt", aliases: []string{"backtrace", "where"}, usage: "bt [N | -N]", summary: "native backtrace of the current thread, with its Python frames",
 			help: `Unwinds the native stack (CFI from the binaries; symbols and DWARF where
 found) and shows the Python frames each interpreter loop frame runs. Without
-native frames (no registers, or the target is running), shows the Python ones.`,
+native frames (no registers, or the target is running), shows the Python ones.
+bt N shows the innermost N frames, bt -N the outermost N, as gdb's.`,
 			run: cmdBt},
 		{name: "py-bt", aliases: []string{"pbt"}, usage: "py-bt", summary: "Python backtrace of the current thread", run: cmdPyBt},
 		{name: "py-bt-full", aliases: []string{"pbtf"}, usage: "py-bt-full", summary: "Python backtrace with each frame's locals", run: cmdPyBtFull},
@@ -567,7 +568,25 @@ func (s *Session) reprNamed(v *cpython.Values, ref uint64, name string) string {
 func cmdPyBt(s *Session, _ string) error     { return s.traceback(false) }
 func cmdPyBtFull(s *Session, _ string) error { return s.traceback(true) }
 
-func cmdBt(s *Session, _ string) error {
+// btLimit reads bt's optional count, as gdb's: N shows the innermost N
+// frames, -N the outermost N; 0 is no limit.
+func btLimit(arg string) (int, error) {
+	arg = strings.TrimSpace(arg)
+	if arg == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(arg)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("bt takes a frame count: bt N (innermost N frames) or bt -N (outermost N), not %q", arg)
+	}
+	return n, nil
+}
+
+func cmdBt(s *Session, arg string) error {
+	limit, err := btLimit(arg)
+	if err != nil {
+		return err
+	}
 	r, ok := s.current()
 	if !ok {
 		return errors.New("no thread selected")
@@ -591,8 +610,20 @@ func cmdBt(s *Session, _ string) error {
 	}
 	// The frames dump --native shows, in its order: merged, or (when the
 	// stacks do not pair up) the Python ones, warnings, the native ones.
+	total := len(th.Frames) + len(th.NativeFrames)
+	first, last := 0, total // the frames shown: [first, last)
+	switch {
+	case limit > 0:
+		last = min(limit, total)
+	case limit < 0:
+		first = max(0, total+limit)
+	}
 	num := 0
 	frame := func(f model.Frame) {
+		if num < first || num >= last {
+			num++
+			return
+		}
 		if f.Kind == "native" {
 			s.printf("#%-3d %s\n", num, nativeLine(f))
 		} else {
@@ -609,11 +640,14 @@ func cmdBt(s *Session, _ string) error {
 	for _, w := range th.Warnings {
 		s.printf("warning: %s\n", report.Safe(w))
 	}
-	if len(th.NativeFrames) > 0 {
+	if len(th.NativeFrames) > 0 && last > len(th.Frames) {
 		s.printf("Native stack:\n")
 		for _, f := range th.NativeFrames {
 			frame(f)
 		}
+	}
+	if last < total {
+		s.printf("(More stack frames follow...)\n")
 	}
 	return nil
 }
