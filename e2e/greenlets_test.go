@@ -175,8 +175,10 @@ func readGreenletsOracle(t *testing.T, tg *testenv.Target) *greenletsOracle {
 // on every interpreter (greenlet 2.0.2 on Debian's 3.11 and PBS 3.10,
 // greenlet 3 on the others), and compares them with the target's own
 // view: 100 greenlets parked in known functions, nested parents, a
-// subclass, one not started, one dead, a second thread's greenlets, and
-// one running greenlet per thread whose frames are its thread's stack.
+// subclass, one not started, one dead, a second thread's greenlets, one
+// running greenlet per thread whose frames are its thread's stack, and the
+// greenlets of two threads that exited (dead, no thread), one's looked at
+// by the program since (their stack state cleared).
 func TestGreenlets(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
 	for _, in := range testenv.Interpreters(t) {

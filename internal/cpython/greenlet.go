@@ -19,6 +19,10 @@ import (
 //   - StackState.stack_stop is (char*)-1 in every main greenlet, and only
 //     there; _stack_start precedes it; PythonState follows StackState
 //     (40 bytes) and its _top_frame comes second, after the context;
+//   - every MainGreenlet has the same vtable (the object's first word),
+//     which no UserGreenlet has: a main greenlet whose thread exited and
+//     that the program then looked at (g.dead, repr, gevent's run info)
+//     has lost its stack_stop of -1 (greenlet clears its stack state);
 //   - MainGreenlet keeps _self (its own PyGreenlet) and then its
 //     ThreadState*, whose first two members are the main greenlet (again)
 //     and the greenlet running in that thread; UserGreenlet keeps, at the
@@ -67,10 +71,11 @@ type greenlets struct {
 	reason  string // why greenlets cannot be read ("" when they can)
 	pimpl   uint64 // offset of pimpl in PyGreenlet
 	// Offsets in the C++ object, learnt from anchors; 0 until learnt.
-	stackStop uint64 // StackState.stack_stop
-	self      uint64 // MainGreenlet._self
-	userMain  uint64 // UserGreenlet._main_greenlet
-	subtype   map[uint64]bool
+	stackStop  uint64 // StackState.stack_stop
+	self       uint64 // MainGreenlet._self
+	userMain   uint64 // UserGreenlet._main_greenlet
+	mainVtable uint64 // MainGreenlet's vtable
+	subtype    map[uint64]bool
 	// prepared are the greenlets a walk while the target ran found, per
 	// interpreter, with the collections counted before it.
 	prepared map[uint64]preparedWalk
@@ -191,8 +196,24 @@ func (v *Values) Greenlets(interp uint64) ([]*Greenlet, error) {
 		return nil, errors.Join(err, walkErr)
 	}
 	out := make([]*Greenlet, 0, len(objs))
+	byAddr := make(map[uint64]*Greenlet, len(objs))
 	for _, obj := range objs {
-		out = append(out, v.greenlet(g, obj, raw))
+		gl := v.greenlet(g, obj, raw)
+		out = append(out, gl)
+		byAddr[obj] = gl
+	}
+	// A greenlet that ran in a thread that has exited is dead, as greenlet
+	// says (was_running_in_dead_thread): it can never run again, and its
+	// stack address may now lie in another thread's stack (glibc reuses
+	// a thread's stack for the next thread). Its frames stay: gr_frame
+	// still shows them, until the program looks at it.
+	for _, gl := range out {
+		if gl.Main || gl.Root == 0 {
+			continue
+		}
+		if m := byAddr[gl.Root]; m != nil && m.Main && m.State == GreenletDead {
+			gl.State, gl.StackAddr = GreenletDead, 0
+		}
 	}
 	return out, walkErr
 }
@@ -303,6 +324,20 @@ func (g *greenlets) learn(raw map[uint64][]uint64) error {
 		}
 	}
 	ss := int(g.stackStop / 8)
+	if g.mainVtable == 0 {
+		// Every live main greenlet (stack_stop -1) shares one vtable.
+		for obj, w := range raw {
+			if ss >= len(w) || w[ss] != minusOne {
+				continue
+			}
+			if g.mainVtable != 0 && w[0] != g.mainVtable {
+				vt := g.mainVtable
+				g.mainVtable = 0
+				return fmt.Errorf("greenlet %s: main greenlets have different vtables (%#x at %#x, %#x)", g.version, w[0], obj, vt)
+			}
+			g.mainVtable = w[0]
+		}
+	}
 	if g.self == 0 {
 		// MainGreenlet._self: the first word after the PythonState's
 		// frame that is the main greenlet itself.
@@ -329,7 +364,7 @@ func (g *greenlets) learn(raw map[uint64][]uint64) error {
 		// (greenlet 3), or after the user greenlet's own _self (greenlet 2).
 		self := int(g.self / 8)
 		for obj, w := range raw {
-			if self+3 >= len(w) || w[ss] == minusOne || w[ss] == 0 {
+			if self+3 >= len(w) || g.isMain(w) || w[ss] == 0 {
 				continue
 			}
 			if w[self] == obj {
@@ -346,7 +381,7 @@ func (g *greenlets) learn(raw map[uint64][]uint64) error {
 		if ss >= len(w) {
 			continue
 		}
-		if w[ss] == minusOne {
+		if g.isMain(w) {
 			if i := int(g.self / 8); i >= len(w) || w[i] != obj {
 				return fmt.Errorf("greenlet %s: main greenlet %#x does not point to itself at +%d", g.version, obj, g.self)
 			}
@@ -357,12 +392,24 @@ func (g *greenlets) learn(raw map[uint64][]uint64) error {
 		}
 		if i := int(g.userMain / 8); i < len(w) && w[i] != 0 {
 			m, ok := raw[w[i]]
-			if !ok || ss >= len(m) || m[ss] != minusOne {
+			if !ok || !g.isMain(m) {
 				return fmt.Errorf("greenlet %s: greenlet %#x's main greenlet (+%d) is %#x, not a main greenlet", g.version, obj, g.userMain, w[i])
 			}
 		}
 	}
 	return nil
+}
+
+// isMain reports whether the words of a C++ greenlet object are a
+// MainGreenlet's: its stack_stop is -1, or (once its thread exited and its
+// stack state was cleared) it has MainGreenlet's vtable.
+func (g *greenlets) isMain(w []uint64) bool {
+	const minusOne = ^uint64(0)
+	ss := int(g.stackStop / 8)
+	if ss > 0 && ss < len(w) && w[ss] == minusOne {
+		return true
+	}
+	return g.mainVtable != 0 && len(w) > 0 && w[0] == g.mainVtable
 }
 
 // greenlet reads one greenlet from the words of its C++ object.
@@ -398,20 +445,26 @@ func (g *greenlets) decode(obj uint64, w []uint64) (out *Greenlet, top, ts uint6
 	}
 	start, stop := w[ss-1], w[ss]
 	top = w[ss+5]
-	out.Main = stop == minusOne
+	out.Main = g.isMain(w)
 	if out.Main {
 		out.Root = obj
-		if validPtr(start) {
-			out.StackAddr = start
+		if stop != minusOne {
+			out.State = GreenletDead // its thread exited; its stack state is cleared
+			return out, 0, 0
 		}
 		if i := int(g.self/8) + 1; g.self != 0 && i < len(w) {
 			if w[i] == 0 {
-				out.State = GreenletDead // its thread has exited
+				// Its thread has exited: its saved stack start may lie
+				// in another thread's stack now.
+				out.State = GreenletDead
 				return out, 0, 0
 			}
 			if validPtr(w[i]) {
 				ts = w[i]
 			}
+		}
+		if validPtr(start) {
+			out.StackAddr = start
 		}
 	} else {
 		if i := int(g.userMain / 8); g.userMain != 0 && i+2 < len(w) {

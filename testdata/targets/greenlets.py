@@ -10,6 +10,14 @@ and the frames greenlet.gr_frame walks (f_back, f_lineno), innermost first;
 then ORACLE.greenlets.json is written and pyscope_oracle reports the
 threads (whose stacks are the running greenlets' frames).
 
+Two threads park greenlets and exit before the worker starts (which then
+likely runs on a stack glibc kept from one of them): greenlet calls those
+greenlets dead. The program looks at the first thread's greenlets (g.dead,
+as repr() and gevent's run info do), which clears their stack state; the
+second thread's are left as the thread left them, and their view is taken
+in a forked child (gr_frame before g.dead), so that the parent's stay
+untouched.
+
 usage: python greenlets.py ORACLE_PATH [SITE_DIR]
 """
 
@@ -87,6 +95,64 @@ def record(glets):
         ENTRIES.extend(out)
 
 
+def exited_thread():
+    """Parks two greenlets and leaves one unstarted, then exits; returns
+    them with the thread's main greenlet."""
+    glets = []
+
+    def run():
+        glets.append(greenlet.getcurrent())
+        for i in range(2):
+            g = greenlet.greenlet(deep)
+            g.switch(i, 1)
+            glets.append(g)
+        glets.append(greenlet.greenlet(park))  # never started
+
+    t = threading.Thread(target=run, name="exited")
+    t.start()
+    t.join()
+    return glets
+
+
+def record_exited(glets):
+    """The view of greenlets of an exited thread: frames first, as g.dead
+    frees them."""
+    out = []
+    for g in glets:
+        frames = po._frames(g.gr_frame) if g.gr_frame is not None else []
+        dead = g.dead
+        out.append({
+            "id": id(g),
+            "state": "dead" if dead else "suspended",
+            "not_started": not dead and not g,
+            "thread_id": None,
+            "parent": id(g.parent) if g.parent is not None else None,
+            "main": g.parent is None,
+            "type": type(g).__module__ + "." + type(g).__qualname__,
+            "frames": frames,
+        })
+    return out
+
+
+def record_untouched(glets):
+    """record_exited in a forked child: the parent's greenlets stay as
+    their thread left them."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        os.write(w, json.dumps(record_exited(glets)).encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 1 << 16):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    with lock:
+        ENTRIES.extend(json.loads(data))
+
+
 def spawn(n):
     glets = [greenlet.getcurrent()]
     for i in range(n):
@@ -121,6 +187,13 @@ def main():
     done = greenlet.greenlet(lambda: None)
     done.switch()
     glets.append(done)
+    touched = exited_thread()
+    for g in touched:
+        g.dead  # frees a greenlet of a dead thread
+    with lock:
+        ENTRIES.extend(record_exited(touched))
+    untouched = exited_thread()
+    record_untouched(untouched)
     wt = threading.Thread(target=worker, name="greenlet-worker", daemon=True)
     wt.start()
 
