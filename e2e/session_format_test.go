@@ -369,3 +369,88 @@ time.sleep(3600)
 	d.last("quit")
 	d.wait()
 }
+
+// TestSessionSelectedTaskGone: when the selected greenlet is freed, or
+// the selected asyncio task finishes, while the process runs, `interrupt`
+// says so and which thread the frame commands now work on, as it does for
+// a thread that exited; `greenlet` and `task` then say none is selected.
+func TestSessionSelectedTaskGone(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	var in testenv.Interp
+	for _, i := range testenv.Interpreters(t) {
+		if i.Name == "pbs-3.12.3" {
+			in = i
+		}
+	}
+	site := greenletSite(t, in)
+	dir := t.TempDir()
+	gate := []string{filepath.Join(dir, "go1"), filepath.Join(dir, "go2")}
+	done := []string{filepath.Join(dir, "done1"), filepath.Join(dir, "done2")}
+	code := fmt.Sprintf(`import asyncio, os, sys
+sys.path.insert(0, %q)
+import greenlet
+def park():
+    greenlet.getcurrent().parent.switch()
+g = greenlet.greenlet(park)
+g.switch()
+async def gate(path):
+    while not os.path.exists(path):
+        await asyncio.sleep(0.02)
+async def main():
+    global g
+    t = asyncio.create_task(gate(%q), name="short")
+    print("ready", flush=True)
+    await gate(%q)
+    g = None  # the last reference: the greenlet is freed
+    open(%q, "w").close()
+    await t
+    open(%q, "w").close()
+    await asyncio.sleep(3600)
+asyncio.run(main())
+`, site, gate[1], gate[0], done[0], done[1])
+	pid := testenv.StartScript(t, in.Path, code)
+	d := startDriver(t, bin, strconv.Itoa(pid))
+	num := func(out, col string) int {
+		for _, l := range strings.Split(out, "\n") {
+			f := strings.Fields(strings.TrimPrefix(l, "*"))
+			if len(f) > 4 && strings.Contains(l, col) {
+				n, _ := strconv.Atoi(f[0])
+				return n
+			}
+		}
+		t.Fatalf("no row with %q:\n%s", col, out)
+		return 0
+	}
+	release := func(i int) {
+		t.Helper()
+		d.run("continue")
+		if err := os.WriteFile(gate[i], nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(done[i]); err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the target did not reach %s", done[i])
+			}
+		}
+	}
+	thread := fmt.Sprintf("the frame commands work on thread 1 (TID %d) MainThread]", pid)
+
+	glet := num(d.run("info greenlets"), " park (")
+	wantContains(t, "greenlet N", d.run(fmt.Sprintf("greenlet %d", glet)), "in park")
+	release(0)
+	wantContains(t, "interrupt", d.run("interrupt"), fmt.Sprintf("[Greenlet %d greenlet.greenlet was freed; %s", glet, thread))
+	wantContains(t, "greenlet", d.run("greenlet"), "no greenlet selected")
+	wantContains(t, "py-bt", d.run("py-bt"), "in <module>")
+
+	task := num(d.run("info tasks"), "'short'")
+	wantContains(t, "task N", d.run(fmt.Sprintf("task %d", task)), "'short'")
+	release(1)
+	wantContains(t, "interrupt", d.run("interrupt"), fmt.Sprintf("[Task %d 'short' finished; %s", task, thread))
+	wantContains(t, "task", d.run("task"), "no task selected")
+	wantContains(t, "py-bt", d.run("py-bt"), "in <module>")
+	d.last("quit")
+	d.wait()
+}

@@ -961,6 +961,8 @@ func cmdRefresh(s *Session, _ string) error {
 		return errors.New("a core does not change: nothing to refresh")
 	}
 	prev := s.thread
+	prevTask, hadTask := tasks.current(s)
+	prevGlet, hadGlet := greenlets.current(s)
 	if err := r.Refresh(); err != nil {
 		if r.Exited(false) {
 			return err
@@ -978,6 +980,10 @@ func cmdRefresh(s *Session, _ string) error {
 		// commands that follow work on another one.
 		s.printf("[Thread %d exited; switching to thread %s (TID %d) %s]\n", prev, r.id(s), r.tid, threadLabel(r))
 	}
+	// Likewise for the selected task (finished) or greenlet (freed): the
+	// frame commands go back to the thread's frames.
+	tasks.left(s, prevTask, hadTask, "finished")
+	greenlets.left(s, prevGlet, hadGlet, "was freed")
 	return nil
 }
 

@@ -3,6 +3,7 @@ package repl
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"pyscope/internal/model"
 )
@@ -61,6 +62,24 @@ func (k *suspendedKind) current(s *Session) (suspended, bool) {
 	return suspended{}, false
 }
 
+// left says, after a new stop, that the one selected before (prev, when
+// had) is no longer there, and which thread the frame commands now work
+// on.
+func (k *suspendedKind) left(s *Session, prev suspended, had bool, what string) {
+	if !had {
+		return
+	}
+	if _, ok := k.current(s); ok {
+		return
+	}
+	*k.sel(s) = 0
+	msg := fmt.Sprintf("[%s%s %d %s %s", strings.ToUpper(k.noun[:1]), k.noun[1:], prev.num, prev.title, what)
+	if r, ok := s.current(); ok {
+		msg += fmt.Sprintf("; the frame commands work on thread %s (TID %d) %s", r.id(s), r.tid, threadLabel(r))
+	}
+	s.printf("%s]\n", msg)
+}
+
 // framesRow is the selected one's frames as a thread row, for py-bt and
 // the other frame commands.
 func (k *suspendedKind) framesRow(s *Session) (threadRow, error) {
@@ -84,6 +103,10 @@ func (k *suspendedKind) framesRow(s *Session) (threadRow, error) {
 func (k *suspendedKind) command(s *Session, args string) error {
 	if args == "" {
 		r, ok := k.current(s)
+		if !ok && *k.sel(s) != 0 {
+			*k.sel(s) = 0
+			return fmt.Errorf("the selected %s is gone (since the last stop); see `info %ss`", k.noun, k.noun)
+		}
 		if !ok {
 			return fmt.Errorf("no %s selected: `info %ss` lists them, `%s N` selects one", k.noun, k.noun, k.noun)
 		}
