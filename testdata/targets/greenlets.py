@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import threading
+import time
 
 if len(sys.argv) > 2:
     sys.path.insert(0, sys.argv[2])
@@ -111,6 +112,13 @@ def exited_thread():
     t = threading.Thread(target=run, name="exited")
     t.start()
     t.join()
+    # join() returns before the thread's C++ thread_local destructors run,
+    # where greenlet marks the thread's greenlets dead: wait until the
+    # kernel has the thread no more.
+    for _ in range(1000):
+        if not os.path.exists("/proc/self/task/%d" % t.native_id):
+            break
+        time.sleep(0.01)
     return glets
 
 
