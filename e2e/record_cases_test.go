@@ -150,6 +150,88 @@ func TestRecordSubprocesses(t *testing.T) {
 	}
 }
 
+// TestRecordSubprocessesExec: with --subprocesses, a forked Python child
+// that execs a new Python is sampled before (as the fork it is) and
+// reopened at once after, with no failed sample for the program it left;
+// a child spawned with posix_spawn (as subprocess's vfork) shares its
+// parent's memory until its exec and is not sampled as Python meanwhile,
+// so none of its samples shows the parent's stacks.
+func TestRecordSubprocessesExec(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	in := pick(t, "pbs-3.12")[0]
+	kidsPath := filepath.Join(t.TempDir(), "children.json")
+	out, r := record(t, bin, 2*time.Minute, "-s", "--idle", "-f", "collapsed", "--",
+		in.Path, testenv.TargetPath(t, "execs.py"), kidsPath)
+	var kids struct{ Forked, Spawned []int }
+	raw, err := os.ReadFile(kidsPath)
+	if err != nil || json.Unmarshal(raw, &kids) != nil || len(kids.Forked) == 0 || len(kids.Spawned) == 0 {
+		t.Fatalf("children.json: %v %s\n%s", err, raw, r.stderr)
+	}
+	if strings.Contains(r.stderr, "failed") {
+		t.Errorf("failed samples:\n%s", r.stderr)
+	}
+	_, byProc, _ := stackFuncs(t, out)
+	for _, pid := range kids.Forked {
+		if byProc[pid]["forked_spin"] == 0 || byProc[pid]["execed_spin"] == 0 {
+			t.Errorf("forked child %d: want samples before its exec (forked_spin) and after (execed_spin): %v", pid, byProc[pid])
+		}
+	}
+	spawned := map[int]bool{}
+	for _, pid := range kids.Spawned {
+		spawned[pid] = true
+		if byProc[pid]["spawned_spin"] == 0 {
+			t.Errorf("spawned child %d: no sample in spawned_spin: %v", pid, byProc[pid])
+		}
+	}
+	stacks, _ := collapsedStacks(t, out)
+	for _, st := range stacks {
+		var pid int
+		fmt.Sscanf(st[0], "Process %d", &pid)
+		if spawned[pid] && slices.ContainsFunc(st, func(f string) bool { return strings.Contains(f, "execs.py") }) {
+			t.Errorf("spawned child %d sampled with its parent's stack: %s", pid, strings.Join(st, ";"))
+		}
+	}
+}
+
+// TestDumpVforkChild: a child between vfork (here posix_spawn's) and exec
+// shares its parent's memory, so it has no Python of its own: dump says
+// so and names the parent, rather than show the parent's threads as the
+// child's.
+func TestDumpVforkChild(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	in := pick(t, "debian-3.11")[0]
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The child blocks in its file actions (opening a FIFO no one writes
+	// to) until the test ends.
+	cmd := exec.Command(in.Path, "-c", `import os, sys
+print(os.posix_spawn("/bin/true", ["true"], os.environ, file_actions=[(os.POSIX_SPAWN_OPEN, 3, sys.argv[1], os.O_RDONLY, 0)]))`, fifo)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	var child int
+	for end := time.Now().Add(20 * time.Second); child == 0 && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+		fmt.Sscan(string(b), &child)
+	}
+	if child == 0 {
+		t.Fatal("no child spawned")
+	}
+	r := runPyscope(t, bin, nil, "dump", strconv.Itoa(child))
+	if r.code == 0 || !strings.Contains(r.stderr, "vfork") || !strings.Contains(r.stderr, fmt.Sprintf("process %d", cmd.Process.Pid)) {
+		t.Errorf("dump of a child between vfork and exec: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 // TestRecordManyThreads: a process with 1,000 threads is sampled, every
 // thread at every tick with --idle, and is left running.
 func TestRecordManyThreads(t *testing.T) {

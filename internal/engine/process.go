@@ -27,6 +27,7 @@ type Process struct {
 	ppid   int
 	opts   Options
 	start  uint64 // kernel start time, to notice PID reuse
+	image  string // the program image opened (live.ExecImage), to notice an exec
 	probe  *live.Process
 	in     *cpython.Interpreter
 	r      *cpython.Reader
@@ -56,7 +57,12 @@ func OpenProcess(pid int, opts Options) (*Process, error) {
 	if opts.Native && opts.Stop == StopNone {
 		return nil, errors.New("--native needs the threads' registers, which --no-block cannot read: drop --no-block")
 	}
+	ppid := live.ParentPID(pid)
+	if live.SharesMemory(pid, ppid) {
+		return nil, fmt.Errorf("process %d: %w: it shares its parent's (%d) memory until it runs its program; look at process %d", pid, ErrVforked, ppid, ppid)
+	}
 	start, _ := live.StartTicks(pid)
+	image := live.ExecImage(pid)
 	probe, err := live.Open(pid, live.Options{NoBlock: true, NoThreads: true, Cache: true})
 	if err != nil {
 		return nil, err
@@ -66,7 +72,7 @@ func OpenProcess(pid int, opts Options) (*Process, error) {
 		probe.Close()
 		return nil, describeProcess(pid, err)
 	}
-	p := &Process{pid: pid, ppid: live.ParentPID(pid), opts: opts, start: start, probe: probe, in: in, r: cpython.NewReader(probe, in)}
+	p := &Process{pid: pid, ppid: ppid, opts: opts, start: start, image: image, probe: probe, in: in, r: cpython.NewReader(probe, in)}
 	p.r.Values = opts.Values
 	if opts.Sampling {
 		p.r.NamesMaxAge = time.Second
@@ -482,6 +488,29 @@ func (p *Process) Exited() bool {
 	return p.fate(false) != processAlive
 }
 
+// ErrVforked: the process is a child between vfork and exec. It runs no
+// Python of its own: what its memory holds is its parent's, which runs on
+// while the child is stopped.
+var ErrVforked = errors.New("a child between vfork and exec")
+
+// ErrExeced: the process opened runs another program now (an exec), so
+// what was learnt of its interpreter no longer holds.
+var ErrExeced = errors.New("the process ran another program (exec)")
+
+// Execed says whether the process opened ran another program since it
+// was opened (an exec, even of the same executable): one read of its stat
+// file. A forked child opened before its exec is the common case.
+func (p *Process) Execed() bool {
+	if p.image == "" {
+		return false
+	}
+	if st, err := live.StartTicks(p.pid); err != nil || st != p.start {
+		return false // exited, or its PID reused: not the same process
+	}
+	now := live.ExecImage(p.pid)
+	return now != "" && now != p.image
+}
+
 func (p *Process) usable() error {
 	if p.closed {
 		return fmt.Errorf("process %d: the session has detached", p.pid)
@@ -523,6 +552,12 @@ func (p *Process) samePID() error {
 func (p *Process) captureError(err error) error {
 	if errors.Is(err, target.ErrExited) {
 		return exitedDuring(p.pid)
+	}
+	// Looked at first: a process that exec'd fails every read at the old
+	// program's addresses, which fate would take for a dying one and
+	// wait on.
+	if p.Execed() {
+		return fmt.Errorf("process %d: %w during the dump; run pyscope again", p.pid, ErrExeced)
 	}
 	switch p.fate(mayBeExit(err)) {
 	case processGone:

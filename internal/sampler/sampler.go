@@ -627,6 +627,16 @@ func (s *Sampler) failed(pr *proc, err error, sink Sink) bool {
 		// Python is starting or finalising: no thread to sample.
 		pr.threads = 0
 		return true
+	case errors.Is(err, engine.ErrExeced):
+		// A new program, most often a child forked by Python that ran
+		// exec: what failed was reading the program gone, not a sample
+		// of a Python that runs. It is opened afresh at once (and
+		// waited for while it is not Python yet).
+		s.drop(pr)
+		if s.open(pr.pid) != nil {
+			s.others[pr.pid] = &retry{delay: time.Millisecond}
+		}
+		return false
 	}
 	s.stats.Failed++
 	for i := 0; i < max(pr.threads, 1); i++ {

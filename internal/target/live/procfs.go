@@ -416,3 +416,47 @@ func AllThreadsExited(pid int) bool {
 	}
 	return true
 }
+
+// ExecImage identifies the program image process pid runs: what an exec
+// replaces and a fork keeps. Two readings of one PID (with one start
+// time) differ when the process ran another program in between, even the
+// same executable: the kernel lays out the new stack, arguments and
+// environment afresh (stat's fields 26, 27, 28 and 48 to 51), and comm and
+// the executable file follow the new program. "" when unreadable.
+func ExecImage(pid int) string {
+	b, err := readProcFile(procPath(pid, "stat"))
+	if err != nil {
+		return ""
+	}
+	f, err := statFields(b)
+	if err != nil || len(f) < 51-2 {
+		return ""
+	}
+	var sb strings.Builder
+	if i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')'); i >= 0 && j > i {
+		sb.Write(b[i+1 : j])
+	}
+	for _, n := range []int{26, 27, 28, 48, 49, 50, 51} {
+		sb.WriteByte(' ')
+		sb.WriteString(f[n-3])
+	}
+	var st unix.Stat_t
+	if unix.Stat(procPath(pid, "exe"), &st) == nil {
+		fmt.Fprintf(&sb, " %d:%d", st.Dev, st.Ino)
+	}
+	return sb.String()
+}
+
+// kcmpVM is kcmp(2)'s KCMP_VM: do two processes share one address space.
+const kcmpVM = 1
+
+// SharesMemory says whether process pid shares its address space with
+// process other, as a child does with its parent between vfork and exec
+// (kcmp(2); false when the kernel cannot tell).
+func SharesMemory(pid, other int) bool {
+	if pid <= 0 || other <= 0 || pid == other {
+		return false
+	}
+	r, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(pid), uintptr(other), kcmpVM, 0, 0, 0)
+	return errno == 0 && r == 0
+}
