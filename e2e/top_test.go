@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -184,5 +185,45 @@ func TestTopBatch(t *testing.T) {
 	if !found {
 		t.Errorf("no row for delta:\n%s", r.stdout)
 	}
+	tg.CheckRunning(t)
+}
+
+// TestTopFilterKeys: i and g refilter the rows already shown at once, not
+// from the next refresh on: paused (so that no refresh comes), i shows
+// the idle threads' functions and g then keeps only the GIL holders'.
+func TestTopFilterKeys(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	in := pick(t, "pbs-3.13")[0]
+	tg := testenv.StartPlain(t, in, "shares.py", "ready")
+	s := newTmux(t, 150, 60, bin+" top -r 200 "+strconv.Itoa(tg.PID))
+	has := func(names []string, prefix string) bool {
+		return slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, prefix) })
+	}
+	// The idle thread waits in never.wait(): Event.wait, then
+	// Condition.wait, its innermost Python function.
+	const idleFunc = "Condition.wait (threading.py)"
+	s.waitFor("the workers' functions", func(scr string) bool {
+		_, _, names := topRows(scr)
+		return has(names, "alpha (shares.py)") && has(names, "delta (shares.py)")
+	})
+	s.keys("p")
+	scr := s.waitFor("PAUSED", func(scr string) bool { return strings.Contains(scr, "PAUSED") })
+	if _, _, names := topRows(scr); has(names, idleFunc) {
+		t.Fatalf("an idle thread's function shown before i:\n%s", scr)
+	}
+	s.keys("i")
+	s.waitFor("the idle thread's function, while paused", func(scr string) bool {
+		_, _, names := topRows(scr)
+		return strings.Contains(scr, "idle shown") && has(names, idleFunc) && has(names, "alpha (shares.py)")
+	})
+	s.keys("g")
+	scr = s.waitFor("GIL holders only, while paused", func(scr string) bool {
+		_, _, names := topRows(scr)
+		return strings.Contains(scr, "GIL holders only") && !has(names, idleFunc) && len(names) > 0
+	})
+	if !strings.Contains(scr, "PAUSED") {
+		t.Errorf("no longer paused:\n%s", scr)
+	}
+	s.keys("q")
 	tg.CheckRunning(t)
 }

@@ -569,7 +569,37 @@ func (p *Profile) Functions() []FunctionStat { return p.functions(false) }
 // with ByFunction have no lines to tell apart).
 func (p *Profile) Lines() []FunctionStat { return p.functions(true) }
 
+// Filter picks samples by their thread's state when they were taken.
+type Filter struct {
+	Idle    bool // keep idle threads' samples
+	GILOnly bool // keep only GIL holders' samples
+}
+
+// FunctionsWhere is Functions (or Lines, with byLine) of the kept samples
+// that f keeps too: a profile that kept every sample (Options.Idle, no
+// GILOnly) answers for any filter without being made again, as top does
+// when its filter keys are pressed.
+func (p *Profile) FunctionsWhere(f Filter, byLine bool) []FunctionStat {
+	self := make([]int64, len(p.nodes))
+	for k, t := range p.counts {
+		if k.idle && !f.Idle || f.GILOnly && !k.gil {
+			continue
+		}
+		self[k.node] += t.n
+	}
+	return p.functionsOf(byLine, self)
+}
+
 func (p *Profile) functions(byLine bool) []FunctionStat {
+	self := make([]int64, len(p.nodes))
+	for n := range p.nodes {
+		self[n] = p.nodes[n].self
+	}
+	return p.functionsOf(byLine, self)
+}
+
+// functionsOf is functions with self[n] the samples of node n.
+func (p *Profile) functionsOf(byLine bool, selfs []int64) []FunctionStat {
 	type fkey struct {
 		native     bool
 		name, file string
@@ -599,7 +629,7 @@ func (p *Profile) functions(byLine bool) []FunctionStat {
 	seen := map[int]bool{}
 	var buf []int32
 	for n := range p.nodes {
-		self := p.nodes[n].self
+		self := selfs[n]
 		if self == 0 {
 			continue
 		}

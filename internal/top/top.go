@@ -140,10 +140,8 @@ func Run(ctx context.Context, s *sampler.Sampler, in, out *os.File, opts Options
 				v.lines = !v.lines
 			case 'i':
 				v.idle = !v.idle
-				col.setFilters(v.idle, v.gilOnly)
 			case 'g':
 				v.gilOnly = !v.gilOnly
-				col.setFilters(v.idle, v.gilOnly)
 			case 'x':
 				v.reset()
 			case 'h', '?':
@@ -186,8 +184,11 @@ type threadKey struct {
 	tid uint64
 }
 
+// newCollector makes a collector that keeps every sample, idle or not,
+// holding the GIL or not: the view filters what it shows (keys i and g),
+// at once, from what was already sampled.
 func newCollector(v *view) *collector {
-	c := &collector{opts: profile.Options{Interval: v.period, Idle: v.idle, GILOnly: v.gilOnly, MaxRuns: 1}}
+	c := &collector{opts: profile.Options{Interval: v.period, Idle: true, MaxRuns: 1}}
 	c.reset()
 	return c
 }
@@ -206,12 +207,6 @@ func (c *collector) restart() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.reset()
-}
-
-func (c *collector) setFilters(idle, gilOnly bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.opts.Idle, c.opts.GILOnly = idle, gilOnly
 }
 
 func (c *collector) Add(s profile.Sample) {
@@ -245,8 +240,12 @@ func (c *collector) Tick(t sampler.Tick) {
 func (c *collector) swap() window {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	w := window{stats: c.p.Stats(), funcs: c.p.Functions(), lines: c.p.Lines(), ticks: c.ticks,
+	w := window{stats: c.p.Stats(), ticks: c.ticks,
 		procs: len(c.procs), threads: len(c.threads), running: c.lastRun, duration: time.Since(c.start)}
+	for f := range numFilters {
+		w.funcs[f] = c.p.FunctionsWhere(filterOf(f), false)
+		w.lines[f] = c.p.FunctionsWhere(filterOf(f), true)
+	}
 	if c.captures > 0 {
 		w.pause = c.pause / time.Duration(c.captures)
 	}

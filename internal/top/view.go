@@ -32,14 +32,32 @@ var colNames = [numCols]string{"%Own", "%Total", "OwnTime", "TotalTime"}
 // window is what one refresh interval saw.
 type window struct {
 	stats    profile.Stats
-	funcs    []profile.FunctionStat // by function
-	lines    []profile.FunctionStat // by line
-	ticks    int64                  // sampling instants in the interval
-	procs    int                    // processes sampled
-	threads  int                    // threads sampled
-	running  int                    // of which running in the last tick
+	funcs    [numFilters][]profile.FunctionStat // by function, under each filter
+	lines    [numFilters][]profile.FunctionStat // by line
+	ticks    int64                              // sampling instants in the interval
+	procs    int                                // processes sampled
+	threads  int                                // threads sampled
+	running  int                                // of which running in the last tick
 	duration time.Duration
 	pause    time.Duration // mean pause per capture
+}
+
+// The filters the keys i and g pick: every window is kept under each, so
+// that a key shows its rows at once.
+const numFilters = 4
+
+func filterOf(i int) profile.Filter { return profile.Filter{Idle: i&1 != 0, GILOnly: i&2 != 0} }
+
+// filter is the index of the filter the view shows.
+func (v *view) filter() int {
+	i := 0
+	if v.idle {
+		i |= 1
+	}
+	if v.gilOnly {
+		i |= 2
+	}
+	return i
 }
 
 // cumulative is own and total samples since the start (or the last reset).
@@ -69,8 +87,8 @@ type view struct {
 	help     bool
 	status   string // a message under the summary ("process 12 exited")
 	last     window
-	cum      [2]cumulative // by function, by line
-	pause    time.Duration // mean pause per capture in the interval
+	cum      [numFilters][2]cumulative // by filter: by function, by line
+	pause    time.Duration             // mean pause per capture in the interval
 	now      time.Time
 	nonblock bool
 }
@@ -173,9 +191,9 @@ var helpText = []string{
 
 // sorted orders the last interval's functions by the sort column.
 func (v *view) sorted() []profile.FunctionStat {
-	src := v.last.funcs
+	src := v.last.funcs[v.filter()]
 	if v.lines {
-		src = v.last.lines
+		src = v.last.lines[v.filter()]
 	}
 	fs := append([]profile.FunctionStat(nil), src...)
 	val := func(f profile.FunctionStat) int64 {
@@ -205,23 +223,25 @@ func (v *view) cumOf(f profile.FunctionStat) [2]int64 {
 	if v.lines {
 		i = 1
 	}
-	return v.cum[i][keyOf(f)]
+	return v.cum[v.filter()][i][keyOf(f)]
 }
 
 // finish makes w the last interval and adds it to the cumulative times.
 func (v *view) finish(w window) {
 	v.last = w
 	v.pause = w.pause
-	for i, fs := range [][]profile.FunctionStat{w.funcs, w.lines} {
-		if v.cum[i] == nil {
-			v.cum[i] = cumulative{}
+	for f := range numFilters {
+		for i, fs := range [][]profile.FunctionStat{w.funcs[f], w.lines[f]} {
+			if v.cum[f][i] == nil {
+				v.cum[f][i] = cumulative{}
+			}
+			v.cum[f][i].add(fs)
 		}
-		v.cum[i].add(fs)
 	}
 }
 
 // reset forgets the cumulative times.
-func (v *view) reset() { v.cum = [2]cumulative{} }
+func (v *view) reset() { v.cum = [numFilters][2]cumulative{} }
 
 func (v *view) pct(n int64) string {
 	if v.last.ticks == 0 {
