@@ -227,3 +227,43 @@ func TestTopFilterKeys(t *testing.T) {
 	s.keys("q")
 	tg.CheckRunning(t)
 }
+
+// TestTopFreeThreaded: on a free-threaded build with the GIL disabled,
+// top says there is no GIL, as dump does, rather than a 0% share; with
+// the GIL re-enabled (PYTHON_GIL=1) it shows the share its holders had.
+func TestTopFreeThreaded(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	in := pick(t, "src-3.13.5t")[0]
+	for _, gil := range []string{"0", "1"} {
+		t.Setenv("PYTHON_GIL", gil)
+		tg := testenv.StartPlain(t, in, "shares.py", "ready")
+		// The interpreter's own view of its GIL, under the same setting.
+		cmd := exec.Command(in.Path, "-c", "import sys; print(sys._is_gil_enabled())")
+		enabled, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := runPyscope(t, bin, nil, "top", "-n", "1", "-d", "1", strconv.Itoa(tg.PID))
+		if r.code != 0 {
+			t.Fatalf("top: exit %d\n%s", r.code, r.stderr)
+		}
+		if !regexp.MustCompile(`Python [\d.]+ free-threaded, `).MatchString(r.stdout) {
+			t.Errorf("PYTHON_GIL=%s: the title does not say the build is free-threaded:\n%s", gil, r.stdout)
+		}
+		none := strings.Contains(r.stdout, "GIL: none (a free-threaded build has no GIL)")
+		held := regexp.MustCompile(`GIL: [\d.]+% held`).FindString(r.stdout)
+		switch strings.TrimSpace(string(enabled)) {
+		case "False":
+			if !none || held != "" {
+				t.Errorf("PYTHON_GIL=%s, the GIL disabled: top does not say there is none:\n%s", gil, r.stdout)
+			}
+		case "True":
+			if none || held == "" || held == "GIL: 0.0% held" {
+				t.Errorf("PYTHON_GIL=%s, the GIL enabled: top shows no share of it:\n%s", gil, r.stdout)
+			}
+		default:
+			t.Fatalf("sys._is_gil_enabled(): %q", enabled)
+		}
+		tg.CheckRunning(t)
+	}
+}

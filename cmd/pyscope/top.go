@@ -75,7 +75,11 @@ func runTop(pid int, f topFlags) error {
 	defer smp.Close()
 	title := fmt.Sprintf("process %d", pid)
 	if ps := smp.Processes(); len(ps) > 0 {
-		title = fmt.Sprintf("process %d (%s), Python %s, %g Hz", pid, report.Safe(ps[0].Name), ps[0].Python, f.rate)
+		build := ""
+		if ps[0].FreeThreaded {
+			build = " free-threaded" // as dump says it
+		}
+		title = fmt.Sprintf("process %d (%s), Python %s%s, %g Hz", pid, report.Safe(ps[0].Name), ps[0].Python, build, f.rate)
 	}
 	batch := f.batch || !term.IsTerminal(int(os.Stdout.Fd()))
 	return top.Run(ctx, smp, os.Stdin, os.Stdout, top.Options{Title: title,

@@ -68,6 +68,7 @@ type Sink interface {
 type Tick struct {
 	At       time.Time
 	Captures int           // processes captured
+	NoGIL    int           // of which free-threaded builds (no GIL, unless re-enabled)
 	Pause    time.Duration // how long they were stopped, in all
 }
 
@@ -132,8 +133,9 @@ type proc struct {
 	pid     int
 	p       *engine.Process
 	name    string
-	threads int // Python threads in the last capture: what a failed capture weighs
-	fails   int // consecutive failed captures
+	noGIL   bool // a free-threaded build
+	threads int  // Python threads in the last capture: what a failed capture weighs
+	fails   int  // consecutive failed captures
 
 	// The threads' CPU clocks (nil when the target has none), each
 	// thread's reading at its last sample, and the captures made.
@@ -207,13 +209,16 @@ type Process struct {
 	PID    int
 	Name   string // the kernel's name for it (comm)
 	Python string // its Python version
+	// FreeThreaded: a free-threaded build, which has no GIL (unless
+	// re-enabled).
+	FreeThreaded bool
 }
 
 // Processes lists the processes being sampled.
 func (s *Sampler) Processes() []Process {
 	out := make([]Process, 0, len(s.procs))
 	for _, pr := range s.procs {
-		out = append(out, Process{PID: pr.pid, Name: pr.name, Python: pr.p.Interpreter().Version})
+		out = append(out, Process{PID: pr.pid, Name: pr.name, Python: pr.p.Interpreter().Version, FreeThreaded: pr.noGIL})
 	}
 	return out
 }
@@ -234,7 +239,7 @@ func (s *Sampler) open(pid int) error {
 	if err != nil {
 		return err
 	}
-	pr := &proc{pid: pid, p: p, name: processName(p), cpu: map[int]cpuMark{}, kernel: map[int]kernelView{}}
+	pr := &proc{pid: pid, p: p, name: processName(p), noGIL: p.Interpreter().FreeThreaded, cpu: map[int]cpuMark{}, kernel: map[int]kernelView{}}
 	pr.clock, _ = p.Target().(target.CPUTimeReader)
 	s.procs = append(s.procs, pr)
 	s.byPID[pid] = pr
@@ -335,14 +340,18 @@ func (s *Sampler) backlog() time.Duration { return max(maxBacklog, 2*s.period) }
 
 // tick captures every process once.
 func (s *Sampler) tick(now time.Time, sink Sink) {
-	captures, pause := s.stats.Captures, s.stats.Pause
+	captures, pause, noGIL := s.stats.Captures, s.stats.Pause, 0
 	for i := 0; i < len(s.procs); {
-		if s.sample(s.procs[i], now, sink) {
+		pr := s.procs[i]
+		if pr.noGIL {
+			noGIL++
+		}
+		if s.sample(pr, now, sink) {
 			i++
 		}
 	}
 	if ts, ok := sink.(TickSink); ok {
-		ts.Tick(Tick{At: now, Captures: int(s.stats.Captures - captures), Pause: s.stats.Pause - pause})
+		ts.Tick(Tick{At: now, Captures: int(s.stats.Captures - captures), NoGIL: noGIL, Pause: s.stats.Pause - pause})
 	}
 }
 

@@ -357,7 +357,7 @@ func targetEnv() []string {
 		"PYTHONDONTWRITEBYTECODE=1", // keep testdata/ clean
 		"PYTHONUNBUFFERED=1",
 	}
-	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "PYTHON_GIL"} { // PYTHON_GIL: set by tests of free-threaded builds
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}

@@ -173,6 +173,7 @@ type collector struct {
 	ticks    int64
 	pause    time.Duration
 	captures int64
+	noGIL    int64 // captures of free-threaded processes
 	threads  map[threadKey]bool
 	procs    map[int]bool
 	running  int // threads running in the current tick
@@ -196,7 +197,7 @@ func newCollector(v *view) *collector {
 func (c *collector) reset() {
 	c.p = profile.New(c.opts)
 	c.start = time.Now()
-	c.ticks, c.pause, c.captures = 0, 0, 0
+	c.ticks, c.pause, c.captures, c.noGIL = 0, 0, 0, 0
 	c.threads = map[threadKey]bool{}
 	c.procs = map[int]bool{}
 	c.running = 0
@@ -233,6 +234,7 @@ func (c *collector) Tick(t sampler.Tick) {
 	c.ticks++
 	c.pause += t.Pause
 	c.captures += int64(t.Captures)
+	c.noGIL += int64(t.NoGIL)
 	c.lastRun, c.running = c.running, 0
 }
 
@@ -241,7 +243,8 @@ func (c *collector) swap() window {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	w := window{stats: c.p.Stats(), ticks: c.ticks,
-		procs: len(c.procs), threads: len(c.threads), running: c.lastRun, duration: time.Since(c.start)}
+		procs: len(c.procs), threads: len(c.threads), running: c.lastRun, duration: time.Since(c.start),
+		noGIL: c.captures > 0 && c.noGIL == c.captures}
 	for f := range numFilters {
 		w.funcs[f] = c.p.FunctionsWhere(filterOf(f), false)
 		w.lines[f] = c.p.FunctionsWhere(filterOf(f), true)

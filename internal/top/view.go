@@ -40,6 +40,8 @@ type window struct {
 	running  int                                // of which running in the last tick
 	duration time.Duration
 	pause    time.Duration // mean pause per capture
+	// noGIL: every process captured is a free-threaded build.
+	noGIL bool
 }
 
 // The filters the keys i and g pick: every window is kept under each, so
@@ -114,6 +116,12 @@ func (v *view) rows(width, height int) []string {
 	if d := w.ticks * int64(max(w.procs, 1)); d > 0 {
 		gil = fmt.Sprintf("%.1f%%", 100*float64(w.stats.GIL)/float64(d))
 	}
+	gil += " held"
+	if w.noGIL && w.stats.GIL == 0 {
+		// As dump says it; a free-threaded build whose GIL was
+		// re-enabled (PYTHON_GIL=1) has holders, and its share shows.
+		gil = "none (a free-threaded build has no GIL)"
+	}
 	if w.stats.Samples > 0 {
 		idle = fmt.Sprintf("%.1f%%", 100*float64(w.stats.Idle)/float64(w.stats.Samples))
 	}
@@ -123,7 +131,7 @@ func (v *view) rows(width, height int) []string {
 	} else if v.pause > 0 {
 		sampling += fmt.Sprintf(" %s per sample", roundDur(v.pause))
 	}
-	add(fmt.Sprintf("GIL: %s held   Idle: %s of thread samples   Sampling: %s", gil, idle, sampling))
+	add(fmt.Sprintf("GIL: %s   Idle: %s of thread samples   Sampling: %s", gil, idle, sampling))
 	var flags []string
 	flags = append(flags, "sort "+colNames[v.sortCol])
 	if v.reverse {
