@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -181,4 +182,53 @@ int main(void) { for (;;) pause(); }
 	if err := testenv.NotStopped(cmd.Process.Pid); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestRecordAlongsidePySpy: py-spy and pyscope sampling one process at
+// once each find threads the other holds; every failure of pyscope's
+// names py-spy, by PID and name, with a remedy, never a permission
+// problem pyscope cannot explain (py-spy lets go of a thread within
+// microseconds, so it must be looked for at once and again).
+func TestRecordAlongsidePySpy(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	pyspy := filepath.Join(testenv.PyTools(t), "py-spy")
+	in := pick(t, "pbs-3.12")[0]
+	tg := testenv.StartPlain(t, in, "shares.py", "ready")
+	spy := exec.Command(pyspy, "record", "-r", "200", "-d", "20", "-f", "raw", "-o", filepath.Join(t.TempDir(), "spy.txt"), "-p", strconv.Itoa(tg.PID))
+	var spyOut bytes.Buffer
+	spy.Stdout, spy.Stderr = &spyOut, &spyOut
+	if err := spy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		spy.Process.Signal(os.Interrupt)
+		spy.Wait()
+		tg.CheckRunning(t)
+	}()
+	// py-spy samples once it has attached; wait until it is seen tracing.
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", tg.PID)); !bytes.Contains(b, []byte("TracerPid:\t0\n")) {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("py-spy never traced the target\n%s", spyOut.String())
+		}
+	}
+	_, r := record(t, bin, time.Minute, "-d", "3", "-r", "200", "-f", "collapsed", strconv.Itoa(tg.PID))
+	if !strings.Contains(r.stderr, "already traced by process N (py-spy)") {
+		t.Errorf("no failure named py-spy:\n%s", r.stderr)
+	}
+	if strings.Contains(r.stderr, "permission denied") || strings.Contains(r.stderr, "CAP_SYS_PTRACE") {
+		t.Errorf("failures not put down to py-spy:\n%s", r.stderr)
+	}
+	named := 0
+	for i := 0; i < 40; i++ {
+		r := runPyscope(t, bin, nil, "dump", "--stop-all", strconv.Itoa(tg.PID))
+		if r.code == 0 {
+			continue
+		}
+		checkOneLineError(t, r, "already traced", fmt.Sprintf("process %d (py-spy)", spy.Process.Pid), "--no-block", "--nonblocking")
+		named++
+	}
+	t.Logf("%d of 40 dumps refused, each naming py-spy", named)
 }

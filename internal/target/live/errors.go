@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -29,12 +30,56 @@ func permissionError(pid int, what string) error {
 }
 
 func tracedError(pid, tracer int) error {
-	return fmt.Errorf("cannot attach to process %d: %w by process %d (%s); detach that debugger first, or use pyscope dump --no-block",
+	return fmt.Errorf("cannot attach to process %d: %w by process %d (%s); let it finish or stop it, "+
+		"or read without stopping the process (dump --no-block, record or top --nonblocking)",
 		pid, target.ErrTraced, tracer, procComm(tracer))
 }
 
-// attachError maps a failed PTRACE_SEIZE (or /proc access) to a sentinel.
-func attachError(pid int, err error) error {
+// tracerWait is how long a refused seize looks for the tracer that
+// refused it: a sampling profiler (py-spy) holds each thread for
+// microseconds at a time, and may have let go before the first look.
+const tracerWait = 20 * time.Millisecond
+
+// otherTracer is the process, other than pyscope, that traces thread tid
+// of process pid or any of its threads (TracerPid in their status files),
+// or 0. A refused seize calls it, so it looks again for tracerWait.
+func otherTracer(pid, tid int) int {
+	other := func(t int) int {
+		if t != 0 && tgid(t) != os.Getpid() {
+			return tgid(t)
+		}
+		return 0
+	}
+	end := time.Now().Add(tracerWait)
+	for first := true; ; first = false {
+		for _, id := range []int{tid, pid} {
+			if t := other(tracerPid(id)); t != 0 {
+				return t
+			}
+		}
+		if first {
+			// Any thread once: a tracer may hold another than the one
+			// refused, and the refusal's thread may have exited.
+			tids, _ := listTasks(pid)
+			for i, t := range tids {
+				if i >= 4096 {
+					break
+				}
+				if tr := other(tracerPid(t)); tr != 0 { // /proc/TID/status
+					return tr
+				}
+			}
+		}
+		if time.Now().After(end) {
+			return 0
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// attachError maps a failed PTRACE_SEIZE of thread tid (or /proc access)
+// to a sentinel.
+func attachError(pid, tid int, err error) error {
 	switch {
 	case errors.Is(err, unix.ESRCH), errors.Is(err, os.ErrNotExist):
 		if _, serr := os.Stat(procPath(pid, "")); serr != nil {
@@ -42,8 +87,11 @@ func attachError(pid int, err error) error {
 		}
 		return exitedError(pid)
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		if t := tracerPid(pid); t != 0 && tgid(t) != os.Getpid() {
-			return tracedError(pid, tgid(t))
+		// Another tracer is the common cause even with CAP_SYS_PTRACE:
+		// looked for first, as the facts of a permission error cannot
+		// show one that has just let go.
+		if t := otherTracer(pid, tid); t != 0 {
+			return tracedError(pid, t)
 		}
 		return permissionError(pid, "attach to")
 	}

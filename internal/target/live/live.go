@@ -417,7 +417,7 @@ func (p *Process) attach() error {
 			}
 			tids, err := p.tasks.list()
 			if err != nil {
-				return attachError(p.pid, err)
+				return attachError(p.pid, p.pid, err)
 			}
 			// Read state and name of the new threads before stopping any
 			// of them, then seize and interrupt in a tight loop.
@@ -446,7 +446,7 @@ func (p *Process) attach() error {
 						known[tid] = &tracee{tid: tid, gone: true}
 						continue
 					}
-					return attachError(p.pid, err)
+					return attachError(p.pid, tid, err)
 				}
 				tr := &tracee{tid: tid}
 				p.mu.Lock()
@@ -572,7 +572,7 @@ func (p *Process) stopThreads(idx []int, ahead int) error {
 				if err == unix.ESRCH || taskState(p.pid, tid) == "" || isZombie(p.pid, tid) {
 					continue // exited since it was listed
 				}
-				return attachError(p.pid, err)
+				return attachError(p.pid, tid, err)
 			}
 			tr := &tracee{tid: tid}
 			p.mu.Lock()
