@@ -734,3 +734,41 @@ func TestSessionTerminal(t *testing.T) {
 	}
 	tg.CheckRunning(t)
 }
+
+// TestDebugCoreDetach: detach on a core does what gdb's does: it closes
+// the core file and the session goes on without it, so the commands after
+// it run (those that need a stack say there is none, as gdb says) rather
+// than being dropped without a word. gdb itself, on the same core, is the
+// oracle.
+func TestDebugCoreDetach(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	in := pick(t, "debian-3.11")[0]
+	script := "import time\nprint('ready', flush=True)\ntime.sleep(600)"
+	line := strings.Count(script[:strings.Index(script, "time.sleep")], "\n") + 1
+	pid := testenv.StartScript(t, in.Path, script)
+	prefix := filepath.Join(t.TempDir(), "core")
+	if out, err := exec.Command("gcore", "-o", prefix, strconv.Itoa(pid)).CombinedOutput(); err != nil {
+		t.Fatalf("gcore: %v\n%s", err, out)
+	}
+	core := fmt.Sprintf("%s.%d", prefix, pid)
+
+	gdb := exec.Command("gdb", "-nx", "-q", "-batch", "-iex", "set debuginfod enabled off", in.Path, core,
+		"-ex", "detach", "-ex", "bt", "-ex", "echo after\\n")
+	gdb.Env = append(os.Environ(), "DEBUGINFOD_URLS=")
+	gout, _ := gdb.CombinedOutput()
+	if !strings.Contains(string(gout), "No stack.") || !strings.Contains(string(gout), "after") {
+		t.Fatalf("gdb on the core does not go on without it after detach:\n%s", gout)
+	}
+
+	r := runPyscope(t, bin, nil, "debug", core, "-batch", "-ex", "py-bt", "-ex", "detach", "-ex", "py-bt",
+		"-ex", "info inferiors", "-ex", "echo after\\n")
+	before, after, ok := strings.Cut(r.stdout, "No core file now.\n")
+	if !ok {
+		t.Fatalf("detach did not say the core was closed:\n%s\n%s", r.stdout, r.stderr)
+	}
+	wantContains(t, "py-bt before detach", before, fmt.Sprintf(`File "<string>", line %d, in <module>`, line))
+	wantInOrder(t, "after detach", after, []string{"No stack", "detached", "after\n"})
+	if strings.Contains(after, "<module>") || strings.Contains(r.stdout+r.stderr, "internal error") {
+		t.Errorf("the core was still read after detach:\n%s\n%s", r.stdout, r.stderr)
+	}
+}

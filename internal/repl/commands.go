@@ -136,7 +136,7 @@ set print repr N        characters of one value, "…(+M chars)" included
 		{name: "refresh", aliases: []string{"interrupt"}, usage: "refresh", summary: "stop the process (again) and take a new snapshot", run: cmdRefresh},
 		{name: "echo", usage: "echo TEXT", summary: "print TEXT (for scripts), as gdb does: C escapes such as \\n, no newline unless written",
 			run: func(s *Session, args string) error { s.printf("%s", unescapeEcho(args)); return nil }},
-		{name: "detach", usage: "detach", summary: "resume the process and leave it (the session, when it was the last one)", run: cmdDetach},
+		{name: "detach", usage: "detach", summary: "resume the process and leave it (the session, when it was the last one); on a core, close it as gdb does", run: cmdDetach},
 		{name: "quit", aliases: []string{"q", "exit"}, usage: "quit", summary: "leave the session (a live process is resumed)", run: cmdQuit},
 	}
 }
@@ -1006,7 +1006,29 @@ func cmdQuit(s *Session, _ string) error {
 
 // cmdDetach leaves the current inferior; with others left, the session
 // goes on with them, as gdb's detach.
+//
+// On a core it does what gdb's does: the core file is closed ("No core
+// file now.") and, when it was the last program, the session goes on
+// without one, so that the commands after it run (and say there is no
+// stack) rather than being dropped without a word; quit leaves.
 func cmdDetach(s *Session, args string) error {
+	if s.noProgram() {
+		return errors.New("The program is not being run.")
+	}
+	if _, live := s.inf.prog.(Runner); !live {
+		if err := s.inf.prog.Close(); err != nil {
+			return err
+		}
+		s.inf.gone = true
+		s.printf("No core file now.\n")
+		for _, next := range s.infs {
+			if !next.gone {
+				s.switchTo(next)
+				break
+			}
+		}
+		return nil
+	}
 	left := 0
 	for _, inf := range s.infs {
 		if !inf.gone {

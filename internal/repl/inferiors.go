@@ -54,11 +54,13 @@ func infoInferiors(s *Session) error {
 		if inf == s.inf {
 			r.mark = "*"
 		}
-		snap := inf.prog.Snapshot()
-		if snap.PPID != 0 {
-			r.ppid = strconv.Itoa(snap.PPID)
+		// A closed core keeps no snapshot.
+		if snap := inf.prog.Snapshot(); snap != nil {
+			if snap.PPID != 0 {
+				r.ppid = strconv.Itoa(snap.PPID)
+			}
+			r.exe = report.Safe(snap.Python.Executable)
 		}
-		r.exe = report.Safe(snap.Python.Executable)
 		if inf.gone {
 			r.desc, r.state, r.ppid = "<null>", "detached", "-"
 		}

@@ -265,6 +265,7 @@ func (p *liveProg) Close() error {
 
 type coreProg struct {
 	c      *engine.Core
+	pid    int // kept: the core may be closed (detach) and still listed
 	snap   *model.Snapshot
 	values *cpython.Values
 	native Native
@@ -277,13 +278,13 @@ func openCore(c *engine.Core) (Program, error) {
 		c.Close()
 		return nil, err
 	}
-	p := &coreProg{c: c, snap: snap, values: c.Reader().NewValues(), src: source.New(c.Open)}
+	p := &coreProg{c: c, pid: c.PID(), snap: snap, values: c.Reader().NewValues(), src: source.New(c.Open)}
 	// The native session opens nothing until a stack is unwound or named.
 	p.native = NewNative(c.Target(), snap, c.Native())
 	return p, nil
 }
 
-func (p *coreProg) PID() int                         { return p.c.PID() }
+func (p *coreProg) PID() int                         { return p.pid }
 func (p *coreProg) Snapshot() *model.Snapshot        { return p.snap }
 func (p *coreProg) OSThreads() []target.Thread       { return p.c.Target().Threads() }
 func (p *coreProg) Values() *cpython.Values          { return p.values }

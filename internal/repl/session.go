@@ -421,7 +421,32 @@ func (s *Session) run(line string) (err error) {
 			err = fmt.Errorf("internal error in %s: %v (the session goes on)", cmd.name, r)
 		}
 	}()
+	if s.noProgram() && !withoutProgram(cmd.name, args) {
+		return errors.New("No stack: detach closed the core file (quit leaves the session).")
+	}
 	return cmd.run(s, args)
+}
+
+// noProgram says whether every program of the session was left: after
+// detach closed the last one, a core (gdb goes on without a target).
+func (s *Session) noProgram() bool {
+	for _, inf := range s.infs {
+		if !inf.gone {
+			return false
+		}
+	}
+	return true
+}
+
+// withoutProgram says whether a command works with no program left.
+func withoutProgram(name, args string) bool {
+	switch name {
+	case "help", "echo", "set", "quit", "detach":
+		return true
+	case "info":
+		return strings.HasPrefix(strings.TrimSpace(args), "inf")
+	}
+	return false
 }
 
 func (s *Session) errorf(format string, a ...any) {
