@@ -328,6 +328,9 @@ func TestSessionLive(t *testing.T) {
 			wantContains(t, "py-print missing", d.run("py-print no_such_name"), `no symbol "no_such_name" in current context`)
 			wantContains(t, "py-print index", d.run("py-print items[99]"), "out of range")
 			wantContains(t, "py-print key", d.run(`py-print d["missing"]`), `d['missing']: KeyError: 'missing'`)
+			wantContains(t, "py-print bytes index", d.run("py-print items[2][99]"), "items[2][99]: IndexError: index out of range")
+			wantContains(t, "py-print bytearray key", d.run(`py-print buf["x"]`), "TypeError: bytearray indices must be integers or slices, not str")
+			wantContains(t, "py-print __dict__ key", d.run(`py-print self.__dict__["nope"]`), "KeyError: 'nope'")
 
 			// py-list: 11 lines around the current one, which is marked.
 			out = d.run("py-list")

@@ -142,6 +142,9 @@ func (d *Decoder) DecodeNamed(addr uint64, lim Limits, name string) *model.Value
 // redacted stands for the object at addr, left out.
 func (d *Decoder) redacted(addr uint64) *model.Value {
 	v := &model.Value{Kind: model.ValueRedacted, Addr: addr}
+	if synthKind(addr) != 0 {
+		return v
+	}
 	if _, ti := d.typeOf(addr); ti.err == nil {
 		v.Type = ti.name
 	}
@@ -226,7 +229,25 @@ func (d *Decoder) decode(addr uint64, lim Limits, environ bool) *model.Value {
 	d.o.mem = mem{&d.bm}
 	defer func() { d.o.mem = saved }()
 	st.environ = environ
+	switch synthKind(addr) {
+	case synthInt:
+		return &model.Value{Kind: model.ValueInt, Type: "int", Int: big.NewInt(int64(addr &^ synthMask))}
+	case synthDict:
+		return st.instanceDict(addr&^synthMask, 0)
+	}
 	return st.value(addr, 0)
+}
+
+// instanceDict is an instance's __dict__ as Python shows it: a dict of its
+// attributes, read whatever form the target keeps them in.
+func (st *decoding) instanceDict(obj uint64, depth int) *model.Value {
+	items, err := st.o.InstanceAttrs(obj, maxLocals)
+	if err != nil {
+		return errValue(obj, "dict", err)
+	}
+	v := &model.Value{Kind: model.ValueDict, Type: "dict", Addr: obj, Len: len(items)}
+	st.dictEntries(v, items[:min(len(items), st.lim.MaxItems)], depth, false, 0)
+	return v
 }
 
 // budgetMem fails reads once a value has used its share.
@@ -885,26 +906,11 @@ func (st *decoding) container(v *model.Value, t, addr uint64, depth int, environ
 			return nil
 		}
 		items, err := o.DictItems(addr, lim)
-		st.charge(len(items) * 24)
 		if err != nil {
+			st.charge(len(items) * 24)
 			return err
 		}
-		v.Keys = make([]*model.Value, 0, len(items))
-		v.Items = make([]*model.Value, 0, len(items))
-		for _, it := range items {
-			v.Keys = append(v.Keys, st.value(it.Key, depth+1))
-		}
-		if !environ && !st.red.Off() {
-			environ = environKeys(v.Keys) || (v.Len > len(items) && st.environMarked(addr, v.Len))
-		}
-		for i, it := range items {
-			name := keyName(v.Keys[i])
-			if environ && !redact.EnvironKeyShown(name) {
-				v.Items = append(v.Items, st.redacted(it.Value))
-				continue
-			}
-			v.Items = append(v.Items, st.named(it.Value, depth+1, name))
-		}
+		st.dictEntries(v, items, depth, environ, addr)
 	case model.ValueException:
 		if !L.Exc.Args.Valid() {
 			return fmt.Errorf("exception layout unknown")
@@ -934,6 +940,29 @@ func (st *decoding) container(v *model.Value, t, addr uint64, depth int, environ
 		return st.instance(v, t, addr, depth)
 	}
 	return nil
+}
+
+// dictEntries decodes a dict's items into v (Len set): each value under
+// its key's name, an environment's left out. dict, when not 0, is the
+// dict object, for environMarked.
+func (st *decoding) dictEntries(v *model.Value, items []DictEntry, depth int, environ bool, dict uint64) {
+	st.charge(len(items) * 24)
+	v.Keys = make([]*model.Value, 0, len(items))
+	v.Items = make([]*model.Value, 0, len(items))
+	for _, it := range items {
+		v.Keys = append(v.Keys, st.value(it.Key, depth+1))
+	}
+	if !environ && !st.red.Off() {
+		environ = environKeys(v.Keys) || (dict != 0 && v.Len > len(items) && st.environMarked(dict, v.Len))
+	}
+	for i, it := range items {
+		name := keyName(v.Keys[i])
+		if environ && !redact.EnvironKeyShown(name) {
+			v.Items = append(v.Items, st.redacted(it.Value))
+			continue
+		}
+		v.Items = append(v.Items, st.named(it.Value, depth+1, name))
+	}
 }
 
 // set walks a set's hash table in table order.

@@ -152,6 +152,12 @@ func (v *Values) dictVars(d uint64, kind string) ([]Var, error) {
 
 // kind is how the decoder classifies obj's type.
 func (v *Values) kind(obj uint64) model.ValueKind {
+	switch synthKind(obj) {
+	case synthDict:
+		return model.ValueDict
+	case synthInt:
+		return model.ValueInt
+	}
 	_, ti := v.dec.typeOf(obj)
 	if ti.err != nil {
 		return model.ValueError
@@ -161,6 +167,12 @@ func (v *Values) kind(obj uint64) model.ValueKind {
 
 // TypeName is tp_name of obj's type ("?" when unreadable).
 func (v *Values) TypeName(obj uint64) string {
+	switch synthKind(obj) {
+	case synthDict:
+		return "dict"
+	case synthInt:
+		return "int"
+	}
 	n, err := v.o.ObjTypeName(obj)
 	if err != nil {
 		return "?"
@@ -188,6 +200,9 @@ func pyQuote(s string) string { return "'" + s + "'" }
 // errors that say so.
 func (v *Values) Attr(obj uint64, name string) (uint64, error) {
 	o := v.o
+	if synthKind(obj) != 0 {
+		return 0, fmt.Errorf("%s is computed from the target's memory, not one of its objects: pyscope reads no attribute of it", pyQuote(v.TypeName(obj)))
+	}
 	t, err := o.TypeOf(obj)
 	if err != nil {
 		return 0, err
@@ -200,6 +215,9 @@ func (v *Values) Attr(obj uint64, name string) (uint64, error) {
 		d, err := v.moduleDict(obj)
 		if err != nil {
 			return 0, err
+		}
+		if name == "__dict__" {
+			return d, nil
 		}
 		if p, ok, err := o.DictGetStr(d, name); err == nil && ok {
 			return p, nil
@@ -230,7 +248,15 @@ func (v *Values) Attr(obj uint64, name string) (uint64, error) {
 				return 0, missing // an unset slot
 			}
 			return val, nil
-		case "property", "getset_descriptor":
+		case "getset_descriptor":
+			if name == "__dict__" {
+				// The class gives its instances a dict: Python's
+				// obj.__dict__, which may not exist as an object yet
+				// (3.11+ keep the values inline until asked for it).
+				return obj | synthDict, nil
+			}
+			return 0, fmt.Errorf("%s is a %s of %s: its value is computed by code, and pyscope runs none in the target (print the attribute it reads, often _%s)", pyQuote(name), v.TypeName(cp), pyQuote(tn), name)
+		case "property":
 			return 0, fmt.Errorf("%s is a %s of %s: its value is computed by code, and pyscope runs none in the target (print the attribute it reads, often _%s)", pyQuote(name), v.TypeName(cp), pyQuote(tn), name)
 		}
 	}
@@ -372,11 +398,49 @@ type LookupError struct{ Type, Msg string }
 
 func (e *LookupError) Error() string { return e.Type + ": " + e.Msg }
 
-// Item reads obj[key] of a list, tuple or dict (or a subclass).
+// Synthetic refs stand for values an expression computes that are no
+// object of the target: an instance's __dict__ (kept as inline values
+// until Python is asked for it) and an item of a bytes or bytearray (an
+// int the target may never have made). They lie past every user address,
+// where no object is, and carry what they stand for in their low bits.
+const (
+	synthMask = 0xff00_0000_0000_0000
+	synthDict = 0xf100_0000_0000_0000 // | the instance's address
+	synthInt  = 0xf200_0000_0000_0000 // | the int, 0 to 255
+)
+
+// synthKind is synthDict or synthInt for a synthetic ref, else 0.
+func synthKind(ref uint64) uint64 {
+	switch k := ref & synthMask; k {
+	case synthDict, synthInt:
+		return k
+	}
+	return 0
+}
+
+// Item reads obj[key] of a list, tuple, dict, bytes or bytearray (or a
+// subclass), or of an instance's __dict__.
 func (v *Values) Item(obj uint64, key Key) (uint64, error) {
 	o := v.o
 	tn := v.TypeName(obj)
+	switch synthKind(obj) {
+	case synthDict:
+		items, err := o.InstanceAttrs(obj&^synthMask, maxLocals)
+		for _, it := range items {
+			if v.keyEquals(it.Key, key) {
+				return it.Value, nil
+			}
+		}
+		if err != nil {
+			return 0, err
+		}
+		return 0, &LookupError{"KeyError", key.String()}
+	case synthInt:
+		return 0, &LookupError{"TypeError", "'int' object is not subscriptable"}
+	}
 	switch {
+	case o.hasFlag(obj, tpflagsBytesSub) || v.kind(obj) == model.ValueByteArray:
+		return v.byteItem(obj, key)
 	case o.hasFlag(obj, tpflagsListSub|tpflagsTupleSub):
 		if key.Kind != KeyInt && key.Kind != KeyBool {
 			return 0, &LookupError{"TypeError", fmt.Sprintf("%s indices must be integers or slices, not %s", tn, key.typeName())}
@@ -420,7 +484,51 @@ func (v *Values) Item(obj uint64, key Key) (uint64, error) {
 		}
 		return 0, &LookupError{"KeyError", key.String()}
 	}
-	return 0, fmt.Errorf("pyscope can subscript lists, tuples and dicts, not %s", pyQuote(tn))
+	return 0, fmt.Errorf("pyscope can subscript lists, tuples, dicts, bytes and bytearrays, not %s", pyQuote(tn))
+}
+
+// byteItem is b[key] of a bytes or bytearray: an int, as in Python.
+func (v *Values) byteItem(obj uint64, key Key) (uint64, error) {
+	o := v.o
+	array := !o.hasFlag(obj, tpflagsBytesSub)
+	if key.Kind != KeyInt && key.Kind != KeyBool {
+		what := "byte"
+		if array {
+			what = "bytearray"
+		}
+		return 0, &LookupError{"TypeError", fmt.Sprintf("%s indices must be integers or slices, not %s", what, key.typeName())}
+	}
+	size, err := o.u64(obj + uint64(o.L.Object.Size))
+	if err != nil {
+		return 0, err
+	}
+	if int64(size) < 0 || size > 1<<40 {
+		return 0, fmt.Errorf("%s at %#x has impossible size %d", v.TypeName(obj), obj, int64(size))
+	}
+	data := obj + uint64(o.L.Bytes.Sval)
+	if array {
+		if !o.L.Bytes.ArrayStart.Valid() {
+			return 0, fmt.Errorf("bytearray layout unknown")
+		}
+		if data, err = o.u64(obj + uint64(o.L.Bytes.ArrayStart)); err != nil {
+			return 0, err
+		}
+	}
+	i, n := key.int(), int64(size)
+	if i < 0 {
+		i += n
+	}
+	if i < 0 || i >= n {
+		if array {
+			return 0, &LookupError{"IndexError", "bytearray index out of range"}
+		}
+		return 0, &LookupError{"IndexError", "index out of range"}
+	}
+	b, err := o.u8(data + uint64(i))
+	if err != nil {
+		return 0, err
+	}
+	return synthInt | uint64(b), nil
 }
 
 func (k Key) typeName() string {
@@ -529,6 +637,9 @@ func (v *Values) PathRedacted(path []PathStep) bool {
 func (v *Values) environment(prev PathStep, obj uint64) bool {
 	if prev.Key == nil && v.r.Redact.Environ(prev.Name) {
 		return true
+	}
+	if synthKind(obj) != 0 || synthKind(prev.From) != 0 {
+		return false // an instance's __dict__ is its attributes, no environment
 	}
 	if prev.Name == "_data" && prev.Key == nil && v.TypeName(prev.From) == "_Environ" {
 		return true

@@ -115,10 +115,14 @@ are its globals), plus unbound ones, printed as dump --locals prints them.`,
 		{name: "py-print", aliases: []string{"p", "print"}, usage: "py-print EXPR", summary: "print a value: name, attribute, index and key accesses",
 			help: `EXPR is a name, looked up in the frame's locals, then globals, then
 builtins, followed by accesses: .attr, [index] (negative counts from the
-end) and [key] with a str, bytes, int, None, True or False key:
+end) and [key] with a str, bytes, int, None, True or False key, of a list,
+tuple, dict, bytes or bytearray (an item of which is an int, as in Python);
+obj.__dict__ is an instance's (or a module's) attribute dict, however the
+target keeps it:
     py-print self.queue[0].priority
     py-print d["key"]
     py-print items[-1]
+    py-print self.__dict__
 Nothing runs in the target: properties and __getattr__ are not called.
 Output is bounded as in dump --locals: see "help set".`,
 			run: cmdPyPrint, complete: completeNames},

@@ -52,6 +52,7 @@ class Service:
         text = "tab\there 'quoted' \u00e9\u20ac\U0001f600"
         slotted = Slotted()
         count = LIMIT
+        buf = bytearray(b"ab\xff")
 
         def inner():
             return request  # makes request a cell variable
@@ -76,6 +77,12 @@ class Service:
             "count": count,
             "request": request,
             "LIMIT": LIMIT,
+            "self.queue[0].__dict__": self.queue[0].__dict__,
+            "self.queue[1].__dict__['name']": self.queue[1].__dict__['name'],
+            "items[2][0]": items[2][0],
+            "items[2][-1]": items[2][-1],
+            "buf[2]": buf[2],
+            "buf[-3]": buf[-3],
         })
         errors = {}
         for expr, obj, name in [("self.nope", self, "nope"), ("slotted.nope", slotted, "nope"),
