@@ -142,9 +142,6 @@ func (d *Decoder) DecodeNamed(addr uint64, lim Limits, name string) *model.Value
 // redacted stands for the object at addr, left out.
 func (d *Decoder) redacted(addr uint64) *model.Value {
 	v := &model.Value{Kind: model.ValueRedacted, Addr: addr}
-	if synthKind(addr) != 0 {
-		return v
-	}
 	if _, ti := d.typeOf(addr); ti.err == nil {
 		v.Type = ti.name
 	}
@@ -213,6 +210,10 @@ func (d *Decoder) Decode(addr uint64, lim Limits) *model.Value {
 }
 
 func (d *Decoder) decode(addr uint64, lim Limits, environ bool) *model.Value {
+	return d.decodeAs(addr, lim, environ, false)
+}
+
+func (d *Decoder) decodeAs(addr uint64, lim Limits, environ, synth bool) *model.Value {
 	st := &d.st
 	if st.path == nil {
 		st.path = map[uint64]bool{}
@@ -229,13 +230,22 @@ func (d *Decoder) decode(addr uint64, lim Limits, environ bool) *model.Value {
 	d.o.mem = mem{&d.bm}
 	defer func() { d.o.mem = saved }()
 	st.environ = environ
-	switch synthKind(addr) {
-	case synthInt:
-		return &model.Value{Kind: model.ValueInt, Type: "int", Int: big.NewInt(int64(addr &^ synthMask))}
-	case synthDict:
-		return st.instanceDict(addr&^synthMask, 0)
+	if synth {
+		switch synthKind(addr) {
+		case synthInt:
+			return &model.Value{Kind: model.ValueInt, Type: "int", Int: big.NewInt(int64(addr &^ synthMask))}
+		case synthDict:
+			return st.instanceDict(addr&^synthMask, 0)
+		}
 	}
 	return st.value(addr, 0)
+}
+
+// decodeSynth is Decode of a synthetic ref (Values.Item, Values.Attr),
+// which only the session's expressions make: an address read from the
+// target never is one, whatever its bits.
+func (d *Decoder) decodeSynth(ref uint64, lim Limits) *model.Value {
+	return d.decodeAs(ref, lim.normalise(), false, true)
 }
 
 // instanceDict is an instance's __dict__ as Python shows it: a dict of its

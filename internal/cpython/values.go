@@ -21,6 +21,10 @@ type Values struct {
 	dec *Decoder
 	// genKinds caches what each type is to Gen ("" for not a generator).
 	genKinds map[uint64]string
+	// made are the synthetic refs Item and Attr handed out: only they are
+	// taken as such, never a pointer read from the target with the same
+	// bits.
+	made map[uint64]bool
 }
 
 // NewValues returns a reader of the values of the target r reads now.
@@ -152,7 +156,7 @@ func (v *Values) dictVars(d uint64, kind string) ([]Var, error) {
 
 // kind is how the decoder classifies obj's type.
 func (v *Values) kind(obj uint64) model.ValueKind {
-	switch synthKind(obj) {
+	switch v.synth(obj) {
 	case synthDict:
 		return model.ValueDict
 	case synthInt:
@@ -167,7 +171,7 @@ func (v *Values) kind(obj uint64) model.ValueKind {
 
 // TypeName is tp_name of obj's type ("?" when unreadable).
 func (v *Values) TypeName(obj uint64) string {
-	switch synthKind(obj) {
+	switch v.synth(obj) {
 	case synthDict:
 		return "dict"
 	case synthInt:
@@ -181,10 +185,15 @@ func (v *Values) TypeName(obj uint64) string {
 }
 
 // Decode reads obj into a value tree within lim.
-func (v *Values) Decode(obj uint64, lim Limits) *model.Value { return v.dec.Decode(obj, lim) }
+func (v *Values) Decode(obj uint64, lim Limits) *model.Value {
+	if v.synth(obj) != 0 {
+		return v.dec.decodeSynth(obj, lim)
+	}
+	return v.dec.Decode(obj, lim)
+}
 
 // Repr is repr(obj) within lim (docs/json-schema.md).
-func (v *Values) Repr(obj uint64, lim Limits) string { return Repr(v.dec.Decode(obj, lim), lim) }
+func (v *Values) Repr(obj uint64, lim Limits) string { return Repr(v.Decode(obj, lim), lim) }
 
 // AttributeError is Python's message for an attribute that is not there.
 type AttributeError struct{ Msg string }
@@ -200,7 +209,7 @@ func pyQuote(s string) string { return "'" + s + "'" }
 // errors that say so.
 func (v *Values) Attr(obj uint64, name string) (uint64, error) {
 	o := v.o
-	if synthKind(obj) != 0 {
+	if v.synth(obj) != 0 {
 		return 0, fmt.Errorf("%s is computed from the target's memory, not one of its objects: pyscope reads no attribute of it", pyQuote(v.TypeName(obj)))
 	}
 	t, err := o.TypeOf(obj)
@@ -253,7 +262,7 @@ func (v *Values) Attr(obj uint64, name string) (uint64, error) {
 				// The class gives its instances a dict: Python's
 				// obj.__dict__, which may not exist as an object yet
 				// (3.11+ keep the values inline until asked for it).
-				return obj | synthDict, nil
+				return v.makeSynth(obj | synthDict), nil
 			}
 			return 0, fmt.Errorf("%s is a %s of %s: its value is computed by code, and pyscope runs none in the target (print the attribute it reads, often _%s)", pyQuote(name), v.TypeName(cp), pyQuote(tn), name)
 		case "property":
@@ -418,12 +427,29 @@ func synthKind(ref uint64) uint64 {
 	return 0
 }
 
+// synth is synthKind of a synthetic ref this Values made, else 0.
+func (v *Values) synth(ref uint64) uint64 {
+	if k := synthKind(ref); k != 0 && v.made[ref] {
+		return k
+	}
+	return 0
+}
+
+// makeSynth hands out a synthetic ref.
+func (v *Values) makeSynth(ref uint64) uint64 {
+	if v.made == nil || len(v.made) >= 1<<16 {
+		v.made = map[uint64]bool{}
+	}
+	v.made[ref] = true
+	return ref
+}
+
 // Item reads obj[key] of a list, tuple, dict, bytes or bytearray (or a
 // subclass), or of an instance's __dict__.
 func (v *Values) Item(obj uint64, key Key) (uint64, error) {
 	o := v.o
 	tn := v.TypeName(obj)
-	switch synthKind(obj) {
+	switch v.synth(obj) {
 	case synthDict:
 		items, err := o.InstanceAttrs(obj&^synthMask, maxLocals)
 		for _, it := range items {
@@ -528,7 +554,7 @@ func (v *Values) byteItem(obj uint64, key Key) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return synthInt | uint64(b), nil
+	return v.makeSynth(synthInt | uint64(b)), nil
 }
 
 func (k Key) typeName() string {
@@ -592,6 +618,10 @@ func (v *Values) keyEquals(k uint64, key Key) bool {
 // redaction marker when the name says secret, an environment's values
 // left out when the name says it is one (Reader.Redact).
 func (v *Values) ReprNamed(obj uint64, name string, lim Limits) string {
+	if v.synth(obj) != 0 {
+		// A secret name was seen by PathRedacted, on the whole path.
+		return Repr(v.dec.decodeSynth(obj, lim), lim)
+	}
 	return Repr(v.dec.DecodeNamed(obj, lim, name), lim)
 }
 
@@ -638,7 +668,7 @@ func (v *Values) environment(prev PathStep, obj uint64) bool {
 	if prev.Key == nil && v.r.Redact.Environ(prev.Name) {
 		return true
 	}
-	if synthKind(obj) != 0 || synthKind(prev.From) != 0 {
+	if v.synth(obj) != 0 || v.synth(prev.From) != 0 {
 		return false // an instance's __dict__ is its attributes, no environment
 	}
 	if prev.Name == "_data" && prev.Key == nil && v.TypeName(prev.From) == "_Environ" {
