@@ -472,14 +472,16 @@ func (s *Session) printFrame(i int, f model.Frame) {
 // there, with markers under the running expression as tracebacks show it.
 func (s *Session) printSourceLine(f model.Frame) {
 	if lines, err := s.sourceLines(f.File); err == nil && f.Line >= 1 && f.Line <= len(lines) {
-		s.printf("    %s\n", report.Safe(strings.TrimSpace(lines[f.Line-1])))
 		line := func(n int) (string, bool) {
 			if n < 1 || n > len(lines) {
 				return "", false
 			}
 			return lines[n-1], true
 		}
-		if marks := report.Carets(s.prog.Snapshot().Python.Version, f, line); marks != "" {
+		text, marks := report.SourceLine(lines[f.Line-1], report.FocusOf(f), report.FocusEndOf(f),
+			report.Carets(s.prog.Snapshot().Python.Version, f, line))
+		s.printf("    %s\n", text)
+		if marks != "" {
 			s.printf("    %s\n", marks)
 		}
 	}
@@ -728,7 +730,7 @@ func cmdPyList(s *Session, args string) error {
 		if i == lineno {
 			n = ">" + n
 		}
-		s.printf("%4s    %s\n", n, report.Safe(lines[i-1]))
+		s.printf("%4s    %s\n", n, report.ListLine(lines[i-1]))
 	}
 	return nil
 }

@@ -198,13 +198,14 @@ func frameLine(version string, f model.Frame, c palette, src Sources) string {
 	b.WriteString(c.reset)
 	b.WriteByte('\n')
 	if src != nil && f.Line > 0 {
-		if s, ok := src.Line(f.File, f.Line); ok {
-			if s = strings.TrimSpace(s); s != "" {
-				b.WriteString("    ")
-				b.WriteString(Safe(s))
-				b.WriteByte('\n')
+		if raw, ok := src.Line(f.File, f.Line); ok {
+			if strings.TrimSpace(raw) != "" {
 				line := func(n int) (string, bool) { return src.Line(f.File, n) }
-				if marks := Carets(version, f, line); marks != "" {
+				text, marks := SourceLine(raw, FocusOf(f), FocusEndOf(f), Carets(version, f, line))
+				b.WriteString("    ")
+				b.WriteString(text)
+				b.WriteByte('\n')
+				if marks != "" {
 					b.WriteString("    ")
 					b.WriteString(c.red)
 					b.WriteString(marks)
