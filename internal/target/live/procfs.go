@@ -432,6 +432,11 @@ func ExecImage(pid int) string {
 	if err != nil || len(f) < 51-2 {
 		return ""
 	}
+	if f[26-3] == "0" && f[28-3] == "0" {
+		// No address space to tell by: exiting (its memory already
+		// released), a zombie, or fields the kernel hides from us.
+		return ""
+	}
 	var sb strings.Builder
 	if i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')'); i >= 0 && j > i {
 		sb.Write(b[i+1 : j])
