@@ -38,7 +38,7 @@ func tracedError(pid, tracer int) error {
 // tracerWait is how long a refused seize looks for the tracer that
 // refused it: a sampling profiler (py-spy) holds each thread for
 // microseconds at a time, and may have let go before the first look.
-const tracerWait = 20 * time.Millisecond
+const tracerWait = 50 * time.Millisecond
 
 // otherTracer is the process, other than pyscope, that traces thread tid
 // of process pid or any of its threads (TracerPid in their status files),
@@ -50,6 +50,8 @@ func otherTracer(pid, tid int) int {
 		}
 		return 0
 	}
+	// py-spy at 100 Hz holds the threads for some 100 µs every 10 ms: it
+	// is looked for every 100 µs, in the threads most likely to show it.
 	end := time.Now().Add(tracerWait)
 	for first := true; ; first = false {
 		for _, id := range []int{tid, pid} {
@@ -73,8 +75,25 @@ func otherTracer(pid, tid int) int {
 		if time.Now().After(end) {
 			return 0
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(100 * time.Microsecond)
 	}
+}
+
+// seizeWait is how long a seize refused with EPERM is tried again: a
+// sampling profiler holds a thread for microseconds at a time, and gives
+// it back well within it.
+const seizeWait = 20 * time.Millisecond
+
+// seize is PTRACE_SEIZE of thread tid, tried again for seizeWait while the
+// kernel refuses it (another tracer holds the thread for a moment); the
+// threads already stopped wait meanwhile, so only then.
+func seize(tid int) error {
+	err := unix.PtraceSeize(tid)
+	for end := time.Now().Add(seizeWait); err == unix.EPERM && time.Now().Before(end); {
+		time.Sleep(50 * time.Microsecond)
+		err = unix.PtraceSeize(tid)
+	}
+	return err
 }
 
 // attachError maps a failed PTRACE_SEIZE of thread tid (or /proc access)

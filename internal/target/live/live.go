@@ -439,7 +439,7 @@ func (p *Process) attach() error {
 			var batch []*tracee
 			for _, th := range fresh {
 				tid := th.TID
-				if err := unix.PtraceSeize(tid); err != nil {
+				if err := seize(tid); err != nil {
 					// Exiting between listing and seizing: leave it out.
 					if err == unix.ESRCH || (err == unix.EPERM && isZombie(p.pid, tid)) ||
 						(tid != p.pid && taskState(p.pid, tid) == "") {
@@ -568,7 +568,7 @@ func (p *Process) stopThreads(idx []int, ahead int) error {
 		var batch []*tracee
 		for _, i := range idx {
 			tid := p.threads[i].TID
-			if err := unix.PtraceSeize(tid); err != nil {
+			if err := seize(tid); err != nil {
 				if err == unix.ESRCH || taskState(p.pid, tid) == "" || isZombie(p.pid, tid) {
 					continue // exited since it was listed
 				}
