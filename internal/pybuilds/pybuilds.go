@@ -51,6 +51,20 @@ type Build struct {
 	Libpython string
 }
 
+// RunJSON runs script in the build's interpreter, isolated (-I), and
+// decodes what it prints as JSON into v: how the generators learn a fact
+// of each reference build.
+func (b *Build) RunJSON(script string, v any) error {
+	raw, err := exec.Command(b.Python, "-I", "-c", script).Output()
+	if err != nil {
+		return fmt.Errorf("%s: %w", b.Python, err)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%s: %w", b.Python, err)
+	}
+	return nil
+}
+
 // Get returns the build for a minor version, fetching and unpacking it if
 // needed. It is safe to call from concurrent processes.
 func Get(minor string) (*Build, error) {

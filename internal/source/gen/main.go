@@ -5,10 +5,8 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"go/format"
-	"os/exec"
 	"sort"
 
 	"pyscope/internal/gencmd"
@@ -30,13 +28,9 @@ func generate() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		raw, err := exec.Command(bld.Python, "-I", "-c", script).Output()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", bld.Python, err)
-		}
 		var m map[string]string
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return nil, fmt.Errorf("%s: %w", bld.Python, err)
+		if err := bld.RunJSON(script, &m); err != nil {
+			return nil, err
 		}
 		for k, v := range m {
 			if old, ok := all[k]; ok && old != v {

@@ -6,10 +6,8 @@ package main
 import (
 	"bytes"
 	_ "embed"
-	"encoding/json"
 	"fmt"
 	"go/format"
-	"os/exec"
 
 	"pyscope/internal/gencmd"
 	"pyscope/internal/pybuilds"
@@ -44,13 +42,9 @@ func generate() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		raw, err := exec.Command(bld.Python, "-I", "-c", script).Output()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", bld.Python, err)
-		}
 		var f facts
-		if err := json.Unmarshal(raw, &f); err != nil {
-			return nil, fmt.Errorf("%s: %w", bld.Python, err)
+		if err := bld.RunJSON(script, &f); err != nil {
+			return nil, err
 		}
 		if f.Version != minor {
 			return nil, fmt.Errorf("%s says it is %s, not %s", bld.Python, f.Version, minor)
