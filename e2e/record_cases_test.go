@@ -167,8 +167,16 @@ func TestRecordSubprocessesExec(t *testing.T) {
 	if err != nil || json.Unmarshal(raw, &kids) != nil || len(kids.Forked) == 0 || len(kids.Spawned) == 0 {
 		t.Fatalf("children.json: %v %s\n%s", err, raw, r.stderr)
 	}
-	if strings.Contains(r.stderr, "failed") {
-		t.Errorf("failed samples:\n%s", r.stderr)
+	// An exec'd child read at its old program's addresses failed with
+	// "read interpreter list: cannot read …" until it was reopened. A
+	// starting Python enters eval loops from C all the time (imports), so
+	// a sample may still land in a prologue no read can make sense of
+	// (TestRecordEvalLoopEntry): at most 1%.
+	if f := failedRE.FindStringSubmatch(r.stderr); f != nil {
+		n, _ := strconv.Atoi(f[1])
+		if strings.Contains(f[2], "interpreter list") || int64(n)*100 > keptSamples(t, r.stderr) {
+			t.Errorf("failed samples:\n%s", r.stderr)
+		}
 	}
 	_, byProc, _ := stackFuncs(t, out)
 	for _, pid := range kids.Forked {
