@@ -61,8 +61,7 @@ func OpenProcess(pid int, opts Options) (*Process, error) {
 	if live.SharesMemory(pid, ppid) {
 		return nil, fmt.Errorf("process %d: %w: it shares its parent's (%d) memory until it runs its program; look at process %d", pid, ErrVforked, ppid, ppid)
 	}
-	start, _ := live.StartTicks(pid)
-	image := live.ExecImage(pid)
+	image, start := live.ExecImage(pid)
 	probe, err := live.Open(pid, live.Options{NoBlock: true, NoThreads: true, Cache: true})
 	if err != nil {
 		return nil, err
@@ -504,10 +503,10 @@ func (p *Process) Execed() bool {
 	if p.image == "" {
 		return false
 	}
-	if st, err := live.StartTicks(p.pid); err != nil || st != p.start {
+	now, st := live.ExecImage(p.pid)
+	if st != p.start {
 		return false // exited, or its PID reused: not the same process
 	}
-	now := live.ExecImage(p.pid)
 	return now != "" && now != p.image
 }
 

@@ -422,20 +422,24 @@ func AllThreadsExited(pid int) bool {
 // time) differ when the process ran another program in between, even the
 // same executable: the kernel lays out the new stack, arguments and
 // environment afresh (stat's fields 26, 27, 28 and 48 to 51), and comm and
-// the executable file follow the new program. "" when unreadable.
-func ExecImage(pid int) string {
+// the executable file follow the new program. It also returns the start
+// time (StartTicks) from the same read, which tells the process from a
+// later one with its PID. "" and 0 when unreadable; "" alone when the
+// process has no address space to tell by.
+func ExecImage(pid int) (image string, start uint64) {
 	b, err := readProcFile(procPath(pid, "stat"))
 	if err != nil {
-		return ""
+		return "", 0
 	}
 	f, err := statFields(b)
 	if err != nil || len(f) < 51-2 {
-		return ""
+		return "", 0
 	}
+	start, _ = strconv.ParseUint(f[22-3], 10, 64)
 	if f[26-3] == "0" && f[28-3] == "0" {
 		// No address space to tell by: exiting (its memory already
 		// released), a zombie, or fields the kernel hides from us.
-		return ""
+		return "", start
 	}
 	var sb strings.Builder
 	if i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')'); i >= 0 && j > i {
@@ -449,7 +453,7 @@ func ExecImage(pid int) string {
 	if unix.Stat(procPath(pid, "exe"), &st) == nil {
 		fmt.Fprintf(&sb, " %d:%d", st.Dev, st.Ino)
 	}
-	return sb.String()
+	return sb.String(), start
 }
 
 // kcmpVM is kcmp(2)'s KCMP_VM: do two processes share one address space.
