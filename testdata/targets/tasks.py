@@ -6,7 +6,12 @@ TaskGroup (3.11+), wait_for, shield, asyncio.wait, an async generator, a
 `yield from` chain of @types.coroutine generators, a task awaiting another
 directly, a Task subclass, a pure-Python task, an eager task (3.12+), a
 task holding finished futures (result, exception, cancelled), a gather
-with one child done, finished tasks (done, failed, cancelled: listed as
+with one child done, tasks that a gather, shield or wait was given
+while their caller no longer waits for them (a gather that failed fast, a
+timed-out shield, a wait that returned at the first completed, a gather
+awaited by another task or never, a gather's child that then awaits its
+caller), a gather of coroutines with a TaskGroup inside, a TaskGroup's
+parent in its body, finished tasks (done, failed, cancelled: listed as
 such in the oracle, not as tasks), and two tasks that await each other. A second loop that is not running holds one
 task; a worker thread's loop runs a task that blocks the thread, and a
 task awaiting a future that is done but whose wakeup never runs. Once everything is parked, a thread writes ORACLE.tasks.json:
@@ -154,6 +159,112 @@ async def gather_partly():
     await asyncio.gather(d, p)
 
 
+# Tasks that a gather, shield or wait was given while their caller no
+# longer waits for them. 3.14 records the caller as awaiting them until
+# they are done: only what each task is suspended on says who waits.
+SETTLED = []  # the callers below, once they wait for what they wait for last
+
+
+async def fails():
+    await asyncio.sleep(0)
+    raise ValueError("fails fast")
+
+
+async def gather_failed_fast():
+    # The gather fails with its first child: the other runs on, awaited by
+    # nobody.
+    try:
+        await asyncio.gather(fails(), named(leaf_sleep(), "failfast-child"))
+    except ValueError:
+        pass
+    SETTLED.append("failfast")
+    await leaf_sleep()
+
+
+async def shield_timed_out():
+    # The shield's caller timed out; the shielded task runs on.
+    try:
+        await asyncio.wait_for(asyncio.shield(named(leaf_sleep(), "shielded-on")), 0.01)
+    except asyncio.TimeoutError:
+        pass
+    SETTLED.append("shield-timeout")
+    await leaf_sleep()
+
+
+async def wait_first():
+    # asyncio.wait returned at the first completed; the other runs on.
+    quick = asyncio.create_task(fails())
+    FINISHED.append(quick)
+    await asyncio.wait([quick, named(leaf_sleep(), "wait-first-pending")], return_when=asyncio.FIRST_COMPLETED)
+    quick.exception()  # retrieved: no "never retrieved" log
+    SETTLED.append("wait-first")
+    await leaf_sleep()
+
+
+async def await_gather(fut):
+    await fut
+
+
+async def gather_elsewhere():
+    # A gather called here and awaited by another task, which this awaits.
+    fut = asyncio.gather(named(leaf_sleep(), "elsewhere-a"), named(leaf_sleep(), "elsewhere-b"))
+    await named(await_gather(fut), "elsewhere-awaiter", ["elsewhere-a", "elsewhere-b"])
+
+
+async def gather_unawaited():
+    # A gather called and held, never awaited.
+    KEEP.append(asyncio.gather(named(leaf_sleep(), "unawaited-child")))
+    SETTLED.append("unawaited")
+    await leaf_sleep()
+
+
+async def awaits_parent(parent):
+    await asyncio.sleep(0.01)
+    SETTLED.append("parent-awaiter")
+    await parent
+
+
+async def gather_then_awaited():
+    # The gather fails fast; its other child then awaits this task, which
+    # sleeps: no cycle.
+    try:
+        await asyncio.gather(fails(), named(awaits_parent(asyncio.current_task()), "parent-awaiter", ["gather-failer"]))
+    except ValueError:
+        pass
+    SETTLED.append("gather-failer")
+    await leaf_sleep()
+
+
+async def gather_coros():
+    # A gather of coroutines (tasks it creates), one of which runs a
+    # TaskGroup.
+    more = [group_in_gather()] if sys.version_info >= (3, 11) else []
+    fut = asyncio.gather(leaf_sleep(), *more)
+    AWAITS[asyncio.current_task().get_name()] = [c.get_name() for c in fut._children]
+    await fut
+
+
+async def group_in_gather():
+    async with asyncio.TaskGroup() as tg:
+        AWAITS[asyncio.current_task().get_name()] = ["gathered-tg-a", "gathered-tg-b"]
+        named_in(tg, leaf_sleep(), "gathered-tg-a")
+        named_in(tg, leaf_sleep(), "gathered-tg-b")
+
+
+async def group_body():
+    # A TaskGroup's parent awaits its tasks in its body too: here it also
+    # awaits its sleep (asyncio's _fut_waiter).
+    async with asyncio.TaskGroup() as tg:
+        named_in(tg, leaf_sleep(), "body-child")
+        SETTLED.append("group-body")
+        await leaf_sleep()
+
+
+def named_in(tg, coro, name):
+    AWAITS[name] = []
+    return tg.create_task(coro, name=name)
+
+
 async def cyclic(other):
     await asyncio.sleep(0)
     await other()
@@ -232,6 +343,7 @@ def running_chain(task, ident):
 
 def report(path, loops, running):
     tasks = []
+    stale = []
     for loop, ident in loops:
         every = set(asyncio.all_tasks(loop))
         # 3.14's all_tasks() misses pure-Python tasks: they register in
@@ -249,7 +361,12 @@ def report(path, loops, running):
                 # The future it is suspended on, when it awaits no task
                 # by construction (sleep, an Event): asyncio's own record.
                 waiter = t._fut_waiter
-                entry["futures"] = [id(waiter)] if waiter is not None and not AWAITS.get(name) else []
+                entry["futures"] = [id(waiter)] if waiter is not None and (not AWAITS.get(name) or name == "group-body") else []
+                # 3.14's own record of who awaits it, when it names a
+                # task that does not: the case pyscope must not trust.
+                for by in getattr(t, "_asyncio_awaited_by", None) or ():
+                    if name not in (AWAITS.get(by.get_name()) or ()):
+                        stale.append(f"{name} awaited by {by.get_name()}")
                 # asyncio's own repr of the futures and tasks its
                 # coroutine holds (not of the cycle's: asyncio's repr of a
                 # task that waits for itself recurses until it fails).
@@ -260,7 +377,7 @@ def report(path, loops, running):
     finished = [{"id": id(t), "name": t.get_name(), "state": "cancelled" if t.cancelled() else "done"}
                 for t in FINISHED if t.done()]
     with open(path + ".tmp", "w") as f:
-        json.dump({"tasks": tasks, "cycle": cycle, "finished": finished,
+        json.dump({"tasks": tasks, "cycle": cycle, "finished": finished, "stale": stale,
                    "version": list(sys.version_info[:2])}, f, indent=1)
     os.replace(path + ".tmp", path)
 
@@ -278,6 +395,17 @@ async def main():
     named(legacy(), "yield-from")
     named(holding(), "finished-futures")
     named(gather_partly(), "gather-partly", ["gather-pending-child"])
+    named(gather_failed_fast(), "failfast")
+    named(shield_timed_out(), "shield-timeout")
+    named(wait_first(), "wait-first")
+    named(gather_elsewhere(), "gather-elsewhere", ["elsewhere-awaiter"])
+    named(gather_unawaited(), "unawaited")
+    named(gather_then_awaited(), "gather-failer")
+    named(gather_coros(), "gather-coros")  # AWAITS: its gather's children
+    settle = ["failfast", "shield-timeout", "wait-first", "unawaited", "parent-awaiter", "gather-failer"]
+    if sys.version_info >= (3, 11):
+        named(group_body(), "group-body", ["body-child"])
+        settle.append("group-body")
     # Finished tasks: asyncio.all_tasks() leaves them out, and so must pyscope.
     failed = asyncio.create_task(raises(), name="failed-task")
     cancelled = asyncio.create_task(leaf_sleep(), name="cancelled-task")
@@ -303,6 +431,8 @@ async def main():
     wt.start()
     for _ in range(5):
         await asyncio.sleep(0.05)
+    while not set(settle) <= set(SETTLED):
+        await asyncio.sleep(0.01)
     failed.exception()  # retrieved: no "never retrieved" log
     me = asyncio.current_task()
     AWAITS[me.get_name()] = []

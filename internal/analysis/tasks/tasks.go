@@ -16,7 +16,15 @@
 // stack). A task awaits a task directly; a future that a gather,
 // shield, wait, wait_for or TaskGroup made stands for the tasks whose done
 // callbacks complete it (closure cells, partial arguments, bound methods);
-// 3.14 also records awaited_by itself, which is added.
+// a TaskGroup's parent awaits its tasks from their creation.
+//
+// 3.14's own awaited_by records are not used: gather, shield and wait
+// record the task that called them, and the record stays until the
+// awaited task is done, after that caller stopped waiting (a gather that
+// failed fast, a shield whose caller was cancelled, a wait that returned
+// at the first completed, a gather awaited by another task or not at
+// all). What a task is suspended on now, and the done callbacks still
+// attached, say who waits for whom on every version.
 package tasks
 
 import (
@@ -70,16 +78,16 @@ type Captured struct {
 }
 
 type rawTask struct {
-	id, loop  uint64
-	name      string
-	state     string
-	frames    []cpython.FrameRef // outermost first
-	runFrame  uint64             // running: the frame of its coroutine
-	thread    uint64             // ident of the thread running its loop; 0 unknown
-	awaits    []uint64
-	futures   map[uint64]*cpython.Future // awaited futures that are not tasks, as read while stopped
-	awaitedBy []uint64                   // 3.14: the interpreter's own record
-	err       string
+	id, loop uint64
+	name     string
+	state    string
+	frames   []cpython.FrameRef // outermost first
+	runFrame uint64             // running: the frame of its coroutine
+	thread   uint64             // ident of the thread running its loop; 0 unknown
+	awaits   []uint64
+	futures  map[uint64]*cpython.Future // awaited futures that are not tasks, as read while stopped
+	group    uint64                     // the parent task of the TaskGroup that holds it
+	err      string
 }
 
 // capture is one Capture's state.
@@ -262,8 +270,8 @@ func (c *capture) index(obj uint64) {
 }
 
 // instanceRefs looks at the attributes of a callback's self: a TaskGroup's
-// _on_task_done names its group, whose _parent_task awaits the child
-// (3.14 records the same at create_task) and whose _on_completed_fut the
+// _on_task_done names its group, whose _parent_task awaits the child from
+// its creation (as 3.14 records it) and whose _on_completed_fut the
 // parent awaits in __aexit__.
 func (c *capture) instanceRefs(g, self uint64, queue *[]uint64) {
 	attrs, ok := c.futAttr[self]
@@ -345,7 +353,7 @@ func (c *capture) task(id uint64) *rawTask {
 	if f == nil || !f.IsTask {
 		return nil
 	}
-	t := &rawTask{id: id, loop: f.Loop, name: f.Name, futures: map[uint64]*cpython.Future{}, awaitedBy: f.AwaitedBy}
+	t := &rawTask{id: id, loop: f.Loop, name: f.Name, futures: map[uint64]*cpython.Future{}, group: c.parent[id]}
 	switch f.State {
 	case cpython.FutureCancelled:
 		t.state = "cancelled"
@@ -511,7 +519,7 @@ func (cp *Captured) Apply(snap *model.Snapshot) {
 		byID[t.ID] = len(snap.Tasks)
 		snap.Tasks = append(snap.Tasks, t)
 	}
-	// 3.14's own record of who awaits a task.
+	// A TaskGroup's parent awaits its tasks, in its body too.
 	awaits := make([]idList, len(snap.Tasks))
 	for i := range snap.Tasks {
 		for _, a := range snap.Tasks[i].Awaits {
@@ -519,10 +527,8 @@ func (cp *Captured) Apply(snap *model.Snapshot) {
 		}
 	}
 	for _, rt := range cp.tasks {
-		for _, by := range rt.awaitedBy {
-			if i, ok := byID[by]; ok && by != rt.id && !rt.finished() {
-				awaits[i].add(rt.id)
-			}
+		if i, ok := byID[rt.group]; ok && rt.group != rt.id && !rt.finished() {
+			awaits[i].add(rt.id)
 		}
 	}
 	awaitedBy := make([]idList, len(snap.Tasks))
