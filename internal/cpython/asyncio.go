@@ -266,9 +266,6 @@ type Future struct {
 	Coro       uint64
 	Waiter     uint64 // _fut_waiter: the future the task waits for
 	Cancelling bool   // cancel() requested, not done yet
-	// AwaitedBy (3.14+) are the futures and tasks the interpreter
-	// recorded as awaiting this one.
-	AwaitedBy []uint64
 }
 
 // Future reads obj as an asyncio Future or Task; the error is ErrNotFuture
@@ -318,9 +315,6 @@ func (v *Values) cFuture(obj uint64, task bool) (*Future, error) {
 	if l := ptr(L.Future.Callbacks); validPtr(l) {
 		f.Callbacks = append(f.Callbacks, v.callbackList(l)...)
 	}
-	if by := L.Future.AwaitedBy; by.Valid() {
-		f.AwaitedBy = v.awaitedBy(ptr(by), L.Future.AwaitedByIsSet, raw)
-	}
 	if !task {
 		return f, nil
 	}
@@ -336,18 +330,6 @@ func (v *Values) cFuture(obj uint64, task bool) (*Future, error) {
 	}
 	f.Cancelling = f.Cancelling && f.State == FuturePending
 	return f, nil
-}
-
-// awaitedBy reads 3.14's awaited_by member: one object, or a set of them.
-func (v *Values) awaitedBy(p uint64, isSet layout.Off, raw []byte) []uint64 {
-	if !validPtr(p) {
-		return nil
-	}
-	if isSet.Valid() && int(isSet) < len(raw) && raw[isSet] != 0 {
-		items, _ := v.SetItems(p, 1<<16)
-		return items
-	}
-	return []uint64{p}
 }
 
 // taskName reads a C task's name: a str, or (3.13+) the int N of the
@@ -412,9 +394,6 @@ func (v *Values) pyFuture(obj uint64, task bool) (*Future, error) {
 	}
 	if l := attr("_callbacks"); validPtr(l) && v.o.hasFlag(l, tpflagsListSub) {
 		f.Callbacks = v.callbackList(l)
-	}
-	if s := attr("_Future__asyncio_awaited_by"); s != 0 {
-		f.AwaitedBy, _ = v.SetItems(s, 1<<16)
 	}
 	if !task {
 		return f, nil
