@@ -576,6 +576,10 @@ type SyncObject struct {
 	// 3.13+ the address of its handle's thread_is_exiting event.
 	TstateLock uint64
 	Exiting    uint64
+	// FutureState is a concurrent.futures.Future's _state: PENDING (not
+	// started: a work item still queued), RUNNING, FINISHED, ...; "" when
+	// unreadable.
+	FutureState string
 }
 
 // Sync reads obj as a synchronisation primitive; ok is false when it is
@@ -616,6 +620,9 @@ func (v *Values) SyncState(obj uint64) (SyncObject, bool) {
 			so.Inner = p
 			break
 		}
+	}
+	if st.kind == SyncFuture {
+		so.FutureState, _ = a.str("_state", 64)
 	}
 	if st.kind == SyncThread {
 		so.Inner = 0
