@@ -236,11 +236,28 @@ type Task struct {
 	AwaitedBy []uint64 `json:"awaited_by"`
 	// Error says why the task could not be read whole.
 	Error string `json:"error,omitempty"`
+	// Concurrent are the awaited futures chained to a
+	// concurrent.futures.Future (asyncio.wrap_future: run_in_executor,
+	// to_thread), with the thread running its work.
+	Concurrent []ChainedFuture `json:"concurrent_futures,omitempty"`
 	// Futures describes the awaited ids that are futures, not tasks:
 	// id → their repr (for the text view).
 	Futures map[uint64]string `json:"-"`
 	// Loop is the address of the task's event loop.
 	Loop uint64 `json:"-"`
+}
+
+// ChainedFuture is an asyncio future a task awaits that a
+// concurrent.futures.Future completes (docs/json-schema.md).
+type ChainedFuture struct {
+	// Future is the awaited asyncio future (an id in Awaits).
+	Future uint64 `json:"future"`
+	// WaitingFor is the concurrent future, as a thread's waiting_for
+	// names one (kind "future"); HeldBy the thread running its work item.
+	WaitingFor Wait `json:"waiting_for"`
+	// Queued: the concurrent future is still pending, no worker has
+	// started it (its work item waits in the executor's queue).
+	Queued bool `json:"queued,omitempty"`
 }
 
 // Greenlet is one greenlet (docs/json-schema.md).

@@ -43,7 +43,7 @@ func writeTasks(b *bufio.Writer, s *model.Snapshot, c palette) {
 		}
 		fmt.Fprintf(b, "%sDeadlock: tasks await each other: %s%s\n", c.red, strings.Join(names, " → "), c.reset)
 	}
-	tw := &taskTree{b: b, byID: byID, c: c, shown: map[uint64]bool{}}
+	tw := &taskTree{b: b, byID: byID, c: c, shown: map[uint64]bool{}, names: namesOf(s, nil)}
 	// Roots grouped by the thread running their loop, in thread order.
 	var order []uint64
 	groups := map[uint64][]*model.Task{}
@@ -105,6 +105,7 @@ type taskTree struct {
 	byID  map[uint64]*model.Task
 	c     palette
 	shown map[uint64]bool
+	names threadNames
 }
 
 func taskLabel(t *model.Task, id uint64, c palette) string {
@@ -162,5 +163,33 @@ func (tw *taskTree) task(t *model.Task, prefix string, last bool) {
 			what = Safe(r)
 		}
 		fmt.Fprintf(b, "%s%sawaits %s%s%s\n", prefix, branch, c.dim, what, c.reset)
+		for _, cf := range t.Concurrent {
+			if cf.Future == a {
+				sub := prefix + "│   "
+				if lastA {
+					sub = prefix + "    "
+				}
+				fmt.Fprintf(b, "%s└── %s\n", sub, tw.chained(cf))
+			}
+		}
 	}
+}
+
+// chained says which concurrent future an awaited future waits for and
+// who runs its work: `chained to <Future at 0x… state=running>, run by
+// Thread 0x… "name"`.
+func (tw *taskTree) chained(cf model.ChainedFuture) string {
+	c := tw.c
+	s := "chained to " + c.dim + tw.names.repr(cf.WaitingFor.Repr) + c.reset
+	switch {
+	case len(cf.WaitingFor.HeldBy) > 0:
+		var hs []string
+		for _, h := range cf.WaitingFor.HeldBy {
+			hs = append(hs, tw.names.thread(h))
+		}
+		return s + ", run by " + c.bold + strings.Join(hs, ", ") + c.reset
+	case cf.Queued:
+		return s + ", queued: no worker has started it"
+	}
+	return s
 }

@@ -25,6 +25,10 @@
 // at the first completed, a gather awaited by another task or not at
 // all). What a task is suspended on now, and the done callbacks still
 // attached, say who waits for whom on every version.
+//
+// A future that asyncio.wrap_future chained to a concurrent.futures.Future
+// (run_in_executor, to_thread) names that future and the worker thread
+// whose _WorkItem.run runs it.
 package tasks
 
 import (
@@ -85,8 +89,9 @@ type rawTask struct {
 	runFrame uint64             // running: the frame of its coroutine
 	thread   uint64             // ident of the thread running its loop; 0 unknown
 	awaits   []uint64
-	futures  map[uint64]*cpython.Future // awaited futures that are not tasks, as read while stopped
-	group    uint64                     // the parent task of the TaskGroup that holds it
+	futures  map[uint64]*cpython.Future    // awaited futures that are not tasks, as read while stopped
+	chained  map[uint64]cpython.SyncObject // awaited future → the concurrent future chained to it
+	group    uint64                        // the parent task of the TaskGroup that holds it
 	err      string
 }
 
@@ -245,14 +250,7 @@ func (c *capture) index(obj uint64) {
 			continue
 		}
 		for _, cb := range f.Callbacks {
-			refs, ok := c.refs[cb]
-			if !ok {
-				refs = c.v.CallableRefs(cb)
-				if len(c.refs) < maxFutures {
-					c.refs[cb] = refs
-				}
-			}
-			for _, ref := range refs {
+			for _, ref := range c.callableRefs(cb) {
 				if ref == g {
 					continue
 				}
@@ -267,6 +265,36 @@ func (c *capture) index(obj uint64) {
 			}
 		}
 	}
+}
+
+// callableRefs is what a done callback refers to, read once.
+func (c *capture) callableRefs(cb uint64) []uint64 {
+	refs, ok := c.refs[cb]
+	if !ok {
+		refs = c.v.CallableRefs(cb)
+		if len(c.refs) < maxFutures {
+			c.refs[cb] = refs
+		}
+	}
+	return refs
+}
+
+// chained is the concurrent.futures.Future a pending asyncio future f
+// waits for: asyncio.futures._chain_future gives f a done callback
+// (_call_check_cancel) whose closure holds it. Its state and repr are
+// read now, while stopped.
+func (c *capture) chained(f *cpython.Future) (cpython.SyncObject, bool) {
+	if f.State != cpython.FuturePending {
+		return cpython.SyncObject{}, false
+	}
+	for _, cb := range f.Callbacks {
+		for _, ref := range c.callableRefs(cb) {
+			if so, ok := c.v.SyncState(ref); ok && so.Kind == cpython.SyncFuture {
+				return c.v.Sync(ref, cpython.TerminalLimits())
+			}
+		}
+	}
+	return cpython.SyncObject{}, false
 }
 
 // instanceRefs looks at the attributes of a callback's self: a TaskGroup's
@@ -414,6 +442,12 @@ func (c *capture) task(id uint64) *rawTask {
 			t.awaits = append(t.awaits, a)
 			if af := c.future(a); af != nil && !af.IsTask {
 				t.futures[a] = af
+				if so, ok := c.chained(af); ok {
+					if t.chained == nil {
+						t.chained = map[uint64]cpython.SyncObject{}
+					}
+					t.chained[a] = so
+				}
 			}
 		}
 	}
@@ -485,6 +519,7 @@ func (cp *Captured) Apply(snap *model.Snapshot) {
 	snap.TaskCycles = [][]uint64{}
 	snap.Warnings = append(snap.Warnings, cp.warnings...)
 	v := cp.r.NewValues()
+	workers := workItems{v: v, snap: snap}
 	byID := map[uint64]int{}
 	for _, rt := range cp.tasks {
 		t := model.Task{ID: rt.id, Name: rt.name, State: rt.state, Awaits: slices.Clone(rt.awaits),
@@ -496,6 +531,11 @@ func (cp *Captured) Apply(snap *model.Snapshot) {
 			t.Futures = map[uint64]string{}
 			for id, f := range rt.futures {
 				t.Futures[id] = cp.describe(v, id, f)
+			}
+		}
+		for _, a := range rt.awaits {
+			if so, ok := rt.chained[a]; ok {
+				t.Concurrent = append(t.Concurrent, workers.chain(a, so))
 			}
 		}
 		frames, err := cp.r.ResolveFrames(rt.frames)
@@ -545,6 +585,59 @@ func (cp *Captured) Apply(snap *model.Snapshot) {
 	}
 	sortTasks(snap.Tasks)
 	snap.TaskCycles = Cycles(snap.Tasks)
+}
+
+// workItems finds the threads that run concurrent futures' work items.
+type workItems struct {
+	v       *cpython.Values
+	snap    *model.Snapshot
+	running map[uint64]uint64 // concurrent future → ident of the thread running it
+}
+
+// chain describes the concurrent future so chained to the awaited future
+// a: who runs it, or that it is still queued.
+func (w *workItems) chain(a uint64, so cpython.SyncObject) model.ChainedFuture {
+	cf := model.ChainedFuture{Future: a, WaitingFor: model.Wait{Kind: string(so.Kind), Address: so.Addr,
+		Repr: so.Repr, HeldBy: []uint64{}}, Queued: so.FutureState == "PENDING"}
+	if so.FutureState == "RUNNING" {
+		if th, ok := w.runner(so.Addr); ok {
+			cf.WaitingFor.HeldBy = append(cf.WaitingFor.HeldBy, th)
+		}
+	}
+	return cf
+}
+
+// runner is the thread with a frame of a work item's run method
+// (concurrent.futures.thread._WorkItem.run) whose self.future is fut.
+// The frames are the snapshot's; their variables are read now, after
+// the target resumed: a frame that moved on no longer matches.
+func (w *workItems) runner(fut uint64) (uint64, bool) {
+	if w.running == nil {
+		w.running = map[uint64]uint64{}
+		for _, th := range w.snap.Threads {
+			for _, f := range th.Frames {
+				if f.Kind != "python" && f.Kind != "" || f.Function != "run" {
+					continue
+				}
+				vars, err := w.v.Locals(f)
+				if err != nil {
+					continue
+				}
+				for _, vr := range vars {
+					if vr.Name != "self" || vr.Ref == 0 {
+						continue
+					}
+					if p, err := w.v.Attr(vr.Ref, "future"); err == nil {
+						if _, dup := w.running[p]; !dup {
+							w.running[p] = th.ThreadID
+						}
+					}
+				}
+			}
+		}
+	}
+	th, ok := w.running[fut]
+	return th, ok
 }
 
 // describe is an awaited future's repr for the text view. It is read
