@@ -133,9 +133,8 @@ type proc struct {
 	pid     int
 	p       *engine.Process
 	name    string
-	noGIL   bool // a free-threaded build
-	threads int  // Python threads in the last capture: what a failed capture weighs
-	fails   int  // consecutive failed captures
+	threads int // Python threads in the last capture: what a failed capture weighs
+	fails   int // consecutive failed captures
 
 	// The threads' CPU clocks (nil when the target has none), each
 	// thread's reading at its last sample, and the captures made.
@@ -218,7 +217,7 @@ type Process struct {
 func (s *Sampler) Processes() []Process {
 	out := make([]Process, 0, len(s.procs))
 	for _, pr := range s.procs {
-		out = append(out, Process{PID: pr.pid, Name: pr.name, Python: pr.p.Interpreter().Version, FreeThreaded: pr.noGIL})
+		out = append(out, Process{PID: pr.pid, Name: pr.name, Python: pr.p.Interpreter().Version, FreeThreaded: pr.p.Interpreter().FreeThreaded})
 	}
 	return out
 }
@@ -239,7 +238,7 @@ func (s *Sampler) open(pid int) error {
 	if err != nil {
 		return err
 	}
-	pr := &proc{pid: pid, p: p, name: processName(p), noGIL: p.Interpreter().FreeThreaded, cpu: map[int]cpuMark{}, kernel: map[int]kernelView{}}
+	pr := &proc{pid: pid, p: p, name: processName(p), cpu: map[int]cpuMark{}, kernel: map[int]kernelView{}}
 	pr.clock, _ = p.Target().(target.CPUTimeReader)
 	s.procs = append(s.procs, pr)
 	s.byPID[pid] = pr
@@ -343,7 +342,7 @@ func (s *Sampler) tick(now time.Time, sink Sink) {
 	captures, pause, noGIL := s.stats.Captures, s.stats.Pause, 0
 	for i := 0; i < len(s.procs); {
 		pr := s.procs[i]
-		if pr.noGIL {
+		if pr.p.Interpreter().FreeThreaded {
 			noGIL++
 		}
 		if s.sample(pr, now, sink) {
