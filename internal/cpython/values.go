@@ -241,6 +241,9 @@ func (v *Values) Attr(obj uint64, name string) (uint64, error) {
 		return 0, &AttributeError{fmt.Sprintf("type object %s has no attribute %s", pyQuote(tn), pyQuote(name))}
 	}
 	tn := v.TypeName(obj)
+	if p, ok, err := v.cAttr(obj, tn, name); ok {
+		return p, err
+	}
 	missing := &AttributeError{fmt.Sprintf("%s object has no attribute %s", pyQuote(tn), pyQuote(name))}
 	// Data descriptors of the class win over the instance dict.
 	cp, inClass := v.classAttr(t, name)
@@ -264,7 +267,8 @@ func (v *Values) Attr(obj uint64, name string) (uint64, error) {
 				// (3.11+ keep the values inline until asked for it).
 				return v.makeSynth(obj | synthDict), nil
 			}
-			return 0, fmt.Errorf("%s is a %s of %s: its value is computed by code, and pyscope runs none in the target (print the attribute it reads, often _%s)", pyQuote(name), v.TypeName(cp), pyQuote(tn), name)
+			// C code computes it: no Python attribute holds it.
+			return 0, fmt.Errorf("%s is a %s of %s: its value is computed by C code, and pyscope runs none in the target", pyQuote(name), v.TypeName(cp), pyQuote(tn))
 		case "property":
 			return 0, fmt.Errorf("%s is a %s of %s: its value is computed by code, and pyscope runs none in the target (print the attribute it reads, often _%s)", pyQuote(name), v.TypeName(cp), pyQuote(tn), name)
 		}
@@ -279,7 +283,123 @@ func (v *Values) Attr(obj uint64, name string) (uint64, error) {
 	if inClass {
 		return cp, nil
 	}
+	// Python calls __getattr__ (or a __getattribute__ of the class's own)
+	// for what the instance does not hold: Django's LazySettings, proxies,
+	// mocks. Saying "no attribute" would be wrong.
+	for _, hook := range []string{"__getattr__", "__getattribute__"} {
+		if p, ok := v.classAttr(t, hook); ok && v.kind(p) == model.ValueFunction {
+			return 0, fmt.Errorf("%s holds no attribute %s, and its class defines %s, which Python calls to compute it: pyscope runs no code in the target (py-print the object or its __dict__ to see what it holds)", pyQuote(tn), pyQuote(name), hook)
+		}
+	}
+	if c := v.unreadableBase(t, name, v.kind(obj) == model.ValueException); c != "" {
+		return 0, fmt.Errorf("%s holds no attribute %s that pyscope can read; builtin type %s may serve one from C, and Python 3.%d keeps the attributes of builtin types outside their type objects, where pyscope does not read them", pyQuote(tn), pyQuote(name), pyQuote(c), v.o.Minor)
+	}
 	return 0, missing
+}
+
+// unreadableBase names the first type of t's MRO whose dict pyscope cannot
+// read (static builtin types keep it per interpreter since 3.12) and that
+// may define name; "" when every one was read. Only dunders, and the
+// attributes of exceptions (args, errno, __traceback__...), are taken as
+// possible: a builtin's other missing names keep Python's AttributeError,
+// as most are typos (count.nope), at the cost of a few real ones (count.real).
+func (v *Values) unreadableBase(t uint64, name string, exc bool) string {
+	o := v.o
+	T := o.L.Type
+	dunder := len(name) > 4 && name[:2] == "__" && name[len(name)-2:] == "__"
+	if !T.Dict.Valid() || !T.Mro.Valid() || !(dunder || exc) {
+		return ""
+	}
+	m, err := o.u64(t + uint64(T.Mro))
+	if err != nil || !validPtr(m) {
+		return ""
+	}
+	mro, err := o.TupleItems(m)
+	if err != nil {
+		return ""
+	}
+	for _, c := range mro {
+		if d, err := o.u64(c + uint64(T.Dict)); err != nil || validPtr(d) {
+			continue
+		}
+		cn, err := o.TypeName(c)
+		if err != nil || (cn == "object" && !dunder) {
+			continue
+		}
+		return cn
+	}
+	return ""
+}
+
+// cAttr reads the attributes of builtin objects that C code serves from a
+// struct field the layout knows (a function's __name__ and __code__, an
+// exception's args, a bound method's __self__): Python's getset and member
+// descriptors, which Attr cannot follow. ok is false for any other name.
+func (v *Values) cAttr(obj uint64, tn, name string) (uint64, bool, error) {
+	L := v.o.L
+	var off layout.Off = -1
+	switch k := v.kind(obj); {
+	case k == model.ValueFunction:
+		off = cField(name, map[string]layout.Off{"__name__": L.Func.Name, "__qualname__": L.Func.Qualname, "__code__": L.Func.Code,
+			"__globals__": L.Func.Globals, "__module__": L.Func.Module, "__closure__": L.Func.Closure})
+	case k == model.ValueException:
+		if name == "args" {
+			off = L.Exc.Args
+		}
+	case k == model.ValueGenerator:
+		switch name {
+		case "__name__":
+			off = L.Gen.Name
+		case "__qualname__":
+			off = L.Gen.Qualname
+		case "gi_code", "cr_code", "ag_code":
+			if p := v.genCode(obj); p != 0 {
+				return p, true, nil
+			}
+		}
+	case tn == "method":
+		off = cField(name, map[string]layout.Off{"__func__": L.Method.Func, "__self__": L.Method.Self})
+	}
+	if !off.Valid() {
+		return 0, false, nil
+	}
+	p, err := v.o.u64(obj + uint64(off))
+	switch {
+	case err != nil:
+		return 0, true, err
+	case p == 0:
+		// Only optional fields are NULL: Python shows them as None.
+		return 0, true, fmt.Errorf("%s of this %s is None", pyQuote(name), pyQuote(tn))
+	case !validPtr(p):
+		return 0, true, fmt.Errorf("%s of this %s is a bad pointer %#x", pyQuote(name), pyQuote(tn), p)
+	}
+	return p, true, nil
+}
+
+// cField is fields[name], or an invalid offset.
+func cField(name string, fields map[string]layout.Off) layout.Off {
+	if off, ok := fields[name]; ok {
+		return off
+	}
+	return -1
+}
+
+// genCode is a generator's code object, 0 when unknown.
+func (v *Values) genCode(gen uint64) uint64 {
+	L := v.o.L
+	var p uint64
+	var err error
+	switch {
+	case L.Gen.Code.Valid():
+		p, err = v.o.u64(gen + uint64(L.Gen.Code))
+	case L.Gen.IFrame.Valid() && L.Frame.Executable.Valid():
+		p, err = v.o.u64(gen + uint64(L.Gen.IFrame) + uint64(L.Frame.Executable))
+		p &^= 3
+	}
+	if err != nil || !validPtr(p) {
+		return 0
+	}
+	return p
 }
 
 // classAttr looks name up in the dicts of t's MRO.

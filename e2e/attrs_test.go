@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"pyscope/internal/testenv"
+)
+
+// attrsTarget handles an exception inside a function that holds a closure,
+// a generator, a bound method and a lazy proxy (whose attributes only its
+// __getattr__ knows, as Django's settings), then writes what Python says
+// of each attribute the test prints: its repr, or that it has none.
+const attrsTarget = `
+import json, sys, time
+
+class Lazy:
+    def __init__(self):
+        self._wrapped = {"SECRET_KEY": "k"}
+    def __getattr__(self, name):
+        return self._wrapped[name]
+
+class Service:
+    def handle(self):
+        pass
+
+def make():
+    captured = [1, 2]
+    def inner():
+        return captured
+    return inner
+
+def gen_items():
+    yield 1
+
+def handler():
+    fn = make()
+    gen = gen_items()
+    bound = Service().handle
+    lazy = Lazy()
+    try:
+        1 / 0
+    except ZeroDivisionError as err:
+        exprs = ["err.args", "err.__traceback__", "fn.__name__", "fn.__qualname__", "fn.__module__",
+                 "fn.__closure__", "gen.__name__", "gen.__qualname__", "bound.__func__", "lazy.SECRET_KEY"]
+        out = {}
+        for e in exprs:
+            try:
+                v = eval(e)
+            except AttributeError:
+                out[e] = None
+            else:
+                out[e] = repr(v)
+        json.dump({"values": out, "lazy_getattr": "__getattr__" in vars(Lazy)}, open(sys.argv[1], "w"))
+        print("ready", flush=True)
+        time.sleep(3600)
+
+handler()
+`
+
+// TestSessionPrintCAttributes prints attributes that C code serves (a
+// function's __name__, an exception's args) and one that __getattr__
+// computes. pyscope must show those it can read as Python's repr() does,
+// and must never claim AttributeError for an attribute Python has.
+func TestSessionPrintCAttributes(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	for _, in := range pick(t, "pbs-3.10", "debian-3.11", "pbs-3.12", "pbs-3.14") {
+		t.Run(in.Name, func(t *testing.T) {
+			oraclePath := filepath.Join(t.TempDir(), "oracle.json")
+			script := filepath.Join(t.TempDir(), "attrs.py")
+			if err := os.WriteFile(script, []byte(attrsTarget), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			pid := testenv.StartScript(t, in.Path, fmt.Sprintf("import sys; sys.argv = [%q, %q]; exec(open(%q).read())", script, oraclePath, script))
+			raw, err := os.ReadFile(oraclePath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var o struct {
+				Values      map[string]*string `json:"values"`
+				LazyGetattr bool               `json:"lazy_getattr"`
+			}
+			if err := json.Unmarshal(raw, &o); err != nil {
+				t.Fatal(err)
+			}
+			if !o.LazyGetattr || o.Values["lazy.SECRET_KEY"] == nil {
+				t.Fatalf("oracle: Lazy resolves SECRET_KEY through __getattr__: %s", raw)
+			}
+			args := []string{"debug", strconv.Itoa(pid), "-batch"}
+			var exprs []string
+			for e := range o.Values {
+				exprs = append(exprs, e)
+				args = append(args, "-ex", "py-print "+e, "-ex", "echo @@\\n")
+			}
+			r := runPyscope(t, bin, nil, args...)
+			if crashed(r.stdout + r.stderr) {
+				t.Fatalf("crash:\n%s%s", r.stdout, r.stderr)
+			}
+			outs := strings.Split(r.stdout+r.stderr, "@@\n")
+			if len(outs) < len(exprs) {
+				t.Fatalf("output:\n%s\n%s", r.stdout, r.stderr)
+			}
+			for i, e := range exprs {
+				got := strings.TrimSpace(outs[i])
+				want := o.Values[e]
+				switch {
+				case want == nil:
+					t.Errorf("oracle: Python has no %s", e)
+				case strings.Contains(got, "AttributeError") || strings.Contains(got, "has no attribute"):
+					t.Errorf("%s: Python's repr is %s, pyscope says it does not exist: %s", e, *want, got)
+				case e == "lazy.SECRET_KEY":
+					if !strings.Contains(got, "__getattr__") {
+						t.Errorf("%s: want a message that __getattr__ computes it, got %s", e, got)
+					}
+				case strings.HasPrefix(*want, "<") && !strings.HasPrefix(*want, "<function"):
+					// An object pyscope shows in its own style.
+				case strings.HasPrefix(*want, "("+"<cell"):
+					// Cells: pyscope shows the cell, not its contents.
+				case !strings.HasSuffix(got, " = "+*want):
+					t.Errorf("%s: pyscope printed %q, Python's repr is %s", e, got, *want)
+				}
+			}
+			if err := testenv.NotStopped(pid); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
