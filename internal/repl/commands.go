@@ -96,11 +96,14 @@ bt N shows the innermost N frames, bt -N the outermost N, as gdb's.`,
 			run: cmdBt},
 		{name: "py-bt", aliases: []string{"pbt"}, usage: "py-bt", summary: "Python backtrace of the current thread", run: cmdPyBt},
 		{name: "py-bt-full", aliases: []string{"pbtf"}, usage: "py-bt-full", summary: "Python backtrace with each frame's locals", run: cmdPyBtFull},
-		{name: "py-list", aliases: []string{"l", "list"}, usage: "py-list [N | A,B]",
+		{name: "py-list", aliases: []string{"l", "list"}, usage: "py-list [N | A,B | -]",
 			summary: "source around the current line (marked with >)",
 			help: `py-list      lines around the current line of the current frame
 py-list N    ten lines from line N
 py-list A,B  lines A to B
+py-list -    the ten lines before those last listed
+At the terminal, Enter after py-list lists the next ten lines, as gdb's list;
+Enter repeats most other commands too (py-up climbs on).
 Source is read as the target sees it: through /proc/PID/root for a live
 process, through --sysroot for a core.`,
 			run: cmdPyList},
@@ -701,11 +704,31 @@ func cmdPyList(s *Session, args string) error {
 	}
 	lineno := f.Line
 	start, end := lineno-5, lineno+5
+	here := listing{file: f.File, thread: s.thread, frame: s.frame, glet: s.glet, task: s.task}
+	prev := s.listed
+	same := prev.file == here.file && prev.thread == here.thread && prev.frame == here.frame && prev.glet == here.glet && prev.task == here.task
+	switch {
+	case args == "" && s.repeating && same:
+		// Enter after py-list: the next ten lines, as gdb's list.
+		start, end = prev.last+1, prev.last+10
+	case args == "-":
+		// The ten lines before the last listing (or before the lines
+		// around the current line), as gdb's list -.
+		first := start
+		if same {
+			first = prev.first
+		}
+		if first <= 1 {
+			return fmt.Errorf("Already at the start of %s.", report.Name(f.File))
+		}
+		start, end = first-10, first-1
+		args = ""
+	}
 	if args != "" {
 		a, b, comma := strings.Cut(args, ",")
 		x, err1 := strconv.Atoi(strings.TrimSpace(a))
 		if err1 != nil {
-			return fmt.Errorf("usage: py-list [N | A,B]")
+			return fmt.Errorf("usage: py-list [N | A,B | -]")
 		}
 		start, end = x, x+10
 		if comma {
@@ -732,6 +755,8 @@ func cmdPyList(s *Session, args string) error {
 		}
 		s.printf("%4s    %s\n", n, report.ListLine(lines[i-1]))
 	}
+	here.first, here.last = start, end
+	s.listed = here
 	return nil
 }
 

@@ -69,6 +69,23 @@ type Session struct {
 	interrupt atomic.Bool
 	quit      bool
 	exitOnce  sync.Once
+
+	// lastLine is the command an empty line repeats at the terminal, as
+	// in gdb ("" for none); repeating is set while it runs again.
+	lastLine  string
+	repeating bool
+	// listed is what py-list printed last, for the next lines (Enter
+	// after py-list, as gdb's list) and `py-list -`.
+	listed listing
+}
+
+// listing is a range of lines py-list printed from one frame.
+type listing struct {
+	file        string
+	thread      int
+	frame, glet int
+	task        int
+	first, last int
 }
 
 // selection is what the session selected in one program and how it
@@ -335,11 +352,41 @@ func (s *Session) interactive() {
 			fmt.Fprintf(s.out, "pyscope: reading the terminal: %v\n", err)
 			return
 		}
-		if strings.TrimSpace(l) != "" {
-			s.line.AppendHistory(l)
+		if strings.TrimSpace(l) == "" {
+			// Enter repeats the last command, as in gdb: py-up climbs on,
+			// py-list shows the next lines.
+			if s.lastLine != "" {
+				s.repeating = true
+				s.Exec(s.lastLine)
+				s.repeating = false
+			}
+			continue
+		}
+		s.line.AppendHistory(l)
+		s.lastLine = ""
+		if repeatable(l) {
+			s.lastLine = l
 		}
 		s.Exec(l)
 	}
+}
+
+// repeatable says whether an empty line may run line again: not what
+// leaves, resumes or changes the session's settings (gdb's dont_repeat).
+func repeatable(line string) bool {
+	name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+	if strings.HasPrefix(name, "#") {
+		return false
+	}
+	c := lookup(name)
+	if c == nil {
+		return false
+	}
+	switch c.name {
+	case "quit", "detach", "continue", "refresh", "set", "echo":
+		return false
+	}
+	return true
 }
 
 func (s *Session) script(in io.Reader) {
