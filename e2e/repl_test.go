@@ -297,6 +297,10 @@ func TestSessionLive(t *testing.T) {
 				// pyscope keeps definition order.
 				wantInOrder(t, "py-locals", out, names)
 			}
+			// gdb's spelling, which gdb users type first.
+			if il := d.run("info locals"); il != out {
+				t.Errorf("info locals differs from py-locals:\n%s\nvs\n%s", il, out)
+			}
 			for expr, repr := range so.Exprs {
 				out = d.run("py-print " + expr)
 				scope := "local"

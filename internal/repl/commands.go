@@ -36,7 +36,7 @@ func init() {
 	commands = []*command{
 		{name: "help", aliases: []string{"h"}, usage: "help [COMMAND]", summary: "list the commands, or explain one",
 			run: cmdHelp, complete: func(s *Session, w string) []string { return commandNames(w) }},
-		{name: "info", aliases: []string{"i"}, usage: "info threads|tasks|greenlets|sharedlibrary|signal|locks|inferiors",
+		{name: "info", aliases: []string{"i"}, usage: "info threads|tasks|greenlets|sharedlibrary|signal|locks|locals|inferiors",
 			summary: "threads, asyncio tasks, greenlets, mapped libraries, a core's fatal signal, locks and deadlocks, or the processes debugged",
 			help: `info threads        list the threads; * marks the current one. Threads
                     created by C code show without Python state. With
@@ -55,11 +55,12 @@ info signal         for a core: the signal that killed the process and the
 info locks          deadlocks, then what each thread waits for (a lock, a
                     condition, a queue, another thread, the GIL), who holds
                     it, and what each thread holds.
+info locals         the current frame's variables, as py-locals.
 info inferiors      the processes this session debugs (debug --subprocesses
                     holds a process and its Python descendants); * marks
                     the current one.`,
 			run: cmdInfo, complete: func(s *Session, w string) []string {
-				return prefixed([]string{"threads", "tasks", "greenlets", "sharedlibrary", "signal", "locks", "inferiors"}, w)
+				return prefixed([]string{"threads", "tasks", "greenlets", "sharedlibrary", "signal", "locks", "locals", "inferiors"}, w)
 			}},
 		{name: "greenlet", usage: "greenlet [N]", summary: "select greenlet N (see info greenlets): py-bt, py-up, py-locals, py-print then work on its frames",
 			help: `Without N, shows the selected greenlet. "thread N" goes back to a thread's frames.`,
@@ -222,7 +223,7 @@ func cmdInfo(s *Session, args string) error {
 	sub, _, _ := strings.Cut(args, " ")
 	switch {
 	case sub == "":
-		return errors.New(`"info" needs a subcommand: threads, tasks, greenlets, sharedlibrary, signal, locks or inferiors`)
+		return errors.New(`"info" needs a subcommand: threads, tasks, greenlets, sharedlibrary, signal, locks, locals or inferiors`)
 	case strings.HasPrefix("threads", sub):
 		return infoThreads(s)
 	case len(sub) >= 2 && strings.HasPrefix("tasks", sub):
@@ -235,8 +236,11 @@ func cmdInfo(s *Session, args string) error {
 		return infoSignal(s)
 	case len(sub) >= 3 && strings.HasPrefix("inferiors", sub):
 		return infoInferiors(s)
-	case strings.HasPrefix("locks", sub) && len(sub) >= 2:
+	case strings.HasPrefix("locks", sub) && len(sub) >= 3:
 		return infoLocks(s)
+	case strings.HasPrefix("locals", sub) && len(sub) >= 4:
+		// gdb's info locals: what gdb users type first.
+		return cmdPyLocals(s, "")
 	}
 	return fmt.Errorf("undefined info command: %q. Try \"help info\".", sub)
 }
