@@ -519,7 +519,7 @@ func (cp *Captured) Apply(snap *model.Snapshot) {
 	snap.TaskCycles = [][]uint64{}
 	snap.Warnings = append(snap.Warnings, cp.warnings...)
 	v := cp.r.NewValues()
-	workers := workItems{v: v, snap: snap}
+	workers := v.WorkItems(snap.Threads)
 	byID := map[uint64]int{}
 	for _, rt := range cp.tasks {
 		t := model.Task{ID: rt.id, Name: rt.name, State: rt.state, Awaits: slices.Clone(rt.awaits),
@@ -535,7 +535,7 @@ func (cp *Captured) Apply(snap *model.Snapshot) {
 		}
 		for _, a := range rt.awaits {
 			if so, ok := rt.chained[a]; ok {
-				t.Concurrent = append(t.Concurrent, workers.chain(a, so))
+				t.Concurrent = append(t.Concurrent, chain(workers, a, so))
 			}
 		}
 		frames, err := cp.r.ResolveFrames(rt.frames)
@@ -587,57 +587,17 @@ func (cp *Captured) Apply(snap *model.Snapshot) {
 	snap.TaskCycles = Cycles(snap.Tasks)
 }
 
-// workItems finds the threads that run concurrent futures' work items.
-type workItems struct {
-	v       *cpython.Values
-	snap    *model.Snapshot
-	running map[uint64]uint64 // concurrent future → ident of the thread running it
-}
-
 // chain describes the concurrent future so chained to the awaited future
 // a: who runs it, or that it is still queued.
-func (w *workItems) chain(a uint64, so cpython.SyncObject) model.ChainedFuture {
+func chain(workers *cpython.WorkItems, a uint64, so cpython.SyncObject) model.ChainedFuture {
 	cf := model.ChainedFuture{Future: a, WaitingFor: model.Wait{Kind: string(so.Kind), Address: so.Addr,
 		Repr: so.Repr, HeldBy: []uint64{}}, Queued: so.FutureState == "PENDING"}
 	if so.FutureState == "RUNNING" {
-		if th, ok := w.runner(so.Addr); ok {
+		if th, ok := workers.Runner(so.Addr); ok {
 			cf.WaitingFor.HeldBy = append(cf.WaitingFor.HeldBy, th)
 		}
 	}
 	return cf
-}
-
-// runner is the thread with a frame of a work item's run method
-// (concurrent.futures.thread._WorkItem.run) whose self.future is fut.
-// The frames are the snapshot's; their variables are read now, after
-// the target resumed: a frame that moved on no longer matches.
-func (w *workItems) runner(fut uint64) (uint64, bool) {
-	if w.running == nil {
-		w.running = map[uint64]uint64{}
-		for _, th := range w.snap.Threads {
-			for _, f := range th.Frames {
-				if f.Kind != "python" && f.Kind != "" || f.Function != "run" {
-					continue
-				}
-				vars, err := w.v.Locals(f)
-				if err != nil {
-					continue
-				}
-				for _, vr := range vars {
-					if vr.Name != "self" || vr.Ref == 0 {
-						continue
-					}
-					if p, err := w.v.Attr(vr.Ref, "future"); err == nil {
-						if _, dup := w.running[p]; !dup {
-							w.running[p] = th.ThreadID
-						}
-					}
-				}
-			}
-		}
-	}
-	th, ok := w.running[fut]
-	return th, ok
 }
 
 // describe is an awaited future's repr for the text view. It is read
