@@ -147,6 +147,10 @@ type Wait struct {
 	// blocked on, the thread it joins, the GIL's holder; empty when
 	// unknown or when nobody holds it (an unset event).
 	HeldBy []uint64 `json:"held_by"`
+	// Pending: a concurrent future no worker has started (its work item
+	// queued, or never submitted to an executor); for the text, the
+	// repr says state=pending.
+	Pending bool `json:"-"`
 	// Where it waits: its innermost Python frame.
 	File string `json:"-"`
 	Line int    `json:"-"`

@@ -98,6 +98,8 @@ func (n threadNames) wait(t *model.Thread) string {
 		b.WriteString(" held by " + strings.Join(hs, ", "))
 	case w.Kind == "lock" || w.Kind == "rlock":
 		b.WriteString(", holder unknown")
+	case w.Pending:
+		b.WriteString(", queued or not submitted: no worker has started it")
 	}
 	return b.String()
 }

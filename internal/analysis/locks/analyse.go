@@ -40,7 +40,9 @@ type analysis struct {
 	// ends map what a thread blocked on its end sleeps on (a semaphore;
 	// endsMutex: a parked address) to the thread (see joinedBy).
 	ends, endsMutex map[uint64]*cpython.SyncObject
-	warnings        []string
+	// workers finds who runs a future's work item (heldBy).
+	workers  *cpython.WorkItems
+	warnings []string
 }
 
 func newAnalysis(c *captured, snap *model.Snapshot) *analysis {
@@ -750,6 +752,20 @@ func (a *analysis) heldBy(ti *threadInfo, w *model.Wait) []uint64 {
 		}
 	case w.Kind == string(cpython.SyncSemaphore):
 		out = append(out, a.holders[w.Address]...)
+	case w.Kind == string(cpython.SyncFuture) && high != nil:
+		// A future is done by the thread running its work item; one no
+		// worker started is pending (queued, or in no executor).
+		switch high.FutureState {
+		case "RUNNING":
+			if a.workers == nil {
+				a.workers = a.v.WorkItems(a.snap.Threads)
+			}
+			if id, ok := a.workers.Runner(high.Addr); ok {
+				out = append(out, id)
+			}
+		case "PENDING":
+			w.Pending = true
+		}
 	}
 	return out
 }
