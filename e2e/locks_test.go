@@ -33,6 +33,8 @@ type lockFacts struct {
 			ID     uint64   `json:"id"`
 			Kind   string   `json:"kind"`
 			HeldBy []uint64 `json:"held_by"`
+			// Pending: a future no worker has started.
+			Pending bool `json:"pending"`
 		} `json:"waits"`
 	} `json:"threads"`
 	Objects map[string]struct {
@@ -139,7 +141,11 @@ func sortedIDs(ids []uint64) string {
 // notified waiter taking back a Condition's plain Lock, a plain Lock taken
 // with acquire() and handed over to another thread (no cycle with a third),
 // a plain Lock used as a signal (taken twice by its waiter: no cycle of
-// one, holder unknown), and the reprs of every primitive in every state. The same checks run on the
+// one, holder unknown), a ThreadPoolExecutor's futures (a waiter in
+// result() waits on the worker running the item, another on an item
+// still queued; a thread holding a lock waits for a future whose worker
+// waits for that lock: a deadlock), and the reprs of every primitive in
+// every state. The same checks run on the
 // live process, on a core of it, with --no-block, and in the session.
 func TestLocks(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
@@ -306,6 +312,33 @@ func checkLocks(t *testing.T, tg *testenv.Target, f *lockFacts, d *lockDump, tex
 			}
 		}
 	}
+	// A future: the text names the worker running it, or says no worker
+	// has started it.
+	for key, ft := range f.Threads {
+		w := ft.Waits
+		if w == nil || w.Kind != "future" {
+			continue
+		}
+		id, _ := strconv.ParseUint(key, 10, 64)
+		i := strings.Index(text, fmt.Sprintf("\nThread %#x ", id))
+		if i < 0 {
+			t.Errorf("%s: no header for %s in the text", what, ft.Name)
+			continue
+		}
+		l, _, _ := strings.Cut(text[i+1:], "\n")
+		var want string
+		switch {
+		case w.Pending:
+			want = "state=pending>, queued or not submitted: no worker has started it"
+		case len(w.HeldBy) == 1:
+			want = fmt.Sprintf("state=running> held by Thread %#x \"", w.HeldBy[0])
+		default:
+			continue
+		}
+		if !strings.Contains(l, want) {
+			t.Errorf("%s: %q does not say %q", what, l, want)
+		}
+	}
 	// An RLock's owner is named in the text when it is a thread of the
 	// process: owner=140… ("rlock-2").
 	for _, ft := range f.Threads {
@@ -408,9 +441,20 @@ func checkDeadlockText(t *testing.T, tg *testenv.Target, f *lockFacts, d *lockDu
 					t.Errorf("%s: %q does not say it holds %#x from line %d", what, l, h.ID, h.Line)
 				}
 			}
-			waitLine := fmt.Sprintf("waits (locks.py:%d) for ", ot.Frames[0].Line)
-			if !strings.Contains(l, waitLine) || !strings.Contains(l, fmt.Sprintf("at %#x> held by ", ft.Waits.ID)) {
-				t.Errorf("%s: %q does not say it waits at line %d for %#x", what, l, ot.Frames[0].Line, ft.Waits.ID)
+			// Where it waits: its innermost frame in locks.py (a wait in
+			// Future.result() is at the line calling it).
+			at := ot.Frames[0].Line
+			for _, fr := range ot.Frames {
+				if filepath.Base(fr.File) == "locks.py" {
+					at = fr.Line
+					break
+				}
+			}
+			waitLine := fmt.Sprintf("waits (locks.py:%d) for ", at)
+			// `… at 0x…>` or `<Future at 0x… state=running>`, then its holders.
+			obj := regexp.MustCompile(fmt.Sprintf(`at %#x[^>]*> held by `, ft.Waits.ID))
+			if !strings.Contains(l, waitLine) || !obj.MatchString(l) {
+				t.Errorf("%s: %q does not say it waits at line %d for %#x", what, l, at, ft.Waits.ID)
 			}
 			for _, h := range ft.Waits.HeldBy {
 				if slices.Contains(f.Gone, h) {

@@ -7,7 +7,7 @@ objects), "busy" (all, and a thread spinning in Python inside a lock
 another waits for), "gil" (threads
 contending for the GIL), or one situation:
 cycle2, cycle3, acquire2, acquire3, rlock, gone, waiters, condlock,
-handoff, signal, reprs.
+handoff, signal, futures, reprs.
 
 Besides the oracle, the target writes locks.json next to it: for each
 thread it started, its ident and what it holds (object id, and the line of
@@ -52,16 +52,18 @@ def obj(name, o):
     facts["objects"][name] = {"id": id(o), "repr": repr(o)}
 
 
-def me(holds=(), waits=None, kind=None, held_by=(), not_holds=()):
+def me(holds=(), waits=None, kind=None, held_by=(), not_holds=(), pending=False):
     """Record what the calling thread holds ([(object, line)]), the object
-    and kind it is about to wait for, the names of the threads that hold
-    it, and objects its frames may suggest it holds but it does not."""
+    and kind it is about to wait for, the names (or idents) of the threads
+    that hold it, and objects its frames may suggest it holds but it does
+    not; pending: the future it waits for is one no worker has started."""
     with _facts_lock:
         facts["threads"][str(threading.get_ident())] = {
             "name": threading.current_thread().name,
             "holds": [{"id": id(o), "line": line} for o, line in holds],
             "not_holds": [id(o) for o in not_holds],
-            "waits": {"id": id(waits), "kind": kind, "held_by": list(held_by)} if waits is not None else None,
+            "waits": {"id": id(waits), "kind": kind, "held_by": list(held_by), "pending": pending}
+            if waits is not None else None,
         }
 
 
@@ -242,7 +244,7 @@ def scenario_waiters():
         barrier.wait()
 
     def future_waiter():
-        me([], future, "future")
+        me([], future, "future", pending=True)
         future.result()
 
     for holder in (sleeper, sem_holder, hidden_holder):
@@ -364,6 +366,66 @@ def scenario_signal():
     obj("signal-lock", done)
 
 
+# Futures of a ThreadPoolExecutor -------------------------------------------
+
+def scenario_futures():
+    # A future is done by the worker running its work item: a waiter in
+    # result() waits on that worker (its ident, recorded by the work
+    # itself). Behind it, with one worker, a second item stays queued.
+    # And a deadlock through a future: fut_deadlock_a holds L and waits
+    # for a future whose worker waits for L.
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fut-pool")
+    never = threading.Event()
+    runner, started = {}, threading.Event()
+
+    def work():
+        runner["ident"] = threading.get_ident()
+        me([], never, "event")
+        started.set()
+        never.wait()
+    running = pool.submit(work)
+    started.wait()
+    queued = pool.submit(work)
+
+    def fut_running_waiter():
+        me([], running, "future", [runner["ident"]])
+        running.result()
+
+    def fut_queued_waiter():
+        me([], queued, "future", [], pending=True)
+        queued.result()
+    run(fut_running_waiter, fut_queued_waiter)
+
+    L = threading.Lock()
+    dl_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fut-deadlock-w")
+    dl_worker, dl_started, dl_future = {}, threading.Event(), []
+
+    def locked_work():
+        dl_worker["ident"] = threading.get_ident()
+        me([], L, "lock", ["fut_deadlock_a"])
+        dl_started.set()
+        with L:
+            pass
+
+    def fut_deadlock_a():
+        with L:
+            f = dl_pool.submit(locked_work)
+            dl_future.append(f)
+            dl_started.wait()
+            me([(L, line_of(fut_deadlock_a, "with", "L"))], f, "future", [dl_worker["ident"]])
+            f.result()
+    run(fut_deadlock_a)
+    dl_started.wait()
+    while not dl_future:
+        time.sleep(0.01)
+    facts["cycles"].append(["fut_deadlock_a", dl_worker["ident"]])
+    KEEP.extend([pool, dl_pool])
+    obj("fut-running", running)
+    obj("fut-queued", queued)
+    obj("fut-deadlock", dl_future[0])
+    obj("fut-deadlock-lock", L)
+
+
 # GIL contention ------------------------------------------------------------
 
 def spin_forever():
@@ -469,7 +531,7 @@ def scenario_reprs():
 
 def scenario_all():
     for s in ("cycle2", "cycle3", "acquire2", "acquire3", "rlock", "gone", "waiters", "condlock", "handoff", "signal",
-              "reprs"):
+              "futures", "reprs"):
         globals()["scenario_" + s]()
 
 
