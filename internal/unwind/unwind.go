@@ -38,8 +38,11 @@ func (f Frame) LookupPC() uint64 {
 	return f.PC
 }
 
-// DefaultMax is the depth limit when Unwind is given max <= 0.
-const DefaultMax = 512
+// DefaultMax is the depth limit when Unwind is given max <= 0: deep enough
+// for a recursion at Python's default limit (1,000) that goes through C
+// at each level (about ten native frames a level on 3.10) to be unwound
+// whole, so that it merges with its Python frames.
+const DefaultMax = 1 << 16
 
 // Bounds of the frame-pointer fallback.
 const maxFrameSize = 64 << 20
