@@ -554,9 +554,9 @@ func (s *Session) traceback(full bool) error {
 				s.printf("        <locals unreadable: %s>\n", report.Safe(err.Error()))
 			}
 		}
-	}, func(n int) {
+	}, func(period, n int) {
 		if !quit {
-			s.printf("  %s\n", report.Repeated(n))
+			s.printf("  %s\n", report.Repeated(period, n))
 		}
 	})
 	if quit {

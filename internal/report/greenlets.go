@@ -124,7 +124,7 @@ func writeGreenlet(b *bufio.Writer, g *model.Greenlet, prefix string, c palette,
 		fmt.Fprintf(b, "%s    File %s\"%s\"%s, line %s%d%s, in %s%s%s\n", prefix,
 			c.cyan, Name(f.File), c.reset, c.yellow, f.Line, c.reset, c.green, Name(frameName(f)), c.reset)
 		writeLocals(b, prefix+"      ", f, c) // with --locals
-	}, func(n int) {
-		fmt.Fprintf(b, "%s    %s%s%s\n", prefix, c.dim, Repeated(n), c.reset)
+	}, func(period, n int) {
+		fmt.Fprintf(b, "%s    %s%s%s\n", prefix, c.dim, Repeated(period, n), c.reset)
 	})
 }

@@ -11,38 +11,96 @@ import (
 // traceback module and traceback.c (_RECURSIVE_CUTOFF).
 const RecursiveCutoff = 3
 
-// Repeated is the line that stands for the rest of a run of identical
-// frames, in traceback's words.
-func Repeated(n int) string {
+// MaxPeriod is the longest block of frames Fold finds repeated: a Python
+// call through C (the eval loop, the vectorcall machinery, a builtin such
+// as map) puts a handful of native frames between two Python ones.
+const MaxPeriod = 16
+
+// Repeated is the line that stands for the rest of a run: n more copies
+// of the frame above, in traceback's words, or of the block of period
+// frames above.
+func Repeated(period, n int) string {
 	s := "s"
 	if n == 1 {
 		s = ""
 	}
-	return fmt.Sprintf("[Previous line repeated %d more time%s]", n, s)
+	if period <= 1 {
+		return fmt.Sprintf("[Previous line repeated %d more time%s]", n, s)
+	}
+	return fmt.Sprintf("[Previous %d frames repeated %d more time%s]", period, n, s)
 }
 
 // Fold walks frames as a traceback prints them: show(i) for each frame
-// shown, and more(n) after the first RecursiveCutoff frames of a run of
-// identical ones (same file, line and name, traceback's test; a native
-// frame: the same address and symbol), n the frames left out. The text
-// outputs fold deep recursion this way; JSON keeps every frame.
-func Fold(frames []model.Frame, show func(i int), more func(n int)) {
-	run := 0
+// shown, and more(period, n) for the rest of a run, n more copies of the
+// block of period frames shown last. A run of identical frames (same
+// file, line and name, traceback's test; a native frame: the same address
+// and symbol) shows its first RecursiveCutoff frames. A run of a block of
+// 2..MaxPeriod frames that holds a native frame (a Python recursion seen
+// with its native frames, which interleave the Python ones) shows the
+// block RecursiveCutoff times. Python frames alone fold only as traceback
+// folds them: a→b→a→b stays whole. The text outputs fold deep recursion
+// this way; JSON keeps every frame. The work is linear in frames ×
+// MaxPeriod.
+func Fold(frames []model.Frame, show func(i int), more func(period, n int)) {
+	// natives[i]: the native frames among frames[:i].
+	var natives []int
 	for i := range frames {
-		if i > 0 && sameFrame(&frames[i-1], &frames[i]) {
-			run++
-		} else {
-			if run > RecursiveCutoff {
-				more(run - RecursiveCutoff)
-			}
-			run = 1
-		}
-		if run <= RecursiveCutoff {
-			show(i)
+		if frames[i].Kind == "native" {
+			natives = make([]int, len(frames)+1)
+			break
 		}
 	}
-	if run > RecursiveCutoff {
-		more(run - RecursiveCutoff)
+	if natives != nil {
+		for i := range frames {
+			natives[i+1] = natives[i]
+			if frames[i].Kind == "native" {
+				natives[i+1]++
+			}
+		}
+	}
+	// end[p]: a k where frames[k] differs from frames[k-p], such that
+	// every frame from the last position asked about up to k matched.
+	// The positions asked about only grow, so each frame is compared at
+	// most once per period.
+	var end [MaxPeriod + 1]int
+	for p := range end {
+		end[p] = -1
+	}
+	// copies is how many times the block of p frames at i repeats from i.
+	copies := func(i, p int) int {
+		j := i + p
+		if end[p] < j {
+			k := j
+			for k < len(frames) && sameFrame(&frames[k-p], &frames[k]) {
+				k++
+			}
+			end[p] = k
+		}
+		return 1 + (end[p]-j)/p
+	}
+	for i := 0; i < len(frames); {
+		p, n := 1, copies(i, 1)
+		if n <= RecursiveCutoff && natives != nil {
+			for q := 2; q <= MaxPeriod && i+q*(RecursiveCutoff+1) <= len(frames); q++ {
+				if natives[i+q] == natives[i] {
+					continue // Python frames only: traceback's rule
+				}
+				if c := copies(i, q); c > RecursiveCutoff {
+					p, n = q, c
+					break
+				}
+			}
+		}
+		if n <= RecursiveCutoff {
+			show(i)
+			i++
+			continue
+		}
+		for j := i; j < i+p*RecursiveCutoff; j++ {
+			show(j)
+		}
+		more(p, n-RecursiveCutoff)
+		i += p * n
 	}
 }
 

@@ -144,8 +144,8 @@ func (tw *taskTree) task(t *model.Task, prefix string, last bool) {
 			c.cyan, Name(f.File), c.reset, c.yellow, f.Line, c.reset)
 		prefix += "    "
 		writeLocals(b, prefix+"  ", f, c) // with --locals
-	}, func(n int) {
-		fmt.Fprintf(b, "%s└── %s%s%s\n", prefix, c.dim, Repeated(n), c.reset)
+	}, func(period, n int) {
+		fmt.Fprintf(b, "%s└── %s%s%s\n", prefix, c.dim, Repeated(period, n), c.reset)
 		prefix += "    "
 	})
 	for i, a := range t.Awaits {

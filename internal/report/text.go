@@ -150,8 +150,8 @@ func Text(w io.Writer, s *model.Snapshot, opt TextOptions) error {
 			}
 			b.WriteString(line)
 			writeVars(b, f, c, seenGlobals)
-		}, func(n int) {
-			fmt.Fprintf(b, "  %s%s%s\n", c.dim, Repeated(n), c.reset)
+		}, func(period, n int) {
+			fmt.Fprintf(b, "  %s%s%s\n", c.dim, Repeated(period, n), c.reset)
 		})
 		if len(t.Frames) == 0 && t.Error == "" {
 			fmt.Fprintf(b, "  %s(no Python frames)%s\n", c.dim, c.reset)
