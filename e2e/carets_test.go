@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 type textFrame struct {
 	file, source, marks string
 	line                int
+	native              bool // a native frame: file is its line
 }
 
 var (
@@ -46,8 +48,23 @@ func parseText(out string) map[uint64][]textFrame {
 
 // parseFrames reads traceback-style frames (dump's text, py-bt): each
 // `File` line with the source and marker lines under it; a run folded as
-// `[Previous line repeated N more times]` is the frame above N more times.
+// `[Previous line repeated N more times]` is the frame above N more times,
+// and one folded as `[Previous P frames repeated N more times]` the P
+// frames above (native ones counted, then left out) N more times.
 func parseFrames(out string) []textFrame {
+	frames := parseAllFrames(out)
+	py := frames[:0]
+	for _, f := range frames {
+		if !f.native {
+			py = append(py, f)
+		}
+	}
+	return py
+}
+
+// parseAllFrames is parseFrames with dump --native's native frames, whose
+// lines start with "Native " (or are a signal frame).
+func parseAllFrames(out string) []textFrame {
 	var frames []textFrame
 	for _, l := range strings.Split(out, "\n") {
 		if m := textFrameRe.FindStringSubmatch(l); m != nil {
@@ -55,13 +72,18 @@ func parseFrames(out string) []textFrame {
 			frames = append(frames, textFrame{file: m[1], line: n})
 			continue
 		}
-		if n, ok := repeatedFrames(l); ok && len(frames) > 0 {
+		if textNativeRe.MatchString(l) {
+			frames = append(frames, textFrame{native: true, file: strings.TrimSpace(l)})
+			continue
+		}
+		if p, n, ok := repeatedFrames(l); ok && len(frames) >= p {
+			block := slices.Clone(frames[len(frames)-p:])
 			for range n {
-				frames = append(frames, frames[len(frames)-1])
+				frames = append(frames, block...)
 			}
 			continue
 		}
-		if len(frames) == 0 || !strings.HasPrefix(l, "    ") {
+		if len(frames) == 0 || frames[len(frames)-1].native || !strings.HasPrefix(l, "    ") {
 			continue
 		}
 		f := &frames[len(frames)-1]
@@ -75,17 +97,26 @@ func parseFrames(out string) []textFrame {
 	return frames
 }
 
-var repeatedRe = regexp.MustCompile(`^ *\[Previous line repeated (\d+) more times?\]$`)
+var (
+	repeatedRe   = regexp.MustCompile(`^ *\[Previous (?:line|(\d+) frames) repeated (\d+) more times?\]$`)
+	textNativeRe = regexp.MustCompile(`^  (?:Native |<signal handler called>)`)
+)
 
-// repeatedFrames reads the line that folds a run of identical frames: how
-// many more there were.
-func repeatedFrames(l string) (int, bool) {
+// repeatedFrames reads the line that folds a run: the block of p frames
+// above it (1: a run of identical frames) repeats n more times.
+func repeatedFrames(l string) (p, n int, ok bool) {
 	m := repeatedRe.FindStringSubmatch(l)
 	if m == nil {
-		return 0, false
+		return 0, 0, false
 	}
-	n, err := strconv.Atoi(m[1])
-	return n, err == nil
+	p = 1
+	if m[1] != "" {
+		if p, _ = strconv.Atoi(m[1]); p < 1 {
+			return 0, 0, false
+		}
+	}
+	n, err := strconv.Atoi(m[2])
+	return p, n, err == nil
 }
 
 // tracebackMarks is the source line and the marker line (relative to the

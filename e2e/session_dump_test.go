@@ -191,12 +191,12 @@ func parseDumpLocals(t *testing.T, out string) map[int][][]string {
 		if tid < 0 {
 			continue
 		}
-		n, folded := repeatedFrames(l)
+		p, n, folded := repeatedFrames(l)
 		switch {
 		case dumpFrameRe.MatchString(l):
 			res[tid] = append(res[tid], []string{})
-		case folded:
-			res[tid] = append(res[tid], make([][]string, n)...)
+		case folded: // Python frames only: p is 1
+			res[tid] = append(res[tid], make([][]string, p*n)...)
 		case strings.HasPrefix(l, "      <locals unreadable: "):
 			f := res[tid]
 			f[len(f)-1] = append(f[len(f)-1], strings.TrimSuffix(strings.TrimPrefix(l, "      <locals unreadable: "), ">"))
