@@ -155,3 +155,21 @@ func TestFoldLinear(t *testing.T) {
 		t.Errorf("the lines stand for %d frames, not %d", shown, len(frames))
 	}
 }
+
+// A native stack shown apart from the Python one (the stacks did not pair
+// up) folds as the merged stacks do.
+func TestFoldNativeStack(t *testing.T) {
+	var native []model.Frame
+	for range 100 {
+		native = append(native, model.Frame{Kind: "native", Function: "walk", Module: "ext.so", Address: 0x10},
+			model.Frame{Kind: "native", Function: "visit", Module: "ext.so", Address: 0x20})
+	}
+	s := &model.Snapshot{Threads: []model.Thread{{ThreadID: 1, NativeFrames: native}}}
+	var b strings.Builder
+	if err := Text(&b, s, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(b.String(), "Native 0x"); got != 2*RecursiveCutoff || !strings.Contains(b.String(), Repeated(2, 97)) {
+		t.Errorf("the native stack of 200 frames is not folded to 3 copies of 2 and a line:\n%s", b.String())
+	}
+}

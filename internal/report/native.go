@@ -76,8 +76,11 @@ func writeNativeExtras(b *bufio.Writer, t model.Thread, c palette) {
 	}
 	if len(t.NativeFrames) > 0 {
 		fmt.Fprintf(b, "  %sNative stack:%s\n", c.bold, c.reset)
-		for _, f := range t.NativeFrames {
-			writeNativeFrame(b, f, c)
-		}
+		// A deep C recursion folds as the merged stacks do.
+		Fold(t.NativeFrames, func(i int) {
+			writeNativeFrame(b, t.NativeFrames[i], c)
+		}, func(period, n int) {
+			fmt.Fprintf(b, "  %s%s%s\n", c.dim, Repeated(period, n), c.reset)
+		})
 	}
 }
