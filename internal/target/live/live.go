@@ -748,6 +748,7 @@ func (p *Process) Close() error {
 	if p == nil {
 		return nil
 	}
+	p.settle()
 	err := p.detach()
 	p.mu.Lock()
 	if !p.closed {
@@ -767,12 +768,21 @@ func (p *Process) Close() error {
 // Restop. Memory read from the handle is then read from the running
 // process (Options.Cache keeps no page across it).
 func (p *Process) Resume() error {
+	p.settle()
 	if p.opts.NoBlock {
 		p.mem.forget()
 		p.unmoved = false // the process runs on from here
 		return nil
 	}
 	return p.resume(false)
+}
+
+// settle ends the page arena's huge pages once a capture is over (see
+// settleArena); the probe, which lists no threads, captures nothing.
+func (p *Process) settle() {
+	if p.opts.Cache && !p.opts.NoThreads {
+		settleArena()
+	}
 }
 
 // Restop stops the process again after Resume, as Open did, reusing what
