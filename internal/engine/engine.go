@@ -107,6 +107,20 @@ type Captured interface {
 	Apply(snap *model.Snapshot)
 }
 
+// StillCaptured is a Captured that reads objects after the process ran
+// again and must then make sure the threads it reports did not move. The
+// engine may hand it, before Apply, a proof that spares looking at each
+// thread.
+type StillCaptured interface {
+	Captured
+	// Still gives still, which reports whether no thread can have run
+	// Python code since the capture: the GIL's word and the thread list
+	// are as the capture proved them, no thread was stopped (so none was
+	// resumed), and the GIL's last holder is still asleep. Not called
+	// when the capture has no such proof.
+	Still(still func() bool)
+}
+
 // Program is an opened process or core, as dump reads it.
 type Program interface {
 	PID() int

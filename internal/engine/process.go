@@ -134,6 +134,9 @@ type Capture struct {
 	pause   time.Duration
 	stopped bool
 	stop    model.Stop
+	// still, when set, reports whether no thread has run Python code
+	// since the capture (see StillCaptured).
+	still func() bool
 }
 
 // Pause is how long the process was stopped for this capture (zero with
@@ -306,9 +309,13 @@ func (p *Process) Resolve(c *Capture) *model.Snapshot {
 	snap := p.r.Resolve(c.py)
 	snap.Source, snap.PPID = "live", p.ppid
 	for _, a := range c.stages {
-		if a != nil {
-			a.Apply(snap)
+		if a == nil {
+			continue
 		}
+		if sc, ok := a.(StillCaptured); ok && c.still != nil {
+			sc.Still(c.still)
+		}
+		a.Apply(snap)
 	}
 	if c.stopped {
 		snap.PauseMicros = c.pause.Microseconds()

@@ -161,6 +161,9 @@ func (stopGIL) capture(p *Process) (*Capture, error) {
 			if err := p.verify(s, c.py, start, plan.HolderTID, asleep); err != nil {
 				return &inconsistent{err}
 			}
+			if len(s.Stopped()) == 0 {
+				c.still = p.still(c.py, start, plan.HolderTID, asleep)
+			}
 			return nil
 		})
 		if s != nil {
@@ -225,6 +228,23 @@ func (p *Process) verify(s *live.Process, py *cpython.Capture, start cpython.GIL
 		return err == nil && now == asleep
 	}
 	return p.r.Verify(s, py, start, vouched)
+}
+
+// still is the proof a capture that stopped no thread hands its stages
+// (StillCaptured): Verify again, once the process ran on, with the
+// capture's own GIL word. Only the holder asleep then, and asleep with
+// the same switch count now, is vouched for: no thread was stopped, so
+// none was resumed.
+func (p *Process) still(py *cpython.Capture, start cpython.GILWord, holder int, asleep live.Activity) func() bool {
+	return func() bool {
+		return p.r.Verify(p.probe, py, start, func(tid int) bool {
+			if tid != holder || !asleep.Asleep() {
+				return false
+			}
+			now, err := live.TaskActivity(p.pid, tid)
+			return err == nil && now == asleep
+		}) == nil
+	}
 }
 
 // needsAll says why every thread must be stopped whatever the GIL says.

@@ -97,7 +97,15 @@ type captured struct {
 	// alive: the pthread idents of the OS threads (from their registers),
 	// so that a holder without Python state is not taken for gone.
 	alive map[uint64]bool
+	// still, when the engine could prove it, reports whether no thread
+	// has run Python code since the capture (engine.StillCaptured).
+	still func() bool
 }
+
+var _ engine.StillCaptured = (*captured)(nil)
+
+// Still keeps the engine's proof for check.
+func (c *captured) Still(still func() bool) { c.still = still }
 
 // Capture keeps what only the stop can tell: the registers' system call
 // and arguments, the parking-lot entries of 3.13+ waiters (on their own
