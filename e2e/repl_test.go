@@ -379,7 +379,7 @@ func TestSessionLive(t *testing.T) {
 				want = append(want, fmt.Sprintf("[Python] %s (%s:%d)", f.Qualname, f.File, f.Line))
 			}
 			wantInOrder(t, "bt", out, want)
-			if strings.Contains(out, "warning") || strings.Contains(out, "Native stack:") {
+			if strings.Contains(out, "warning") || strings.Contains(out, "not placed among the native ones") {
 				t.Errorf("bt could not pair Python frames with eval loop calls:\n%s", out)
 			}
 

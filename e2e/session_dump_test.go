@@ -225,11 +225,15 @@ type jsonFrame struct {
 	Offset   *uint64 `json:"offset"`
 	Inlined  bool    `json:"inlined"`
 	Signal   bool    `json:"signal"`
+	// UnwindStopped: the unwind stopped after this frame, with Python
+	// frames after it.
+	UnwindStopped bool `json:"unwind_stopped"`
 }
 
 // btFromJSON lists what a thread's frames are, one normalised line each:
 // "py QUALNAME FILE:LINE", "native ADDR|inlined FUNC+OFF MODULE FILE:LINE",
-// "signal", "warning TEXT", "native stack".
+// "signal", "unwind stopped", "warning TEXT", and when the stacks are
+// apart, the native frames first and "python apart" before the Python ones.
 func btFromJSON(frames []jsonFrame, warnings []string, native []jsonFrame) []string {
 	var out []string
 	one := func(f jsonFrame) string {
@@ -270,15 +274,22 @@ func btFromJSON(frames []jsonFrame, warnings []string, native []jsonFrame) []str
 		}
 		return fmt.Sprintf("native %s %s %s %s", where, name, mod, loc)
 	}
-	for _, f := range frames {
+	numbered, apart := frames, []jsonFrame(nil)
+	if len(native) > 0 {
+		numbered, apart = native, frames
+	}
+	for _, f := range numbered {
 		out = append(out, one(f))
+		if f.UnwindStopped {
+			out = append(out, "unwind stopped")
+		}
 	}
 	for _, w := range warnings {
 		out = append(out, "warning "+report.Safe(w))
 	}
-	if len(native) > 0 {
-		out = append(out, "native stack")
-		for _, f := range native {
+	if len(apart) > 0 {
+		out = append(out, "python apart")
+		for _, f := range apart {
 			out = append(out, one(f))
 		}
 	}
@@ -289,6 +300,7 @@ var (
 	btPythonRe = regexp.MustCompile(`^#(\d+)\s+\[Python\] (.+) \((.+):(-?\d+)\)$`)
 	btNativeRe = regexp.MustCompile(`^#(\d+)\s+(0x[0-9a-f]+|\(inlined\))\s+in (.+?) \(([^()]*)\)(?: at (.+))?$`)
 	btSignalRe = regexp.MustCompile(`^#(\d+)\s+<signal handler called>$`)
+	btApartRe  = regexp.MustCompile(`^\s+\[Python\] (.+) \((.+):(-?\d+)\)$`)
 )
 
 // parseBt reads the session's bt into btFromJSON's lines, checking the
@@ -331,8 +343,16 @@ func parseBt(t *testing.T, out string) []string {
 			res = append(res, "warning "+w)
 			continue
 		}
-		if l == "Native stack:" {
-			res = append(res, "native stack")
+		if strings.TrimSpace(l) == report.UnwindStoppedNote {
+			res = append(res, "unwind stopped")
+			continue
+		}
+		if l == "Python frames, not placed among the native ones (innermost first):" {
+			res = append(res, "python apart")
+			continue
+		}
+		if m := btApartRe.FindStringSubmatch(l); m != nil {
+			res = append(res, fmt.Sprintf("py %s %s:%s", m[1], m[2], m[3]))
 			continue
 		}
 		t.Errorf("bt line not understood: %q", l)

@@ -219,6 +219,10 @@ type Frame struct {
 	ModuleOffset uint64  `json:"module_offset,omitempty"`
 	Inlined      bool    `json:"inlined,omitempty"` // inlined into the next frame
 	Signal       bool    `json:"signal,omitempty"`  // a signal handler was called here
+	// UnwindStopped marks the last native frame the unwind reached when
+	// Python frames follow it: what called it, down to the next frame, is
+	// unknown (a function without CFI or frame pointer).
+	UnwindStopped bool `json:"unwind_stopped,omitempty"`
 }
 
 // Task is one asyncio task (docs/json-schema.md).

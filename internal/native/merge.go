@@ -1,6 +1,7 @@
 package native
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -51,7 +52,14 @@ type run struct {
 // native frame is kept and each eval frame follows the Python frames it
 // runs. An eval-loop call with no Python frame left is always shown.
 // The order it returns lists the stacks innermost first.
-func merge(nf []nframe, stacks []stack, all bool) ([][]model.Frame, []int, error) {
+//
+// cut says the unwind stopped before the thread's first frame (a function
+// without CFI or frame pointer, such as an OpenBLAS kernel): nf is then the
+// innermost part of the stack, and the runs whose eval loops lie beyond it
+// are the outermost ones. A single stack then gets its paired runs in
+// place and the others after the last native frame, which is kept and
+// marked UnwindStopped: what called it, down to the next frame, is unknown.
+func merge(nf []nframe, stacks []stack, all, cut bool) ([][]model.Frame, []int, error) {
 	var runs []run
 	for k, st := range stacks {
 		for _, r := range pythonRuns(st.frames) {
@@ -65,15 +73,48 @@ func merge(nf []nframe, stacks []stack, all bool) ([][]model.Frame, []int, error
 			runs = append(runs, run{shim: a, stack: k})
 		}
 	}
-	owner, ok := pairByAddress(nf, runs)
+	owner, ok := pairByAddress(nf, runs, cut)
 	if !ok {
 		if len(stacks) > 1 {
 			return nil, nil, fmt.Errorf("native and Python stacks do not pair up (%d thread states of different interpreters share this thread, and their eval loops cannot be told apart): both are shown separately", len(stacks))
 		}
+		if cut && hasShims(runs) {
+			// Shims that do not pair are no count to trust on half a stack.
+			return nil, nil, errors.New("native and Python stacks do not pair up (the native unwind stopped, and the eval loops it reached do not hold the Python frames' entry frames): both are shown separately")
+		}
 		var err error
-		if owner, err = pairByCount(nf, runs); err != nil {
+		if owner, err = pairByCount(nf, runs, cut); err != nil {
 			return nil, nil, err
 		}
+	}
+	// The runs beyond a cut unwind, outermost in their stack.
+	paired := make([]bool, len(runs))
+	for _, j := range owner {
+		if j >= 0 {
+			paired[j] = true
+		}
+	}
+	var beyond []run
+	for j, r := range runs {
+		if !paired[j] && len(r.frames) > 0 {
+			beyond = append(beyond, r)
+		}
+	}
+	if len(beyond) > 0 {
+		if len(stacks) > 1 || len(nf) == 0 {
+			return nil, nil, fmt.Errorf("native and Python stacks do not pair up (the native unwind stopped before the eval loops of %d runs of Python frames, and %d thread states share this thread): both are shown separately", len(beyond), len(stacks))
+		}
+		out := mergeSegment(nf, owner, runs, all)
+		if last := nf[len(nf)-1]; len(out) == 0 || out[len(out)-1].Kind != "native" || out[len(out)-1].Address != last.pc {
+			// Kept even where interpreter frames are hidden: the listing
+			// must end where the unwind stopped.
+			out = append(out, modelFrame(last))
+		}
+		out[len(out)-1].UnwindStopped = true
+		for _, r := range beyond {
+			out = append(out, r.frames...)
+		}
+		return [][]model.Frame{out}, []int{0}, nil
 	}
 	// Each stack's eval frames, outermost last, must not interleave with
 	// another's: an interpreter runs nested in another, never beside it.
@@ -155,8 +196,10 @@ func mergeSegment(nf []nframe, owner []int, runs []run, all bool) []model.Frame 
 // the shim each run has on its eval-loop call's stack. Every eval frame
 // and every run with Python frames must pair exactly once, each stack's
 // runs in order; a frameless run may pair with nothing (its shim is then
-// no eval-loop call's, such as 3.14's base frame).
-func pairByAddress(nf []nframe, runs []run) ([]int, bool) {
+// no eval-loop call's, such as 3.14's base frame). When the unwind was cut,
+// a stack's outermost runs may pair with nothing: their eval loops lie
+// beyond the last native frame.
+func pairByAddress(nf []nframe, runs []run, cut bool) ([]int, bool) {
 	if len(runs) == 0 {
 		return nil, false
 	}
@@ -199,17 +242,25 @@ func pairByAddress(nf []nframe, runs []run) ([]int, bool) {
 			last[r.stack] = owner[i]
 		}
 	}
+	beyond := map[int]bool{} // stacks with a run beyond the cut
 	for j, r := range runs {
-		if !paired[j] && len(r.frames) > 0 {
-			return nil, false
+		switch {
+		case paired[j] && len(r.frames) > 0 && beyond[r.stack]:
+			return nil, false // a paired run outside an unpaired one
+		case !paired[j] && len(r.frames) > 0:
+			if !cut {
+				return nil, false
+			}
+			beyond[r.stack] = true
 		}
 	}
 	return owner, true
 }
 
 // pairByCount pairs the k-th eval frame from the top with the k-th run
-// that has Python frames (one thread state, no shims).
-func pairByCount(nf []nframe, runs []run) ([]int, error) {
+// that has Python frames (one thread state, no shims). When the unwind was
+// cut, the outermost runs may have no eval frame.
+func pairByCount(nf []nframe, runs []run, cut bool) ([]int, error) {
 	var real []int
 	for j, r := range runs {
 		if len(r.frames) > 0 {
@@ -227,10 +278,19 @@ func pairByCount(nf []nframe, runs []run) ([]int, error) {
 			evals++
 		}
 	}
-	if evals != len(real) {
+	if evals > len(real) || (evals < len(real) && !cut) {
 		return nil, fmt.Errorf("native and Python stacks do not pair up (%d eval-loop frames, %d runs of Python frames): both are shown separately", evals, len(real))
 	}
 	return owner, nil
+}
+
+func hasShims(runs []run) bool {
+	for _, r := range runs {
+		if r.shim != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // pythonRuns splits Python frames (innermost first) into the runs of one

@@ -33,23 +33,23 @@ func TestMerge(t *testing.T) {
 		nf("Py_RunMain", lib), nf("__libc_start_main", libc),
 	}
 	py := []model.Frame{{Function: "a"}, {Function: "b", Entry: true}, {Function: "c", Entry: true}}
-	got, _, err := merge(native, []stack{{frames: py}}, false)
+	got, _, err := merge(native, []stack{{frames: py}}, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if g, w := names(got[0]), "read,_Py_read,a,b,qsort,c,__libc_start_main"; g != w {
 		t.Errorf("merge: %s, want %s", g, w)
 	}
-	got, _, _ = merge(native, []stack{{frames: py}}, true)
+	got, _, _ = merge(native, []stack{{frames: py}}, true, false)
 	if g, w := names(got[0]), "read,_Py_read,a,b,_PyEval_EvalFrameDefault,cfunc,qsort,c,_PyEval_EvalFrameDefault,Py_RunMain,__libc_start_main"; g != w {
 		t.Errorf("merge all: %s, want %s", g, w)
 	}
 	// One run too many: never a wrong mix.
-	if _, _, err := merge(native, []stack{{frames: append(py, model.Frame{Function: "d", Entry: true})}}, false); err == nil {
+	if _, _, err := merge(native, []stack{{frames: append(py, model.Frame{Function: "d", Entry: true})}}, false, false); err == nil {
 		t.Error("mismatched stacks merged")
 	}
 	// Several thread states without shims cannot be told apart.
-	if _, _, err := merge(native, []stack{{frames: py[:2]}, {frames: py[2:]}}, false); err == nil {
+	if _, _, err := merge(native, []stack{{frames: py[:2]}, {frames: py[2:]}}, false, false); err == nil {
 		t.Error("thread states without shims merged")
 	}
 }
@@ -80,7 +80,7 @@ func TestMergeByShim(t *testing.T) {
 	outer := stack{frames: []model.Frame{{Function: "del", Entry: true, Shim: 0x148},
 		{Function: "f"}, {Function: "g", Entry: true, Shim: 0x188}}, empty: []uint64{0x168}}
 	// The outer thread state is listed first, as the interpreters are.
-	got, order, err := merge(native, []stack{outer, inner}, false)
+	got, order, err := merge(native, []stack{outer, inner}, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestMergeByShim(t *testing.T) {
 	if g, w := names(got[0]), "run_string,del,_PyEval_EvalFrameDefault,f,g,start_thread"; g != w {
 		t.Errorf("outer: %s, want %s", g, w)
 	}
-	all, _, err := merge(native, []stack{outer, inner}, true)
+	all, _, err := merge(native, []stack{outer, inner}, true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,14 +115,65 @@ func TestMergeByShim(t *testing.T) {
 	bad := outer
 	bad.frames = append([]model.Frame{}, outer.frames...)
 	bad.frames[0].Shim = 0x1000
-	if _, _, err := merge(native, []stack{bad, inner}, false); err == nil {
+	if _, _, err := merge(native, []stack{bad, inner}, false, false); err == nil {
 		t.Error("unpaired run merged")
 	}
 	// Interleaved interpreters are not nested: refused.
 	mixed := stack{frames: []model.Frame{{Function: "x", Entry: true, Shim: 0x148}}}
 	rest := stack{frames: []model.Frame{{Function: "y", Entry: true, Shim: 0x128}, {Function: "z", Entry: true, Shim: 0x188}}, empty: []uint64{0x168}}
-	if _, _, err := merge(native, []stack{mixed, rest}, false); err == nil {
+	if _, _, err := merge(native, []stack{mixed, rest}, false, false); err == nil {
 		t.Error("interleaved interpreters merged")
+	}
+}
+
+// TestMergeCut: an unwind that stopped early (a kernel without CFI) holds
+// the innermost frames only; the runs whose eval loops lie beyond it follow
+// the last native frame, which is marked, by count (3.10, 3.11) and by
+// shim (3.12+). A run missing inside the stack is still refused.
+func TestMergeCut(t *testing.T) {
+	lib, blas := "/usr/lib/libpython3.12.so", "/x/libopenblas.so"
+	py := []model.Frame{{Function: "a"}, {Function: "b", Entry: true, Shim: 0x128}, {Function: "c", Entry: true, Shim: 0x148}}
+	for _, tc := range []struct {
+		name   string
+		native []nframe
+		want   string
+	}{
+		{"no eval frame", []nframe{on(nf("dgemm_kernel", blas), 0x100)}, "dgemm_kernel,a,b,c"},
+		{"one eval frame", []nframe{on(nf("dgemm_kernel", blas), 0x100), on(nf("matmul", blas), 0x110),
+			on(nf("_PyEval_EvalFrameDefault", lib), 0x120), on(nf("PyObject_Call", lib), 0x130)}, "dgemm_kernel,matmul,a,b,PyObject_Call,c"},
+	} {
+		for _, shims := range []bool{true, false} {
+			stk := stack{frames: append([]model.Frame{}, py...)}
+			if !shims {
+				for i := range stk.frames {
+					stk.frames[i].Shim = 0
+				}
+			}
+			if _, _, err := merge(tc.native, []stack{stk}, false, false); err == nil {
+				t.Errorf("%s: merged without cut", tc.name)
+			}
+			got, _, err := merge(tc.native, []stack{stk}, false, true)
+			if err != nil {
+				t.Fatalf("%s (shims %v): %v", tc.name, shims, err)
+			}
+			if g := names(got[0]); g != tc.want {
+				t.Errorf("%s (shims %v): %s, want %s", tc.name, shims, g, tc.want)
+			}
+			var stopped []string
+			for _, f := range got[0] {
+				if f.UnwindStopped {
+					stopped = append(stopped, f.Function)
+				}
+			}
+			if last := tc.native[len(tc.native)-1].sym.Function; len(stopped) != 1 || stopped[0] != last {
+				t.Errorf("%s (shims %v): marked %v, want %s", tc.name, shims, stopped, last)
+			}
+		}
+	}
+	// The eval frame seen runs the outer run, not the inner one: refused.
+	wrong := []nframe{on(nf("dgemm_kernel", blas), 0x100), on(nf("_PyEval_EvalFrameDefault", lib), 0x140)}
+	if _, _, err := merge(wrong, []stack{{frames: py}}, false, true); err == nil {
+		t.Error("a cut stack missing an inner run merged")
 	}
 }
 

@@ -196,7 +196,7 @@ func (s *Session) applyPython(ths []*model.Thread, rt *rawThread, arch target.Ar
 	}
 	markEval(nf, shims)
 	activity := classify(nf, rt)
-	merged, order, err := merge(nf, stacks, s.opts.All)
+	merged, order, err := merge(nf, stacks, s.opts.All, rt.err != nil)
 	for k, th := range ths {
 		th.Activity = activity
 		if err != nil {

@@ -93,7 +93,10 @@ thread apply LIST [-q] [-s | -c] COMMAND
 			help: `Unwinds the native stack (CFI from the binaries; symbols and DWARF where
 found) and shows the Python frames each interpreter loop frame runs. Without
 native frames (no registers, or the target is running), shows the Python ones.
-bt N shows the innermost N frames, bt -N the outermost N, as gdb's.`,
+bt N shows the innermost N frames, bt -N the outermost N, as gdb's. #0 is the
+innermost frame. Where the unwind stopped early (no unwind info), a line says
+so after its last frame, and the Python frames follow in call order; stacks
+that cannot be paired show the native frames, then the Python ones apart.`,
 			run: cmdBt},
 		{name: "py-bt", aliases: []string{"pbt"}, usage: "py-bt", summary: "Python backtrace of the current thread", run: cmdPyBt},
 		{name: "py-bt-full", aliases: []string{"pbtf"}, usage: "py-bt-full", summary: "Python backtrace with each frame's locals", run: cmdPyBtFull},
@@ -621,9 +624,15 @@ func cmdBt(s *Session, arg string) error {
 		}
 		return s.traceback(false)
 	}
-	// The frames dump --native shows, in its order: merged, or (when the
-	// stacks do not pair up) the Python ones, warnings, the native ones.
-	total := len(th.Frames) + len(th.NativeFrames)
+	// The frames dump --native shows, merged in call order. When the stacks
+	// do not pair up, the native stack is the thread's real one: it is
+	// numbered, innermost first as in gdb, and the Python frames follow
+	// apart, unnumbered, since nothing places them among the native ones.
+	numbered, apart := th.Frames, []model.Frame(nil)
+	if len(th.NativeFrames) > 0 {
+		numbered, apart = th.NativeFrames, th.Frames
+	}
+	total := len(numbered)
 	first, last := 0, total // the frames shown: [first, last)
 	switch {
 	case limit > 0:
@@ -631,36 +640,31 @@ func cmdBt(s *Session, arg string) error {
 	case limit < 0:
 		first = max(0, total+limit)
 	}
-	num := 0
-	frame := func(f model.Frame) {
-		if num < first || num >= last {
-			num++
-			return
-		}
+	for num := first; num < last; num++ {
+		f := numbered[num]
 		if f.Kind == "native" {
 			s.printf("#%-3d %s\n", num, nativeLine(f))
+			if f.UnwindStopped {
+				s.printf("     %s\n", report.UnwindStoppedNote)
+			}
 		} else {
 			s.printf("#%-3d [Python] %s\n", num, frameShort(f))
 		}
-		num++
 	}
-	for _, f := range th.Frames {
-		frame(f)
-	}
-	if len(th.Frames) == 0 && len(th.NativeFrames) == 0 {
+	if total == 0 && len(apart) == 0 {
 		s.printf("(no frames)\n")
+	}
+	if last < total {
+		s.printf("(More stack frames follow...)\n")
 	}
 	for _, w := range th.Warnings {
 		s.printf("warning: %s\n", report.Safe(w))
 	}
-	if len(th.NativeFrames) > 0 && last > len(th.Frames) {
-		s.printf("Native stack:\n")
-		for _, f := range th.NativeFrames {
-			frame(f)
+	if len(apart) > 0 {
+		s.printf("Python frames, not placed among the native ones (innermost first):\n")
+		for _, f := range apart {
+			s.printf("     [Python] %s\n", frameShort(f))
 		}
-	}
-	if last < total {
-		s.printf("(More stack frames follow...)\n")
 	}
 	return nil
 }

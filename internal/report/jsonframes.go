@@ -207,6 +207,9 @@ func (w *frameWriter) appendFrames(frames []model.Frame) error {
 		if f.Signal {
 			w.b = append(w.b, `,"signal":true`...)
 		}
+		if f.UnwindStopped {
+			w.b = append(w.b, `,"unwind_stopped":true`...)
+		}
 		w.b = append(w.b, '}')
 	}
 	w.b = append(w.b, ']')

@@ -42,7 +42,14 @@ func writeNativeFrame(b *bufio.Writer, f model.Frame, c palette) {
 		}
 	}
 	b.WriteString("\n")
+	if f.UnwindStopped {
+		fmt.Fprintf(b, "  %s%s%s\n", c.yellow, UnwindStoppedNote, c.reset)
+	}
 }
+
+// UnwindStoppedNote follows a native frame marked UnwindStopped: the
+// Python frames after it are in call order, with a gap before them.
+const UnwindStoppedNote = "... the native unwind stopped here: the frames that called it, down to the next one shown, are unknown"
 
 // activityTags are the header tags of --native: what the thread is doing.
 func activityTags(t model.Thread) []string {

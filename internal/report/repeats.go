@@ -112,5 +112,5 @@ func sameFrame(a, b *model.Frame) bool {
 		return frameName(*a) == frameName(*b)
 	}
 	return a.Address == b.Address && a.Function == b.Function && a.Module == b.Module &&
-		a.Inlined == b.Inlined && a.Signal == b.Signal
+		a.Inlined == b.Inlined && a.Signal == b.Signal && a.UnwindStopped == b.UnwindStopped
 }
