@@ -33,6 +33,9 @@ type boundsFacts struct {
 	// without and with its variables.
 	Folded       []string `json:"folded"`
 	FoldedLocals []string `json:"folded_locals"`
+	// FoldedVars: as traceback with capture_locals formats it, but runs
+	// fold only where the frames' variables are identical too.
+	FoldedVars []string `json:"folded_vars"`
 }
 
 // TestTextBounds: what the text outputs (dump, the session's py-bt, the
@@ -159,9 +162,15 @@ func TestTextBounds(t *testing.T) {
 				if th := byID[deep]; th == nil || len(th.Frames) != len(tg.Oracle.Thread(deep).Frames) {
 					t.Errorf("dump --json: the deep thread lost frames")
 				}
-				// With variables: those of the frames shown, as traceback
-				// shows them (capture_locals).
-				wantVars := foldTokens(strings.Split(strings.Join(facts.FoldedLocals, ""), "\n"))
+				// With variables: every frame whose variables differ from
+				// the frame before it, as the target lists them (the
+				// recursion on n is not folded, the run of flat(box) with
+				// the same box is), unlike traceback's capture_locals.
+				wantVars := foldTokens(strings.Split(strings.Join(facts.FoldedVars, ""), "\n"))
+				if slices.Equal(wantVars, foldTokens(strings.Split(strings.Join(facts.FoldedLocals, ""), "\n"))) ||
+					!slices.Contains(wantVars, "[Previous line repeated 3 more times]") {
+					t.Fatalf("the target's stack does not tell folding by location from folding by variables: %q", wantVars)
+				}
 				checkFold(t, "dump --locals", foldTokens(textSections(textLocals)[deep]), wantVars)
 
 				dbg.run(fmt.Sprintf("thread %d", nums[tid("deep")]))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -99,7 +100,11 @@ so after its last frame, and the Python frames follow in call order; stacks
 that cannot be paired show the native frames, then the Python ones apart.`,
 			run: cmdBt},
 		{name: "py-bt", aliases: []string{"pbt"}, usage: "py-bt", summary: "Python backtrace of the current thread", run: cmdPyBt},
-		{name: "py-bt-full", aliases: []string{"pbtf"}, usage: "py-bt-full", summary: "Python backtrace with each frame's locals", run: cmdPyBtFull},
+		{name: "py-bt-full", aliases: []string{"pbtf"}, usage: "py-bt-full", summary: "Python backtrace with each frame's locals",
+			help: `Each frame is numbered #N (py-frame N selects it) and followed by its
+locals. Unlike py-bt, a deep recursion is folded only where the frames'
+locals are identical too: frames that differ in an argument are all shown.`,
+			run: cmdPyBtFull},
 		{name: "py-list", aliases: []string{"l", "list"}, usage: "py-list [N | A,B | -]",
 			summary: "source around the current line (marked with >)",
 			help: `py-list      lines around the current line of the current frame
@@ -535,10 +540,30 @@ func (s *Session) traceback(full bool) error {
 		s.sourceLines(f.File)
 	}
 	s.printf("Traceback (most recent call first):\n")
+	// With full, each frame's variables, read once: a frame is folded only
+	// when its variables are those of the frame before it too.
+	var vars [][]string
+	var same func(a, b int) bool
+	if full {
+		vars = make([][]string, len(r.py.Frames))
+		for i, f := range r.py.Frames {
+			if s.interrupt.Load() {
+				return errors.New("Quit")
+			}
+			locals, err := v.Locals(f)
+			for _, x := range locals {
+				vars[i] = append(vars[i], fmt.Sprintf("%s = %s", report.Name(x.Name), s.reprNamed(v, x.Ref, x.Name)))
+			}
+			if err != nil {
+				vars[i] = append(vars[i], fmt.Sprintf("<locals unreadable: %s>", report.Safe(err.Error())))
+			}
+		}
+		same = func(a, b int) bool { return slices.Equal(vars[a], vars[b]) }
+	}
 	// Deep recursion folded as a traceback and dump fold it (the numbers
 	// of py-bt full stay each frame's own, for py-frame N).
 	quit := false
-	report.Fold(r.py.Frames, func(i int) {
+	report.FoldBy(r.py.Frames, same, func(i int) {
 		if quit = quit || s.interrupt.Load(); quit {
 			return
 		}
@@ -549,12 +574,8 @@ func (s *Session) traceback(full bool) error {
 		s.printf("  File \"%s\", line %d, in %s\n", report.Name(f.File), f.Line, report.Name(qualname(f)))
 		s.printSourceLine(f)
 		if full {
-			vars, err := v.Locals(f)
-			for _, x := range vars {
-				s.printf("        %s = %s\n", report.Name(x.Name), s.reprNamed(v, x.Ref, x.Name))
-			}
-			if err != nil {
-				s.printf("        <locals unreadable: %s>\n", report.Safe(err.Error()))
+			for _, l := range vars[i] {
+				s.printf("        %s\n", l)
 			}
 		}
 	}, func(period, n int) {

@@ -41,7 +41,23 @@ func Repeated(period, n int) string {
 // folds them: a→b→a→b stays whole. The text outputs fold deep recursion
 // this way; JSON keeps every frame. The work is linear in frames ×
 // MaxPeriod.
+//
+// Frames shown with their variables (dump --locals) are identical only
+// when their variables are too, name, kind and repr: unlike a traceback
+// with capture_locals, a recursion whose frames differ in an argument is
+// not folded, since the differing values are what one looks for (gdb's
+// py-bt-full folds nothing).
 func Fold(frames []model.Frame, show func(i int), more func(period, n int)) {
+	FoldBy(frames, nil, show, more)
+}
+
+// FoldBy is Fold where same(a, b), when not nil, must also hold for
+// frames a and b to be identical: the session's py-bt-full compares the
+// variables it reads itself.
+func FoldBy(frames []model.Frame, same func(a, b int) bool, show func(i int), more func(period, n int)) {
+	eq := func(a, b int) bool {
+		return sameFrame(&frames[a], &frames[b]) && sameVars(&frames[a], &frames[b]) && (same == nil || same(a, b))
+	}
 	// natives[i]: the native frames among frames[:i].
 	var natives []int
 	for i := range frames {
@@ -71,7 +87,7 @@ func Fold(frames []model.Frame, show func(i int), more func(period, n int)) {
 		j := i + p
 		if end[p] < j {
 			k := j
-			for k < len(frames) && sameFrame(&frames[k-p], &frames[k]) {
+			for k < len(frames) && eq(k-p, k) {
 				k++
 			}
 			end[p] = k
@@ -102,6 +118,20 @@ func Fold(frames []model.Frame, show func(i int), more func(period, n int)) {
 		more(p, n-RecursiveCutoff)
 		i += p * n
 	}
+}
+
+// sameVars: the frames' own variables, as the text shows them, are equal.
+func sameVars(a, b *model.Frame) bool {
+	if a.LocalsError != b.LocalsError || len(a.Locals) != len(b.Locals) {
+		return false
+	}
+	for i := range a.Locals {
+		x, y := &a.Locals[i], &b.Locals[i]
+		if x.Name != y.Name || x.Kind != y.Kind || x.Repr != y.Repr || x.Unbound != y.Unbound {
+			return false
+		}
+	}
+	return true
 }
 
 func sameFrame(a, b *model.Frame) bool {

@@ -10,7 +10,8 @@ each long name's length and first MAX_NAME characters, repr() of the
 names with surrogates and their JSON form (surrogates as U+FFFD), and
 how the traceback module folds the deep thread's stack
 (StackSummary.format of walk_stack: innermost first, as pyscope prints
-it; with locals too).
+it; with locals too), and as pyscope folds it with its variables (a run
+of identical frames folds only where their variables are identical too).
 
 usage: python bounds.py ORACLE_PATH MAX_NAME
 """
@@ -25,6 +26,7 @@ import pyscope_oracle as po
 
 MAX_NAME = int(sys.argv[2])
 DEPTH = 2000 if sys.version_info < (3, 11) else 5000
+FLAT = 7
 
 LONG_THREAD = "ñ" * 600_000 + "end"
 LONG_FUNC = "ƒ" * 300_000 + "_tail"
@@ -46,6 +48,13 @@ def named(src, file, name):
 def three(n):
     if n > 1:
         return three(n - 1)
+    return flat([FLAT])
+
+
+def flat(box):
+    box[0] -= 1
+    if box[0]:
+        return flat(box)  # identical frames, variables too: folded even with them
     never.wait()
 
 
@@ -65,6 +74,34 @@ def folded(frame, locals_):
     """How traceback prints the stack from frame, innermost first."""
     ss = traceback.StackSummary.extract(traceback.walk_stack(frame), capture_locals=locals_)
     return ss.format()
+
+
+def folded_vars(frame):
+    """How pyscope prints the stack from frame with its variables: as
+    traceback with capture_locals, except that a run of identical frames
+    folds only where their variables (repr()) are identical too."""
+    ss = traceback.StackSummary.extract(traceback.walk_stack(frame), capture_locals=True)
+    out, prev, run = [], None, 0
+
+    def note():
+        if run > 3:
+            more = run - 3
+            out.append("  [Previous line repeated %d more time%s]\n" % (more, "" if more == 1 else "s"))
+
+    for fs in ss:
+        key = (fs.filename, fs.lineno, fs.name, sorted((fs.locals or {}).items()))
+        if key == prev:
+            run += 1
+        else:
+            note()
+            run = 1
+        prev = key
+        if run <= 3:
+            out.append('  File "%s", line %d, in %s\n' % (fs.filename, fs.lineno, fs.name))
+            for name, value in (fs.locals or {}).items():
+                out.append("    %s = %s\n" % (name, value))
+    note()
+    return out
 
 
 def utf8(s):
@@ -105,6 +142,7 @@ def main():
         },
         "folded": folded(deep, False),
         "folded_locals": folded(deep, True),
+        "folded_vars": folded_vars(deep),
     }
     del frames, deep
     with open(os.path.join(po.workdir(), "bounds.json"), "w") as f:
