@@ -37,8 +37,8 @@ func init() {
 	commands = []*command{
 		{name: "help", aliases: []string{"h"}, usage: "help [COMMAND]", summary: "list the commands, or explain one",
 			run: cmdHelp, complete: func(s *Session, w string) []string { return commandNames(w) }},
-		{name: "info", aliases: []string{"i"}, usage: "info threads|tasks|greenlets|sharedlibrary|signal|locks|locals|inferiors",
-			summary: "threads, asyncio tasks, greenlets, mapped libraries, a core's fatal signal, locks and deadlocks, or the processes debugged",
+		{name: "info", aliases: []string{"i"}, usage: "info threads|frame|args|locals|tasks|greenlets|sharedlibrary|signal|locks|inferiors",
+			summary: "threads, the selected frame, its arguments or locals, asyncio tasks, greenlets, mapped libraries, a core's fatal signal, locks and deadlocks, or the processes debugged",
 			help: `info threads        list the threads; * marks the current one. Threads
                     created by C code show without Python state. With
                     several inferiors, every inferior's, numbered
@@ -56,12 +56,19 @@ info signal         for a core: the signal that killed the process and the
 info locks          deadlocks, then what each thread waits for (a lock, a
                     condition, a queue, another thread, the GIL), who holds
                     it, and what each thread holds.
+info frame          the selected Python frame: its level, function,
+                    file:line, the interpreter frame's and code object's
+                    addresses, the frames it calls and is called by, its
+                    arguments; on a thread without Python state, its
+                    innermost native frame, as gdb's.
+info args           the selected frame's arguments (co_argcount, keyword-
+                    only, *args, **kwargs), as gdb's.
 info locals         the current frame's variables, as py-locals.
 info inferiors      the processes this session debugs (debug --subprocesses
                     holds a process and its Python descendants); * marks
                     the current one.`,
 			run: cmdInfo, complete: func(s *Session, w string) []string {
-				return prefixed([]string{"threads", "tasks", "greenlets", "sharedlibrary", "signal", "locks", "locals", "inferiors"}, w)
+				return prefixed([]string{"threads", "frame", "args", "locals", "tasks", "greenlets", "sharedlibrary", "signal", "locks", "inferiors"}, w)
 			}},
 		{name: "greenlet", usage: "greenlet [N]", summary: "select greenlet N (see info greenlets): py-bt, py-up, py-locals, py-print then work on its frames",
 			help: `Without N, shows the selected greenlet. "thread N" goes back to a thread's frames.`,
@@ -90,14 +97,17 @@ thread apply LIST [-q] [-s | -c] COMMAND
 			run: cmdThread, complete: completeThreads},
 		{name: "taas", usage: "taas COMMAND", summary: "thread apply all -s COMMAND: run COMMAND in every thread where it works",
 			run: cmdTaas, complete: func(s *Session, w string) []string { return commandNames(w) }},
-		{name: "bt", aliases: []string{"backtrace", "where"}, usage: "bt [N | -N]", summary: "native backtrace of the current thread, with its Python frames",
+		{name: "bt", aliases: []string{"backtrace", "where"}, usage: "bt [full] [N | -N]", summary: "native backtrace of the current thread, with its Python frames",
 			help: `Unwinds the native stack (CFI from the binaries; symbols and DWARF where
 found) and shows the Python frames each interpreter loop frame runs. Without
 native frames (no registers, or the target is running), shows the Python ones.
 bt N shows the innermost N frames, bt -N the outermost N, as gdb's. #0 is the
 innermost frame. Where the unwind stopped early (no unwind info), a line says
 so after its last frame, and the Python frames follow in call order; stacks
-that cannot be paired show the native frames, then the Python ones apart.`,
+that cannot be paired show the native frames, then the Python ones apart.
+bt full adds each Python frame's locals under it, as py-locals prints them
+(gdb's bt full shows C frames' locals; pyscope reads no C variables, so
+native frames have none).`,
 			run: cmdBt},
 		{name: "py-bt", aliases: []string{"pbt"}, usage: "py-bt", summary: "Python backtrace of the current thread", run: cmdPyBt},
 		{name: "py-bt-full", aliases: []string{"pbtf"}, usage: "py-bt-full", summary: "Python backtrace with each frame's locals",
@@ -118,7 +128,11 @@ process, through --sysroot for a core.`,
 			run: cmdPyList},
 		{name: "py-up", aliases: []string{"up", "u"}, usage: "py-up [N]", summary: "select an older (calling) Python frame", run: cmdPyUp},
 		{name: "py-down", aliases: []string{"down", "d"}, usage: "py-down [N]", summary: "select a newer (called) Python frame", run: cmdPyDown},
-		{name: "py-frame", aliases: []string{"frame", "f"}, usage: "py-frame [N]", summary: "select Python frame N (0 is the innermost)",
+		{name: "py-frame", aliases: []string{"frame", "f"}, usage: "py-frame [N | level N | function NAME]", summary: "select Python frame N (0 is the innermost)",
+			help: `py-frame N               select frame N (0 is the innermost), as py-bt-full numbers them
+py-frame level N         the same, as gdb's frame level N
+py-frame function NAME   the innermost frame running NAME, a qualified name
+                         (Worker.run) or a plain one (run), as gdb's frame function`,
 			run: cmdPyFrame, complete: completeFrames},
 		{name: "py-locals", aliases: []string{"locals"}, usage: "py-locals", summary: "locals of the current frame",
 			help: `The frame's variables as frame.f_locals shows them (a module-level frame's
@@ -231,7 +245,7 @@ func cmdInfo(s *Session, args string) error {
 	sub, _, _ := strings.Cut(args, " ")
 	switch {
 	case sub == "":
-		return errors.New(`"info" needs a subcommand: threads, tasks, greenlets, sharedlibrary, signal, locks, locals or inferiors`)
+		return errors.New(`"info" needs a subcommand: threads, frame, args, locals, tasks, greenlets, sharedlibrary, signal, locks or inferiors`)
 	case strings.HasPrefix("threads", sub):
 		return infoThreads(s)
 	case len(sub) >= 2 && strings.HasPrefix("tasks", sub):
@@ -249,6 +263,10 @@ func cmdInfo(s *Session, args string) error {
 	case strings.HasPrefix("locals", sub) && len(sub) >= 4:
 		// gdb's info locals: what gdb users type first.
 		return cmdPyLocals(s, "")
+	case strings.HasPrefix("args", sub):
+		return infoArgs(s)
+	case strings.HasPrefix("frame", sub):
+		return infoFrame(s)
 	}
 	return fmt.Errorf("undefined info command: %q. Try \"help info\".", sub)
 }
@@ -438,7 +456,7 @@ func completeFrames(s *Session, w string) []string {
 	for i := range r.py.Frames {
 		out = append(out, strconv.Itoa(i))
 	}
-	return prefixed(out, w)
+	return prefixed(append(out, "function", "level"), w)
 }
 
 func cmdThread(s *Session, args string) error {
@@ -605,22 +623,26 @@ func (s *Session) reprNamed(v *cpython.Values, ref uint64, name string) string {
 func cmdPyBt(s *Session, _ string) error     { return s.traceback(false) }
 func cmdPyBtFull(s *Session, _ string) error { return s.traceback(true) }
 
-// btLimit reads bt's optional count, as gdb's: N shows the innermost N
-// frames, -N the outermost N; 0 is no limit.
-func btLimit(arg string) (int, error) {
-	arg = strings.TrimSpace(arg)
-	if arg == "" {
-		return 0, nil
+// btArgs reads bt's arguments, as gdb's: an optional count (N shows the
+// innermost N frames, -N the outermost N; 0 is no limit) and the
+// qualifier full (or -full), which adds the Python frames' locals.
+func btArgs(arg string) (limit int, full bool, err error) {
+	for _, w := range strings.Fields(arg) {
+		if w == "full" || w == "-full" {
+			full = true
+			continue
+		}
+		n, err := strconv.Atoi(w)
+		if err != nil || n == 0 || limit != 0 {
+			return 0, false, fmt.Errorf("bt takes a frame count and full: bt [full] [N | -N] (innermost N frames, or outermost N), not %q", arg)
+		}
+		limit = n
 	}
-	n, err := strconv.Atoi(arg)
-	if err != nil || n == 0 {
-		return 0, fmt.Errorf("bt takes a frame count: bt N (innermost N frames) or bt -N (outermost N), not %q", arg)
-	}
-	return n, nil
+	return limit, full, nil
 }
 
 func cmdBt(s *Session, arg string) error {
-	limit, err := btLimit(arg)
+	limit, full, err := btArgs(arg)
 	if err != nil {
 		return err
 	}
@@ -635,7 +657,7 @@ func cmdBt(s *Session, arg string) error {
 		} else {
 			s.printf("(no native frames while the process runs; Python frames of the last snapshot:)\n")
 		}
-		return s.traceback(false)
+		return s.traceback(full)
 	}
 	th, err := n.Thread(r.tid)
 	if err != nil {
@@ -643,7 +665,29 @@ func cmdBt(s *Session, arg string) error {
 		if r.py == nil {
 			return nil
 		}
-		return s.traceback(false)
+		return s.traceback(full)
+	}
+	// bt full: each Python frame's locals under it, as gdb's bt full
+	// shows a C frame's; native frames' C variables are not read.
+	var v *cpython.Values
+	if full && len(th.Frames)+len(th.NativeFrames) > 0 {
+		if v, err = s.values(); err != nil {
+			return err
+		}
+	}
+	locals := func(f model.Frame) {
+		if v == nil || f.Kind == "native" || s.interrupt.Load() {
+			return
+		}
+		vars, err := v.Locals(f)
+		for _, x := range vars {
+			s.printf("        %s = %s\n", report.Name(x.Name), s.reprNamed(v, x.Ref, x.Name))
+		}
+		if err != nil {
+			s.printf("        <locals unreadable: %s>\n", report.Safe(err.Error()))
+		} else if len(vars) == 0 {
+			s.printf("        No locals.\n")
+		}
 	}
 	// The frames dump --native shows, merged in call order. When the stacks
 	// do not pair up, the native stack is the thread's real one: it is
@@ -670,6 +714,7 @@ func cmdBt(s *Session, arg string) error {
 			}
 		} else {
 			s.printf("#%-3d [Python] %s\n", num, frameShort(f))
+			locals(f)
 		}
 	}
 	if total == 0 && len(apart) == 0 {
@@ -685,6 +730,7 @@ func cmdBt(s *Session, arg string) error {
 		s.printf("Python frames, not placed among the native ones (innermost first):\n")
 		for _, f := range apart {
 			s.printf("     [Python] %s\n", frameShort(f))
+			locals(f)
 		}
 	}
 	return nil
@@ -848,6 +894,24 @@ func cmdPyFrame(s *Session, args string) error {
 		s.printFrame(s.frame, *f)
 		return nil
 	}
+	switch w, rest := nextWord(args); w {
+	case "function":
+		// gdb's frame function NAME: the innermost frame running NAME,
+		// by qualified name (Worker.run) or plain name (run).
+		if rest == "" {
+			return errors.New("usage: frame function NAME")
+		}
+		for i, fr := range r.py.Frames {
+			if fr.Qualname == rest || fr.Function == rest {
+				s.frame = i
+				s.printFrame(i, fr)
+				return nil
+			}
+		}
+		return fmt.Errorf("No frame for function %q.", rest)
+	case "level":
+		args = rest // gdb's frame level N
+	}
 	n, err := strconv.Atoi(args)
 	if err != nil || n < 0 || n >= len(r.py.Frames) {
 		return fmt.Errorf("no frame %q: this thread has frames 0 to %d", args, len(r.py.Frames)-1)
@@ -874,6 +938,120 @@ func cmdPyLocals(s *Session, _ string) error {
 		s.printf("(no locals)\n")
 	}
 	return err
+}
+
+// infoArgs is gdb's info args for the selected Python frame: the
+// variables the locals algorithm says are arguments (co_argcount,
+// co_kwonlyargcount, *args and **kwargs), in their order.
+func infoArgs(s *Session) error {
+	_, f, err := s.curFrame()
+	if err != nil {
+		return err
+	}
+	v, err := s.values()
+	if err != nil {
+		return err
+	}
+	args, err := frameArgs(v, *f)
+	for _, x := range args {
+		s.printf("%s = %s\n", report.Name(x.Name), s.reprNamed(v, x.Ref, x.Name))
+	}
+	if err == nil && len(args) == 0 {
+		s.printf("No arguments.\n")
+	}
+	return err
+}
+
+func frameArgs(v *cpython.Values, f model.Frame) ([]cpython.Var, error) {
+	vars, err := v.Locals(f)
+	var args []cpython.Var
+	for _, x := range vars {
+		if x.Kind == "arg" {
+			args = append(args, x)
+		}
+	}
+	return args, err
+}
+
+// infoFrame is gdb's info frame, for the selected Python frame: its
+// level, function and line, the addresses of its interpreter frame and
+// code object, its neighbours and its arguments. A thread without Python
+// state gets its innermost native frame, as briefly as gdb's.
+func infoFrame(s *Session) error {
+	if r, ok := s.current(); ok && s.task == 0 && s.glet == 0 && r.py == nil {
+		return infoNativeFrame(s, r)
+	}
+	r, f, err := s.curFrame()
+	if err != nil {
+		return err
+	}
+	frames := r.py.Frames
+	n := s.frame
+	at := func(a uint64) string {
+		if a == 0 {
+			return "an unknown address"
+		}
+		return fmt.Sprintf("%#x", a)
+	}
+	s.printf("Stack level %d, Python frame at %s:\n", n, at(f.Addr))
+	s.printf(" %s (%s:%d); code object at %s\n", report.Name(qualname(*f)), report.Name(f.File), f.Line, at(f.Code))
+	var rel []string
+	if n+1 < len(frames) {
+		rel = append(rel, fmt.Sprintf("called by frame at %s (#%d %s)", at(frames[n+1].Addr), n+1, report.Name(qualname(frames[n+1]))))
+	}
+	if n > 0 {
+		rel = append(rel, fmt.Sprintf("caller of frame at %s (#%d %s)", at(frames[n-1].Addr), n-1, report.Name(qualname(frames[n-1]))))
+	}
+	if len(rel) > 0 {
+		s.printf(" %s\n", strings.Join(rel, ", "))
+	}
+	s.printf(" source language python.\n")
+	v, err := s.values()
+	if err != nil {
+		return err
+	}
+	args, err := frameArgs(v, *f)
+	if err != nil {
+		s.printf(" args: <unreadable: %s>\n", report.Safe(err.Error()))
+		return nil
+	}
+	var list []string
+	for _, x := range args {
+		list = append(list, report.Name(x.Name)+"="+s.reprNamed(v, x.Ref, x.Name))
+	}
+	s.printf(" args: %s\n", strings.Join(list, ", "))
+	return nil
+}
+
+// infoNativeFrame: a thread created by C code has no Python frame; its
+// innermost native frame is shown as gdb's info frame begins.
+func infoNativeFrame(s *Session, r threadRow) error {
+	n := s.prog.Native()
+	if n == nil {
+		return fmt.Errorf("thread %d has no Python state, and its native stack is read only while the process is stopped", r.num)
+	}
+	th, err := n.Thread(r.tid)
+	if err != nil {
+		return err
+	}
+	if len(th.Frames) == 0 {
+		return errors.New("No stack.")
+	}
+	f := th.Frames[0]
+	s.printf("Stack level 0, native frame (thread %d has no Python state):\n", r.num)
+	s.printf(" rip = %s", nativeLine(f))
+	switch {
+	case f.Inlined:
+		s.printf("; inlined into frame 1")
+	case len(th.Frames) > 1 && th.Frames[1].Kind == "native":
+		s.printf("; saved rip = %#x", th.Frames[1].Address) // a caller's PC is its return address
+	}
+	s.printf("\n")
+	if len(th.Frames) > 1 {
+		s.printf(" called by frame #1: %s\n", nativeLine(th.Frames[1]))
+	}
+	s.printf(" source language c.\n")
+	return nil
 }
 
 // resolveName finds a name in locals, then globals, then builtins.
