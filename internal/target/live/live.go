@@ -128,7 +128,7 @@ func Open(pid int, opts Options) (p *Process, err error) {
 	if p.ioPid == pid && !isAlive(pid) {
 		return nil, zombieError(pid)
 	}
-	p.mem = &memReader{pid: p.ioPid, exitedFn: func() error { return exitedError(pid) }}
+	p.mem = &memReader{pid: p.ioPid, captures: !opts.NoThreads, exitedFn: func() error { return exitedError(pid) }}
 	defer func() {
 		if r := recover(); r != nil {
 			p.Close()
@@ -748,7 +748,6 @@ func (p *Process) Close() error {
 	if p == nil {
 		return nil
 	}
-	p.settle()
 	err := p.detach()
 	p.mu.Lock()
 	if !p.closed {
@@ -768,21 +767,12 @@ func (p *Process) Close() error {
 // Restop. Memory read from the handle is then read from the running
 // process (Options.Cache keeps no page across it).
 func (p *Process) Resume() error {
-	p.settle()
 	if p.opts.NoBlock {
 		p.mem.forget()
 		p.unmoved = false // the process runs on from here
 		return nil
 	}
 	return p.resume(false)
-}
-
-// settle ends the page arena's huge pages once a capture is over (see
-// settleArena); the probe, which lists no threads, captures nothing.
-func (p *Process) settle() {
-	if p.opts.Cache && !p.opts.NoThreads {
-		settleArena()
-	}
 }
 
 // Restop stops the process again after Resume, as Open did, reusing what

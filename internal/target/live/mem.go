@@ -31,6 +31,9 @@ const (
 // the cache is dropped on resume.
 type memReader struct {
 	pid int
+	// captures: the handle stops threads and reads what they change, so
+	// its page cache may fault the arena's huge pages (pageBuffer).
+	captures bool
 
 	mu       sync.Mutex
 	useFile  bool
@@ -183,7 +186,7 @@ func (m *memReader) fill(base, end uint64) (*[pageSize]byte, error) {
 // fillRange reads [start, end) and caches every page it got. ok reports
 // whether want was read or is known unreadable.
 func (m *memReader) fillRange(start, end, want uint64) (*[pageSize]byte, bool, error) {
-	buf := pageBuffer(int(end - start))
+	buf := pageBuffer(int(end-start), m.captures)
 	got, err := m.readRaw(buf, start)
 	if err != nil {
 		return nil, false, err
@@ -297,7 +300,7 @@ func (m *memReader) prefetch(addrs []uint64, n int) {
 	if len(m.pages)+len(want) >= cacheMaxPages {
 		clear(m.pages)
 	}
-	buf := pageBuffer(len(want) * pageSize)
+	buf := pageBuffer(len(want)*pageSize, m.captures)
 	bufs := make([][]byte, len(want))
 	for i := range want {
 		bufs[i] = buf[i*pageSize : (i+1)*pageSize]

@@ -25,7 +25,6 @@ var pageArena struct {
 	free   []byte
 	// faulted is where the region's faulted part ends (see prefault).
 	faulted uintptr
-	settled bool // see settleArena
 }
 
 // Arena room prefault faults ahead: for a stop that reads every thread,
@@ -60,36 +59,26 @@ func prefault(ahead int) {
 	a.faulted = max(a.faulted, end)
 }
 
-// settleArena has the rest of the arena faulted in 4 KiB pages from the
-// next huge page on. It runs when a capture's handle resumes the target
-// or closes: what a dump still reads afterwards (code objects, the
-// analyses' objects) is a few hundred KiB, for which a fresh huge page
-// would zero 2 MiB (a dump of 50 deadlocked pairs read 456 KiB past its
-// first huge page and spent 0.2-0.3 ms, a tenth of its lock analysis,
-// zeroing the second).
-func settleArena() {
-	a := &pageArena
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.mapped || a.settled || len(a.free) == 0 {
-		return
-	}
-	a.settled = true
-	start := uintptr(unsafe.Pointer(&a.free[0]))
-	next := (max(start, a.faulted) + hugePage - 1) &^ (hugePage - 1)
-	if skip := next - start; skip < uintptr(len(a.free)) {
-		_ = unix.Madvise(a.free[skip:], unix.MADV_NOHUGEPAGE)
-	}
-}
-
 // pageBuffer is a zeroed buffer of n bytes (a multiple of pageSize) for
-// the page cache.
-func pageBuffer(n int) []byte {
+// the page cache. A reader that captures (fault) may fault the arena's
+// next huge page; one that only reads around captures (the engine's
+// probe: discovery, code objects, the analyses' objects after the
+// target resumed) takes what is left of the huge pages already faulted,
+// then the heap: a few hundred KiB should not zero 2 MiB (a dump of 50
+// deadlocked pairs on Debian 3.11 read 456 KiB after its capture, and
+// zeroed a second huge page for the last 116 KiB of it).
+func pageBuffer(n int, fault bool) []byte {
 	a := &pageArena
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	mapArena()
-	if n <= len(a.free) {
+	room := len(a.free)
+	if !fault && room > 0 {
+		start := uintptr(unsafe.Pointer(&a.free[0]))
+		faulted := (max(start, a.faulted) + hugePage - 1) &^ (hugePage - 1)
+		room = min(room, int(faulted-start))
+	}
+	if n <= room {
 		b := a.free[:n:n]
 		a.free = a.free[n:]
 		return b

@@ -43,7 +43,7 @@ func TestPrefault(t *testing.T) {
 		t.Fatalf("earlier tests left %d bytes of the arena, no huge page boundary to check: raise arenaSize or use less", len(free))
 	}
 	for _, n := range []int{pageSize, 64 * pageSize} {
-		b := pageBuffer(n)
+		b := pageBuffer(n, true)
 		for i, c := range b {
 			if c != 0 {
 				t.Fatalf("a %d-byte buffer handed out after prefault has %#x at %d", n, c, i)
@@ -52,34 +52,59 @@ func TestPrefault(t *testing.T) {
 	}
 }
 
-// TestSettleArena: once settled, the arena faults no new huge page: the
-// region past the huge page in use is marked for 4 KiB pages, and a page
-// written there comes without a huge page behind it.
-func TestSettleArena(t *testing.T) {
-	_ = pageBuffer(pageSize) // the fill point is inside a huge page now
-	settleArena()
+// TestArenaReadsAround: a reader that does not capture takes only what is
+// left of the huge pages already faulted, then the heap, and faults no
+// new one; a capturing reader after it still faults huge pages.
+func TestArenaReadsAround(t *testing.T) {
+	_ = pageBuffer(pageSize, true) // the fill point is inside a faulted huge page now
 	a := &pageArena
 	a.mu.Lock()
 	free, faulted := a.free, a.faulted
 	a.mu.Unlock()
 	start := uintptr(unsafe.Pointer(&free[0]))
-	// Past what is in use and what prefault faulted.
+	end := start + uintptr(len(free))
 	next := (max(start, faulted) + hugePage - 1) &^ (hugePage - 1)
-	if next+hugePage > start+uintptr(len(free)) {
-		t.Skip("no huge page left in the arena")
+	if next+2*hugePage > end {
+		t.Skip("too little of the arena left")
 	}
-	// Hand out buffers up to and into the next huge page, and fill them.
-	b := pageBuffer(int(next-start) + 2*pageSize)
+	inArena := func(b []byte) bool {
+		p := uintptr(unsafe.Pointer(&b[0]))
+		return p >= start && p < end
+	}
+	// What is left before the next huge page is served from the arena,
+	// anything past it from the heap.
+	if room := int(next - start); room > 0 {
+		if b := pageBuffer(room, false); !inArena(b) {
+			t.Errorf("a %d-byte read around a capture, within the faulted huge page, came from the heap", room)
+		}
+	}
+	if b := pageBuffer(2*pageSize, false); inArena(b) {
+		t.Errorf("a read around a capture took a huge page not yet faulted, at %#x", uintptr(unsafe.Pointer(&b[0])))
+	}
+	before := anonHuge(t, next)
+	b := pageBuffer(int(hugePage), true)
 	for i := range b {
 		b[i] = 1
 	}
-	vma := smapsOf(t, next)
-	if !strings.Contains(vma, " nh") {
-		t.Errorf("the arena past the huge page in use is not marked for 4 KiB pages:\n%s", vma)
+	if !inArena(b) {
+		t.Fatal("a capture's buffer came from the heap with the arena's room left")
 	}
-	if strings.Contains(vma, "\nAnonHugePages:") && !strings.Contains(vma, "\nAnonHugePages:         0 kB") {
-		t.Errorf("a huge page backs the arena after it settled:\n%s", vma)
+	if after := anonHuge(t, next); before >= 0 && after <= before && strings.Contains(smapsOf(t, next), " hg") {
+		t.Errorf("a capture after a read around it got no huge page (AnonHugePages %d kB, then %d kB)", before, after)
 	}
+}
+
+// anonHuge is the AnonHugePages of the mapping that holds addr, in kB.
+func anonHuge(t *testing.T, addr uintptr) int {
+	for _, line := range strings.Split(smapsOf(t, addr), "\n") {
+		if v, ok := strings.CutPrefix(line, "AnonHugePages:"); ok {
+			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }
 
 // smapsOf is the entry of /proc/self/smaps for the mapping that holds addr.
