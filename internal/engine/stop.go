@@ -161,7 +161,7 @@ func (stopGIL) capture(p *Process) (*Capture, error) {
 			if err := p.verify(s, c.py, start, plan.HolderTID, asleep); err != nil {
 				return &inconsistent{err}
 			}
-			if len(s.Stopped()) == 0 {
+			if len(s.Stopped()) == 0 && slices.ContainsFunc(c.stages, func(a Captured) bool { _, ok := a.(StillCaptured); return ok }) {
 				c.still = p.still(c.py, start, plan.HolderTID, asleep)
 			}
 			return nil
