@@ -5,6 +5,7 @@
 package native
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -22,6 +23,9 @@ type Options struct {
 	Symbols symbolize.Options
 	// MaxFrames bounds each unwind; <= 0 means unwind.DefaultMax.
 	MaxFrames int
+	// Budget bounds the frames of a capture, all threads together; <= 0
+	// means captureBudget.
+	Budget int
 }
 
 // Session holds what is shared by captures of one process: opened module
@@ -80,11 +84,27 @@ type rawThread struct {
 	err    error
 }
 
+// captureBudget bounds the native frames of one capture, all threads
+// together: each may go unwind.DefaultMax deep, but a process of many
+// deep (or corrupt) stacks must not make the pause, and the memory, grow
+// with threads × that depth. A thread past the budget shows its stack
+// cut, as an unwind that stopped.
+const captureBudget = 1 << 19
+
 // Capture unwinds every thread of t. Call it while t is stopped: registers
 // exist only then, and stacks change as soon as threads run.
 func (s *Session) Capture(t target.Target) *Capture {
 	c := &Capture{arch: t.Arch()}
 	sr, _ := t.(target.SyscallReader)
+	perThread := s.opts.MaxFrames
+	if perThread <= 0 {
+		perThread = unwind.DefaultMax
+	}
+	budget := s.opts.Budget
+	if budget <= 0 {
+		budget = captureBudget
+	}
+	left := budget
 	for _, th := range t.Threads() {
 		rt := rawThread{tid: th.TID, comm: th.Comm, kstate: th.State, sysNr: -1}
 		known := false
@@ -92,7 +112,12 @@ func (s *Session) Capture(t target.Target) *Capture {
 			rt.hasReg = true
 			rt.tp, _ = th.Regs.ThreadPointer()
 			rt.sysNr, known = th.Regs.Syscall()
-			rt.frames, rt.err = unwind.Unwind(t, th.Regs, s.res, s.opts.MaxFrames)
+			if left > 0 {
+				rt.frames, rt.err = unwind.Unwind(t, th.Regs, s.res, min(perThread, left))
+				left -= len(rt.frames)
+			} else {
+				rt.err = fmt.Errorf("not unwound: this capture's budget of %d native frames was spent on the threads before it", budget)
+			}
 		}
 		if !known && sr != nil {
 			// Not stopped (e.g. uninterruptible sleep), or registers that
