@@ -59,6 +59,7 @@ type Layout struct {
 	Module   ModuleOffsets
 	Gen      GenOffsets
 	Exc      ExcOffsets
+	Tb       TracebackOffsets
 	GIL      GILOffsets
 	// Builtin functions and methods: their repr names the C function.
 	CFunction CFunctionOffsets
@@ -340,8 +341,24 @@ type GenOffsets struct {
 	FrameState Off `dwarf:"PyGenObject.gi_frame_state" dbg:"gen_object.gi_frame_state"`
 }
 
+// ExcOffsets describes PyBaseExceptionObject (PyException_HEAD): the C
+// fields behind args, __traceback__, __context__, __cause__ and
+// __suppress_context__ (a char). Its 3.11+ notes field stays NULL:
+// add_note() keeps __notes__ in the instance dict.
 type ExcOffsets struct {
-	Args Off `dwarf:"PyBaseExceptionObject.args"`
+	Args            Off `dwarf:"PyBaseExceptionObject.args"`
+	Traceback       Off `dwarf:"PyBaseExceptionObject.traceback"`
+	Context         Off `dwarf:"PyBaseExceptionObject.context"`
+	Cause           Off `dwarf:"PyBaseExceptionObject.cause"`
+	SuppressContext Off `dwarf:"PyBaseExceptionObject.suppress_context"`
+}
+
+// TracebackOffsets describes PyTracebackObject (struct _traceback).
+type TracebackOffsets struct {
+	Next   Off `dwarf:"_traceback.tb_next"`
+	Frame  Off `dwarf:"_traceback.tb_frame"`
+	Lasti  Off `dwarf:"_traceback.tb_lasti"`  // an int, in bytes on 3.11+
+	Lineno Off `dwarf:"_traceback.tb_lineno"` // an int; -1 until asked on 3.12+
 }
 
 // CFunctionOffsets describes PyCFunctionObject (builtin_function_or_method).

@@ -600,6 +600,22 @@ func checkLive(t *testing.T, python string, l *Layout, gil bool, opts ...string)
 		eq("Gen.Code", p.u64(at(g, l.Gen.Code)), p.num("gen_plain_code"))
 	}
 	eq("Exc.Args", p.u64(at(p.num("exc"), l.Exc.Args)), p.num("exc_args"))
+	ce, tb := p.num("chained"), p.num("chained_tb")
+	eq("Exc.Traceback", p.u64(at(ce, l.Exc.Traceback)), tb)
+	eq("Exc.Context", p.u64(at(ce, l.Exc.Context)), p.num("chained_context"))
+	eq("Exc.Cause", p.u64(at(ce, l.Exc.Cause)), p.num("chained_cause"))
+	eq("Exc.SuppressContext", uint64(p.u8(at(ce, l.Exc.SuppressContext))), p.num("chained_suppress"))
+	eq("Exc.SuppressContext", uint64(p.u8(at(p.num("exc"), l.Exc.SuppressContext))), 0)
+	eq("Tb.Next", p.u64(at(tb, l.Tb.Next)), p.num("tb_next"))
+	eq("Tb.Frame", p.u64(at(tb, l.Tb.Frame)), p.num("tb_frame"))
+	eq("Tb.Lasti", uint64(p.i32(at(tb, l.Tb.Lasti))), p.num("tb_lasti"))
+	// 3.12+ leave tb_lineno -1 until Python asks (tb_lineno_get computes it).
+	if ln := p.i32(at(tb, l.Tb.Lineno)); ln != -1 {
+		eq("Tb.Lineno", uint64(ln), p.num("tb_lineno"))
+	} else {
+		checked["Tb.Lineno"] = true
+		t.Logf("tb_lineno is -1 (computed when asked)")
+	}
 
 	// Builtin functions: len (m_self the builtins module) and a bound
 	// list.append.

@@ -223,7 +223,17 @@ func init() {
 			FrameState: -1,
 		},
 		Exc: ExcOffsets{
-			Args: 24,
+			Args:            24,
+			Traceback:       32,
+			Context:         40,
+			Cause:           48,
+			SuppressContext: 56,
+		},
+		Tb: TracebackOffsets{
+			Next:   16,
+			Frame:  24,
+			Lasti:  32,
+			Lineno: 36,
 		},
 		GIL: GILOffsets{
 			Locked:       16,
@@ -532,7 +542,17 @@ func init() {
 			FrameState: 75,
 		},
 		Exc: ExcOffsets{
-			Args: 24,
+			Args:            24,
+			Traceback:       40,
+			Context:         48,
+			Cause:           56,
+			SuppressContext: 64,
+		},
+		Tb: TracebackOffsets{
+			Next:   16,
+			Frame:  24,
+			Lasti:  32,
+			Lineno: 36,
 		},
 		GIL: GILOffsets{
 			Locked:       16,
@@ -841,7 +861,17 @@ func init() {
 			FrameState: 67,
 		},
 		Exc: ExcOffsets{
-			Args: 24,
+			Args:            24,
+			Traceback:       40,
+			Context:         48,
+			Cause:           56,
+			SuppressContext: 64,
+		},
+		Tb: TracebackOffsets{
+			Next:   16,
+			Frame:  24,
+			Lasti:  32,
+			Lineno: 36,
 		},
 		GIL: GILOffsets{
 			Locked:       16,
@@ -1150,7 +1180,17 @@ func init() {
 			FrameState: 67,
 		},
 		Exc: ExcOffsets{
-			Args: 24,
+			Args:            24,
+			Traceback:       40,
+			Context:         48,
+			Cause:           56,
+			SuppressContext: 64,
+		},
+		Tb: TracebackOffsets{
+			Next:   16,
+			Frame:  24,
+			Lasti:  32,
+			Lineno: 36,
 		},
 		GIL: GILOffsets{
 			Locked:       16,
@@ -1239,8 +1279,8 @@ func init() {
 			Collecting:     200,
 		},
 	}}
-	// Python 3.13.5: bin/python3.13t, build-id 093e8e18efb6c95c733deaeb29ec60c2f92296e6, sha256 52e60c0574e898009cc56d3f11e9fbbc24f78fe2b8debf0ca7143813d28e3ffa
-	tables["3.13t"] = table{Patch: "3.13.5", BuildID: "093e8e18efb6c95c733deaeb29ec60c2f92296e6", SHA256: "52e60c0574e898009cc56d3f11e9fbbc24f78fe2b8debf0ca7143813d28e3ffa", Layout: Layout{
+	// Python 3.13.5: bin/python3.13t, build-id 827c81e016599255e5671d8fb3e7d58da06afc16, sha256 3690d35f28f73db6b31bf492dff149d8f7c0525fc0c058d431e4e90365e981ea
+	tables["3.13t"] = table{Patch: "3.13.5", BuildID: "827c81e016599255e5671d8fb3e7d58da06afc16", SHA256: "3690d35f28f73db6b31bf492dff149d8f7c0525fc0c058d431e4e90365e981ea", Layout: Layout{
 		Version:      "3.13",
 		Source:       "table 3.13.5",
 		FreeThreaded: true,
@@ -1460,7 +1500,17 @@ func init() {
 			FrameState: 83,
 		},
 		Exc: ExcOffsets{
-			Args: 40,
+			Args:            40,
+			Traceback:       56,
+			Context:         64,
+			Cause:           72,
+			SuppressContext: 80,
+		},
+		Tb: TracebackOffsets{
+			Next:   32,
+			Frame:  40,
+			Lasti:  48,
+			Lineno: 52,
 		},
 		GIL: GILOffsets{
 			Locked:       24,

@@ -80,6 +80,26 @@ GEN = gen_plain()
 SGEN = gen_stack(1, 2)
 next(SGEN)  # suspended: its frame's stack pointer is saved
 EXC = ValueError("x", 2)
+
+
+def chained():
+    """An exception raised from another while handling a third, and its
+    traceback (tb_next is the frame that raised)."""
+    try:
+        try:
+            raise KeyError("context")
+        except KeyError:
+            raise_from()
+    except ValueError as e:
+        return e
+
+
+def raise_from():
+    raise ValueError("outer") from OSError("cause")
+
+
+CHAINED = chained()
+CHAINED_TB = CHAINED.__traceback__
 STRS = ["hello world", "h\xe9llo", "\u20acuro", "\U0001d11e!", S("subclass")]
 DICT_U = {"alpha": 1, "beta": 2}
 DICT_G = {1: "a", 2: "b"}
@@ -274,6 +294,15 @@ def probe(anchor):
         "object_type": id(object),
         "exc": id(EXC),
         "exc_args": id(EXC.args),
+        "chained": id(CHAINED),
+        "chained_tb": id(CHAINED_TB),
+        "chained_context": id(CHAINED.__context__),
+        "chained_cause": id(CHAINED.__cause__),
+        "chained_suppress": int(CHAINED.__suppress_context__),
+        "tb_next": id(CHAINED_TB.tb_next),
+        "tb_frame": id(CHAINED_TB.tb_frame),
+        "tb_lasti": CHAINED_TB.tb_lasti,
+        "tb_lineno": CHAINED_TB.tb_lineno,
         "cfunc": id(len),
         "cfunc_self": id(len.__self__),
         "cmethod": id(BOUND),
