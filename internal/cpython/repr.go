@@ -184,6 +184,12 @@ func (rd *render) value(b *reprWriter, v *model.Value) {
 		fmt.Fprintf(b, "<function %s at %#x>", v.Name, v.Addr)
 	case model.ValueRepr:
 		b.WriteString(v.Name)
+	case model.ValueMethod:
+		fmt.Fprintf(b, "<bound method %s of ", v.Name)
+		if len(v.Items) == 1 {
+			rd.value(b, v.Items[0])
+		}
+		b.WriteString(">")
 	case model.ValueBuiltin:
 		if v.Self == 0 {
 			fmt.Fprintf(b, "<built-in function %s>", v.Name)

@@ -76,6 +76,7 @@ var builtinKinds = map[string]model.ValueKind{
 	"dict": model.ValueDict, "function": model.ValueFunction, "module": model.ValueModule,
 	"builtin_function_or_method": model.ValueBuiltin, "builtin_method": model.ValueBuiltin,
 	"weakref": model.ValueWeakref, "weakref.ReferenceType": model.ValueWeakref,
+	"method":    model.ValueMethod,
 	"coroutine": model.ValueGenerator, "generator": model.ValueGenerator, "async_generator": model.ValueGenerator,
 }
 
@@ -236,6 +237,11 @@ func (d *Decoder) decodeAs(addr uint64, lim Limits, environ, synth bool) *model.
 			return &model.Value{Kind: model.ValueInt, Type: "int", Int: big.NewInt(int64(addr &^ synthMask))}
 		case synthDict:
 			return st.instanceDict(addr&^synthMask, 0)
+		case synthConst:
+			if c := addr &^ synthMask; c != constNone {
+				return &model.Value{Kind: model.ValueBool, Type: "bool", Bool: c == constTrue}
+			}
+			return &model.Value{Kind: model.ValueNone, Type: "NoneType"}
 		}
 	}
 	return st.value(addr, 0)
@@ -454,6 +460,13 @@ func (st *decoding) value(addr uint64, depth int) *model.Value {
 				delete(st.path, addr)
 			}
 		}
+	case model.ValueMethod:
+		if st.path[addr] {
+			return &model.Value{Kind: model.ValueCycle, Of: ti.kind, Type: ti.name, Addr: addr}
+		}
+		st.path[addr] = true
+		err = st.method(v, addr, depth)
+		delete(st.path, addr)
 	case model.ValueNone:
 	case model.ValueBool:
 		var n *big.Int
@@ -668,6 +681,39 @@ func (st *decoding) builtin(v *model.Value, addr uint64) error {
 	if _, ti := st.typeOf(self); ti.err == nil && ti.kind != model.ValueModule {
 		v.Module, v.Self = ti.name, self
 	}
+	return nil
+}
+
+// method fills a bound method as method_repr shows it: its function's
+// __qualname__ and the repr of __self__, which the decoder's limits and
+// redaction bound as any value's. A method whose __func__ is no Python
+// function (its __qualname__ is computed by C or Python code) stays a
+// plain object.
+func (st *decoding) method(v *model.Value, addr uint64, depth int) error {
+	o := st.o
+	L := o.L
+	if !L.Method.Func.Valid() || !L.Method.Self.Valid() {
+		return fmt.Errorf("method layout unknown")
+	}
+	fn, err := o.u64(addr + uint64(L.Method.Func))
+	if err != nil {
+		return err
+	}
+	if !validPtr(fn) {
+		return fmt.Errorf("__func__ is a bad pointer %#x", fn)
+	}
+	if _, fti := st.typeOf(fn); fti.err != nil || fti.kind != model.ValueFunction {
+		v.Kind = model.ValueObject
+		return nil
+	}
+	if v.Name, err = st.strField(fn, L.Func.Qualname, "function qualname"); err != nil {
+		return err
+	}
+	self, err := o.u64(addr + uint64(L.Method.Self))
+	if err != nil {
+		return err
+	}
+	v.Items = []*model.Value{st.value(self, depth)}
 	return nil
 }
 

@@ -161,6 +161,11 @@ func (v *Values) kind(obj uint64) model.ValueKind {
 		return model.ValueDict
 	case synthInt:
 		return model.ValueInt
+	case synthConst:
+		if obj&^synthMask == constNone {
+			return model.ValueNone
+		}
+		return model.ValueBool
 	}
 	_, ti := v.dec.typeOf(obj)
 	if ti.err != nil {
@@ -176,6 +181,11 @@ func (v *Values) TypeName(obj uint64) string {
 		return "dict"
 	case synthInt:
 		return "int"
+	case synthConst:
+		if obj&^synthMask == constNone {
+			return "NoneType"
+		}
+		return "bool"
 	}
 	n, err := v.o.ObjTypeName(obj)
 	if err != nil {
@@ -209,6 +219,9 @@ func pyQuote(s string) string { return "'" + s + "'" }
 // errors that say so.
 func (v *Values) Attr(obj uint64, name string) (uint64, error) {
 	o := v.o
+	if v.synth(obj) == synthConst || v.synth(obj) == synthInt {
+		return 0, &AttributeError{fmt.Sprintf("%s object has no attribute %s", pyQuote(v.TypeName(obj)), pyQuote(name))}
+	}
 	if v.synth(obj) != 0 {
 		return 0, fmt.Errorf("%s is computed from the target's memory, not one of its objects: pyscope reads no attribute of it", pyQuote(v.TypeName(obj)))
 	}
@@ -343,8 +356,39 @@ func (v *Values) cAttr(obj uint64, tn, name string) (uint64, bool, error) {
 		off = cField(name, map[string]layout.Off{"__name__": L.Func.Name, "__qualname__": L.Func.Qualname, "__code__": L.Func.Code,
 			"__globals__": L.Func.Globals, "__module__": L.Func.Module, "__closure__": L.Func.Closure})
 	case k == model.ValueException:
-		if name == "args" {
-			off = L.Exc.Args
+		switch name {
+		case "__suppress_context__":
+			if !L.Exc.SuppressContext.Valid() {
+				return 0, true, fmt.Errorf("exception layout unknown")
+			}
+			b, err := v.o.u8(obj + uint64(L.Exc.SuppressContext))
+			if err != nil {
+				return 0, true, err
+			}
+			return v.makeSynth(synthConst | b2const(b != 0)), true, nil
+		case "args", "__traceback__", "__context__", "__cause__":
+			off = cField(name, map[string]layout.Off{"args": L.Exc.Args, "__traceback__": L.Exc.Traceback,
+				"__context__": L.Exc.Context, "__cause__": L.Exc.Cause})
+			if !off.Valid() {
+				return 0, true, fmt.Errorf("%s: exception layout unknown", pyQuote(name))
+			}
+		}
+	case tn == "traceback":
+		switch name {
+		case "tb_lasti", "tb_lineno":
+			n, err := v.tbInt(obj, name)
+			if err != nil {
+				return 0, true, err
+			}
+			if n < 0 {
+				return v.makeSynth(synthConst | constNone), true, nil
+			}
+			return v.makeSynth(synthInt | uint64(n)), true, nil
+		case "tb_next", "tb_frame":
+			off = cField(name, map[string]layout.Off{"tb_next": L.Tb.Next, "tb_frame": L.Tb.Frame})
+			if !off.Valid() {
+				return 0, true, fmt.Errorf("%s: traceback layout unknown", pyQuote(name))
+			}
 		}
 	case k == model.ValueGenerator:
 		switch name {
@@ -369,11 +413,82 @@ func (v *Values) cAttr(obj uint64, tn, name string) (uint64, bool, error) {
 		return 0, true, err
 	case p == 0:
 		// Only optional fields are NULL: Python shows them as None.
-		return 0, true, fmt.Errorf("%s of this %s is None", pyQuote(name), pyQuote(tn))
+		return v.makeSynth(synthConst | constNone), true, nil
 	case !validPtr(p):
 		return 0, true, fmt.Errorf("%s of this %s is a bad pointer %#x", pyQuote(name), pyQuote(tn), p)
 	}
 	return p, true, nil
+}
+
+// tbInt is a traceback's tb_lasti or tb_lineno as Python gives it: 3.11+
+// leave tb_lineno -1 until asked, and tb_lineno_get computes it from the
+// frame's code and tb_lasti (a byte offset), as done here; -1 is None.
+func (v *Values) tbInt(tb uint64, name string) (int64, error) {
+	o := v.o
+	L := o.L
+	if !L.Tb.Lasti.Valid() || !L.Tb.Lineno.Valid() || !L.Tb.Frame.Valid() {
+		return 0, fmt.Errorf("%s: traceback layout unknown", pyQuote(name))
+	}
+	lasti, err := o.u32(tb + uint64(L.Tb.Lasti))
+	if err != nil {
+		return 0, err
+	}
+	if name == "tb_lasti" {
+		return int64(int32(lasti)), nil
+	}
+	line, err := o.u32(tb + uint64(L.Tb.Lineno))
+	if err != nil {
+		return 0, err
+	}
+	if int32(line) != -1 {
+		return int64(int32(line)), nil
+	}
+	code, err := v.frameObjCode(tb)
+	if err != nil {
+		return 0, fmt.Errorf("tb_lineno: %w", err)
+	}
+	c := v.r.code(code)
+	if c.err != nil {
+		return 0, fmt.Errorf("tb_lineno: %w", c.err)
+	}
+	return int64(c.location(o.Minor, int(int32(lasti))).Line), nil
+}
+
+// frameObjCode is the code object of a traceback's tb_frame: f_code of a
+// 3.10 frame object, the executable of a 3.11+ one's interpreter frame.
+func (v *Values) frameObjCode(tb uint64) (uint64, error) {
+	o := v.o
+	L := o.L
+	f, err := o.u64(tb + uint64(L.Tb.Frame))
+	if err != nil {
+		return 0, err
+	}
+	if !validPtr(f) {
+		return 0, fmt.Errorf("tb_frame is a bad pointer %#x", f)
+	}
+	var code uint64
+	switch {
+	case o.Minor <= 10 && L.FrameObj.Code.Valid():
+		code, err = o.u64(f + uint64(L.FrameObj.Code))
+	case L.FrameObj.Frame.Valid() && L.Frame.Executable.Valid():
+		var fr uint64
+		if fr, err = o.u64(f + uint64(L.FrameObj.Frame)); err == nil {
+			if !validPtr(fr) {
+				return 0, fmt.Errorf("frame object at %#x has no interpreter frame", f)
+			}
+			code, err = o.u64(fr + uint64(L.Frame.Executable))
+			code &^= 3 // 3.14's _PyStackRef tag bits
+		}
+	default:
+		return 0, fmt.Errorf("frame object layout unknown")
+	}
+	if err != nil {
+		return 0, err
+	}
+	if !validPtr(code) {
+		return 0, fmt.Errorf("frame object at %#x has a bad code pointer %#x", f, code)
+	}
+	return code, nil
 }
 
 // cField is fields[name], or an invalid offset.
@@ -533,15 +648,32 @@ func (e *LookupError) Error() string { return e.Type + ": " + e.Msg }
 // int the target may never have made). They lie past every user address,
 // where no object is, and carry what they stand for in their low bits.
 const (
-	synthMask = 0xff00_0000_0000_0000
-	synthDict = 0xf100_0000_0000_0000 // | the instance's address
-	synthInt  = 0xf200_0000_0000_0000 // | the int, 0 to 255
+	synthMask  = 0xff00_0000_0000_0000
+	synthDict  = 0xf100_0000_0000_0000 // | the instance's address
+	synthInt   = 0xf200_0000_0000_0000 // | the int, 0 to 2**56-1
+	synthConst = 0xf300_0000_0000_0000 // | constNone, constFalse or constTrue
 )
 
-// synthKind is synthDict or synthInt for a synthetic ref, else 0.
+// The singletons a C field stands for: a NULL that Python shows as None,
+// a char flag that it shows as a bool.
+const (
+	constNone = iota
+	constFalse
+	constTrue
+)
+
+func b2const(b bool) uint64 {
+	if b {
+		return constTrue
+	}
+	return constFalse
+}
+
+// synthKind is synthDict, synthInt or synthConst for a synthetic ref,
+// else 0.
 func synthKind(ref uint64) uint64 {
 	switch k := ref & synthMask; k {
-	case synthDict, synthInt:
+	case synthDict, synthInt, synthConst:
 		return k
 	}
 	return 0
@@ -581,8 +713,8 @@ func (v *Values) Item(obj uint64, key Key) (uint64, error) {
 			return 0, err
 		}
 		return 0, &LookupError{"KeyError", key.String()}
-	case synthInt:
-		return 0, &LookupError{"TypeError", "'int' object is not subscriptable"}
+	case synthInt, synthConst:
+		return 0, &LookupError{"TypeError", fmt.Sprintf("%s object is not subscriptable", pyQuote(tn))}
 	}
 	switch {
 	case o.hasFlag(obj, tpflagsBytesSub) || v.kind(obj) == model.ValueByteArray:

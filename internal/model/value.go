@@ -34,6 +34,7 @@ const (
 	ValueFuture                     // an asyncio Future or Task: Future
 	ValueRepr                       // an object whose repr() pyscope computes from its state (locks, events…): Name
 	ValueRedacted                   // left out: held under a secret name, or in an environment (Type)
+	ValueMethod                     // a bound method: Name (its function's qualname), Items[0] its __self__
 )
 
 // Value is one Python object as decoded from the target: a typed tree, so
