@@ -38,16 +38,36 @@ def make():
 def gen_items():
     yield 1
 
+class Text(str):
+    def shout(self):
+        return self.upper()
+
+def raise_from():
+    raise ZeroDivisionError("outer") from OSError(2, "cause")
+
 def handler():
     fn = make()
     gen = gen_items()
     bound = Service().handle
+    bound_text = Text("it's").shout
+    appender = [1, 2].append
     lazy = Lazy()
     try:
-        1 / 0
+        try:
+            {}["missing"]
+        except KeyError:
+            raise_from()
     except ZeroDivisionError as err:
         exprs = ["err.args", "err.__traceback__", "fn.__name__", "fn.__qualname__", "fn.__module__",
-                 "fn.__closure__", "gen.__name__", "gen.__qualname__", "bound.__func__", "lazy.SECRET_KEY"]
+                 "fn.__closure__", "gen.__name__", "gen.__qualname__", "bound.__func__", "lazy.SECRET_KEY",
+                 "bound_text", "appender", "err.__context__", "err.__cause__", "err.__suppress_context__",
+                 "err.__context__.__context__", "err.__context__.__cause__", "err.__context__.__suppress_context__",
+                 "err.__cause__.args", "err.__traceback__.tb_lineno", "err.__traceback__.tb_lasti",
+                 "err.__traceback__.tb_next", "err.__traceback__.tb_next.tb_lineno",
+                 "err.__traceback__.tb_next.tb_next"]
+        if hasattr(err, "add_note"):
+            err.add_note("a note")
+            exprs.append("err.__notes__")
         out = {}
         for e in exprs:
             try:
@@ -63,13 +83,26 @@ def handler():
 handler()
 `
 
+// exactRepr: reprs of objects that pyscope shows exactly as Python does
+// (other "<...>" reprs, instances above all, it shows in its own style).
+func exactRepr(r string) bool {
+	for _, p := range []string{"<function ", "<traceback object at ", "<bound method ", "<built-in method "} {
+		if strings.HasPrefix(r, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // TestSessionPrintCAttributes prints attributes that C code serves (a
-// function's __name__, an exception's args) and one that __getattr__
-// computes. pyscope must show those it can read as Python's repr() does,
-// and must never claim AttributeError for an attribute Python has.
+// function's __name__, an exception's args, __traceback__, __context__ and
+// __cause__, a traceback's tb_lineno), bound methods, and an attribute
+// that __getattr__ computes, live and in a core. pyscope must show those
+// it can read as Python's repr() does, and must never claim
+// AttributeError for an attribute Python has.
 func TestSessionPrintCAttributes(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
-	for _, in := range pick(t, "pbs-3.10", "debian-3.11", "pbs-3.12", "pbs-3.14") {
+	for _, in := range testenv.Interpreters(t) {
 		t.Run(in.Name, func(t *testing.T) {
 			oraclePath := filepath.Join(t.TempDir(), "oracle.json")
 			script := filepath.Join(t.TempDir(), "attrs.py")
@@ -91,43 +124,59 @@ func TestSessionPrintCAttributes(t *testing.T) {
 			if !o.LazyGetattr || o.Values["lazy.SECRET_KEY"] == nil {
 				t.Fatalf("oracle: Lazy resolves SECRET_KEY through __getattr__: %s", raw)
 			}
-			args := []string{"debug", strconv.Itoa(pid), "-batch"}
 			var exprs []string
 			for e := range o.Values {
 				exprs = append(exprs, e)
-				args = append(args, "-ex", "py-print "+e, "-ex", "echo @@\\n")
 			}
-			r := runPyscope(t, bin, nil, args...)
-			if crashed(r.stdout + r.stderr) {
-				t.Fatalf("crash:\n%s%s", r.stdout, r.stderr)
+			core := filepath.Join(t.TempDir(), "attrs.core")
+			r := runPyscope(t, bin, nil, "gcore", strconv.Itoa(pid), "-o", core)
+			if r.code != 0 {
+				t.Fatalf("pyscope gcore: exit %d\n%s", r.code, r.stderr)
 			}
-			outs := strings.Split(r.stdout+r.stderr, "@@\n")
-			if len(outs) < len(exprs) {
-				t.Fatalf("output:\n%s\n%s", r.stdout, r.stderr)
-			}
-			for i, e := range exprs {
-				got := strings.TrimSpace(outs[i])
-				want := o.Values[e]
-				switch {
-				case want == nil:
-					t.Errorf("oracle: Python has no %s", e)
-				case strings.Contains(got, "AttributeError") || strings.Contains(got, "has no attribute"):
-					t.Errorf("%s: Python's repr is %s, pyscope says it does not exist: %s", e, *want, got)
-				case e == "lazy.SECRET_KEY":
-					if !strings.Contains(got, "__getattr__") {
-						t.Errorf("%s: want a message that __getattr__ computes it, got %s", e, got)
-					}
-				case strings.HasPrefix(*want, "<") && !strings.HasPrefix(*want, "<function"):
-					// An object pyscope shows in its own style.
-				case strings.HasPrefix(*want, "("+"<cell"):
-					// Cells: pyscope shows the cell, not its contents.
-				case !strings.HasSuffix(got, " = "+*want):
-					t.Errorf("%s: pyscope printed %q, Python's repr is %s", e, got, *want)
-				}
+			for _, src := range []string{strconv.Itoa(pid), core} {
+				checkCAttrs(t, bin, src, exprs, o.Values)
 			}
 			if err := testenv.NotStopped(pid); err != nil {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// checkCAttrs prints each expression in a session on src (a PID or a
+// core) and compares it with Python's repr.
+func checkCAttrs(t *testing.T, bin, src string, exprs []string, values map[string]*string) {
+	t.Helper()
+	args := []string{"debug", src, "-batch"}
+	for _, e := range exprs {
+		args = append(args, "-ex", "py-print "+e, "-ex", "echo @@\\n")
+	}
+	r := runPyscope(t, bin, nil, args...)
+	if crashed(r.stdout + r.stderr) {
+		t.Fatalf("crash:\n%s%s", r.stdout, r.stderr)
+	}
+	outs := strings.Split(r.stdout+r.stderr, "@@\n")
+	if len(outs) < len(exprs) {
+		t.Fatalf("output:\n%s\n%s", r.stdout, r.stderr)
+	}
+	for i, e := range exprs {
+		got := strings.TrimSpace(outs[i])
+		want := values[e]
+		switch {
+		case want == nil:
+			t.Errorf("oracle: Python has no %s", e)
+		case strings.Contains(got, "AttributeError") || strings.Contains(got, "has no attribute"):
+			t.Errorf("%s: %s: Python's repr is %s, pyscope says it does not exist: %s", src, e, *want, got)
+		case e == "lazy.SECRET_KEY":
+			if !strings.Contains(got, "__getattr__") {
+				t.Errorf("%s: %s: want a message that __getattr__ computes it, got %s", src, e, got)
+			}
+		case strings.HasPrefix(*want, "<") && !exactRepr(*want):
+			// An object pyscope shows in its own style.
+		case strings.HasPrefix(*want, "("+"<cell"):
+			// Cells: pyscope shows the cell, not its contents.
+		case !strings.HasSuffix(got, " = "+*want):
+			t.Errorf("%s: %s: pyscope printed %q, Python's repr is %s", src, e, got, *want)
+		}
 	}
 }

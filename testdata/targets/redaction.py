@@ -44,6 +44,17 @@ class Account:
         self.apiKey = made("attrcamel", "secrets")
 
 
+class Client:
+    """Reached only through a bound method's __self__."""
+
+    def __init__(self):
+        self.login = made("clientlogin", "shown")
+        self.token = made("clienttoken", "secrets")
+
+    def send(self):
+        pass
+
+
 def variables():
     password = made("password", "secrets")
     api_key = made("apikey", "secrets")
@@ -60,9 +71,11 @@ def variables():
     account = Account()
     env = os.environ
     environ_copy = dict(os.environ)  # a neutral name: known by its keys
+    callback = Client().send  # neutral names: what __self__ holds is judged
+    lookup = os.environ.get
     ready()
     never.wait()
-    return password, api_key, db_password, user, upstream, config, headers, account, env, environ_copy
+    return password, api_key, db_password, user, upstream, config, headers, account, env, environ_copy, callback, lookup
 
 
 def request(port, kind):

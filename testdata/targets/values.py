@@ -146,6 +146,8 @@ def expect(o, path=()):
         return "<function %s at %#x>" % (o.__qualname__, id(o))
     if base is types.BuiltinFunctionType:
         return repr(o)
+    if base is types.MethodType and isinstance(o.__func__, types.FunctionType):
+        return "<bound method %s of %s>" % (o.__func__.__qualname__, expect(o.__self__, path))
     if base is types.ModuleType:
         return repr(o)
     if base is object and t.__flags__ & HEAPTYPE and user_class(t):
@@ -171,6 +173,12 @@ def plain(o, seen=()):
         return plain(o.args, seen)
     if isinstance(o, int) and t is not bool and t is not int:
         return False
+    if t is types.MethodType:
+        # method_repr is "<bound method qualname of repr(__self__)>"; a str
+        # subclass's repr is str's.
+        s = o.__self__
+        return isinstance(o.__func__, types.FunctionType) and (
+            plain(s, seen + (id(o),)) or (isinstance(s, str) and "__repr__" not in vars(type(s))))
     return t in SCALAR_BASES or o is None or t in (types.FunctionType, types.ModuleType, type,
                                                    types.BuiltinFunctionType)
 
@@ -261,6 +269,13 @@ class Point:
     def __repr__(self):  # ignored: pyscope cannot run code in the target
         return "Point!"
 
+    def norm(self):
+        return self.x
+
+    @classmethod
+    def origin(cls):
+        return cls(0, 0)
+
 
 class Slotted:
     __slots__ = ("zeta", "alpha", "mid")
@@ -280,7 +295,8 @@ class SlottedChild(Slotted):
 
 
 class MyStr(str):
-    pass
+    def shout(self):
+        return self.upper()
 
 
 class MyInt(int):
@@ -384,6 +400,15 @@ def objects(n):
     evil = Evil()
     lock, rng, builtin_fn = threading.Lock(), range(3), len
     od = collections.OrderedDict()
+    # Bound methods: <bound method qualname of repr(__self__)>; __self__
+    # within the limits, cycles and redaction of any value.
+    bound, bound_cls = p.norm, Point.origin
+    bound_sub, bound_int = MyStr("it's").shout, types.MethodType(module_function, 7)
+    bound_deep = types.MethodType(module_function, [[[[[[[[[["deep"]]]]]]]]]])
+    p_rec = Point(0, 0)
+    p_rec.m = p_rec.norm
+    bound_rec = p_rec.m
+    builtin_meth = [1, 2].append
     return closure(n, p)
 
 
