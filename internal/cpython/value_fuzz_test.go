@@ -49,6 +49,8 @@ func FuzzDecodeValue(f *testing.F) {
 	for minor := byte(0); minor < 5; minor++ {
 		f.Add(minor, uint16(0), seedList())
 		f.Add(minor, uint16(0), seedCycle())
+		f.Add(minor, uint16(0), seedNamed("method"))
+		f.Add(minor, uint16(0), seedNamed("traceback"))
 	}
 	f.Fuzz(func(t *testing.T, sel byte, start uint16, data []byte) {
 		if len(data) > 1<<16 {
@@ -95,9 +97,15 @@ func seedList() []byte {
 	return b
 }
 
-func seedCycle() []byte {
+func seedCycle() []byte { return seedNamed("dict") }
+
+// seedNamed is seedList with its type renamed (a static type then): a
+// bound method whose im_func and im_self are itself, or a traceback whose
+// tb_next and tb_frame are.
+func seedNamed(name string) []byte {
 	b := seedList()
-	copy(b[512:], "dict\x00")
+	copy(b[512:], name+"\x00")
+	binary.LittleEndian.PutUint64(b[168:], 0)
 	return b
 }
 
@@ -106,7 +114,7 @@ func seedCycle() []byte {
 func TestDecodeGarbage(t *testing.T) {
 	x := uint64(88172645463325252)
 	for round := 0; round < 300; round++ {
-		data := seedList()
+		data := seedNamed([]string{"list", "traceback", "method"}[round%3])
 		for i := 0; i < 64; i++ {
 			x ^= x << 13
 			x ^= x >> 7
@@ -125,7 +133,7 @@ func fuzzValues(t testing.TB, sel byte, data []byte) (*Values, *fuzzMem) {
 	l, minor := fuzzLayout(t, sel)
 	m := &fuzzMem{data: data}
 	o := NewObjects(mem{m}, l, minor)
-	r := &Reader{In: &Interpreter{Layout: l, Minor: minor}, Obj: o}
+	r := &Reader{In: &Interpreter{Layout: l, Minor: minor}, Obj: o, codes: map[uint64]*codeInfo{}}
 	return &Values{r: r, o: o, dec: NewDecoder(o)}, m
 }
 
@@ -136,6 +144,8 @@ func FuzzValues(f *testing.F) {
 	for minor := byte(0); minor < 5; minor++ {
 		f.Add(minor, uint16(600), uint16(0), seedList())
 		f.Add(minor, uint16(600), uint16(600), seedCycle())
+		f.Add(minor, uint16(600), uint16(600), seedNamed("traceback"))
+		f.Add(minor, uint16(600), uint16(600), seedNamed("method"))
 	}
 	f.Fuzz(func(t *testing.T, sel byte, a, b uint16, data []byte) {
 		if len(data) > 1<<16 {
@@ -147,6 +157,9 @@ func FuzzValues(f *testing.F) {
 		obj := fuzzBase + uint64(a)
 		v.Attr(obj, "name")
 		v.Attr(obj, "__class__")
+		for _, n := range cAttrNames {
+			v.Attr(obj, n)
+		}
 		v.AttrNames(obj)
 		v.Item(obj, Key{Kind: KeyInt, Int: -1})
 		v.Item(obj, Key{Kind: KeyStr, Str: "key"})
@@ -160,11 +173,15 @@ func FuzzValues(f *testing.F) {
 	})
 }
 
+// cAttrNames are attributes that Values.cAttr reads from C fields.
+var cAttrNames = []string{"__traceback__", "__context__", "__cause__", "__suppress_context__",
+	"tb_lineno", "tb_lasti", "tb_next", "tb_frame", "__func__", "__self__"}
+
 // TestValuesGarbage runs FuzzValues' body over deterministic garbage.
 func TestValuesGarbage(t *testing.T) {
 	x := uint64(88172645463325252)
 	for round := 0; round < 300; round++ {
-		data := seedList()
+		data := seedNamed([]string{"list", "traceback", "method"}[round%3])
 		for i := 0; i < 64; i++ {
 			x ^= x << 13
 			x ^= x >> 7
@@ -174,6 +191,9 @@ func TestValuesGarbage(t *testing.T) {
 		v, _ := fuzzValues(t, byte(round), data)
 		v.r.frameVars(fuzzBase+600, fuzzBase+uint64(x%1024), fuzzBase)
 		v.Attr(fuzzBase+600, "x")
+		for _, n := range cAttrNames {
+			v.Attr(fuzzBase+600, n)
+		}
 		v.Item(fuzzBase+600, Key{Kind: KeyInt, Int: 2})
 		v.AttrNames(fuzzBase + 600)
 	}
