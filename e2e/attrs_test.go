@@ -64,7 +64,7 @@ def handler():
                  "err.__context__.__context__", "err.__context__.__cause__", "err.__context__.__suppress_context__",
                  "err.__cause__.args", "err.__traceback__.tb_lineno", "err.__traceback__.tb_lasti",
                  "err.__traceback__.tb_next", "err.__traceback__.tb_next.tb_lineno",
-                 "err.__traceback__.tb_next.tb_next"]
+                 "err.__traceback__.tb_next.tb_next", "err.__traceback__.tb_next.tb_frame"]
         if hasattr(err, "add_note"):
             err.add_note("a note")
             exprs.append("err.__notes__")
@@ -86,7 +86,7 @@ handler()
 // exactRepr: reprs of objects that pyscope shows exactly as Python does
 // (other "<...>" reprs, instances above all, it shows in its own style).
 func exactRepr(r string) bool {
-	for _, p := range []string{"<function ", "<traceback object at ", "<bound method ", "<built-in method "} {
+	for _, p := range []string{"<function ", "<traceback object at ", "<bound method ", "<built-in method ", "<frame at "} {
 		if strings.HasPrefix(r, p) {
 			return true
 		}
@@ -96,7 +96,8 @@ func exactRepr(r string) bool {
 
 // TestSessionPrintCAttributes prints attributes that C code serves (a
 // function's __name__, an exception's args, __traceback__, __context__ and
-// __cause__, a traceback's tb_lineno), bound methods, and an attribute
+// __cause__, a traceback's tb_lineno and the frame it holds, whose repr
+// is fixed once that frame has returned), bound methods, and an attribute
 // that __getattr__ computes, live and in a core. pyscope must show those
 // it can read as Python's repr() does, and must never claim
 // AttributeError for an attribute Python has.

@@ -76,7 +76,7 @@ var builtinKinds = map[string]model.ValueKind{
 	"dict": model.ValueDict, "function": model.ValueFunction, "module": model.ValueModule,
 	"builtin_function_or_method": model.ValueBuiltin, "builtin_method": model.ValueBuiltin,
 	"weakref": model.ValueWeakref, "weakref.ReferenceType": model.ValueWeakref,
-	"method":    model.ValueMethod,
+	"method": model.ValueMethod, "frame": model.ValueRepr,
 	"coroutine": model.ValueGenerator, "generator": model.ValueGenerator, "async_generator": model.ValueGenerator,
 }
 
@@ -460,6 +460,12 @@ func (st *decoding) value(addr uint64, depth int) *model.Value {
 				delete(st.path, addr)
 			}
 		}
+	case model.ValueRepr: // a frame object
+		if st.r == nil {
+			v.Kind = model.ValueObject
+			break
+		}
+		v.Name, err = st.frameRepr(addr)
 	case model.ValueMethod:
 		if st.path[addr] {
 			return &model.Value{Kind: model.ValueCycle, Of: ti.kind, Type: ti.name, Addr: addr}
@@ -715,6 +721,71 @@ func (st *decoding) method(v *model.Value, addr uint64, depth int) error {
 	}
 	v.Items = []*model.Value{st.value(self, depth)}
 	return nil
+}
+
+// frameRepr is frame_repr's text for a frame object:
+// "<frame at 0x…, file '…', line N, code name>", the line as
+// PyFrame_GetLineNumber gives it (3.11+: f_lineno while a tracer set it,
+// else the line of the frame's last instruction).
+func (st *decoding) frameRepr(f uint64) (string, error) {
+	r, o := st.r, st.o
+	L := o.L
+	var raw rawFrame
+	if o.Minor <= 10 {
+		if !L.FrameObj.Code.Valid() || !L.FrameObj.Lasti.Valid() {
+			return "", fmt.Errorf("frame layout unknown")
+		}
+		code, err := o.u64(f + uint64(L.FrameObj.Code))
+		if err != nil {
+			return "", err
+		}
+		lasti, err := o.u32(f + uint64(L.FrameObj.Lasti))
+		if err != nil {
+			return "", err
+		}
+		raw = rawFrame{addr: f, code: code, ip: uint64(int64(int32(lasti)))}
+	} else {
+		F := L.Frame
+		if !L.FrameObj.Frame.Valid() || !F.Executable.Valid() || !F.InstrPtr.Valid() || !F.Owner.Valid() {
+			return "", fmt.Errorf("frame layout unknown")
+		}
+		fr, err := o.u64(f + uint64(L.FrameObj.Frame))
+		if err != nil {
+			return "", err
+		}
+		if !validPtr(fr) {
+			return "", fmt.Errorf("frame object without an interpreter frame")
+		}
+		b, err := o.read(fr, int(max(F.Executable, F.InstrPtr)+8))
+		if err != nil {
+			return "", err
+		}
+		owner, err := o.u8(fr + uint64(F.Owner))
+		if err != nil {
+			return "", err
+		}
+		raw = rawFrame{addr: fr, code: le64(b[F.Executable:]), ip: le64(b[F.InstrPtr:]), owner: owner}
+		if o.Minor >= 14 {
+			raw.code &^= 3 // _PyStackRef tag bits
+		}
+		if F.TLBCIndex.Valid() {
+			if n, err := o.u32(fr + uint64(F.TLBCIndex)); err == nil {
+				raw.tlbc = int32(n)
+			}
+		}
+	}
+	st.charge(256)
+	c, loc, _, _, err := r.locate(&raw)
+	if err != nil {
+		return "", err
+	}
+	line := loc.Line
+	if o.Minor >= 11 && L.FrameObj.Lineno.Valid() {
+		if n, err := o.u32(f + uint64(L.FrameObj.Lineno)); err == nil && int32(n) > 0 {
+			line = int(int32(n))
+		}
+	}
+	return fmt.Sprintf("<frame at %#x, file %s, line %d, code %s>", f, StrRepr([]rune(c.file)), line, c.name), nil
 }
 
 // class fills a class: its qualname and module, as type_repr shows them.

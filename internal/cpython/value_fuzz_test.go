@@ -134,7 +134,9 @@ func fuzzValues(t testing.TB, sel byte, data []byte) (*Values, *fuzzMem) {
 	m := &fuzzMem{data: data}
 	o := NewObjects(mem{m}, l, minor)
 	r := &Reader{In: &Interpreter{Layout: l, Minor: minor}, Obj: o, codes: map[uint64]*codeInfo{}}
-	return &Values{r: r, o: o, dec: NewDecoder(o)}, m
+	dec := NewDecoder(o)
+	dec.r = r
+	return &Values{r: r, o: o, dec: dec}, m
 }
 
 // FuzzValues runs the locals algorithm and the session's lookups (attribute,
@@ -146,6 +148,7 @@ func FuzzValues(f *testing.F) {
 		f.Add(minor, uint16(600), uint16(600), seedCycle())
 		f.Add(minor, uint16(600), uint16(600), seedNamed("traceback"))
 		f.Add(minor, uint16(600), uint16(600), seedNamed("method"))
+		f.Add(minor, uint16(600), uint16(600), seedNamed("frame"))
 	}
 	f.Fuzz(func(t *testing.T, sel byte, a, b uint16, data []byte) {
 		if len(data) > 1<<16 {
@@ -161,6 +164,7 @@ func FuzzValues(f *testing.F) {
 			v.Attr(obj, n)
 		}
 		v.AttrNames(obj)
+		v.Repr(obj, Limits{MaxString: 64, MaxItems: 16, MaxDepth: 8, MaxRepr: 4096, MaxRead: 1 << 16, MaxNodes: 512})
 		v.Item(obj, Key{Kind: KeyInt, Int: -1})
 		v.Item(obj, Key{Kind: KeyStr, Str: "key"})
 		v.r.isStdlibModule(obj)
@@ -181,7 +185,7 @@ var cAttrNames = []string{"__traceback__", "__context__", "__cause__", "__suppre
 func TestValuesGarbage(t *testing.T) {
 	x := uint64(88172645463325252)
 	for round := 0; round < 300; round++ {
-		data := seedNamed([]string{"list", "traceback", "method"}[round%3])
+		data := seedNamed([]string{"list", "traceback", "method", "frame"}[round%4])
 		for i := 0; i < 64; i++ {
 			x ^= x << 13
 			x ^= x >> 7
@@ -189,6 +193,7 @@ func TestValuesGarbage(t *testing.T) {
 			data[int(x%uint64(len(data)-8))] = byte(x >> 32)
 		}
 		v, _ := fuzzValues(t, byte(round), data)
+		v.Repr(fuzzBase+600, Limits{MaxString: 64, MaxItems: 16, MaxDepth: 8, MaxRepr: 4096, MaxRead: 1 << 16, MaxNodes: 512})
 		v.r.frameVars(fuzzBase+600, fuzzBase+uint64(x%1024), fuzzBase)
 		v.Attr(fuzzBase+600, "x")
 		for _, n := range cAttrNames {
