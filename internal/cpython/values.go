@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"strings"
 
 	"pyscope/internal/cpython/layout"
 	"pyscope/internal/model"
@@ -219,8 +220,9 @@ func pyQuote(s string) string { return "'" + s + "'" }
 // errors that say so.
 func (v *Values) Attr(obj uint64, name string) (uint64, error) {
 	o := v.o
-	if v.synth(obj) == synthConst || v.synth(obj) == synthInt {
-		return 0, &AttributeError{fmt.Sprintf("%s object has no attribute %s", pyQuote(v.TypeName(obj)), pyQuote(name))}
+	if v.kind(obj) == model.ValueNone && v.synth(obj) != 0 && !strings.HasPrefix(name, "__") {
+		// An unset __cause__ or tb_next: None has no attributes but dunders.
+		return 0, &AttributeError{fmt.Sprintf("'NoneType' object has no attribute %s", pyQuote(name))}
 	}
 	if v.synth(obj) != 0 {
 		return 0, fmt.Errorf("%s is computed from the target's memory, not one of its objects: pyscope reads no attribute of it", pyQuote(v.TypeName(obj)))
