@@ -36,8 +36,8 @@ type executorDump struct {
 				Address uint64   `json:"address"`
 				Repr    string   `json:"repr"`
 				HeldBy  []uint64 `json:"held_by"`
+				Pending bool     `json:"pending"`
 			} `json:"waiting_for"`
-			Queued bool `json:"queued"`
 		} `json:"concurrent_futures"`
 	} `json:"tasks"`
 }
@@ -122,8 +122,8 @@ func diffExecutor(o *executorOracle, d *executorDump) []string {
 			if wf.HeldBy == nil || !sameIDs(wf.HeldBy, want) {
 				out = append(out, fmt.Sprintf("%s: run by %v, want %v", who, wf.HeldBy, want))
 			}
-			if c.Queued != (w.Thread == nil) {
-				out = append(out, fmt.Sprintf("%s: queued %v, want %v", who, c.Queued, w.Thread == nil))
+			if wf.Pending != (w.Thread == nil) {
+				out = append(out, fmt.Sprintf("%s: pending %v, want %v", who, wf.Pending, w.Thread == nil))
 			}
 		}
 		if !found {
@@ -134,13 +134,14 @@ func diffExecutor(o *executorOracle, d *executorDump) []string {
 }
 
 // diffExecutorText checks that each awaited future of the tree is
-// followed by the concurrent future and the thread running it.
+// followed by the concurrent future and the thread running it, in the
+// words of a thread waiting for it (TestLocks).
 func diffExecutorText(o *executorOracle, text string) []string {
 	var out []string
 	for _, w := range o.Tasks {
-		tail := ", queued: no worker has started it"
+		tail := ", queued or not submitted: no worker has started it"
 		if w.Thread != nil {
-			tail = fmt.Sprintf(`, run by Thread %#x "`, *w.Thread)
+			tail = fmt.Sprintf(` held by Thread %#x "`, *w.Thread)
 		}
 		re := regexp.MustCompile(fmt.Sprintf(`(?m)awaits <Future pending[^\n]*\n[│ ]*└── chained to <Future at %#x state=\w+>%s`,
 			w.Concurrent, regexp.QuoteMeta(tail)))

@@ -80,6 +80,7 @@ type lockDump struct {
 			Address uint64   `json:"address"`
 			Repr    string   `json:"repr"`
 			HeldBy  []uint64 `json:"held_by"`
+			Pending bool     `json:"pending"`
 		} `json:"waiting_for"`
 		Holds []struct {
 			Kind    string `json:"kind"`
@@ -255,9 +256,9 @@ func checkLocks(t *testing.T, tg *testenv.Target, f *lockFacts, d *lockDump, tex
 			switch {
 			case got == nil:
 				t.Errorf("%s: %s waits for nothing, want %s %#x", what, ft.Name, w.Kind, w.ID)
-			case got.Kind != w.Kind || got.Address != w.ID || sortedIDs(got.HeldBy) != sortedIDs(w.HeldBy):
-				t.Errorf("%s: %s waits for %s %#x held by %v, want %s %#x held by %v", what, ft.Name,
-					got.Kind, got.Address, got.HeldBy, w.Kind, w.ID, w.HeldBy)
+			case got.Kind != w.Kind || got.Address != w.ID || sortedIDs(got.HeldBy) != sortedIDs(w.HeldBy) || got.Pending != w.Pending:
+				t.Errorf("%s: %s waits for %s %#x held by %v pending %v, want %s %#x held by %v pending %v", what, ft.Name,
+					got.Kind, got.Address, got.HeldBy, got.Pending, w.Kind, w.ID, w.HeldBy, w.Pending)
 			}
 		} else if th.WaitingFor != nil && th.WaitingFor.Kind != "gil" {
 			t.Errorf("%s: %s waits for %+v, want nothing", what, ft.Name, *th.WaitingFor)

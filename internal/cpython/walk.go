@@ -84,6 +84,7 @@ type Reader struct {
 	seenStates  map[uint64]bool // thread states a listing went through (Threads)
 	spare       *Capture        // the capture Stacks consumed, to fill again
 	paged       [2]*pagedMem    // the memories of the last two targets (Retarget)
+	work        *WorkItems      // the last snapshot's work items (WorkItems)
 
 	// NamesMaxAge lets a capture use the thread names an earlier one read,
 	// while they are younger than this and no thread came since (a

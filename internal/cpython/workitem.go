@@ -5,27 +5,53 @@ import "pyscope/internal/model"
 // WorkItems finds the threads running concurrent.futures work items: the
 // thread with a frame of a work item's run method
 // (concurrent.futures.thread._WorkItem.run) whose self.future is a given
-// future. The lock analysis asks it who a thread blocked in
-// Future.result() waits on; the tasks analysis, who runs the work a task
-// awaits through run_in_executor or to_thread.
+// future. Both the lock analysis (a thread blocked in Future.result())
+// and the tasks analysis (a task awaiting run_in_executor or to_thread)
+// ask it through Wait, so that they say the same thing.
 type WorkItems struct {
 	v       *Values
-	threads []model.Thread
+	snap    *model.Snapshot
 	running map[uint64]uint64 // concurrent future → ident of the thread running it
 }
 
-// WorkItems looks for work items in the frames of threads (a snapshot's).
-// Their variables are read when first asked for: after a live target
-// resumed, a frame that moved on no longer matches.
-func (v *Values) WorkItems(threads []model.Thread) *WorkItems {
-	return &WorkItems{v: v, threads: threads}
+// WorkItems looks for work items in the frames of snap's threads. It is
+// made once per snapshot and shared by the analyses that complete it, so
+// the frames are read once. Their variables are read when first asked
+// for: after a live target resumed, a frame that moved on no longer
+// matches.
+func (r *Reader) WorkItems(snap *model.Snapshot) *WorkItems {
+	if r.work == nil || r.work.snap != snap {
+		r.work = &WorkItems{v: r.NewValues(), snap: snap}
+	}
+	return r.work
 }
 
-// Runner is the ident of the thread running fut's work item.
-func (w *WorkItems) Runner(fut uint64) (uint64, bool) {
+// Wait says who a waiter on so, a concurrent.futures.Future, waits on:
+// heldBy names the thread running its work item while the future is
+// RUNNING (none when that thread is not found: a ProcessPoolExecutor's
+// work runs in another process); pending is true while it is PENDING, no
+// worker having started it (its work item queued, or the future never
+// submitted). Neither for any other object or state.
+func (w *WorkItems) Wait(so SyncObject) (heldBy []uint64, pending bool) {
+	if so.Kind != SyncFuture {
+		return nil, false
+	}
+	switch so.FutureState {
+	case "RUNNING":
+		if th, ok := w.runner(so.Addr); ok {
+			return []uint64{th}, false
+		}
+	case "PENDING":
+		return nil, true
+	}
+	return nil, false
+}
+
+// runner is the ident of the thread running fut's work item.
+func (w *WorkItems) runner(fut uint64) (uint64, bool) {
 	if w.running == nil {
 		w.running = map[uint64]uint64{}
-		for _, th := range w.threads {
+		for _, th := range w.snap.Threads {
 			for _, f := range th.Frames {
 				if f.Kind != "python" && f.Kind != "" || f.Function != "run" {
 					continue

@@ -148,9 +148,8 @@ type Wait struct {
 	// unknown or when nobody holds it (an unset event).
 	HeldBy []uint64 `json:"held_by"`
 	// Pending: a concurrent future no worker has started (its work item
-	// queued, or never submitted to an executor); for the text, the
-	// repr says state=pending.
-	Pending bool `json:"-"`
+	// queued, or never submitted to an executor).
+	Pending bool `json:"pending,omitempty"`
 	// Where it waits: its innermost Python frame.
 	File string `json:"-"`
 	Line int    `json:"-"`
@@ -261,11 +260,9 @@ type ChainedFuture struct {
 	// Future is the awaited asyncio future (an id in Awaits).
 	Future uint64 `json:"future"`
 	// WaitingFor is the concurrent future, as a thread's waiting_for
-	// names one (kind "future"); HeldBy the thread running its work item.
+	// names one (kind "future"): HeldBy the thread running its work item,
+	// Pending when no worker has started it.
 	WaitingFor Wait `json:"waiting_for"`
-	// Queued: the concurrent future is still pending, no worker has
-	// started it (its work item waits in the executor's queue).
-	Queued bool `json:"queued,omitempty"`
 }
 
 // Greenlet is one greenlet (docs/json-schema.md).

@@ -115,6 +115,9 @@ func (w *frameWriter) appendThread(th *model.Thread) error {
 			}
 			w.b = append(w.b, ']')
 		}
+		if wf.Pending {
+			w.b = append(w.b, `,"pending":true`...)
+		}
 		w.b = append(w.b, '}')
 	}
 	if len(th.Holds) > 0 {

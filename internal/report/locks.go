@@ -88,20 +88,29 @@ func (n threadNames) wait(t *model.Thread) string {
 		b.WriteString("the end of ")
 	}
 	b.WriteString(n.repr(w.Repr))
+	if w.Kind != "join" {
+		b.WriteString(n.waitTail(w))
+	}
+	return b.String()
+}
+
+// waitTail follows the repr of what a thread (or a task's chained future)
+// waits for: who holds it, ` held by Thread 0x… "ab"`, or why no one is
+// named.
+func (n threadNames) waitTail(w *model.Wait) string {
 	switch {
-	case w.Kind == "join":
 	case len(w.HeldBy) > 0:
 		var hs []string
 		for _, h := range w.HeldBy {
 			hs = append(hs, n.thread(h))
 		}
-		b.WriteString(" held by " + strings.Join(hs, ", "))
+		return " held by " + strings.Join(hs, ", ")
 	case w.Kind == "lock" || w.Kind == "rlock":
-		b.WriteString(", holder unknown")
+		return ", holder unknown"
 	case w.Pending:
-		b.WriteString(", queued or not submitted: no worker has started it")
+		return ", queued or not submitted: no worker has started it"
 	}
-	return b.String()
+	return ""
 }
 
 // textWriter is what the text is written to: the dump's buffered output

@@ -176,20 +176,9 @@ func (tw *taskTree) task(t *model.Task, prefix string, last bool) {
 }
 
 // chained says which concurrent future an awaited future waits for and
-// who runs its work: `chained to <Future at 0x… state=running>, run by
-// Thread 0x… "name"`.
+// who runs its work, as a thread waiting for it would say: `chained to
+// <Future at 0x… state=running> held by Thread 0x… "name"`.
 func (tw *taskTree) chained(cf model.ChainedFuture) string {
 	c := tw.c
-	s := "chained to " + c.dim + tw.names.repr(cf.WaitingFor.Repr) + c.reset
-	switch {
-	case len(cf.WaitingFor.HeldBy) > 0:
-		var hs []string
-		for _, h := range cf.WaitingFor.HeldBy {
-			hs = append(hs, tw.names.thread(h))
-		}
-		return s + ", run by " + c.bold + strings.Join(hs, ", ") + c.reset
-	case cf.Queued:
-		return s + ", queued: no worker has started it"
-	}
-	return s
+	return "chained to " + c.dim + tw.names.repr(cf.WaitingFor.Repr) + c.reset + tw.names.waitTail(&cf.WaitingFor)
 }

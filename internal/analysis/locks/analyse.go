@@ -40,9 +40,7 @@ type analysis struct {
 	// ends map what a thread blocked on its end sleeps on (a semaphore;
 	// endsMutex: a parked address) to the thread (see joinedBy).
 	ends, endsMutex map[uint64]*cpython.SyncObject
-	// workers finds who runs a future's work item (heldBy).
-	workers  *cpython.WorkItems
-	warnings []string
+	warnings        []string
 }
 
 func newAnalysis(c *captured, snap *model.Snapshot) *analysis {
@@ -227,7 +225,7 @@ func (a *analysis) run() {
 	a.check(infos)
 	for _, ti := range infos {
 		if w := ti.th.WaitingFor; w != nil {
-			w.HeldBy = a.heldBy(ti, w)
+			w.HeldBy, w.Pending = a.heldBy(ti, w)
 		}
 	}
 	a.shutdown(infos)
@@ -723,8 +721,9 @@ func (a *analysis) owners() {
 	}
 }
 
-// heldBy is who a waiting thread waits on.
-func (a *analysis) heldBy(ti *threadInfo, w *model.Wait) []uint64 {
+// heldBy is who a waiting thread waits on, and whether what it waits on
+// is a future no worker has started.
+func (a *analysis) heldBy(ti *threadInfo, w *model.Wait) ([]uint64, bool) {
 	out := []uint64{}
 	th := ti.th
 	switch w.Kind {
@@ -734,12 +733,12 @@ func (a *analysis) heldBy(ti *threadInfo, w *model.Wait) []uint64 {
 				out = append(out, o.ThreadID)
 			}
 		}
-		return out
+		return out, false
 	case "join":
 		if so := a.obj(w.Address); so != nil && so.Ident != 0 {
 			out = append(out, so.Ident)
 		}
-		return out
+		return out, false
 	}
 	phys := a.physLock[th.ThreadID]
 	high := a.obj(w.Address)
@@ -753,21 +752,11 @@ func (a *analysis) heldBy(ti *threadInfo, w *model.Wait) []uint64 {
 	case w.Kind == string(cpython.SyncSemaphore):
 		out = append(out, a.holders[w.Address]...)
 	case w.Kind == string(cpython.SyncFuture) && high != nil:
-		// A future is done by the thread running its work item; one no
-		// worker started is pending (queued, or in no executor).
-		switch high.FutureState {
-		case "RUNNING":
-			if a.workers == nil {
-				a.workers = a.v.WorkItems(a.snap.Threads)
-			}
-			if id, ok := a.workers.Runner(high.Addr); ok {
-				out = append(out, id)
-			}
-		case "PENDING":
-			w.Pending = true
-		}
+		// A future: the thread running its work item, or none started.
+		held, pending := a.c.r.WorkItems(a.snap).Wait(*high)
+		return append(out, held...), pending
 	}
-	return out
+	return out, false
 }
 
 // shutdown: the main thread waits in threading._shutdown, which only the

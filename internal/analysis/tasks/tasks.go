@@ -519,7 +519,7 @@ func (cp *Captured) Apply(snap *model.Snapshot) {
 	snap.TaskCycles = [][]uint64{}
 	snap.Warnings = append(snap.Warnings, cp.warnings...)
 	v := cp.r.NewValues()
-	workers := v.WorkItems(snap.Threads)
+	workers := cp.r.WorkItems(snap) // the lock analysis's too, when it ran
 	byID := map[uint64]int{}
 	for _, rt := range cp.tasks {
 		t := model.Task{ID: rt.id, Name: rt.name, State: rt.state, Awaits: slices.Clone(rt.awaits),
@@ -588,16 +588,11 @@ func (cp *Captured) Apply(snap *model.Snapshot) {
 }
 
 // chain describes the concurrent future so chained to the awaited future
-// a: who runs it, or that it is still queued.
+// a: who runs it, or that no worker has started it.
 func chain(workers *cpython.WorkItems, a uint64, so cpython.SyncObject) model.ChainedFuture {
-	cf := model.ChainedFuture{Future: a, WaitingFor: model.Wait{Kind: string(so.Kind), Address: so.Addr,
-		Repr: so.Repr, HeldBy: []uint64{}}, Queued: so.FutureState == "PENDING"}
-	if so.FutureState == "RUNNING" {
-		if th, ok := workers.Runner(so.Addr); ok {
-			cf.WaitingFor.HeldBy = append(cf.WaitingFor.HeldBy, th)
-		}
-	}
-	return cf
+	held, pending := workers.Wait(so)
+	return model.ChainedFuture{Future: a, WaitingFor: model.Wait{Kind: string(so.Kind), Address: so.Addr,
+		Repr: so.Repr, HeldBy: append([]uint64{}, held...), Pending: pending}}
 }
 
 // describe is an awaited future's repr for the text view. It is read
