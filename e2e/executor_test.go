@@ -45,9 +45,10 @@ type executorDump struct {
 // TestTasksExecutor dumps, live and from a core, tasks that await
 // loop.run_in_executor and asyncio.to_thread: each names the concurrent
 // future its awaited future is chained to and the worker thread running
-// its work item, or says the item is still queued; checked against the
-// target's own record of the futures submit() returned and of the
-// thread idents inside the works.
+// its work item, or says the item is still queued, and never a thread
+// whose run method of another class has self.future equal to it (the
+// decoys); checked against the target's own record of the futures
+// submit() returned and of the thread idents inside the works.
 func TestTasksExecutor(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
 	for _, in := range testenv.Interpreters(t) {

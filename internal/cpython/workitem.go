@@ -1,6 +1,10 @@
 package cpython
 
-import "pyscope/internal/model"
+import (
+	"strings"
+
+	"pyscope/internal/model"
+)
 
 // WorkItems finds the threads running concurrent.futures work items: the
 // thread with a frame of a work item's run method
@@ -53,7 +57,7 @@ func (w *WorkItems) runner(fut uint64) (uint64, bool) {
 		w.running = map[uint64]uint64{}
 		for _, th := range w.snap.Threads {
 			for _, f := range th.Frames {
-				if f.Kind != "python" && f.Kind != "" || f.Function != "run" {
+				if !w.isRun(f) || !w.v.stillRuns(f) {
 					continue
 				}
 				vars, err := w.v.Locals(f)
@@ -75,4 +79,42 @@ func (w *WorkItems) runner(fut uint64) (uint64, bool) {
 	}
 	th, ok := w.running[fut]
 	return th, ok
+}
+
+// isRun reports whether f is concurrent.futures.thread._WorkItem.run: by
+// its qualified name (3.11+), else (3.10 has no co_qualname) by its file.
+// Any other run method may have a future attribute too.
+func (w *WorkItems) isRun(f model.Frame) bool {
+	if f.Kind != "python" && f.Kind != "" || f.Function != "run" {
+		return false
+	}
+	if w.v.r.In.Minor >= 11 {
+		return f.Qualname == "_WorkItem.run"
+	}
+	return strings.HasSuffix(f.File, "concurrent/futures/thread.py")
+}
+
+// stillRuns reports whether the frame slot at f.Addr still runs f.Code.
+// Read after a live target resumed, the slot may hold another function's
+// frame by now, whose variables f.Code's layout would misread.
+func (v *Values) stillRuns(f model.Frame) bool {
+	if f.Addr == 0 || f.Code == 0 {
+		return false
+	}
+	L := v.r.In.Layout
+	off := L.Frame.Executable
+	if v.r.In.Minor <= 10 {
+		off = L.FrameObj.Code
+	}
+	if !off.Valid() {
+		return false
+	}
+	p, err := v.o.u64(f.Addr + uint64(off))
+	if err != nil {
+		return false
+	}
+	if v.r.In.Minor >= 14 {
+		p &^= 3 // _PyStackRef tag bits
+	}
+	return p == f.Code
 }

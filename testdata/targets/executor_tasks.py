@@ -6,7 +6,10 @@ loop.run_in_executor on a ThreadPoolExecutor(max_workers=1) whose one
 worker blocks on an Event; "queued" awaits run_in_executor on the same
 executor, so its work item waits in the queue; "to-thread" awaits
 asyncio.to_thread, run by the default executor, blocking on an Event
-too. The executors record each concurrent future submit() returns. Once
+too. The executors record each concurrent future submit() returns. Two
+decoy threads, started after the workers, run the run method of a class
+that is no work item whose self.future is a running work's concurrent
+future: they run nothing of it and must not be named. Once
 both works run, ORACLE.executor.json gets, per task, its id(), the
 asyncio future it is suspended on (_fut_waiter), the concurrent future's
 id() and the threading.get_ident() of the thread running its work (read
@@ -44,6 +47,18 @@ class RecordingExecutor(concurrent.futures.ThreadPoolExecutor):
         return fut
 
 
+class Decoy:
+    """Not a work item, though its run has the same name and attribute."""
+
+    def __init__(self, future, started):
+        self.future = future
+        self.started = started
+
+    def run(self):
+        self.started.set()
+        RELEASE.wait()
+
+
 def work(label):
     RUNS[label] = threading.get_ident()
     STARTED[label].set()
@@ -71,6 +86,10 @@ async def main():
     }
     while not (STARTED["executor"].is_set() and STARTED["to_thread"].is_set()):
         await asyncio.sleep(0.01)
+    for label in ("executor", "to_thread"):
+        started = threading.Event()
+        threading.Thread(target=Decoy(SUBMITTED[label], started).run, name="decoy-" + label, daemon=True).start()
+        started.wait()
     tasks["queued"] = ("queued", asyncio.create_task(in_executor(loop, pool, "queued"), name="queued"))
     while "queued" not in SUBMITTED or any(t._fut_waiter is None for _, t in tasks.values()):
         await asyncio.sleep(0.01)
