@@ -281,8 +281,9 @@ func (c *capture) callableRefs(cb uint64) []uint64 {
 
 // chained is the concurrent.futures.Future a pending asyncio future f
 // waits for: asyncio.futures._chain_future gives f a done callback
-// (_call_check_cancel) whose closure holds it. Its state and repr are
-// read now, while stopped.
+// (_call_check_cancel) whose closure holds it. Only its state is read
+// now, while stopped; its repr after the resume (chainedRepr), as
+// describe leaves an awaited future's.
 func (c *capture) chained(f *cpython.Future) (cpython.SyncObject, bool) {
 	if f.State != cpython.FuturePending {
 		return cpython.SyncObject{}, false
@@ -290,7 +291,7 @@ func (c *capture) chained(f *cpython.Future) (cpython.SyncObject, bool) {
 	for _, cb := range f.Callbacks {
 		for _, ref := range c.callableRefs(cb) {
 			if so, ok := c.v.SyncState(ref); ok && so.Kind == cpython.SyncFuture {
-				return c.v.Sync(ref, cpython.TerminalLimits())
+				return so, true
 			}
 		}
 	}
@@ -535,6 +536,7 @@ func (cp *Captured) Apply(snap *model.Snapshot) {
 		}
 		for _, a := range rt.awaits {
 			if so, ok := rt.chained[a]; ok {
+				so.Repr = chainedRepr(v, so)
 				t.Concurrent = append(t.Concurrent, chain(workers, a, so))
 			}
 		}
@@ -605,6 +607,24 @@ func (cp *Captured) describe(v *cpython.Values, id uint64, was *cpython.Future) 
 		return v.Repr(id, cpython.TerminalLimits())
 	}
 	return fmt.Sprintf("<%s %s>", v.TypeName(id), was.State)
+}
+
+// chainedRepr is a chained concurrent future's repr, read after the
+// target resumed: concurrent.futures' repr when the future is still in
+// the state the stop saw (read after the repr: a future's state only
+// moves forward, so the repr saw that state too), else what the stop read
+// of it.
+func chainedRepr(v *cpython.Values, was cpython.SyncObject) string {
+	repr := v.Repr(was.Addr, cpython.TerminalLimits())
+	if now, ok := v.SyncState(was.Addr); ok && now.FutureState == was.FutureState && was.FutureState != "" {
+		return repr
+	}
+	desc := map[string]string{"PENDING": "pending", "RUNNING": "running", "CANCELLED": "cancelled",
+		"CANCELLED_AND_NOTIFIED": "cancelled", "FINISHED": "finished"}[was.FutureState]
+	if desc == "" {
+		desc = "unknown"
+	}
+	return fmt.Sprintf("<%s at %#x state=%s>", v.TypeName(was.Addr), was.Addr, desc)
 }
 
 // runningFrames are the Python frames of the thread running the frame at
