@@ -87,8 +87,6 @@ var asyncioRules = []struct {
 	Field, From string
 	Delta       int64
 }{
-	{"Future.AwaitedBy", "Task.AwaitedBy", 0},
-	{"Future.AwaitedByIsSet", "Task.AwaitedByIsSet", 0},
 	{"Future.State", "Task.IsTask", -4},
 	{"Future.Loop", "Task.AwaitedBy", -80},
 	{"Future.Callback0", "Task.AwaitedBy", -72},

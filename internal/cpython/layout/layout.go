@@ -419,10 +419,6 @@ type FutureOffsets struct {
 	Exception Off `dwarf:"FutureObj.fut_exception"`
 	Result    Off `dwarf:"FutureObj.fut_result"`
 	State     Off `dwarf:"FutureObj.fut_state"` // int: PENDING 0, CANCELLED 1, FINISHED 2
-	// 3.14: the futures and tasks that await this one (one object, or a
-	// set when AwaitedByIsSet).
-	AwaitedBy      Off `dwarf:"FutureObj.fut_awaited_by"`
-	AwaitedByIsSet Off `dwarf:"FutureObj.fut_awaited_by_is_set"`
 }
 
 // TaskOffsets describes the members _asyncio's TaskObj adds.
@@ -433,10 +429,11 @@ type TaskOffsets struct {
 	Name                Off `dwarf:"TaskObj.task_name" adbg:"asyncio_task_object.task_name"` // a str; 3.13+: an int until asked
 	MustCancel          Off `dwarf:"TaskObj.task_must_cancel"`                               // an int up to 3.12
 	NumCancelsRequested Off `dwarf:"TaskObj.task_num_cancels_requested"`
-	AwaitedBy           Off `dwarf:"TaskObj.task_awaited_by" adbg:"asyncio_task_object.task_awaited_by"`
-	AwaitedByIsSet      Off `dwarf:"TaskObj.task_awaited_by_is_set" adbg:"asyncio_task_object.task_awaited_by_is_set"`
-	IsTask              Off `dwarf:"TaskObj.task_is_task" adbg:"asyncio_task_object.task_is_task"`
-	Node                Off `dwarf:"TaskObj.task_node" adbg:"asyncio_task_object.task_node"` // 3.14: in its thread's list
+	// AwaitedBy (3.14's fut_awaited_by, not read: see package tasks) is
+	// the anchor from which asyncioRules place FutureObj_HEAD's members.
+	AwaitedBy Off `dwarf:"TaskObj.task_awaited_by" adbg:"asyncio_task_object.task_awaited_by"`
+	IsTask    Off `dwarf:"TaskObj.task_is_task" adbg:"asyncio_task_object.task_is_task"`
+	Node      Off `dwarf:"TaskObj.task_node" adbg:"asyncio_task_object.task_node"` // 3.14: in its thread's list
 }
 
 // FutureIterOffsets describes the iterator `await future` suspends on.

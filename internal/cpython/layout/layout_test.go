@@ -160,8 +160,7 @@ func TestEveryTagResolvesSomewhere(t *testing.T) {
 var only314 = map[string]bool{
 	"Thread.HoldsGIL": true, "Frame.TLBCIndex": true, "Code.TLBC": true,
 	"Thread.AsyncioRunningTask": true, "Thread.AsyncioTasksHead": true, "Interp.AsyncioTasksHead": true,
-	"Future.AwaitedBy": true, "Future.AwaitedByIsSet": true, "Task.AwaitedBy": true,
-	"Task.AwaitedByIsSet": true, "Task.IsTask": true, "Task.Node": true,
+	"Task.AwaitedBy": true, "Task.IsTask": true, "Task.Node": true,
 	"Sync.RLockMutex": true, "Sync.RLockLevel": true,
 }
 
