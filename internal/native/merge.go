@@ -102,7 +102,12 @@ func merge(nf []nframe, stacks []stack, all, cut bool) ([][]model.Frame, []int, 
 	}
 	if len(beyond) > 0 {
 		if len(stacks) > 1 || len(nf) == 0 {
-			return nil, nil, fmt.Errorf("native and Python stacks do not pair up (the native unwind stopped before the eval loops of %d runs of Python frames, and %d thread states share this thread): both are shown separately", len(beyond), len(stacks))
+			why := fmt.Sprintf("the native unwind stopped before the eval loops of %s of Python frames", plural(len(beyond), "run", "runs"))
+			if len(stacks) > 1 {
+				// Which interpreter's runs lie beyond is unknown.
+				why += fmt.Sprintf(", and %d thread states share this thread", len(stacks))
+			}
+			return nil, nil, fmt.Errorf("native and Python stacks do not pair up (%s): both are shown separately", why)
 		}
 		out := mergeSegment(nf, owner, runs, all)
 		if last := nf[len(nf)-1]; len(out) == 0 || out[len(out)-1].Kind != "native" || out[len(out)-1].Address != last.pc {
@@ -282,6 +287,14 @@ func pairByCount(nf []nframe, runs []run, cut bool) ([]int, error) {
 		return nil, fmt.Errorf("native and Python stacks do not pair up (%d eval-loop frames, %d runs of Python frames): both are shown separately", evals, len(real))
 	}
 	return owner, nil
+}
+
+// plural counts n things: "1 run", "2 runs".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func hasShims(runs []run) bool {

@@ -1,6 +1,7 @@
 package native
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -182,5 +183,35 @@ func TestSyscallName(t *testing.T) {
 		if got := SyscallName(target.AMD64, nr); got != want {
 			t.Errorf("SyscallName(%d) = %q, want %q", nr, got, want)
 		}
+	}
+}
+
+// TestMergeThreadNoNativeFrames: an unwind that gave no frame at all (an
+// arm64 core: "not supported") leaves the Python stack whole, with no
+// warning beyond prepare's; merge itself words a refusal without native
+// frames for what it is.
+func TestMergeThreadNoNativeFrames(t *testing.T) {
+	py := []model.Frame{{Function: "a"}, {Function: "b", Entry: true}}
+	th := &model.Thread{Frames: append([]model.Frame{}, py...)}
+	rt := &rawThread{hasReg: true, sysNr: -1, err: errors.New("native stacks of arm64 are not supported")}
+	s := &Session{}
+	got := s.mergeThread([]*model.Thread{th}, nil, rt)
+	if len(got) != 1 || got[0] != th {
+		t.Fatalf("threads %v", got)
+	}
+	if len(th.Warnings) != 0 || th.NativeFrames != nil {
+		t.Errorf("warnings %q, native frames %v: want none", th.Warnings, th.NativeFrames)
+	}
+	if g, w := names(th.Frames), "a,b"; g != w {
+		t.Errorf("frames %s, want %s", g, w)
+	}
+	_, _, err := merge(nil, []stack{{frames: py}}, false, true)
+	if err == nil || strings.Contains(err.Error(), "thread states") || !strings.Contains(err.Error(), "1 run of") {
+		t.Errorf("merge without native frames: %v", err)
+	}
+	two := append(append([]model.Frame{}, py...), model.Frame{Function: "c", Entry: true})
+	_, _, err = merge(nil, []stack{{frames: two}}, false, true)
+	if err == nil || strings.Contains(err.Error(), "thread states") || !strings.Contains(err.Error(), "2 runs of") {
+		t.Errorf("merge without native frames: %v", err)
 	}
 }

@@ -213,6 +213,21 @@ func (s *Session) applyPython(ths []*model.Thread, rt *rawThread, arch target.Ar
 	if !ok {
 		return ths
 	}
+	return s.mergeThread(ths, nf, rt)
+}
+
+// mergeThread is applyPython once the native frames are symbolized.
+func (s *Session) mergeThread(ths []*model.Thread, nf []nframe, rt *rawThread) []*model.Thread {
+	if len(nf) == 0 {
+		// No native frame to place Python frames among (an architecture
+		// the unwinder does not walk): the Python stacks stand as they
+		// are, and prepare already said why there is no native stack.
+		activity := classify(nf, rt)
+		for _, th := range ths {
+			th.Activity = activity
+		}
+		return ths
+	}
 	stacks := make([]stack, len(ths))
 	var shims []uint64
 	for k, th := range ths {
