@@ -2,12 +2,14 @@ package native
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"pyscope/internal/model"
 	"pyscope/internal/symbolize"
 	"pyscope/internal/target"
+	"pyscope/internal/unwind"
 )
 
 // The pairing rule itself, on hand-built stacks (the e2e tests check it on
@@ -213,5 +215,28 @@ func TestMergeThreadNoNativeFrames(t *testing.T) {
 	_, _, err = merge(nil, []stack{{frames: two}}, false, true)
 	if err == nil || strings.Contains(err.Error(), "thread states") || !strings.Contains(err.Error(), "2 runs of") {
 		t.Errorf("merge without native frames: %v", err)
+	}
+}
+
+// TestMergeThreadCutOnlyWhenStopped: only an unwind that stopped early
+// (unwind.ErrStopped) places Python frames beyond its last native frame;
+// an error of any other kind is no licence to.
+func TestMergeThreadCutOnlyWhenStopped(t *testing.T) {
+	blas := "/x/libopenblas.so"
+	py := []model.Frame{{Function: "a"}, {Function: "b", Entry: true}}
+	for _, tc := range []struct {
+		err    error
+		merged bool
+	}{
+		{fmt.Errorf("unwind stopped at 0x10: %w", unwind.ErrStopped), true},
+		{errors.New("some other failure"), false},
+	} {
+		th := &model.Thread{Frames: append([]model.Frame{}, py...)}
+		rt := &rawThread{hasReg: true, sysNr: -1, err: tc.err}
+		(&Session{}).mergeThread([]*model.Thread{th}, []nframe{nf("dgemm_kernel", blas)}, rt)
+		merged := len(th.Warnings) == 0 && names(th.Frames) == "dgemm_kernel,a,b"
+		if merged != tc.merged {
+			t.Errorf("%v: frames %s, warnings %q; merged %v, want %v", tc.err, names(th.Frames), th.Warnings, merged, tc.merged)
+		}
 	}
 }

@@ -5,6 +5,7 @@
 package native
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -236,7 +237,10 @@ func (s *Session) mergeThread(ths []*model.Thread, nf []nframe, rt *rawThread) [
 	}
 	markEval(nf, shims)
 	activity := classify(nf, rt)
-	merged, order, err := merge(nf, stacks, s.opts.All, rt.err != nil)
+	// Only an unwind that walked and then stopped holds the stack's
+	// innermost part; any other error is no cut.
+	cut := errors.Is(rt.err, unwind.ErrStopped)
+	merged, order, err := merge(nf, stacks, s.opts.All, cut)
 	for k, th := range ths {
 		th.Activity = activity
 		if err != nil {

@@ -102,9 +102,26 @@ var sigcontextSlot = [numRegs]int{
 	8: 0, 9: 1, 10: 2, 11: 3, 12: 4, 13: 5, 14: 6, 15: 7, 16: 16,
 }
 
+// ErrStopped is what Unwind's error wraps when the walk began but stopped
+// before the stack's end (a frame it cannot step, a cycle, the depth
+// limit): the frames it returns are then the stack's innermost part. An
+// error that does not wrap it means no walk was made at all.
+var ErrStopped = errors.New("unwind stopped before the stack's end")
+
+// stopError is an early stop, worded as the caller shows it.
+type stopError struct{ msg string }
+
+func (e *stopError) Error() string        { return e.msg }
+func (e *stopError) Is(target error) bool { return target == ErrStopped }
+
+func stopped(format string, args ...any) error {
+	return &stopError{fmt.Sprintf(format, args...)}
+}
+
 // Unwind walks the stack of a thread from its registers, innermost frame
 // first, at most max frames. The frames are valid even when err is not
-// nil: err says why the walk stopped before the stack's end.
+// nil: err says why the walk stopped before the stack's end, and wraps
+// ErrStopped when frames were walked.
 func Unwind(t target.Target, regs target.Regs, res Resolver, max int) ([]Frame, error) {
 	if regs == nil {
 		return nil, errors.New("no registers for this thread")
@@ -139,23 +156,23 @@ func Unwind(t target.Target, regs target.Regs, res Resolver, max int) ([]Frame, 
 		f.Signal = signal
 		frames = append(frames, f)
 		if err != nil {
-			return frames, fmt.Errorf("unwind stopped at %#x: %v", pc, err)
+			return frames, stopped("unwind stopped at %#x: %v", pc, err)
 		}
 		if end {
 			return frames, nil
 		}
 		if !signal && next.v[regRSP] <= cur.v[regRSP] && next.v[regRA] != 0 {
-			return frames, fmt.Errorf("unwind stopped at %#x: the stack does not grow", pc)
+			return frames, stopped("unwind stopped at %#x: the stack does not grow", pc)
 		}
 		key := [2]uint64{next.v[regRA], next.v[regRSP]}
 		if seen[key] {
-			return frames, fmt.Errorf("unwind stopped at %#x: frame cycle", pc)
+			return frames, stopped("unwind stopped at %#x: frame cycle", pc)
 		}
 		seen[key] = true
 		returnAddr = !signal
 		cur = next
 	}
-	return frames, fmt.Errorf("unwind stopped after %d frames (depth limit)", max)
+	return frames, stopped("unwind stopped after %d frames (depth limit)", max)
 }
 
 type unwinder struct {

@@ -1,11 +1,13 @@
 package unwind_test
 
 import (
+	"errors"
 	"testing"
 
 	"pyscope/internal/elfx"
 	"pyscope/internal/pybuilds"
 	"pyscope/internal/symbolize"
+	"pyscope/internal/target"
 	"pyscope/internal/target/live"
 	"pyscope/internal/testenv"
 	"pyscope/internal/unwind"
@@ -184,11 +186,16 @@ time.sleep(1000)
 	res := unwind.NewResolver(p)
 	defer res.Close()
 	frames, err := unwind.Unwind(p, p.Threads()[0].Regs, res, 3)
-	if len(frames) != 3 || err == nil {
+	if len(frames) != 3 || !errors.Is(err, unwind.ErrStopped) {
 		t.Fatalf("max 3: %d frames, err %v", len(frames), err)
 	}
-	if _, err := unwind.Unwind(p, nil, res, 0); err == nil {
-		t.Fatal("no registers: no error")
+	// No walk at all is no early stop: nothing says the frames are the
+	// stack's innermost part.
+	if _, err := unwind.Unwind(p, nil, res, 0); err == nil || errors.Is(err, unwind.ErrStopped) {
+		t.Fatalf("no registers: err %v", err)
+	}
+	if _, err := unwind.Unwind(p, &target.ARM64Regs{}, res, 0); err == nil || errors.Is(err, unwind.ErrStopped) {
+		t.Fatalf("arm64 registers: err %v", err)
 	}
 }
 
