@@ -203,7 +203,8 @@ func mergeSegment(nf []nframe, owner []int, runs []run, all bool) []model.Frame 
 // runs in order; a frameless run may pair with nothing (its shim is then
 // no eval-loop call's, such as 3.14's base frame). When the unwind was cut,
 // a stack's outermost runs may pair with nothing: their eval loops lie
-// beyond the last native frame.
+// beyond the last native frame, or in it when the unwind stopped at an eval
+// frame it could not step (its CFA unknown).
 func pairByAddress(nf []nframe, runs []run, cut bool) ([]int, bool) {
 	if len(runs) == 0 {
 		return nil, false
@@ -227,6 +228,11 @@ func pairByAddress(nf []nframe, runs []run, cut bool) ([]int, bool) {
 			continue
 		}
 		if f.cfa <= f.sp {
+			if cut && i == len(nf)-1 {
+				// The frame the unwind could not step: its stack's
+				// extent is unknown, so its run is one beyond the cut.
+				continue
+			}
 			return nil, false
 		}
 		n := sort.Search(len(byShim), func(n int) bool { return runs[byShim[n]].shim >= f.sp })

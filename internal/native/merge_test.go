@@ -173,6 +173,21 @@ func TestMergeCut(t *testing.T) {
 			}
 		}
 	}
+	// The unwind stopped at an eval frame it could not step (CFA
+	// unknown): that frame pairs with nothing, and every run follows it.
+	unknown := on(nf("_PyEval_EvalFrameDefault", lib), 0x120)
+	unknown.cfa = 0
+	stuck := []nframe{on(nf("dgemm_kernel", blas), 0x100), unknown}
+	got, _, err := merge(stuck, []stack{{frames: py}}, false, true)
+	if err != nil {
+		t.Fatalf("cut at an eval frame of unknown CFA: %v", err)
+	}
+	if g, w := names(got[0]), "dgemm_kernel,_PyEval_EvalFrameDefault,a,b,c"; g != w {
+		t.Errorf("cut at an eval frame of unknown CFA: %s, want %s", g, w)
+	}
+	if _, _, err := merge(stuck, []stack{{frames: py}}, false, false); err == nil {
+		t.Error("an eval frame of unknown CFA paired without cut")
+	}
 	// The eval frame seen runs the outer run, not the inner one: refused.
 	wrong := []nframe{on(nf("dgemm_kernel", blas), 0x100), on(nf("_PyEval_EvalFrameDefault", lib), 0x140)}
 	if _, _, err := merge(wrong, []stack{{frames: py}}, false, true); err == nil {
