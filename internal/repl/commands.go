@@ -121,7 +121,8 @@ locals are identical too: frames that differ in an argument are all shown.`,
 py-list N    ten lines from line N
 py-list A,B  lines A to B
 py-list -    the ten lines before those last listed
-At the terminal, Enter after py-list lists the next ten lines, as gdb's list;
+At the terminal, Enter after py-list (with or without N or A,B) lists the
+next ten lines, as gdb's list; Enter after py-list - the ten before;
 Enter repeats most other commands too (py-up climbs on).
 Source is read as the target sees it: through /proc/PID/root for a live
 process, through --sysroot for a core.`,
@@ -783,9 +784,11 @@ func cmdPyList(s *Session, args string) error {
 	prev := s.listed
 	same := prev.file == here.file && prev.thread == here.thread && prev.frame == here.frame && prev.glet == here.glet && prev.task == here.task
 	switch {
-	case args == "" && s.repeating && same:
-		// Enter after py-list: the next ten lines, as gdb's list.
+	case s.repeating && same && args != "-":
+		// Enter after py-list, py-list N or py-list A,B: the next ten
+		// lines, as gdb's list (not the same ones again).
 		start, end = prev.last+1, prev.last+10
+		args = ""
 	case args == "-":
 		// The ten lines before the last listing (or before the lines
 		// around the current line), as gdb's list -.
