@@ -604,6 +604,37 @@ func TestSessionInferiors(t *testing.T) {
 	if want := fmt.Sprintf("[Current inferior is 1 [process %d]", tg.PID); !strings.Contains(r.stdout, want) {
 		t.Errorf("thread 1.1 did not go back to inferior 1: no %q:\n%s", want, r.stdout)
 	}
+
+	// py-list - goes on from the current inferior's listing only: two
+	// workers wait in the same file, on the same line, in threads of the
+	// same number, yet one's listing is no place to go on from in the other.
+	var pids []int
+	for pid := range workers {
+		pids = append(pids, pid)
+	}
+	sort.Ints(pids)
+	a, b := pids[0], pids[1]
+	var bf *testenv.OracleFrame
+	for i := range workers[b].Threads {
+		if th := &workers[b].Threads[i]; th.IsMain && len(th.Frames) > 0 {
+			bf = &th.Frames[0]
+		}
+	}
+	if bf == nil || bf.Line <= 16 {
+		t.Fatalf("worker %d: no main thread frame past line 16 in its oracle", b)
+	}
+	r = runPyscope(t, bin, nil, "debug", "--subprocesses", strconv.Itoa(tg.PID), "--batch",
+		"-ex", fmt.Sprintf("inferior %d", infs[a]), "-ex", "py-list", "-ex", "py-list -",
+		"-ex", fmt.Sprintf("inferior %d", infs[b]), "-ex", "py-list -")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s\n%s", r.code, r.stderr, r.stdout)
+	}
+	_, inB, ok := strings.Cut(r.stdout, fmt.Sprintf("[Switching to inferior %d [process %d]", infs[b], b))
+	listedB := func(n int) string { return fmt.Sprintf("%4d    %s", n, sourceLine(t, bf.File, n)) }
+	if !ok || !strings.Contains(inB, listedB(bf.Line-6)) || strings.Contains(inB, listedB(bf.Line-16)) {
+		t.Errorf("py-list - in inferior %d: want the ten lines before %d (%s:%d), not inferior %d's listing continued:\n%s",
+			infs[b], bf.Line-5, bf.File, bf.Line, infs[a], r.stdout)
+	}
 	for pid := range oracles {
 		if err := testenv.NotStopped(pid); err != nil {
 			t.Error(err)

@@ -780,9 +780,9 @@ func cmdPyList(s *Session, args string) error {
 	}
 	lineno := f.Line
 	start, end := lineno-5, lineno+5
-	here := listing{file: f.File, thread: s.thread, frame: s.frame, glet: s.glet, task: s.task}
+	here := listing{inf: s.inf, file: f.File, thread: s.thread, frame: s.frame, glet: s.glet, task: s.task}
 	prev := s.listed
-	same := prev.file == here.file && prev.thread == here.thread && prev.frame == here.frame && prev.glet == here.glet && prev.task == here.task
+	same := prev.inf == here.inf && prev.file == here.file && prev.thread == here.thread && prev.frame == here.frame && prev.glet == here.glet && prev.task == here.task
 	switch {
 	case s.repeating && same && args != "-":
 		// Enter after py-list, py-list N or py-list A,B: the next ten

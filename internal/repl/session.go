@@ -79,8 +79,11 @@ type Session struct {
 	listed listing
 }
 
-// listing is a range of lines py-list printed from one frame.
+// listing is a range of lines py-list printed from one frame of one
+// inferior: thread numbers are per inferior, and processes of a tree often
+// run the same file, so only the inferior tells their listings apart.
 type listing struct {
+	inf         *inferior
 	file        string
 	thread      int
 	frame, glet int
