@@ -127,6 +127,13 @@ func TestSessionGDBCommands(t *testing.T) {
 			if !regexp.MustCompile(`(?m)^#0 +(0x[0-9a-f]+|\(inlined\)) +in `).MatchString(out) {
 				t.Errorf("bt full does not start with the native frames:\n%s", out)
 			}
+			// An abbreviation that fits several info subcommands names
+			// them, as gdb's "Ambiguous info command"; one that fits one
+			// runs it.
+			wantContains(t, "info lo", d.run("info lo"), `ambiguous info command "lo": locals, locks.`)
+			if a, b := d.run("info loca"), d.run("info locals"); a != b {
+				t.Errorf("info loca:\n%s\ndiffers from info locals:\n%s", a, b)
+			}
 			d.last("quit")
 		})
 	}

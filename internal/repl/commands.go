@@ -66,9 +66,11 @@ info args           the selected frame's arguments (co_argcount, keyword-
 info locals         the current frame's variables, as py-locals.
 info inferiors      the processes this session debugs (debug --subprocesses
                     holds a process and its Python descendants); * marks
-                    the current one.`,
+                    the current one.
+A subcommand may be abbreviated (info thr); one that fits several, such as
+info lo (locals, locks), is refused with their names, as in gdb.`,
 			run: cmdInfo, complete: func(s *Session, w string) []string {
-				return prefixed([]string{"threads", "frame", "args", "locals", "tasks", "greenlets", "sharedlibrary", "signal", "locks", "inferiors"}, w)
+				return prefixed(infoNames(), w)
 			}},
 		{name: "greenlet", usage: "greenlet [N]", summary: "select greenlet N (see info greenlets): py-bt, py-up, py-locals, py-print then work on its frames",
 			help: `Without N, shows the selected greenlet. "thread N" goes back to a thread's frames.`,
@@ -242,34 +244,75 @@ func cmdHelp(s *Session, args string) error {
 	return nil
 }
 
+// infoSub is one info subcommand; aliases are other full names for it.
+type infoSub struct {
+	name    string
+	aliases []string
+	run     func(s *Session) error
+}
+
+// infoSubs in the order help and completion list them.
+var infoSubs = []infoSub{
+	{name: "threads", run: infoThreads},
+	{name: "frame", run: infoFrame},
+	{name: "args", run: infoArgs},
+	// gdb's info locals: what gdb users type first.
+	{name: "locals", run: func(s *Session) error { return cmdPyLocals(s, "") }},
+	{name: "tasks", run: infoTasks},
+	{name: "greenlets", run: infoGreenlets},
+	{name: "sharedlibrary", aliases: []string{"shared"}, run: infoShared},
+	{name: "signal", aliases: []string{"signals"}, run: infoSignal},
+	{name: "locks", run: infoLocks},
+	{name: "inferiors", run: infoInferiors},
+}
+
+func infoNames() []string {
+	var out []string
+	for _, c := range infoSubs {
+		out = append(out, c.name)
+	}
+	return out
+}
+
+// infoLookup finds the info subcommand sub names or abbreviates. As in gdb,
+// an abbreviation that fits several is refused with their names rather
+// than taken as one of them.
+func infoLookup(sub string) (*infoSub, error) {
+	var fits []string
+	var fit *infoSub
+	for i := range infoSubs {
+		c := &infoSubs[i]
+		for _, n := range append([]string{c.name}, c.aliases...) {
+			if n == sub {
+				return c, nil
+			}
+		}
+		if strings.HasPrefix(c.name, sub) {
+			fits = append(fits, c.name)
+			fit = c
+		}
+	}
+	switch len(fits) {
+	case 0:
+		return nil, fmt.Errorf("undefined info command: %q. Try \"help info\".", sub)
+	case 1:
+		return fit, nil
+	}
+	sort.Strings(fits)
+	return nil, fmt.Errorf("ambiguous info command %q: %s. Try \"help info\".", sub, strings.Join(fits, ", "))
+}
+
 func cmdInfo(s *Session, args string) error {
 	sub, _, _ := strings.Cut(args, " ")
-	switch {
-	case sub == "":
-		return errors.New(`"info" needs a subcommand: threads, frame, args, locals, tasks, greenlets, sharedlibrary, signal, locks or inferiors`)
-	case strings.HasPrefix("threads", sub):
-		return infoThreads(s)
-	case len(sub) >= 2 && strings.HasPrefix("tasks", sub):
-		return infoTasks(s)
-	case strings.HasPrefix("greenlets", sub):
-		return infoGreenlets(s)
-	case strings.HasPrefix("sharedlibrary", sub) || sub == "shared":
-		return infoShared(s)
-	case strings.HasPrefix("signal", sub) || sub == "signals":
-		return infoSignal(s)
-	case len(sub) >= 3 && strings.HasPrefix("inferiors", sub):
-		return infoInferiors(s)
-	case strings.HasPrefix("locks", sub) && len(sub) >= 3:
-		return infoLocks(s)
-	case strings.HasPrefix("locals", sub) && len(sub) >= 4:
-		// gdb's info locals: what gdb users type first.
-		return cmdPyLocals(s, "")
-	case strings.HasPrefix("args", sub):
-		return infoArgs(s)
-	case strings.HasPrefix("frame", sub):
-		return infoFrame(s)
+	if sub == "" {
+		names := infoNames()
+		return fmt.Errorf(`"info" needs a subcommand: %s or %s`, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 	}
-	return fmt.Errorf("undefined info command: %q. Try \"help info\".", sub)
+	c, err := infoLookup(sub)
+	if err != nil {
+		return err
+	}
+	return c.run(s)
 }
 
 func threadLabel(r threadRow) string {

@@ -1,10 +1,12 @@
 package repl
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"pyscope/internal/cpython"
@@ -63,5 +65,28 @@ func TestComplete(t *testing.T) {
 		if head != c.head || tail != "" || !slices.Equal(got, c.want) {
 			t.Errorf("complete(%q) = %q %q %q, want %q %q", c.line, head, got, tail, c.head, c.want)
 		}
+	}
+}
+
+// infoLookup: a name, an alias or an abbreviation that fits one
+// subcommand selects it; one that fits several is refused with their
+// names, as gdb's "Ambiguous info command".
+func TestInfoLookup(t *testing.T) {
+	for sub, want := range map[string]string{"thr": "threads", "lock": "locks", "loca": "locals",
+		"shared": "sharedlibrary", "signals": "signal", "f": "frame", "inf": "inferiors"} {
+		c, err := infoLookup(sub)
+		if err != nil || c.name != want {
+			t.Errorf("info %s: %v, %v; want %s", sub, c, err, want)
+		}
+	}
+	for sub, want := range map[string]string{"lo": "locals, locks", "loc": "locals, locks", "t": "tasks, threads",
+		"s": "sharedlibrary, signal"} {
+		_, err := infoLookup(sub)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("ambiguous info command %q: %s.", sub, want)) {
+			t.Errorf("info %s: %v; want it ambiguous between %s", sub, err, want)
+		}
+	}
+	if _, err := infoLookup("nosuch"); err == nil || !strings.Contains(err.Error(), "undefined info command") {
+		t.Errorf("info nosuch: %v", err)
 	}
 }
