@@ -116,7 +116,7 @@ func compareSessionWithDump(t *testing.T, bin, core string, opts ...string) {
 				continue
 			}
 			lines := strings.Split(strings.TrimSuffix(g, "\n"), "\n")
-			if g == "" || (len(want) == 0 && g == "(no locals)\n") {
+			if g == "" || (len(want) == 0 && g == "No locals.\n") {
 				lines = nil
 			}
 			if strings.Join(lines, "\n") != strings.Join(want, "\n") {

@@ -27,7 +27,8 @@ var infoFrameAtRe = regexp.MustCompile(`(?m)^Stack level (\d+), Python frame at 
 // function NAME selects the innermost frame running NAME, info args lists
 // the arguments the code object defines, info frame names the frame, its
 // code object (id()), its neighbours and arguments, and bt full puts each
-// Python frame's locals (f_locals) under it.
+// Python frame's locals (f_locals) under it. A frame without variables
+// prints gdb's "No locals." and "No arguments." in every command.
 func TestSessionGDBCommands(t *testing.T) {
 	bin := testenv.BuildPyscope(t)
 	for _, in := range pick(t, "pbs-3.10", "debian-3.11", "pbs-3.12", "pbs-3.14") {
@@ -121,12 +122,35 @@ func TestSessionGDBCommands(t *testing.T) {
 						w += fmt.Sprintf("        %s = %s\n", l[0], l[1])
 					}
 				}
+				if f.Function == "start" {
+					w += "        No locals.\n"
+				}
 				want = append(want, w)
 			}
 			wantInOrder(t, "bt full", out, want)
 			if !regexp.MustCompile(`(?m)^#0 +(0x[0-9a-f]+|\(inlined\)) +in `).MatchString(out) {
 				t.Errorf("bt full does not start with the native frames:\n%s", out)
 			}
+			// A frame without variables says so in gdb's words: "No
+			// locals." for py-locals, info locals and py-bt-full (as
+			// gdb's info locals and bt full), "No arguments." for info
+			// args.
+			st := innermost("start")
+			if len(facts.Frames[st-off].Locals) != 0 || len(facts.Frames[st-off].Args) != 0 {
+				t.Fatalf("the target's start frame has variables: %+v", facts.Frames[st-off])
+			}
+			d.run(fmt.Sprintf("frame level %d", st))
+			for cmd, want := range map[string]string{"py-locals": "No locals.\n", "info locals": "No locals.\n", "info args": "No arguments.\n"} {
+				if out := d.run(cmd); out != want {
+					t.Errorf("%s in start:\n%q\nwant %q", cmd, out, want)
+				}
+			}
+			full := d.run("py-bt-full")
+			_, atStart, _ := strings.Cut(full, fmt.Sprintf("#%d   File \"%s\", line %d, in start\n", st, th.Frames[st].File, th.Frames[st].Line))
+			if next, _, _ := strings.Cut(atStart, "#"); !strings.HasSuffix(next, "\n        No locals.\n") {
+				t.Errorf("py-bt-full: frame #%d (start) not followed by its source line and No locals.:\n%s", st, full)
+			}
+
 			// An abbreviation that fits several info subcommands names
 			// them, as gdb's "Ambiguous info command"; one that fits one
 			// runs it.

@@ -139,7 +139,9 @@ py-frame function NAME   the innermost frame running NAME, a qualified name
 			run: cmdPyFrame, complete: completeFrames},
 		{name: "py-locals", aliases: []string{"locals"}, usage: "py-locals", summary: "locals of the current frame",
 			help: `The frame's variables as frame.f_locals shows them (a module-level frame's
-are its globals), plus unbound ones, printed as dump --locals prints them.`,
+are its globals), plus unbound ones, printed as dump --locals prints them.
+A frame without variables prints "No locals.", as gdb's info locals (info
+args: "No arguments."); so do py-bt-full and bt full under such a frame.`,
 			run: cmdPyLocals},
 		{name: "py-print", aliases: []string{"p", "print"}, usage: "py-print EXPR", summary: "print a value: name, attribute, index and key accesses",
 			help: `EXPR is a name, looked up in the frame's locals, then globals, then
@@ -613,12 +615,7 @@ func (s *Session) traceback(full bool) error {
 				return errors.New("Quit")
 			}
 			locals, err := v.Locals(f)
-			for _, x := range locals {
-				vars[i] = append(vars[i], fmt.Sprintf("%s = %s", report.Name(x.Name), s.reprNamed(v, x.Ref, x.Name)))
-			}
-			if err != nil {
-				vars[i] = append(vars[i], fmt.Sprintf("<locals unreadable: %s>", report.Safe(err.Error())))
-			}
+			vars[i] = s.varLines(v, locals, err, noLocals)
 		}
 		same = func(a, b int) bool { return slices.Equal(vars[a], vars[b]) }
 	}
@@ -652,6 +649,43 @@ func (s *Session) traceback(full bool) error {
 		s.printf("  <the walk stopped early: %s>\n", report.Safe(r.py.Error))
 	}
 	return nil
+}
+
+// What a frame without variables prints, in gdb's words: py-locals, info
+// locals, py-bt-full and bt full say noLocals (gdb's info locals and bt
+// full), info args noArgs (gdb's info args).
+const (
+	noLocals = "No locals."
+	noArgs   = "No arguments."
+)
+
+// varLines is how every command prints a frame's variables, one
+// "name = repr" a line, without indentation: a value held under a secret
+// name is redacted, a walk that failed says so on a line of its own, and
+// none (when not "") stands for no variable at all.
+func (s *Session) varLines(v *cpython.Values, vars []cpython.Var, err error, none string) []string {
+	var out []string
+	for _, x := range vars {
+		out = append(out, fmt.Sprintf("%s = %s", report.Name(x.Name), s.reprNamed(v, x.Ref, x.Name)))
+	}
+	switch {
+	case err != nil:
+		out = append(out, fmt.Sprintf("<locals unreadable: %s>", report.Safe(err.Error())))
+	case len(out) == 0:
+		if none != "" {
+			out = append(out, none)
+		}
+	}
+	return out
+}
+
+// noneUnless is none, or "" when err says the variables could not be
+// read: then there is no saying that the frame has none.
+func noneUnless(err error, none string) string {
+	if err != nil {
+		return ""
+	}
+	return none
 }
 
 // reprNamed is repr(ref) within the session's limits, which are those of
@@ -724,13 +758,8 @@ func cmdBt(s *Session, arg string) error {
 			return
 		}
 		vars, err := v.Locals(f)
-		for _, x := range vars {
-			s.printf("        %s = %s\n", report.Name(x.Name), s.reprNamed(v, x.Ref, x.Name))
-		}
-		if err != nil {
-			s.printf("        <locals unreadable: %s>\n", report.Safe(err.Error()))
-		} else if len(vars) == 0 {
-			s.printf("        No locals.\n")
+		for _, l := range s.varLines(v, vars, err, noLocals) {
+			s.printf("        %s\n", l)
 		}
 	}
 	// The frames dump --native shows, merged in call order. When the stacks
@@ -977,11 +1006,9 @@ func cmdPyLocals(s *Session, _ string) error {
 		return err
 	}
 	vars, err := v.Locals(*f)
-	for _, x := range vars {
-		s.printf("%s = %s\n", report.Name(x.Name), s.reprNamed(v, x.Ref, x.Name))
-	}
-	if err == nil && len(vars) == 0 {
-		s.printf("(no locals)\n")
+	// A walk that failed is the command's error, not a line of output.
+	for _, l := range s.varLines(v, vars, nil, noneUnless(err, noLocals)) {
+		s.printf("%s\n", l)
 	}
 	return err
 }
@@ -999,11 +1026,8 @@ func infoArgs(s *Session) error {
 		return err
 	}
 	args, err := frameArgs(v, *f)
-	for _, x := range args {
-		s.printf("%s = %s\n", report.Name(x.Name), s.reprNamed(v, x.Ref, x.Name))
-	}
-	if err == nil && len(args) == 0 {
-		s.printf("No arguments.\n")
+	for _, l := range s.varLines(v, args, nil, noneUnless(err, noArgs)) {
+		s.printf("%s\n", l)
 	}
 	return err
 }

@@ -1,6 +1,7 @@
 """Target for the session's gdb commands (info frame, info args, bt full,
 frame function): a thread parked in a static method called from a
-recursion whose frames take every kind of argument.
+recursion whose frames take every kind of argument, under a frame that
+has no variable at all.
 
 usage: python session_gdb.py ORACLE_PATH
 
@@ -65,8 +66,13 @@ def recurse(n, *rest, scale=2, **opts):
     return Handler.handle(total, "job", tag="t")
 
 
+def start():
+    # A frame without arguments or other variables.
+    return recurse(3, "extra", verbose=True)
+
+
 def main():
-    threading.Thread(target=recurse, args=(3, "extra"), kwargs={"verbose": True}, name="gdbcmds", daemon=True).start()
+    threading.Thread(target=start, name="gdbcmds", daemon=True).start()
     po.start(expected=2)
     stop.wait()
 
