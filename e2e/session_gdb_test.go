@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -149,6 +150,23 @@ func TestSessionGDBCommands(t *testing.T) {
 			_, atStart, _ := strings.Cut(full, fmt.Sprintf("#%d   File \"%s\", line %d, in start\n", st, th.Frames[st].File, th.Frames[st].Line))
 			if next, _, _ := strings.Cut(atStart, "#"); !strings.HasSuffix(next, "\n        No locals.\n") {
 				t.Errorf("py-bt-full: frame #%d (start) not followed by its source line and No locals.:\n%s", st, full)
+			}
+
+			// Every command debug --help names is one the session runs,
+			// gdb's frame commands among them.
+			help := runPyscope(t, bin, nil, "debug", "--help")
+			_, list, _ := strings.Cut(strings.Join(strings.Fields(help.stdout), " "), "with gdb's commands: ")
+			list, _, _ = strings.Cut(list, ". ")
+			named := strings.Split(list, ", ")
+			for _, c := range []string{"info frame", "info args", "info locals", "bt full", "frame function NAME"} {
+				if !slices.Contains(named, c) {
+					t.Errorf("debug --help does not name %q among %q", c, named)
+				}
+			}
+			for _, c := range named {
+				if out := d.run(c); strings.Contains(out, "undefined") || strings.Contains(out, "ambiguous") {
+					t.Errorf("debug --help names %q, which the session does not know: %s", c, out)
+				}
 			}
 
 			// An abbreviation that fits several info subcommands names

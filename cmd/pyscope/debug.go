@@ -39,8 +39,9 @@ func newDebugCmd() *cobra.Command {
 		Use:   "debug PID|CORE | debug [EXE] -c CORE | debug [EXE] -p PID",
 		Short: "Interactive session (gdb-style commands) on a live process or a core",
 		Long: `debug opens a prompt on a snapshot of a running CPython process or a core
-file, with gdb's commands: info threads, thread N, thread apply, bt, py-bt,
-py-bt-full, py-list, py-up, py-down, py-frame, py-locals, py-print, info
+file, with gdb's commands: info threads, thread N, thread apply, bt, bt
+full, py-bt, py-bt-full, py-list, py-up, py-down, py-frame, frame function
+NAME, info frame, info args, info locals, py-locals, py-print, info
 sharedlibrary, info signal. Type "help" at the prompt.
 
 A live process stays stopped while the session holds it: "continue" resumes
