@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"pyscope/internal/fuzzguard"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -110,7 +112,7 @@ func TestHostileEntries(t *testing.T) {
 func FuzzOpen(f *testing.F) {
 	f.Add(rawBundle(f, [2]string{manifestName, `{"version":1}`}, [2]string{"core", "\x7fELF"}, [2]string{"root/a/b", "c"}))
 	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd})
-	f.Fuzz(func(t *testing.T, data []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, data []byte) {
 		dir := t.TempDir()
 		p := filepath.Join(dir, "f.tar.zst")
 		os.WriteFile(p, data, 0o644)

@@ -3,6 +3,8 @@ package cpython
 import (
 	"encoding/binary"
 	"testing"
+
+	"pyscope/internal/fuzzguard"
 )
 
 // FuzzGreenletLayout feeds arbitrary words as greenlets' C++ objects to
@@ -23,7 +25,7 @@ func FuzzGreenletLayout(f *testing.F) {
 	f.Add(seed(main...), seed(user...))
 	f.Add(seed(main...), []byte{})
 	f.Add([]byte{}, seed(user...))
-	f.Fuzz(func(t *testing.T, a, b []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, a, b []byte) {
 		words := func(b []byte) []uint64 {
 			w := make([]uint64, len(b)/8)
 			for i := range w {

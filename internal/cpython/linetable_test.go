@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"pyscope/internal/fuzzguard"
 	"pyscope/internal/pybuilds"
 )
 
@@ -74,14 +75,14 @@ func TestLineTables(t *testing.T) {
 func FuzzLine311(f *testing.F) {
 	f.Add([]byte{0x80 | 14<<3 | 2, 0x02, 0x04, 0x06, 0x08, 0x80 | 10<<3, 1, 2}, 10, 4)
 	f.Add([]byte{0xf8, 0xf8, 0x80 | 13<<3, 0x7f, 0x7f, 0x7f}, 1, 2)
-	f.Fuzz(func(t *testing.T, table []byte, first, addr int) {
+	fuzzguard.Fuzz(f, func(t *testing.T, table []byte, first, addr int) {
 		Line311(table, first, addr)
 	})
 }
 
 func FuzzLine310(f *testing.F) {
 	f.Add([]byte{6, 1, 8, 0x80, 2, 0xff}, 10, 4)
-	f.Fuzz(func(t *testing.T, table []byte, first, addr int) {
+	fuzzguard.Fuzz(f, func(t *testing.T, table []byte, first, addr int) {
 		Line310(table, first, addr)
 	})
 }

@@ -3,6 +3,8 @@ package cpython
 import (
 	"encoding/binary"
 	"testing"
+
+	"pyscope/internal/fuzzguard"
 )
 
 // seedStack lays out, at fuzzBase, a data stack chunk (previous, size,
@@ -36,7 +38,7 @@ func FuzzStackCopy(f *testing.F) {
 	f.Add(byte(2), head, uint16(0), data)
 	f.Add(byte(3), head, uint16(0), data)
 	f.Add(byte(1), head, uint16(8), data)
-	f.Fuzz(func(t *testing.T, sel byte, head, chunk uint16, data []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, sel byte, head, chunk uint16, data []byte) {
 		if len(data) > 1<<16 {
 			return
 		}

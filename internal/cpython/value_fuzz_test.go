@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"pyscope/internal/cpython/layout"
+	"pyscope/internal/fuzzguard"
 	"pyscope/internal/target"
 )
 
@@ -52,7 +53,7 @@ func FuzzDecodeValue(f *testing.F) {
 		f.Add(minor, uint16(0), seedNamed("method"))
 		f.Add(minor, uint16(0), seedNamed("traceback"))
 	}
-	f.Fuzz(func(t *testing.T, sel byte, start uint16, data []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, sel byte, start uint16, data []byte) {
 		if len(data) > 1<<16 {
 			return
 		}
@@ -150,7 +151,7 @@ func FuzzValues(f *testing.F) {
 		f.Add(minor, uint16(600), uint16(600), seedNamed("method"))
 		f.Add(minor, uint16(600), uint16(600), seedNamed("frame"))
 	}
-	f.Fuzz(func(t *testing.T, sel byte, a, b uint16, data []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, sel byte, a, b uint16, data []byte) {
 		if len(data) > 1<<16 {
 			return
 		}

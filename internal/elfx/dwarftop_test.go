@@ -3,6 +3,8 @@ package elfx
 import (
 	"debug/dwarf"
 	"testing"
+
+	"pyscope/internal/fuzzguard"
 )
 
 // FuzzTopLevel scans arbitrary .debug_info, .debug_abbrev and .debug_str
@@ -12,7 +14,7 @@ import (
 // That it reads what debug/dwarf reads is TestTopLevelMatchesReader's job
 // (internal/cpython/layout), on real builds.
 func FuzzTopLevel(f *testing.F) {
-	f.Fuzz(func(t *testing.T, info, abbrev, str []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, info, abbrev, str []byte) {
 		s := &DWARFSections{Abbrev: abbrev, Str: str, StrOffsets: str, Info: &Lazy{buf: info, have: len(info)}}
 		n := 0
 		last := dwarf.Offset(0)

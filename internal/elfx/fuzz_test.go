@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pyscope/internal/elfx"
+	"pyscope/internal/fuzzguard"
 )
 
 // memFile puts data in an anonymous in-memory file (FromFile wants an
@@ -31,7 +32,7 @@ func memFile(t *testing.T, data []byte) *os.File {
 // files from targets and cores: symbols, build-id notes, debuglink, load
 // addresses and reads through PT_LOAD. Nothing may panic or hang.
 func FuzzELF(f *testing.F) {
-	f.Fuzz(func(t *testing.T, data []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, data []byte) {
 		ef, err := elfx.FromFile(memFile(t, data), "fuzz.elf")
 		if err != nil {
 			return

@@ -3,6 +3,8 @@ package redact
 import (
 	"slices"
 	"testing"
+
+	"pyscope/internal/fuzzguard"
 )
 
 func TestWords(t *testing.T) {
@@ -99,7 +101,7 @@ func FuzzSecret(f *testing.F) {
 		f.Add(s)
 	}
 	p := Default()
-	f.Fuzz(func(t *testing.T, name string) {
+	fuzzguard.Fuzz(f, func(t *testing.T, name string) {
 		secret := p.Secret(name)
 		p.Environ(name)
 		Words(name)
@@ -153,7 +155,7 @@ func FuzzHidden(f *testing.F) {
 		f.Add(s)
 	}
 	p := Default()
-	f.Fuzz(func(t *testing.T, text string) {
+	fuzzguard.Fuzz(f, func(t *testing.T, text string) {
 		s := []rune(text)
 		at := 0
 		for _, h := range p.Hidden(s) {

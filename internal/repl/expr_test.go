@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"pyscope/internal/fuzzguard"
 )
 
 func TestParseExpr(t *testing.T) {
@@ -43,7 +45,7 @@ func FuzzParseExpr(f *testing.F) {
 	for _, s := range []string{"self.queue[0].priority", `d["key"]`, "items[-1]", `x[b'\x00']`, `d['\u00e9']`, "a[None]"} {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, s string) {
+	fuzzguard.Fuzz(f, func(t *testing.T, s string) {
 		e, err := ParseExpr(s)
 		if err != nil {
 			return

@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/mattn/go-runewidth"
+
+	"pyscope/internal/fuzzguard"
 )
 
 var cutRE = regexp.MustCompile(`^(?:\(\+\d+ chars?\)…)?(.*?)(?:…\(\+\d+ chars?\))?$`)
@@ -20,7 +22,7 @@ func FuzzSourceLine(f *testing.F) {
 	f.Add(strings.Repeat("é中x", 200), 5, 2, "")
 	f.Add(strings.Repeat("\x1b[31m", 100), -1, -1, "  ^^^")
 	f.Add("short", 0, 5, "^^^^^")
-	f.Fuzz(func(t *testing.T, raw string, col, endCol int, marks string) {
+	fuzzguard.Fuzz(f, func(t *testing.T, raw string, col, endCol int, marks string) {
 		if !utf8.ValidString(marks) || strings.Trim(marks, " ~^") != "" {
 			return // Carets makes only these
 		}

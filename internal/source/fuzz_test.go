@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"pyscope/internal/fuzzguard"
 )
 
 // FuzzDecode: source files are the target's bytes. Detection and decoding
@@ -16,7 +18,7 @@ func FuzzDecode(f *testing.F) {
 	for _, s := range moreSources {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, src []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, src []byte) {
 		enc := DetectEncoding(src)
 		text := Decode(src)
 		if len(text) > 4*len(src)+4 {

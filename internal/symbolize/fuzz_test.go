@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pyscope/internal/elfx"
+	"pyscope/internal/fuzzguard"
 )
 
 // FuzzLookup symbolizes addresses in arbitrary bytes opened as an ELF
@@ -16,7 +17,7 @@ import (
 // compilation units, DIE trees (inlining, abstract origins) and line
 // programs all come from the input. Nothing may panic, hang or blow up.
 func FuzzLookup(f *testing.F) {
-	f.Fuzz(func(t *testing.T, data []byte, pc uint64) {
+	fuzzguard.Fuzz(f, func(t *testing.T, data []byte, pc uint64) {
 		fd, err := unix.MemfdCreate("fuzz-elf", unix.MFD_CLOEXEC)
 		if err != nil {
 			t.Fatal(err)

@@ -2,6 +2,8 @@ package unwind
 
 import (
 	"testing"
+
+	"pyscope/internal/fuzzguard"
 )
 
 // FuzzParseCFI feeds arbitrary bytes as .eh_frame (with and without a
@@ -9,7 +11,7 @@ import (
 // or loop.
 func FuzzParseCFI(f *testing.F) {
 	f.Add([]byte{0x14, 0, 0, 0, 0, 0, 0, 0, 1, 'z', 'R', 0, 1, 0x78, 16, 1, 0x1b, 0x0c, 7, 8, 0x90, 1, 0, 0})
-	f.Fuzz(func(t *testing.T, data []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, data []byte) {
 		readPtr := func(uint64) (uint64, bool) { return 0x1234, true }
 		cs := []*CFI{
 			NewCFI(Section{Data: data, Addr: 0x1000}, Section{}, Section{}, readPtr),
@@ -39,7 +41,7 @@ func FuzzDWARFExpr(f *testing.F) {
 	f.Add(pltExpr)
 	f.Add([]byte{0x77, 0xa0, 0x01, 0x06})
 	f.Add([]byte{0x31, 0x28, 0xfd, 0xff})
-	f.Fuzz(func(t *testing.T, data []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, data []byte) {
 		env := fakeEnv{regs: map[uint64]uint64{7: 0x100, 16: 0x400000, 6: 0}, mem: map[uint64]uint64{0x100: 0x200, 0x200: 0x100}}
 		evalExpr(data, env)
 		evalExpr(data, env, 0x100)

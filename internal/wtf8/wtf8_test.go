@@ -3,6 +3,8 @@ package wtf8
 import (
 	"testing"
 	"unicode/utf8"
+
+	"pyscope/internal/fuzzguard"
 )
 
 // Each code point a str can hold comes back from the text, surrogates
@@ -10,7 +12,7 @@ import (
 func FuzzRoundTrip(f *testing.F) {
 	f.Add([]byte{0x61, 0x00, 0x80, 0xdc, 0x3d, 0xd8, 0x00, 0xde})
 	f.Add([]byte{0xff, 0xff, 0x10, 0x00})
-	f.Fuzz(func(t *testing.T, b []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, b []byte) {
 		var rs []rune
 		for i := 0; i+2 < len(b); i += 3 {
 			rs = append(rs, rune(b[i])|rune(b[i+1])<<8|rune(b[i+2]&0x1f)<<16)

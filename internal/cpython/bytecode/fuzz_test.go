@@ -3,6 +3,8 @@ package bytecode
 import (
 	"slices"
 	"testing"
+
+	"pyscope/internal/fuzzguard"
 )
 
 // FuzzBytecode feeds arbitrary bytes (target memory is untrusted) to the
@@ -10,7 +12,7 @@ import (
 func FuzzBytecode(f *testing.F) {
 	f.Add([]byte{0x97, 0x00, 0x64, 0x01, 0x53, 0x00}, []byte{0x82, 0x04, 0x0a, 0x02})
 	f.Add([]byte{0x90, 0x01, 0x90, 0x02, 0x90, 0x03, 0x90, 0x04, 0x71, 0x00}, []byte{0xc0, 0x40})
-	f.Fuzz(func(t *testing.T, code, table []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, code, table []byte) {
 		for _, tb := range tables {
 			ins, _ := tb.Decode(code)
 			for i, in := range ins {

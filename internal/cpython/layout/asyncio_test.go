@@ -8,6 +8,7 @@ import (
 
 	"testing"
 
+	"pyscope/internal/fuzzguard"
 	"pyscope/internal/pybuilds"
 )
 
@@ -287,7 +288,7 @@ func FuzzParseAsyncioDebug(f *testing.F) {
 		0x80, 0x2a, 0, 0, 0, 0, 0, 0, 0xa8, 0x03, 0, 0, 0, 0, 0, 0, 0x60, 0x03, 0, 0, 0, 0, 0, 0, 0x68, 0x03, 0, 0, 0, 0, 0, 0,
 		0x70, 0x03, 0, 0, 0, 0, 0, 0}
 	f.Add(real)
-	f.Fuzz(func(t *testing.T, b []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, b []byte) {
 		a, err := ParseAsyncioDebug("3.14", b)
 		if err != nil {
 			return

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"reflect"
 	"testing"
+
+	"pyscope/internal/fuzzguard"
 )
 
 // A layout read back from its cache file is the one written: every table,
@@ -65,7 +67,7 @@ func TestCacheRefusesOtherFields(t *testing.T) {
 func FuzzParseCache(f *testing.F) {
 	l := tables["3.11"].Layout
 	f.Add(l.MarshalCache())
-	f.Fuzz(func(t *testing.T, data []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, data []byte) {
 		got, err := ParseCache(data)
 		if err != nil {
 			return

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"pyscope/internal/elfx"
+	"pyscope/internal/fuzzguard"
 	"pyscope/internal/pybuilds"
 )
 
@@ -551,7 +552,7 @@ func TestParseDebugOffsetsBad(t *testing.T) {
 
 func FuzzParseDebugOffsets(f *testing.F) {
 	f.Add([]byte("xdebugpy"))
-	f.Fuzz(func(t *testing.T, b []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, b []byte) {
 		d, err := ParseDebugOffsets(b)
 		if err != nil {
 			return

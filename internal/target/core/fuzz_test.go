@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"pyscope/internal/fuzzguard"
 	"pyscope/internal/target"
 )
 
@@ -12,7 +13,7 @@ import (
 // the kernel) cut after the notes, one cut inside them, a zstd one.
 func FuzzParseNotes(f *testing.F) {
 	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, b []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, b []byte) {
 		ns, _ := parseNotes(b)
 		for _, arch := range []target.Arch{target.AMD64, target.ARM64} {
 			n := decodeNotes(ns, arch)
@@ -32,7 +33,7 @@ func FuzzParseNotes(f *testing.F) {
 func FuzzOpenCore(f *testing.F) {
 	f.Add([]byte("\x7fELF"))
 	dir := f.TempDir()
-	f.Fuzz(func(t *testing.T, b []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, b []byte) {
 		path := filepath.Join(dir, "core")
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"pyscope/internal/fuzzguard"
 )
 
 const hexID = "3f2a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8"
@@ -58,7 +60,7 @@ func FuzzCgroup(f *testing.F) {
 		f.Add("0::" + c.path + "\n")
 		f.Add("3:cpu,cpuacct:" + c.path + "\n1:name=systemd:" + c.path + "\n")
 	}
-	f.Fuzz(func(t *testing.T, s string) {
+	fuzzguard.Fuzz(f, func(t *testing.T, s string) {
 		p := cgroupPath(s)
 		if !strings.Contains(s, p) {
 			t.Fatalf("cgroupPath(%q) = %q, not from the text", s, p)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"pyscope/internal/fuzzguard"
 	"pyscope/internal/testenv"
 )
 
@@ -242,7 +243,7 @@ func FuzzSchedstat(f *testing.F) {
 	for _, seed := range []string{"356142470 268383556 61260\n", "0 0 0\n", "1 2", "", "9999999999999999999999 1 1\n", "12 x 3\n"} {
 		f.Add([]byte(seed))
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
+	fuzzguard.Fuzz(f, func(t *testing.T, b []byte) {
 		ss, err := parseSchedstat(b)
 		if err == nil && (ss.runtime < 0 || ss.delay < 0 || ss.slices < 0) {
 			t.Fatalf("parseSchedstat(%q) = %+v", b, ss)
