@@ -52,6 +52,9 @@ def handler():
     bound_text = Text("it's").shout
     appender = [1, 2].append
     lazy = Lazy()
+    count = 7
+    items = [10, 20]
+    s = "text"
     try:
         try:
             {}["missing"]
@@ -64,19 +67,20 @@ def handler():
                  "err.__context__.__context__", "err.__context__.__cause__", "err.__context__.__suppress_context__",
                  "err.__cause__.args", "err.__traceback__.tb_lineno", "err.__traceback__.tb_lasti",
                  "err.__traceback__.tb_next", "err.__traceback__.tb_next.tb_lineno",
-                 "err.__traceback__.tb_next.tb_next", "err.__traceback__.tb_next.tb_frame"]
+                 "err.__traceback__.tb_next.tb_next", "err.__traceback__.tb_next.tb_frame",
+                 "count.real", "items.append", "s.upper", "count.nope"]
         if hasattr(err, "add_note"):
             err.add_note("a note")
             exprs.append("err.__notes__")
-        out = {}
+        out, errors = {}, {}
         for e in exprs:
             try:
                 v = eval(e)
-            except AttributeError:
-                out[e] = None
+            except AttributeError as x:
+                out[e], errors[e] = None, str(x)
             else:
                 out[e] = repr(v)
-        json.dump({"values": out, "lazy_getattr": "__getattr__" in vars(Lazy)}, open(sys.argv[1], "w"))
+        json.dump({"values": out, "errors": errors, "lazy_getattr": "__getattr__" in vars(Lazy)}, open(sys.argv[1], "w"))
         print("ready", flush=True)
         time.sleep(3600)
 
@@ -117,6 +121,7 @@ func TestSessionPrintCAttributes(t *testing.T) {
 			}
 			var o struct {
 				Values      map[string]*string `json:"values"`
+				Errors      map[string]string  `json:"errors"`
 				LazyGetattr bool               `json:"lazy_getattr"`
 			}
 			if err := json.Unmarshal(raw, &o); err != nil {
@@ -124,6 +129,9 @@ func TestSessionPrintCAttributes(t *testing.T) {
 			}
 			if !o.LazyGetattr || o.Values["lazy.SECRET_KEY"] == nil {
 				t.Fatalf("oracle: Lazy resolves SECRET_KEY through __getattr__: %s", raw)
+			}
+			if o.Errors["count.nope"] == "" {
+				t.Fatalf("oracle: count.nope raises AttributeError: %s", raw)
 			}
 			var exprs []string
 			for e := range o.Values {
@@ -135,7 +143,7 @@ func TestSessionPrintCAttributes(t *testing.T) {
 				t.Fatalf("pyscope gcore: exit %d\n%s", r.code, r.stderr)
 			}
 			for _, src := range []string{strconv.Itoa(pid), core} {
-				checkCAttrs(t, bin, src, exprs, o.Values)
+				checkCAttrs(t, bin, src, in, exprs, o.Values, o.Errors)
 			}
 			if err := testenv.NotStopped(pid); err != nil {
 				t.Error(err)
@@ -144,9 +152,24 @@ func TestSessionPrintCAttributes(t *testing.T) {
 	}
 }
 
+// onStaticBuiltin are the expressions whose lookup needs the dict of a
+// static builtin type (int, list, str).
+var onStaticBuiltin = map[string]bool{"count.real": true, "items.append": true, "s.upper": true, "count.nope": true}
+
+// builtinDictsUnread: Python 3.12+ keeps the dicts of static builtin types
+// in the interpreter's state, which pyscope does not read.
+func builtinDictsUnread(in testenv.Interp) bool {
+	var minor int
+	fmt.Sscanf(in.Minor, "3.%d", &minor)
+	return minor >= 12
+}
+
 // checkCAttrs prints each expression in a session on src (a PID or a
-// core) and compares it with Python's repr.
-func checkCAttrs(t *testing.T, bin, src string, exprs []string, values map[string]*string) {
+// core) and compares it with Python's repr, or with Python's
+// AttributeError message for one Python says is missing. Where pyscope
+// cannot read the dict of a static builtin type, it must say so, for a
+// missing name too, rather than guess.
+func checkCAttrs(t *testing.T, bin, src string, in testenv.Interp, exprs []string, values map[string]*string, errors map[string]string) {
 	t.Helper()
 	args := []string{"debug", src, "-batch"}
 	for _, e := range exprs {
@@ -164,6 +187,15 @@ func checkCAttrs(t *testing.T, bin, src string, exprs []string, values map[strin
 		got := strings.TrimSpace(outs[i])
 		want := values[e]
 		switch {
+		case onStaticBuiltin[e] && builtinDictsUnread(in):
+			if name := e[strings.Index(e, ".")+1:]; !strings.Contains(got, "keeps its attributes in the interpreter's state") ||
+				!strings.Contains(got, "cannot read '"+name+"'") || strings.Count(got, "\n") != 0 {
+				t.Errorf("%s: %s: want one line saying pyscope cannot read the builtin type's dict, got %q", src, e, got)
+			}
+		case want == nil && errors[e] != "":
+			if w := e + ": AttributeError: " + errors[e]; got != w {
+				t.Errorf("%s: %s: pyscope printed %q, Python says %q", src, e, got, w)
+			}
 		case want == nil:
 			t.Errorf("oracle: Python has no %s", e)
 		case strings.Contains(got, "AttributeError") || strings.Contains(got, "has no attribute"):

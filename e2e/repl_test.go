@@ -323,8 +323,17 @@ func TestSessionLive(t *testing.T) {
 				t.Errorf("the target recorded %d attribute errors", len(so.AttrErrors))
 			}
 			for expr, msg := range so.AttrErrors {
+				out := d.run("py-print " + expr)
+				if expr == "count.nope" && builtinDictsUnread(in) {
+					// int's dict is out of pyscope's reach: it cannot
+					// tell a missing name from a C one (count.real).
+					if want := expr + ": 'int' keeps its attributes in the interpreter's state on Python 3.12+; pyscope cannot read 'nope' of it, nor tell whether it exists\n"; out != want {
+						t.Errorf("py-print %s = %q, want %q", expr, out, want)
+					}
+					continue
+				}
 				// As Python's traceback ends: the exception and its message.
-				if out, want := d.run("py-print "+expr), expr+": AttributeError: "+msg+"\n"; out != want {
+				if want := expr + ": AttributeError: " + msg + "\n"; out != want {
 					t.Errorf("py-print %s = %q, want %q", expr, out, want)
 				}
 			}

@@ -26,6 +26,9 @@ type Values struct {
 	// taken as such, never a pointer read from the target with the same
 	// bits.
 	made map[uint64]bool
+	// bound are the builtin methods Attr bound to an instance, by their
+	// synthBound ref: Python makes them on each access.
+	bound map[uint64]*model.Value
 }
 
 // NewValues returns a reader of the values of the target r reads now.
@@ -167,6 +170,8 @@ func (v *Values) kind(obj uint64) model.ValueKind {
 			return model.ValueNone
 		}
 		return model.ValueBool
+	case synthBound:
+		return v.bound[obj].Kind
 	}
 	_, ti := v.dec.typeOf(obj)
 	if ti.err != nil {
@@ -187,6 +192,8 @@ func (v *Values) TypeName(obj uint64) string {
 			return "NoneType"
 		}
 		return "bool"
+	case synthBound:
+		return v.bound[obj].Type
 	}
 	n, err := v.o.ObjTypeName(obj)
 	if err != nil {
@@ -197,6 +204,10 @@ func (v *Values) TypeName(obj uint64) string {
 
 // Decode reads obj into a value tree within lim.
 func (v *Values) Decode(obj uint64, lim Limits) *model.Value {
+	if v.synth(obj) == synthBound {
+		b := *v.bound[obj]
+		return &b
+	}
 	if v.synth(obj) != 0 {
 		return v.dec.decodeSynth(obj, lim)
 	}
@@ -224,6 +235,9 @@ func (v *Values) Attr(obj uint64, name string) (uint64, error) {
 		// An unset __cause__ or tb_next: None has no attributes but dunders.
 		return 0, &AttributeError{fmt.Sprintf("'NoneType' object has no attribute %s", pyQuote(name))}
 	}
+	if v.synth(obj) == synthBound && name == "__self__" {
+		return v.bound[obj].Self, nil
+	}
 	if v.synth(obj) != 0 {
 		return 0, fmt.Errorf("%s is computed from the target's memory, not one of its objects: pyscope reads no attribute of it", pyQuote(v.TypeName(obj)))
 	}
@@ -249,10 +263,23 @@ func (v *Values) Attr(obj uint64, name string) (uint64, error) {
 		mod := v.r.dictStr(d, "__name__")
 		return 0, &AttributeError{fmt.Sprintf("module %s has no attribute %s", pyQuote(mod), pyQuote(name))}
 	case model.ValueClass:
-		if p, ok := v.classAttr(obj, name); ok {
+		p, ok, unread := v.classAttr(obj, name)
+		if ok {
 			return p, nil
 		}
 		tn, _ := o.TypeName(obj)
+		if unread == "" {
+			// Then the metaclass's MRO (type's mro(), __name__...).
+			var meta bool
+			_, meta, unread = v.classAttr(t, name)
+			if meta {
+				mn, _ := o.TypeName(t)
+				return 0, fmt.Errorf("%s of %s comes from its metaclass %s, whose descriptors pyscope does not run", pyQuote(name), pyQuote(tn), pyQuote(mn))
+			}
+		}
+		if unread != "" {
+			return 0, fmt.Errorf("%s; pyscope cannot read %s of it, nor tell whether it exists", unread, pyQuote(name))
+		}
 		return 0, &AttributeError{fmt.Sprintf("type object %s has no attribute %s", pyQuote(tn), pyQuote(name))}
 	}
 	tn := v.TypeName(obj)
@@ -261,7 +288,7 @@ func (v *Values) Attr(obj uint64, name string) (uint64, error) {
 	}
 	missing := &AttributeError{fmt.Sprintf("%s object has no attribute %s", pyQuote(tn), pyQuote(name))}
 	// Data descriptors of the class win over the instance dict.
-	cp, inClass := v.classAttr(t, name)
+	cp, inClass, unread := v.classAttr(t, name)
 	if inClass {
 		switch v.TypeName(cp) {
 		case "member_descriptor":
@@ -282,8 +309,11 @@ func (v *Values) Attr(obj uint64, name string) (uint64, error) {
 				// (3.11+ keep the values inline until asked for it).
 				return v.makeSynth(obj | synthDict), nil
 			}
+			if p, ok := v.getsetValue(obj, name); ok {
+				return p, nil
+			}
 			// C code computes it: no Python attribute holds it.
-			return 0, fmt.Errorf("%s is a %s of %s: its value is computed by C code, and pyscope runs none in the target", pyQuote(name), v.TypeName(cp), pyQuote(tn))
+			return 0, fmt.Errorf("%s is a %s of %s: its value is computed by a C getter, and pyscope runs none in the target", pyQuote(name), v.TypeName(cp), pyQuote(tn))
 		case "property":
 			return 0, fmt.Errorf("%s is a %s of %s: its value is computed by code, and pyscope runs none in the target (print the attribute it reads, often _%s)", pyQuote(name), v.TypeName(cp), pyQuote(tn), name)
 		}
@@ -296,54 +326,114 @@ func (v *Values) Attr(obj uint64, name string) (uint64, error) {
 		}
 	}
 	if inClass {
-		return cp, nil
+		return v.bind(cp, obj, name)
 	}
 	// Python calls __getattr__ (or a __getattribute__ of the class's own)
 	// for what the instance does not hold: Django's LazySettings, proxies,
 	// mocks. Saying "no attribute" would be wrong.
 	for _, hook := range []string{"__getattr__", "__getattribute__"} {
-		if p, ok := v.classAttr(t, hook); ok && v.kind(p) == model.ValueFunction {
+		if p, ok, _ := v.classAttr(t, hook); ok && v.kind(p) == model.ValueFunction {
 			return 0, fmt.Errorf("%s holds no attribute %s, and its class defines %s, which Python calls to compute it: pyscope runs no code in the target (py-print the object or its __dict__ to see what it holds)", pyQuote(tn), pyQuote(name), hook)
 		}
 	}
-	if c := v.unreadableBase(t, name, v.kind(obj) == model.ValueException); c != "" {
-		return 0, fmt.Errorf("%s holds no attribute %s that pyscope can read; builtin type %s may serve one from C, and Python 3.%d keeps the attributes of builtin types outside their type objects, where pyscope does not read them", pyQuote(tn), pyQuote(name), pyQuote(c), v.o.Minor)
+	if unread != "" {
+		return 0, fmt.Errorf("%s; pyscope cannot read %s of it, nor tell whether it exists", unread, pyQuote(name))
 	}
 	return 0, missing
 }
 
-// unreadableBase names the first type of t's MRO whose dict pyscope cannot
-// read (static builtin types keep it per interpreter since 3.12) and that
-// may define name; "" when every one was read. Only dunders, and the
-// attributes of exceptions (args, errno, __traceback__...), are taken as
-// possible: a builtin's other missing names keep Python's AttributeError,
-// as most are typos (count.nope), at the cost of a few real ones (count.real).
-func (v *Values) unreadableBase(t uint64, name string, exc bool) string {
-	o := v.o
-	T := o.L.Type
+// bind is what Python's obj.name gives for cp, found in the class of obj:
+// a builtin's method descriptor bound to obj, as a new builtin method or
+// method-wrapper, made here from what Python's repr of it shows.
+func (v *Values) bind(cp, obj uint64, name string) (uint64, error) {
+	var b *model.Value
+	switch tn := v.TypeName(cp); tn {
+	case "method_descriptor":
+		b = &model.Value{Kind: model.ValueBuiltin, Type: "builtin_function_or_method", Name: name, Module: v.TypeName(obj), Self: obj}
+	case "classmethod_descriptor":
+		t, err := v.o.TypeOf(obj)
+		if err != nil {
+			return 0, err
+		}
+		b = &model.Value{Kind: model.ValueBuiltin, Type: "builtin_function_or_method", Name: name, Module: "type", Self: t}
+	case "wrapper_descriptor":
+		b = &model.Value{Kind: model.ValueRepr, Type: "method-wrapper", Self: obj,
+			Name: fmt.Sprintf("<method-wrapper %s of %s object at %#x>", pyQuote(name), v.TypeName(obj), obj)}
+	case "staticmethod", "classmethod":
+		return 0, fmt.Errorf("%s is a %s of %s: pyscope does not unwrap it", pyQuote(name), tn, pyQuote(v.TypeName(obj)))
+	default:
+		return cp, nil
+	}
+	if v.bound == nil || len(v.bound) >= 1<<16 {
+		v.bound = map[uint64]*model.Value{}
+	}
+	ref := synthBound | uint64(len(v.bound)+1)
+	v.bound[ref] = b
+	return v.makeSynth(ref), nil
+}
+
+// getsetValue is what the C getter of int's and bool's getset descriptors
+// returns, known from the object alone (Objects/longobject.c): ok is
+// false for any other.
+func (v *Values) getsetValue(obj uint64, name string) (uint64, bool) {
+	tn := v.TypeName(obj)
+	if tn != "int" && tn != "bool" {
+		return 0, false
+	}
+	switch name {
+	case "imag":
+		return v.makeSynth(synthInt | 0), true
+	case "denominator":
+		return v.makeSynth(synthInt | 1), true
+	case "real", "numerator":
+		if tn == "int" {
+			return obj, true // the int itself
+		}
+		n, err := v.o.Int(obj)
+		if err != nil || !n.IsUint64() || n.Uint64() > 1 {
+			return 0, false
+		}
+		return v.makeSynth(synthInt | n.Uint64()), true
+	}
+	return 0, false
+}
+
+// mayDefine is false when the builtin type named cn, whose dict pyscope
+// cannot read, is known not to define name. object's attributes are all
+// dunders, type's too but for mro(), in every CPython 3.x: so a typo in a
+// class's or an instance's name is still Python's AttributeError.
+func mayDefine(cn, name string) bool {
 	dunder := len(name) > 4 && name[:2] == "__" && name[len(name)-2:] == "__"
-	if !T.Dict.Valid() || !T.Mro.Valid() || !(dunder || exc) {
-		return ""
+	switch cn {
+	case "object":
+		return dunder
+	case "type":
+		return dunder || name == "mro"
 	}
-	m, err := o.u64(t + uint64(T.Mro))
-	if err != nil || !validPtr(m) {
-		return ""
+	return true
+}
+
+// typeDict is the dict of type c, or why pyscope cannot read it.
+func (v *Values) typeDict(c uint64) (uint64, string) {
+	o := v.o
+	d, err := o.u64(c + uint64(o.L.Type.Dict))
+	if err == nil && validPtr(d) {
+		return d, ""
 	}
-	mro, err := o.TupleItems(m)
-	if err != nil {
-		return ""
+	cn, nerr := o.TypeName(c)
+	if nerr != nil {
+		cn = fmt.Sprintf("the type at %#x", c)
+	} else {
+		cn = pyQuote(cn)
 	}
-	for _, c := range mro {
-		if d, err := o.u64(c + uint64(T.Dict)); err != nil || validPtr(d) {
-			continue
-		}
-		cn, err := o.TypeName(c)
-		if err != nil || (cn == "object" && !dunder) {
-			continue
-		}
-		return cn
+	switch {
+	case err != nil:
+		return 0, fmt.Sprintf("the dict of %s is unreadable (%v)", cn, err)
+	case d == 0 && o.Minor >= 12:
+		// Static builtin types keep it in the interpreter's state.
+		return 0, fmt.Sprintf("%s keeps its attributes in the interpreter's state on Python 3.12+", cn)
 	}
-	return ""
+	return 0, fmt.Sprintf("the dict of %s is a bad pointer %#x", cn, d)
 }
 
 // cAttr reads the attributes of builtin objects that C code serves from a
@@ -519,12 +609,14 @@ func (v *Values) genCode(gen uint64) uint64 {
 	return p
 }
 
-// classAttr looks name up in the dicts of t's MRO.
-func (v *Values) classAttr(t uint64, name string) (uint64, bool) {
+// classAttr looks name up in the dicts of t's MRO, as Python does. unread
+// says why pyscope cannot tell: a type it meets first that may define
+// name has a dict pyscope cannot read.
+func (v *Values) classAttr(t uint64, name string) (p uint64, ok bool, unread string) {
 	o := v.o
 	T := o.L.Type
 	if !T.Dict.Valid() {
-		return 0, false
+		return 0, false, "the layout of type objects is unknown"
 	}
 	mro := []uint64{t}
 	if T.Mro.Valid() {
@@ -535,15 +627,24 @@ func (v *Values) classAttr(t uint64, name string) (uint64, bool) {
 		}
 	}
 	for _, c := range mro {
-		d, err := o.u64(c + uint64(T.Dict))
-		if err != nil || !validPtr(d) {
+		d, why := v.typeDict(c)
+		if why != "" {
+			// A type that may define name hides every later one.
+			if cn, err := o.TypeName(c); err != nil || mayDefine(cn, name) {
+				return 0, false, why
+			}
 			continue
 		}
-		if p, ok, err := o.DictGetStr(d, name); err == nil && ok {
-			return p, true
+		p, ok, err := o.DictGetStr(d, name)
+		if err != nil {
+			cn, _ := o.TypeName(c)
+			return 0, false, fmt.Sprintf("the dict of %s is unreadable (%v)", pyQuote(cn), err)
+		}
+		if ok {
+			return p, true, ""
 		}
 	}
-	return 0, false
+	return 0, false, ""
 }
 
 // AttrNames lists the attributes obj holds: a module's or class's dict,
@@ -654,6 +755,7 @@ const (
 	synthDict  = 0xf100_0000_0000_0000 // | the instance's address
 	synthInt   = 0xf200_0000_0000_0000 // | the int, 0 to 2**56-1
 	synthConst = 0xf300_0000_0000_0000 // | constNone, constFalse or constTrue
+	synthBound = 0xf400_0000_0000_0000 // | its key in Values.bound
 )
 
 // The singletons a C field stands for: a NULL that Python shows as None,
@@ -675,7 +777,7 @@ func b2const(b bool) uint64 {
 // else 0.
 func synthKind(ref uint64) uint64 {
 	switch k := ref & synthMask; k {
-	case synthDict, synthInt, synthConst:
+	case synthDict, synthInt, synthConst, synthBound:
 		return k
 	}
 	return 0
@@ -683,7 +785,7 @@ func synthKind(ref uint64) uint64 {
 
 // synth is synthKind of a synthetic ref this Values made, else 0.
 func (v *Values) synth(ref uint64) uint64 {
-	if k := synthKind(ref); k != 0 && v.made[ref] {
+	if k := synthKind(ref); k != 0 && v.made[ref] && (k != synthBound || v.bound[ref] != nil) {
 		return k
 	}
 	return 0
@@ -872,6 +974,9 @@ func (v *Values) keyEquals(k uint64, key Key) bool {
 // redaction marker when the name says secret, an environment's values
 // left out when the name says it is one (Reader.Redact).
 func (v *Values) ReprNamed(obj uint64, name string, lim Limits) string {
+	if v.synth(obj) == synthBound {
+		return Repr(v.Decode(obj, lim), lim)
+	}
 	if v.synth(obj) != 0 {
 		// A secret name was seen by PathRedacted, on the whole path.
 		return Repr(v.dec.decodeSynth(obj, lim), lim)
