@@ -325,7 +325,7 @@ func TestSessionLive(t *testing.T) {
 			for expr, msg := range so.AttrErrors {
 				out := d.run("py-print " + expr)
 				if expr == "count.nope" && builtinDictsUnread(in) {
-					// int's dict is out of pyscope's reach: it cannot
+					// int's dict is out of pyscope's reach (3.14): it cannot
 					// tell a missing name from a C one (count.real).
 					if want := expr + ": 'int' keeps its attributes in the interpreter's state on Python 3.12+; pyscope cannot read 'nope' of it, nor tell whether it exists\n"; out != want {
 						t.Errorf("py-print %s = %q, want %q", expr, out, want)

@@ -178,9 +178,11 @@ func FuzzValues(f *testing.F) {
 	})
 }
 
-// cAttrNames are attributes that Values.cAttr reads from C fields.
+// cAttrNames are attributes that Values.cAttr reads from C fields, and
+// names a builtin type's dict serves (3.12+: from the interpreter's state).
 var cAttrNames = []string{"__traceback__", "__context__", "__cause__", "__suppress_context__",
-	"tb_lineno", "tb_lasti", "tb_next", "tb_frame", "__func__", "__self__"}
+	"tb_lineno", "tb_lasti", "tb_next", "tb_frame", "__func__", "__self__",
+	"real", "append", "nope"}
 
 // TestValuesGarbage runs FuzzValues' body over deterministic garbage.
 func TestValuesGarbage(t *testing.T) {

@@ -1,6 +1,7 @@
 package cpython
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -29,6 +30,9 @@ type Values struct {
 	// bound are the builtin methods Attr bound to an instance, by their
 	// synthBound ref: Python makes them on each access.
 	bound map[uint64]*model.Value
+	// mainInterp is the main interpreter's state, where static builtin
+	// types keep their dicts (staticTypeDict); 0 until needed.
+	mainInterp uint64
 }
 
 // NewValues returns a reader of the values of the target r reads now.
@@ -342,6 +346,66 @@ func (v *Values) Attr(obj uint64, name string) (uint64, error) {
 	return 0, missing
 }
 
+var errNoStaticLayout = errors.New("the layout does not say where static types keep their state")
+
+// staticTypeFlag is _Py_TPFLAGS_STATIC_BUILTIN (Include/internal/pycore_typeobject.h, 3.12+).
+const staticTypeFlag = 1 << 1
+
+// maxStaticTypes bounds the index a type claims (CPython has 200 slots).
+const maxStaticTypes = 1024
+
+// staticTypeDict reads the dict of a static builtin type c from the main
+// interpreter's state, as _PyStaticType_GetState finds it: the slot of
+// index tp_subclasses-1 among the builtins (3.13+: or the extensions'
+// static types), which must name c back.
+func (v *Values) staticTypeDict(c uint64) (uint64, error) {
+	o := v.o
+	L := o.L
+	S := L.StaticType
+	if !L.Interp.StaticTypes.Valid() || !L.Type.Subclasses.Valid() || !S.Size.Valid() || !S.Type.Valid() || !S.Dict.Valid() {
+		return 0, errNoStaticLayout
+	}
+	flags, err := o.TypeFlags(c)
+	if err != nil {
+		return 0, err
+	}
+	if flags&staticTypeFlag == 0 {
+		return 0, fmt.Errorf("its tp_dict is NULL and it is no static builtin type")
+	}
+	ix, err := o.u64(c + uint64(L.Type.Subclasses))
+	if err != nil {
+		return 0, err
+	}
+	if ix == 0 || ix > maxStaticTypes {
+		return 0, fmt.Errorf("its index in the interpreter's state is %d", int64(ix)-1)
+	}
+	if v.mainInterp == 0 {
+		interps, err := v.r.Interpreters()
+		if len(interps) == 0 {
+			return 0, fmt.Errorf("no interpreter: %v", err)
+		}
+		v.mainInterp = interps[len(interps)-1]
+	}
+	for _, arr := range []layout.Off{L.Interp.StaticTypes, L.Interp.StaticExtTypes} {
+		if !arr.Valid() {
+			continue
+		}
+		st := v.mainInterp + uint64(arr) + (ix-1)*uint64(S.Size)
+		if t, err := o.u64(st + uint64(S.Type)); err != nil || t != c {
+			continue
+		}
+		d, err := o.u64(st + uint64(S.Dict))
+		if err != nil {
+			return 0, err
+		}
+		if !validPtr(d) || v.TypeName(d) != "dict" {
+			return 0, fmt.Errorf("its dict there is no dict (%#x)", d)
+		}
+		return d, nil
+	}
+	return 0, fmt.Errorf("its slot %d there names another type", ix-1)
+}
+
 // bind is what Python's obj.name gives for cp, found in the class of obj:
 // a builtin's method descriptor bound to obj, as a new builtin method or
 // method-wrapper, made here from what Python's repr of it shows.
@@ -431,6 +495,11 @@ func (v *Values) typeDict(c uint64) (uint64, string) {
 		return 0, fmt.Sprintf("the dict of %s is unreadable (%v)", cn, err)
 	case d == 0 && o.Minor >= 12:
 		// Static builtin types keep it in the interpreter's state.
+		if d, err := v.staticTypeDict(c); err == nil {
+			return d, ""
+		} else if !errors.Is(err, errNoStaticLayout) {
+			return 0, fmt.Sprintf("%s keeps its attributes in the interpreter's state on Python 3.12+, where pyscope cannot read them (%v)", cn, err)
+		}
 		return 0, fmt.Sprintf("%s keeps its attributes in the interpreter's state on Python 3.12+", cn)
 	}
 	return 0, fmt.Sprintf("the dict of %s is a bad pointer %#x", cn, d)

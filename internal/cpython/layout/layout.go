@@ -45,22 +45,24 @@ type Layout struct {
 	Code     CodeOffsets
 	Object   ObjectOffsets
 	Type     TypeOffsets
-	Unicode  UnicodeOffsets
-	Bytes    BytesOffsets
-	Tuple    TupleOffsets
-	List     ListOffsets
-	Dict     DictOffsets
-	Set      SetOffsets
-	Long     LongOffsets
-	Float    FloatOffsets
-	Complex  ComplexOffsets
-	Cell     CellOffsets
-	Func     FuncOffsets
-	Module   ModuleOffsets
-	Gen      GenOffsets
-	Exc      ExcOffsets
-	Tb       TracebackOffsets
-	GIL      GILOffsets
+	// StaticType: where 3.12+ keeps a static builtin type's dict.
+	StaticType StaticTypeOffsets
+	Unicode    UnicodeOffsets
+	Bytes      BytesOffsets
+	Tuple      TupleOffsets
+	List       ListOffsets
+	Dict       DictOffsets
+	Set        SetOffsets
+	Long       LongOffsets
+	Float      FloatOffsets
+	Complex    ComplexOffsets
+	Cell       CellOffsets
+	Func       FuncOffsets
+	Module     ModuleOffsets
+	Gen        GenOffsets
+	Exc        ExcOffsets
+	Tb         TracebackOffsets
+	GIL        GILOffsets
 	// Builtin functions and methods: their repr names the C function.
 	CFunction CFunctionOffsets
 	MethodDef MethodDefOffsets
@@ -110,6 +112,11 @@ type InterpOffsets struct {
 	AsyncioTasksHead Off `dwarf:"_is.asyncio_tasks_head" adbg:"asyncio_interpreter_state.asyncio_tasks_head"`
 	// The garbage collector's state (struct _gc_runtime_state).
 	GC Off `dwarf:"_is.gc" dbg:"interpreter_state.gc"`
+	// 3.12+: the per-interpreter state of static builtin types (their
+	// tp_dict above all), an array of StaticType indexed by the type's
+	// tp_subclasses - 1; 3.13+ keeps the extensions' static types apart.
+	StaticTypes    Off `dwarf:"_is.types.builtins.initialized|_is.types.builtins"`
+	StaticExtTypes Off `dwarf:"_is.types.for_extensions.initialized"`
 }
 
 type ThreadOffsets struct {
@@ -234,12 +241,23 @@ type TypeOffsets struct {
 	Base       Off `dwarf:"_typeobject.tp_base"`
 	Dict       Off `dwarf:"_typeobject.tp_dict"`
 	Mro        Off `dwarf:"_typeobject.tp_mro"`
+	// A static builtin type's index into Interp.StaticTypes, plus 1, on 3.12+.
+	Subclasses Off `dwarf:"_typeobject.tp_subclasses"`
 	// PyHeapTypeObject
 	HeapQualname   Off `dwarf:"_heaptypeobject.ht_qualname"`
 	HeapModule     Off `dwarf:"_heaptypeobject.ht_module"`
 	HeapSlots      Off `dwarf:"_heaptypeobject.ht_slots"`
 	HeapCachedKeys Off `dwarf:"_heaptypeobject.ht_cached_keys" dbg:"heap_type_object.ht_cached_keys"`
 	HeapSize       Off `dwarf:"sizeof:_heaptypeobject" dbg:"heap_type_object.size"`
+}
+
+// StaticTypeOffsets describes the per-interpreter state of a static
+// builtin type (3.12's static_builtin_state, 3.13's
+// managed_static_type_state).
+type StaticTypeOffsets struct {
+	Size Off `dwarf:"sizeof:managed_static_type_state|sizeof:static_builtin_state"`
+	Type Off `dwarf:"managed_static_type_state.type|static_builtin_state.type"`
+	Dict Off `dwarf:"managed_static_type_state.tp_dict|static_builtin_state.tp_dict"`
 }
 
 type UnicodeOffsets struct {
