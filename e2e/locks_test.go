@@ -843,3 +843,22 @@ func TestLocksWSGI(t *testing.T) {
 		})
 	}
 }
+
+// TestLocksAcquireThenLoop: a lock taken with acquire() before a loop the
+// thread stays in (while True: …, for …: …) is held there, though the
+// loop's back edge jumps from below the current line to above it; one
+// taken at the top of the loop body too; one released further down the
+// loop body is not, once the loop went round (locks.py "loops"). Every
+// lock has a waiter, which names the holder the target recorded.
+func TestLocksAcquireThenLoop(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	for _, in := range testenv.Interpreters(t) {
+		t.Run(in.Name, func(t *testing.T) {
+			tg := testenv.StartTarget(t, in, "locks.py", "loops")
+			f := readLockFacts(t, tg)
+			pid := strconv.Itoa(tg.PID)
+			checkLocks(t, tg, f, dumpLocks(t, bin, pid), dumpText(t, bin, pid), "live")
+			tg.CheckRunning(t)
+		})
+	}
+}

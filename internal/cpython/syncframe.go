@@ -3,6 +3,7 @@ package cpython
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"pyscope/internal/cpython/bytecode"
@@ -57,8 +58,9 @@ type syncCode struct {
 	names       []uint64           // co_names: str objects, read when needed
 	nameCache   map[int]string
 	o           *Objects
-	hasWith     bool  // 3.10: a with statement is there
-	acquires    []int // instructions loading an attribute named acquire
+	hasWith     bool    // 3.10: a with statement is there
+	acquires    []int   // instructions loading an attribute named acquire
+	succ        [][]int // flow: each instruction's successors, made when needed
 	err         error
 	// at: what the code alone says at an instruction offset, for the
 	// frames stopped there (a deep recursion's are all at one).
@@ -791,7 +793,7 @@ func (c *syncCode) acquireCandidates(cur int, minor int) []acquireSite {
 			continue
 		}
 		e, ok := c.receiver(k, minor)
-		if !ok || !c.dominates(m, cur) || c.touches(m+1, cur, e, minor) {
+		if !ok || !c.dominates(m, cur) || c.touches(c.between(m, cur), e, minor) {
 			continue
 		}
 		out = append(out, acquireSite{e, call})
@@ -800,33 +802,120 @@ func (c *syncCode) acquireCandidates(cur int, minor int) []acquireSite {
 }
 
 // dominates reports whether instruction a leads to instruction b on every
-// path: nothing outside (a, b] jumps into it, and no exception handler
-// covering code outside it lands in it.
+// path: b cannot be reached from the code's start without passing a. A
+// loop's back edge, which jumps from below b to above it, comes from code
+// reached through a and does not stop it dominating (L.acquire() then
+// while True: ...).
 func (c *syncCode) dominates(a, b int) bool {
-	lo, hi := c.ins[a].Next, c.ins[b].Offset // (a, b] as byte offsets
-	inside := func(off int) bool { return off >= lo && off <= hi }
+	if a >= b {
+		return false
+	}
+	return !c.reach([]int{0}, a, false)[b]
+}
+
+// between is the set of instructions some path from instruction a to
+// instruction b runs after a (b itself when a loop runs it again before
+// the current visit), without running a again: what ran since a, in
+// whatever order, up to the current visit of b.
+func (c *syncCode) between(a, b int) []bool {
+	from := c.reach(c.flow()[a], a, false)
+	var preds []int
+	for i, ss := range c.flow() {
+		if i != a && slices.Contains(ss, b) {
+			preds = append(preds, i)
+		}
+	}
+	to := c.reach(preds, a, true)
+	for i := range from {
+		from[i] = from[i] && to[i]
+	}
+	return from
+}
+
+// reach marks the instructions reached from starts (included) along the
+// flow's edges (reversed: back), never through instruction avoid.
+func (c *syncCode) reach(starts []int, avoid int, back bool) []bool {
+	succ := c.flow()
+	edges := succ
+	if back {
+		edges = make([][]int, len(succ))
+		for i, ss := range succ {
+			for _, j := range ss {
+				edges[j] = append(edges[j], i)
+			}
+		}
+	}
+	seen := make([]bool, len(succ))
+	var stack []int
+	for _, s := range starts {
+		if s != avoid && s >= 0 && s < len(seen) && !seen[s] {
+			seen[s] = true
+			stack = append(stack, s)
+		}
+	}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, j := range edges[i] {
+			if j != avoid && !seen[j] {
+				seen[j] = true
+				stack = append(stack, j)
+			}
+		}
+	}
+	return seen
+}
+
+// noFallThrough are the instructions after which the next one does not
+// run (3.10-3.14). An instruction missing here only adds a path, which
+// makes the analysis claim less, never more.
+var noFallThrough = map[string]bool{
+	"JUMP_FORWARD": true, "JUMP_BACKWARD": true, "JUMP_BACKWARD_NO_INTERRUPT": true,
+	"JUMP_ABSOLUTE": true, "RETURN_VALUE": true, "RETURN_CONST": true,
+	"RAISE_VARARGS": true, "RERAISE": true,
+}
+
+// flow is each instruction's successors: the next instruction unless it
+// never falls through, its jump target, and the handlers of the exception
+// table entries covering it (3.10's SETUP_* name theirs as targets).
+func (c *syncCode) flow() [][]int {
+	if c.succ != nil {
+		return c.succ
+	}
+	c.succ = make([][]int, len(c.ins))
 	for i, in := range c.ins {
-		if in.Target >= 0 && inside(in.Target) && (i <= a || i > b) {
-			return false
+		if i+1 < len(c.ins) && !noFallThrough[in.Name] {
+			c.succ[i] = append(c.succ[i], i+1)
+		}
+		if in.Target >= 0 {
+			if j := bytecode.At(c.ins, in.Target); j >= 0 {
+				c.succ[i] = append(c.succ[i], j)
+			}
 		}
 	}
 	for _, h := range c.handlers {
-		if inside(h.Target) && (h.Start < lo || h.End > c.ins[b].Next) {
-			return false
+		j := bytecode.At(c.ins, h.Target)
+		if j < 0 {
+			continue
+		}
+		for i := bytecode.At(c.ins, h.Start); i >= 0 && i < len(c.ins) && c.ins[i].Offset < h.End; i++ {
+			c.succ[i] = append(c.succ[i], j)
 		}
 	}
-	return true
+	return c.succ
 }
 
-// touches reports whether instructions [from, to) release anything, or
+// touches reports whether the instructions in set release anything, or
 // rebind the variable or an attribute name of e.
-func (c *syncCode) touches(from, to int, e expr, minor int) bool {
+func (c *syncCode) touches(set []bool, e expr, minor int) bool {
 	rootName := ""
 	if e.op == "LOAD_GLOBAL" || e.op == "LOAD_NAME" {
 		rootName = c.name(e.arg)
 	}
-	for i := from; i < to; i++ {
-		in := c.ins[i]
+	for i, in := range c.ins {
+		if !set[i] {
+			continue
+		}
 		if n := c.attrName(i, minor); n == "release" || n == "__exit__" {
 			return true
 		}

@@ -7,7 +7,7 @@ objects), "busy" (all, and a thread spinning in Python inside a lock
 another waits for), "gil" (threads
 contending for the GIL), or one situation:
 cycle2, cycle3, acquire2, acquire3, rlock, gone, waiters, condlock,
-handoff, signal, futures, reprs.
+handoff, signal, loops, futures, reprs.
 
 Besides the oracle, the target writes locks.json next to it: for each
 thread it started, its ident and what it holds (object id, and the line of
@@ -366,6 +366,68 @@ def scenario_signal():
     obj("signal-lock", done)
 
 
+
+def scenario_loops():
+    # Locks taken with acquire() before a loop the thread then stays in:
+    # the loop's back edge must not hide the acquire() (it jumps from below
+    # the current line to above it, yet only code run after the acquire()
+    # runs it). A lock released in the loop, after the current line, is no
+    # longer held once the loop went round. One waiter for each lock.
+    locks = [threading.Lock() for _ in range(4)]
+    went_round = threading.Event()
+
+    def loop_while():
+        lk = locks[0]
+        lk.acquire()
+        me([(lk, line_of(loop_while, "acquire", "lk"))])
+        while True:
+            time.sleep(3600)
+
+    def loop_for():
+        lk = locks[1]
+        lk.acquire()
+        me([(lk, line_of(loop_for, "acquire", "lk"))])
+        for _ in range(1 << 30):
+            time.sleep(3600)
+
+    def loop_inside():
+        lk = locks[2]
+        while True:
+            lk.acquire()
+            me([(lk, line_of(loop_inside, "acquire", "lk"))])
+            time.sleep(3600)
+            lk.release()
+
+    def loop_released():
+        lk = locks[3]
+        lk.acquire()
+        released = False
+        while True:
+            if released:
+                me([], not_holds=[lk])
+                went_round.set()
+            time.sleep(3600 if released else 0.01)
+            if not released:
+                lk.release()
+                released = True
+
+    run(loop_while, loop_for, loop_inside, loop_released)
+    went_round.wait()
+    # The fourth lock is free now: a helper thread takes it and ends, so
+    # that it is locked with no holder pyscope can know.
+    taker = threading.Thread(target=locks[3].acquire, name="loop_taker", daemon=True)
+    taker.start()
+    taker.join()
+    while not all(lk.locked() for lk in locks[:3]):
+        time.sleep(0.01)
+    for i, (lk, holder) in enumerate(zip(locks, ["loop_while", "loop_for", "loop_inside", None])):
+        def waiter(lk=lk, holder=holder):
+            me([], lk, "lock", [holder] if holder else [])
+            lk.acquire()
+        run(waiter, names=["loop_waiter-%d" % i])
+        obj("loop-lock-%d" % i, lk)
+
+
 # Futures of a ThreadPoolExecutor -------------------------------------------
 
 def scenario_futures():
@@ -530,8 +592,10 @@ def scenario_reprs():
 
 
 def scenario_all():
-    for s in ("cycle2", "cycle3", "acquire2", "acquire3", "rlock", "gone", "waiters", "condlock", "handoff", "signal",
-              "futures", "reprs"):
+    # loops before gone: threads started after gone's owner ended may be
+    # given its ident (its stack's place) however gone guards it.
+    for s in ("cycle2", "cycle3", "acquire2", "acquire3", "loops", "rlock", "gone", "waiters", "condlock", "handoff",
+              "signal", "futures", "reprs"):
         globals()["scenario_" + s]()
 
 
