@@ -62,6 +62,31 @@ func TestDumpNotPython(t *testing.T) {
 	}
 }
 
+// TestThreadIDForPID: a thread's ID (what top -H shows) is refused with
+// the process's ID as the remedy, by every command that takes a PID:
+// /proc/TID reads as the whole process, so it used to be dumped under the
+// thread's ID ("pid" in JSON was the TID).
+func TestThreadIDForPID(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	tg := testenv.StartTarget(t, anyInterp(t), "demo.py")
+	tid := 0
+	for _, th := range tg.Oracle.Threads {
+		if !th.IsMain {
+			tid = th.NativeID
+		}
+	}
+	if tid == 0 || tid == tg.PID {
+		t.Fatalf("the oracle has no thread besides the main one: %+v", tg.Oracle.Threads)
+	}
+	want := fmt.Sprintf("%d is a thread of process %d", tid, tg.PID)
+	for _, args := range [][]string{{"dump", "--json"}, {"dump", "--locals"}, {"gcore", "-o", filepath.Join(t.TempDir(), "core")},
+		{"record", "-d", "1", "-o", filepath.Join(t.TempDir(), "p.html")}} {
+		r := runPyscope(t, bin, nil, append(args, strconv.Itoa(tid))...)
+		checkOneLineError(t, r, want, fmt.Sprintf("give the process ID, %d", tg.PID))
+	}
+	tg.CheckRunning(t)
+}
+
 func TestDumpPermissionDenied(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test runs pyscope as nobody against a root process: run it as root (scripts/test.sh does)")

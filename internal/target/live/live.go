@@ -124,6 +124,11 @@ func Open(pid int, opts Options) (p *Process, err error) {
 	if isKernelThread(pid) {
 		return nil, fmt.Errorf("process %d (%s) is a kernel thread: it has no user memory and runs no Python", pid, procComm(pid))
 	}
+	if g := tgid(pid); g != pid {
+		// /proc/TID works as /proc/PID, so without this the whole process
+		// would be read under the thread's ID (in JSON "pid" too).
+		return nil, fmt.Errorf("%d is a thread of process %d (%s), not a process: give the process ID, %d", pid, g, procComm(g), g)
+	}
 	p = &Process{pid: pid, opts: opts, ioPid: liveTID(pid), tasks: newTaskFiles(pid)}
 	if p.ioPid == pid && !isAlive(pid) {
 		return nil, zombieError(pid)
