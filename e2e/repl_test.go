@@ -788,3 +788,38 @@ func TestDebugCoreDetach(t *testing.T) {
 		t.Errorf("the core was still read after detach:\n%s\n%s", r.stdout, r.stderr)
 	}
 }
+
+// TestSessionBannerBuild: the session's banner names a free-threaded
+// build as dump's header does ("Python 3.13.5 free-threaded"), live and on
+// a core, and says nothing of the kind for a GIL build. The target's own
+// sys._is_gil_enabled is not the question: the build is (Py_GIL_DISABLED).
+func TestSessionBannerBuild(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	for _, in := range pick(t, "pbs-3.13", "src-3.13.5t") {
+		t.Run(in.Name, func(t *testing.T) {
+			tg := testenv.StartTarget(t, in, "demo.py")
+			pid := strconv.Itoa(tg.PID)
+			core := filepath.Join(t.TempDir(), "core")
+			if r := runPyscope(t, bin, nil, "gcore", pid, "-o", core); r.code != 0 {
+				t.Fatalf("gcore: exit %d: %s", r.code, r.stderr)
+			}
+			build := ""
+			if in.FreeThreaded {
+				build = " free-threaded"
+			}
+			for _, c := range []struct{ arg, head string }{
+				{pid, fmt.Sprintf("Process %d: Python %s%s (", tg.PID, tg.Oracle.Version, build)},
+				{core, fmt.Sprintf("Core of process %d: Python %s%s (", tg.PID, tg.Oracle.Version, build)},
+			} {
+				r := runPyscope(t, bin, nil, "debug", c.arg, "-batch")
+				if r.code != 0 {
+					t.Fatalf("debug %s: exit %d: %s", c.arg, r.code, r.stderr)
+				}
+				if first, _, _ := strings.Cut(r.stderr+r.stdout, "\n"); !strings.HasPrefix(first, c.head) {
+					t.Errorf("debug %s: banner %q, want it to start with %q", c.arg, first, c.head)
+				}
+			}
+			tg.CheckRunning(t)
+		})
+	}
+}

@@ -273,15 +273,19 @@ func (s *Session) banner() {
 	if snap.Python.Library != nil {
 		lib = " with " + report.Safe(*snap.Python.Library)
 	}
+	version := report.Safe(snap.Python.Version)
+	if snap.Python.FreeThreaded {
+		version += " free-threaded" // as dump says it
+	}
 	if _, live := s.prog.(Runner); live {
-		fmt.Fprintf(w, "Process %d: Python %s (%s%s).\n", snap.PID, report.Safe(snap.Python.Version), report.Safe(snap.Python.Executable), lib)
+		fmt.Fprintf(w, "Process %d: Python %s (%s%s).\n", snap.PID, version, report.Safe(snap.Python.Executable), lib)
 		if n := len(s.prog.OSThreads()); n == 1 {
 			fmt.Fprintf(w, "Its one thread is stopped while this session holds it: `continue` resumes, `quit` detaches.\n")
 		} else {
 			fmt.Fprintf(w, "All %d threads are stopped while this session holds them: `continue` resumes, `quit` detaches.\n", n)
 		}
 	} else {
-		fmt.Fprintf(w, "Core of process %d: Python %s (%s%s).\n", snap.PID, report.Safe(snap.Python.Version), report.Safe(snap.Python.Executable), lib)
+		fmt.Fprintf(w, "Core of process %d: Python %s (%s%s).\n", snap.PID, version, report.Safe(snap.Python.Executable), lib)
 		if c := s.crash(); c != nil {
 			fmt.Fprintf(w, "Program terminated with signal %s", c.SignalName)
 			if c.Addr != 0 || c.SignalName == "SIGSEGV" || c.SignalName == "SIGBUS" {
