@@ -60,6 +60,12 @@ func (w *reprWriter) WriteString(s string) (int, error) {
 	return len(s), nil
 }
 
+// room is how many more characters the writer keeps.
+func (w *reprWriter) room() int { return max(0, w.keep-w.kept) }
+
+// skip counts n characters written but not kept (the writer is full).
+func (w *reprWriter) skip(n int) { w.total += n }
+
 func (w *reprWriter) Write(p []byte) (int, error) { return w.WriteString(string(p)) }
 
 func (w *reprWriter) WriteByte(c byte) error {
@@ -104,6 +110,7 @@ func runeOffset(b []byte, k int) int {
 // render writes one value tree.
 type render struct {
 	maxDigits int
+	digits    intDigits
 }
 
 func (rd *render) value(b *reprWriter, v *model.Value) {
@@ -387,18 +394,33 @@ func plural(n int, what string) string {
 }
 
 // int prints an int in full, as if sys.set_int_max_str_digits(0)
-// were in effect, abbreviating beyond the string limit (budget).
+// were in effect, abbreviating beyond the string limit (budget). It
+// converts only the characters the writer keeps: the rest it counts.
 func (rd *render) int(b *reprWriter, v *model.Value) {
 	if v.Int == nil {
 		b.WriteString("<int>")
 		return
 	}
-	s := v.Int.String()
-	if len(s) > rd.maxDigits {
-		fmt.Fprintf(b, "%s%s(+%d %s)", s[:rd.maxDigits], ellipsis, len(s)-rd.maxDigits, plural(len(s)-rd.maxDigits, "digit"))
-		return
+	nd := rd.digits.count(v.Int)
+	sign := 0
+	if v.Int.Sign() < 0 {
+		sign = 1
 	}
-	b.WriteString(s)
+	n := sign + nd // characters of the full repr
+	shown := min(n, rd.maxDigits)
+	if keep := min(shown, b.room()); keep > 0 {
+		s := rd.digits.lead(v.Int, nd, keep-sign)
+		if sign == 1 {
+			s = "-" + s
+		}
+		b.WriteString(s)
+		b.skip(shown - keep)
+	} else {
+		b.skip(shown)
+	}
+	if n > shown {
+		fmt.Fprintf(b, "%s(+%d %s)", ellipsis, n-shown, plural(n-shown, "digit"))
+	}
 }
 
 // FloatRepr is Python's repr(float): the shortest string that round-trips,
