@@ -1,6 +1,7 @@
 package cpython
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/big"
@@ -155,7 +156,7 @@ func TestIntReprMatchesFullConversion(t *testing.T) {
 			w := &reprWriter{keep: lim.MaxRepr}
 			w.WriteString(want)
 			if got, exp := Repr(v, lim), w.cut(lim.MaxRepr); got != exp {
-				t.Fatalf("%s… (%d bits), limits %+v: got %.60q…, want %.60q…", x.String()[:min(20, len(x.String()))], x.BitLen(), lim, got, exp)
+				t.Fatalf("%.20s… (%d bits), limits %+v: got …%q, want …%q", x, x.BitLen(), lim, got[max(0, len(got)-60):], exp[max(0, len(exp)-60):])
 			}
 		}
 		// Lists: ints cut anywhere by --max-repr, and counted past it.
@@ -175,12 +176,37 @@ func TestIntReprMatchesFullConversion(t *testing.T) {
 	}
 }
 
-// TestIntDigitCount: the count is len(str(abs(x))) for every int.
+// TestIntDigitCount: the count is len(str(abs(x))), and the digits are
+// what the interpreter's own repr() prints (limit lifted).
 func TestIntDigitCount(t *testing.T) {
+	xs := testInts()
+	var in bytes.Buffer
+	for _, x := range xs {
+		fmt.Fprintf(&in, "%x\n", x)
+	}
+	got := askPython(t, `import sys
+if hasattr(sys, "set_int_max_str_digits"):
+    sys.set_int_max_str_digits(0)
+for line in sys.stdin:
+    print(repr(int(line, 16)))`, in.Bytes())
+	if len(got) != len(xs) {
+		t.Fatalf("python answered %d lines for %d ints", len(got), len(xs))
+	}
 	var d intDigits
-	for _, x := range testInts() {
-		if got, want := d.count(x), len(new(big.Int).Abs(x).String()); got != want {
-			t.Fatalf("%d bits: %d digits, want %d", x.BitLen(), got, want)
+	for i, x := range xs {
+		want := strings.TrimPrefix(got[i], "-")
+		if n := d.count(x); n != len(want) {
+			t.Fatalf("%d bits: %d digits, repr() has %d", x.BitLen(), n, len(want))
+		}
+		for _, n := range []int{0, 1, 7, 120, len(want)} {
+			if n <= len(want) {
+				if lead := d.lead(x, len(want), n); lead != want[:n] {
+					t.Fatalf("%d bits: first %d digits %.40q, repr() has %.40q", x.BitLen(), n, lead, want[:n])
+				}
+			}
+		}
+		if old := x.String(); old != got[i] {
+			t.Fatalf("%d bits: big.Int prints %.40q, repr() %.40q", x.BitLen(), old, got[i])
 		}
 	}
 }
