@@ -553,8 +553,8 @@ func elided(v *model.Value) *model.Value {
 	return &model.Value{Kind: model.ValueElided, Of: v.Kind, Type: v.Type, Addr: v.Addr, Len: v.Len, Err: v.Err}
 }
 
-// maxIntDigits bounds the ints converted to decimal (about 180,000
-// decimal digits), which costs time quadratic-ish in the size.
+// maxIntDigits bounds the ints read (about 180,000 decimal digits): the
+// read budget alone would let one int take most of a value's.
 const maxIntDigits = 20000
 
 type bigIntError struct{ bits uint64 }
