@@ -120,7 +120,7 @@ locals are identical too: frames that differ in an argument are all shown.`,
 		{name: "py-list", aliases: []string{"l", "list"}, usage: "py-list [N | A,B | -]",
 			summary: "source around the current line (marked with >)",
 			help: `py-list      lines around the current line of the current frame
-py-list N    ten lines from line N
+py-list N    ten lines centred on line N (N-5 to N+4), as gdb's list N
 py-list A,B  lines A to B
 py-list -    the ten lines before those last listed
 At the terminal, Enter after py-list (with or without N or A,B) lists the
@@ -880,8 +880,12 @@ func cmdPyList(s *Session, args string) error {
 		if err1 != nil {
 			return fmt.Errorf("usage: py-list [N | A,B | -]")
 		}
-		start, end = x, x+10
+		// gdb's list N: ten lines centred on N (N-5 to N+4), moved on
+		// to start at line 1 near the top of the file.
+		start = max(x-5, 1)
+		end = start + 9
 		if comma {
+			start = x
 			y, err2 := strconv.Atoi(strings.TrimSpace(b))
 			if err2 != nil || y < x {
 				return fmt.Errorf("usage: py-list [N | A,B] with A <= B")
