@@ -387,3 +387,36 @@ func TestDumpDuringPyGILStateEnsure(t *testing.T) {
 		})
 	}
 }
+
+// TestStopReasonFreeThreaded: a free-threaded build is always stopped
+// whole, and the dump's stop reason says why truly: without a GIL, or
+// with one enabled at run time (PYTHON_GIL=1) that is not used to vouch
+// for the snapshot. Whether the GIL is enabled is the target's own word
+// (sys._is_gil_enabled() of its busy thread, in its oracle).
+func TestStopReasonFreeThreaded(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	in := pick(t, "src-3.13.5t")[0]
+	for _, gil := range []string{"0", "1"} {
+		t.Run("PYTHON_GIL="+gil, func(t *testing.T) {
+			tg := testenv.StartTargetEnv(t, in, "busy.py", []string{"PYTHON_GIL=" + gil})
+			var enabled *bool
+			for _, th := range tg.Oracle.Threads {
+				if th.HoldsGIL != nil {
+					enabled = th.HoldsGIL
+				}
+			}
+			if enabled == nil {
+				t.Fatalf("the oracle has no busy thread to say whether the GIL is enabled")
+			}
+			d := decodeStopDump(t, runPyscope(t, bin, nil, "dump", "--json", strconv.Itoa(tg.PID)))
+			want := "a free-threaded build has no GIL to vouch for the snapshot"
+			if *enabled {
+				want = "a free-threaded build: its GIL, enabled at run time, is not used to vouch for the snapshot"
+			}
+			if d.Stop.Policy != "all" || d.Stop.Reason != want {
+				t.Errorf("sys._is_gil_enabled() is %v: stop %q, reason %q; want all, %q", *enabled, d.Stop.Policy, d.Stop.Reason, want)
+			}
+			tg.CheckRunning(t)
+		})
+	}
+}

@@ -65,7 +65,7 @@ func (r *Reader) PlanStop(m target.Memory, tids map[int]bool) StopPlan {
 	o := NewObjects(mem{m}, r.In.Layout, r.In.Minor)
 	L := r.In.Layout
 	if r.In.Layout.FreeThreaded {
-		return StopPlan{All: "a free-threaded build has no GIL to vouch for the snapshot"}
+		return StopPlan{All: r.FreeThreadedStopReason(m)}
 	}
 	lo, hi, ok := r.gilFields()
 	if !ok {
@@ -92,6 +92,46 @@ func (r *Reader) PlanStop(m target.Memory, tids map[int]bool) StopPlan {
 	}
 	plan.HolderTID = r.holderTID(o, head, plan.GIL.Holder, tids)
 	return plan
+}
+
+// FreeThreadedStopReason says why a capture of a free-threaded build
+// stops every thread, as true of m (the running process) as a racy read
+// can make it: its GIL, even when enabled at run time (PYTHON_GIL=1, or an
+// extension that needs it), is not used to vouch for a snapshot.
+func (r *Reader) FreeThreadedStopReason(m target.Memory) string {
+	switch r.GILEnabled(m) {
+	case 0:
+		return "a free-threaded build has no GIL to vouch for the snapshot"
+	case 1:
+		return "a free-threaded build: its GIL, enabled at run time, is not used to vouch for the snapshot"
+	}
+	return "a free-threaded build: its GIL, even if enabled at run time, is not used to vouch for the snapshot"
+}
+
+// GILEnabled reads, on a free-threaded build, whether the only (or
+// newest) interpreter's GIL is enabled: 1 if so, 0 if not, -1 when unknown.
+func (r *Reader) GILEnabled(m target.Memory) int {
+	L := r.In.Layout
+	if !L.FreeThreaded || !L.GIL.Enabled.Valid() {
+		return -1
+	}
+	o := NewObjects(mem{m}, L, r.In.Minor)
+	head, err := o.u64(r.In.Runtime + uint64(L.Runtime.InterpretersHead))
+	if err != nil || !validPtr(head) {
+		return -1
+	}
+	g := r.gilAddr(o, head)
+	if g == 0 {
+		return -1
+	}
+	v, err := o.u32(g + uint64(L.GIL.Enabled))
+	switch {
+	case err != nil:
+		return -1
+	case v == 0:
+		return 0
+	}
+	return 1
 }
 
 // holderTID finds the OS thread of thread state ts of interp (0 if none).

@@ -253,7 +253,7 @@ func (p *Process) needsAll() string {
 	case p.opts.Native:
 		return "native stacks need every thread's registers"
 	case p.in.Layout.FreeThreaded:
-		return "a free-threaded build has no GIL to vouch for the snapshot"
+		return p.r.FreeThreadedStopReason(p.probe)
 	case p.probe.OtherPIDNamespace():
 		// The GIL's holder is known by the thread ID its container gave it.
 		return "the process is in another PID namespace"

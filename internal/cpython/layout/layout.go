@@ -400,6 +400,11 @@ type GILOffsets struct {
 	// SwitchNumber counts hand-offs between thread states: a capture that
 	// stops only the GIL holder checks that none happened while it read.
 	SwitchNumber Off `dwarf:"_gil_runtime_state.switch_number"`
+	// Enabled (free-threaded builds only) is 0 while the GIL is disabled,
+	// else the count of reasons to take it (PYTHON_GIL=1, an extension
+	// that does not declare itself free-threading safe). No dbg tag:
+	// _Py_DebugOffsets gives its offset, 0, as it gives an absent field.
+	Enabled Off `dwarf:"_gil_runtime_state.enabled"`
 }
 
 // SyncOffsets describes _thread.lock (lockobject), _thread.RLock

@@ -248,6 +248,7 @@ func init() {
 			LastHolder:   8,
 			Size:         208,
 			SwitchNumber: 24,
+			Enabled:      -1,
 		},
 		CFunction: CFunctionOffsets{
 			Ml:   16,
@@ -572,6 +573,7 @@ func init() {
 			LastHolder:   8,
 			Size:         208,
 			SwitchNumber: 24,
+			Enabled:      -1,
 		},
 		CFunction: CFunctionOffsets{
 			Ml:   16,
@@ -896,6 +898,7 @@ func init() {
 			LastHolder:   8,
 			Size:         208,
 			SwitchNumber: 24,
+			Enabled:      -1,
 		},
 		CFunction: CFunctionOffsets{
 			Ml:   16,
@@ -1220,6 +1223,7 @@ func init() {
 			LastHolder:   8,
 			Size:         208,
 			SwitchNumber: 24,
+			Enabled:      -1,
 		},
 		CFunction: CFunctionOffsets{
 			Ml:   16,
@@ -1545,6 +1549,7 @@ func init() {
 			LastHolder:   16,
 			Size:         216,
 			SwitchNumber: 32,
+			Enabled:      0,
 		},
 		CFunction: CFunctionOffsets{
 			Ml:   32,
