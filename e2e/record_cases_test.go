@@ -859,3 +859,24 @@ func TestRecordEvalLoopEntry(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordGILFreeThreaded: record --gil on a free-threaded build whose
+// GIL is disabled (the target's own sys._is_gil_enabled(), in its oracle)
+// keeps no sample; its summary says plainly why, not only how many
+// samples it left out.
+func TestRecordGILFreeThreaded(t *testing.T) {
+	bin := testenv.BuildPyscope(t)
+	in := pick(t, "src-3.13.5t")[0]
+	tg := testenv.StartTargetEnv(t, in, "busy.py", []string{"PYTHON_GIL=0"})
+	for _, th := range tg.Oracle.Threads {
+		if th.HoldsGIL != nil && *th.HoldsGIL {
+			t.Fatalf("the target says its GIL is enabled")
+		}
+	}
+	_, r := record(t, bin, time.Minute, "-d", "1", "--gil", "-f", "collapsed", strconv.Itoa(tg.PID))
+	const want = "pyscope: no sample holds the GIL: the process is a free-threaded build, which runs without a GIL unless it is enabled at run time\n"
+	if !strings.Contains(r.stderr, want) {
+		t.Errorf("record --gil without a GIL: want %q on stderr, got:\n%s", want, r.stderr)
+	}
+	tg.CheckRunning(t)
+}

@@ -301,6 +301,10 @@ func summarize(w io.Writer, pid int, st sampler.Stats, ps profile.Stats, f recor
 	if ps.Idle > 0 && !f.idle {
 		left = append(left, fmt.Sprintf("%d idle (--idle keeps them)", ps.Idle))
 	}
+	// A free-threaded build runs without a GIL unless it is enabled at
+	// run time (PYTHON_GIL=1, or an extension that needs it): say so
+	// rather than leave an empty profile unexplained.
+	noGIL := f.gil && ps.GIL == 0 && st.Captures > 0 && st.FreeThreaded == st.Captures
 	if f.gil {
 		left = append(left, fmt.Sprintf("%d not holding the GIL", ps.Samples-ps.GIL))
 	}
@@ -311,6 +315,13 @@ func summarize(w io.Writer, pid int, st sampler.Stats, ps profile.Stats, f recor
 		kept += "; left out: " + strings.Join(left, ", ")
 	}
 	fmt.Fprintln(w, kept)
+	if noGIL {
+		who := "the process is"
+		if len(st.Processes) > 1 {
+			who = "the processes are"
+		}
+		fmt.Fprintf(w, "pyscope: no sample holds the GIL: %s a free-threaded build, which runs without a GIL unless it is enabled at run time\n", who)
+	}
 	if n := failedTotal(ps.Failed); n > 0 {
 		fmt.Fprintf(w, "pyscope: %d samples failed (counted in the profile): %s\n", n, failedReasons(ps.Failed, 3))
 	}

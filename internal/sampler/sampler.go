@@ -81,16 +81,19 @@ type TickSink interface {
 
 // Stats say how a run went.
 type Stats struct {
-	Ticks    int64         // sampling instants due during the run
-	Missed   int64         // of which skipped: the previous capture ran past them
-	Captures int64         // process captures made (one per process per tick taken)
-	Failed   int64         // of which failed
-	Samples  int64         // thread samples given to the sink
-	Failures int64         // thread samples counted as failed
-	Pause    time.Duration // total time the processes were stopped
-	Busy     time.Duration // wall time spent capturing
-	CPU      time.Duration // pyscope's own CPU time (user + system)
-	Elapsed  time.Duration
+	Ticks    int64 // sampling instants due during the run
+	Missed   int64 // of which skipped: the previous capture ran past them
+	Captures int64 // process captures made (one per process per tick taken)
+	Failed   int64 // of which failed
+	// FreeThreaded counts the captures of free-threaded builds, which
+	// run without a GIL unless it is enabled at run time.
+	FreeThreaded int64
+	Samples      int64         // thread samples given to the sink
+	Failures     int64         // thread samples counted as failed
+	Pause        time.Duration // total time the processes were stopped
+	Busy         time.Duration // wall time spent capturing
+	CPU          time.Duration // pyscope's own CPU time (user + system)
+	Elapsed      time.Duration
 	// Processes lists every process sampled, in the order found.
 	Processes []int
 	// Exited lists the processes that exited during the run.
@@ -342,10 +345,16 @@ func (s *Sampler) tick(now time.Time, sink Sink) {
 	captures, pause, noGIL := s.stats.Captures, s.stats.Pause, 0
 	for i := 0; i < len(s.procs); {
 		pr := s.procs[i]
-		if pr.p.Interpreter().FreeThreaded {
+		ft := pr.p.Interpreter().FreeThreaded
+		if ft {
 			noGIL++
 		}
-		if s.sample(pr, now, sink) {
+		before := s.stats.Captures
+		kept := s.sample(pr, now, sink)
+		if ft {
+			s.stats.FreeThreaded += s.stats.Captures - before
+		}
+		if kept {
 			i++
 		}
 	}
