@@ -35,6 +35,10 @@ type lockFacts struct {
 			HeldBy []uint64 `json:"held_by"`
 			// Pending: a future no worker has started.
 			Pending bool `json:"pending"`
+			// Futures: all a wait(fs) or as_completed(fs) waits on; Any:
+			// one of them may end it.
+			Futures []uint64 `json:"futures"`
+			Any     bool     `json:"any"`
 		} `json:"waits"`
 	} `json:"threads"`
 	Objects map[string]struct {
@@ -81,6 +85,8 @@ type lockDump struct {
 			Repr    string   `json:"repr"`
 			HeldBy  []uint64 `json:"held_by"`
 			Pending bool     `json:"pending"`
+			Futures []uint64 `json:"futures"`
+			Any     bool     `json:"any"`
 		} `json:"waiting_for"`
 		Holds []struct {
 			Kind    string `json:"kind"`
@@ -259,6 +265,8 @@ func checkLocks(t *testing.T, tg *testenv.Target, f *lockFacts, d *lockDump, tex
 			case got.Kind != w.Kind || got.Address != w.ID || sortedIDs(got.HeldBy) != sortedIDs(w.HeldBy) || got.Pending != w.Pending:
 				t.Errorf("%s: %s waits for %s %#x held by %v pending %v, want %s %#x held by %v pending %v", what, ft.Name,
 					got.Kind, got.Address, got.HeldBy, got.Pending, w.Kind, w.ID, w.HeldBy, w.Pending)
+			case sortedIDs(got.Futures) != sortedIDs(w.Futures) || got.Any != w.Any:
+				t.Errorf("%s: %s waits for futures %#x any %v, want %#x any %v", what, ft.Name, got.Futures, got.Any, w.Futures, w.Any)
 			}
 		} else if th.WaitingFor != nil && th.WaitingFor.Kind != "gil" {
 			t.Errorf("%s: %s waits for %+v, want nothing", what, ft.Name, *th.WaitingFor)
@@ -329,6 +337,18 @@ func checkLocks(t *testing.T, tg *testenv.Target, f *lockFacts, d *lockDump, tex
 		l, _, _ := strings.Cut(text[i+1:], "\n")
 		var want string
 		switch {
+		case len(w.Futures) > 1:
+			// wait(fs), as_completed(fs): the first future, how many more.
+			conj := "and"
+			if w.Any {
+				conj = "or"
+			}
+			want = fmt.Sprintf("at %#x state=running> %s %d other future", w.ID, conj, len(w.Futures)-1)
+			for _, h := range w.HeldBy {
+				if !strings.Contains(l, fmt.Sprintf("Thread %#x \"", h)) {
+					t.Errorf("%s: %q does not name the worker %#x", what, l, h)
+				}
+			}
 		case w.Pending:
 			want = "state=pending>, queued or not submitted: no worker has started it"
 		case len(w.HeldBy) == 1:
@@ -453,7 +473,8 @@ func checkDeadlockText(t *testing.T, tg *testenv.Target, f *lockFacts, d *lockDu
 			}
 			waitLine := fmt.Sprintf("waits (locks.py:%d) for ", at)
 			// `… at 0x…>` or `<Future at 0x… state=running>`, then its holders.
-			obj := regexp.MustCompile(fmt.Sprintf(`at %#x[^>]*> held by `, ft.Waits.ID))
+			// A wait(fs) on several futures: `… and 1 other future held by `.
+			obj := regexp.MustCompile(fmt.Sprintf(`at %#x[^>]*>( (and|or) \d+ other futures?)? held by `, ft.Waits.ID))
 			if !strings.Contains(l, waitLine) || !obj.MatchString(l) {
 				t.Errorf("%s: %q does not say it waits at line %d for %#x", what, l, at, ft.Waits.ID)
 			}
@@ -462,7 +483,7 @@ func checkDeadlockText(t *testing.T, tg *testenv.Target, f *lockFacts, d *lockDu
 					if !strings.Contains(l, fmt.Sprintf("thread %#x, which no longer exists", h)) {
 						t.Errorf("%s: %q does not say its holder %#x no longer exists", what, l, h)
 					}
-				} else if !strings.Contains(l, fmt.Sprintf("held by Thread %#x \"", h)) {
+				} else if _, by, _ := strings.Cut(l, " held by "); !strings.Contains(by, fmt.Sprintf("Thread %#x \"", h)) {
 					t.Errorf("%s: %q does not name its holder %#x", what, l, h)
 				}
 			}

@@ -150,6 +150,12 @@ type Wait struct {
 	// Pending: a concurrent future no worker has started (its work item
 	// queued, or never submitted to an executor).
 	Pending bool `json:"pending,omitempty"`
+	// Futures: a wait in concurrent.futures.wait(fs) or as_completed(fs)
+	// is on every future of fs not done, Address the first of them; Any
+	// is set when one of them may end it (FIRST_COMPLETED,
+	// FIRST_EXCEPTION, as_completed), unset for ALL_COMPLETED.
+	Futures []uint64 `json:"futures,omitempty"`
+	Any     bool     `json:"any,omitempty"`
 	// Where it waits: its innermost Python frame.
 	File string `json:"-"`
 	Line int    `json:"-"`

@@ -118,6 +118,19 @@ func (w *frameWriter) appendThread(th *model.Thread) error {
 		if wf.Pending {
 			w.b = append(w.b, `,"pending":true`...)
 		}
+		if len(wf.Futures) > 0 {
+			w.b = append(w.b, `,"futures":[`...)
+			for i, id := range wf.Futures {
+				if i > 0 {
+					w.b = append(w.b, ',')
+				}
+				w.b = strconv.AppendUint(w.b, id, 10)
+			}
+			w.b = append(w.b, ']')
+		}
+		if wf.Any {
+			w.b = append(w.b, `,"any":true`...)
+		}
 		w.b = append(w.b, '}')
 	}
 	if len(th.Holds) > 0 {

@@ -88,10 +88,29 @@ func (n threadNames) wait(t *model.Thread) string {
 		b.WriteString("the end of ")
 	}
 	b.WriteString(n.repr(w.Repr))
+	b.WriteString(futuresTail(w))
 	if w.Kind != "join" {
 		b.WriteString(n.waitTail(w))
 	}
 	return b.String()
+}
+
+// futuresTail follows the first future of a wait(fs) or as_completed(fs)
+// on several: ` and 2 other futures` (ALL_COMPLETED), ` or 2 other
+// futures` (one may end the wait).
+func futuresTail(w *model.Wait) string {
+	n := len(w.Futures) - 1
+	if n < 1 {
+		return ""
+	}
+	conj, noun := "and", "futures"
+	if w.Any {
+		conj = "or"
+	}
+	if n == 1 {
+		noun = "future"
+	}
+	return fmt.Sprintf(" %s %d other %s", conj, n, noun)
 }
 
 // waitTail follows the repr of what a thread (or a task's chained future)

@@ -52,17 +52,20 @@ def obj(name, o):
     facts["objects"][name] = {"id": id(o), "repr": repr(o)}
 
 
-def me(holds=(), waits=None, kind=None, held_by=(), not_holds=(), pending=False):
+def me(holds=(), waits=None, kind=None, held_by=(), not_holds=(), pending=False, futures=(), any_=False):
     """Record what the calling thread holds ([(object, line)]), the object
     and kind it is about to wait for, the names (or idents) of the threads
     that hold it, and objects its frames may suggest it holds but it does
-    not; pending: the future it waits for is one no worker has started."""
+    not; pending: the future it waits for is one no worker has started;
+    futures: all the futures a wait(fs) or as_completed(fs) waits on, any_:
+    one of them may end it."""
     with _facts_lock:
         facts["threads"][str(threading.get_ident())] = {
             "name": threading.current_thread().name,
             "holds": [{"id": id(o), "line": line} for o, line in holds],
             "not_holds": [id(o) for o in not_holds],
-            "waits": {"id": id(waits), "kind": kind, "held_by": list(held_by), "pending": pending}
+            "waits": {"id": id(waits), "kind": kind, "held_by": list(held_by), "pending": pending,
+                      "futures": [id(f) for f in futures], "any": any_}
             if waits is not None else None,
         }
 
@@ -481,7 +484,71 @@ def scenario_futures():
     while not dl_future:
         time.sleep(0.01)
     facts["cycles"].append(["fut_deadlock_a", dl_worker["ident"]])
-    KEEP.extend([pool, dl_pool])
+
+    # concurrent.futures.wait(fs) and as_completed(fs) wait on every
+    # future of fs not done: shown as the first (running ones first, then
+    # by id), held by the workers of them all (each worker's ident recorded
+    # by its work). With ALL_COMPLETED, a thread holding L2 waits for a
+    # future whose worker waits for L2: a deadlock, though the other
+    # future's worker is only slow.
+    w_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="fut-wait-pool")
+    w_idents, w_started = {}, [threading.Event(), threading.Event()]
+
+    def wait_work(i):
+        w_idents[i] = threading.get_ident()
+        me([], never, "event")
+        w_started[i].set()
+        never.wait()
+    w_fs = [w_pool.submit(wait_work, i) for i in range(2)]
+    for e in w_started:
+        e.wait()
+    w_first = min(w_fs, key=id)
+    w_held = [w_idents[0], w_idents[1]]
+
+    def fut_wait_all():
+        me([], w_first, "future", w_held, futures=w_fs)
+        concurrent.futures.wait(w_fs)
+
+    def fut_wait_first():
+        me([], w_first, "future", w_held, futures=w_fs, any_=True)
+        concurrent.futures.wait(w_fs, return_when=concurrent.futures.FIRST_COMPLETED)
+
+    def fut_as_completed():
+        me([], w_first, "future", w_held, futures=w_fs, any_=True)
+        for _ in concurrent.futures.as_completed(w_fs):
+            pass
+    run(fut_wait_all, fut_wait_first, fut_as_completed)
+
+    L2 = threading.Lock()
+    w_dl_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fut-wait-deadlock-w")
+    w_dl_worker, w_dl_started, w_dl_future = {}, threading.Event(), []
+
+    def wait_locked_work():
+        w_dl_worker["ident"] = threading.get_ident()
+        me([], L2, "lock", ["fut_wait_deadlock"])
+        w_dl_started.set()
+        with L2:
+            pass
+
+    def fut_wait_deadlock():
+        with L2:
+            f = w_dl_pool.submit(wait_locked_work)
+            w_dl_future.append(f)
+            w_dl_started.wait()
+            both = [f, w_fs[0]]
+            me([(L2, line_of(fut_wait_deadlock, "with", "L2"))], min(both, key=id), "future",
+               [w_dl_worker["ident"], w_idents[0]], futures=both)
+            concurrent.futures.wait(both)
+    run(fut_wait_deadlock)
+    w_dl_started.wait()
+    while not w_dl_future:
+        time.sleep(0.01)
+    facts["cycles"].append(["fut_wait_deadlock", w_dl_worker["ident"]])
+    KEEP.extend([pool, dl_pool, w_pool, w_dl_pool])
+    for i, f in enumerate(w_fs):
+        obj("fut-wait-%d" % i, f)
+    obj("fut-wait-deadlock", w_dl_future[0])
+    obj("fut-wait-deadlock-lock", L2)
     obj("fut-running", running)
     obj("fut-queued", queued)
     obj("fut-deadlock", dl_future[0])
@@ -592,10 +659,11 @@ def scenario_reprs():
 
 
 def scenario_all():
-    # loops before gone: threads started after gone's owner ended may be
-    # given its ident (its stack's place) however gone guards it.
-    for s in ("cycle2", "cycle3", "acquire2", "acquire3", "loops", "rlock", "gone", "waiters", "condlock", "handoff",
-              "signal", "futures", "reprs"):
+    # loops and futures before gone: threads started after gone's owner
+    # ended may be given its ident (its stack's place) however gone guards
+    # it, and these start many.
+    for s in ("cycle2", "cycle3", "acquire2", "acquire3", "loops", "futures", "rlock", "gone", "waiters", "condlock",
+              "handoff", "signal", "reprs"):
         globals()["scenario_" + s]()
 
 

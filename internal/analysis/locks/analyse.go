@@ -5,6 +5,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -115,7 +116,23 @@ type threadInfo struct {
 	// released are the locks of the conditions the thread waits in:
 	// Condition.wait let go of them.
 	released map[uint64]bool
+	// futs: the futures a thread in concurrent.futures.wait or
+	// as_completed waits on (nil for any other wait).
+	futs *futuresWait
 }
+
+// futuresWait is a wait in concurrent.futures.wait(fs) or
+// as_completed(fs): on the futures of fs not done yet, RUNNING ones first,
+// then by address; any is set when one of them finishing ends the wait
+// (FIRST_COMPLETED, FIRST_EXCEPTION, as_completed's next item), unset for
+// ALL_COMPLETED.
+type futuresWait struct {
+	futures []*cpython.SyncObject
+	any     bool
+}
+
+// maxFutures bounds the futures read of one wait(fs).
+const maxFutures = 4096
 
 // frameSync is one frame's part: what it says about locks, or why it
 // could not be read.
@@ -226,6 +243,12 @@ func (a *analysis) run() {
 	for _, ti := range infos {
 		if w := ti.th.WaitingFor; w != nil {
 			w.HeldBy, w.Pending = a.heldBy(ti, w)
+			if ti.futs != nil && w.Kind == string(cpython.SyncFuture) {
+				for _, f := range ti.futs.futures {
+					w.Futures = append(w.Futures, f.Addr)
+				}
+				w.Any = ti.futs.any
+			}
 		}
 	}
 	a.shutdown(infos)
@@ -544,6 +567,61 @@ func (a *analysis) blockingRun(ti *threadInfo) {
 			}
 		}
 	}
+	// concurrent.futures.wait and as_completed wait on a _Waiter's Event
+	// that the futures set: the futures are what the user waits for.
+	if ti.high != nil && ti.high.Kind == cpython.SyncEvent && ti.run < len(ti.frames) {
+		if fw := a.futuresWait(ti.frames[ti.run]); fw != nil {
+			ti.futs, ti.high, ti.run = fw, fw.futures[0], ti.run+1
+		}
+	}
+}
+
+// futuresWait reads what a frame of concurrent.futures.wait or
+// as_completed waits on, blocked in its waiter's Event.wait: the futures
+// of its set fs (both make it a set, from which as_completed removes the
+// futures it has yielded) that are not done, and its return_when. nil
+// for any other frame, or when none is left.
+func (a *analysis) futuresWait(f model.Frame) *futuresWait {
+	if f.Function != "wait" && f.Function != "as_completed" || !strings.HasSuffix(f.File, "concurrent/futures/_base.py") {
+		return nil
+	}
+	vars, err := a.v.Locals(f)
+	if err != nil {
+		return nil
+	}
+	fw := &futuresWait{any: f.Function == "as_completed"}
+	var set uint64
+	for _, v := range vars {
+		switch {
+		case v.Name == "fs":
+			set = v.Ref
+		case v.Name == "return_when" && f.Function == "wait" && v.Ref != 0:
+			fw.any = a.v.Repr(v.Ref, a.lim) != "'ALL_COMPLETED'"
+		}
+	}
+	if set == 0 {
+		return nil
+	}
+	items, err := a.v.SetItems(set, maxFutures)
+	if err != nil {
+		return nil
+	}
+	for _, p := range items {
+		if so := a.obj(p); so != nil && so.Kind == cpython.SyncFuture && (so.FutureState == "RUNNING" || so.FutureState == "PENDING") {
+			fw.futures = append(fw.futures, so)
+		}
+	}
+	if len(fw.futures) == 0 {
+		return nil
+	}
+	sort.Slice(fw.futures, func(i, j int) bool {
+		fi, fj := fw.futures[i], fw.futures[j]
+		if ri, rj := fi.FutureState == "RUNNING", fj.FutureState == "RUNNING"; ri != rj {
+			return ri
+		}
+		return fi.Addr < fj.Addr
+	})
+	return fw
 }
 
 // found is what the system call a thread sleeps in names.
@@ -751,6 +829,20 @@ func (a *analysis) heldBy(ti *threadInfo, w *model.Wait) ([]uint64, bool) {
 		}
 	case w.Kind == string(cpython.SyncSemaphore):
 		out = append(out, a.holders[w.Address]...)
+	case w.Kind == string(cpython.SyncFuture) && ti.futs != nil:
+		// wait(fs) or as_completed(fs): the workers of every future not
+		// done; pending only when no worker has started any of them.
+		pending := true
+		for _, f := range ti.futs.futures {
+			held, p := a.c.r.WorkItems(a.snap).Wait(*f)
+			pending = pending && p
+			for _, h := range held {
+				if !slices.Contains(out, h) {
+					out = append(out, h)
+				}
+			}
+		}
+		return out, pending
 	case w.Kind == string(cpython.SyncFuture) && high != nil:
 		// A future: the thread running its work item, or none started.
 		held, pending := a.c.r.WorkItems(a.snap).Wait(*high)
@@ -931,6 +1023,11 @@ func (a *analysis) deadlocks(infos []*threadInfo) {
 	for _, ti := range infos {
 		w := ti.th.WaitingFor
 		if w == nil || len(w.HeldBy) == 0 {
+			continue
+		}
+		if w.Any && len(w.Futures) > 1 {
+			// Any of several futures ends the wait: a cycle through one
+			// worker proves nothing while another future may finish.
 			continue
 		}
 		g.Add(node{true, ti.th.ThreadID}, node{false, w.Address})
