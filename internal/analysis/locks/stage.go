@@ -76,13 +76,33 @@ type osThread struct {
 	stopped bool
 }
 
-// blocked reports whether the thread sleeps in a futex wait.
+// futex is the address the thread sleeps on in a futex wait. A futex
+// call that wakes others is no wait: a thread stopped in the FUTEX_WAKE
+// of a lock it releases, or of the GIL it just took, would otherwise wait
+// for what it holds.
 func (t *osThread) futex() (uint64, bool) {
 	if t == nil || !t.known || t.syscall != sysFutex {
 		return 0, false
 	}
-	return t.args[0], true
+	switch t.args[1] &^ (futexPrivateFlag | futexClockRealtime) {
+	case futexWait, futexLockPI, futexWaitBitset, futexWaitRequeuePI, futexLockPI2:
+		return t.args[0], true
+	}
+	return 0, false
 }
+
+// The futex operations that sleep (linux/futex.h), and the flags an
+// operation carries.
+const (
+	futexWait          = 0
+	futexLockPI        = 6
+	futexWaitBitset    = 9
+	futexWaitRequeuePI = 11
+	futexLockPI2       = 13
+
+	futexPrivateFlag   = 128
+	futexClockRealtime = 256
+)
 
 // captured is one capture's part of the analysis.
 type captured struct {
