@@ -59,7 +59,7 @@ func dwarfLayout(t target.Target, ef *elfx.File, in *Interpreter) (*layout.Layou
 	}
 	// The file lists every field by name: one cached before fields were
 	// added or renamed fails to parse, and the DWARF is read again.
-	cache := filepath.Join(pcache.Dir("layouts"), key+".layout")
+	cache := filepath.Join(pcache.Dir("layouts"), key+"-"+layout.CacheSchema()+".layout")
 	if b, err := os.ReadFile(cache); err == nil {
 		if l, err := layout.ParseCache(b); err == nil && l.Version == short {
 			return l, nil

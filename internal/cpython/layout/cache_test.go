@@ -78,3 +78,20 @@ func FuzzParseCache(f *testing.F) {
 		}
 	})
 }
+
+// TestCacheSchema: the cache file's name changes with the fields a
+// layout holds, and only with them.
+func TestCacheSchema(t *testing.T) {
+	s := CacheSchema()
+	if s != schemaOf(layoutFields) || len(s) != 12 {
+		t.Fatalf("CacheSchema() = %q", s)
+	}
+	fewer := layoutFields[:len(layoutFields)-1]
+	renamed := append([]field(nil), layoutFields...)
+	renamed[0].Name += "X"
+	for _, other := range [][]field{fewer, renamed} {
+		if schemaOf(other) == s {
+			t.Errorf("a layout with other fields has the same cache schema %q", s)
+		}
+	}
+}
