@@ -78,6 +78,9 @@ func (r *Reader) asyncioLayout() *asyncio {
 // findSection returns the contents of an ELF section of the first mapped
 // file that has it.
 func (r *Reader) findSection(name string) ([]byte, string) {
+	if r.t == nil {
+		return nil, "" // memory alone (no files): nothing to look in
+	}
 	seen := map[string]bool{}
 	for _, m := range r.t.Mappings() {
 		if m.Path == "" || seen[m.Path] || strings.HasPrefix(m.Path, "[") || m.Offset != 0 {
@@ -110,6 +113,9 @@ func (r *Reader) findSection(name string) ([]byte, string) {
 // asyncioModuleDWARF reads the layout from the DWARF of the mapped _asyncio
 // extension module: its own, or its build-id debug file.
 func (r *Reader) asyncioModuleDWARF() *layout.Layout {
+	if r.t == nil {
+		return nil
+	}
 	for _, m := range r.t.Mappings() {
 		if !asyncioModRe.MatchString(m.Path) || m.Offset != 0 {
 			continue
@@ -583,7 +589,7 @@ func (v *Values) ThreadAsyncio(ts ThreadState) (loop, task uint64) {
 	}
 	if L.RunningLoop.Loop.Valid() && strings.HasSuffix(v.TypeName(h), "_RunningLoopHolder") {
 		if L.RunningLoop.Pid.Valid() {
-			if pid, err := o.u32(h + uint64(L.RunningLoop.Pid)); err == nil && int(int32(pid)) != v.r.t.PID() && v.r.t.PID() != 0 {
+			if pid, err := o.u32(h + uint64(L.RunningLoop.Pid)); err == nil && v.r.t != nil && int(int32(pid)) != v.r.t.PID() && v.r.t.PID() != 0 {
 				return 0, 0
 			}
 		}
